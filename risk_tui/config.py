@@ -1,0 +1,276 @@
+"""Settings: a TOML file, then RISK_TUI_* environment overrides, then command-line options.
+
+Validated with pydantic. Any problem stops start-up with one line naming where the value
+came from (file, environment variable or option), the key, and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import platformdirs
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from risk_tui.core.margin import CallFormula, CallPolicy
+from risk_tui.core.model import Market
+
+ENV_PREFIX = "RISK_TUI_"
+CONFIG_FILENAME = "risk-tui.toml"
+
+# SPEC.md's named overrides; any key can also be set as RISK_TUI_<SECTION>__<KEY>.
+NAMED_ENV = {
+    "RISK_TUI_FEED_URL": ("feed", "url"),
+    "RISK_TUI_FEED_TOKEN": ("feed", "token"),
+    "RISK_TUI_DB": ("db", "url"),
+}
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; str() is the one line the operator sees."""
+
+
+def _exact_decimal(value: Any) -> Any:
+    # A TOML float has already been through binary floating point: ask for a string.
+    if isinstance(value, float):
+        raise ValueError(f'write it as a string, e.g. "{value}", to keep it exact')
+    return value
+
+
+ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedSettings(_Section):
+    url: str = "http://127.0.0.1:8765"
+    """Base URL of the broker's FEED.md server."""
+    token: SecretStr = SecretStr("")
+    """Bearer token (or RISK_TUI_FEED_TOKEN); never printed or logged."""
+    poll_interval: float = Field(1.0, gt=0, le=3600)
+    """Seconds between the end of one poll and the start of the next."""
+    stale_after: float = Field(5.0, gt=0, le=3600)
+    """Seconds without a successful poll before the screen says STALE."""
+    timeout: float = Field(10.0, gt=0, le=600)
+    """Total deadline for one poll, connect to last byte, in seconds."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/")
+
+
+class DbSettings(_Section):
+    url: str = "sqlite+aiosqlite:///risk-tui.db"
+    """SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db."""
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                f"unsupported database URL {value!r}: use sqlite+aiosqlite:///PATH "
+                "or postgresql+asyncpg://…"
+            )
+        return value
+
+
+class DeskSettings(_Section):
+    reporting_currency: str = "SGD"
+    """Currency of the desk's totals across accounts of different base currencies."""
+    long_outstanding_days: int = Field(90, ge=1, le=3650)
+    """A call still open this many days after its trigger is long outstanding (長期未結清)."""
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _iso_code(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"not an ISO 4217 currency code: {value!r}")
+        return value
+
+
+class MarketRule(_Section):
+    """Any margin_call key, overridden for one market; unset keys take the defaults."""
+
+    formula: CallFormula | None = None
+    buffer_pct: ExactDecimal | None = Field(None, ge=0, lt=1)
+    due_trading_days: int | None = Field(None, ge=1, le=30)
+    cutoff_time: time | None = None
+
+
+DEFAULT_MARKET_RULES: dict[str, dict[str, Any]] = {"HK": {"formula": "im"}}
+
+
+class MarginCallSettings(_Section):
+    formula: CallFormula = CallFormula.MM_BUFFER
+    """mm_buffer: call = MM + buffer_pct × gross MV − equity; im: call = IM − equity."""
+    buffer_pct: ExactDecimal = Field(Decimal("0.02"), ge=0, lt=1)
+    """The buffer above MM, as a fraction of gross market value (formula mm_buffer)."""
+    due_trading_days: int = Field(3, ge=1, le=30)
+    """Trading days to meet a call, counting the day of the notice."""
+    cutoff_time: time = time(15, 0)
+    """Local time on the last day by which the call must be met."""
+    markets: dict[Market, MarketRule] = Field(default_factory=dict)
+    """Per-market overrides, [margin_call.markets.HK] etc.; by default HK calls back to IM."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_markets(cls, data: Any) -> Any:
+        # The broker's HK pages call back to initial margin; a user table for HK (or any
+        # other market) is laid over that default, key by key.
+        if isinstance(data, dict):
+            given = data.get("markets", {})
+            if isinstance(given, dict):
+                merged: dict[Any, Any] = {k: dict(v) for k, v in DEFAULT_MARKET_RULES.items()}
+                for market, rule in given.items():
+                    if isinstance(rule, dict) and isinstance(merged.get(market), dict):
+                        merged[market] = {**merged[market], **rule}
+                    else:
+                        merged[market] = rule
+                data = {**data, "markets": merged}
+        return data
+
+    def rule_for(self, market: Market) -> ResolvedRule:
+        override = self.markets.get(market, MarketRule())
+        return ResolvedRule(
+            policy=CallPolicy(
+                formula=override.formula or self.formula,
+                buffer_pct=self.buffer_pct if override.buffer_pct is None else override.buffer_pct,
+            ),
+            due_trading_days=override.due_trading_days or self.due_trading_days,
+            cutoff_time=override.cutoff_time or self.cutoff_time,
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedRule:
+    policy: CallPolicy
+    due_trading_days: int
+    cutoff_time: time
+
+
+class CalendarSettings(_Section):
+    overrides: Path | None = None
+    """TOML table of closures, extra sessions and covered years; default: the packaged one."""
+
+
+class Settings(_Section):
+    feed: FeedSettings = Field(default_factory=FeedSettings)
+    db: DbSettings = Field(default_factory=DbSettings)
+    desk: DeskSettings = Field(default_factory=DeskSettings)
+    margin_call: MarginCallSettings = Field(default_factory=MarginCallSettings)
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+
+
+def find_config_file(explicit: Path | None, env: Mapping[str, str]) -> Path | None:
+    """--config, else RISK_TUI_CONFIG, else ./risk-tui.toml, else the user config dir."""
+    if explicit is not None:
+        return explicit
+    if env.get("RISK_TUI_CONFIG"):
+        return Path(env["RISK_TUI_CONFIG"])
+    local = Path.cwd() / CONFIG_FILENAME
+    if local.is_file():
+        return local
+    user = Path(platformdirs.user_config_dir("risk-tui")) / CONFIG_FILENAME
+    return user if user.is_file() else None
+
+
+def load_settings(
+    config_path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[tuple[str, str], Any] | None = None,
+    discover: bool = True,
+) -> Settings:
+    """Read, merge and validate; raise ConfigError with one line on any problem.
+
+    `overrides` are command-line options, keyed by (section, key), named `--section-key`
+    in errors; None values are ignored.
+    """
+    env = os.environ if env is None else env
+    path = find_config_file(config_path, env) if discover else config_path
+    data: dict[str, Any] = {}
+    sources: dict[tuple[str, ...], str] = {}
+    file_label = str(path) if path else "defaults"
+    if path is not None:
+        try:
+            with path.open("rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as bad:
+            raise ConfigError(f"{path}: not valid TOML: {bad}") from None
+        except OSError as bad:
+            raise ConfigError(f"{path}: cannot read: {bad.strerror}") from None
+    for name, value in sorted(env.items()):
+        key = _env_key(name)
+        if key is None:
+            continue
+        if len(key) != 2:
+            raise ConfigError(f"{name}: expected RISK_TUI_<SECTION>__<KEY>")
+        data.setdefault(key[0], {})
+        if not isinstance(data[key[0]], dict):
+            raise ConfigError(f"{file_label}: {key[0]}: must be a table")
+        data[key[0]][key[1]] = value
+        sources[key] = name
+    for (section, key), value in (overrides or {}).items():
+        if value is None:
+            continue
+        data.setdefault(section, {})[key] = value
+        sources[(section, key)] = f"--{section}-{key}".replace("_", "-")
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as invalid:
+        raise ConfigError(_one_line(invalid, file_label, sources)) from None
+    if settings.calendar.overrides is not None and not settings.calendar.overrides.is_file():
+        raise ConfigError(
+            f"{file_label}: calendar.overrides: file not found: {settings.calendar.overrides}"
+        )
+    return settings
+
+
+def _env_key(name: str) -> tuple[str, ...] | None:
+    if name in NAMED_ENV:
+        return NAMED_ENV[name]
+    if not name.startswith(ENV_PREFIX) or "__" not in name:
+        return None
+    return tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+
+
+def _one_line(
+    invalid: ValidationError, file_label: str, sources: Mapping[tuple[str, ...], str]
+) -> str:
+    errors = invalid.errors()
+    first = errors[0]
+    loc = tuple(str(part) for part in first["loc"] if part != "[key]")
+    key = ".".join(loc) or "(top level)"
+    source = sources.get(loc[:2], file_label)
+    if first["type"] == "extra_forbidden":
+        problem = "unknown key"
+    else:
+        problem = first["msg"].removeprefix("Value error, ")
+        given = first.get("input")
+        if given is not None and not isinstance(given, dict | list) and "token" not in loc:
+            problem = f"{problem} (got {given!r})"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{source}: {key}: {problem}{more}"

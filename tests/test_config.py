@@ -1,0 +1,104 @@
+"""Settings: file, environment and options merge; every problem is one line naming the key."""
+
+from __future__ import annotations
+
+from datetime import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from risk_tui.config import ConfigError, load_settings
+from risk_tui.core.margin import CallFormula
+from risk_tui.core.model import Market
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "risk-tui.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_file_is_valid_and_documents_the_defaults() -> None:
+    from_example = load_settings(ROOT / "config.example.toml", env={})
+    defaults = load_settings(None, env={}, discover=False)
+    assert from_example == defaults
+
+
+def test_defaults_match_spec() -> None:
+    settings = load_settings(None, env={}, discover=False)
+    assert settings.feed.poll_interval == 1.0 and settings.feed.stale_after == 5.0
+    assert settings.desk.reporting_currency == "SGD"
+    assert settings.desk.long_outstanding_days == 90
+    sg = settings.margin_call.rule_for(Market.SG)
+    assert sg.policy.formula is CallFormula.MM_BUFFER
+    assert sg.policy.buffer_pct == Decimal("0.02")
+    assert sg.due_trading_days == 3 and sg.cutoff_time == time(15, 0)
+    assert settings.margin_call.rule_for(Market.HK).policy.formula is CallFormula.IM
+
+
+def test_market_override_layers_over_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path, '[margin_call.markets.US]\nbuffer_pct = "0.05"\ncutoff_time = "16:00"\n')
+    settings = load_settings(path, env={})
+    us = settings.margin_call.rule_for(Market.US)
+    assert us.policy.buffer_pct == Decimal("0.05") and us.cutoff_time == time(16, 0)
+    assert settings.margin_call.rule_for(Market.HK).policy.formula is CallFormula.IM
+
+
+def test_precedence_option_over_env_over_file(tmp_path: Path) -> None:
+    path = write(tmp_path, '[feed]\nurl = "http://file:1"\n[db]\nurl = "sqlite+aiosqlite:///f.db"\n')
+    env = {"RISK_TUI_FEED_URL": "http://env:2", "RISK_TUI_FEED__POLL_INTERVAL": "0.5",
+           "RISK_TUI_DB": "sqlite+aiosqlite:///e.db"}
+    settings = load_settings(path, env=env, overrides={("feed", "url"): "http://cli:3"})
+    assert settings.feed.url == "http://cli:3"
+    assert settings.feed.poll_interval == 0.5
+    assert settings.db.url == "sqlite+aiosqlite:///e.db"
+
+
+def test_config_found_through_env_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, '[desk]\nreporting_currency = "HKD"\n')
+    assert load_settings(None, env={"RISK_TUI_CONFIG": str(path)}).desk.reporting_currency == "HKD"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[margin_call]\nbuffer_pct = "-0.01"\n', "margin_call.buffer_pct: Input should be greater than or equal to 0"),
+        ('[margin_call]\nformula = "median"\n', "margin_call.formula: Input should be 'mm_buffer' or 'im'"),
+        ('[feed]\npoll_intervall = 1\n', "feed.poll_intervall: unknown key"),
+        ('[nonsense]\nx = 1\n', "nonsense: unknown key"),
+        ('[feed]\npoll_interval = "fast"\n', "feed.poll_interval: Input should be a valid number"),
+        ('[margin_call]\nbuffer_pct = 0.02\n', 'margin_call.buffer_pct: write it as a string, e.g. "0.02"'),
+        ('[margin_call]\ncutoff_time = "25:00"\n', "margin_call.cutoff_time:"),
+        ('[margin_call.markets.JP]\nformula = "im"\n', "margin_call.markets.JP: Input should be 'HK', 'SG' or 'US'"),
+        ('[db]\nurl = "mysql://x"\n', "db.url: unsupported database URL"),
+        ('[desk]\nreporting_currency = "sgd"\n', "desk.reporting_currency: not an ISO 4217"),
+        ("[feed\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_one_line_naming_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    assert expected in message
+
+
+def test_bad_env_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"^RISK_TUI_FEED__STALE_AFTER: feed.stale_after: "):
+        load_settings(None, env={"RISK_TUI_FEED__STALE_AFTER": "-5"}, discover=False)
+
+
+def test_missing_explicit_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "nope.toml", env={})
+
+
+def test_token_is_never_echoed(tmp_path: Path) -> None:
+    settings = load_settings(None, env={"RISK_TUI_FEED_TOKEN": "s3cret"}, discover=False)
+    assert settings.feed.token.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.feed)
