@@ -223,16 +223,16 @@ def load_settings(
         except OSError as bad:
             raise ConfigError(f"{path}: cannot read: {bad.strerror}") from None
     for name, value in sorted(env.items()):
-        key = _env_key(name)
-        if key is None:
+        env_key = _env_key(name)
+        if env_key is None:
             continue
-        if len(key) != 2:
+        if len(env_key) != 2:
             raise ConfigError(f"{name}: expected RISK_TUI_<SECTION>__<KEY>")
-        data.setdefault(key[0], {})
-        if not isinstance(data[key[0]], dict):
-            raise ConfigError(f"{file_label}: {key[0]}: must be a table")
-        data[key[0]][key[1]] = value
-        sources[key] = name
+        section = data.setdefault(env_key[0], {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"{file_label}: {env_key[0]}: must be a table")
+        section[env_key[1]] = value
+        sources[env_key] = name
     for (section, key), value in (overrides or {}).items():
         if value is None:
             continue

@@ -1,0 +1,136 @@
+"""The command line (SPEC.md "Command line"): parse, load settings, run, map failures to one line.
+
+Exit codes: 0 ok, 1 verification failed, 2 bad configuration or usage, 3 feed unusable,
+4 database unusable, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from risk_tui import __version__
+from risk_tui.config import ConfigError, Settings, load_settings
+from risk_tui.core.calendar import CalendarConfigError
+from risk_tui.core.text import sanitize
+
+EXIT_OK, EXIT_VERIFY, EXIT_CONFIG, EXIT_FEED, EXIT_DB = 0, 1, 2, 3, 4
+
+
+class Failure(Exception):
+    """A failure the CLI reports as one line with an exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="settings file (else RISK_TUI_CONFIG, "
+                        "./risk-tui.toml, the user config dir)")
+    parser.add_argument("--feed-url", help="FEED.md base URL (overrides feed.url)")
+    parser.add_argument("--db", help="SQLAlchemy URL: sqlite+aiosqlite:///PATH or "
+                        "postgresql+asyncpg://… (overrides db.url)")
+    parser.add_argument("--operator", default=None, help="operator name (default: login user)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="risk-tui", description="Margin-call risk desk: warnings, calls, snapshots."
+    )
+    parser.add_argument("--version", action="version", version=f"risk-tui {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    report = commands.add_parser("report", help="one poll, print the current warnings, exit")
+    _common(report)
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    demo = commands.add_parser(
+        "demo", help="the desk on the built-in simulated feed and a local SQLite file"
+    )
+    _common(demo)
+    demo.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    sim = commands.add_parser("sim", help="the simulator alone, serving FEED.md")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--scenario", choices=("seed",), default="seed")
+    sim.add_argument("--token", default=os.environ.get("RISK_TUI_FEED_TOKEN", ""),
+                     help="require this bearer token (default: RISK_TUI_FEED_TOKEN)")
+
+    audit = commands.add_parser("audit", help="compliance checks")
+    audit_commands = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    verify = audit_commands.add_parser(
+        "verify", help="check every snapshot and audit record against its hash chain"
+    )
+    _common(verify)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="apply schema migrations")
+    _common(upgrade)
+    return parser
+
+
+def settings_from(args: argparse.Namespace, **defaults: Any) -> Settings:
+    overrides = {
+        ("feed", "url"): getattr(args, "feed_url", None) or defaults.get("feed_url"),
+        ("db", "url"): getattr(args, "db", None) or defaults.get("db_url"),
+    }
+    return load_settings(getattr(args, "config", None), overrides=overrides)
+
+
+def operator_name(args: argparse.Namespace) -> str:
+    if getattr(args, "operator", None):
+        return str(args.operator)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return asyncio.run(_dispatch(args))
+    except Failure as failure:
+        _error(str(failure))
+        return failure.code
+    except ConfigError as bad:
+        _error(f"config: {bad}")
+        return EXIT_CONFIG
+    except CalendarConfigError as bad:
+        _error(f"calendar overrides: {bad}")
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _error(message: str) -> None:
+    print(f"risk-tui: {sanitize(message)}", file=sys.stderr)
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    from risk_tui import commands
+
+    if args.command == "report":
+        return await commands.report(settings_from(args), args.format)
+    if args.command == "demo":
+        return await commands.demo(args)
+    if args.command == "sim":
+        return await commands.sim(args.host, args.port, args.token)
+    if args.command == "audit":
+        return await commands.audit_verify(settings_from(args))
+    if args.command == "db":
+        return await commands.db_upgrade(settings_from(args))
+    raise Failure(f"unknown command {args.command}", EXIT_CONFIG)

@@ -1,0 +1,155 @@
+"""What each command does, once the CLI has parsed it and loaded the settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import socket
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import platformdirs
+import uvicorn
+from alembic.script import ScriptDirectory
+from sqlalchemy.exc import SQLAlchemyError
+
+from risk_tui.cli import EXIT_DB, EXIT_FEED, EXIT_OK, EXIT_VERIFY, Failure, settings_from
+from risk_tui.config import Settings
+from risk_tui.core.calendar import TradingCalendars
+from risk_tui.engine import Engine
+from risk_tui.feed.client import FeedUnavailable, fetch_snapshot, make_client
+from risk_tui.report import render
+from risk_tui.sim.app import SimState, create_app
+from risk_tui.storage import Store, create_engine, run_verify, upgrade
+from risk_tui.storage.db import alembic_config, current_revision, is_sqlite
+
+
+def head_revision(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def calendars_for(settings: Settings) -> TradingCalendars:
+    return TradingCalendars.from_file(settings.calendar.overrides)
+
+
+@contextlib.contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """Any database failure inside the block becomes one line and exit code 4."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as problem:
+        raise Failure(f"database {_safe_url(url)}: {_first_line(problem)}", EXIT_DB) from None
+
+
+@contextlib.asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[Store]:
+    """An up-to-date schema and a Store."""
+    url = settings.db.url
+    with database_errors(url):
+        if is_sqlite(url):
+            await upgrade(url)  # the embedded default keeps itself current
+        elif await current_revision(url) != head_revision(url):
+            raise Failure("database schema is not current: run `risk-tui db upgrade`", EXIT_DB)
+        engine = await create_engine(url)
+        try:
+            yield Store(engine)
+        finally:
+            await engine.dispose()
+
+
+async def report(settings: Settings, fmt: str) -> int:
+    calendars = calendars_for(settings)
+    async with make_client(settings.feed) as client:
+        try:
+            parsed = await fetch_snapshot(client, settings.feed.timeout)
+        except FeedUnavailable as down:
+            raise Failure(str(down), EXIT_FEED) from None
+    async with database(settings) as store:
+        engine = Engine(settings, store, calendars)
+        await engine.start()
+        outcome = await engine.apply(parsed.changes, full=True, rejected=parsed.rejected)
+    for rejection in parsed.rejected:
+        print(
+            f"risk-tui: rejected {rejection.kind}[{rejection.index}] {rejection.key}: "
+            f"{rejection.reason}",
+            file=sys.stderr,
+        )
+    sys.stdout.write(render(outcome.view, fmt))
+    return EXIT_OK
+
+
+def demo_db_url() -> str:
+    path = Path(platformdirs.user_data_dir("risk-tui")) / "demo.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@contextlib.asynccontextmanager
+async def serve_simulator(state: SimState, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """The simulator on an ephemeral loopback port for the life of the block; yields its URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(state), log_level="warning", lifespan="off", access_log=False)
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def demo(args: argparse.Namespace) -> int:
+    """Until the TUI lands: the report, through the real HTTP path, on the simulator."""
+    async with serve_simulator(SimState()) as url:
+        settings = settings_from(args, feed_url=url, db_url=demo_db_url())
+        return await report(settings, args.format)
+
+
+async def sim(host: str, port: int, token: str) -> int:
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(SimState(token=token)), host=host, port=port,
+                       log_level="info", lifespan="off")
+    )
+    await server.serve()
+    return EXIT_OK
+
+
+async def audit_verify(settings: Settings) -> int:
+    with database_errors(settings.db.url):
+        result = await run_verify(settings.db.url)
+    print(result.message)
+    return EXIT_OK if result.ok else EXIT_VERIFY
+
+
+async def db_upgrade(settings: Settings) -> int:
+    url = settings.db.url
+    with database_errors(url):
+        await upgrade(url)
+    print(f"database {_safe_url(url)} is at revision {head_revision(url)}")
+    return EXIT_OK
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "(unparseable URL)"
+
+
+def _first_line(problem: BaseException) -> str:
+    text = str(getattr(problem, "orig", None) or problem).strip().splitlines()
+    return text[0] if text else type(problem).__name__

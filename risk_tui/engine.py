@@ -1,0 +1,223 @@
+"""The one loop: feed payload → book → margin → lifecycle → storage → published view.
+
+This module holds one poll's work (`Engine.apply`); the robust poller that calls it on
+a schedule lives in `risk_tui.feed`. The view it publishes is immutable: the UI and
+`risk-tui report` only read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from risk_tui.config import Settings
+from risk_tui.core.book import BookChanges, apply_changes, book_from_snapshot, exposed_to
+from risk_tui.core.calendar import TradingCalendars
+from risk_tui.core.lifecycle import (
+    LifecycleBatch,
+    MarginCall,
+    SnapshotRecord,
+    Transition,
+    evaluate,
+)
+from risk_tui.core.margin import AccountMargin, RiskLevel, compute_account, is_monitored
+from risk_tui.core.model import Book, Market
+from risk_tui.core.snapshot import snapshot_payload
+from risk_tui.core.view import DeskView, IncompleteRow, WarningRow, compute_totals
+from risk_tui.feed.models import Rejection
+
+
+class CallStore(Protocol):
+    async def open_calls(self) -> dict[str, MarginCall]: ...
+
+    async def commit(self, batch: LifecycleBatch) -> None: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class PollOutcome:
+    view: DeskView
+    transitions: list[Transition] = field(default_factory=list)
+    recomputed: int = 0
+
+
+class Engine:
+    """Owns the book, the latest margin results and the open calls of one desk."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: CallStore,
+        calendars: TradingCalendars,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.calendars = calendars
+        self.clock = clock
+        self.book = Book()
+        self.results: dict[str, AccountMargin] = {}
+        self.open_calls: dict[str, MarginCall] = {}
+        # Records the feed sent but we refused, by (list, key): the accounts they touch
+        # are partial until a valid record replaces them.
+        self.tainted: dict[tuple[str, str], str] = {}
+        self.view = DeskView(None, None, True, (), (), compute_totals((), self.book, "SGD"))
+
+    async def start(self) -> None:
+        self.open_calls = await self.store.open_calls()
+
+    def _deadline(self, market: Market, notice_at: datetime) -> datetime:
+        rule = self.settings.margin_call.rule_for(market)
+        return self.calendars.deadline(
+            market, notice_at, rule.due_trading_days, rule.cutoff_time
+        )
+
+    async def apply(
+        self, changes: BookChanges, *, full: bool, rejected: Iterable[Rejection] = ()
+    ) -> PollOutcome:
+        """Apply one successful poll: recompute touched accounts, run the lifecycle, commit."""
+        now = self.clock()
+        if full:
+            self.book = book_from_snapshot(changes)
+            self.results.clear()
+            self.tainted.clear()
+            touched = set(self.book.accounts)
+        else:
+            touched = apply_changes(self.book, changes)
+            for kind, records in _valid_keys(changes):
+                for key in records:
+                    self.tainted.pop((kind, key), None)
+        for rejection in rejected:
+            self.tainted[(rejection.kind, rejection.key)] = (
+                f"feed record rejected ({rejection.kind} {rejection.key}): {rejection.reason}"
+            )
+        partial = self._partial_accounts()
+        touched |= set(partial)
+        batch = LifecycleBatch()
+        transitions: list[Transition] = []
+        for account_id in sorted(touched):
+            account = self.book.accounts.get(account_id)
+            if account is None or not is_monitored(account):
+                self.results.pop(account_id, None)
+                continue
+            rule = self.settings.margin_call.rule_for(account.market)
+            result = compute_account(self.book, account_id, rule.policy)
+            if account_id in partial and result.incomplete is None:
+                result = _as_incomplete(result, partial[account_id])
+            self.results[account_id] = result
+            transition = evaluate(
+                self.open_calls.get(account_id),
+                result,
+                fresh=True,
+                now=now,
+                market=account.market,
+                client_name=account.client_name,
+                deadline_for=self._deadline,
+            )
+            if transition is None:
+                continue
+            transitions.append(transition)
+            batch.calls.append(transition.call)
+            payload = (
+                snapshot_payload(
+                    result,
+                    transition.call,
+                    feed_as_of=self.book.as_of,
+                    feed_cursor=self.book.cursor,
+                )
+                if transition.snapshots
+                else None
+            )
+            for scenario in transition.snapshots:
+                assert payload is not None
+                batch.snapshots.append(
+                    SnapshotRecord(
+                        call_id=transition.call.call_id,
+                        account_id=account_id,
+                        scenario=scenario,
+                        taken_at=now,
+                        feed_as_of=self.book.as_of,
+                        feed_cursor=self.book.cursor,
+                        payload=payload,
+                    )
+                )
+        if batch:
+            await self.store.commit(batch)
+        for transition in transitions:
+            call = transition.call
+            if call.is_open:
+                self.open_calls[call.account_id] = call
+            else:
+                self.open_calls.pop(call.account_id, None)
+        self.view = self._publish(now, stale=False, rejected=len(self.tainted))
+        return PollOutcome(self.view, transitions, recomputed=len(touched))
+
+    def _partial_accounts(self) -> dict[str, str]:
+        partial: dict[str, str] = {}
+        for (kind, key), reason in self.tainted.items():
+            if kind in ("accounts", "cash", "positions"):
+                affected = {key.split("/", 1)[0]}
+            elif kind in ("quotes", "instruments"):
+                affected = self.book.holders_of([key.split("/", 1)[0]])
+            elif kind == "fx":
+                affected = exposed_to(self.book, set(key.split("/")))
+            else:
+                continue
+            for account_id in affected:
+                partial.setdefault(account_id, reason)
+        return partial
+
+    def mark_stale(self) -> DeskView:
+        """The feed failed: keep the last good figures, say they are stale."""
+        self.view = self._publish(self.clock(), stale=True, rejected=len(self.tainted))
+        return self.view
+
+    def _publish(self, now: datetime, *, stale: bool, rejected: int) -> DeskView:
+        days = self.settings.desk.long_outstanding_days
+        rows = tuple(
+            WarningRow(call, self.results.get(account_id), call.long_outstanding(now, days))
+            for account_id, call in sorted(
+                self.open_calls.items(), key=lambda item: item[1].triggered_at
+            )
+        )
+        incomplete = tuple(
+            IncompleteRow(
+                account_id,
+                self.book.accounts[account_id].client_name,
+                result.incomplete or "",
+            )
+            for account_id, result in sorted(self.results.items())
+            if result.incomplete is not None and account_id in self.book.accounts
+        )
+        totals = compute_totals(rows, self.book, self.settings.desk.reporting_currency)
+        return DeskView(
+            as_of=self.book.as_of,
+            cursor=self.book.cursor,
+            stale=stale,
+            warnings=rows,
+            incomplete=incomplete,
+            totals=totals,
+            rejected_records=rejected,
+        )
+
+
+def _valid_keys(changes: BookChanges) -> list[tuple[str, list[str]]]:
+    return [
+        ("instruments", [i.symbol for i in changes.instruments]),
+        ("quotes", [q.symbol for q in changes.quotes]),
+        ("fx", [f"{f.from_ccy}/{f.to_ccy}" for f in changes.fx]),
+        ("accounts", [a.account_id for a in changes.accounts]),
+        ("cash", [f"{c.account_id}/{c.currency}" for c in changes.cash]),
+        ("positions", [f"{p.account_id}/{p.symbol}" for p in changes.positions]),
+        ("borrow", [b.symbol for b in changes.borrow]),
+    ]
+
+
+def _as_incomplete(result: AccountMargin, reason: str) -> AccountMargin:
+    return replace(result, risk_level=RiskLevel.INCOMPLETE, incomplete=reason)

@@ -1,0 +1,271 @@
+"""Pydantic models of the FEED.md payloads, and record-by-record validation.
+
+Decimal strings stay exact (a JSON number is refused: it has been through binary
+floating point). A record that fails validation is rejected alone — counted and kept
+with its reason — and the rest of the payload is applied. Unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from risk_tui.core.book import BookChanges
+from risk_tui.core.model import (
+    Account,
+    AccountKind,
+    Borrow,
+    CashBalance,
+    Contact,
+    FxRate,
+    Instrument,
+    Market,
+    Position,
+    Quote,
+)
+
+
+def _decimal_string(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str | Decimal):
+        raise ValueError("must be a decimal string, e.g. \"19.50\"")
+    return value
+
+
+def _finite(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    return value
+
+
+DecimalStr = Annotated[Decimal, BeforeValidator(_decimal_string), AfterValidator(_finite)]
+NonNegative = Annotated[DecimalStr, Field(ge=0)]
+Positive = Annotated[DecimalStr, Field(gt=0)]
+Ratio = Annotated[DecimalStr, Field(ge=0, le=10)]
+Code = Annotated[str, Field(min_length=1, max_length=64)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class FeedError(Exception):
+    """A payload that cannot be used at all (not the contract's shape)."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    kind: ClassVar[str]
+    key_fields: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def raw_key(cls, item: Any) -> str:
+        """The key of a record that failed validation, as far as it can be read."""
+        if not isinstance(item, dict):
+            return ""
+        aliases = {"from_ccy": "from", "to_ccy": "to"}
+        return "/".join(str(item.get(aliases.get(n, n), "?")) for n in cls.key_fields)[:80]
+
+
+class InstrumentRecord(_Record):
+    kind: ClassVar[str] = "instruments"
+    key_fields: ClassVar[tuple[str, ...]] = ("symbol",)
+    symbol: Code
+    name: str = ""
+    market: Market
+    currency: Currency
+    lot_size: Positive
+    im_ratio: Ratio
+    mm_ratio: Ratio
+    fm_ratio: Ratio
+    short_im_ratio: Ratio | None = None
+    short_mm_ratio: Ratio | None = None
+    short_fm_ratio: Ratio | None = None
+    intraday_im_ratio: Ratio | None = None
+    intraday_mm_ratio: Ratio | None = None
+    intraday_fm_ratio: Ratio | None = None
+    suspended: bool = False
+    delisted: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> InstrumentRecord:
+        if not (self.fm_ratio <= self.mm_ratio <= self.im_ratio):
+            raise ValueError("ratios must satisfy fm_ratio ≤ mm_ratio ≤ im_ratio")
+        return self
+
+
+    def to_domain(self) -> Instrument:
+        return Instrument(**self.model_dump())
+
+
+class QuoteRecord(_Record):
+    kind: ClassVar[str] = "quotes"
+    key_fields: ClassVar[tuple[str, ...]] = ("symbol",)
+    symbol: Code
+    price: NonNegative
+    ts: AwareDatetime | None = None
+
+
+    def to_domain(self) -> Quote:
+        return Quote(self.symbol, self.price, self.ts)
+
+
+class FxRecord(_Record):
+    kind: ClassVar[str] = "fx"
+    key_fields: ClassVar[tuple[str, ...]] = ("from_ccy", "to_ccy")
+    from_ccy: Currency = Field(alias="from")
+    to_ccy: Currency = Field(alias="to")
+    rate: Positive
+
+
+    def to_domain(self) -> FxRate:
+        return FxRate(self.from_ccy, self.to_ccy, self.rate)
+
+
+class ContactRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    email: str | None = None
+    phone: str | None = None
+
+
+class AccountRecord(_Record):
+    kind: ClassVar[str] = "accounts"
+    key_fields: ClassVar[tuple[str, ...]] = ("account_id",)
+    account_id: Code
+    client_name: str = Field("", max_length=512)
+    account_kind: Literal["margin", "intraday", "cash"] = Field(alias="kind")
+    base_currency: Currency
+    market: Market
+    contact: ContactRecord = Field(default_factory=ContactRecord)
+
+
+    def to_domain(self) -> Account:
+        return Account(
+            account_id=self.account_id,
+            client_name=self.client_name,
+            kind=AccountKind(self.account_kind),
+            base_currency=self.base_currency,
+            market=self.market,
+            contact=Contact(self.contact.email, self.contact.phone),
+        )
+
+
+class CashRecord(_Record):
+    kind: ClassVar[str] = "cash"
+    key_fields: ClassVar[tuple[str, ...]] = ("account_id", "currency")
+    account_id: Code
+    currency: Currency
+    balance: DecimalStr
+
+
+    def to_domain(self) -> CashBalance:
+        return CashBalance(self.account_id, self.currency, self.balance)
+
+
+class PositionRecord(_Record):
+    kind: ClassVar[str] = "positions"
+    key_fields: ClassVar[tuple[str, ...]] = ("account_id", "symbol")
+    account_id: Code
+    symbol: Code
+    quantity: DecimalStr
+    avg_cost: DecimalStr | None = None
+
+
+    def to_domain(self) -> Position:
+        return Position(self.account_id, self.symbol, self.quantity, self.avg_cost)
+
+
+class BorrowRecord(_Record):
+    kind: ClassVar[str] = "borrow"
+    key_fields: ClassVar[tuple[str, ...]] = ("symbol",)
+    symbol: Code
+    available: NonNegative
+    recall_quantity: NonNegative = Decimal(0)
+    recall_due: date | None = None
+    rate: DecimalStr | None = None
+
+
+    def to_domain(self) -> Borrow:
+        return Borrow(self.symbol, self.available, self.recall_quantity, self.recall_due, self.rate)
+
+
+RECORD_TYPES: tuple[type[_Record], ...] = (
+    InstrumentRecord,
+    QuoteRecord,
+    FxRecord,
+    AccountRecord,
+    CashRecord,
+    PositionRecord,
+    BorrowRecord,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record refused alone: which list, where in it, its key if readable, and why."""
+
+    kind: str
+    index: int
+    key: str
+    reason: str
+
+
+@dataclass
+class ParsedPayload:
+    changes: BookChanges
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    cursor: Annotated[str, Field(min_length=1)]
+    as_of: AwareDatetime
+
+
+def parse_payload(payload: Any) -> ParsedPayload:
+    """Validate a /v1/snapshot or /v1/changes body, record by record."""
+    if not isinstance(payload, dict):
+        raise FeedError("payload is not a JSON object")
+    try:
+        envelope = _Envelope.model_validate(payload)
+    except ValidationError as invalid:
+        first = invalid.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise FeedError(f"payload {where}: {first['msg']}") from None
+    changes = BookChanges(cursor=envelope.cursor, as_of=envelope.as_of)
+    rejected: list[Rejection] = []
+    for record_type in RECORD_TYPES:
+        items = payload.get(record_type.kind)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            rejected.append(Rejection(record_type.kind, -1, "", "not a list"))
+            continue
+        target: list[Any] = getattr(changes, record_type.kind)
+        for index, item in enumerate(items):
+            try:
+                record = record_type.model_validate(item)
+            except ValidationError as invalid:
+                rejected.append(
+                    Rejection(record_type.kind, index, record_type.raw_key(item), _reason(invalid))
+                )
+                continue
+            target.append(record.to_domain())  # type: ignore[attr-defined]
+    return ParsedPayload(changes, rejected)
+
+
+def _reason(invalid: ValidationError) -> str:
+    first = invalid.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "record"
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (+{len(invalid.errors()) - 1} more)" if len(invalid.errors()) > 1 else ""
+    return f"{where}: {message}{more}"

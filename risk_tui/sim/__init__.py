@@ -1,0 +1,1 @@
+"""The simulator: a FEED.md server on loopback with seeded, reproducible books."""

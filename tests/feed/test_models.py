@@ -1,0 +1,116 @@
+"""FEED.md wire models: exact decimals, unknown fields ignored, bad records rejected alone."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from risk_tui.core.model import AccountKind, Market
+from risk_tui.feed.models import FeedError, parse_payload
+from risk_tui.sim.app import SimState
+
+
+def envelope(**lists: Any) -> dict[str, Any]:
+    return {"cursor": "000000000000042", "as_of": "2026-11-23T10:15:02+08:00", **lists}
+
+
+def test_feed_md_example_parses_exactly() -> None:
+    parsed = parse_payload(
+        envelope(
+            instruments=[{"symbol": "B.SG", "name": "Stock B", "market": "SG", "currency": "SGD",
+                          "lot_size": "100", "im_ratio": "0.50", "mm_ratio": "0.45",
+                          "fm_ratio": "0.40", "short_im_ratio": None, "short_mm_ratio": None,
+                          "short_fm_ratio": None, "intraday_im_ratio": "0.25",
+                          "intraday_mm_ratio": "0.20", "intraday_fm_ratio": "0.15",
+                          "suspended": False, "delisted": False}],
+            quotes=[{"symbol": "B.SG", "price": "19.50", "ts": "2026-11-23T10:15:01+08:00"}],
+            fx=[{"from": "HKD", "to": "SGD", "rate": "0.1723"}],
+            accounts=[{"account_id": "A1001", "client_name": "Tan Mei Ling", "kind": "margin",
+                       "base_currency": "SGD", "market": "SG",
+                       "contact": {"email": "…", "phone": "…"}}],
+            cash=[{"account_id": "A1001", "currency": "SGD", "balance": "-15000.00"}],
+            positions=[{"account_id": "A1001", "symbol": "B.SG", "quantity": "1000",
+                        "avg_cost": "25.00"}],
+            borrow=[{"symbol": "TSLA.US", "available": "50000", "recall_quantity": "2000",
+                     "recall_due": "2026-11-25", "rate": "0.035"}],
+        )
+    )
+    assert parsed.rejected == []
+    changes = parsed.changes
+    assert changes.cursor == "000000000000042"
+    assert changes.instruments[0].intraday_im_ratio == Decimal("0.25")
+    assert changes.instruments[0].short_im_ratio is None
+    assert changes.quotes[0].price == Decimal("19.50")
+    assert str(changes.quotes[0].price) == "19.50"  # the string, not a float's digits
+    assert changes.fx[0].from_ccy == "HKD" and changes.fx[0].rate == Decimal("0.1723")
+    assert changes.accounts[0].kind is AccountKind.MARGIN
+    assert changes.accounts[0].market is Market.SG
+    assert changes.cash[0].balance == Decimal("-15000.00")
+    assert changes.borrow[0].recall_due.isoformat() == "2026-11-25"  # type: ignore[union-attr]
+
+
+def test_unknown_fields_are_ignored() -> None:
+    parsed = parse_payload(
+        envelope(quotes=[{"symbol": "B.SG", "price": "19.50", "venue": "SGX", "bid": "19.4"}],
+                 news=[{"headline": "x"}], extra="y")
+    )
+    assert parsed.rejected == [] and parsed.changes.quotes[0].symbol == "B.SG"
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"symbol": "X", "price": 19.5}, "price: must be a decimal string"),
+        ({"symbol": "X", "price": "NaN"}, "price:"),
+        ({"symbol": "X", "price": "-1"}, "price:"),
+        ({"symbol": "X"}, "price: Field required"),
+        ({"price": "1.00"}, "symbol: Field required"),
+        ("not an object", "record"),
+    ],
+)
+def test_bad_record_rejected_alone_with_reason(record: Any, reason: str) -> None:
+    parsed = parse_payload(envelope(quotes=[{"symbol": "OK", "price": "1.00"}, record]))
+    assert [q.symbol for q in parsed.changes.quotes] == ["OK"]
+    assert len(parsed.rejected) == 1
+    rejection = parsed.rejected[0]
+    assert rejection.kind == "quotes" and rejection.index == 1
+    assert reason in rejection.reason
+
+
+def test_rejections_carry_the_record_key() -> None:
+    parsed = parse_payload(envelope(
+        positions=[{"account_id": "A1", "symbol": "B.SG", "quantity": "ten"}],
+        fx=[{"from": "HKD", "to": "SGD", "rate": "0"}],
+        instruments=[{"symbol": "Z", "market": "SG", "currency": "SGD", "lot_size": "100",
+                      "im_ratio": "0.2", "mm_ratio": "0.3", "fm_ratio": "0.1"}],
+        accounts=[{"account_id": "A2", "kind": "hedge", "base_currency": "SGD", "market": "SG"}],
+    ))
+    keys = {(r.kind, r.key) for r in parsed.rejected}
+    assert keys == {("positions", "A1/B.SG"), ("fx", "HKD/SGD"), ("instruments", "Z"),
+                    ("accounts", "A2")}
+    assert any("fm_ratio ≤ mm_ratio ≤ im_ratio" in r.reason for r in parsed.rejected)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [[], {"as_of": "2026-11-23T10:15:02+08:00"}, {"cursor": "1", "as_of": "yesterday"},
+     {"cursor": "1", "as_of": "2026-11-23T10:15:02"}],
+)
+def test_unusable_envelope_is_a_feed_error(payload: Any) -> None:
+    with pytest.raises(FeedError):
+        parse_payload(payload)
+
+
+def test_a_list_that_is_not_a_list_is_rejected_not_fatal() -> None:
+    parsed = parse_payload(envelope(quotes={"symbol": "X"}, fx=[{"from": "USD", "to": "SGD",
+                                                                   "rate": "1.345"}]))
+    assert parsed.rejected[0].reason == "not a list"
+    assert parsed.changes.fx[0].rate == Decimal("1.345")
+
+
+def test_simulator_snapshot_parses_cleanly() -> None:
+    parsed = parse_payload(SimState().snapshot())
+    assert parsed.rejected == []
+    assert any(a.account_id == "A1001" for a in parsed.changes.accounts)

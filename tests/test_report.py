@@ -1,0 +1,73 @@
+"""`report` renderings: SPEC.md's JSON shape, CSV, and a table that no feed text can hijack."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from risk_tui.report import render_csv, render_json, render_table
+from tests.test_engine import MemoryStore, apply, engine_with, payload
+
+HOSTILE = (
+    "\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\ \x1b[2J\x1b[H \x9b31m \x07"
+    " abc\u202etxt.exe [link=https://evil]x[/link] [b]bold[/b] 陳大文"
+)
+
+
+async def seed_view(client_name: str = "Tan Mei Ling", remark: str = ""):  # type: ignore[no-untyped-def]
+    body = payload()
+    for account in body["accounts"]:
+        if account["account_id"] == "A1001":
+            account["client_name"] = client_name
+    engine = await engine_with(MemoryStore())
+    return (await apply(engine, body, full=True)).view
+
+
+async def test_json_has_spec_fields_and_exact_money() -> None:
+    report: dict[str, Any] = json.loads(render_json(await seed_view()))
+    assert set(report) >= {"as_of", "stale", "totals", "warnings", "incomplete"}
+    assert report["stale"] is False
+    assert set(report["totals"]) >= {"call_amount", "long_outstanding_amount", "count"}
+    assert report["totals"]["count"] == 4
+    seed = next(w for w in report["warnings"] if w["account_id"] == "A1001")
+    for key in ("account_id", "client_name", "kind", "risk_level", "state", "currency", "equity",
+                "im", "mm", "fm", "call_amount", "triggered_at", "deadline", "exception", "remark"):
+        assert key in seed, key
+    assert seed["call_amount"] == "1015.00"
+    assert (seed["equity"], seed["im"], seed["mm"], seed["fm"]) == (
+        "9500.00", "11250.00", "10025.00", "8800.00")
+    assert seed["kind"] == "margin" and seed["risk_level"] == "margin_call"
+    assert seed["state"] == "triggered" and seed["currency"] == "SGD"
+    assert seed["deadline"] == "2026-11-25T15:00:00+08:00"
+    hk = next(w for w in report["warnings"] if w["account_id"] == "H2001")
+    assert hk["call_amount"] == "22000.00" and hk["currency"] == "HKD"
+    assert report["incomplete"][0]["account_id"] == "I7001"
+    for warning in report["warnings"]:  # money is always a decimal string
+        assert isinstance(warning["call_amount"], str)
+
+
+async def test_table_shows_the_seed_figures() -> None:
+    text = render_table(await seed_view())
+    line = next(row for row in text.splitlines() if "A1001" in row)
+    for figure in ("9,500.00", "11,250.00", "10,025.00", "8,800.00", "1,015.00"):
+        assert figure in line
+    assert "Incomplete" in text and "I7001" in text
+
+
+async def test_hostile_client_name_is_inert_in_every_format() -> None:
+    view = await seed_view(HOSTILE)
+    table = render_table(view)
+    assert "\x1b" not in table and "\x07" not in table and "\x9b" not in table
+    assert "\u202e" not in table
+    assert "[b]bold[/b]" in table and "[link=https://evil]x[/link]" in table
+    assert "␛]8;;http://evil" in table and "⟨9B⟩31m" in table and "陳大文" in table
+    raw_csv = render_csv(view)
+    assert "\x1b" not in raw_csv and "\x9b" not in raw_csv
+    row = next(r for r in csv.DictReader(io.StringIO(raw_csv)) if r["account_id"] == "A1001")
+    assert "[b]bold[/b]" in row["client_name"]
+    raw_json = render_json(view)
+    assert all(ord(ch) < 128 for ch in raw_json)  # no raw control byte at all
+    name = next(w for w in json.loads(raw_json)["warnings"] if w["account_id"] == "A1001")
+    assert name["client_name"] == HOSTILE  # the data themselves are exact
