@@ -32,11 +32,17 @@ class Failure(Exception):
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="settings file (else RISK_TUI_CONFIG, "
-                        "./risk-tui.toml, the user config dir)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="settings file (else RISK_TUI_CONFIG, ./risk-tui.toml, the user config dir)",
+    )
     parser.add_argument("--feed-url", help="FEED.md base URL (overrides feed.url)")
-    parser.add_argument("--db", help="SQLAlchemy URL: sqlite+aiosqlite:///PATH or "
-                        "postgresql+asyncpg://… (overrides db.url)")
+    parser.add_argument(
+        "--db",
+        help="SQLAlchemy URL: sqlite+aiosqlite:///PATH or "
+        "postgresql+asyncpg://… (overrides db.url)",
+    )
     parser.add_argument("--operator", default=None, help="operator name (default: login user)")
 
 
@@ -61,8 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--scenario", choices=("seed",), default="seed")
-    sim.add_argument("--token", default=os.environ.get("RISK_TUI_FEED_TOKEN", ""),
-                     help="require this bearer token (default: RISK_TUI_FEED_TOKEN)")
+    sim.add_argument(
+        "--token",
+        default=os.environ.get("RISK_TUI_FEED_TOKEN", ""),
+        help="require this bearer token (default: RISK_TUI_FEED_TOKEN)",
+    )
 
     audit = commands.add_parser("audit", help="compliance checks")
     audit_commands = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)

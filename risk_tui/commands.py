@@ -118,8 +118,13 @@ async def demo(args: argparse.Namespace) -> int:
 
 async def sim(host: str, port: int, token: str) -> int:
     server = uvicorn.Server(
-        uvicorn.Config(create_app(SimState(token=token)), host=host, port=port,
-                       log_level="info", lifespan="off")
+        uvicorn.Config(
+            create_app(SimState(token=token)),
+            host=host,
+            port=port,
+            log_level="info",
+            lifespan="off",
+        )
     )
     await server.serve()
     return EXIT_OK

@@ -74,9 +74,7 @@ class Engine:
 
     def _deadline(self, market: Market, notice_at: datetime) -> datetime:
         rule = self.settings.margin_call.rule_for(market)
-        return self.calendars.deadline(
-            market, notice_at, rule.due_trading_days, rule.cutoff_time
-        )
+        return self.calendars.deadline(market, notice_at, rule.due_trading_days, rule.cutoff_time)
 
     async def apply(
         self, changes: BookChanges, *, full: bool, rejected: Iterable[Rejection] = ()

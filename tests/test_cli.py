@@ -25,29 +25,38 @@ RISK_TUI = [sys.executable, "-m", "risk_tui"]
 def feed_url() -> Iterator[str]:
     """The simulator on an ephemeral loopback port, in a thread of its own."""
     ready = threading.Event()
-    stop = threading.Event()
     url: list[str] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
 
     async def serve() -> None:
         async with serve_simulator(SimState()) as base:
             url.append(base)
             ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.05)
+            await stop.wait()
 
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
     thread.start()
     assert ready.wait(10), "simulator did not start"
     yield url[0]
-    stop.set()
+    loop.call_soon_threadsafe(stop.set)
     thread.join(10)
+    loop.close()
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RISK_TUI_")}
     clean.update(env or {})
-    return subprocess.run([*RISK_TUI, *args], capture_output=True, text=True, timeout=timeout,
-                          env=clean, cwd=Path(__file__).parent)
+    return subprocess.run(
+        [*RISK_TUI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=clean,
+        cwd=Path(__file__).parent,
+    )
 
 
 def test_report_json_matches_spec_to_the_cent(feed_url: str, tmp_path: Path) -> None:
@@ -75,8 +84,16 @@ def test_report_json_matches_spec_to_the_cent(feed_url: str, tmp_path: Path) -> 
 
 def test_report_with_im_formula_everywhere(feed_url: str, tmp_path: Path) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
-    result = run("report", "--format", "json", "--feed-url", feed_url, "--db", db,
-                 env={"RISK_TUI_MARGIN_CALL__FORMULA": "im"})
+    result = run(
+        "report",
+        "--format",
+        "json",
+        "--feed-url",
+        feed_url,
+        "--db",
+        db,
+        env={"RISK_TUI_MARGIN_CALL__FORMULA": "im"},
+    )
     assert result.returncode == 0, result.stderr
     seed = next(w for w in json.loads(result.stdout)["warnings"] if w["account_id"] == "A1001")
     assert seed["call_amount"] == "1750.00"
@@ -84,8 +101,13 @@ def test_report_with_im_formula_everywhere(feed_url: str, tmp_path: Path) -> Non
 
 def test_unreachable_feed_is_one_line_and_exit_3(tmp_path: Path) -> None:
     started = time.monotonic()
-    result = run("report", "--feed-url", "http://127.0.0.1:9", "--db",
-                 f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    result = run(
+        "report",
+        "--feed-url",
+        "http://127.0.0.1:9",
+        "--db",
+        f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+    )
     assert result.returncode == 3
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and "cannot connect" in result.stderr
@@ -105,8 +127,9 @@ def test_broken_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_unusable_database_is_one_line_and_exit_4(feed_url: str, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = run("report", "--feed-url", feed_url, "--db",
-                 f"sqlite+aiosqlite:///{blocker}/sub/desk.db")
+    result = run(
+        "report", "--feed-url", feed_url, "--db", f"sqlite+aiosqlite:///{blocker}/sub/desk.db"
+    )
     assert result.returncode == 4, result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("risk-tui: database")
 
@@ -115,7 +138,9 @@ def test_tampered_snapshot_fails_verify_naming_the_record(feed_url: str, tmp_pat
     db = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
     assert run("report", "--feed-url", feed_url, "--db", db).returncode == 0
     with sqlite3.connect(tmp_path / "desk.db") as conn:
-        conn.execute("update snapshots set payload = replace(payload, '1015', '1016') where seq = 1")
+        conn.execute(
+            "update snapshots set payload = replace(payload, '1015', '1016') where seq = 1"
+        )
     verify = run("audit", "verify", "--db", db)
     assert verify.returncode == 1
     assert "seq 1" in verify.stdout + verify.stderr

@@ -48,9 +48,14 @@ def test_market_override_layers_over_defaults(tmp_path: Path) -> None:
 
 
 def test_precedence_option_over_env_over_file(tmp_path: Path) -> None:
-    path = write(tmp_path, '[feed]\nurl = "http://file:1"\n[db]\nurl = "sqlite+aiosqlite:///f.db"\n')
-    env = {"RISK_TUI_FEED_URL": "http://env:2", "RISK_TUI_FEED__POLL_INTERVAL": "0.5",
-           "RISK_TUI_DB": "sqlite+aiosqlite:///e.db"}
+    path = write(
+        tmp_path, '[feed]\nurl = "http://file:1"\n[db]\nurl = "sqlite+aiosqlite:///f.db"\n'
+    )
+    env = {
+        "RISK_TUI_FEED_URL": "http://env:2",
+        "RISK_TUI_FEED__POLL_INTERVAL": "0.5",
+        "RISK_TUI_DB": "sqlite+aiosqlite:///e.db",
+    }
     settings = load_settings(path, env=env, overrides={("feed", "url"): "http://cli:3"})
     assert settings.feed.url == "http://cli:3"
     assert settings.feed.poll_interval == 0.5
@@ -65,20 +70,34 @@ def test_config_found_through_env_variable(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[margin_call]\nbuffer_pct = "-0.01"\n', "margin_call.buffer_pct: Input should be greater than or equal to 0"),
-        ('[margin_call]\nformula = "median"\n', "margin_call.formula: Input should be 'mm_buffer' or 'im'"),
-        ('[feed]\npoll_intervall = 1\n', "feed.poll_intervall: unknown key"),
-        ('[nonsense]\nx = 1\n', "nonsense: unknown key"),
+        (
+            '[margin_call]\nbuffer_pct = "-0.01"\n',
+            "margin_call.buffer_pct: Input should be greater than or equal to 0",
+        ),
+        (
+            '[margin_call]\nformula = "median"\n',
+            "margin_call.formula: Input should be 'mm_buffer' or 'im'",
+        ),
+        ("[feed]\npoll_intervall = 1\n", "feed.poll_intervall: unknown key"),
+        ("[nonsense]\nx = 1\n", "nonsense: unknown key"),
         ('[feed]\npoll_interval = "fast"\n', "feed.poll_interval: Input should be a valid number"),
-        ('[margin_call]\nbuffer_pct = 0.02\n', 'margin_call.buffer_pct: write it as a string, e.g. "0.02"'),
+        (
+            "[margin_call]\nbuffer_pct = 0.02\n",
+            'margin_call.buffer_pct: write it as a string, e.g. "0.02"',
+        ),
         ('[margin_call]\ncutoff_time = "25:00"\n', "margin_call.cutoff_time:"),
-        ('[margin_call.markets.JP]\nformula = "im"\n', "margin_call.markets.JP: Input should be 'HK', 'SG' or 'US'"),
+        (
+            '[margin_call.markets.JP]\nformula = "im"\n',
+            "margin_call.markets.JP: Input should be 'HK', 'SG' or 'US'",
+        ),
         ('[db]\nurl = "mysql://x"\n', "db.url: unsupported database URL"),
         ('[desk]\nreporting_currency = "sgd"\n', "desk.reporting_currency: not an ISO 4217"),
         ("[feed\n", "not valid TOML"),
     ],
 )
-def test_bad_config_is_one_line_naming_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+def test_bad_config_is_one_line_naming_file_and_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as caught:
         load_settings(path, env={})

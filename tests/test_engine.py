@@ -47,7 +47,9 @@ def changes(cursor: str, **lists: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def engine_with(store: MemoryStore) -> Engine:
     calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
-    engine = Engine(load_settings(None, env={}, discover=False), store, calendars, clock=lambda: NOW)
+    engine = Engine(
+        load_settings(None, env={}, discover=False), store, calendars, clock=lambda: NOW
+    )
     await engine.start()
     return engine
 
@@ -76,8 +78,12 @@ async def test_seed_desk_opens_the_expected_calls() -> None:
     assert ("U3001", "force_call") in scenarios and len(scenarios) == 5
     # Totals in SGD, from the same call amounts.
     with localcontext(context()):
-        expected = (D("1015.00") + D("22000.00") * D("0.1723") + D("1290.00")
-                    + by_account["U3001"].call.call_amount * D("1.3450"))
+        expected = (
+            D("1015.00")
+            + D("22000.00") * D("0.1723")
+            + D("1290.00")
+            + by_account["U3001"].call.call_amount * D("1.3450")
+        )
     assert view.totals.call_amount == expected
     assert round_money(view.totals.call_amount, "SGD") == round_money(expected, "SGD")
     assert view.totals.count == 4 and not view.stale
@@ -114,8 +120,10 @@ async def test_rejected_record_makes_account_partial_and_call_survives() -> None
     assert rows["A1001"].margin.risk_level is RiskLevel.INCOMPLETE
     assert outcome.view.rejected_records == 1
     # A valid record for the same key clears it, and the call can end on fresh data.
-    outcome = await apply(engine, changes(
-        "3", cash=[{"account_id": "A1001", "currency": "SGD", "balance": "-15000.00"}]))
+    outcome = await apply(
+        engine,
+        changes("3", cash=[{"account_id": "A1001", "currency": "SGD", "balance": "-15000.00"}]),
+    )
     assert "A1001" not in {row.account_id for row in outcome.view.warnings}
     assert outcome.view.rejected_records == 0
 

@@ -32,12 +32,31 @@ async def test_json_has_spec_fields_and_exact_money() -> None:
     assert set(report["totals"]) >= {"call_amount", "long_outstanding_amount", "count"}
     assert report["totals"]["count"] == 4
     seed = next(w for w in report["warnings"] if w["account_id"] == "A1001")
-    for key in ("account_id", "client_name", "kind", "risk_level", "state", "currency", "equity",
-                "im", "mm", "fm", "call_amount", "triggered_at", "deadline", "exception", "remark"):
+    for key in (
+        "account_id",
+        "client_name",
+        "kind",
+        "risk_level",
+        "state",
+        "currency",
+        "equity",
+        "im",
+        "mm",
+        "fm",
+        "call_amount",
+        "triggered_at",
+        "deadline",
+        "exception",
+        "remark",
+    ):
         assert key in seed, key
     assert seed["call_amount"] == "1015.00"
     assert (seed["equity"], seed["im"], seed["mm"], seed["fm"]) == (
-        "9500.00", "11250.00", "10025.00", "8800.00")
+        "9500.00",
+        "11250.00",
+        "10025.00",
+        "8800.00",
+    )
     assert seed["kind"] == "margin" and seed["risk_level"] == "margin_call"
     assert seed["state"] == "triggered" and seed["currency"] == "SGD"
     assert seed["deadline"] == "2026-11-25T15:00:00+08:00"

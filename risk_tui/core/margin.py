@@ -163,9 +163,7 @@ def raw_call_amount(
         return mm + policy.buffer_pct * gross_mv - equity
 
 
-def _value_position(
-    book: Book, account: Account, position: Position
-) -> PositionMargin:
+def _value_position(book: Book, account: Account, position: Position) -> PositionMargin:
     instrument = book.instruments.get(position.symbol)
     if instrument is None:
         raise MissingData(f"unknown instrument {position.symbol}")

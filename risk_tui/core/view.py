@@ -65,9 +65,7 @@ class DeskView:
     notes: tuple[str, ...] = field(default=())
 
 
-def compute_totals(
-    rows: tuple[WarningRow, ...], book: Book, reporting_currency: str
-) -> Totals:
+def compute_totals(rows: tuple[WarningRow, ...], book: Book, reporting_currency: str) -> Totals:
     total = ZERO
     long_total = ZERO
     unconverted: list[str] = []

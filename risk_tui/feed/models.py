@@ -40,7 +40,7 @@ from risk_tui.core.model import (
 
 def _decimal_string(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, str | Decimal):
-        raise ValueError("must be a decimal string, e.g. \"19.50\"")
+        raise ValueError('must be a decimal string, e.g. "19.50"')
     return value
 
 
@@ -102,7 +102,6 @@ class InstrumentRecord(_Record):
             raise ValueError("ratios must satisfy fm_ratio ≤ mm_ratio ≤ im_ratio")
         return self
 
-
     def to_domain(self) -> Instrument:
         return Instrument(**self.model_dump())
 
@@ -114,7 +113,6 @@ class QuoteRecord(_Record):
     price: NonNegative
     ts: AwareDatetime | None = None
 
-
     def to_domain(self) -> Quote:
         return Quote(self.symbol, self.price, self.ts)
 
@@ -125,7 +123,6 @@ class FxRecord(_Record):
     from_ccy: Currency = Field(alias="from")
     to_ccy: Currency = Field(alias="to")
     rate: Positive
-
 
     def to_domain(self) -> FxRate:
         return FxRate(self.from_ccy, self.to_ccy, self.rate)
@@ -147,7 +144,6 @@ class AccountRecord(_Record):
     market: Market
     contact: ContactRecord = Field(default_factory=ContactRecord)
 
-
     def to_domain(self) -> Account:
         return Account(
             account_id=self.account_id,
@@ -166,7 +162,6 @@ class CashRecord(_Record):
     currency: Currency
     balance: DecimalStr
 
-
     def to_domain(self) -> CashBalance:
         return CashBalance(self.account_id, self.currency, self.balance)
 
@@ -178,7 +173,6 @@ class PositionRecord(_Record):
     symbol: Code
     quantity: DecimalStr
     avg_cost: DecimalStr | None = None
-
 
     def to_domain(self) -> Position:
         return Position(self.account_id, self.symbol, self.quantity, self.avg_cost)
@@ -192,7 +186,6 @@ class BorrowRecord(_Record):
     recall_quantity: NonNegative = Decimal(0)
     recall_due: date | None = None
     rate: DecimalStr | None = None
-
 
     def to_domain(self) -> Borrow:
         return Borrow(self.symbol, self.available, self.recall_quantity, self.recall_due, self.rate)

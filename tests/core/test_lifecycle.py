@@ -39,10 +39,24 @@ def margin(price_b: str = "19.50") -> AccountMargin:
     return compute_account(book, "A1001", POLICY)
 
 
-def step(call: MarginCall | None, result: AccountMargin | None, *, fresh: bool = True,
-         now: datetime = NOW, **kw: object):  # type: ignore[no-untyped-def]
-    return evaluate(call, result, fresh=fresh, now=now, market=Market.SG,
-                    client_name="Tan Mei Ling", deadline_for=deadline_for, **kw)  # type: ignore[arg-type]
+def step(
+    call: MarginCall | None,
+    result: AccountMargin | None,
+    *,
+    fresh: bool = True,
+    now: datetime = NOW,
+    **kw: object,
+):  # type: ignore[no-untyped-def]
+    return evaluate(
+        call,
+        result,
+        fresh=fresh,
+        now=now,
+        market=Market.SG,
+        client_name="Tan Mei Ling",
+        deadline_for=deadline_for,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def opened() -> MarginCall:
@@ -184,8 +198,15 @@ def test_calendar_gap_opens_call_without_deadline_and_says_why() -> None:
     def no_calendar(market: Market, at: datetime) -> datetime:
         raise CalendarNotCovered(market, at.date())
 
-    transition = evaluate(None, margin(), fresh=True, now=NOW, market=Market.SG,
-                          client_name="x", deadline_for=no_calendar)
+    transition = evaluate(
+        None,
+        margin(),
+        fresh=True,
+        now=NOW,
+        market=Market.SG,
+        client_name="x",
+        deadline_for=no_calendar,
+    )
     assert transition is not None and transition.opened
     assert transition.call.deadline is None
     assert "SG calendar does not cover 2026-11-23" in (transition.call.deadline_error or "")

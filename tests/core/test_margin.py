@@ -34,7 +34,9 @@ MM_BUFFER = CallPolicy(CallFormula.MM_BUFFER, D("0.02"))
 IM_FORMULA = CallPolicy(CallFormula.IM)
 
 
-def instrument(symbol: str, im: str, mm: str, fm: str, currency: str = "SGD", **kw: object) -> Instrument:
+def instrument(
+    symbol: str, im: str, mm: str, fm: str, currency: str = "SGD", **kw: object
+) -> Instrument:
     return Instrument(
         symbol=symbol,
         name=symbol,
@@ -146,8 +148,14 @@ def test_cash_in_foreign_currency_is_converted() -> None:
 def test_short_uses_short_ratios_and_reduces_equity() -> None:
     book = Book()
     book.instruments["S"] = instrument(
-        "S", "0.50", "0.30", "0.25", lot="1",
-        short_im_ratio=D("1.50"), short_mm_ratio=D("1.30"), short_fm_ratio=D("1.20"),
+        "S",
+        "0.50",
+        "0.30",
+        "0.25",
+        lot="1",
+        short_im_ratio=D("1.50"),
+        short_mm_ratio=D("1.30"),
+        short_fm_ratio=D("1.20"),
     )
     book.quotes["S"] = Quote("S", D("250"))
     book.accounts["X"] = Account("X", "Short", AccountKind.MARGIN, "SGD", Market.SG)
@@ -173,8 +181,13 @@ def test_short_ratios_null_mean_long_ratios() -> None:
 def test_intraday_account_uses_intraday_ratios() -> None:
     book = seed_book()
     book.instruments["B"] = instrument(
-        "B", "0.50", "0.45", "0.40",
-        intraday_im_ratio=D("0.25"), intraday_mm_ratio=D("0.20"), intraday_fm_ratio=D("0.15"),
+        "B",
+        "0.50",
+        "0.45",
+        "0.40",
+        intraday_im_ratio=D("0.25"),
+        intraday_mm_ratio=D("0.20"),
+        intraday_fm_ratio=D("0.15"),
     )
     book.accounts["A1001"] = Account("A1001", "T", AccountKind.INTRADAY, "SGD", Market.SG)
     result = compute_account(book, "A1001", MM_BUFFER)

@@ -23,12 +23,15 @@ from risk_tui.core.model import (
 from risk_tui.core.money import context
 
 CURRENCIES = ("SGD", "HKD", "USD")
-RATES = {("HKD", "SGD"): Decimal("0.1723"), ("USD", "SGD"): Decimal("1.3450"),
-         ("USD", "HKD"): Decimal("7.8050")}
+RATES = {
+    ("HKD", "SGD"): Decimal("0.1723"),
+    ("USD", "SGD"): Decimal("1.3450"),
+    ("USD", "HKD"): Decimal("7.8050"),
+}
 
 TOLERANCE = Decimal("1e-30")
 
-money = st.decimals(min_value=-10**7, max_value=10**7, places=2, allow_nan=False)
+money = st.decimals(min_value=-(10**7), max_value=10**7, places=2, allow_nan=False)
 price = st.decimals(min_value=Decimal("0.001"), max_value=10**4, places=3, allow_nan=False)
 quantity = st.integers(min_value=-50_000, max_value=50_000).filter(bool).map(Decimal)
 ratio = st.integers(min_value=0, max_value=100).map(lambda n: Decimal(n) / 100)
@@ -57,16 +60,29 @@ def accounts(draw: st.DrawFn) -> tuple[str, AccountKind, dict[str, Decimal], lis
     kind = draw(st.sampled_from([AccountKind.MARGIN, AccountKind.INTRADAY]))
     cash = draw(st.dictionaries(st.sampled_from(CURRENCIES), money, max_size=3))
     holdings = [
-        Holding(f"S{i}", draw(st.sampled_from(CURRENCIES)), draw(quantity), draw(price),
-                draw(ratios()), draw(st.none() | ratios()), draw(st.none() | ratios()))
+        Holding(
+            f"S{i}",
+            draw(st.sampled_from(CURRENCIES)),
+            draw(quantity),
+            draw(price),
+            draw(ratios()),
+            draw(st.none() | ratios()),
+            draw(st.none() | ratios()),
+        )
         for i in range(draw(st.integers(0, 6)))
     ]
     return base, kind, cash, holdings
 
 
-def reference(base: str, kind: AccountKind, cash: dict[str, Decimal], holdings: list[Holding],
-              policy: CallPolicy) -> dict[str, object]:
+def reference(
+    base: str,
+    kind: AccountKind,
+    cash: dict[str, Decimal],
+    holdings: list[Holding],
+    policy: CallPolicy,
+) -> dict[str, object]:
     """SPEC.md, line by line, with no shared code."""
+
     def rate(frm: str) -> Decimal:
         if frm == base:
             return Decimal(1)
@@ -90,11 +106,21 @@ def reference(base: str, kind: AccountKind, cash: dict[str, Decimal], holdings: 
             im += abs(mv) * r[0]
             mm += abs(mv) * r[1]
             fm += abs(mv) * r[2]
-        raw = im - equity if policy.formula is CallFormula.IM else (
-            mm + policy.buffer_pct * gross - equity)
+        raw = (
+            im - equity
+            if policy.formula is CallFormula.IM
+            else (mm + policy.buffer_pct * gross - equity)
+        )
         call = raw.quantize(Decimal("0.01"), rounding=ROUND_CEILING) if raw > 0 else Decimal(0)
-        level = ("safe" if equity >= im else "watch" if equity >= mm
-                 else "margin_call" if equity >= fm else "force_call")
+        level = (
+            "safe"
+            if equity >= im
+            else "watch"
+            if equity >= mm
+            else "margin_call"
+            if equity >= fm
+            else "force_call"
+        )
     return {"equity": equity, "im": im, "mm": mm, "fm": fm, "call": call, "level": level}
 
 
@@ -108,18 +134,29 @@ def build(base: str, kind: AccountKind, cash: dict[str, Decimal], holdings: list
     for h in holdings:
         i, s, d = h.long, h.short, h.intraday
         book.instruments[h.symbol] = Instrument(
-            h.symbol, h.symbol, Market.SG, h.currency, Decimal(100), i[0], i[1], i[2],
-            *(s if s else (None, None, None)), *(d if d else (None, None, None)))
+            h.symbol,
+            h.symbol,
+            Market.SG,
+            h.currency,
+            Decimal(100),
+            i[0],
+            i[1],
+            i[2],
+            *(s if s else (None, None, None)),
+            *(d if d else (None, None, None)),
+        )
         book.quotes[h.symbol] = Quote(h.symbol, h.price)
         book.set_position(Position("X", h.symbol, h.quantity))
     return book
 
 
-policies = st.sampled_from([
-    CallPolicy(CallFormula.MM_BUFFER, Decimal("0.02")),
-    CallPolicy(CallFormula.MM_BUFFER, Decimal("0")),
-    CallPolicy(CallFormula.IM),
-])
+policies = st.sampled_from(
+    [
+        CallPolicy(CallFormula.MM_BUFFER, Decimal("0.02")),
+        CallPolicy(CallFormula.MM_BUFFER, Decimal("0")),
+        CallPolicy(CallFormula.IM),
+    ]
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -138,7 +175,8 @@ def test_engine_matches_reference(account: tuple, policy: CallPolicy) -> None:  
 @settings(max_examples=300, deadline=None)
 @given(accounts(), policies)
 def test_call_amount_never_negative_and_above_mm_never_in_call(
-    account: tuple, policy: CallPolicy  # type: ignore[type-arg]
+    account: tuple,
+    policy: CallPolicy,  # type: ignore[type-arg]
 ) -> None:
     result = compute_account(build(*account), "X", policy)
     assert result.call_amount >= 0

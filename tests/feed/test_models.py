@@ -19,22 +19,51 @@ def envelope(**lists: Any) -> dict[str, Any]:
 def test_feed_md_example_parses_exactly() -> None:
     parsed = parse_payload(
         envelope(
-            instruments=[{"symbol": "B.SG", "name": "Stock B", "market": "SG", "currency": "SGD",
-                          "lot_size": "100", "im_ratio": "0.50", "mm_ratio": "0.45",
-                          "fm_ratio": "0.40", "short_im_ratio": None, "short_mm_ratio": None,
-                          "short_fm_ratio": None, "intraday_im_ratio": "0.25",
-                          "intraday_mm_ratio": "0.20", "intraday_fm_ratio": "0.15",
-                          "suspended": False, "delisted": False}],
+            instruments=[
+                {
+                    "symbol": "B.SG",
+                    "name": "Stock B",
+                    "market": "SG",
+                    "currency": "SGD",
+                    "lot_size": "100",
+                    "im_ratio": "0.50",
+                    "mm_ratio": "0.45",
+                    "fm_ratio": "0.40",
+                    "short_im_ratio": None,
+                    "short_mm_ratio": None,
+                    "short_fm_ratio": None,
+                    "intraday_im_ratio": "0.25",
+                    "intraday_mm_ratio": "0.20",
+                    "intraday_fm_ratio": "0.15",
+                    "suspended": False,
+                    "delisted": False,
+                }
+            ],
             quotes=[{"symbol": "B.SG", "price": "19.50", "ts": "2026-11-23T10:15:01+08:00"}],
             fx=[{"from": "HKD", "to": "SGD", "rate": "0.1723"}],
-            accounts=[{"account_id": "A1001", "client_name": "Tan Mei Ling", "kind": "margin",
-                       "base_currency": "SGD", "market": "SG",
-                       "contact": {"email": "…", "phone": "…"}}],
+            accounts=[
+                {
+                    "account_id": "A1001",
+                    "client_name": "Tan Mei Ling",
+                    "kind": "margin",
+                    "base_currency": "SGD",
+                    "market": "SG",
+                    "contact": {"email": "…", "phone": "…"},
+                }
+            ],
             cash=[{"account_id": "A1001", "currency": "SGD", "balance": "-15000.00"}],
-            positions=[{"account_id": "A1001", "symbol": "B.SG", "quantity": "1000",
-                        "avg_cost": "25.00"}],
-            borrow=[{"symbol": "TSLA.US", "available": "50000", "recall_quantity": "2000",
-                     "recall_due": "2026-11-25", "rate": "0.035"}],
+            positions=[
+                {"account_id": "A1001", "symbol": "B.SG", "quantity": "1000", "avg_cost": "25.00"}
+            ],
+            borrow=[
+                {
+                    "symbol": "TSLA.US",
+                    "available": "50000",
+                    "recall_quantity": "2000",
+                    "recall_due": "2026-11-25",
+                    "rate": "0.035",
+                }
+            ],
         )
     )
     assert parsed.rejected == []
@@ -53,8 +82,11 @@ def test_feed_md_example_parses_exactly() -> None:
 
 def test_unknown_fields_are_ignored() -> None:
     parsed = parse_payload(
-        envelope(quotes=[{"symbol": "B.SG", "price": "19.50", "venue": "SGX", "bid": "19.4"}],
-                 news=[{"headline": "x"}], extra="y")
+        envelope(
+            quotes=[{"symbol": "B.SG", "price": "19.50", "venue": "SGX", "bid": "19.4"}],
+            news=[{"headline": "x"}],
+            extra="y",
+        )
     )
     assert parsed.rejected == [] and parsed.changes.quotes[0].symbol == "B.SG"
 
@@ -80,23 +112,44 @@ def test_bad_record_rejected_alone_with_reason(record: Any, reason: str) -> None
 
 
 def test_rejections_carry_the_record_key() -> None:
-    parsed = parse_payload(envelope(
-        positions=[{"account_id": "A1", "symbol": "B.SG", "quantity": "ten"}],
-        fx=[{"from": "HKD", "to": "SGD", "rate": "0"}],
-        instruments=[{"symbol": "Z", "market": "SG", "currency": "SGD", "lot_size": "100",
-                      "im_ratio": "0.2", "mm_ratio": "0.3", "fm_ratio": "0.1"}],
-        accounts=[{"account_id": "A2", "kind": "hedge", "base_currency": "SGD", "market": "SG"}],
-    ))
+    parsed = parse_payload(
+        envelope(
+            positions=[{"account_id": "A1", "symbol": "B.SG", "quantity": "ten"}],
+            fx=[{"from": "HKD", "to": "SGD", "rate": "0"}],
+            instruments=[
+                {
+                    "symbol": "Z",
+                    "market": "SG",
+                    "currency": "SGD",
+                    "lot_size": "100",
+                    "im_ratio": "0.2",
+                    "mm_ratio": "0.3",
+                    "fm_ratio": "0.1",
+                }
+            ],
+            accounts=[
+                {"account_id": "A2", "kind": "hedge", "base_currency": "SGD", "market": "SG"}
+            ],
+        )
+    )
     keys = {(r.kind, r.key) for r in parsed.rejected}
-    assert keys == {("positions", "A1/B.SG"), ("fx", "HKD/SGD"), ("instruments", "Z"),
-                    ("accounts", "A2")}
+    assert keys == {
+        ("positions", "A1/B.SG"),
+        ("fx", "HKD/SGD"),
+        ("instruments", "Z"),
+        ("accounts", "A2"),
+    }
     assert any("fm_ratio ≤ mm_ratio ≤ im_ratio" in r.reason for r in parsed.rejected)
 
 
 @pytest.mark.parametrize(
     "payload",
-    [[], {"as_of": "2026-11-23T10:15:02+08:00"}, {"cursor": "1", "as_of": "yesterday"},
-     {"cursor": "1", "as_of": "2026-11-23T10:15:02"}],
+    [
+        [],
+        {"as_of": "2026-11-23T10:15:02+08:00"},
+        {"cursor": "1", "as_of": "yesterday"},
+        {"cursor": "1", "as_of": "2026-11-23T10:15:02"},
+    ],
 )
 def test_unusable_envelope_is_a_feed_error(payload: Any) -> None:
     with pytest.raises(FeedError):
@@ -104,8 +157,9 @@ def test_unusable_envelope_is_a_feed_error(payload: Any) -> None:
 
 
 def test_a_list_that_is_not_a_list_is_rejected_not_fatal() -> None:
-    parsed = parse_payload(envelope(quotes={"symbol": "X"}, fx=[{"from": "USD", "to": "SGD",
-                                                                   "rate": "1.345"}]))
+    parsed = parse_payload(
+        envelope(quotes={"symbol": "X"}, fx=[{"from": "USD", "to": "SGD", "rate": "1.345"}])
+    )
     assert parsed.rejected[0].reason == "not a list"
     assert parsed.changes.fx[0].rate == Decimal("1.345")
 

@@ -1,0 +1,244 @@
+"""The schema as SQLAlchemy Core tables: the one description migrations are checked against.
+
+Snapshots and the audit log are append-only hash chains (see `chain.py`); `chain_heads`
+holds the head of each, updated in the same transaction as every append. Everything
+that is a `Decimal` is `ExactDecimal`, every instant `UTCDateTime`, every JSON document
+`CanonicalJSON` (see `types.py`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from risk_tui.storage.types import CanonicalJSON, ExactDecimal, UTCDateTime
+
+# Named constraints, so a later migration (batch mode on SQLite) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# 64-bit sequence numbers on PostgreSQL; on SQLite `INTEGER PRIMARY KEY` is the rowid.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+HASH_LENGTH = 64  # sha256, hex
+
+CHAIN_SNAPSHOTS = "snapshots"
+CHAIN_AUDIT = "audit"
+CHAINS = (CHAIN_SNAPSHOTS, CHAIN_AUDIT)
+
+CALL_STATES = ("triggered", "notified", "force_call", "ended")
+SNAPSHOT_SCENARIOS = ("trigger", "force_call", "notification", "daily", "end")
+SEND_STATES = ("pending", "in_doubt", "acknowledged", "failed")
+ORDER_STATUSES = ("working", "filled", "partially_filled", "cancelled", "rejected")
+AUTO_LIQUIDATION_CONDITIONS = ("still_in_call", "below_fm")
+AUTO_LIQUIDATION_STATES = ("scheduled", "executed", "cancelled")
+
+_OPEN = "state != 'ended'"
+
+
+def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    allowed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("call_id", Text, primary_key=True),
+    Column("account_id", Text, nullable=False),
+    Column("client_name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("market", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("risk_level", Text, nullable=False),
+    Column("triggered_at", UTCDateTime, nullable=False),
+    Column("trigger_call_amount", ExactDecimal, nullable=False),
+    Column("call_amount", ExactDecimal, nullable=False),
+    Column("deadline", UTCDateTime, nullable=True),
+    Column("deadline_error", Text, nullable=True),
+    Column("deadline_reason", Text, nullable=True),
+    Column("notified_at", UTCDateTime, nullable=True),
+    Column("notified_call_amount", ExactDecimal, nullable=True),
+    Column("force_call_at", UTCDateTime, nullable=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("end_reason", Text, nullable=True),
+    Column("end_note", Text, nullable=True),
+    Column("exception", Boolean, nullable=False),
+    Column("remark", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    _one_of("state", CALL_STATES, "state"),
+    # At most one open call per account: the database, not just the engine, says so.
+    Index(
+        "uq_calls_open_account",
+        "account_id",
+        unique=True,
+        sqlite_where=text(_OPEN),
+        postgresql_where=text(_OPEN),
+    ),
+    Index(
+        "ix_calls_open_triggered_at",
+        "triggered_at",
+        sqlite_where=text(_OPEN),
+        postgresql_where=text(_OPEN),
+    ),
+    Index("ix_calls_ended_at", "ended_at"),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=False),
+    Column("call_id", Text, ForeignKey("calls.call_id"), nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("scenario", Text, nullable=False),
+    Column("taken_at", UTCDateTime, nullable=False),
+    Column("feed_as_of", UTCDateTime, nullable=True),
+    Column("feed_cursor", Text, nullable=True),
+    Column("payload", CanonicalJSON, nullable=False),
+    Column("prev_hash", String(HASH_LENGTH), nullable=False),
+    Column("hash", String(HASH_LENGTH), nullable=False),
+    _one_of("scenario", SNAPSHOT_SCENARIOS, "scenario"),
+    Index("ix_snapshots_call_id_seq", "call_id", "seq"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("operator", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("call_id", Text, nullable=True),  # no FK: evidence must not depend on other rows
+    Column("account_id", Text, nullable=True),
+    Column("details", CanonicalJSON, nullable=False),
+    Column("prev_hash", String(HASH_LENGTH), nullable=False),
+    Column("hash", String(HASH_LENGTH), nullable=False),
+    Index("ix_audit_log_call_id_seq", "call_id", "seq"),
+)
+
+chain_heads = Table(
+    "chain_heads",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("seq", SeqType, nullable=False),
+    Column("hash", String(HASH_LENGTH), nullable=False),
+)
+
+remarks = Table(
+    "remarks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", Text, ForeignKey("calls.call_id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("operator", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("exception", Boolean, nullable=False),
+    Index("ix_remarks_call_id_id", "call_id", "id"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("client_order_id", Text, primary_key=True),  # the idempotency key
+    Column("call_id", Text, ForeignKey("calls.call_id"), nullable=True),
+    Column("account_id", Text, nullable=False),
+    Column("symbol", Text, nullable=False),
+    Column("side", Text, nullable=False),
+    Column("quantity", ExactDecimal, nullable=False),
+    Column("order_type", Text, nullable=False),
+    Column("limit_price", ExactDecimal, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("operator", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("send_state", Text, nullable=False),
+    Column("order_id", Text, nullable=True),  # the broker's id, once acknowledged
+    Column("status", Text, nullable=True),
+    Column("filled_quantity", ExactDecimal, nullable=False),
+    Column("avg_price", ExactDecimal, nullable=True),
+    Column("reject_reason", Text, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("account_state", CanonicalJSON, nullable=False),
+    _one_of("send_state", SEND_STATES, "send_state"),
+    CheckConstraint(
+        "status IS NULL OR status IN ({})".format(", ".join(f"'{s}'" for s in ORDER_STATUSES)),
+        name="status",
+    ),
+    Index("ix_orders_call_id", "call_id"),
+    Index("ix_orders_created_at", "created_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("message_id", Text, primary_key=True),  # the idempotency key
+    Column("call_id", Text, ForeignKey("calls.call_id"), nullable=True),
+    Column("account_id", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("subject", Text, nullable=True),
+    Column("body", Text, nullable=False),
+    Column("operator", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("send_state", Text, nullable=False),
+    Column("status", Text, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    _one_of("send_state", SEND_STATES, "send_state"),
+    Index("ix_messages_call_id", "call_id"),
+)
+
+auto_liquidations = Table(
+    "auto_liquidations",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("call_id", Text, ForeignKey("calls.call_id"), nullable=False),
+    Column("execute_at", UTCDateTime, nullable=False),
+    Column("condition", Text, nullable=False),
+    Column("plan", CanonicalJSON, nullable=False),
+    Column("moved_deadline", UTCDateTime, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("operator", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    _one_of("condition", AUTO_LIQUIDATION_CONDITIONS, "condition"),
+    _one_of("state", AUTO_LIQUIDATION_STATES, "state"),
+    Index("ix_auto_liquidations_state_execute_at", "state", "execute_at"),
+    Index("ix_auto_liquidations_call_id", "call_id"),
+)
+
+daily_jobs = Table(
+    "daily_jobs",
+    metadata,
+    Column("job", Text, primary_key=True),
+    Column("call_id", Text, ForeignKey("calls.call_id"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("done_at", UTCDateTime, nullable=False),
+)
+
+feed_cache = Table(
+    "feed_cache",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

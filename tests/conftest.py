@@ -1,0 +1,49 @@
+"""Fixtures shared across the suite.
+
+`db_url`: a fresh, empty database, once on SQLite (a temp file) and once on PostgreSQL
+(a database created for the test on the server `scripts/with-postgres.sh` started, and
+dropped afterwards). Without that server the PostgreSQL case fails; it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import make_url
+
+PG_URL_ENV = "RISK_TUI_TEST_PG_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'risk-tui.db'}"
+        return
+    server = os.environ.get(PG_URL_ENV)
+    if not server:
+        pytest.fail(
+            f"{PG_URL_ENV} is not set: run the tests with `make test` or "
+            "`bash scripts/with-postgres.sh .venv/bin/pytest …`, which start PostgreSQL"
+        )
+    import asyncpg  # type: ignore[import-untyped]  # no stubs published
+
+    base = make_url(server)
+    admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin = await asyncpg.connect(admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
