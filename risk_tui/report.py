@@ -85,7 +85,10 @@ def warning_record(row: WarningRow) -> dict[str, Any]:
             else None
         ),
         "triggered_at": _iso(call.triggered_at),
-        "deadline": _iso(call.deadline),
+        # In the market's zone whichever way the call was loaded: storage keeps instants.
+        "deadline": _iso(
+            call.deadline.astimezone(MARKET_TZ[call.market]) if call.deadline else None
+        ),
         "deadline_error": call.deadline_error,
         "long_outstanding": row.long_outstanding,
         "exception": call.exception,

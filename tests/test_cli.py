@@ -74,9 +74,13 @@ def test_report_json_matches_spec_to_the_cent(feed_url: str, tmp_path: Path) -> 
         assert conn.execute("select count(*) from snapshots").fetchone()[0] == 5
     verify = run("audit", "verify", "--db", db)
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    # A second report finds the same calls open: no duplicate call, no new trigger snapshot.
-    again = run("report", "--format", "csv", "--feed-url", feed_url, "--db", db)
-    assert again.returncode == 0 and "A1001" in again.stdout
+    # A second report finds the same calls open: no duplicate call, no new trigger snapshot,
+    # and the same deadline, written the same way, after the round trip through storage.
+    again = run("report", "--format", "json", "--feed-url", feed_url, "--db", db)
+    assert again.returncode == 0, again.stderr
+    reloaded = next(w for w in json.loads(again.stdout)["warnings"] if w["account_id"] == "A1001")
+    assert reloaded["deadline"] == seed["deadline"] and seed["deadline"].endswith("+08:00")
+    assert reloaded["call_id"] == seed["call_id"]
     with sqlite3.connect(tmp_path / "desk.db") as conn:
         assert conn.execute("select count(*) from calls").fetchone()[0] == 4
         assert conn.execute("select count(*) from snapshots").fetchone()[0] == 5
