@@ -18,8 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from risk_tui.cli import EXIT_DB, EXIT_FEED, EXIT_OK, EXIT_VERIFY, Failure, settings_from
 from risk_tui.config import Settings
 from risk_tui.core.calendar import TradingCalendars
-from risk_tui.engine import Engine
-from risk_tui.feed.client import FeedUnavailable, fetch_snapshot, make_client
+from risk_tui.engine import Desk
+from risk_tui.feed.client import FeedAuthError, make_client
 from risk_tui.report import render
 from risk_tui.sim.app import SimState, create_app
 from risk_tui.storage import Store, create_engine, run_verify, upgrade
@@ -60,23 +60,23 @@ async def database(settings: Settings) -> AsyncIterator[Store]:
 
 
 async def report(settings: Settings, fmt: str) -> int:
+    """Poll through the robust poller until one poll succeeds or stale_after runs out."""
     calendars = calendars_for(settings)
-    async with make_client(settings.feed) as client:
+    async with make_client(settings.feed) as client, database(settings) as store:
+        desk = Desk(settings, store, calendars, client)
+        await desk.start()
+        limit = settings.feed.stale_after
         try:
-            parsed = await fetch_snapshot(client, settings.feed.timeout)
-        except FeedUnavailable as down:
-            raise Failure(str(down), EXIT_FEED) from None
-    async with database(settings) as store:
-        engine = Engine(settings, store, calendars)
-        await engine.start()
-        outcome = await engine.apply(parsed.changes, full=True, rejected=parsed.rejected)
-    for rejection in parsed.rejected:
-        print(
-            f"risk-tui: rejected {rejection.kind}[{rejection.index}] {rejection.key}: "
-            f"{rejection.reason}",
-            file=sys.stderr,
-        )
-    sys.stdout.write(render(outcome.view, fmt))
+            async with asyncio.timeout(limit):
+                result = await desk.poller.poll()
+        except TimeoutError:
+            why = desk.health.last_error or "no answer"
+            raise Failure(f"no successful feed poll within {limit:g}s: {why}", EXIT_FEED) from None
+        except FeedAuthError as denied:
+            raise Failure(str(denied), EXIT_FEED) from None
+    if result.rejected:
+        print(f"risk-tui: {result.rejected} feed records rejected (see the log)", file=sys.stderr)
+    sys.stdout.write(render(desk.view, fmt))
     return EXIT_OK
 
 

@@ -1,20 +1,27 @@
 """The one loop: feed payload → book → margin → lifecycle → storage → published view.
 
-This module holds one poll's work (`Engine.apply`); the robust poller that calls it on
-a schedule lives in `risk_tui.feed`. The view it publishes is immutable: the UI and
-`risk-tui report` only read it.
+`Engine.apply` is one poll's work; `Desk` wires the poller (`risk_tui.feed.poller`) to
+it, restores the cached book at start-up and publishes each view. A view is immutable:
+the UI and `risk-tui report` only read it.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+import httpx
+
 from risk_tui.config import Settings
 from risk_tui.core.book import BookChanges, apply_changes, book_from_snapshot, exposed_to
 from risk_tui.core.calendar import TradingCalendars
+from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.lifecycle import (
     LifecycleBatch,
     MarginCall,
@@ -26,7 +33,10 @@ from risk_tui.core.margin import AccountMargin, RiskLevel, compute_account, is_m
 from risk_tui.core.model import Book, Market
 from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.core.view import DeskView, IncompleteRow, WarningRow, compute_totals
-from risk_tui.feed.models import Rejection
+from risk_tui.feed.models import FeedError, ParsedPayload, Rejection, book_to_payload, parse_payload
+from risk_tui.feed.poller import Poller
+
+log = logging.getLogger(__name__)
 
 
 class CallStore(Protocol):
@@ -77,9 +87,18 @@ class Engine:
         return self.calendars.deadline(market, notice_at, rule.due_trading_days, rule.cutoff_time)
 
     async def apply(
-        self, changes: BookChanges, *, full: bool, rejected: Iterable[Rejection] = ()
+        self,
+        changes: BookChanges,
+        *,
+        full: bool,
+        rejected: Iterable[Rejection] = (),
+        fresh: bool = True,
     ) -> PollOutcome:
-        """Apply one successful poll: recompute touched accounts, run the lifecycle, commit."""
+        """Apply one payload: recompute touched accounts, run the lifecycle, commit.
+
+        `fresh=False` (a book restored from the cache) computes and shows figures but
+        runs no lifecycle: nothing opens or ends on data that are not live.
+        """
         now = self.clock()
         if full:
             self.book = book_from_snapshot(changes)
@@ -112,7 +131,7 @@ class Engine:
             transition = evaluate(
                 self.open_calls.get(account_id),
                 result,
-                fresh=True,
+                fresh=fresh,
                 now=now,
                 market=account.market,
                 client_name=account.client_name,
@@ -153,7 +172,7 @@ class Engine:
                 self.open_calls[call.account_id] = call
             else:
                 self.open_calls.pop(call.account_id, None)
-        self.view = self._publish(now, stale=False, rejected=len(self.tainted))
+        self.view = self._publish(now, stale=not fresh, rejected=len(self.tainted))
         return PollOutcome(self.view, transitions, recomputed=len(touched))
 
     def _partial_accounts(self) -> dict[str, str]:
@@ -219,3 +238,91 @@ def _valid_keys(changes: BookChanges) -> list[tuple[str, list[str]]]:
 
 def _as_incomplete(result: AccountMargin, reason: str) -> AccountMargin:
     return replace(result, risk_level=RiskLevel.INCOMPLETE, incomplete=reason)
+
+
+BOOK_CACHE_KEY = "book"
+CACHE_INTERVAL = 30.0  # seconds between book-cache writes while changes keep coming
+
+
+class CacheStore(CallStore, Protocol):
+    async def get_cache(self, key: str) -> str | None: ...
+
+    async def put_cache(self, key: str, value: str) -> None: ...
+
+
+class Desk:
+    """The running desk: the poller feeding the engine, the book cache, and publication.
+
+    `on_view` receives every new DeskView, `on_health` every change of feed health; the
+    UI and `report` consume those and nothing else.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: CacheStore,
+        calendars: TradingCalendars,
+        client: httpx.AsyncClient,
+        *,
+        on_view: Callable[[DeskView], None] | None = None,
+        on_health: Callable[[FeedHealth], None] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.engine = Engine(settings, store, calendars, clock=clock)
+        self.on_view = on_view
+        self.monotonic = monotonic
+        self.poller = Poller(
+            client, settings.feed, self._apply, on_health=on_health, clock=monotonic
+        )
+        self._last_cache = -math.inf
+
+    @property
+    def view(self) -> DeskView:
+        return self.engine.view
+
+    @property
+    def health(self) -> FeedHealth:
+        return self.poller.health
+
+    def _publish(self, view: DeskView) -> None:
+        if self.on_view is not None:
+            self.on_view(view)
+
+    async def start(self) -> DeskView:
+        """Open calls from storage, and the last cached book shown as stale until a poll."""
+        await self.engine.start()
+        cached = await self.store.get_cache(BOOK_CACHE_KEY)
+        if cached:
+            try:
+                parsed = parse_payload(json.loads(cached))
+            except (ValueError, FeedError):
+                log.warning("the cached book is unreadable; waiting for the feed")
+            else:
+                await self.engine.apply(parsed.changes, full=True, fresh=False)
+                self.poller.cursor = parsed.changes.cursor
+        else:
+            self.engine.view = replace(self.engine.view, stale=True)
+        self._publish(self.engine.view)
+        return self.engine.view
+
+    async def _apply(self, parsed: ParsedPayload, *, full: bool) -> int:
+        outcome = await self.engine.apply(parsed.changes, full=full, rejected=parsed.rejected)
+        now = self.monotonic()
+        if full or now - self._last_cache >= CACHE_INTERVAL:
+            await self.store.put_cache(
+                BOOK_CACHE_KEY, json.dumps(book_to_payload(self.engine.book))
+            )
+            self._last_cache = now
+        self._publish(outcome.view)
+        return outcome.recomputed
+
+    async def save_cache(self) -> None:
+        if self.engine.book.cursor is not None:
+            await self.store.put_cache(
+                BOOK_CACHE_KEY, json.dumps(book_to_payload(self.engine.book))
+            )
+
+    async def run(self) -> None:
+        await self.poller.run()

@@ -24,6 +24,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.calls: dict[str, MarginCall] = {}
         self.batches: list[LifecycleBatch] = []
+        self.cache: dict[str, str] = {}
 
     async def open_calls(self) -> dict[str, MarginCall]:
         return {c.account_id: c for c in self.calls.values() if c.is_open}
@@ -32,6 +33,12 @@ class MemoryStore:
         self.batches.append(batch)
         for call in batch.calls:
             self.calls[call.call_id] = call
+
+    async def get_cache(self, key: str) -> str | None:
+        return self.cache.get(key)
+
+    async def put_cache(self, key: str, value: str) -> None:
+        self.cache[key] = value
 
 
 def payload(**overrides: list[dict[str, Any]]) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import httpx
 from risk_tui import __version__
 from risk_tui.config import FeedSettings
 from risk_tui.core.text import sanitize
-from risk_tui.feed.models import FeedError, ParsedPayload, parse_payload
 
 
 class FeedUnavailable(Exception):
@@ -66,14 +65,6 @@ async def get_json(client: httpx.AsyncClient, path: str, *, deadline: float, **p
         return json.loads(body)
     except ValueError:
         raise FeedUnavailable(f"feed {where}: answer is not JSON") from None
-
-
-async def fetch_snapshot(client: httpx.AsyncClient, deadline: float) -> ParsedPayload:
-    body = await get_json(client, "/v1/snapshot", deadline=deadline)
-    try:
-        return parse_payload(body)
-    except FeedError as bad:
-        raise FeedUnavailable(f"feed snapshot unusable: {bad}") from None
 
 
 def _describe(problem: httpx.HTTPError) -> str:

@@ -27,6 +27,7 @@ from risk_tui.core.book import BookChanges
 from risk_tui.core.model import (
     Account,
     AccountKind,
+    Book,
     Borrow,
     CashBalance,
     Contact,
@@ -262,3 +263,77 @@ def _reason(invalid: ValidationError) -> str:
     message = first["msg"].removeprefix("Value error, ")
     more = f" (+{len(invalid.errors()) - 1} more)" if len(invalid.errors()) > 1 else ""
     return f"{where}: {message}{more}"
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def book_to_payload(book: Book) -> dict[str, Any]:
+    """The book as a FEED.md snapshot body: what the cache stores and parse_payload reads."""
+    return {
+        "cursor": book.cursor,
+        "as_of": book.as_of.isoformat() if book.as_of else None,
+        "instruments": [
+            {
+                "symbol": i.symbol,
+                "name": i.name,
+                "market": str(i.market),
+                "currency": i.currency,
+                "lot_size": str(i.lot_size),
+                "im_ratio": str(i.im_ratio),
+                "mm_ratio": str(i.mm_ratio),
+                "fm_ratio": str(i.fm_ratio),
+                "short_im_ratio": _s(i.short_im_ratio),
+                "short_mm_ratio": _s(i.short_mm_ratio),
+                "short_fm_ratio": _s(i.short_fm_ratio),
+                "intraday_im_ratio": _s(i.intraday_im_ratio),
+                "intraday_mm_ratio": _s(i.intraday_mm_ratio),
+                "intraday_fm_ratio": _s(i.intraday_fm_ratio),
+                "suspended": i.suspended,
+                "delisted": i.delisted,
+            }
+            for i in book.instruments.values()
+        ],
+        "quotes": [
+            {"symbol": q.symbol, "price": str(q.price), "ts": q.ts.isoformat() if q.ts else None}
+            for q in book.quotes.values()
+        ],
+        "fx": [{"from": f, "to": t, "rate": str(rate)} for (f, t), rate in book.fx.items()],
+        "accounts": [
+            {
+                "account_id": a.account_id,
+                "client_name": a.client_name,
+                "kind": str(a.kind),
+                "base_currency": a.base_currency,
+                "market": str(a.market),
+                "contact": {"email": a.contact.email, "phone": a.contact.phone},
+            }
+            for a in book.accounts.values()
+        ],
+        "cash": [
+            {"account_id": account_id, "currency": ccy, "balance": str(balance)}
+            for account_id, balances in book.cash.items()
+            for ccy, balance in balances.items()
+        ],
+        "positions": [
+            {
+                "account_id": p.account_id,
+                "symbol": p.symbol,
+                "quantity": str(p.quantity),
+                "avg_cost": _s(p.avg_cost),
+            }
+            for holdings in book.positions.values()
+            for p in holdings.values()
+        ],
+        "borrow": [
+            {
+                "symbol": b.symbol,
+                "available": str(b.available),
+                "recall_quantity": str(b.recall_quantity),
+                "recall_due": b.recall_due.isoformat() if b.recall_due else None,
+                "rate": _s(b.rate),
+            }
+            for b in book.borrow.values()
+        ],
+    }

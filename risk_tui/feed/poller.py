@@ -1,0 +1,177 @@
+"""The feed poller: /v1/snapshot, then /v1/changes?cursor=…, forever, honestly.
+
+- One task, one poll at a time: a poll starts only after the previous one (and the
+  engine's work on it) finished, so polls never overlap.
+- Every poll runs under a total deadline (`asyncio.timeout`): httpx's read timeout is per
+  chunk, and a server that trickles bytes would otherwise hold a poll for ever.
+- Connect errors, timeouts, 5xx and unusable payloads are retried with capped exponential
+  backoff and jitter (tenacity); 401/403 are reported as a credentials problem and retried
+  only at the cap, not in a tight loop; 410 Gone fetches a fresh snapshot.
+- The cursor advances only after the sink (the engine) has applied and stored a payload,
+  so a storage failure re-fetches the same changes rather than losing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_never,
+    wait_exponential_jitter,
+)
+
+from risk_tui.config import FeedSettings
+from risk_tui.core.feed_health import FeedHealth
+from risk_tui.core.text import sanitize
+from risk_tui.feed.client import CursorGone, FeedAuthError, FeedUnavailable, get_json
+from risk_tui.feed.models import FeedError, ParsedPayload, parse_payload
+
+log = logging.getLogger(__name__)
+
+BACKOFF_INITIAL = 0.5  # seconds before the first retry
+BACKOFF_CAP = 30.0  # never wait longer than this between attempts
+
+
+class SinkError(Exception):
+    """The engine or storage could not take a payload; the poll counts as failed."""
+
+
+class PollSink(Protocol):
+    async def __call__(self, parsed: ParsedPayload, *, full: bool) -> int:
+        """Apply one payload; return how many accounts were recomputed."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    full: bool
+    cursor: str
+    applied: int
+    rejected: int
+    changed: int
+
+
+def _retryable(problem: BaseException) -> bool:
+    return isinstance(problem, FeedUnavailable | SinkError) and not isinstance(
+        problem, FeedAuthError
+    )
+
+
+class Poller:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        feed: FeedSettings,
+        sink: PollSink,
+        *,
+        on_health: Callable[[FeedHealth], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        backoff_cap: float = BACKOFF_CAP,
+        cursor: str | None = None,
+    ) -> None:
+        self.client = client
+        self.feed = feed
+        self.sink = sink
+        self.on_health = on_health
+        self.clock = clock
+        self.sleep = sleep
+        self.backoff_cap = backoff_cap
+        self.cursor = cursor  # None: the next poll fetches a snapshot
+        self.health = FeedHealth(stale_after=feed.stale_after, started_at=clock())
+        self._lock = asyncio.Lock()
+
+    def _set_health(self, health: FeedHealth) -> None:
+        self.health = health
+        if self.on_health is not None:
+            self.on_health(health)
+
+    async def poll_once(self) -> PollResult:
+        """One attempt, under the total deadline; raises FeedUnavailable or SinkError."""
+        async with self._lock:  # belt and braces: callers never overlap polls
+            deadline = self.feed.timeout
+            full = self.cursor is None
+            if full:
+                body = await get_json(self.client, "/v1/snapshot", deadline=deadline)
+            else:
+                try:
+                    body = await get_json(
+                        self.client, "/v1/changes", deadline=deadline, cursor=self.cursor or ""
+                    )
+                except CursorGone:
+                    log.info("cursor %s too old: fetching a fresh snapshot", self.cursor)
+                    full = True
+                    body = await get_json(self.client, "/v1/snapshot", deadline=deadline)
+            try:
+                parsed = parse_payload(body)
+            except FeedError as bad:
+                raise FeedUnavailable(f"feed payload unusable: {bad}") from None
+            for rejection in parsed.rejected:
+                log.warning(
+                    "rejected %s[%d] %s: %s",
+                    rejection.kind,
+                    rejection.index,
+                    sanitize(rejection.key),
+                    sanitize(rejection.reason),
+                )
+            try:
+                changed = await self.sink(parsed, full=full)
+            except (FeedUnavailable, SinkError):
+                raise
+            except Exception as problem:  # the engine or database failed: say so, retry
+                log.exception("applying the feed payload failed")
+                raise SinkError(f"storing the poll failed: {problem}") from problem
+            self.cursor = parsed.changes.cursor
+            applied = parsed.changes.record_count
+            self._set_health(
+                self.health.succeeded(
+                    self.clock(),
+                    parsed.changes.as_of,
+                    applied=applied,
+                    rejected=len(parsed.rejected),
+                    changed=changed,
+                )
+            )
+            return PollResult(full, self.cursor, applied, len(parsed.rejected), changed)
+
+    def _record_failure(self, state: RetryCallState) -> None:
+        outcome = state.outcome
+        problem = outcome.exception() if outcome is not None else None
+        self._set_health(self.health.failed(str(problem) if problem else "unknown failure"))
+
+    async def poll(self) -> PollResult:
+        """Poll until one succeeds, backing off between failures; auth errors propagate."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_retryable),
+            wait=wait_exponential_jitter(multiplier=BACKOFF_INITIAL, max=self.backoff_cap),
+            stop=stop_never,
+            before_sleep=self._record_failure,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        result: PollResult | None = None
+        async for attempt in retrying:
+            with attempt:
+                result = await self.poll_once()
+        assert result is not None
+        return result
+
+    async def run(self) -> None:
+        """Poll for ever (until cancelled): poll_interval after a success."""
+        while True:
+            try:
+                await self.poll()
+            except FeedAuthError as denied:
+                self._set_health(self.health.failed(str(denied), auth=True))
+                await self.sleep(self.backoff_cap)
+                continue
+            await self.sleep(self.feed.poll_interval)

@@ -1,0 +1,241 @@
+"""The poller against FEED.md servers that behave, and against ones that do not."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import date
+from typing import Any
+
+import pytest
+
+from risk_tui.config import FeedSettings, load_settings
+from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
+from risk_tui.core.feed_health import FeedHealth, FeedStatus
+from risk_tui.engine import Desk
+from risk_tui.feed.client import FeedAuthError, FeedUnavailable, make_client
+from risk_tui.feed.models import ParsedPayload
+from risk_tui.feed.poller import Poller
+from tests.feed.fake_feed import (
+    FakeFeed,
+    serve,
+    silent_server,
+    trickling_server,
+    unconnectable_port,
+)
+from tests.test_engine import MemoryStore
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.payloads: list[tuple[bool, ParsedPayload]] = []
+
+    async def __call__(self, parsed: ParsedPayload, *, full: bool) -> int:
+        self.payloads.append((full, parsed))
+        return len(parsed.changes.accounts)
+
+
+def feed_settings(url: str, **kw: Any) -> FeedSettings:
+    return FeedSettings(url=url, **kw)
+
+
+async def no_sleep(delay: float) -> None:
+    await asyncio.sleep(0)
+
+
+async def test_snapshot_then_changes_with_cursor() -> None:
+    fake = FakeFeed()
+    async with serve(fake.app()) as url, make_client(feed_settings(url)) as client:
+        sink = Recorder()
+        poller = Poller(client, feed_settings(url), sink)
+        first = await poller.poll_once()
+        assert first.full and first.cursor == "000000000000000"
+        fake.add_changes(quotes=[{"symbol": "B.SG", "price": "19.00"}])
+        second = await poller.poll_once()
+        assert not second.full and second.cursor == "000000000000001"
+        third = await poller.poll_once()  # an empty change list is a heartbeat
+        assert not third.full and third.applied == 0
+    assert fake.requests == {"snapshot": 1, "changes": 2}
+    assert sink.payloads[1][1].changes.quotes[0].price == 19
+    assert poller.health.status(time.monotonic()) is FeedStatus.LIVE
+
+
+async def test_410_gone_fetches_a_fresh_snapshot() -> None:
+    fake = FakeFeed()
+    async with serve(fake.app()) as url, make_client(feed_settings(url)) as client:
+        sink = Recorder()
+        poller = Poller(client, feed_settings(url), sink)
+        await poller.poll_once()
+        fake.add_changes(quotes=[{"symbol": "B.SG", "price": "18.00"}])
+        fake.gone_next = 1
+        result = await poller.poll_once()
+    assert result.full
+    assert fake.requests == {"snapshot": 2, "changes": 1}
+    full, parsed = sink.payloads[-1]
+    assert full and parsed.changes.cursor == "000000000000001"
+
+
+async def test_malformed_records_rejected_alone_and_counted() -> None:
+    fake = FakeFeed()
+    async with serve(fake.app()) as url, make_client(feed_settings(url)) as client:
+        sink = Recorder()
+        poller = Poller(client, feed_settings(url), sink)
+        await poller.poll_once()
+        fake.add_changes(
+            quotes=[
+                {"symbol": "A.SG", "price": 4.5},
+                {"symbol": "B.SG", "price": "18.50", "exchange_note": "unknown field"},
+            ],
+            cash=[{"account_id": "A1001", "currency": "SGD"}],
+        )
+        result = await poller.poll_once()
+    assert (result.applied, result.rejected) == (1, 2)
+    assert poller.health.rejected == 2 and poller.health.rejected_total == 2
+    assert [q.symbol for q in sink.payloads[-1][1].changes.quotes] == ["B.SG"]
+
+
+async def test_token_is_sent_and_401_is_reported_not_hammered() -> None:
+    fake = FakeFeed(token="right")
+    async with serve(fake.app()) as url:
+        async with make_client(feed_settings(url, token="right")) as client:
+            assert (await Poller(client, feed_settings(url), Recorder()).poll_once()).full
+        settings = feed_settings(url, token="wrong")
+        async with make_client(settings) as client:
+            poller = Poller(client, settings, Recorder())
+            with pytest.raises(FeedAuthError):
+                await poller.poll()  # not retried
+            task = asyncio.create_task(poller.run())
+            await asyncio.sleep(1.0)
+            task.cancel()
+    assert fake.requests["snapshot"] == 3  # one good, one refused, one from run(): no storm
+    assert poller.health.status(time.monotonic()) is FeedStatus.DOWN
+    assert "401" in (poller.health.last_error or "")
+
+
+async def test_5xx_retried_with_capped_exponential_backoff() -> None:
+    fake = FakeFeed(fail_next=8)
+    delays: list[float] = []
+
+    async def record_sleep(delay: float) -> None:
+        delays.append(delay)
+
+    async with serve(fake.app()) as url, make_client(feed_settings(url)) as client:
+        health: list[FeedHealth] = []
+        poller = Poller(
+            client,
+            feed_settings(url),
+            Recorder(),
+            sleep=record_sleep,
+            backoff_cap=4.0,
+            on_health=health.append,
+        )
+        result = await poller.poll()
+    assert result.full and fake.requests["snapshot"] == 9
+    assert len(delays) == 8
+    assert all(0.5 <= d <= 4.0 for d in delays)
+    assert delays[-1] == 4.0 and delays[0] < 2.0  # grows, then capped
+    assert [h.consecutive_failures for h in health[:8]] == list(range(1, 9))
+    assert "HTTP 503" in (health[0].last_error or "")
+    assert health[-1].consecutive_failures == 0
+
+
+@pytest.mark.parametrize("server", ["trickle", "silent", "unconnectable"])
+async def test_poll_stays_within_its_total_deadline(server: str) -> None:
+    async def attempt(url: str) -> float:
+        settings = feed_settings(url, timeout=1.0)
+        async with make_client(settings) as client:
+            poller = Poller(client, settings, Recorder())
+            started = time.monotonic()
+            with pytest.raises(FeedUnavailable, match="no complete answer within 1s"):
+                await poller.poll_once()
+            return time.monotonic() - started
+
+    if server == "trickle":
+        async with trickling_server() as url:
+            elapsed = await attempt(url)
+    elif server == "silent":
+        async with silent_server() as url:
+            elapsed = await attempt(url)
+    else:
+        with unconnectable_port() as url:
+            elapsed = await attempt(url)
+    assert 0.9 <= elapsed < 2.5
+
+
+async def watch(
+    desk: Desk, statuses: list[FeedStatus], seconds: float, *, until: Any = None
+) -> None:
+    """Sample the operator's view of the feed every 50 ms, keeping each change of status."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not (until and until()):
+        status = desk.health.status(time.monotonic())
+        if not statuses or statuses[-1] is not status:
+            statuses.append(status)
+        await asyncio.sleep(0.05)
+
+
+async def test_feed_down_and_back_stale_then_down_then_live_and_no_call_ends() -> None:
+    fake = FakeFeed()
+    defaults = load_settings(None, env={}, discover=False)
+    store = MemoryStore()
+    calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
+    statuses: list[FeedStatus] = []
+    async with serve(fake.app()) as url:
+        port = int(url.rsplit(":", 1)[1])
+        feed = FeedSettings(url=url, poll_interval=0.1, stale_after=0.6, timeout=0.5)
+        client = make_client(feed)
+        desk = Desk(defaults.model_copy(update={"feed": feed}), store, calendars, client)
+        await desk.start()
+        desk.poller.backoff_cap = 0.3
+        task = asyncio.create_task(desk.run())
+        await watch(desk, statuses, 0.5)
+        assert [r.account_id for r in desk.view.warnings] == ["A1001"]
+        fake.add_changes(quotes=[{"symbol": "B.SG", "price": "19.40"}])
+        await watch(desk, statuses, 0.5)
+    # The server is gone; polling goes on into the void. The call stays open.
+    await watch(desk, statuses, 2.5)
+    assert desk.view.warnings and desk.view.warnings[0].call.is_open
+    assert "cannot connect" in (desk.health.last_error or "")
+    # Back on the same port, with a price recovery that ends the call on fresh data.
+    fake.add_changes(quotes=[{"symbol": "B.SG", "price": "22.00"}])
+    async with serve(fake.app(), port=port):
+        await watch(desk, statuses, 5, until=lambda: not desk.view.warnings)
+        statuses.append(desk.health.status(time.monotonic()))
+        task.cancel()
+        await client.aclose()
+    assert statuses[0] in (FeedStatus.CONNECTING, FeedStatus.LIVE)
+    assert FeedStatus.STALE in statuses and FeedStatus.DOWN in statuses
+    assert statuses.index(FeedStatus.STALE) < statuses.index(FeedStatus.DOWN)
+    assert statuses[-1] is FeedStatus.LIVE
+    assert desk.view.warnings == ()
+    ends = [s for b in store.batches for s in b.snapshots if s.scenario == "end"]
+    assert len(ends) == 1
+    # Each change set went out once: the poller never re-asked from a cursor it had passed.
+    assert fake.delivered == {0: 1, 1: 1}
+
+
+async def test_restart_shows_cached_book_stale_until_first_poll() -> None:
+    fake = FakeFeed()
+    store = MemoryStore()
+    calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
+    defaults = load_settings(None, env={}, discover=False)
+    async with serve(fake.app()) as url:
+        feed = FeedSettings(url=url, stale_after=1.0, timeout=1.0)
+        settings = defaults.model_copy(update={"feed": feed})
+        async with make_client(feed) as client:
+            first = Desk(settings, store, calendars, client)
+            await first.start()
+            await first.poller.poll()
+            fake.add_changes(quotes=[{"symbol": "B.SG", "price": "19.40"}])
+            await first.poller.poll()
+            await first.save_cache()
+            # A new process: the last known state at once, marked stale, calls loaded.
+            second = Desk(settings, store, calendars, client)
+            view = await second.start()
+            assert view.stale
+            assert [r.account_id for r in view.warnings] == ["A1001"]
+            assert view.warnings[0].margin is not None
+            assert second.poller.cursor == "000000000000001"
+            result = await second.poller.poll()  # resumes from the cached cursor
+            assert not result.full and not second.view.stale
+    assert fake.requests["snapshot"] == 1
