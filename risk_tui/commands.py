@@ -19,7 +19,7 @@ from risk_tui.cli import EXIT_DB, EXIT_FEED, EXIT_OK, EXIT_VERIFY, Failure, sett
 from risk_tui.config import Settings
 from risk_tui.core.calendar import TradingCalendars
 from risk_tui.engine import Desk
-from risk_tui.feed.client import FeedAuthError, make_client
+from risk_tui.feed.client import FeedAuthError, FeedUnavailable, make_client
 from risk_tui.report import render
 from risk_tui.sim.app import SimState, create_app
 from risk_tui.storage import Store, create_engine, run_verify, upgrade
@@ -67,13 +67,11 @@ async def report(settings: Settings, fmt: str) -> int:
         await desk.start()
         limit = settings.feed.stale_after
         try:
-            async with asyncio.timeout(limit):
-                result = await desk.poller.poll()
-        except TimeoutError:
-            why = desk.health.last_error or "no answer"
-            raise Failure(f"no successful feed poll within {limit:g}s: {why}", EXIT_FEED) from None
+            result = await desk.poller.poll(give_up_after=limit)
         except FeedAuthError as denied:
             raise Failure(str(denied), EXIT_FEED) from None
+        except FeedUnavailable as down:
+            raise Failure(f"no successful feed poll within {limit:g}s: {down}", EXIT_FEED) from None
     if result.rejected:
         print(f"risk-tui: {result.rejected} feed records rejected (see the log)", file=sys.stderr)
     sys.stdout.write(render(desk.view, fmt))

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_INITIAL = 0.5  # seconds before the first retry
 BACKOFF_CAP = 30.0  # never wait longer than this between attempts
+MIN_ATTEMPT = 0.25  # seconds an attempt needs to be worth starting before giving up
 
 
 class SinkError(Exception):
@@ -95,10 +96,14 @@ class Poller:
         if self.on_health is not None:
             self.on_health(health)
 
-    async def poll_once(self) -> PollResult:
-        """One attempt, under the total deadline; raises FeedUnavailable or SinkError."""
+    async def poll_once(self, deadline: float | None = None) -> PollResult:
+        """One attempt, under the total deadline; raises FeedUnavailable or SinkError.
+
+        `deadline` (seconds) shortens feed.timeout for this attempt's HTTP exchange; the
+        engine's work on the payload is not under it.
+        """
         async with self._lock:  # belt and braces: callers never overlap polls
-            deadline = self.feed.timeout
+            deadline = self.feed.timeout if deadline is None else min(deadline, self.feed.timeout)
             full = self.cursor is None
             if full:
                 body = await get_json(self.client, "/v1/snapshot", deadline=deadline)
@@ -148,12 +153,27 @@ class Poller:
         problem = outcome.exception() if outcome is not None else None
         self._set_health(self.health.failed(str(problem) if problem else "unknown failure"))
 
-    async def poll(self) -> PollResult:
-        """Poll until one succeeds, backing off between failures; auth errors propagate."""
+    async def poll(self, give_up_after: float | None = None) -> PollResult:
+        """Poll until one succeeds, backing off between failures; auth errors propagate.
+
+        With `give_up_after` (seconds), the last failure is raised once that long has
+        passed without success: no attempt's HTTP exchange runs past it.
+        """
+        give_up_at = None if give_up_after is None else self.clock() + give_up_after
+
+        def remaining() -> float | None:
+            return None if give_up_at is None else give_up_at - self.clock()
+
+        def out_of_time(state: RetryCallState) -> bool:
+            # Stop rather than start an attempt with no real time left: its timeout would
+            # hide the failure that matters (refused, 503…) behind "no answer within 0s".
+            left = remaining()
+            return left is not None and left - state.upcoming_sleep < MIN_ATTEMPT
+
         retrying = AsyncRetrying(
             retry=retry_if_exception(_retryable),
             wait=wait_exponential_jitter(multiplier=BACKOFF_INITIAL, max=self.backoff_cap),
-            stop=stop_never,
+            stop=out_of_time if give_up_at is not None else stop_never,
             before_sleep=self._record_failure,
             sleep=self.sleep,
             reraise=True,
@@ -161,7 +181,7 @@ class Poller:
         result: PollResult | None = None
         async for attempt in retrying:
             with attempt:
-                result = await self.poll_once()
+                result = await self.poll_once(remaining())
         assert result is not None
         return result
 
