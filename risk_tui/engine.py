@@ -7,6 +7,7 @@ the UI and `risk-tui report` only read it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -14,27 +15,38 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
 from risk_tui.config import Settings
+from risk_tui.core.actions import Actor, MessageIntent, OrderIntent, SendState
 from risk_tui.core.book import BookChanges, apply_changes, book_from_snapshot, exposed_to
 from risk_tui.core.calendar import TradingCalendars
-from risk_tui.core.feed_health import FeedHealth
+from risk_tui.core.feed_health import FeedHealth, FeedStatus
 from risk_tui.core.lifecycle import (
     LifecycleBatch,
     MarginCall,
     SnapshotRecord,
+    SnapshotScenario,
     Transition,
     evaluate,
+    record_notification,
 )
 from risk_tui.core.margin import AccountMargin, RiskLevel, compute_account, is_monitored
 from risk_tui.core.model import Book, Market
 from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.core.view import DeskView, IncompleteRow, WarningRow, compute_totals
+from risk_tui.feed.gateway import (
+    ActionRefused,
+    Gateway,
+    GatewayError,
+    MessageOutcome,
+    OrderOutcome,
+)
 from risk_tui.feed.models import FeedError, ParsedPayload, Rejection, book_to_payload, parse_payload
 from risk_tui.feed.poller import Poller
+from risk_tui.storage.actions import StoredOrder
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +89,8 @@ class Engine:
         # Records the feed sent but we refused, by (list, key): the accounts they touch
         # are partial until a valid record replaces them.
         self.tainted: dict[tuple[str, str], str] = {}
+        # Calls on which a desk liquidation order filled: cured, they end "liquidated".
+        self.filled_calls: set[str] = set()
         self.view = DeskView(None, None, True, (), (), compute_totals((), self.book, "SGD"))
 
     async def start(self) -> None:
@@ -136,6 +150,10 @@ class Engine:
                 market=account.market,
                 client_name=account.client_name,
                 deadline_for=self._deadline,
+                liquidated_since_trigger=(
+                    account_id in self.open_calls
+                    and self.open_calls[account_id].call_id in self.filled_calls
+                ),
             )
             if transition is None:
                 continue
@@ -175,6 +193,39 @@ class Engine:
         self.view = self._publish(now, stale=not fresh, rejected=len(self.tainted))
         return PollOutcome(self.view, transitions, recomputed=len(touched))
 
+    def account_state(self, account_id: str) -> dict[str, Any]:
+        """The account as the desk sees it now: recorded with every action taken on it."""
+        result = self.results.get(account_id)
+        if result is None:
+            return {"account_id": account_id, "unavailable": "no figures for this account"}
+        return snapshot_payload(
+            result,
+            self.open_calls.get(account_id),
+            feed_as_of=self.book.as_of,
+            feed_cursor=self.book.cursor,
+        )
+
+    async def record_notification(self, call_id: str, at: datetime) -> MarginCall | None:
+        """A message about an open call went out: notified, with its snapshot."""
+        call = next((c for c in self.open_calls.values() if c.call_id == call_id), None)
+        if call is None:
+            return None
+        transition = record_notification(call, at)
+        payload = self.account_state(call.account_id)
+        snapshot = SnapshotRecord(
+            call_id=call.call_id,
+            account_id=call.account_id,
+            scenario=SnapshotScenario.NOTIFICATION,
+            taken_at=at,
+            feed_as_of=self.book.as_of,
+            feed_cursor=self.book.cursor,
+            payload=payload,
+        )
+        await self.store.commit(LifecycleBatch(calls=[transition.call], snapshots=[snapshot]))
+        self.open_calls[call.account_id] = transition.call
+        self.view = replace(self.view, warnings=self._rows(at))
+        return transition.call
+
     def _partial_accounts(self) -> dict[str, str]:
         partial: dict[str, str] = {}
         for (kind, key), reason in self.tainted.items():
@@ -195,14 +246,17 @@ class Engine:
         self.view = self._publish(self.clock(), stale=True, rejected=len(self.tainted))
         return self.view
 
-    def _publish(self, now: datetime, *, stale: bool, rejected: int) -> DeskView:
+    def _rows(self, now: datetime) -> tuple[WarningRow, ...]:
         days = self.settings.desk.long_outstanding_days
-        rows = tuple(
+        return tuple(
             WarningRow(call, self.results.get(account_id), call.long_outstanding(now, days))
             for account_id, call in sorted(
                 self.open_calls.items(), key=lambda item: item[1].triggered_at
             )
         )
+
+    def _publish(self, now: datetime, *, stale: bool, rejected: int) -> DeskView:
+        rows = self._rows(now)
         incomplete = tuple(
             IncompleteRow(
                 account_id,
@@ -242,12 +296,17 @@ def _as_incomplete(result: AccountMargin, reason: str) -> AccountMargin:
 
 BOOK_CACHE_KEY = "book"
 CACHE_INTERVAL = 30.0  # seconds between book-cache writes while changes keep coming
+ORDER_REFRESH_INTERVAL = 2.0  # seconds between status queries while desk orders work
 
 
-class CacheStore(CallStore, Protocol):
+class DeskStore(CallStore, Protocol):
     async def get_cache(self, key: str) -> str | None: ...
 
     async def put_cache(self, key: str, value: str) -> None: ...
+
+    async def calls_with_fills(self) -> set[str]: ...
+
+    async def working_orders(self) -> list[StoredOrder]: ...
 
 
 class Desk:
@@ -260,7 +319,7 @@ class Desk:
     def __init__(
         self,
         settings: Settings,
-        store: CacheStore,
+        store: DeskStore,
         calendars: TradingCalendars,
         client: httpx.AsyncClient,
         *,
@@ -268,8 +327,10 @@ class Desk:
         on_health: Callable[[FeedHealth], None] | None = None,
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
+        gateway: Gateway | None = None,
     ) -> None:
         self.store = store
+        self.gateway = gateway
         self.engine = Engine(settings, store, calendars, clock=clock)
         self.on_view = on_view
         self.monotonic = monotonic
@@ -293,6 +354,7 @@ class Desk:
     async def start(self) -> DeskView:
         """Open calls from storage, and the last cached book shown as stale until a poll."""
         await self.engine.start()
+        self.engine.filled_calls = await self.store.calls_with_fills()
         cached = await self.store.get_cache(BOOK_CACHE_KEY)
         if cached:
             try:
@@ -318,6 +380,61 @@ class Desk:
         self._publish(outcome.view)
         return outcome.recomputed
 
+    # --- actions: every one recorded before it is sent, on the state it was taken on ---
+
+    def _gateway(self) -> Gateway:
+        if self.gateway is None:
+            raise ActionRefused("action", ["this desk has no gateway to the broker"])
+        return self.gateway
+
+    def data_fresh(self, account_id: str) -> bool:
+        """Live feed and complete figures for the account: the only basis for an order."""
+        result = self.engine.results.get(account_id)
+        live = self.health.status(self.monotonic()) is FeedStatus.LIVE
+        return live and result is not None and result.incomplete is None
+
+    async def submit_order(
+        self, intent: OrderIntent, actor: Actor, *, override_reason: str | None = None
+    ) -> OrderOutcome:
+        engine = self.engine
+        holding = engine.book.positions.get(intent.account_id, {}).get(intent.symbol)
+        outcome = await self._gateway().submit_order(
+            intent,
+            account_state=engine.account_state(intent.account_id),
+            actor=actor,
+            position_quantity=holding.quantity if holding else None,
+            call_open=intent.account_id in engine.open_calls,
+            data_fresh=self.data_fresh(intent.account_id),
+            override_reason=override_reason,
+        )
+        self._note_fills([outcome.order])
+        return outcome
+
+    async def cancel_order(self, client_order_id: str, actor: Actor) -> StoredOrder:
+        order = await self._gateway().cancel_order(client_order_id, actor)
+        self._note_fills([order])
+        return order
+
+    async def send_message(self, intent: MessageIntent, actor: Actor) -> MessageOutcome:
+        outcome = await self._gateway().send_message(
+            intent, account_state=self.engine.account_state(intent.account_id), actor=actor
+        )
+        if outcome.send_state is SendState.ACKNOWLEDGED and intent.reference:
+            await self.engine.record_notification(intent.reference, self.engine.clock())
+            self._publish(self.engine.view)
+        return outcome
+
+    async def refresh_orders(self) -> list[StoredOrder]:
+        """The broker's latest status and fills of the desk's orders."""
+        changed = await self._gateway().refresh_orders()
+        self._note_fills(changed)
+        return changed
+
+    def _note_fills(self, orders: Iterable[StoredOrder]) -> None:
+        for order in orders:
+            if order.call_id and order.filled_quantity > 0:
+                self.engine.filled_calls.add(order.call_id)
+
     async def save_cache(self) -> None:
         if self.engine.book.cursor is not None:
             await self.store.put_cache(
@@ -325,4 +442,30 @@ class Desk:
             )
 
     async def run(self) -> None:
-        await self.poller.run()
+        """Poll the feed and, with a gateway, follow the desk's working orders."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.poller.run())
+            if self.gateway is not None:
+                tasks.create_task(self._follow_orders())
+
+    async def recover_actions(self) -> None:
+        """Settle orders and messages a previous run left unsent or in doubt (same keys)."""
+        if self.gateway is None:
+            return
+        try:
+            recovery = await self.gateway.recover()
+        except GatewayError as problem:
+            log.error("recovering unsettled actions failed: %s", problem)
+            return
+        self._note_fills(recovery.orders)
+        if recovery.unsettled:
+            log.warning("%d actions still in doubt after recovery", recovery.unsettled)
+
+    async def _follow_orders(self) -> None:
+        while True:
+            await asyncio.sleep(ORDER_REFRESH_INTERVAL)
+            try:
+                if await self.store.working_orders():
+                    await self.refresh_orders()
+            except GatewayError as problem:
+                log.warning("order status refresh failed: %s", problem)

@@ -34,6 +34,12 @@ class MemoryStore:
         for call in batch.calls:
             self.calls[call.call_id] = call
 
+    async def calls_with_fills(self) -> set[str]:
+        return set()
+
+    async def working_orders(self) -> list[Any]:
+        return []
+
     async def get_cache(self, key: str) -> str | None:
         return self.cache.get(key)
 

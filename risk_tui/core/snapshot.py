@@ -25,7 +25,7 @@ def _t(value: datetime | None) -> str | None:
 
 def snapshot_payload(
     result: AccountMargin,
-    call: MarginCall,
+    call: MarginCall | None,
     *,
     feed_as_of: datetime | None,
     feed_cursor: str | None,
@@ -62,9 +62,10 @@ def snapshot_payload(
         "net_asset_ratio": _d(result.net_asset_ratio),
         "risk_level": str(result.risk_level),
         "call_amount": str(result.call_amount),
-        "call_state": str(call.state),
-        "trigger_call_amount": str(call.trigger_call_amount),
-        "deadline": _t(call.deadline),
+        "call_id": call.call_id if call else None,
+        "call_state": str(call.state) if call else None,
+        "trigger_call_amount": str(call.trigger_call_amount) if call else None,
+        "deadline": _t(call.deadline) if call else None,
         "feed_as_of": _t(feed_as_of),
         "feed_cursor": feed_cursor,
     }

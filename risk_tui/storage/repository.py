@@ -8,13 +8,16 @@ Reads run without the write lock (see `db.READ_ONLY`).
 `remark` and `exception` on a call belong to `add_remark`: `commit` writes them when a
 call is first inserted and never overwrites them afterwards, so an engine holding an
 older copy of a call cannot erase an operator's remark.
+
+Orders and messages (the gateway's outbox) are recorded here before they are sent,
+idempotent on their keys; each change of send state commits with its audit entry.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +26,14 @@ from sqlalchemy import Table, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from risk_tui.core.actions import (
+    Actor,
+    MessageIntent,
+    OrderIntent,
+    OrderReport,
+    SendState,
+    can_move,
+)
 from risk_tui.core.lifecycle import (
     AuditEntry,
     CallState,
@@ -34,6 +45,16 @@ from risk_tui.core.lifecycle import (
 )
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import AccountKind, Market
+from risk_tui.storage.actions import (
+    StoredMessage,
+    StoredOrder,
+    message_from_row,
+    message_to_row,
+    order_from_row,
+    order_to_row,
+    same_message,
+    same_order,
+)
 from risk_tui.storage.chain import audit_fields, hash_text, record_json, snapshot_fields
 from risk_tui.storage.db import READ_ONLY
 from risk_tui.storage.tables import (
@@ -44,6 +65,8 @@ from risk_tui.storage.tables import (
     chain_heads,
     daily_jobs,
     feed_cache,
+    messages,
+    orders,
     remarks,
     snapshots,
 )
@@ -52,6 +75,20 @@ from risk_tui.storage.types import CanonicalText, canonical_json
 DailyKey = tuple[str, str, date]  # (job, call_id, day): e.g. ("snapshot", "MC…", 2026-03-02)
 
 _IN_CHUNK = 1_000
+
+_UNSETTLED = (SendState.PENDING.value, SendState.IN_DOUBT.value)
+_ORDER_ACTIONS = {
+    SendState.PENDING: "order_pending",
+    SendState.IN_DOUBT: "order_in_doubt",
+    SendState.ACKNOWLEDGED: "order_acknowledged",
+    SendState.FAILED: "order_failed",
+}
+_MESSAGE_ACTIONS = {
+    SendState.PENDING: "message_pending",
+    SendState.IN_DOUBT: "message_in_doubt",
+    SendState.ACKNOWLEDGED: "message_sent",
+    SendState.FAILED: "message_failed",
+}
 
 # Columns `commit` never overwrites on an existing call (see the module docstring).
 _OPERATOR_OWNED = frozenset({"call_id", "remark", "exception"})
@@ -63,6 +100,18 @@ class StorageError(Exception):
 
 class UnknownCall(StorageError, LookupError):
     pass
+
+
+class UnknownOrder(StorageError, LookupError):
+    pass
+
+
+class UnknownMessage(StorageError, LookupError):
+    pass
+
+
+class KeyConflict(StorageError):
+    """An idempotency key already names a different action: the two are never conflated."""
 
 
 class DailyAlreadyDone(StorageError):
@@ -394,6 +443,445 @@ class Store:
             ).one()
         return int(row.seq), str(row.hash)
 
+    # --- orders and messages: the gateway's outbox ------------------------------------------
+    #
+    # An action is written (send_state `pending`) before it is sent, and each change of its
+    # send state commits together with its audit entry. Every method here locks the audit
+    # head first, as every audit writer does; that also queues two writers of the same key,
+    # so the second one finds the first one's row instead of failing on the primary key.
+
+    async def record_order_intent(
+        self,
+        intent: OrderIntent,
+        account_state: Mapping[str, Any],
+        actor: Actor,
+        override_reason: str | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> tuple[StoredOrder, bool]:
+        """Record an order before it is sent; (row, created).
+
+        Idempotent on `client_order_id`: a key already recorded returns its row and
+        `created=False` (a double key press is one order), or raises `KeyConflict` when
+        the key names a different order. `account_state` (JSON-ready) is what the operator
+        decided on; it goes into the row and the audit entry. `override_reason` is given
+        only when the order goes out on an override of "not in call"; it is audited as
+        its own entry. Raises `UnknownCall` when `intent.reference` names no stored call.
+        """
+        at = at or self._clock()
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            existing = await self._order(conn, intent.client_order_id)
+            if existing is not None:
+                if not same_order(existing, intent):
+                    raise KeyConflict(
+                        f"client_order_id {intent.client_order_id} already names another order"
+                    )
+                return existing, False
+            await self._require_call(conn, intent.reference)
+            row = order_to_row(intent, account_state, at)
+            await conn.execute(insert(orders).values(**row))
+            entries = [
+                AuditEntry(
+                    at=at,
+                    operator=actor.name,
+                    action="order_created",
+                    call_id=intent.reference,
+                    account_id=intent.account_id,
+                    details={
+                        "order": intent.wire(),
+                        "role": actor.role.value,
+                        "account_state": dict(account_state),
+                    },
+                )
+            ]
+            if override_reason is not None and override_reason.strip():
+                entries.append(
+                    AuditEntry(
+                        at=at,
+                        operator=actor.name,
+                        action="order_override",
+                        call_id=intent.reference,
+                        account_id=intent.account_id,
+                        details={
+                            "client_order_id": intent.client_order_id,
+                            "override": "not_in_call",
+                            "reason": override_reason,
+                            "role": actor.role.value,
+                        },
+                    )
+                )
+            await self._append_audit(conn, head, entries)
+        return order_from_row(row), True
+
+    async def mark_order(
+        self,
+        client_order_id: str,
+        send_state: SendState,
+        *,
+        status: str | None = None,
+        order_id: str | None = None,
+        filled_quantity: Decimal | None = None,
+        avg_price: Decimal | None = None,
+        reject_reason: str | None = None,
+        detail: str | None = None,
+        operator: str | None = None,
+        at: datetime | None = None,
+    ) -> StoredOrder:
+        """Move an order to `send_state`, setting the fields given; the row as it now stands.
+
+        A move `SendState` forbids (acknowledged back to in_doubt, say, from a concurrent
+        retry that timed out) changes nothing: the returned row shows the state that holds.
+        A change of send state, each in-doubt attempt, and a change of broker status or
+        fills after acknowledgement are audited (`detail`, e.g. the error, goes with it),
+        under `operator` or else the order's own operator.
+        """
+        at = at or self._clock()
+        changes = {
+            "status": status,
+            "order_id": order_id,
+            "filled_quantity": filled_quantity,
+            "avg_price": avg_price,
+            "reject_reason": reject_reason,
+        }
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            current = await self._order(conn, client_order_id)
+            if current is None:
+                raise UnknownOrder(f"no order {client_order_id}")
+            stored, entry = await self._move_order(
+                conn, current, send_state, changes, detail=detail, operator=operator, at=at
+            )
+            if entry is not None:
+                await self._append_audit(conn, head, [entry])
+        return stored
+
+    async def apply_order_reports(
+        self, reports: Sequence[OrderReport], *, at: datetime | None = None
+    ) -> list[StoredOrder]:
+        """The broker's word on many orders, in one transaction; the rows that changed.
+
+        Each report acknowledges its order (an in-doubt one is thereby reconciled) and
+        sets status and fills. Reports of orders this desk did not record are ignored.
+        """
+        at = at or self._clock()
+        by_key = {report.client_order_id: report for report in reports}
+        changed: list[StoredOrder] = []
+        if not by_key:
+            return changed
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            keys = sorted(by_key)
+            current: list[StoredOrder] = []
+            for start in range(0, len(keys), _IN_CHUNK):  # SQLite caps bound parameters
+                result = await conn.execute(
+                    select(orders).where(
+                        orders.c.client_order_id.in_(keys[start : start + _IN_CHUNK])
+                    )
+                )
+                current.extend(order_from_row(row) for row in result.mappings())
+            entries: list[AuditEntry] = []
+            for order in sorted(current, key=lambda o: o.client_order_id):
+                report = by_key[order.client_order_id]
+                stored, entry = await self._move_order(
+                    conn,
+                    order,
+                    SendState.ACKNOWLEDGED,
+                    _report_changes(report),
+                    detail="status query",
+                    operator=None,
+                    at=at,
+                )
+                if entry is not None:
+                    entries.append(entry)
+                    changed.append(stored)
+            if entries:
+                await self._append_audit(conn, head, entries)
+        return changed
+
+    async def record_cancel_request(
+        self, client_order_id: str, actor: Actor, *, at: datetime | None = None
+    ) -> StoredOrder:
+        """Audit that `actor` asked the broker to cancel an order (before the request goes)."""
+        at = at or self._clock()
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            order = await self._order(conn, client_order_id)
+            if order is None:
+                raise UnknownOrder(f"no order {client_order_id}")
+            entry = AuditEntry(
+                at=at,
+                operator=actor.name,
+                action="order_cancel_requested",
+                call_id=order.call_id,
+                account_id=order.account_id,
+                details={
+                    "client_order_id": client_order_id,
+                    "order_id": order.order_id,
+                    "status": order.status,
+                    "send_state": order.send_state.value,
+                    "role": actor.role.value,
+                },
+            )
+            await self._append_audit(conn, head, [entry])
+        return order
+
+    async def get_order(self, client_order_id: str) -> StoredOrder | None:
+        async with self._reader() as conn:
+            return await self._order(conn, client_order_id)
+
+    async def list_orders(
+        self,
+        account_id: str | None = None,
+        call_id: str | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[StoredOrder]:
+        """A page of orders, newest first, optionally of one account or one call."""
+        query = select(orders)
+        if account_id is not None:
+            query = query.where(orders.c.account_id == account_id)
+        if call_id is not None:
+            query = query.where(orders.c.call_id == call_id)
+        query = query.order_by(orders.c.created_at.desc(), orders.c.client_order_id.desc())
+        async with self._reader() as conn:
+            result = await conn.execute(query.limit(limit).offset(offset))
+            return [order_from_row(row) for row in result.mappings()]
+
+    async def calls_with_fills(self) -> set[str]:
+        """Calls on which a desk liquidation order has filled (wholly or partly)."""
+        # Compared in Python: on SQLite the exact decimal is TEXT, which SQL would
+        # compare with a number by type, not by value.
+        query = select(orders.c.call_id, orders.c.filled_quantity).where(
+            orders.c.call_id.is_not(None)
+        )
+        async with self._reader() as conn:
+            return {call_id for call_id, filled in await conn.execute(query) if filled > 0}
+
+    async def working_orders(self) -> list[StoredOrder]:
+        """Acknowledged orders the broker still works: their fills are still to come."""
+        async with self._reader() as conn:
+            result = await conn.execute(
+                select(orders).where(
+                    orders.c.send_state == SendState.ACKNOWLEDGED.value,
+                    orders.c.status.in_(("working", "partially_filled")),
+                )
+            )
+            return [order_from_row(row) for row in result.mappings()]
+
+    async def orders_needing_send(self) -> list[StoredOrder]:
+        """Orders pending or in doubt (to re-send with their key or reconcile), oldest first."""
+        async with self._reader() as conn:
+            result = await conn.execute(
+                select(orders)
+                .where(orders.c.send_state.in_(_UNSETTLED))
+                .order_by(orders.c.created_at, orders.c.client_order_id)
+            )
+            return [order_from_row(row) for row in result.mappings()]
+
+    async def record_message_intent(
+        self,
+        intent: MessageIntent,
+        account_state: Mapping[str, Any],
+        actor: Actor,
+        *,
+        at: datetime | None = None,
+    ) -> tuple[StoredMessage, bool]:
+        """Record a message before it is sent; (row, created). Idempotent on `message_id`.
+
+        The messages table has no column for the account state, so it is kept in the
+        audit entry (which is where compliance reads it anyway).
+        """
+        at = at or self._clock()
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            existing = await self._message(conn, intent.message_id)
+            if existing is not None:
+                if not same_message(existing, intent):
+                    raise KeyConflict(f"message_id {intent.message_id} already names another")
+                return existing, False
+            await self._require_call(conn, intent.reference)
+            row = message_to_row(intent, at)
+            await conn.execute(insert(messages).values(**row))
+            entry = AuditEntry(
+                at=at,
+                operator=actor.name,
+                action="message_created",
+                call_id=intent.reference,
+                account_id=intent.account_id,
+                details={
+                    "message": intent.wire(),
+                    "role": actor.role.value,
+                    "account_state": dict(account_state),
+                },
+            )
+            await self._append_audit(conn, head, [entry])
+        return message_from_row(row), True
+
+    async def mark_message(
+        self,
+        message_id: str,
+        send_state: SendState,
+        *,
+        status: str | None = None,
+        detail: str | None = None,
+        operator: str | None = None,
+        at: datetime | None = None,
+    ) -> StoredMessage:
+        """Move a message to `send_state` (same rules and audit as `mark_order`)."""
+        at = at or self._clock()
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            current = await self._message(conn, message_id)
+            if current is None:
+                raise UnknownMessage(f"no message {message_id}")
+            if not can_move(current.send_state, send_state):
+                return current
+            state_changed = send_state is not current.send_state
+            status_changed = status is not None and status != current.status
+            if not (state_changed or status_changed or send_state is SendState.IN_DOUBT):
+                return current
+            values: dict[str, Any] = {"send_state": send_state.value, "updated_at": at}
+            if status_changed:
+                values["status"] = status
+            await conn.execute(
+                update(messages).where(messages.c.message_id == message_id).values(**values)
+            )
+            stored = replace(
+                current,
+                send_state=send_state,
+                status=status if status_changed else current.status,
+                updated_at=at,
+            )
+            action = (
+                _MESSAGE_ACTIONS[send_state]
+                if state_changed or send_state is SendState.IN_DOUBT
+                else "message_status"
+            )
+            entry = AuditEntry(
+                at=at,
+                operator=operator or current.operator,
+                action=action,
+                call_id=current.call_id,
+                account_id=current.account_id,
+                details={
+                    "message_id": message_id,
+                    "send_state": send_state.value,
+                    "status": stored.status,
+                    "detail": detail,
+                },
+            )
+            await self._append_audit(conn, head, [entry])
+        return stored
+
+    async def get_message(self, message_id: str) -> StoredMessage | None:
+        async with self._reader() as conn:
+            return await self._message(conn, message_id)
+
+    async def list_messages(
+        self,
+        account_id: str | None = None,
+        call_id: str | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[StoredMessage]:
+        """A page of messages, newest first, optionally of one account or one call."""
+        query = select(messages)
+        if account_id is not None:
+            query = query.where(messages.c.account_id == account_id)
+        if call_id is not None:
+            query = query.where(messages.c.call_id == call_id)
+        query = query.order_by(messages.c.created_at.desc(), messages.c.message_id.desc())
+        async with self._reader() as conn:
+            result = await conn.execute(query.limit(limit).offset(offset))
+            return [message_from_row(row) for row in result.mappings()]
+
+    async def messages_needing_send(self) -> list[StoredMessage]:
+        """Messages pending or in doubt, oldest first."""
+        async with self._reader() as conn:
+            result = await conn.execute(
+                select(messages)
+                .where(messages.c.send_state.in_(_UNSETTLED))
+                .order_by(messages.c.created_at, messages.c.message_id)
+            )
+            return [message_from_row(row) for row in result.mappings()]
+
+    async def _order(self, conn: AsyncConnection, client_order_id: str) -> StoredOrder | None:
+        row = (
+            (await conn.execute(select(orders).where(orders.c.client_order_id == client_order_id)))
+            .mappings()
+            .one_or_none()
+        )
+        return None if row is None else order_from_row(row)
+
+    async def _message(self, conn: AsyncConnection, message_id: str) -> StoredMessage | None:
+        row = (
+            (await conn.execute(select(messages).where(messages.c.message_id == message_id)))
+            .mappings()
+            .one_or_none()
+        )
+        return None if row is None else message_from_row(row)
+
+    async def _require_call(self, conn: AsyncConnection, call_id: str | None) -> None:
+        # Checked here for a clear error rather than a foreign-key violation at INSERT.
+        if call_id is None:
+            return
+        found = (
+            await conn.execute(select(calls.c.call_id).where(calls.c.call_id == call_id))
+        ).scalar_one_or_none()
+        if found is None:
+            raise UnknownCall(f"no margin call {call_id}")
+
+    async def _move_order(
+        self,
+        conn: AsyncConnection,
+        current: StoredOrder,
+        send_state: SendState,
+        changes: Mapping[str, Any],
+        *,
+        detail: str | None,
+        operator: str | None,
+        at: datetime,
+    ) -> tuple[StoredOrder, AuditEntry | None]:
+        if not can_move(current.send_state, send_state):
+            return current, None
+        changed = {
+            name: value
+            for name, value in changes.items()
+            if value is not None and getattr(current, name) != value
+        }
+        state_changed = send_state is not current.send_state
+        attempt = send_state is SendState.IN_DOUBT  # each failed attempt is evidence
+        if not (state_changed or changed or attempt):
+            return current, None
+        await conn.execute(
+            update(orders)
+            .where(orders.c.client_order_id == current.client_order_id)
+            .values(send_state=send_state.value, updated_at=at, **changed)
+        )
+        stored = replace(current, send_state=send_state, updated_at=at, **changed)
+        action = _ORDER_ACTIONS[send_state] if state_changed or attempt else "order_status"
+        entry = AuditEntry(
+            at=at,
+            operator=operator or current.operator,
+            action=action,
+            call_id=current.call_id,
+            account_id=current.account_id,
+            details={
+                "client_order_id": current.client_order_id,
+                "send_state": send_state.value,
+                "order_id": stored.order_id,
+                "status": stored.status,
+                "filled_quantity": str(stored.filled_quantity),
+                "avg_price": None if stored.avg_price is None else str(stored.avg_price),
+                "reject_reason": stored.reject_reason,
+                "detail": detail,
+            },
+        )
+        return stored, entry
+
     # --- inside a transaction --------------------------------------------------------------
 
     @asynccontextmanager
@@ -536,6 +1024,16 @@ class Store:
         )
 
 
+def _report_changes(report: OrderReport) -> dict[str, Any]:
+    return {
+        "order_id": report.order_id,
+        "status": report.status,
+        "filled_quantity": report.filled_quantity,
+        "avg_price": report.avg_price,
+        "reject_reason": report.reject_reason,
+    }
+
+
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
@@ -552,12 +1050,17 @@ def _insert_for(conn: AsyncConnection, table: Table) -> Any:
 __all__ = [
     "DailyAlreadyDone",
     "DailyKey",
+    "KeyConflict",
     "StorageError",
     "Store",
     "StoredAudit",
+    "StoredMessage",
+    "StoredOrder",
     "StoredRemark",
     "StoredSnapshot",
     "UnknownCall",
+    "UnknownMessage",
+    "UnknownOrder",
     "call_from_row",
     "call_to_row",
 ]
