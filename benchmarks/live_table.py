@@ -1,0 +1,396 @@
+"""Benchmark: LiveTable against Textual's DataTable on a crash-day warnings table.
+
+Run as `.venv/bin/python -m benchmarks.live_table`. In one process and headless
+(`App.run_test(size=(120, 40))`), each scenario loads 20,000 rows into a fresh app, then
+applies 50 polls of 1,000 changed rows (new equity, call amount and net-asset ratio) and
+renders the next frame. Prints a table and writes `benchmarks/results/live_table.json`.
+
+How a poll is timed, the same way for both widgets:
+
+1. `apply`: the diff, timed alone (`LiveTable.apply_diff`; `DataTable.update_cell` for
+   each changed cell, plus `DataTable.sort` in the sorted scenario).
+2. The widgets' refresh requests are delivered with `await pilot.pause()` inside
+   `App.batch_update()`, so nothing is painted yet (not timed: event-loop plumbing that
+   is the same for both).
+3. `frame`: the screen's update, `Screen._on_timer_update()` (what Textual's 60 Hz
+   update timer and `Pilot.pause()` call): layout if needed, `render_lines` of every
+   dirty region through the compositor, and, because a headless app skips it, the
+   encoding of that update into the terminal byte string a real driver would write.
+
+`total = apply + frame` is the "diff applied and next frame rendered" figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import math
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import textual
+from rich.console import RenderableType
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+from risk_tui.widgets.live_table import Column, LiveTable, RowData
+
+ROWS = 20_000
+CHANGES = 1_000
+ITERATIONS = 50
+WARMUP = 5
+SIZE = (120, 40)
+SEED = 20_250_310
+RESULTS = Path(__file__).parent / "results" / "live_table.json"
+
+EQUITY, CALL_AMOUNT, RATIO = 6, 10, 11
+"""Cell positions of the figures that change every poll."""
+
+
+def _money(text: Text) -> Decimal:
+    return Decimal(text.plain.replace(",", ""))
+
+
+COLUMNS = (
+    Column("account", "Account", width=9),
+    Column("client", "Client", max_width=20),
+    Column("kind", "Type"),
+    Column("level", "Level"),
+    Column("triggered", "Triggered"),
+    Column("deadline", "Deadline"),
+    Column("equity", "Equity", align="right", sort_key=_money),
+    Column("im", "IM", align="right", sort_key=_money),
+    Column("mm", "MM", align="right", sort_key=_money),
+    Column("fm", "FM", align="right", sort_key=_money),
+    Column("call_amount", "Call amount", align="right", sort_key=_money),
+    Column("ratio", "Ratio", align="right"),
+    Column("status", "Status"),
+    Column("remark", "Remark", max_width=30),
+)
+
+
+def _amount(rng: random.Random) -> Text:
+    value = Decimal(rng.randint(0, 5_000_000_00)) / 100
+    return Text(f"{value:,.2f}", style="bold red" if value > 1_000_000 else "")
+
+
+def _row_cells(rng: random.Random, index: int) -> list[Text]:
+    return [
+        Text(f"{index:09d}"),
+        Text(f"Client {rng.choice('ABCDEFGHJK')}{index} 陳大文"[: rng.randint(10, 24)]),
+        Text(rng.choice(("margin", "intraday"))),
+        Text(rng.choice(("LOW", "MEDIUM", "HIGH", "CRITICAL"))),
+        Text(f"2025-03-10 {rng.randint(9, 15):02d}:{rng.randint(0, 59):02d}"),
+        Text(f"2025-03-{rng.randint(11, 14)} 15:00"),
+        _amount(rng),
+        _amount(rng),
+        _amount(rng),
+        _amount(rng),
+        _amount(rng),
+        Text(f"{rng.randint(100, 2000) / 10:.1f}%"),
+        Text(rng.choice(("OPEN", "MESSAGED", "LIQUIDATING"))),
+        Text(rng.choice(("", "called client", "awaiting funds", "[b]not markup[/b]"))),
+    ]
+
+
+@dataclass
+class Workload:
+    """The initial rows and every poll's changes, generated before anything is timed."""
+
+    keys: list[str]
+    initial: dict[str, list[Text]]
+    polls: list[dict[str, list[Text]]] = field(default_factory=list)
+
+    @classmethod
+    def generate(cls, visible_first: bool = False) -> Workload:
+        """Deterministic data; `visible_first` puts the first screen's rows in every poll."""
+        rng = random.Random(SEED)
+        keys = [f"{index:09d}" for index in range(ROWS)]
+        initial = {key: _row_cells(rng, index) for index, key in enumerate(keys)}
+        workload = cls(keys, initial)
+        current = {key: list(cells) for key, cells in initial.items()}
+        for _ in range(WARMUP + ITERATIONS):
+            chosen = rng.sample(keys, CHANGES)
+            if visible_first:
+                chosen = list(dict.fromkeys(keys[: SIZE[1]] + chosen))[:CHANGES]
+            poll: dict[str, list[Text]] = {}
+            for key in chosen:
+                cells = list(current[key])
+                cells[EQUITY] = _amount(rng)
+                cells[CALL_AMOUNT] = _amount(rng)
+                cells[RATIO] = Text(f"{rng.randint(100, 2000) / 10:.1f}%")
+                current[key] = cells
+                poll[key] = cells
+            workload.polls.append(poll)
+        return workload
+
+
+class BenchApp(App[None]):
+    """An app holding just the widget under test."""
+
+    def __init__(self, widget: Widget) -> None:
+        super().__init__()
+        self.widget = widget
+        self.encoded_bytes = 0
+
+    def compose(self) -> ComposeResult:
+        yield self.widget
+
+    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+        # Headless apps skip encoding; do it here so the frame cost includes the bytes a
+        # terminal (over SSH) would be sent, for both widgets alike.
+        render_segments = getattr(renderable, "render_segments", None)
+        if render_segments is not None:
+            self.encoded_bytes += len(render_segments(self.console).encode())
+        super()._display(screen, renderable)
+
+
+@dataclass
+class Sample:
+    """One poll: wall-clock and CPU milliseconds for the diff and the frame."""
+
+    apply_ms: float
+    frame_ms: float
+    apply_cpu_ms: float
+    frame_cpu_ms: float
+    encoded_bytes: int
+
+    @property
+    def total_ms(self) -> float:
+        return self.apply_ms + self.frame_ms
+
+    @property
+    def total_cpu_ms(self) -> float:
+        return self.apply_cpu_ms + self.frame_cpu_ms
+
+
+class _Stopwatch:
+    """Wall-clock and process CPU time together: CPU time is the steadier figure on a
+    shared machine, where other processes steal wall-clock time."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def elapsed_ms(self) -> tuple[float, float]:
+        return (
+            (time.perf_counter() - self.wall) * 1000,
+            (time.process_time() - self.cpu) * 1000,
+        )
+
+
+async def _timed_poll(app: BenchApp, pilot: Pilot[None], apply: Callable[[], None]) -> Sample:
+    """Apply one diff, deliver the refresh requests unpainted, then time one frame."""
+    with app.batch_update():
+        stopwatch = _Stopwatch()
+        apply()
+        apply_ms, apply_cpu_ms = stopwatch.elapsed_ms()
+        await pilot.pause()  # inside the batch: messages flow, nothing is painted
+    app.encoded_bytes = 0
+    stopwatch = _Stopwatch()
+    app.screen._on_timer_update()
+    frame_ms, frame_cpu_ms = stopwatch.elapsed_ms()
+    return Sample(apply_ms, frame_ms, apply_cpu_ms, frame_cpu_ms, app.encoded_bytes)
+
+
+async def _timed_load(pilot: Pilot[None], load: Callable[[], None]) -> float:
+    """Load rows and wait until the first frame showing them has been rendered."""
+    started = time.perf_counter()
+    load()
+    await pilot.pause()
+    return (time.perf_counter() - started) * 1000
+
+
+async def bench_live_table(workload: Workload, sort: bool) -> tuple[float, list[Sample]]:
+    """LiveTable: `set_rows`, then `apply_diff` per poll (optionally sorted by call amount)."""
+    table = LiveTable(COLUMNS, fixed_columns=1)
+    app = BenchApp(table)
+    versions = dict.fromkeys(workload.keys, 1)
+    async with app.run_test(size=SIZE) as pilot:
+        table.focus()
+        if sort:
+            table.sort_by("call_amount", reverse=True)
+        rows = {key: RowData(tuple(cells), 1) for key, cells in workload.initial.items()}
+        load_ms = await _timed_load(pilot, lambda: table.set_rows(rows))
+        samples = []
+        for poll in workload.polls:
+            upserts: dict[str, RowData] = {}
+            for key, cells in poll.items():
+                versions[key] += 1
+                upserts[key] = RowData(tuple(cells), versions[key])
+
+            def apply(upserts: dict[str, RowData] = upserts) -> None:
+                table.apply_diff(upserts)
+
+            samples.append(await _timed_poll(app, pilot, apply))
+    return load_ms, samples[WARMUP:]
+
+
+async def bench_data_table(workload: Workload, sort: bool) -> tuple[float, list[Sample]]:
+    """DataTable: `add_row` per row, then `update_cell` per changed cell (and `sort`)."""
+    table: DataTable[Text] = DataTable(cursor_type="row")
+    app = BenchApp(table)
+    changed_columns = ("equity", "call_amount", "ratio")
+    changed_positions = (EQUITY, CALL_AMOUNT, RATIO)
+    async with app.run_test(size=SIZE) as pilot:
+        table.focus()
+
+        def load() -> None:
+            for column in COLUMNS:
+                table.add_column(column.label, key=column.key)
+            for key, cells in workload.initial.items():
+                table.add_row(*cells, key=key)
+            if sort:
+                table.sort("call_amount", key=_money, reverse=True)
+
+        load_ms = await _timed_load(pilot, load)
+        samples = []
+        for poll in workload.polls:
+
+            def apply(poll: dict[str, list[Text]] = poll) -> None:
+                for key, cells in poll.items():
+                    for column_key, position in zip(
+                        changed_columns, changed_positions, strict=True
+                    ):
+                        table.update_cell(key, column_key, cells[position])
+                if sort:
+                    table.sort("call_amount", key=_money, reverse=True)
+
+            samples.append(await _timed_poll(app, pilot, apply))
+    return load_ms, samples[WARMUP:]
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
+
+
+def _summary(load_ms: float, samples: list[Sample]) -> dict[str, Any]:
+    def stats(values: list[float]) -> dict[str, float]:
+        return {
+            "median": round(statistics.median(values), 3),
+            "p99": round(_p99(values), 3),
+            "max": round(max(values), 3),
+        }
+
+    return {
+        "load_ms": round(load_ms, 1),
+        "apply_ms": stats([sample.apply_ms for sample in samples]),
+        "frame_ms": stats([sample.frame_ms for sample in samples]),
+        "total_ms": stats([sample.total_ms for sample in samples]),
+        "total_cpu_ms": stats([sample.total_cpu_ms for sample in samples]),
+        "frame_bytes_median": int(statistics.median(s.encoded_bytes for s in samples)),
+    }
+
+
+SCENARIOS: tuple[tuple[str, str, bool, bool], ...] = (
+    # (name, widget, sorted by call amount, first screen changes every poll)
+    ("live_table", "live", False, False),
+    ("live_table_sorted", "live", True, False),
+    ("live_table_visible_rows_change", "live", False, True),
+    ("data_table", "data", False, False),
+    ("data_table_sorted", "data", True, False),
+)
+
+
+async def run() -> dict[str, Any]:
+    """Run every scenario and return the figures."""
+    workloads = {False: Workload.generate(), True: Workload.generate(visible_first=True)}
+    results: dict[str, Any] = {}
+    for name, widget, sort, visible_first in SCENARIOS:
+        gc.collect()
+        bench = bench_live_table if widget == "live" else bench_data_table
+        load_ms, samples = await bench(workloads[visible_first], sort)
+        results[name] = _summary(load_ms, samples)
+        print(f"  {name}: done", flush=True)
+
+    def ratio(baseline: str, candidate: str, figure: str, total: str = "total_ms") -> float:
+        quotient: float = results[baseline][total][figure] / results[candidate][total][figure]
+        return round(quotient, 1)
+
+    return {
+        "rows": ROWS,
+        "changes_per_diff": CHANGES,
+        "iterations": ITERATIONS,
+        "warmup": WARMUP,
+        "size": list(SIZE),
+        "textual": textual.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "method": (
+            "total = apply diff + Screen._on_timer_update() incl. encoding (see docstring); "
+            "*_ms wall clock (perf_counter), *_cpu_ms process time"
+        ),
+        "scenarios": results,
+        "ratios": {
+            "unsorted_median": ratio("data_table", "live_table", "median"),
+            "unsorted_p99": ratio("data_table", "live_table", "p99"),
+            "sorted_median": ratio("data_table_sorted", "live_table_sorted", "median"),
+            "sorted_p99": ratio("data_table_sorted", "live_table_sorted", "p99"),
+            "unsorted_cpu_median": ratio("data_table", "live_table", "median", "total_cpu_ms"),
+            "sorted_cpu_median": ratio(
+                "data_table_sorted", "live_table_sorted", "median", "total_cpu_ms"
+            ),
+            "load": round(results["data_table"]["load_ms"] / results["live_table"]["load_ms"], 1),
+        },
+    }
+
+
+def _print_table(figures: dict[str, Any]) -> None:
+    header = (
+        f"{'scenario (ms; cpu = process time)':34} {'load':>7} {'apply med':>9} "
+        f"{'frame med':>9} {'total med':>9} {'total p99':>9} {'cpu med':>8} {'cpu p99':>8} "
+        f"{'bytes/frame':>11}"
+    )
+    print()
+    print(
+        f"{figures['rows']:,} rows, {figures['changes_per_diff']:,} changed per diff, "
+        f"{figures['iterations']} diffs, {figures['size'][0]}x{figures['size'][1]}, "
+        f"textual {figures['textual']}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, result in figures["scenarios"].items():
+        print(
+            f"{name:34} {result['load_ms']:>7.0f} {result['apply_ms']['median']:>9.2f} "
+            f"{result['frame_ms']['median']:>9.2f} {result['total_ms']['median']:>9.2f} "
+            f"{result['total_ms']['p99']:>9.2f} {result['total_cpu_ms']['median']:>8.2f} "
+            f"{result['total_cpu_ms']['p99']:>8.2f} {result['frame_bytes_median']:>11,}"
+        )
+    ratios = figures["ratios"]
+    print()
+    print(
+        f"DataTable / LiveTable, total per diff: unsorted {ratios['unsorted_median']}x median, "
+        f"{ratios['unsorted_p99']}x p99; sorted {ratios['sorted_median']}x median, "
+        f"{ratios['sorted_p99']}x p99; initial load {ratios['load']}x"
+    )
+    print(
+        f"DataTable / LiveTable, CPU per diff: unsorted {ratios['unsorted_cpu_median']}x median, "
+        f"sorted {ratios['sorted_cpu_median']}x median"
+    )
+
+
+def main() -> None:
+    """Run the benchmark, print the table and write the JSON results."""
+    print(f"LiveTable vs DataTable: {len(SCENARIOS)} scenarios, this takes a minute…")
+    figures = asyncio.run(run())
+    _print_table(figures)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
