@@ -46,6 +46,32 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--operator", default=None, help="operator name (default: login user)")
 
 
+# The simulator's scenarios (risk_tui.sim.scenarios.SCENARIOS), named here so that
+# parsing a command line does not import numpy and the book generator.
+SIM_SCENARIOS = ("seed", "calm", "selloff", "recall", "faults")
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be 0–65535")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be ≥ 0")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of seconds ≥ 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="risk-tui", description="Margin-call risk desk: warnings, calls, snapshots."
@@ -64,9 +90,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     sim = commands.add_parser("sim", help="the simulator alone, serving FEED.md")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8765)
-    sim.add_argument("--scenario", choices=("seed",), default="seed")
+    sim.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; anything else only when given here)",
+    )
+    sim.add_argument("--port", type=_port, default=8765, help="0 picks a free port")
+    sim.add_argument(
+        "--scenario",
+        choices=SIM_SCENARIOS,
+        default="seed",
+        help="seed: the static worked example; calm, selloff, recall, faults: a generated "
+        "desk whose market moves every tick",
+    )
+    sim.add_argument(
+        "--accounts",
+        type=_count,
+        default=None,
+        help="generated accounts besides the seed desk (default 10000; not with seed)",
+    )
+    sim.add_argument("--seed", type=int, default=0, help="random seed: same seed, same run")
+    sim.add_argument(
+        "--tick-interval",
+        type=_seconds,
+        default=1.0,
+        metavar="S",
+        help="seconds between ticks (default 1; 0: no ticker)",
+    )
     sim.add_argument(
         "--token",
         default=os.environ.get("RISK_TUI_FEED_TOKEN", ""),
@@ -137,7 +187,15 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return await commands.demo(args)
     if args.command == "sim":
-        return await commands.sim(args.host, args.port, args.token)
+        return await commands.sim(
+            args.host,
+            args.port,
+            args.token,
+            scenario=args.scenario,
+            accounts=args.accounts,
+            seed=args.seed,
+            tick_interval=args.tick_interval,
+        )
     if args.command == "audit":
         return await commands.audit_verify(settings_from(args))
     if args.command == "db":

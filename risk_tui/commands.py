@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
+import ipaddress
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import platformdirs
-import uvicorn
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import SQLAlchemyError
 
-from risk_tui.cli import EXIT_DB, EXIT_FEED, EXIT_OK, EXIT_VERIFY, Failure, settings_from
+from risk_tui.cli import (
+    EXIT_CONFIG,
+    EXIT_DB,
+    EXIT_FEED,
+    EXIT_OK,
+    EXIT_VERIFY,
+    Failure,
+    settings_from,
+)
 from risk_tui.config import Settings
 from risk_tui.core.calendar import TradingCalendars
 from risk_tui.engine import Desk
 from risk_tui.feed.client import FeedAuthError, FeedUnavailable, make_client
 from risk_tui.report import render
 from risk_tui.sim.app import SimState, create_app
+from risk_tui.sim.server import listen, serve_on_loopback, serving
 from risk_tui.storage import Store, create_engine, run_verify, upgrade
 from risk_tui.storage.db import alembic_config, current_revision, is_sqlite
 
@@ -85,26 +94,13 @@ def demo_db_url() -> str:
 
 
 @contextlib.asynccontextmanager
-async def serve_simulator(state: SimState, host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """The simulator on an ephemeral loopback port for the life of the block; yields its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(state), log_level="warning", lifespan="off", access_log=False)
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+async def serve_simulator(state: SimState) -> AsyncIterator[str]:
+    """The simulator on a free loopback port for the life of the block; yields its URL.
+
+    Lifespan on: the app's lifespan runs the simulator's ticker.
+    """
+    async with serve_on_loopback(create_app(state)) as url:
+        yield url
 
 
 async def demo(args: argparse.Namespace) -> int:
@@ -114,18 +110,59 @@ async def demo(args: argparse.Namespace) -> int:
         return await report(settings, args.format)
 
 
-async def sim(host: str, port: int, token: str) -> int:
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(SimState(token=token)),
-            host=host,
-            port=port,
-            log_level="info",
-            lifespan="off",
+async def sim(
+    host: str,
+    port: int,
+    token: str,
+    *,
+    scenario: str = "seed",
+    accounts: int | None = None,
+    seed: int = 0,
+    tick_interval: float = 1.0,
+) -> int:
+    """The simulator alone: build the book, listen, say where in one line, serve until
+    interrupted."""
+    from risk_tui.sim.scenarios import build_state
+
+    if scenario == "seed" and accounts:
+        raise Failure(
+            "sim: --accounts needs a generated scenario (calm, selloff, recall, faults)",
+            EXIT_CONFIG,
         )
+    started = time.monotonic()
+    state = build_state(
+        scenario, accounts=accounts, seed=seed, token=token, tick_interval=tick_interval or None
     )
-    await server.serve()
+    built = time.monotonic() - started
+    try:
+        sock = listen(host, port)
+    except OSError as problem:
+        raise Failure(
+            f"sim: cannot listen on {host}:{port}: {problem.strerror or problem}", EXIT_CONFIG
+        ) from None
+    async with serving(create_app(state), sock) as task:
+        print(_sim_banner(state, sock, host, built), flush=True)
+        await task  # until uvicorn's own signal handling stops it
     return EXIT_OK
+
+
+def _sim_banner(state: SimState, sock: socket.socket, host: str, built: float) -> str:
+    """The one line `risk-tui sim` prints: where, what, and how it was built."""
+    bound_port = sock.getsockname()[1]
+    where = f"[{host}]" if ":" in host else host
+    accounts = state.store.count("accounts")
+    interval = f"a tick every {state.tick_interval:g}s" if state.tick_interval else "no ticker"
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    exposed = "" if loopback else " — not loopback: reachable from other machines"
+    auth = ", bearer token required" if state.token else ""
+    return (
+        f"risk-tui sim: serving FEED.md at http://{where}:{bound_port} — scenario "
+        f"{state.scenario.name}, {accounts:,} accounts (random seed {state.seed}), {interval}"
+        f"{auth}, built in {built:.1f}s{exposed}"
+    )
 
 
 async def audit_verify(settings: Settings) -> int:

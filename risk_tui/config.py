@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from risk_tui.core.actions import Role
 from risk_tui.core.margin import CallFormula, CallPolicy
 from risk_tui.core.model import Market
 
@@ -180,6 +181,13 @@ class Settings(_Section):
     desk: DeskSettings = Field(default_factory=DeskSettings)
     margin_call: MarginCallSettings = Field(default_factory=MarginCallSettings)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    operators: dict[str, Role] = Field(default_factory=dict)
+    """Operator name → role (viewer, operator, trader, supervisor); anyone else: viewer."""
+    keys: dict[str, str] = Field(default_factory=dict)
+    """Binding id → key(s), comma-separated, e.g. "table.mark" = "space,x"."""
+
+    def role_of(self, operator: str) -> Role:
+        return self.operators.get(operator, Role.VIEWER)
 
 
 def find_config_file(explicit: Path | None, env: Mapping[str, str]) -> Path | None:

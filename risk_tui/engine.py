@@ -46,7 +46,7 @@ from risk_tui.feed.gateway import (
 )
 from risk_tui.feed.models import FeedError, ParsedPayload, Rejection, book_to_payload, parse_payload
 from risk_tui.feed.poller import Poller
-from risk_tui.storage.actions import StoredOrder
+from risk_tui.storage.actions import StoredMessage, StoredOrder
 
 log = logging.getLogger(__name__)
 
@@ -419,10 +419,15 @@ class Desk:
         outcome = await self._gateway().send_message(
             intent, account_state=self.engine.account_state(intent.account_id), actor=actor
         )
-        if outcome.send_state is SendState.ACKNOWLEDGED and intent.reference:
-            await self.engine.record_notification(intent.reference, self.engine.clock())
-            self._publish(self.engine.view)
+        # Only the send that delivered it notifies: a double press (posts == 0) does not.
+        if outcome.posts and outcome.send_state is SendState.ACKNOWLEDGED:
+            await self._notified(outcome.message)
         return outcome
+
+    async def _notified(self, message: StoredMessage) -> None:
+        if message.call_id:
+            await self.engine.record_notification(message.call_id, self.engine.clock())
+            self._publish(self.engine.view)
 
     async def refresh_orders(self) -> list[StoredOrder]:
         """The broker's latest status and fills of the desk's orders."""
@@ -458,6 +463,9 @@ class Desk:
             log.error("recovering unsettled actions failed: %s", problem)
             return
         self._note_fills(recovery.orders)
+        for message in recovery.messages:
+            if message.send_state is SendState.ACKNOWLEDGED:
+                await self._notified(message)
         if recovery.unsettled:
             log.warning("%d actions still in doubt after recovery", recovery.unsettled)
 

@@ -1,1 +1,10 @@
-"""The simulator: a FEED.md server on loopback with seeded, reproducible books."""
+"""The simulator: a FEED.md server on loopback with seeded, reproducible books.
+
+- `seed.py`       the static seed desk (the worked example, account A1001)
+- `generator.py`  `generate_book(accounts, seed)`: a realistic HK/SG/US desk of any size
+- `store.py`      the book as keyed, encoded JSON records; snapshot streaming
+- `state.py`      `SimState`: book, change log and cursors, `tick()`
+- `scenarios.py`  seed, calm, selloff, recall, faults; `build_state(...)`
+- `orders.py`     the gateway: orders, fills, messages, idempotency
+- `app.py`        the Starlette app (`create_app`) and its ticker
+"""

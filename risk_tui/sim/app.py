@@ -1,117 +1,255 @@
-"""The simulator's HTTP app (Starlette): serves FEED.md's read endpoints from a SimState.
+"""The simulator's HTTP app (Starlette): FEED.md on a SimState, plus test hooks under /sim/.
 
-Runs under uvicorn on loopback (`risk-tui sim`, and in-process for `risk-tui demo`).
+Runs under uvicorn on loopback (`risk-tui sim`, and in-process for `risk-tui demo`). The
+lifespan runs the ticker: `state.tick()` every `state.tick_interval` seconds.
+
+Non-contract endpoints, for tests and demos (bearer token required like /v1 when set):
+`GET /sim/status`, `GET /sim/orders`, `GET /sim/messages` (records plus POST counts per
+idempotency key) and `POST /sim/tick` (advance one tick now).
 """
 
 from __future__ import annotations
 
-import copy
+import asyncio
+import contextlib
+import json
+import logging
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from risk_tui.sim.seed import seed_book
+from risk_tui.sim.orders import ORDER_STATUSES, Invalid, idempotency_key
+from risk_tui.sim.state import SIM_TZ, ChangeSet, LogEntry, SimState, sim_now
+from risk_tui.sim.store import RECORD_LISTS, stream_body
 
-SIM_TZ = timezone(timedelta(hours=8))
-RECORD_LISTS = ("instruments", "quotes", "fx", "accounts", "cash", "positions", "borrow")
+__all__ = [
+    "RECORD_LISTS",
+    "SIM_TZ",
+    "ChangeSet",
+    "LogEntry",
+    "SimState",
+    "create_app",
+    "run_ticker",
+    "sim_now",
+]
 
-
-def sim_now() -> datetime:
-    return datetime.now(SIM_TZ).replace(microsecond=0)
-
-
-@dataclass
-class SimState:
-    """The simulated back office: the book, a numbered change log, and a clock."""
-
-    book: dict[str, list[dict[str, Any]]] = field(default_factory=seed_book)
-    clock: Callable[[], datetime] = sim_now
-    token: str = ""
-    retain: int = 10_000  # change sets kept; an older cursor gets 410 Gone
-    sequence: int = 0
-    log: list[tuple[int, dict[str, list[dict[str, Any]]]]] = field(default_factory=list)
-
-    def cursor(self, value: int | None = None) -> str:
-        return f"{self.sequence if value is None else value:015d}"
-
-    def snapshot(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"cursor": self.cursor(), "as_of": self.clock().isoformat()}
-        body.update(copy.deepcopy(self.book))
-        return body
-
-    def publish(self, changes: dict[str, list[dict[str, Any]]]) -> None:
-        """Apply a change set to the book and append it to the log under a new cursor."""
-        for name, records in changes.items():
-            if name not in RECORD_LISTS:
-                raise ValueError(f"unknown record list {name}")
-            current = self.book.setdefault(name, [])
-            for record in records:
-                key = _key(name, record)
-                current[:] = [r for r in current if _key(name, r) != key]
-                if not (name == "positions" and record.get("quantity") == "0"):
-                    current.append(record)
-        self.sequence += 1
-        self.log.append((self.sequence, copy.deepcopy(changes)))
-        del self.log[: max(0, len(self.log) - self.retain)]
-
-    def changes_since(self, cursor: int) -> dict[str, Any] | None:
-        """Everything after `cursor`, merged; None when the cursor is too old or unknown."""
-        oldest = self.log[0][0] - 1 if self.log else self.sequence
-        if cursor < oldest or cursor > self.sequence:
-            return None
-        body: dict[str, Any] = {"cursor": self.cursor(), "as_of": self.clock().isoformat()}
-        for sequence, changes in self.log:
-            if sequence > cursor:
-                for name, records in changes.items():
-                    body.setdefault(name, []).extend(records)
-        return body
+log = logging.getLogger("risk_tui.sim")
+JSON = "application/json"
+Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _key(name: str, record: dict[str, Any]) -> tuple[Any, ...]:
-    if name == "fx":
-        return (record.get("from"), record.get("to"))
-    if name == "cash":
-        return (record.get("account_id"), record.get("currency"))
-    if name == "positions":
-        return (record.get("account_id"), record.get("symbol"))
-    if name == "accounts":
-        return (record.get("account_id"),)
-    return (record.get("symbol"),)
+async def run_ticker(state: SimState) -> None:
+    """Tick forever at the state's interval; a failing tick is logged, not fatal."""
+    interval = state.tick_interval
+    if not interval or interval <= 0:
+        return
+    loop = asyncio.get_running_loop()
+    next_at = loop.time() + interval
+    while True:
+        # Sleep to a schedule, not a fixed delay, so a slow tick does not stretch time.
+        await asyncio.sleep(max(0.0, next_at - loop.time()))
+        next_at = max(next_at + interval, loop.time())
+        try:
+            state.tick()
+        except Exception:
+            log.exception("simulator tick %d failed", state.ticks)
 
 
 def create_app(state: SimState) -> Starlette:
-    def authorized(request: Request) -> Response | None:
-        if not state.token:
-            return None
-        header = request.headers.get("authorization", "")
-        if not secrets.compare_digest(header, f"Bearer {state.token}"):
-            return JSONResponse({"error": "unauthorized"}, status_code=401)
-        return None
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ticker = asyncio.create_task(run_ticker(state))
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    def guarded(handler: Handler, *, faulty: bool = True) -> Handler:
+        """Auth on every endpoint; the faults scenario's request faults on /v1 ones."""
+
+        async def endpoint(request: Request) -> Response:
+            if state.token:
+                header = request.headers.get("authorization", "")
+                if not secrets.compare_digest(header.encode(), f"Bearer {state.token}".encode()):
+                    return JSONResponse(
+                        {"error": "unauthorized"},
+                        status_code=401,
+                        headers={"WWW-Authenticate": "Bearer"},
+                    )
+            fault = _decide_fault(state) if faulty else None
+            if fault == "error" and request.method == "GET":
+                return _error_response(state)
+            if fault == "error":
+                return await _faulty_post(state, request, handler)
+            response = await handler(request)
+            if fault == "slow":
+                return _trickled(state, response)
+            return response
+
+        return endpoint
 
     async def snapshot(request: Request) -> Response:
-        return authorized(request) or JSONResponse(state.snapshot())
+        envelope, lists = state.open_snapshot()  # taken now, streamed at leisure
+        return StreamingResponse(stream_body(envelope, lists), media_type=JSON)
 
     async def changes(request: Request) -> Response:
-        if (denied := authorized(request)) is not None:
-            return denied
         raw = request.query_params.get("cursor", "")
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             return JSONResponse({"error": "cursor must be a decimal string"}, status_code=400)
-        body = state.changes_since(int(raw))
+        body = state.render_changes(int(raw))
         if body is None:
             return JSONResponse({"error": "cursor too old: fetch /v1/snapshot"}, status_code=410)
-        return JSONResponse(body)
+        return Response(body, media_type=JSON)
+
+    async def post_order(request: Request) -> Response:
+        body = await _json_body(request)
+        try:
+            status, order = state.desk.post_order(body, state.clock())
+        except Invalid as invalid:
+            return JSONResponse({"error": str(invalid)}, status_code=422)
+        return JSONResponse(order, status_code=status)
+
+    async def cancel_order(request: Request) -> Response:
+        order = state.desk.cancel(request.path_params["order_id"], state.clock())
+        if order is None:
+            return JSONResponse({"error": "unknown order"}, status_code=404)
+        return JSONResponse(order)
+
+    async def list_orders(request: Request) -> Response:
+        status = request.query_params.get("status") or None
+        if status is not None and status not in ORDER_STATUSES:
+            return JSONResponse(
+                {"error": f"status must be one of {', '.join(ORDER_STATUSES)}"}, status_code=422
+            )
+        account_id = request.query_params.get("account_id") or None
+        return JSONResponse({"orders": state.desk.list_orders(status, account_id)})
+
+    async def post_message(request: Request) -> Response:
+        body = await _json_body(request)
+        try:
+            status, message = state.desk.post_message(body, state.clock())
+        except Invalid as invalid:
+            return JSONResponse({"error": str(invalid)}, status_code=422)
+        return JSONResponse(message, status_code=status)
+
+    async def sim_status(request: Request) -> Response:
+        return JSONResponse(state.status())
+
+    async def sim_orders(request: Request) -> Response:
+        orders = [order.to_json() for order in state.orders.values()]
+        return JSONResponse({"orders": orders, "posts": dict(state.order_posts)})
+
+    async def sim_messages(request: Request) -> Response:
+        messages = [message.to_json() for message in state.messages.values()]
+        return JSONResponse({"messages": messages, "posts": dict(state.message_posts)})
+
+    async def sim_tick(request: Request) -> Response:
+        entry = state.tick()
+        return JSONResponse({"tick": state.ticks, "cursor": state.cursor(entry.sequence)})
+
+    def route(path: str, handler: Handler, method: str, *, faulty: bool = True) -> Route:
+        return Route(path, guarded(handler, faulty=faulty), methods=[method])
 
     return Starlette(
         routes=[
-            Route("/v1/snapshot", snapshot, methods=["GET"]),
-            Route("/v1/changes", changes, methods=["GET"]),
-        ]
+            route("/v1/snapshot", snapshot, "GET"),
+            route("/v1/changes", changes, "GET"),
+            route("/v1/orders", post_order, "POST"),
+            route("/v1/orders", list_orders, "GET"),
+            route("/v1/orders/{order_id}/cancel", cancel_order, "POST"),
+            route("/v1/messages", post_message, "POST"),
+            route("/sim/status", sim_status, "GET", faulty=False),
+            route("/sim/orders", sim_orders, "GET", faulty=False),
+            route("/sim/messages", sim_messages, "GET", faulty=False),
+            route("/sim/tick", sim_tick, "POST", faulty=False),
+        ],
+        lifespan=lifespan,
     )
+
+
+async def _json_body(request: Request) -> Any:
+    """The decoded body, or None when it is not JSON (the desk then answers 422)."""
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        return None
+
+
+def _decide_fault(state: SimState) -> str | None:
+    rates = state.scenario.faults
+    if rates is None:
+        return None
+    draw = state.request_rng.random()
+    if draw < rates.error:
+        return "error"
+    if draw < rates.error + rates.slow:
+        return "slow"
+    return None
+
+
+def _error_response(state: SimState) -> Response:
+    status = state.request_rng.choice((500, 502, 503))
+    state.fault_counts["error"] += 1
+    state.fault_counts[f"error_{status}"] += 1
+    return JSONResponse({"error": f"simulated fault (HTTP {status})"}, status_code=status)
+
+
+async def _faulty_post(state: SimState, request: Request, handler: Handler) -> Response:
+    """Half the failed POSTs were never processed; the other half were, and the answer
+    was lost on the way back — the case an idempotency key exists for."""
+    if state.request_rng.random() < 0.5:
+        body = await _json_body(request)
+        # Received, though never processed: it still counts as a POST for that key.
+        key = idempotency_key(body, "client_order_id") or idempotency_key(body, "message_id")
+        if key is not None:
+            posts = state.order_posts if "client_order_id" in body else state.message_posts
+            posts[key] += 1
+        state.fault_counts["refused"] += 1
+        return _error_response(state)
+    await handler(request)
+    state.fault_counts["lost"] += 1
+    return _error_response(state)
+
+
+def _trickled(state: SimState, response: Response) -> Response:
+    """The same answer, its first bytes dribbled out over `trickle_seconds`."""
+    rates = state.scenario.faults
+    assert rates is not None
+    state.fault_counts["slow"] += 1
+    if isinstance(response, StreamingResponse):
+        source = response.body_iterator
+    else:
+        source = _once(bytes(response.body))
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return StreamingResponse(
+        _trickle(source, rates.trickle_seconds),  # type: ignore[arg-type]  # bytes chunks
+        status_code=response.status_code,
+        headers=headers,
+        media_type=response.media_type,
+    )
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _trickle(source: AsyncIterator[bytes | str], seconds: float) -> AsyncIterator[bytes]:
+    steps = 20
+    pause = seconds / steps
+    async for chunk in source:
+        data = chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+        while steps and data:
+            piece = max(1, min(64, len(data) // steps))
+            yield data[:piece]
+            data = data[piece:]
+            steps -= 1
+            await asyncio.sleep(pause)
+        if data:
+            yield data

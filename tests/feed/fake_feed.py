@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from risk_tui.sim.server import serve_on_loopback
 
 AS_OF = "2026-11-23T10:15:02+08:00"
 
@@ -142,24 +143,9 @@ class FakeFeed:
         return Starlette(routes=[Route("/v1/snapshot", snapshot), Route("/v1/changes", changes)])
 
 
-@contextlib.asynccontextmanager
-async def serve(app: Any, port: int = 0) -> AsyncIterator[str]:
+def serve(app: Any, port: int = 0) -> contextlib.AbstractAsyncContextManager[str]:
     """An ASGI app on a real loopback socket for the life of the block."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # a failed start-up raises here instead of hanging
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    return serve_on_loopback(app, port, lifespan="off")
 
 
 @contextlib.asynccontextmanager

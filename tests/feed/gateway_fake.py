@@ -12,18 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from risk_tui.sim.server import serve_on_loopback
 
 ORDER_STATUSES = ("working", "filled", "partially_filled", "cancelled", "rejected")
 
@@ -229,30 +229,10 @@ def _message_problem(body: Any) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def serve_fake(broker: FakeBroker, host: str = "127.0.0.1") -> AsyncIterator[str]:
+async def serve_fake(broker: FakeBroker) -> AsyncIterator[str]:
     """The fake on an ephemeral loopback port for the life of the block; yields its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            broker.app(),
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-        )
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        yield f"http://{host}:{port}"
-    finally:
-        broker.release.set()  # let held replies finish, so shutdown does not wait on them
-        server.should_exit = True
-        await task
-        sock.close()
+    # Held replies are released before the server stops, so shutdown does not wait on them.
+    async with serve_on_loopback(
+        broker.app(), lifespan="off", before_stop=broker.release.set
+    ) as url:
+        yield url

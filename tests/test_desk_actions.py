@@ -1,0 +1,163 @@
+"""The desk acting on the simulator: a notice notifies the call; a liquidation cures it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from risk_tui.config import FeedSettings, load_settings
+from risk_tui.core.actions import (
+    Actor,
+    MessageIntent,
+    OrderIntent,
+    Role,
+    SendState,
+    new_client_order_id,
+    new_message_id,
+)
+from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
+from risk_tui.core.lifecycle import CallState, EndReason
+from risk_tui.core.model import Side
+from risk_tui.engine import Desk
+from risk_tui.feed.client import make_client
+from risk_tui.feed.gateway import ActionRefused, Gateway
+from risk_tui.sim.app import SimState
+from risk_tui.storage import Store, create_engine, run_verify, upgrade
+from risk_tui.storage.repository import Store as StoreType
+
+NOW = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)
+TRADER = Actor("jdoe", Role.TRADER)
+
+
+@dataclass
+class Rig:
+    desk: Desk
+    sim: SimState
+    store: StoreType
+    db_path: Path
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    from risk_tui.commands import serve_simulator
+
+    db_path = tmp_path / "desk.db"
+    url = f"sqlite+aiosqlite:///{db_path}"
+    await upgrade(url)
+    engine = await create_engine(url)
+    store = Store(engine)
+    sim = SimState(tick_interval=None)  # ticks only when the test says so
+    calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
+    async with serve_simulator(sim) as feed_url:
+        feed = FeedSettings(url=feed_url, stale_after=30)
+        settings = load_settings(None, env={}, discover=False).model_copy(update={"feed": feed})
+        async with make_client(feed) as client:
+            gateway = Gateway(client, store, deadline=5, clock=lambda: NOW)
+            desk = Desk(settings, store, calendars, client, clock=lambda: NOW, gateway=gateway)
+            await desk.start()
+            await desk.poller.poll()
+            yield Rig(desk, sim, store, db_path)
+    await engine.dispose()
+
+
+def seed_call_id(desk: Desk) -> str:
+    return desk.engine.open_calls["A1001"].call_id
+
+
+async def test_message_notifies_the_call_with_a_snapshot(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    intent = MessageIntent(
+        new_message_id(),
+        "A1001",
+        "email",
+        "Margin call",
+        "Please deposit SGD 1,015.00 by 25 Nov 15:00.",
+        call_id,
+        "jdoe",
+    )
+    outcome = await rig.desk.send_message(intent, TRADER)
+    again = await rig.desk.send_message(intent, TRADER)  # a double key press
+    assert outcome.send_state is SendState.ACKNOWLEDGED and not again.created
+    assert rig.sim.message_posts[intent.message_id] == 1
+    call = rig.desk.engine.open_calls["A1001"]
+    assert call.state is CallState.NOTIFIED and call.notified_call_amount == Decimal("1015.00")
+    scenarios = [s.scenario for s in await rig.store.snapshots_for(call_id)]
+    assert scenarios == ["trigger", "notification"]
+    assert rig.desk.view.warnings[0].call.state is CallState.NOTIFIED
+
+
+async def test_liquidation_fills_through_the_feed_and_ends_the_call_liquidated(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    intent = OrderIntent(
+        new_client_order_id(),
+        "A1001",
+        "B.SG",
+        Side.SELL,
+        Decimal("200"),
+        "market",
+        None,
+        "margin_call",
+        call_id,
+        "jdoe",
+    )
+    first = await rig.desk.submit_order(intent, TRADER)
+    second = await rig.desk.submit_order(intent, TRADER)  # a double key press
+    assert first.send_state is SendState.ACKNOWLEDGED and not second.created
+    assert rig.sim.order_posts[intent.client_order_id] == 1
+    rig.sim.tick()  # the market order fills at 19.50
+    await rig.desk.refresh_orders()
+    await rig.desk.poller.poll()  # the fill arrives as position and cash changes
+    assert "A1001" not in rig.desk.engine.open_calls
+    ended = await rig.store.get_call(call_id)
+    assert ended is not None and ended.end_reason is EndReason.LIQUIDATED
+    assert [s.scenario for s in await rig.store.snapshots_for(call_id)] == ["trigger", "end"]
+    with sqlite3.connect(rig.db_path) as conn:
+        (rows,) = conn.execute("select count(*) from orders").fetchone()
+    assert rows == 1
+    assert (await run_verify(f"sqlite+aiosqlite:///{rig.db_path}")).ok
+
+
+async def test_refusals_viewer_oversize_and_not_in_call(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+
+    def order(quantity: str, account: str = "A1001", symbol: str = "B.SG") -> OrderIntent:
+        return OrderIntent(
+            new_client_order_id(),
+            account,
+            symbol,
+            Side.SELL,
+            Decimal(quantity),
+            "market",
+            None,
+            "margin_call",
+            call_id,
+            "jdoe",
+        )
+
+    with pytest.raises(ActionRefused):
+        await rig.desk.submit_order(order("100"), Actor("jdoe", Role.VIEWER))
+    with pytest.raises(ActionRefused, match=r"larger|exceeds|more than"):
+        await rig.desk.submit_order(order("5000"), TRADER)
+    safe = OrderIntent(
+        new_client_order_id(),
+        "S5001",
+        "A.SG",
+        Side.SELL,
+        Decimal("100"),
+        "market",
+        None,
+        "margin_call",
+        None,
+        "jdoe",
+    )
+    with pytest.raises(ActionRefused, match=r"not in (margin )?call"):
+        await rig.desk.submit_order(safe, TRADER)
+    overridden = await rig.desk.submit_order(safe, TRADER, override_reason="client asked, RO ok")
+    assert overridden.send_state is SendState.ACKNOWLEDGED
+    assert sum(rig.sim.order_posts.values()) == 1
