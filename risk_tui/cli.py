@@ -87,7 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the desk on the built-in simulated feed and a local SQLite file"
     )
     _common(demo)
-    demo.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    demo.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default=None,
+        help="print one report and exit instead of starting the terminal UI",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="the simulator's random seed")
+
+    run = commands.add_parser("run", help="the terminal UI against the configured feed")
+    _common(run)
 
     sim = commands.add_parser("sim", help="the simulator alone, serving FEED.md")
     sim.add_argument(
@@ -157,9 +166,8 @@ def operator_name(args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+    if args.command is None:  # `risk-tui` alone is `risk-tui run`
+        args = parser.parse_args(["run", *(argv or [])])
     try:
         return asyncio.run(_dispatch(args))
     except Failure as failure:
@@ -185,7 +193,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "report":
         return await commands.report(settings_from(args), args.format)
     if args.command == "demo":
-        return await commands.demo(args)
+        return await commands.demo(args, operator_name(args))
+    if args.command == "run":
+        return await commands.run_tui(settings_from(args), operator_name(args))
     if args.command == "sim":
         return await commands.sim(
             args.host,

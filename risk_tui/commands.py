@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
+import logging
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import platformdirs
@@ -25,9 +27,11 @@ from risk_tui.cli import (
     settings_from,
 )
 from risk_tui.config import Settings
+from risk_tui.core.actions import Role
 from risk_tui.core.calendar import TradingCalendars
-from risk_tui.engine import Desk
+from risk_tui.engine import Desk, utc_now
 from risk_tui.feed.client import FeedAuthError, FeedUnavailable, make_client
+from risk_tui.feed.gateway import Gateway
 from risk_tui.report import render
 from risk_tui.sim.app import SimState, create_app
 from risk_tui.sim.server import listen, serve_on_loopback, serving
@@ -87,6 +91,47 @@ async def report(settings: Settings, fmt: str) -> int:
     return EXIT_OK
 
 
+@contextlib.asynccontextmanager
+async def desk_service(
+    settings: Settings,
+    calendars: TradingCalendars,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[Desk]:
+    """A Desk on the configured feed and database, with its gateway to the broker."""
+    async with make_client(settings.feed) as client, database(settings) as store:
+        gateway = Gateway(client, store, deadline=settings.feed.timeout, clock=clock)
+        yield Desk(
+            settings, store, calendars, client, gateway=gateway, clock=clock, monotonic=monotonic
+        )
+
+
+def log_to_file() -> Path:
+    """The TUI owns the terminal: logs go to a file, never to the screen."""
+    path = Path(platformdirs.user_log_dir("risk-tui")) / "risk-tui.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    return path
+
+
+async def run_tui(settings: Settings, operator: str) -> int:
+    """The terminal on a configured desk (`risk-tui run`)."""
+    from risk_tui.app import RiskApp
+
+    log_to_file()
+    calendars = calendars_for(settings)
+    app = RiskApp(
+        settings, operator, lambda: desk_service(settings, calendars), calendars=calendars
+    )
+    await app.run_async()
+    return app.return_code or EXIT_OK
+
+
 def demo_db_url() -> str:
     path = Path(platformdirs.user_data_dir("risk-tui")) / "demo.db"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,11 +148,23 @@ async def serve_simulator(state: SimState) -> AsyncIterator[str]:
         yield url
 
 
-async def demo(args: argparse.Namespace) -> int:
-    """Until the TUI lands: the report, through the real HTTP path, on the simulator."""
-    async with serve_simulator(SimState()) as url:
+DEMO_ACCOUNTS = 2_000  # a lively desk that still starts in about a second
+
+
+async def demo(args: argparse.Namespace, operator: str) -> int:
+    """The desk on the simulator in-process (a sell-off), a local SQLite file, the
+    local user as a trader; `--format` prints one report instead of starting the TUI."""
+    from risk_tui.sim.scenarios import build_state
+
+    state = build_state("selloff", accounts=DEMO_ACCOUNTS, seed=args.seed)
+    async with serve_simulator(state) as url:
         settings = settings_from(args, feed_url=url, db_url=demo_db_url())
-        return await report(settings, args.format)
+        settings = settings.model_copy(
+            update={"operators": {**settings.operators, operator: Role.TRADER}}
+        )
+        if args.format:
+            return await report(settings, args.format)
+        return await run_tui(settings, operator)
 
 
 async def sim(

@@ -3,6 +3,10 @@
 `Engine.apply` is one poll's work; `Desk` wires the poller (`risk_tui.feed.poller`) to
 it, restores the cached book at start-up and publishes each view. A view is immutable:
 the UI and `risk-tui report` only read it.
+
+The Desk also carries the operators' actions on calls (remarks and the exception flag,
+moving a deadline, closing a call, scheduling an auto-liquidation) and the scheduler
+that runs auto-liquidations at their time: see those sections of `Desk`.
 """
 
 from __future__ import annotations
@@ -12,27 +16,40 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
 from risk_tui.config import Settings
-from risk_tui.core.actions import Actor, MessageIntent, OrderIntent, SendState
+from risk_tui.core.actions import (
+    TRADING_ROLES,
+    Actor,
+    AutoCondition,
+    AutoLiquidationPlan,
+    MessageIntent,
+    OrderIntent,
+    Role,
+    SendState,
+    check_order,
+)
 from risk_tui.core.book import BookChanges, apply_changes, book_from_snapshot, exposed_to
 from risk_tui.core.calendar import TradingCalendars
 from risk_tui.core.feed_health import FeedHealth, FeedStatus
 from risk_tui.core.lifecycle import (
+    AuditEntry,
     LifecycleBatch,
     MarginCall,
     SnapshotRecord,
     SnapshotScenario,
     Transition,
+    close_by_operator,
     evaluate,
     record_notification,
 )
+from risk_tui.core.lifecycle import move_deadline as with_deadline_moved
 from risk_tui.core.margin import AccountMargin, RiskLevel, compute_account, is_monitored
 from risk_tui.core.model import Book, Market
 from risk_tui.core.snapshot import snapshot_payload
@@ -46,7 +63,15 @@ from risk_tui.feed.gateway import (
 )
 from risk_tui.feed.models import FeedError, ParsedPayload, Rejection, book_to_payload, parse_payload
 from risk_tui.feed.poller import Poller
-from risk_tui.storage.actions import StoredMessage, StoredOrder
+from risk_tui.storage.actions import (
+    AutoLiquidationState,
+    StoredAutoLiquidation,
+    StoredMessage,
+    StoredOrder,
+    plan_line_key,
+    plan_wire,
+)
+from risk_tui.storage.repository import KeyConflict, UnknownCall
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +251,121 @@ class Engine:
         self.view = replace(self.view, warnings=self._rows(at))
         return transition.call
 
+    # --- operator changes to calls: committed first, then shown ---------------------------
+
+    def open_call(self, call_id: str) -> MarginCall | None:
+        """The open call with this id; None when it has ended or this engine never had it."""
+        return next((c for c in self.open_calls.values() if c.call_id == call_id), None)
+
+    def note_remark(self, call_id: str, text: str, exception: bool) -> MarginCall | None:
+        """Show a remark and exception flag already stored (`Store.add_remark`) at once."""
+        call = self.open_call(call_id)
+        if call is None:
+            return None
+        updated = replace(call, remark=text, exception=exception)
+        self.adopt(updated)
+        return updated
+
+    def adopt(self, call: MarginCall) -> None:
+        """Take a call an operator action changed, already committed, into the view."""
+        if call.is_open:
+            self.open_calls[call.account_id] = call
+        else:
+            current = self.open_calls.get(call.account_id)
+            if current is not None and current.call_id == call.call_id:
+                del self.open_calls[call.account_id]
+        self.view = self._publish(self.clock(), stale=self.view.stale, rejected=len(self.tainted))
+
+    def deadline_move(
+        self,
+        call_id: str,
+        deadline: datetime,
+        reason: str,
+        *,
+        operator: str,
+        details: Mapping[str, Any],
+    ) -> tuple[MarginCall, AuditEntry]:
+        """The open call with its deadline moved, and the audit entry saying so: unwritten.
+
+        Raises LookupError for a call not open here, ValueError (from the lifecycle) for
+        a missing reason or a deadline without a time zone.
+        """
+        call = self.open_call(call_id)
+        if call is None:
+            raise LookupError(f"no open margin call {call_id}")
+        moved = with_deadline_moved(call, deadline, reason)
+        entry = AuditEntry(
+            at=self.clock(),
+            operator=operator,
+            action="deadline_moved",
+            call_id=call.call_id,
+            account_id=call.account_id,
+            details={
+                **dict(details),
+                "old_deadline": None if call.deadline is None else call.deadline.isoformat(),
+                "old_deadline_error": call.deadline_error,
+                "new_deadline": deadline.isoformat(),
+                "reason": reason,
+            },
+        )
+        return moved, entry
+
+    async def move_deadline(
+        self,
+        call_id: str,
+        deadline: datetime,
+        reason: str,
+        *,
+        operator: str,
+        details: Mapping[str, Any],
+    ) -> MarginCall:
+        """Move an open call's deadline: the call and its audit entry in one commit."""
+        moved, entry = self.deadline_move(
+            call_id, deadline, reason, operator=operator, details=details
+        )
+        await self.store.commit(LifecycleBatch(calls=[moved], audit=[entry]))
+        self.adopt(moved)
+        return moved
+
+    async def close_call(
+        self, call_id: str, reason: str, *, operator: str, details: Mapping[str, Any]
+    ) -> MarginCall:
+        """End an open call by an operator: the call, its END snapshot and audit, one commit."""
+        call = self.open_call(call_id)
+        if call is None:
+            raise LookupError(f"no open margin call {call_id}")
+        now = self.clock()
+        ended = close_by_operator(call, now, reason).call
+        result = self.results.get(call.account_id)
+        # The END snapshot shows the ended call, like the ones `apply` writes.
+        payload = (
+            snapshot_payload(
+                result, ended, feed_as_of=self.book.as_of, feed_cursor=self.book.cursor
+            )
+            if result is not None
+            else self.account_state(call.account_id)
+        )
+        snapshot = SnapshotRecord(
+            call_id=call.call_id,
+            account_id=call.account_id,
+            scenario=SnapshotScenario.END,
+            taken_at=now,
+            feed_as_of=self.book.as_of,
+            feed_cursor=self.book.cursor,
+            payload=payload,
+        )
+        entry = AuditEntry(
+            at=now,
+            operator=operator,
+            action="call_closed",
+            call_id=call.call_id,
+            account_id=call.account_id,
+            details={**dict(details), "reason": reason, "call_amount": str(call.call_amount)},
+        )
+        await self.store.commit(LifecycleBatch(calls=[ended], snapshots=[snapshot], audit=[entry]))
+        self.adopt(ended)
+        return ended
+
     def _partial_accounts(self) -> dict[str, str]:
         partial: dict[str, str] = {}
         for (kind, key), reason in self.tainted.items():
@@ -266,7 +406,9 @@ class Engine:
             for account_id, result in sorted(self.results.items())
             if result.incomplete is not None and account_id in self.book.accounts
         )
-        totals = compute_totals(rows, self.book, self.settings.desk.reporting_currency)
+        currency = self.settings.desk.reporting_currency
+        totals = compute_totals(rows, self.book, currency)
+        intraday = compute_totals(tuple(r for r in rows if r.intraday), self.book, currency)
         return DeskView(
             as_of=self.book.as_of,
             cursor=self.book.cursor,
@@ -275,6 +417,7 @@ class Engine:
             incomplete=incomplete,
             totals=totals,
             rejected_records=rejected,
+            intraday_totals=intraday,
         )
 
 
@@ -309,6 +452,58 @@ class DeskStore(CallStore, Protocol):
     async def working_orders(self) -> list[StoredOrder]: ...
 
 
+AUTO_LIQUIDATION_INTERVAL = 1.0  # seconds between the scheduler's looks for due plans
+# Who sends a plan's orders when its time comes. Not the scheduling operator: they were
+# not at the terminal then, and the audit must say truthfully what acted. Their decision
+# is the plan's `auto_liquidation_scheduled` entry; each order's key names the plan.
+AUTO_LIQUIDATION_ACTOR = Actor("engine:auto-liquidation", Role.TRADER)
+AUTO_LIQUIDATION_REASON = "auto_liquidation"  # the orders' FEED.md `reason`
+REMARK_ROLES = frozenset({Role.OPERATOR, Role.TRADER, Role.SUPERVISOR})
+
+
+@runtime_checkable
+class ActionStore(DeskStore, Protocol):
+    """What operator actions and the auto-liquidation scheduler need of the store."""
+
+    async def append_audit(self, entries: list[AuditEntry]) -> None: ...
+
+    async def add_remark(
+        self, call_id: str, operator: str, text: str, exception: bool, at: datetime
+    ) -> None: ...
+
+    async def get_call(self, call_id: str) -> MarginCall | None: ...
+
+    async def get_order(self, client_order_id: str) -> StoredOrder | None: ...
+
+    async def schedule_auto_liquidation(
+        self,
+        plan: AutoLiquidationPlan,
+        *,
+        at: datetime,
+        details: Mapping[str, Any] | None = None,
+        also: LifecycleBatch | None = None,
+    ) -> tuple[StoredAutoLiquidation, bool]: ...
+
+    async def mark_auto_liquidation(
+        self,
+        plan_id: str,
+        state: AutoLiquidationState,
+        *,
+        detail: str | None,
+        at: datetime | None = None,
+        operator: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> StoredAutoLiquidation: ...
+
+    async def get_auto_liquidation(self, plan_id: str) -> StoredAutoLiquidation | None: ...
+
+    async def due_auto_liquidations(self, now: datetime) -> list[StoredAutoLiquidation]: ...
+
+    async def stranded_auto_liquidations(self) -> list[StoredAutoLiquidation]: ...
+
+    async def auto_liquidations_for(self, call_id: str) -> list[StoredAutoLiquidation]: ...
+
+
 class Desk:
     """The running desk: the poller feeding the engine, the book cache, and publication.
 
@@ -338,6 +533,13 @@ class Desk:
             client, settings.feed, self._apply, on_health=on_health, clock=monotonic
         )
         self._last_cache = -math.inf
+        self.auto_liquidation_interval = AUTO_LIQUIDATION_INTERVAL
+        # Serializes a poll's lifecycle work with operator changes to calls: a poll that
+        # read a call before a remark was stored must not put its older copy back.
+        self._calls_lock = asyncio.Lock()
+        # One runner of plans at a time in this process (the loop, a test, the end hook).
+        self._plans_lock = asyncio.Lock()
+        self._waiting_plans: set[str] = set()  # plans already logged as waiting for data
 
     @property
     def view(self) -> DeskView:
@@ -370,7 +572,8 @@ class Desk:
         return self.engine.view
 
     async def _apply(self, parsed: ParsedPayload, *, full: bool) -> int:
-        outcome = await self.engine.apply(parsed.changes, full=full, rejected=parsed.rejected)
+        async with self._calls_lock:
+            outcome = await self.engine.apply(parsed.changes, full=full, rejected=parsed.rejected)
         now = self.monotonic()
         if full or now - self._last_cache >= CACHE_INTERVAL:
             await self.store.put_cache(
@@ -378,6 +581,9 @@ class Desk:
             )
             self._last_cache = now
         self._publish(outcome.view)
+        ended = [t.call.call_id for t in outcome.transitions if t.ended]
+        if ended:
+            await self._settle_plans_of_ended_calls(ended)
         return outcome.recomputed
 
     # --- actions: every one recorded before it is sent, on the state it was taken on ---
@@ -447,11 +653,13 @@ class Desk:
             )
 
     async def run(self) -> None:
-        """Poll the feed and, with a gateway, follow the desk's working orders."""
+        """Poll the feed and, with a gateway, follow working orders and run auto-liquidations."""
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.poller.run())
             if self.gateway is not None:
                 tasks.create_task(self._follow_orders())
+                if isinstance(self.store, ActionStore):
+                    tasks.create_task(self.run_auto_liquidations())
 
     async def recover_actions(self) -> None:
         """Settle orders and messages a previous run left unsent or in doubt (same keys)."""
@@ -477,3 +685,470 @@ class Desk:
                     await self.refresh_orders()
             except GatewayError as problem:
                 log.warning("order status refresh failed: %s", problem)
+
+    # --- operator actions on calls -------------------------------------------------------
+    #
+    # Each is checked (every problem at once, as `ActionRefused`; a refusal is audited),
+    # committed with its audit entry, then shown: the engine's open call is updated and
+    # the view republished, so the operator sees the change at once.
+
+    def _action_store(self) -> ActionStore:
+        if not isinstance(self.store, ActionStore):
+            raise ActionRefused("action", ["this desk's store cannot record operator actions"])
+        return self.store
+
+    def _action_details(self, actor: Actor, account_id: str) -> dict[str, Any]:
+        """Who acted, in which role, on what state of the account and the feed."""
+        return {
+            "role": actor.role.value,
+            "feed_status": self.health.status(self.monotonic()).value,
+            "account_state": self.engine.account_state(account_id),
+        }
+
+    async def _refuse(
+        self,
+        action: str,
+        what: str,
+        actor: Actor,
+        call_id: str | None,
+        problems: list[str],
+        details: Mapping[str, Any],
+    ) -> None:
+        """Audit a refused action (compliance reads attempts too), then raise ActionRefused."""
+        call = self.engine.open_call(call_id) if call_id else None
+        entry = AuditEntry(
+            at=self.engine.clock(),
+            operator=actor.name,
+            action=action,
+            call_id=call_id,
+            account_id=call.account_id if call else None,
+            details={**dict(details), "problems": problems, "role": actor.role.value},
+        )
+        await self._action_store().append_audit([entry])
+        raise ActionRefused(what, problems)
+
+    async def add_remark(
+        self, call_id: str, text: str, *, exception: bool, actor: Actor
+    ) -> MarginCall:
+        """Set a call's remark and exception flag: history and audit in one commit, shown at once.
+
+        Operators, traders and supervisors; open or ended calls (history rows take remarks
+        too). The text is stored as typed: the screens sanitize it when they show it.
+        """
+        store = self._action_store()
+        if actor.role not in REMARK_ROLES:
+            await self._refuse(
+                "remark_refused",
+                "remark",
+                actor,
+                call_id,
+                [f"{actor.name} ({actor.role}) may not edit remarks"],
+                {"text": text, "exception": exception},
+            )
+        async with self._calls_lock:
+            try:
+                await store.add_remark(call_id, actor.name, text, exception, self.engine.clock())
+            except UnknownCall as unknown:
+                raise ActionRefused("remark", [str(unknown)]) from None
+            shown = self.engine.note_remark(call_id, text, exception)
+        if shown is None:  # an ended call: not on the live screens
+            stored = await store.get_call(call_id)
+            assert stored is not None  # add_remark just found it
+            return stored
+        self._publish(self.engine.view)
+        return shown
+
+    async def set_exception(self, call_id: str, flag: bool, actor: Actor) -> MarginCall:
+        """Mark or unmark a call as an exception, keeping its current remark text.
+
+        Recorded like a remark edit (same text, new flag), so the remark history shows
+        who flipped the flag and when. Setting the flag it already has writes nothing.
+        """
+        store = self._action_store()
+        call = await store.get_call(call_id)
+        if actor.role in REMARK_ROLES and call is not None and call.exception == flag:
+            return call
+        # The stored remark, not the engine's copy: another terminal may have edited it.
+        remark = call.remark if call is not None else ""
+        return await self.add_remark(call_id, remark, exception=flag, actor=actor)
+
+    def _deadline_problems(
+        self, deadline: datetime | None, reason: str | None, *, what: str = "the new deadline"
+    ) -> list[str]:
+        problems: list[str] = []
+        if not (reason or "").strip():
+            problems.append("moving a deadline needs a reason")
+        if deadline is None or deadline.tzinfo is None or deadline.utcoffset() is None:
+            problems.append(f"{what} must carry its time zone")
+        elif deadline <= self.engine.clock():
+            problems.append(f"{what} {deadline.isoformat()} is not in the future")
+        return problems
+
+    async def move_deadline(
+        self, call_id: str, new_deadline: datetime, reason: str, actor: Actor
+    ) -> MarginCall:
+        """Move an open call's deadline, with a reason: committed with its audit, shown at once.
+
+        Traders and supervisors. Four-eyes approval (a later issue) fits between the
+        checks and `_commit_deadline_move`: record the request there instead, and commit
+        when a second person approves it.
+        """
+        problems: list[str] = []
+        if actor.role not in TRADING_ROLES:
+            problems.append(f"{actor.name} ({actor.role}) may not move deadlines")
+        if self.engine.open_call(call_id) is None:
+            problems.append(f"no open margin call {call_id}")
+        problems.extend(self._deadline_problems(new_deadline, reason))
+        if problems:
+            await self._refuse(
+                "deadline_move_refused",
+                "deadline move",
+                actor,
+                call_id,
+                problems,
+                {"new_deadline": str(new_deadline), "reason": reason},
+            )
+        return await self._commit_deadline_move(call_id, new_deadline, reason, actor)
+
+    async def _commit_deadline_move(
+        self, call_id: str, new_deadline: datetime, reason: str, actor: Actor
+    ) -> MarginCall:
+        async with self._calls_lock:
+            call = self.engine.open_call(call_id)
+            if call is None:  # ended by a poll since the checks
+                raise ActionRefused("deadline move", [f"no open margin call {call_id}"])
+            moved = await self.engine.move_deadline(
+                call_id,
+                new_deadline,
+                reason,
+                operator=actor.name,
+                details=self._action_details(actor, call.account_id),
+            )
+        self._publish(self.engine.view)
+        return moved
+
+    async def close_call(self, call_id: str, reason: str, actor: Actor) -> MarginCall:
+        """End an open call by an operator, with a reason: END snapshot and audit, one commit.
+
+        Traders and supervisors. The call's scheduled auto-liquidations are cancelled
+        after it. An account still below MM opens a new call on the next fresh poll.
+        """
+        problems: list[str] = []
+        if actor.role not in TRADING_ROLES:
+            problems.append(f"{actor.name} ({actor.role}) may not close margin calls")
+        if not reason.strip():
+            problems.append("closing a call needs a reason")
+        if self.engine.open_call(call_id) is None:
+            problems.append(f"no open margin call {call_id}")
+        if problems:
+            await self._refuse(
+                "close_refused", "close", actor, call_id, problems, {"reason": reason}
+            )
+        async with self._calls_lock:
+            call = self.engine.open_call(call_id)
+            if call is None:
+                raise ActionRefused("close", [f"no open margin call {call_id}"])
+            ended = await self.engine.close_call(
+                call_id,
+                reason,
+                operator=actor.name,
+                details=self._action_details(actor, call.account_id),
+            )
+        self._publish(self.engine.view)
+        await self._settle_plans_of_ended_calls([call_id])
+        return ended
+
+    # --- auto-liquidation ------------------------------------------------------------------
+    #
+    # A plan is stored `scheduled`. At its time the scheduler sends one market order per
+    # line, each under the key `{plan_id}-{line}`: a crash and restart in the middle
+    # re-submits the same keys, which the gateway and the broker answer with the orders
+    # already made, so no line is ever sent twice. A plan is judged (call still open,
+    # condition still true) once, on live data; one found part-sent after a crash is
+    # finished, not judged again. Its call's end cancels it: right after a poll or an
+    # operator ends the call, or — should the process die in between — on the scheduler's
+    # next look, which settles every scheduled plan whose call has ended.
+
+    async def schedule_auto_liquidation(
+        self, plan: AutoLiquidationPlan, actor: Actor
+    ) -> StoredAutoLiquidation:
+        """Check and store a plan (and move the call's deadline if it says so), audited.
+
+        Traders and supervisors, on an open call, on live figures; each line is checked
+        against the positions as an order would be. A moved deadline needs a reason and
+        is committed in the same transaction as the plan. The same plan again (a double
+        press) returns the stored one.
+        """
+        store = self._action_store()
+        existing = await store.get_auto_liquidation(plan.plan_id)
+        if existing is not None and existing.plan() == plan:
+            return existing
+        problems = self._plan_problems(plan, actor)
+        if existing is not None:
+            problems.append(f"plan_id {plan.plan_id} already names another plan")
+        if problems:
+            await self._refuse(
+                "auto_liquidation_refused",
+                "auto-liquidation",
+                actor,
+                plan.call_id,
+                problems,
+                {"plan": plan_wire(plan)},
+            )
+        async with self._calls_lock:
+            details = self._action_details(actor, plan.account_id)
+            also = LifecycleBatch()
+            moved: MarginCall | None = None
+            if plan.moved_deadline is not None:
+                moved, entry = self.engine.deadline_move(
+                    plan.call_id,
+                    plan.moved_deadline,
+                    plan.deadline_reason or "",
+                    operator=actor.name,
+                    details={"role": actor.role.value, "plan_id": plan.plan_id},
+                )
+                also = LifecycleBatch(calls=[moved], audit=[entry])
+            try:
+                stored, _ = await store.schedule_auto_liquidation(
+                    plan, at=self.engine.clock(), details=details, also=also
+                )
+            except (KeyConflict, UnknownCall) as problem:
+                raise ActionRefused("auto-liquidation", [str(problem)]) from None
+            if moved is not None:
+                self.engine.adopt(moved)
+        if moved is not None:
+            self._publish(self.engine.view)
+        return stored
+
+    def _plan_problems(self, plan: AutoLiquidationPlan, actor: Actor) -> list[str]:
+        problems: list[str] = []
+        if actor.role not in TRADING_ROLES:
+            problems.append(f"{actor.name} ({actor.role}) may not schedule liquidations")
+        if plan.operator != actor.name:
+            problems.append(f"the plan names operator {plan.operator!r}, not {actor.name!r}")
+        if not plan.plan_id.strip():
+            problems.append("the plan has no plan_id")
+        call = self.engine.open_calls.get(plan.account_id)
+        if call is None or call.call_id != plan.call_id:
+            problems.append(f"call {plan.call_id} of account {plan.account_id} is not open")
+        if plan.condition not in tuple(AutoCondition):
+            problems.append(f"unknown condition {plan.condition!r}")
+        at = plan.execute_at
+        if at.tzinfo is None or at.utcoffset() is None:
+            problems.append("the execution time must carry its time zone")
+        elif at <= self.engine.clock():
+            problems.append(f"the execution time {at.isoformat()} is not in the future")
+        if plan.moved_deadline is not None:
+            problems.extend(self._deadline_problems(plan.moved_deadline, plan.deadline_reason))
+        elif plan.deadline_reason:
+            problems.append("a deadline reason is given but no new deadline")
+        if not plan.lines:
+            problems.append("the plan has no lines")
+        symbols = [line.symbol for line in plan.lines]
+        if len(set(symbols)) != len(symbols):
+            problems.append("one line per symbol: the plan names a symbol twice")
+        positions = self.engine.book.positions.get(plan.account_id, {})
+        for index, line in enumerate(plan.lines):
+            holding = positions.get(line.symbol)
+            problems.extend(
+                check_order(
+                    self._plan_order(plan, index, actor.name),
+                    position_quantity=holding.quantity if holding else None,
+                    call_open=True,  # checked above, for the plan as a whole
+                    data_fresh=self.data_fresh(plan.account_id),
+                    actor=actor,
+                    override_reason=None,
+                )
+            )
+        return list(dict.fromkeys(problems))  # role and freshness repeat per line
+
+    @staticmethod
+    def _plan_order(plan: AutoLiquidationPlan, index: int, operator: str) -> OrderIntent:
+        line = plan.lines[index]
+        return OrderIntent(
+            client_order_id=plan_line_key(plan.plan_id, index),
+            account_id=plan.account_id,
+            symbol=line.symbol,
+            side=line.side,
+            quantity=line.quantity,
+            order_type="market",
+            limit_price=None,
+            reason=AUTO_LIQUIDATION_REASON,
+            reference=plan.call_id,
+            operator=operator,
+        )
+
+    async def cancel_auto_liquidation(
+        self, plan_id: str, reason: str, actor: Actor
+    ) -> StoredAutoLiquidation:
+        """Withdraw a scheduled plan, with a reason (traders and supervisors), audited."""
+        store = self._action_store()
+        plan = await store.get_auto_liquidation(plan_id)
+        problems: list[str] = []
+        if actor.role not in TRADING_ROLES:
+            problems.append(f"{actor.name} ({actor.role}) may not cancel liquidations")
+        if not reason.strip():
+            problems.append("cancelling a plan needs a reason")
+        if plan is None:
+            problems.append(f"no auto-liquidation {plan_id}")
+        elif plan.state is not AutoLiquidationState.SCHEDULED:
+            problems.append(f"auto-liquidation {plan_id} is already {plan.state}")
+        if problems:
+            await self._refuse(
+                "auto_liquidation_cancel_refused",
+                "cancel",
+                actor,
+                plan.call_id if plan else None,
+                problems,
+                {"plan_id": plan_id, "reason": reason},
+            )
+        async with self._plans_lock:  # not while the scheduler is sending it
+            return await store.mark_auto_liquidation(
+                plan_id,
+                AutoLiquidationState.CANCELLED,
+                detail=reason,
+                operator=actor.name,
+                at=self.engine.clock(),
+                details={"role": actor.role.value},
+            )
+
+    async def run_auto_liquidations(self) -> None:
+        """The scheduler: settle plans a crash stranded, then run due plans every interval."""
+        while True:
+            try:
+                await self.run_due_auto_liquidations()
+            except Exception:  # a database or gateway failure: log, look again next tick
+                log.exception("auto-liquidation scheduler tick failed")
+            await asyncio.sleep(self.auto_liquidation_interval)
+
+    async def run_due_auto_liquidations(self) -> list[StoredAutoLiquidation]:
+        """One look: settle plans whose call ended, run the due ones; the plans moved."""
+        store = self._action_store()
+        moved: list[StoredAutoLiquidation] = []
+        async with self._plans_lock:
+            for plan in await store.stranded_auto_liquidations():
+                moved.append(await self._settle_ended(plan))
+            for plan in await store.due_auto_liquidations(self.engine.clock()):
+                outcome = await self._run_plan(plan)
+                if outcome is not None:
+                    moved.append(outcome)
+        return moved
+
+    async def _settle_plans_of_ended_calls(self, call_ids: list[str]) -> None:
+        """Right after calls ended, settle their scheduled plans (the scheduler catches a miss)."""
+        if not isinstance(self.store, ActionStore) or self._plans_lock.locked():
+            return  # busy running plans: its next look settles these (stranded)
+        try:
+            async with self._plans_lock:
+                for call_id in call_ids:
+                    for plan in await self.store.auto_liquidations_for(call_id):
+                        if plan.state is AutoLiquidationState.SCHEDULED:
+                            await self._settle_ended(plan)
+        except Exception:  # never fail the poll for it: the scheduler settles them later
+            log.exception("cancelling the plans of ended calls failed")
+
+    async def _recorded_lines(self, plan: StoredAutoLiquidation) -> list[int]:
+        store = self._action_store()
+        return [
+            index
+            for index in range(len(plan.lines))
+            if await store.get_order(plan.client_order_id(index)) is not None
+        ]
+
+    async def _settle_ended(self, plan: StoredAutoLiquidation) -> StoredAutoLiquidation:
+        """A plan whose call has ended: cancelled, or executed if a crash left it part-sent."""
+        store = self._action_store()
+        started = await self._recorded_lines(plan)
+        now = self.engine.clock()
+        self._waiting_plans.discard(plan.plan_id)
+        if started:
+            return await store.mark_auto_liquidation(
+                plan.plan_id,
+                AutoLiquidationState.EXECUTED,
+                detail=f"the call ended during execution; lines sent: {started}",
+                operator=AUTO_LIQUIDATION_ACTOR.name,
+                at=now,
+                details={"orders": [plan.client_order_id(i) for i in started]},
+            )
+        return await store.mark_auto_liquidation(
+            plan.plan_id,
+            AutoLiquidationState.CANCELLED,
+            detail="call ended before execution",
+            operator=AUTO_LIQUIDATION_ACTOR.name,
+            at=now,
+        )
+
+    def _condition_problem(self, plan: StoredAutoLiquidation) -> str | None:
+        """Why the plan's condition no longer holds (the call is known open); None if it does."""
+        if plan.condition is AutoCondition.BELOW_FM:
+            result = self.engine.results.get(plan.account_id)
+            level = "unknown" if result is None else result.risk_level.value
+            if result is None or result.risk_level is not RiskLevel.FORCE_CALL:
+                return f"condition below_fm no longer holds: the account is {level}"
+        return None
+
+    async def _run_plan(self, plan: StoredAutoLiquidation) -> StoredAutoLiquidation | None:
+        """Judge and send one due plan; None when it must wait for live data."""
+        store = self._action_store()
+        call = await store.get_call(plan.call_id)
+        if call is None or not call.is_open:
+            return await self._settle_ended(plan)
+        started = await self._recorded_lines(plan)
+        unsent = len(started) < len(plan.lines)
+        if unsent and not self.data_fresh(plan.account_id):
+            # Never act on data the desk cannot vouch for; say so once, look again later.
+            if plan.plan_id not in self._waiting_plans:
+                self._waiting_plans.add(plan.plan_id)
+                log.warning(
+                    "auto-liquidation %s is due but %s's figures are not live: waiting",
+                    plan.plan_id,
+                    plan.account_id,
+                )
+            return None
+        self._waiting_plans.discard(plan.plan_id)
+        now = self.engine.clock()
+        problem = None if started else self._condition_problem(plan)
+        if problem is not None:
+            return await store.mark_auto_liquidation(
+                plan.plan_id,
+                AutoLiquidationState.CANCELLED,
+                detail=problem,
+                operator=AUTO_LIQUIDATION_ACTOR.name,
+                at=now,
+            )
+        lines = [await self._send_line(plan, index) for index in range(len(plan.lines))]
+        sent = [line for line in lines if line.get("send_state") not in (None, "failed")]
+        if sent:
+            state = AutoLiquidationState.EXECUTED
+            detail = f"{len(sent)} of {len(lines)} orders sent"
+        else:
+            state = AutoLiquidationState.CANCELLED
+            detail = "no order could be sent"
+        return await store.mark_auto_liquidation(
+            plan.plan_id,
+            state,
+            detail=detail,
+            operator=AUTO_LIQUIDATION_ACTOR.name,
+            at=self.engine.clock(),
+            details={"lines": lines},
+        )
+
+    async def _send_line(self, plan: StoredAutoLiquidation, index: int) -> dict[str, Any]:
+        """Submit one line's order under its fixed key; what became of it, JSON-ready."""
+        intent = self._plan_order(plan.plan(), index, AUTO_LIQUIDATION_ACTOR.name)
+        outcome: dict[str, Any] = {"line": index, "client_order_id": intent.client_order_id}
+        try:
+            sent = await self.submit_order(intent, AUTO_LIQUIDATION_ACTOR)
+        except ActionRefused as refused:
+            outcome["refused"] = refused.problems
+            return outcome
+        except GatewayError as problem:  # credentials: the gateway marked it failed if unsent
+            order = await self._action_store().get_order(intent.client_order_id)
+            outcome["send_state"] = None if order is None else order.send_state.value
+            outcome["error"] = str(problem)
+            return outcome
+        outcome["send_state"] = sent.send_state.value
+        outcome["status"] = sent.order.status
+        if sent.error is not None:
+            outcome["error"] = sent.error  # in doubt: recover() settles it with the same key
+        return outcome

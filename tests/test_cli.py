@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from risk_tui.commands import serve_simulator
 from risk_tui.sim.app import SimState
+from tests.threaded_sim import serve_in_thread
 
 RISK_TUI = [sys.executable, "-m", "risk_tui"]
 
@@ -24,24 +22,7 @@ RISK_TUI = [sys.executable, "-m", "risk_tui"]
 @pytest.fixture(scope="module")
 def feed_url() -> Iterator[str]:
     """The simulator on an ephemeral loopback port, in a thread of its own."""
-    ready = threading.Event()
-    url: list[str] = []
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        async with serve_simulator(SimState()) as base:
-            url.append(base)
-            ready.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
-    thread.start()
-    assert ready.wait(10), "simulator did not start"
-    yield url[0]
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(10)
-    loop.close()
+    yield from serve_in_thread(SimState())
 
 
 def run(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal, get_args
@@ -291,3 +292,40 @@ __all__ = [
     "new_message_id",
     "override_used",
 ]
+
+
+class AutoCondition(StrEnum):
+    """When a scheduled auto-liquidation still fires at its time."""
+
+    STILL_IN_CALL = "still_in_call"  # the call is still open
+    BELOW_FM = "below_fm"  # the account is below force-liquidation margin
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLine:
+    symbol: str
+    side: Side
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AutoLiquidationPlan:
+    """An operator's instruction: at `execute_at`, if `condition` holds, send these orders.
+
+    Cancelled automatically when the call ends first. `moved_deadline` (with its reason)
+    moves the call's deadline when the plan is scheduled.
+    """
+
+    plan_id: str
+    call_id: str
+    account_id: str
+    execute_at: datetime  # timezone-aware
+    condition: AutoCondition
+    lines: tuple[PlanLine, ...]
+    operator: str
+    moved_deadline: datetime | None = None
+    deadline_reason: str | None = None
+
+
+def new_plan_id() -> str:
+    return f"RT-A-{uuid.uuid4().hex}"

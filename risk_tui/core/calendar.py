@@ -51,6 +51,12 @@ _MIN_YEAR, _MAX_YEAR = 1900, 2999
 _Fail = Callable[[str, str], "CalendarConfigError"]
 
 
+# Regular closing times; half days (Lunar New Year's eve, Christmas eve) are not modelled.
+MARKET_CLOSE: Mapping[Market, time] = MappingProxyType(
+    {Market.HK: time(16, 0), Market.SG: time(17, 0), Market.US: time(16, 0)}
+)
+
+
 class CalendarNotCovered(Exception):
     """No calendar (library or override table) vouches for this market and day."""
 
@@ -272,6 +278,19 @@ class TradingCalendars:
         notice_day = self.session_on_or_after(market, notice_at.astimezone(zone).date())
         last_day = self.add_sessions(market, notice_day, trading_days - 1)
         return datetime.combine(last_day, cutoff, tzinfo=zone)
+
+    def time_to_close(self, market: Market, now: datetime) -> timedelta | None:
+        """Time left to today's regular close, or None when the market is not open today
+        (a holiday, a weekend, after the close, or a day no calendar covers)."""
+        local = now.astimezone(MARKET_TZ[market])
+        try:
+            if not self.is_session(market, local.date()):
+                return None
+        except CalendarNotCovered:
+            return None
+        close = datetime.combine(local.date(), MARKET_CLOSE[market], MARKET_TZ[market])
+        left = close - local
+        return left if left > timedelta(0) else None
 
     def _coverage_of(self, market: Market, cal: _MarketSessions, day: date) -> tuple[date, date]:
         index = bisect_right(cal.coverage_starts, day) - 1

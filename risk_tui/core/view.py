@@ -63,6 +63,7 @@ class DeskView:
     totals: Totals
     rejected_records: int = 0
     notes: tuple[str, ...] = field(default=())
+    intraday_totals: Totals | None = None  # the same totals over intraday accounts only
 
 
 def compute_totals(rows: tuple[WarningRow, ...], book: Book, reporting_currency: str) -> Totals:

@@ -1,7 +1,8 @@
-"""Stored orders and messages: the rows of `orders`/`messages` as frozen records, and their errors.
+"""Stored orders, messages and auto-liquidation plans: their rows as frozen records.
 
-The Store's methods (`record_order_intent`, `mark_order`, …) and their errors live in
-`repository.py`; this module is the one place a row becomes a record and an intent a row.
+The Store's methods (`record_order_intent`, `mark_order`, `schedule_auto_liquidation`, …)
+and their errors live in `repository.py`; this module is the one place a row becomes a
+record and an intent a row.
 """
 
 from __future__ import annotations
@@ -10,9 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, cast
 
-from risk_tui.core.actions import Channel, MessageIntent, OrderIntent, OrderType, SendState
+from risk_tui.core.actions import (
+    AutoCondition,
+    AutoLiquidationPlan,
+    Channel,
+    MessageIntent,
+    OrderIntent,
+    OrderType,
+    PlanLine,
+    SendState,
+)
 from risk_tui.core.model import Side
 
 
@@ -171,13 +182,139 @@ def same_message(stored: StoredMessage, intent: MessageIntent) -> bool:
     return stored.intent() == intent
 
 
+class AutoLiquidationState(StrEnum):
+    """Where a scheduled auto-liquidation stands (`auto_liquidations.state`).
+
+    scheduled  waiting for its time (or for live data at its time)
+    executed   its orders were submitted (each line's outcome is in the audit entry)
+    cancelled  it never sent anything: the call ended first, its condition no longer
+               held at its time, or an operator withdrew it
+    """
+
+    SCHEDULED = "scheduled"
+    EXECUTED = "executed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAutoLiquidation:
+    """One row of `auto_liquidations`: the plan as decided, and where it stands."""
+
+    plan_id: str
+    call_id: str
+    account_id: str
+    execute_at: datetime
+    condition: AutoCondition
+    lines: tuple[PlanLine, ...]
+    operator: str
+    moved_deadline: datetime | None
+    deadline_reason: str | None
+    created_at: datetime
+    state: AutoLiquidationState
+    updated_at: datetime
+
+    def plan(self) -> AutoLiquidationPlan:
+        """The plan as the operator scheduled it."""
+        return AutoLiquidationPlan(
+            plan_id=self.plan_id,
+            call_id=self.call_id,
+            account_id=self.account_id,
+            execute_at=self.execute_at,
+            condition=self.condition,
+            lines=self.lines,
+            operator=self.operator,
+            moved_deadline=self.moved_deadline,
+            deadline_reason=self.deadline_reason,
+        )
+
+    def client_order_id(self, line_index: int) -> str:
+        """The key of the order for one line: the same in every run, so a line goes once."""
+        return plan_line_key(self.plan_id, line_index)
+
+
+def plan_line_key(plan_id: str, line_index: int) -> str:
+    return f"{plan_id}-{line_index}"
+
+
+def plan_wire(plan: AutoLiquidationPlan) -> dict[str, Any]:
+    """The plan as JSON-ready data (amounts as decimal strings): for the audit log."""
+    return {
+        "plan_id": plan.plan_id,
+        "call_id": plan.call_id,
+        "account_id": plan.account_id,
+        "execute_at": plan.execute_at.isoformat(),
+        "condition": plan.condition.value,
+        "lines": _lines_wire(plan.lines),
+        "operator": plan.operator,
+        "moved_deadline": None if plan.moved_deadline is None else plan.moved_deadline.isoformat(),
+        "deadline_reason": plan.deadline_reason,
+    }
+
+
+def _lines_wire(lines: tuple[PlanLine, ...]) -> list[dict[str, str]]:
+    return [
+        {"symbol": line.symbol, "side": line.side.value, "quantity": str(line.quantity)}
+        for line in lines
+    ]
+
+
+def auto_liquidation_to_row(plan: AutoLiquidationPlan, at: datetime) -> dict[str, Any]:
+    # The table has no account or lines columns: they live in the `plan` document.
+    return {
+        "id": plan.plan_id,
+        "call_id": plan.call_id,
+        "execute_at": plan.execute_at,
+        "condition": plan.condition.value,
+        "plan": {"account_id": plan.account_id, "lines": _lines_wire(plan.lines)},
+        "moved_deadline": plan.moved_deadline,
+        "reason": plan.deadline_reason,
+        "operator": plan.operator,
+        "created_at": at,
+        "state": AutoLiquidationState.SCHEDULED.value,
+        "updated_at": at,
+    }
+
+
+def auto_liquidation_from_row(row: Mapping[Any, Any]) -> StoredAutoLiquidation:
+    document = row["plan"]
+    return StoredAutoLiquidation(
+        plan_id=row["id"],
+        call_id=row["call_id"],
+        account_id=document["account_id"],
+        execute_at=row["execute_at"],
+        condition=AutoCondition(row["condition"]),
+        lines=tuple(
+            PlanLine(line["symbol"], Side(line["side"]), Decimal(line["quantity"]))
+            for line in document["lines"]
+        ),
+        operator=row["operator"],
+        moved_deadline=row["moved_deadline"],
+        deadline_reason=row["reason"],
+        created_at=row["created_at"],
+        state=AutoLiquidationState(row["state"]),
+        updated_at=row["updated_at"],
+    )
+
+
+def same_plan(stored: StoredAutoLiquidation, plan: AutoLiquidationPlan) -> bool:
+    """Whether `plan` is the one already stored under its id (a double press)."""
+    return stored.plan() == plan
+
+
 __all__ = [
+    "AutoLiquidationState",
+    "StoredAutoLiquidation",
     "StoredMessage",
     "StoredOrder",
+    "auto_liquidation_from_row",
+    "auto_liquidation_to_row",
     "message_from_row",
     "message_to_row",
     "order_from_row",
     "order_to_row",
+    "plan_line_key",
+    "plan_wire",
     "same_message",
     "same_order",
+    "same_plan",
 ]

@@ -11,6 +11,8 @@ older copy of a call cannot erase an operator's remark.
 
 Orders and messages (the gateway's outbox) are recorded here before they are sent,
 idempotent on their keys; each change of send state commits with its audit entry.
+Auto-liquidation plans likewise: recorded `scheduled` with their audit entry, and moved
+once, audited, to `executed` or `cancelled`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from risk_tui.core.actions import (
     Actor,
+    AutoLiquidationPlan,
     MessageIntent,
     OrderIntent,
     OrderReport,
@@ -46,14 +49,20 @@ from risk_tui.core.lifecycle import (
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import AccountKind, Market
 from risk_tui.storage.actions import (
+    AutoLiquidationState,
+    StoredAutoLiquidation,
     StoredMessage,
     StoredOrder,
+    auto_liquidation_from_row,
+    auto_liquidation_to_row,
     message_from_row,
     message_to_row,
     order_from_row,
     order_to_row,
+    plan_wire,
     same_message,
     same_order,
+    same_plan,
 )
 from risk_tui.storage.chain import audit_fields, hash_text, record_json, snapshot_fields
 from risk_tui.storage.db import READ_ONLY
@@ -61,6 +70,7 @@ from risk_tui.storage.tables import (
     CHAIN_AUDIT,
     CHAIN_SNAPSHOTS,
     audit_log,
+    auto_liquidations,
     calls,
     chain_heads,
     daily_jobs,
@@ -107,6 +117,10 @@ class UnknownOrder(StorageError, LookupError):
 
 
 class UnknownMessage(StorageError, LookupError):
+    pass
+
+
+class UnknownAutoLiquidation(StorageError, LookupError):
     pass
 
 
@@ -808,6 +822,197 @@ class Store:
             )
             return [message_from_row(row) for row in result.mappings()]
 
+    # --- auto-liquidation plans --------------------------------------------------------------
+    #
+    # A plan is written `scheduled` with its audit entry and leaves that state once, to
+    # `executed` or `cancelled`, with its own. Every writer locks the audit head first, as
+    # everywhere: that also queues two schedulers (two processes of one desk) racing for
+    # one plan, so the second finds it already moved and writes nothing.
+
+    async def schedule_auto_liquidation(
+        self,
+        plan: AutoLiquidationPlan,
+        *,
+        at: datetime,
+        details: Mapping[str, Any] | None = None,
+        also: LifecycleBatch | None = None,
+    ) -> tuple[StoredAutoLiquidation, bool]:
+        """Record a plan `scheduled`, with its audit entry; (row, created). Idempotent on id.
+
+        `details` (JSON-ready: the operator's role, the account state) go into the audit
+        entry. `also` is the rest of the same operator action — the call with the deadline
+        the plan moves, and that move's audit entry — written in the same transaction. A
+        plan_id already recorded returns its row and writes nothing (`also` included), or
+        raises `KeyConflict` when it names another plan. Raises `UnknownCall` when the
+        plan's call is not stored.
+        """
+        extra = also or LifecycleBatch()
+        async with self._engine.begin() as conn:
+            # One lock order for every writer: snapshots before audit (see `commit`).
+            snapshot_head = (
+                await self._lock_head(conn, CHAIN_SNAPSHOTS) if extra.snapshots else None
+            )
+            audit_head = await self._lock_head(conn, CHAIN_AUDIT)
+            existing = await self._auto_liquidation(conn, plan.plan_id)
+            if existing is not None:
+                if not same_plan(existing, plan):
+                    raise KeyConflict(f"plan_id {plan.plan_id} already names another plan")
+                return existing, False
+            await self._require_call(conn, plan.call_id)
+            if extra.calls:
+                await self._upsert_calls(conn, extra.calls, self._clock())
+            if snapshot_head is not None:
+                await self._append_snapshots(conn, snapshot_head, extra.snapshots)
+            await conn.execute(
+                insert(auto_liquidations).values(**auto_liquidation_to_row(plan, at))
+            )
+            entry = AuditEntry(
+                at=at,
+                operator=plan.operator,
+                action="auto_liquidation_scheduled",
+                call_id=plan.call_id,
+                account_id=plan.account_id,
+                details={**dict(details or {}), "plan": plan_wire(plan)},
+            )
+            await self._append_audit(conn, audit_head, [entry, *extra.audit])
+            stored = await self._auto_liquidation(conn, plan.plan_id)
+        assert stored is not None
+        return stored, True
+
+    async def mark_auto_liquidation(
+        self,
+        plan_id: str,
+        state: AutoLiquidationState,
+        *,
+        detail: str | None,
+        at: datetime | None = None,
+        operator: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> StoredAutoLiquidation:
+        """Move a scheduled plan to `executed` or `cancelled`, audited; the row as it stands.
+
+        Only a `scheduled` plan moves, and only once: one already executed or cancelled
+        (by another scheduler, or an operator) comes back unchanged and nothing is written.
+        `detail` says why (the audit entry's `detail`); `details` (JSON-ready, e.g. each
+        line's order) go with it, under `operator` or else the plan's own operator.
+        """
+        if state is AutoLiquidationState.SCHEDULED:
+            raise ValueError("a plan is scheduled only when it is recorded")
+        at = at or self._clock()
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            current = await self._auto_liquidation(conn, plan_id)
+            if current is None:
+                raise UnknownAutoLiquidation(f"no auto-liquidation {plan_id}")
+            if current.state is not AutoLiquidationState.SCHEDULED:
+                return current
+            (moved,) = await self._move_plans(
+                conn,
+                head,
+                [current],
+                state,
+                detail=detail,
+                operator=operator,
+                at=at,
+                details=details,
+            )
+        return moved
+
+    async def get_auto_liquidation(self, plan_id: str) -> StoredAutoLiquidation | None:
+        async with self._reader() as conn:
+            return await self._auto_liquidation(conn, plan_id)
+
+    async def due_auto_liquidations(self, now: datetime) -> list[StoredAutoLiquidation]:
+        """Scheduled plans whose time has come (`execute_at` ≤ now), the earliest first."""
+        return await self._plans_where(
+            auto_liquidations.c.state == AutoLiquidationState.SCHEDULED.value,
+            auto_liquidations.c.execute_at <= now,
+        )
+
+    async def scheduled_auto_liquidations(self) -> list[StoredAutoLiquidation]:
+        """Every plan still waiting for its time, the earliest first."""
+        return await self._plans_where(
+            auto_liquidations.c.state == AutoLiquidationState.SCHEDULED.value
+        )
+
+    async def stranded_auto_liquidations(self) -> list[StoredAutoLiquidation]:
+        """Scheduled plans whose call has already ended: left by a crash between the two."""
+        return await self._plans_where(
+            auto_liquidations.c.state == AutoLiquidationState.SCHEDULED.value,
+            auto_liquidations.c.call_id.in_(
+                select(calls.c.call_id).where(calls.c.state == CallState.ENDED.value)
+            ),
+        )
+
+    async def auto_liquidations_for(self, call_id: str) -> list[StoredAutoLiquidation]:
+        """Every plan of a call, in any state, in the order they were scheduled."""
+        async with self._reader() as conn:
+            result = await conn.execute(
+                select(auto_liquidations)
+                .where(auto_liquidations.c.call_id == call_id)
+                .order_by(auto_liquidations.c.created_at, auto_liquidations.c.id)
+            )
+            return [auto_liquidation_from_row(row) for row in result.mappings()]
+
+    async def _plans_where(self, *conditions: Any) -> list[StoredAutoLiquidation]:
+        async with self._reader() as conn:
+            result = await conn.execute(
+                select(auto_liquidations)
+                .where(*conditions)
+                .order_by(auto_liquidations.c.execute_at, auto_liquidations.c.id)
+            )
+            return [auto_liquidation_from_row(row) for row in result.mappings()]
+
+    async def _auto_liquidation(
+        self, conn: AsyncConnection, plan_id: str
+    ) -> StoredAutoLiquidation | None:
+        row = (
+            (await conn.execute(select(auto_liquidations).where(auto_liquidations.c.id == plan_id)))
+            .mappings()
+            .one_or_none()
+        )
+        return None if row is None else auto_liquidation_from_row(row)
+
+    async def _move_plans(
+        self,
+        conn: AsyncConnection,
+        head: tuple[int, str],
+        plans: Sequence[StoredAutoLiquidation],
+        state: AutoLiquidationState,
+        *,
+        detail: str | None,
+        operator: str | None,
+        at: datetime,
+        details: Mapping[str, Any] | None,
+    ) -> list[StoredAutoLiquidation]:
+        """Move scheduled plans (read under the audit-head lock) to `state`, with audit."""
+        entries: list[AuditEntry] = []
+        moved: list[StoredAutoLiquidation] = []
+        for plan in plans:
+            await conn.execute(
+                update(auto_liquidations)
+                .where(auto_liquidations.c.id == plan.plan_id)
+                .values(state=state.value, updated_at=at)
+            )
+            moved.append(replace(plan, state=state, updated_at=at))
+            entries.append(
+                AuditEntry(
+                    at=at,
+                    operator=operator or plan.operator,
+                    action=f"auto_liquidation_{state.value}",
+                    call_id=plan.call_id,
+                    account_id=plan.account_id,
+                    details={
+                        **dict(details or {}),
+                        "plan_id": plan.plan_id,
+                        "state": state.value,
+                        "detail": detail,
+                    },
+                )
+            )
+        await self._append_audit(conn, head, entries)
+        return moved
+
     async def _order(self, conn: AsyncConnection, client_order_id: str) -> StoredOrder | None:
         row = (
             (await conn.execute(select(orders).where(orders.c.client_order_id == client_order_id)))
@@ -1054,10 +1259,12 @@ __all__ = [
     "StorageError",
     "Store",
     "StoredAudit",
+    "StoredAutoLiquidation",
     "StoredMessage",
     "StoredOrder",
     "StoredRemark",
     "StoredSnapshot",
+    "UnknownAutoLiquidation",
     "UnknownCall",
     "UnknownMessage",
     "UnknownOrder",

@@ -1,0 +1,511 @@
+"""The Textual app: wiring only — desk views in, operator intents out through the Desk.
+
+The app computes no margin and writes no SQL: it shows the engine's immutable views and
+hands every action to `Desk` (which records it before it is sent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+
+from risk_tui.config import Settings
+from risk_tui.core.actions import TRADING_ROLES, Actor, Role
+from risk_tui.core.calendar import TradingCalendars
+from risk_tui.core.feed_health import FeedHealth
+from risk_tui.core.text import sanitize
+from risk_tui.core.view import DeskView, WarningRow
+from risk_tui.engine import Desk, utc_now
+from risk_tui.screens.warnings import SORT_KEYS, WarningsPane
+from risk_tui.widgets.feed_banner import FeedBanner
+from risk_tui.widgets.live_table import LiveTable
+
+log = logging.getLogger(__name__)
+
+DeskService = Callable[[], AbstractAsyncContextManager[Desk]]
+
+MESSAGING_ROLES = frozenset({Role.OPERATOR, Role.TRADER, Role.SUPERVISOR})
+
+TABS = (
+    ("warnings", "1 Real-time warnings"),
+    ("intraday", "2 Intraday margin"),
+    ("shorts", "3 Short positions"),
+    ("history", "4 History"),
+    ("exceptions", "5 Exceptions"),
+    ("orders", "6 Liquidation orders"),
+)
+
+
+class ViewUpdated(Message):
+    """A new desk view; a backlog collapses to the latest."""
+
+    def __init__(self, view: DeskView) -> None:
+        super().__init__()
+        self.view = view
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ViewUpdated)
+
+
+class HealthUpdated(Message):
+    def __init__(self, health: FeedHealth) -> None:
+        super().__init__()
+        self.health = health
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, HealthUpdated)
+
+
+class RiskApp(App[int]):
+    """The risk desk's terminal."""
+
+    TITLE = "risk-tui"
+    ENABLE_COMMAND_PALETTE = True
+    CSS = """
+    #top { height: 1; padding: 0 1; background: $panel; }
+    TabbedContent { height: 1fr; }
+    #filter { dock: bottom; display: none; }
+    #filter.-shown { display: block; }
+    .placeholder { padding: 1 2; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("slash", "filter", "Filter", id="app.filter"),
+        Binding("escape", "leave", "Back", show=False, id="app.back"),
+        *(
+            Binding(str(n), f"show_tab('{tab}')", label, show=False, id=f"tab.{tab}")
+            for n, (tab, label) in enumerate(TABS, start=1)
+        ),
+        Binding("l", "liquidate", "Liquidate", id="call.liquidate"),
+        Binding("a", "auto_liquidate", "Auto-liq", id="call.auto_liquidate"),
+        Binding("m", "message", "Message", id="call.message"),
+        Binding("r", "remark", "Remark", id="call.remark"),
+        Binding("e", "toggle_exception", "Exception", id="call.exception"),
+        *(
+            Binding(letter, f"sort('{column}')", f"Sort {column}", show=False, id=f"sort.{column}")
+            for letter, column in SORT_KEYS.items()
+        ),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        operator: str,
+        service: DeskService,
+        *,
+        calendars: TradingCalendars | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.actor = Actor(operator, settings.role_of(operator))
+        self.service = service
+        self.calendars = calendars
+        self.clock = clock
+        self.monotonic = monotonic
+        self.desk: Desk | None = None
+        self.view: DeskView | None = None
+        self.health: FeedHealth | None = None
+        self._changed_rows = 0
+        self._deferred = False
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._top_line(), id="top")
+        yield FeedBanner(id="banner")
+        with TabbedContent(id="tabs", initial="warnings"):
+            with TabPane(TABS[0][1], id="warnings"):
+                yield WarningsPane(id="warnings-pane")
+            with TabPane(TABS[1][1], id="intraday"):
+                yield WarningsPane(intraday_only=True, calendars=self.calendars, id="intraday-pane")
+            for tab, label in TABS[2:]:
+                with TabPane(label, id=tab):
+                    yield Static(
+                        Text(f"{label[2:]}: not built yet (the next issue fills this tab)."),
+                        classes="placeholder",
+                    )
+        yield Input(
+            placeholder="filter: account, client or symbol — enter to apply, escape to clear",
+            id="filter",
+        )
+        yield Footer()
+
+    def _top_line(self) -> Text:
+        text = Text("risk-tui  ", style="bold")
+        text.append(f"operator {sanitize(self.actor.name)} ({self.actor.role.value})")
+        if self.actor.role is Role.VIEWER:
+            text.append("  READ-ONLY", style="bold")
+        text.append(f"  {self.clock():%Y-%m-%d %H:%M:%S} UTC")
+        return text
+
+    def on_mount(self) -> None:
+        if self.settings.keys:
+            self.set_keymap(dict(self.settings.keys))
+        self._render_banner()
+        self.set_interval(1.0, self._tick)
+        self.run_desk()
+        self.query_one("#warnings-pane", WarningsPane).table.focus()
+
+    # --- the desk -------------------------------------------------------------------------
+
+    @work(exclusive=True, exit_on_error=False, group="desk")
+    async def run_desk(self) -> None:
+        async with self.service() as desk:
+            self.desk = desk
+
+            def view_changed(view: DeskView) -> None:
+                self.post_message(ViewUpdated(view))
+
+            def health_changed(health: FeedHealth) -> None:
+                self.post_message(HealthUpdated(health))
+
+            desk.on_view = view_changed
+            desk.poller.on_health = health_changed
+            await desk.start()
+            await desk.recover_actions()
+            await desk.run()
+
+    def on_view_updated(self, message: ViewUpdated) -> None:
+        self.view = message.view
+        self._changed_rows = self._render_view()
+        self._render_banner()
+
+    def on_health_updated(self, message: HealthUpdated) -> None:
+        self.health = message.health
+        self._render_banner()
+
+    def _render_view(self, *, force: bool = False) -> int:
+        """Show the latest view in every pane; how many rows it changed."""
+        if self.view is None:
+            return 0
+        if self.screen is not self.screen_stack[0]:
+            self._deferred = True  # a dialog or details is open: repaint when it closes
+            return 0
+        now = self.clock()
+        changed = [pane.show(self.view, now, force=force) for pane in self.query(WarningsPane)]
+        # The Real-time tab holds every call; the intraday ones are a subset of it.
+        return changed[0] if changed else 0
+
+    def _render_banner(self) -> None:
+        for banner in self.query(FeedBanner):  # none while the app is closing
+            banner.show(self.health, self.monotonic(), changed_rows=self._changed_rows)
+
+    def _tick(self) -> None:
+        for top in self.query("#top").results(Static):
+            top.update(self._top_line())
+        self._render_banner()
+        if self._deferred and self.screen is self.screen_stack[0]:
+            self._deferred = False
+            self._render_view()
+        elif self.view is not None and self.screen is self.screen_stack[0]:
+            self._render_view()  # elapsed times and market clocks move on
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _pane(self) -> WarningsPane | None:
+        active = self.query_one(TabbedContent).active
+        with contextlib.suppress(Exception):
+            return self.query_one(f"#{active}-pane", WarningsPane)
+        return None
+
+    def _current_row(self) -> WarningRow | None:
+        pane = self._pane()
+        if pane is None or self.view is None:
+            return None
+        key = pane.table.cursor_key
+        return next((row for row in self.view.warnings if row.account_id == key), None)
+
+    def _refuse(self, what: str) -> None:
+        self.notify(f"{what}: not allowed for role {self.actor.role.value}", severity="error")
+
+    # --- actions --------------------------------------------------------------------------
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        """Hidden tabs keep their data current but do not repaint (dolphie's habit)."""
+        active = event.tabbed_content.active
+        for pane in self.query(WarningsPane):
+            table = pane.table
+            hidden = pane.id != f"{active}-pane"
+            if hidden and not table.paused:
+                table.suspend_repaints()
+            elif not hidden and table.paused:
+                table.resume_repaints()
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        pane = self._pane()
+        if pane is not None:
+            pane.table.focus()
+
+    def action_sort(self, column: str) -> None:
+        pane = self._pane()
+        if pane is not None:
+            pane.table.cycle_sort(column)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    @on(Input.Submitted, "#filter")
+    def _apply_filter(self, event: Input.Submitted) -> None:
+        self._set_filter(event.value)
+        pane = self._pane()
+        if pane is not None:
+            pane.table.focus()
+
+    def _set_filter(self, text: str) -> None:
+        def symbols_of(account_id: str) -> set[str]:
+            if self.desk is None:
+                return set()
+            return set(self.desk.engine.book.positions.get(account_id, {}))
+
+        for pane in self.query(WarningsPane):
+            pane.set_text_filter(text, symbols_of)
+
+    def action_leave(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("-shown"):
+            box.value = ""
+            box.remove_class("-shown")
+            self._set_filter("")
+            pane = self._pane()
+            if pane is not None:
+                pane.table.focus()
+
+    def action_help(self) -> None:
+        from risk_tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(self, dict(self.settings.keys)))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Destructive actions are not even offered to a role that may not take them."""
+        if action in ("liquidate", "auto_liquidate"):
+            return self.actor.role in TRADING_ROLES
+        if action in ("message", "remark", "toggle_exception"):
+            return self.actor.role in MESSAGING_ROLES
+        return True
+
+    @on(LiveTable.RowSelected)
+    def _open_details(self, event: LiveTable.RowSelected) -> None:
+        self.open_details(event.key)
+
+    @work(exclusive=True, group="dialog")
+    async def open_details(self, account_id: str) -> None:
+        from risk_tui.screens.details import DetailsScreen
+
+        row = self._row(account_id)
+        if row is None or self.desk is None:
+            return
+        store = self.desk.store
+        call = row.call
+        choice = await self.push_screen_wait(
+            DetailsScreen(
+                call,
+                row.margin,
+                await store.snapshots_for(call.call_id),  # type: ignore[attr-defined]
+                await store.remarks_for(call.call_id),  # type: ignore[attr-defined]
+                await store.list_orders(call_id=call.call_id),  # type: ignore[attr-defined]
+                self.clock(),
+                can_trade=self.actor.role in TRADING_ROLES,
+                can_message=self.actor.role in MESSAGING_ROLES,
+                can_remark=self.actor.role in MESSAGING_ROLES,
+            )
+        )
+        if choice == "liquidate":
+            self.liquidate(account_id)
+        elif choice == "message":
+            self.message([account_id])
+        elif choice == "remark":
+            self.remark(account_id)
+        elif choice == "auto_liquidate":
+            self.auto_liquidate(account_id)
+
+    def _row(self, account_id: str) -> WarningRow | None:
+        if self.view is None:
+            return None
+        return next((r for r in self.view.warnings if r.account_id == account_id), None)
+
+    def action_liquidate(self) -> None:
+        row = self._current_row()
+        if row is not None:
+            self.liquidate(row.account_id)
+
+    def action_auto_liquidate(self) -> None:
+        row = self._current_row()
+        if row is not None:
+            self.auto_liquidate(row.account_id)
+
+    def action_message(self) -> None:
+        pane = self._pane()
+        if pane is None:
+            return
+        marked = [key for key in pane.table.marked_keys if key in pane.table.visible_keys()]
+        row = self._current_row()
+        targets = sorted(marked) or ([row.account_id] if row else [])
+        if targets:
+            self.message(targets)
+
+    def action_remark(self) -> None:
+        row = self._current_row()
+        if row is not None:
+            self.remark(row.account_id)
+
+    def action_toggle_exception(self) -> None:
+        row = self._current_row()
+        if row is not None:
+            self.toggle_exception(row.account_id)
+
+    @work(exclusive=True, group="dialog")
+    async def liquidate(self, account_id: str) -> None:
+        from risk_tui.widgets.dialogs import LiquidateDialog
+
+        row = self._row(account_id)
+        if row is None or row.margin is None or self.desk is None:
+            self.notify("no figures for this account yet", severity="warning")
+            return
+        if self.actor.role not in TRADING_ROLES:
+            self._refuse("liquidate")
+            return
+        working = [
+            o
+            for o in await self.desk.store.list_orders(call_id=row.call.call_id)  # type: ignore[attr-defined]
+            if o.status in ("working", "partially_filled")
+        ]
+        intents = await self.push_screen_wait(
+            LiquidateDialog(row.call, row.margin, self.actor, working)
+        )
+        if not intents:
+            return
+        await self._act(lambda: self._submit_all(intents), "liquidation")
+
+    async def _submit_all(self, intents: list[Any]) -> str:
+        assert self.desk is not None
+        states = []
+        for intent in intents:
+            outcome = await self.desk.submit_order(intent, self.actor)
+            states.append(f"{intent.symbol} {outcome.send_state.value}")
+        return "orders: " + ", ".join(states)
+
+    @work(exclusive=True, group="dialog")
+    async def auto_liquidate(self, account_id: str) -> None:
+        from risk_tui.widgets.dialogs import AutoLiquidationDialog
+
+        row = self._row(account_id)
+        if row is None or row.margin is None or self.desk is None:
+            return
+        if self.actor.role not in TRADING_ROLES:
+            self._refuse("auto-liquidation")
+            return
+        plan = await self.push_screen_wait(
+            AutoLiquidationDialog(row.call, row.margin, self.actor, self.clock())
+        )
+        if plan is None:
+            return
+        desk = self.desk
+
+        async def schedule() -> str:
+            await desk.schedule_auto_liquidation(plan, self.actor)
+            return f"auto-liquidation scheduled for {plan.execute_at:%Y-%m-%d %H:%M %Z}"
+
+        await self._act(schedule, "auto-liquidation")
+
+    @work(exclusive=True, group="dialog")
+    async def message(self, account_ids: list[str]) -> None:
+        from risk_tui.widgets.dialogs import MessageDialog
+
+        rows = [row for key in account_ids if (row := self._row(key)) is not None]
+        if not rows or self.desk is None:
+            return
+        if self.actor.role not in MESSAGING_ROLES:
+            self._refuse("message")
+            return
+        intents = await self.push_screen_wait(
+            MessageDialog([(row.call, row.margin) for row in rows], self.actor, self.clock())
+        )
+        if not intents:
+            return
+        desk = self.desk
+
+        async def send() -> str:
+            sent = 0
+            for intent in intents:
+                outcome = await desk.send_message(intent, self.actor)
+                sent += outcome.send_state.value == "acknowledged"
+            return f"{sent} of {len(intents)} messages accepted by the broker"
+
+        await self._act(send, "message")
+        pane = self._pane()
+        if pane is not None:
+            pane.table.clear_marks()
+
+    @work(exclusive=True, group="dialog")
+    async def remark(self, account_id: str) -> None:
+        from risk_tui.widgets.dialogs import RemarkDialog
+
+        row = self._row(account_id)
+        if row is None or self.desk is None:
+            return
+        if self.actor.role not in MESSAGING_ROLES:
+            self._refuse("remark")
+            return
+        history = await self.desk.store.remarks_for(row.call.call_id)  # type: ignore[attr-defined]
+        answer = await self.push_screen_wait(RemarkDialog(row.call, history))
+        if answer is None:
+            return
+        text, exception = answer
+        desk = self.desk
+
+        async def save() -> str:
+            await desk.add_remark(row.call.call_id, text, exception=exception, actor=self.actor)
+            return "remark saved"
+
+        await self._act(save, "remark")
+
+    @work(exclusive=True, group="dialog")
+    async def toggle_exception(self, account_id: str) -> None:
+        row = self._row(account_id)
+        if row is None or self.desk is None:
+            return
+        desk = self.desk
+        flag = not row.call.exception
+
+        async def flip() -> str:
+            await desk.set_exception(row.call.call_id, flag, self.actor)
+            return f"{'marked as' if flag else 'cleared as'} exception"
+
+        await self._act(flip, "exception flag")
+
+    async def _act(self, action: Callable[[], Any], what: str) -> None:
+        """Run one desk action and tell the operator how it went, in one line."""
+        try:
+            summary = await action()
+        except Exception as problem:  # the operator must see every refusal or failure
+            log.exception("%s failed", what)
+            detail = getattr(problem, "problems", None)
+            text = "; ".join(detail) if detail else str(problem)
+            self.notify(
+                f"{what} refused or failed: {sanitize(text, max_length=300)}",
+                severity="error",
+                timeout=10,
+            )
+            return
+        self.notify(sanitize(str(summary), max_length=300))
+        self._render_view(force=True)

@@ -1,0 +1,1 @@
+"""Screens of the desk: one module per tab, plus the details of a call."""

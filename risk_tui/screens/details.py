@@ -1,0 +1,371 @@
+"""Details of one margin call: fund summary, positions with cure lots, orders, timeline, remarks.
+
+Pure UI: it shows what the app hands it and answers what the operator wants next —
+`"liquidate"`, `"auto_liquidate"`, `"message"`, `"remark"` (the app opens that dialog)
+or None (back). `update_margin` and friends let the app refresh figures live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from risk_tui.core.lifecycle import MarginCall
+from risk_tui.core.margin import AccountMargin, CureLine, RiskLevel, cure_plan
+from risk_tui.core.money import format_money, format_ratio
+from risk_tui.render import data_text
+from risk_tui.storage.actions import StoredOrder
+from risk_tui.storage.repository import StoredRemark, StoredSnapshot
+from risk_tui.widgets.dialogs.formatting import (
+    aware,
+    format_elapsed,
+    format_fx,
+    format_price,
+    format_quantity,
+    local_time,
+    risk_words,
+    state_words,
+)
+from risk_tui.widgets.dialogs.remark import remark_history
+
+# Emphasis only: every level is also written out in words (RISK_WORDS).
+_RISK_STYLE: dict[RiskLevel, str] = {
+    RiskLevel.SAFE: "",
+    RiskLevel.WATCH: "bold",
+    RiskLevel.MARGIN_CALL: "bold",
+    RiskLevel.FORCE_CALL: "bold reverse",
+    RiskLevel.INCOMPLETE: "bold reverse",
+}
+
+
+def cure_words(line: CureLine | None, lot: Decimal, illiquid: bool) -> str:
+    """`2 lots = 200` to cure by this holding alone; why not, otherwise."""
+    if illiquid:
+        return "suspended/delisted"
+    if line is None:
+        return "—"
+    lot = lot if lot > 0 else Decimal(1)
+    lots = format_quantity(line.quantity / lot)
+    text = f"{lots} lot{'s' if line.quantity != lot else ''} = {format_quantity(line.quantity)}"
+    return text if line.sufficient else f"all {text}: not enough"
+
+
+def _payload_money(payload: dict[str, Any], key: str, currency: str) -> Text:
+    """A figure from a stored snapshot, right-aligned; shown as data when not a decimal."""
+    raw = payload.get(key)
+    if raw is None:
+        return Text("—", justify="right")
+    try:
+        return Text(format_money(Decimal(str(raw)), currency), justify="right")
+    except (InvalidOperation, ValueError):
+        return data_text(str(raw))
+
+
+class DetailsScreen(Screen[str | None]):
+    """One call in full. Keys: l liquidate, a auto-liquidate, m message, r remark, esc back."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="details.back"),
+        Binding("l", "open('liquidate')", "Liquidate", id="details.liquidate"),
+        Binding("a", "open('auto_liquidate')", "Auto-liquidate", id="details.auto_liquidate"),
+        Binding("m", "open('message')", "Message", id="details.message"),
+        Binding("r", "open('remark')", "Remark", id="details.remark"),
+    ]
+
+    DEFAULT_CSS = """
+    DetailsScreen #details-title {
+        dock: top;
+        height: auto;
+        padding: 0 1;
+        text-style: bold;
+        background: $panel;
+    }
+    DetailsScreen #details-body {
+        height: 1fr;
+        padding: 0 1;
+    }
+    DetailsScreen .section-title {
+        margin-top: 1;
+        text-style: bold underline;
+    }
+    DetailsScreen #summary { height: auto; }
+    DetailsScreen DataTable {
+        height: auto;
+        max-height: 12;
+    }
+    DetailsScreen #remarks { height: auto; }
+    """
+
+    def __init__(
+        self,
+        call: MarginCall,
+        margin: AccountMargin | None,
+        snapshots: Sequence[StoredSnapshot],
+        remarks: Sequence[StoredRemark],
+        orders: Sequence[StoredOrder],
+        now: datetime,
+        can_trade: bool,
+        can_message: bool,
+        *,
+        can_remark: bool = True,
+    ) -> None:
+        super().__init__()
+        self.call = call
+        self.margin = margin
+        self.snapshots = tuple(snapshots)
+        self.remarks = tuple(remarks)
+        self.orders = tuple(orders)
+        self.now = aware(now)
+        self.can_trade = can_trade
+        self.can_message = can_message
+        self.can_remark = can_remark
+
+    # --- layout ----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title(), id="details-title")
+        with VerticalScroll(id="details-body"):
+            yield Static(Text(f"Fund summary ({self.call.currency})"), classes="section-title")
+            yield Static(id="summary")
+            yield Static(Text("Positions"), classes="section-title")
+            yield DataTable(id="positions", cursor_type="row", show_row_labels=False)
+            yield Static(Text("Liquidation orders"), classes="section-title")
+            yield DataTable(id="orders", cursor_type="row", show_row_labels=False)
+            yield Static(Text("Lifecycle timeline (snapshots)"), classes="section-title")
+            yield DataTable(id="timeline", cursor_type="row", show_row_labels=False)
+            yield Static(Text("Remarks (newest first)"), classes="section-title")
+            yield Static(id="remarks")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        zone = self.call.market.value
+        ccy = self.call.currency
+        self._table("positions").add_columns(
+            "Symbol", "Qty", "Price", "Ccy", "FX", f"MV {ccy}", "IM%", "MM%", "FM%", "Cure lots"
+        )
+        self._table("orders").add_columns(
+            f"Created ({zone})", "Side", "Symbol", "Qty", "Filled", "Status", "By", "Order key"
+        )
+        self._table("timeline").add_columns(
+            f"Time ({zone})", "Scenario", f"Equity {ccy}", f"Call {ccy}", "Risk level"
+        )
+        self._render_all()
+        self.query_one("#details-body", VerticalScroll).focus()
+
+    def _table(self, table_id: str) -> DataTable[Any]:
+        return self.query_one(f"#{table_id}", DataTable)
+
+    # --- live updates ----------------------------------------------------------------
+
+    def update_margin(self, margin: AccountMargin | None, now: datetime | None = None) -> None:
+        """New figures from the engine: summary and positions are redrawn."""
+        self.margin = margin
+        if now is not None:
+            self.now = aware(now)
+        if self.is_mounted:
+            self._render_summary()
+            self._render_positions()
+
+    def update_call(self, call: MarginCall) -> None:
+        """The call changed (amount, state, deadline, remark)."""
+        self.call = call
+        if self.is_mounted:
+            self.query_one("#details-title", Static).update(self._title())
+            self._render_summary()
+            self._render_positions()
+
+    def update_orders(self, orders: Sequence[StoredOrder]) -> None:
+        self.orders = tuple(orders)
+        if self.is_mounted:
+            self._render_orders()
+
+    def update_history(
+        self, snapshots: Sequence[StoredSnapshot], remarks: Sequence[StoredRemark]
+    ) -> None:
+        self.snapshots = tuple(snapshots)
+        self.remarks = tuple(remarks)
+        if self.is_mounted:
+            self._render_timeline()
+            self.query_one("#remarks", Static).update(remark_history(self.remarks, self.call))
+
+    # --- rendering -------------------------------------------------------------------
+
+    def _title(self) -> Text:
+        call = self.call
+        text = Text("Margin call details · ")
+        text.append_text(data_text(call.account_id))
+        text.append(" · ")
+        text.append_text(data_text(call.client_name))
+        text.append(f" · {call.kind.value} · {call.market.value} · {call.currency}")
+        return text
+
+    def _render_all(self) -> None:
+        self._render_summary()
+        self._render_positions()
+        self._render_orders()
+        self._render_timeline()
+        self.query_one("#remarks", Static).update(remark_history(self.remarks, self.call))
+
+    def summary_table(self) -> Table:
+        call, margin, ccy = self.call, self.margin, self.call.currency
+        known = margin is not None and margin.incomplete is None
+
+        def money(value: Decimal | None) -> str:
+            return format_money(value if known else None, ccy)
+
+        level = margin.risk_level if margin is not None else call.risk_level
+        grid = Table.grid(padding=(0, 2), expand=True)
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(no_wrap=False, ratio=1)
+        now_amount = margin.call_amount if known and margin is not None else call.call_amount
+        rows: list[tuple[str, Text | str, str, Text | str]] = [
+            ("Equity", money(margin.equity if margin else None), "Risk level",
+             Text(risk_words(level), style=_RISK_STYLE[level])),
+            ("IM", money(margin.im if margin else None), "State", state_words(call)),
+            ("MM", money(margin.mm if margin else None), "Call amount now",
+             format_money(now_amount, ccy)),
+            ("FM", money(margin.fm if margin else None), "at trigger",
+             format_money(call.trigger_call_amount, ccy)),
+            ("Long MV", money(margin.long_mv if margin else None), "at notice",
+             format_money(call.notified_call_amount, ccy)),
+            ("Short MV", money(margin.short_mv if margin else None), "Net asset ratio",
+             format_ratio(margin.net_asset_ratio if known and margin else None)),
+            ("Cash in base", money(margin.cash_base if margin else None), "Exception",
+             "yes (no daily reminders)" if call.exception else "no"),
+        ]  # fmt: skip
+        for row in rows:
+            grid.add_row(*row)
+        cash = (
+            "; ".join(
+                format_money(balance, currency, code=True)
+                for currency, balance in sorted(margin.cash.items())
+            )
+            if margin is not None and margin.cash
+            else "—"
+        )
+        grid.add_row("Cash", cash, "", "")
+        grid.add_row(
+            "Triggered",
+            local_time(call.triggered_at, call.market),
+            "since",
+            format_elapsed(self.now - aware(call.triggered_at)),
+        )
+        grid.add_row("Deadline", local_time(call.deadline, call.market), *self._deadline_note())
+        if call.deadline_reason:
+            grid.add_row("", "", "moved", data_text(call.deadline_reason))
+        if margin is None:
+            grid.add_row("Figures", "", "", Text("not computed yet", style="bold"))
+        elif margin.incomplete is not None:
+            note = Text("incomplete, never shown as safe: ", style="bold")
+            note.append_text(data_text(margin.incomplete))
+            grid.add_row("Figures", "", "", note)
+        return grid
+
+    def _deadline_note(self) -> tuple[str, Text]:
+        call = self.call
+        if call.deadline is None:
+            note = Text("none: ", style="bold")
+            note.append_text(data_text(call.deadline_error or "not computed"))
+            return "", note
+        zone = f"{call.market.value} time"
+        left = aware(call.deadline) - self.now
+        if call.past_deadline(self.now):
+            return "", Text(f"{zone}, PASSED {format_elapsed(-left)} ago", style="bold")
+        return "", Text(f"{zone}, {format_elapsed(left)} left")
+
+    def _render_summary(self) -> None:
+        self.query_one("#summary", Static).update(self.summary_table())
+
+    def _render_positions(self) -> None:
+        table = self._table("positions")
+        table.clear()
+        margin = self.margin
+        if margin is None or not margin.positions:
+            return
+        cures = {line.symbol: line for line in cure_plan(margin)}
+        for p in margin.positions:
+            table.add_row(
+                data_text(p.symbol),
+                Text(format_quantity(p.quantity), justify="right"),
+                Text(format_price(p.price), justify="right"),
+                data_text(p.currency),
+                Text(format_fx(p.fx), justify="right"),
+                Text(format_money(p.market_value, margin.currency), justify="right"),
+                Text(format_ratio(p.ratios.im, 0), justify="right"),
+                Text(format_ratio(p.ratios.mm, 0), justify="right"),
+                Text(format_ratio(p.ratios.fm, 0), justify="right"),
+                Text(cure_words(cures.get(p.symbol), p.lot_size, p.illiquid)),
+            )
+
+    def _render_orders(self) -> None:
+        table = self._table("orders")
+        table.clear()
+        for order in sorted(self.orders, key=lambda o: o.created_at):
+            status = data_text(order.status or order.send_state.value)
+            if order.reject_reason:
+                status.append(": ")
+                status.append_text(data_text(order.reject_reason))
+            table.add_row(
+                Text(local_time(order.created_at, self.call.market)),
+                Text(order.side.value),
+                data_text(order.symbol),
+                Text(format_quantity(order.quantity), justify="right"),
+                Text(format_quantity(order.filled_quantity), justify="right"),
+                status,
+                data_text(order.operator),
+                data_text(order.client_order_id),
+            )
+
+    def _render_timeline(self) -> None:
+        table = self._table("timeline")
+        table.clear()
+        for snap in sorted(self.snapshots, key=lambda s: s.seq):
+            payload = snap.payload if isinstance(snap.payload, dict) else {}
+            ccy = str(payload.get("currency") or self.call.currency)
+            level_raw = str(payload.get("risk_level") or "")
+            try:
+                level = Text(risk_words(RiskLevel(level_raw)))
+            except ValueError:
+                level = data_text(level_raw or "—")
+            table.add_row(
+                Text(local_time(snap.taken_at, self.call.market)),
+                Text(snap.scenario.value),
+                _payload_money(payload, "equity", ccy),
+                _payload_money(payload, "call_amount", ccy),
+                level,
+            )
+
+    # --- keys ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open" and parameters:
+            allowed = {
+                "liquidate": self.can_trade,
+                "auto_liquidate": self.can_trade,
+                "message": self.can_message,
+                "remark": self.can_remark,
+            }
+            return allowed.get(str(parameters[0]), False)
+        return True
+
+    def action_open(self, what: str) -> None:
+        if self.check_action("open", (what,)):
+            self.dismiss(what)
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+
+__all__ = ["DetailsScreen", "cure_words"]

@@ -1,0 +1,252 @@
+"""The Real-time warnings and Intraday margin tabs: a summary, and one live row per call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from risk_tui.core.calendar import MARKET_TZ, TradingCalendars
+from risk_tui.core.margin import RiskLevel
+from risk_tui.core.model import Market
+from risk_tui.core.money import format_money, format_ratio
+from risk_tui.core.view import DeskView, WarningRow
+from risk_tui.render import data_text
+from risk_tui.widgets.dialogs.formatting import format_elapsed
+from risk_tui.widgets.live_table import Column, LiveTable, RowData
+from risk_tui.widgets.summary_bar import SummaryBar
+
+FLATTEN_WINDOW = timedelta(minutes=20)  # intraday financing must be flat by the close
+
+
+def _amount(cell: Text) -> int:
+    """Sort money by value (in minor units, ints sort fast); '—' sorts first."""
+    try:
+        return int(Decimal(cell.plain.replace(",", "").rstrip("%")).scaleb(2))
+    except (InvalidOperation, ValueError):
+        return -(10**30)
+
+
+def _minutes(cell: Text) -> int:
+    total = 0
+    for part in cell.plain.split():
+        unit = part[-1:]
+        if part[:-1].isdigit():
+            total += int(part[:-1]) * {"d": 1440, "h": 60, "m": 1}.get(unit, 0)
+    return total
+
+
+RISK_LABEL = {
+    RiskLevel.FORCE_CALL: "FORCE CALL",
+    RiskLevel.MARGIN_CALL: "margin call",
+    RiskLevel.WATCH: "watch",
+    RiskLevel.SAFE: "safe",
+    RiskLevel.INCOMPLETE: "INCOMPLETE",
+}
+RISK_STYLE = {
+    RiskLevel.FORCE_CALL: "bold red",
+    RiskLevel.MARGIN_CALL: "yellow",
+    RiskLevel.INCOMPLETE: "bold magenta",
+}
+
+COLUMNS = (
+    Column("account", "Account", max_width=12),
+    Column("client", "Client", max_width=24),
+    Column("kind", "Kind", max_width=8),
+    Column("alert", "Alert", max_width=11),
+    Column("state", "State", max_width=10),
+    Column("triggered", "Triggered", max_width=16),
+    Column("elapsed", "Elapsed", align="right", sort_key=_minutes, max_width=8),
+    Column("deadline", "Deadline", max_width=22),
+    Column("ccy", "Ccy", max_width=3),
+    Column("equity", "Equity", align="right", sort_key=_amount, max_width=16),
+    Column("im", "IM", align="right", sort_key=_amount, max_width=16),
+    Column("mm", "MM", align="right", sort_key=_amount, max_width=16),
+    Column("fm", "FM", align="right", sort_key=_amount, max_width=16),
+    Column("call_amount", "Call amount", align="right", sort_key=_amount, max_width=16),
+    Column("nar", "NAR", align="right", sort_key=_amount, max_width=8),
+    Column("exception", "Exc", max_width=3),
+    Column("flag", "Flag", max_width=12),
+    Column("remark", "Remark", max_width=30),
+)
+# shift+letter sorts (k9s habit): the letter of each sortable column.
+SORT_KEYS = {
+    "A": "account",
+    "C": "client",
+    "L": "alert",
+    "S": "state",
+    "T": "triggered",
+    "E": "elapsed",
+    "D": "deadline",
+    "Q": "equity",
+    "M": "mm",
+    "F": "fm",
+    "K": "call_amount",
+    "N": "nar",
+    "R": "remark",
+}
+
+
+def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
+    call, margin = row.call, row.margin
+    ccy = call.currency
+    zone = MARKET_TZ[call.market]
+    level = margin.risk_level if margin else call.risk_level
+    state = call.state.value + (" LONG" if row.long_outstanding else "")
+    if call.deadline is not None:
+        deadline = Text(f"{call.deadline.astimezone(zone):%m-%d %H:%M} {call.market}")
+        if call.past_deadline(now):
+            deadline.append(" PAST", style="bold")
+    else:
+        deadline = Text("none (calendar)", style="bold")
+
+    def money(value: Decimal | None) -> Text:
+        return Text(format_money(value, ccy))
+
+    return RowData(
+        (
+            data_text(call.account_id),
+            data_text(call.client_name),
+            Text(call.kind.value),
+            Text(RISK_LABEL[level], style=RISK_STYLE.get(level, "")),
+            Text(state),
+            Text(f"{call.triggered_at.astimezone(zone):%m-%d %H:%M}"),
+            Text(format_elapsed(now - call.triggered_at)),
+            deadline,
+            Text(ccy),
+            money(margin.equity if margin else None),
+            money(margin.im if margin else None),
+            money(margin.mm if margin else None),
+            money(margin.fm if margin else None),
+            Text(format_money(call.call_amount, ccy), style="bold"),
+            Text(format_ratio(margin.net_asset_ratio if margin else None)),
+            Text("EXC" if call.exception else ""),
+            Text(flag, style="bold"),
+            data_text(call.remark),
+        )
+    )
+
+
+class WarningsPane(Vertical):
+    """One tab of open calls, fed one DeskView at a time, repainting only what changed."""
+
+    DEFAULT_CSS = """
+    WarningsPane { height: 1fr; }
+    WarningsPane > .market-clock { height: 1; padding: 0 1; }
+    WarningsPane > LiveTable { height: 1fr; }
+    """
+
+    def __init__(
+        self,
+        *,
+        intraday_only: bool = False,
+        calendars: TradingCalendars | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.intraday_only = intraday_only
+        self.calendars = calendars
+        self._shown: dict[str, tuple[Any, ...]] = {}  # account → identity of what is shown
+        self._minute = -1
+        self.changed_last = 0
+
+    def compose(self) -> ComposeResult:
+        yield SummaryBar()
+        if self.intraday_only:
+            yield Static(classes="market-clock")
+        yield LiveTable(COLUMNS, fixed_columns=2, id=f"{self.id}-table")
+
+    @property
+    def table(self) -> LiveTable:
+        return self.query_one(LiveTable)
+
+    def _rows(self, view: DeskView) -> list[WarningRow]:
+        if self.intraday_only:
+            return [row for row in view.warnings if row.intraday]
+        return list(view.warnings)
+
+    def _flags(self, rows: list[WarningRow], now: datetime) -> dict[str, str]:
+        if not self.intraday_only or self.calendars is None:
+            return {}
+        closing = {
+            market: left
+            for market in Market
+            if (left := self.calendars.time_to_close(market, now)) is not None
+            and left <= FLATTEN_WINDOW
+        }
+        return {
+            row.account_id: "FLATTEN NOW"
+            for row in rows
+            if row.call.market in closing and row.margin is not None and row.margin.positions
+        }
+
+    def show(self, view: DeskView, now: datetime, *, force: bool = False) -> int:
+        """Apply the view as one diff; returns how many rows changed."""
+        if not self.query(LiveTable):
+            return 0  # not composed yet: the app's next tick shows this view
+        rows = self._rows(view)
+        flags = self._flags(rows, now)
+        minute = int(now.timestamp() // 60)
+        new_minute = minute != self._minute  # elapsed and PAST move once a minute
+        self._minute = minute
+        upserts: dict[str, RowData] = {}
+        seen: set[str] = set()
+        changed = 0  # rows whose figures changed (a clock-only refresh does not count)
+        for row in rows:
+            key = row.account_id
+            seen.add(key)
+            identity = (row.call, row.margin, row.long_outstanding, flags.get(key, ""))
+            shown = self._shown.get(key)
+            moved = shown is None or any(a is not b for a, b in zip(identity, shown, strict=True))
+            if moved or force or new_minute:
+                upserts[key] = row_cells(row, now, flags.get(key, ""))
+                self._shown[key] = identity
+            changed += moved
+        removals = [key for key in self._shown if key not in seen]
+        for key in removals:
+            del self._shown[key]
+        changed += len(removals)
+        table = self.table
+        if upserts or removals:
+            table.apply_diff(upserts, removals)
+        totals = view.intraday_totals if self.intraday_only else view.totals
+        # query, not query_one: while the app closes, children go one by one.
+        if totals is not None:
+            for bar in self.query(SummaryBar):
+                bar.show(rows, totals)
+        if self.intraday_only:
+            for clock in self.query(".market-clock").results(Static):
+                clock.update(self._clock_line(now))
+        self.changed_last = changed
+        return changed
+
+    def _clock_line(self, now: datetime) -> Text:
+        parts = []
+        for market in Market:
+            left = self.calendars.time_to_close(market, now) if self.calendars else None
+            if left is None:
+                parts.append(f"{market} closed")
+            else:
+                text = f"{market} closes in {format_elapsed(left)}"
+                parts.append(text + (" — FLATTEN INTRADAY" if left <= FLATTEN_WINDOW else ""))
+        return Text("   ".join(parts))
+
+    def set_text_filter(self, needle: str, symbols_of: Callable[[str], set[str]]) -> None:
+        """The `/` filter: account, client or a held symbol contains the text."""
+        needle = needle.strip().lower()
+        if not needle:
+            self.table.set_filter(None)
+            return
+
+        def keep(key: str, row: RowData) -> bool:
+            if needle in key.lower() or needle in row.cells[1].plain.lower():
+                return True
+            return any(needle in symbol.lower() for symbol in symbols_of(key))
+
+        self.table.set_filter(keep)

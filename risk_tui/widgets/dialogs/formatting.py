@@ -1,0 +1,123 @@
+"""How dialogs and the details screen write times, quantities, prices and risk in words.
+
+Money is never formatted here: that is `risk_tui.core.money.format_money`. Times are
+shown as the account's market reads its clock (`MARKET_TZ`), so a Singapore deadline
+reads 15:00 whichever desk looks at it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+from risk_tui.core.calendar import MARKET_TZ
+from risk_tui.core.lifecycle import CallState, MarginCall
+from risk_tui.core.margin import RiskLevel
+from risk_tui.core.model import Market
+
+# Written out, so a risk level never depends on colour (NO_COLOR terminals, 16 colours).
+RISK_WORDS: dict[RiskLevel, str] = {
+    RiskLevel.SAFE: "safe (equity at or above IM)",
+    RiskLevel.WATCH: "watch (equity below IM)",
+    RiskLevel.MARGIN_CALL: "margin call (equity below MM)",
+    RiskLevel.FORCE_CALL: "FORCE CALL (equity below FM)",
+    RiskLevel.INCOMPLETE: "incomplete data (not safe)",
+}
+
+STATE_WORDS: dict[CallState, str] = {
+    CallState.TRIGGERED: "triggered, not yet notified",
+    CallState.NOTIFIED: "notified",
+    CallState.FORCE_CALL: "force call",
+    CallState.ENDED: "ended",
+}
+
+_FX_PLACES = Decimal("0.000001")
+
+
+def aware(at: datetime) -> datetime:
+    """A naive time is taken as UTC: storage always hands back UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def local_time(at: datetime | None, market: Market, *, zone: bool = False) -> str:
+    """`2024-05-06 15:00` on the market's clock (`… SG time` with zone=True); `—` if None."""
+    if at is None:
+        return "—"
+    text = f"{aware(at).astimezone(MARKET_TZ[market]):%Y-%m-%d %H:%M}"
+    return f"{text} {market.value} time" if zone else text
+
+
+def format_elapsed(span: timedelta) -> str:
+    """`2d 03h 15m`, `3h 05m`, `12m`: time since a trigger, to the minute."""
+    minutes = max(0, int(span.total_seconds()) // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}d {hours:02d}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m"
+
+
+def format_quantity(quantity: Decimal) -> str:
+    """Shares with thousands separators: `1,000`, `-500`, `0.5` for a fraction."""
+    if quantity == quantity.to_integral_value():
+        return f"{quantity.to_integral_value():,}"
+    return f"{quantity.normalize():,f}"
+
+
+def format_price(price: Decimal) -> str:
+    """A price as quoted (its own precision), grouped: `19.50`, `1,234.5`."""
+    return f"{price:,f}"
+
+
+def format_fx(rate: Decimal) -> str:
+    """An fx rate to six decimal places at most: inverse rates carry 40 digits."""
+    if rate == 1:
+        return "1"
+    text = f"{rate.quantize(_FX_PLACES):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def risk_words(level: RiskLevel) -> str:
+    return RISK_WORDS[level]
+
+
+def state_words(call: MarginCall) -> str:
+    words = STATE_WORDS[call.state]
+    if call.state is CallState.ENDED and call.end_reason is not None:
+        words = f"ended ({call.end_reason.value})"
+    return words
+
+
+def parse_quantity(raw: str) -> Decimal | None:
+    """What the operator typed as a number of shares (`1,000` allowed); None if not a number."""
+    cleaned = raw.strip().replace(",", "").replace("_", "").replace(" ", "")
+    if not cleaned:
+        return None
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def parse_local_datetime(raw: str, market: Market, now: datetime) -> datetime | str:
+    """`HH:MM` (today on the market's clock) or `YYYY-MM-DD HH:MM`; an error text otherwise."""
+    zone = MARKET_TZ[market]
+    text = raw.strip().replace("T", " ")
+    if not text:
+        return "enter a time as HH:MM or a date and time as YYYY-MM-DD HH:MM"
+    parts = text.split()
+    try:
+        if len(parts) == 1:
+            day: date = aware(now).astimezone(zone).date()
+            clock = time.fromisoformat(parts[0])
+        elif len(parts) == 2:
+            day = date.fromisoformat(parts[0])
+            clock = time.fromisoformat(parts[1])
+        else:
+            raise ValueError(text)
+    except ValueError:
+        return f"{raw.strip()!r} is not HH:MM or YYYY-MM-DD HH:MM"
+    return datetime.combine(day, clock.replace(second=0, microsecond=0), tzinfo=zone)

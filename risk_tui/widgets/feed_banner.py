@@ -1,0 +1,53 @@
+"""The live indicator: green 'LIVE' text, or an unmissable STALE / DOWN banner (in words)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from risk_tui.core.feed_health import FeedHealth, FeedStatus
+from risk_tui.core.text import sanitize
+
+
+class FeedBanner(Static):
+    """One line that says, in text, whether the figures on screen are live."""
+
+    DEFAULT_CSS = """
+    FeedBanner { height: 1; padding: 0 1; }
+    FeedBanner.-live { color: $success; }
+    FeedBanner.-connecting { color: $warning; }
+    FeedBanner.-stale { background: $warning; color: $background; text-style: bold; }
+    FeedBanner.-down { background: $error; color: $background; text-style: bold; }
+    """
+
+    status: reactive[FeedStatus] = reactive(FeedStatus.CONNECTING)
+
+    def show(self, health: FeedHealth | None, now: float, *, changed_rows: int) -> None:
+        if health is None:
+            self.status = FeedStatus.CONNECTING
+            self.update(Text("CONNECTING — waiting for the first poll of the feed"))
+            return
+        self.status = health.status(now)
+        age = health.age(now)
+        if self.status is FeedStatus.LIVE:
+            text = (
+                f"● LIVE — recalculated {age:.0f}s ago, {changed_rows} rows changed in the "
+                f"last update, {health.applied} records applied"
+            )
+            if health.rejected:
+                text += f", {health.rejected} REJECTED"
+        else:
+            # The verdict first (a narrow terminal cuts the end), then why; sanitize:
+            # the last error quotes the server, which is outside text.
+            described = sanitize(health.describe(now), max_length=300)
+            if self.status is FeedStatus.CONNECTING:
+                text = "… " + described
+            else:
+                verdict, _, why = described.partition(" — ")
+                text = f"▲ {verdict} — FIGURES NOT LIVE — {why}"
+        self.update(Text(text))
+
+    def watch_status(self, old: FeedStatus, new: FeedStatus) -> None:
+        self.remove_class(f"-{old.value}")
+        self.add_class(f"-{new.value}")

@@ -1,0 +1,572 @@
+"""Operator actions on calls through the Desk, and auto-liquidation, against the simulator.
+
+Remarks and the exception flag, moving a deadline, closing a call, and plans that send
+their orders at their time — once per line, however often the desk restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from risk_tui.config import FeedSettings, Settings, load_settings
+from risk_tui.core.actions import (
+    Actor,
+    AutoCondition,
+    AutoLiquidationPlan,
+    OrderIntent,
+    PlanLine,
+    Role,
+    new_plan_id,
+)
+from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
+from risk_tui.core.lifecycle import CallState, EndReason
+from risk_tui.core.model import Side
+from risk_tui.core.view import DeskView
+from risk_tui.engine import AUTO_LIQUIDATION_ACTOR, Desk
+from risk_tui.feed.client import make_client
+from risk_tui.feed.gateway import ActionRefused, Gateway, OrderOutcome
+from risk_tui.sim.app import SimState
+from risk_tui.storage import Store, create_engine, run_verify, upgrade
+from risk_tui.storage.actions import AutoLiquidationState
+
+NOW = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)  # Monday, 10:15 in Singapore
+SGT = timezone(timedelta(hours=8))
+OPERATOR = Actor("amy", Role.OPERATOR)
+TRADER = Actor("jdoe", Role.TRADER)
+SUPERVISOR = Actor("sue", Role.SUPERVISOR)
+VIEWER = Actor("vic", Role.VIEWER)
+
+
+class Clock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class Monotonic:
+    """The desk's monotonic clock: feed health (live/stale) reads it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Rig:
+    desk: Desk
+    sim: SimState
+    store: Store
+    url: str
+    clock: Clock
+    monotonic: Monotonic
+    settings: Settings
+    calendars: TradingCalendars
+    client: httpx.AsyncClient
+    views: list[DeskView] = field(default_factory=list)
+
+    async def new_desk(self) -> Desk:
+        """Another process on the same database and broker: started and polled once."""
+        gateway = Gateway(self.client, self.store, deadline=5, clock=self.clock)
+        desk = Desk(
+            self.settings,
+            self.store,
+            self.calendars,
+            self.client,
+            clock=self.clock,
+            monotonic=self.monotonic,
+            gateway=gateway,
+        )
+        await desk.start()
+        await desk.poller.poll()
+        return desk
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    from risk_tui.commands import serve_simulator
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
+    await upgrade(url)
+    engine = await create_engine(url)
+    store = Store(engine)
+    sim = SimState(tick_interval=None)  # ticks only when the test says so
+    calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
+    clock = Clock(NOW)
+    monotonic = Monotonic()
+    async with serve_simulator(sim) as feed_url:
+        feed = FeedSettings(url=feed_url, stale_after=30)
+        settings = load_settings(None, env={}, discover=False).model_copy(update={"feed": feed})
+        async with make_client(feed) as client:
+            rig = Rig(
+                None,  # type: ignore[arg-type]  # set just below
+                sim,
+                store,
+                url,
+                clock,
+                monotonic,
+                settings,
+                calendars,
+                client,
+            )
+            rig.desk = await rig.new_desk()
+            rig.desk.on_view = rig.views.append
+            yield rig
+    await engine.dispose()
+
+
+def seed_call_id(desk: Desk, account_id: str = "A1001") -> str:
+    return desk.engine.open_calls[account_id].call_id
+
+
+def plan_of(
+    desk: Desk,
+    *lines: PlanLine,
+    account_id: str = "A1001",
+    after: timedelta = timedelta(hours=1),
+    condition: AutoCondition = AutoCondition.STILL_IN_CALL,
+    **changes: Any,
+) -> AutoLiquidationPlan:
+    return AutoLiquidationPlan(
+        plan_id=new_plan_id(),
+        call_id=seed_call_id(desk, account_id),
+        account_id=account_id,
+        execute_at=(desk.engine.clock() + after).astimezone(SGT),
+        condition=condition,
+        lines=lines or (PlanLine("B.SG", Side.SELL, Decimal("200")),),
+        operator="jdoe",
+        **changes,
+    )
+
+
+TWO_LINES = (
+    PlanLine("B.SG", Side.SELL, Decimal("200")),
+    PlanLine("A.SG", Side.SELL, Decimal("100")),
+)
+
+
+async def audit_actions(store: Store, call_id: str) -> list[str]:
+    return [entry.action for entry in await store.audit_for(call_id)]
+
+
+# --- remarks and the exception flag ---------------------------------------------------------
+
+
+async def test_remark_and_exception_flag_round_trip_with_history_and_audit(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    text = "client promised funds by Wed \x1b[31m(see email)"  # stored as typed
+    shown = await rig.desk.add_remark(call_id, text, exception=True, actor=OPERATOR)
+    assert shown.remark == text and shown.exception
+    # Shown at once: the engine's open call and a republished view.
+    assert rig.desk.engine.open_calls["A1001"].remark == text
+    assert rig.views[-1].warnings[0].call.exception
+    stored = await rig.store.get_call(call_id)
+    assert stored is not None and stored.remark == text and stored.exception
+
+    rig.clock.advance(minutes=5)
+    flipped = await rig.desk.set_exception(call_id, False, TRADER)
+    assert flipped.remark == text and not flipped.exception
+    assert await rig.desk.set_exception(call_id, False, TRADER) == flipped  # no change: no row
+    history = await rig.store.remarks_for(call_id)
+    assert [(r.operator, r.text, r.exception, r.at) for r in history] == [
+        ("amy", text, True, NOW),
+        ("jdoe", text, False, NOW + timedelta(minutes=5)),
+    ]
+    assert await audit_actions(rig.store, call_id) == ["remark", "remark"]
+
+    # A poll after the remark keeps it on the screen.
+    rig.sim.publish({"quotes": [{"symbol": "B.SG", "price": "19.40"}]})
+    await rig.desk.poller.poll()
+    call = rig.desk.engine.open_calls["A1001"]
+    assert call.remark == text and not call.exception and call.call_amount > Decimal("1015")
+
+
+async def test_a_viewer_may_not_edit_remarks_and_the_attempt_is_audited(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    with pytest.raises(ActionRefused, match="may not edit remarks"):
+        await rig.desk.add_remark(call_id, "hello", exception=False, actor=VIEWER)
+    with pytest.raises(ActionRefused, match="may not edit remarks"):
+        await rig.desk.set_exception(call_id, True, VIEWER)
+    assert await rig.store.remarks_for(call_id) == []
+    assert not rig.desk.engine.open_calls["A1001"].exception
+    entries = await rig.store.audit_for(call_id)
+    assert [e.action for e in entries] == ["remark_refused", "remark_refused"]
+    assert entries[0].operator == "vic" and entries[0].details["role"] == "viewer"
+    with pytest.raises(ActionRefused, match="no margin call"):
+        await rig.desk.add_remark("MC-nope", "x", exception=False, actor=OPERATOR)
+
+
+# --- moving a deadline ------------------------------------------------------------------
+
+
+async def test_moving_a_deadline_is_audited_and_shown_at_once(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    old = rig.desk.engine.open_calls["A1001"].deadline
+    assert old == datetime(2026, 11, 25, 7, 0, tzinfo=UTC)  # T+2, 15:00 in Singapore
+    new = datetime(2026, 11, 27, 15, 0, tzinfo=SGT)
+    moved = await rig.desk.move_deadline(call_id, new, "client in hospital; RO approved", TRADER)
+    assert moved.deadline == new and moved.deadline_reason == "client in hospital; RO approved"
+    assert rig.desk.engine.open_calls["A1001"].deadline == new
+    assert rig.views[-1].warnings[0].call.deadline == new
+    stored = await rig.store.get_call(call_id)
+    assert stored is not None and stored.deadline == new
+    (entry,) = await rig.store.audit_for(call_id)
+    assert entry.action == "deadline_moved" and entry.operator == "jdoe"
+    assert entry.details["old_deadline"] == old.isoformat()
+    assert entry.details["new_deadline"] == new.isoformat()
+    assert entry.details["reason"] == "client in hospital; RO approved"
+    assert entry.details["role"] == "trader" and entry.details["feed_status"] == "live"
+    assert entry.details["account_state"]["call_amount"] == "1015.00"
+
+
+@pytest.mark.parametrize(
+    ("actor", "deadline", "reason", "problem"),
+    [
+        (OPERATOR, datetime(2026, 11, 27, 7, tzinfo=UTC), "ok", "may not move deadlines"),
+        (TRADER, datetime(2026, 11, 27, 7, tzinfo=UTC), "  ", "needs a reason"),
+        (TRADER, datetime(2026, 11, 27, 7), "naive", "time zone"),
+        (SUPERVISOR, datetime(2026, 11, 23, 2, tzinfo=UTC), "past", "not in the future"),
+    ],
+)
+async def test_a_deadline_move_is_refused_with_the_reason(
+    rig: Rig, actor: Actor, deadline: datetime, reason: str, problem: str
+) -> None:
+    call_id = seed_call_id(rig.desk)
+    before = rig.desk.engine.open_calls["A1001"]
+    with pytest.raises(ActionRefused, match=problem):
+        await rig.desk.move_deadline(call_id, deadline, reason, actor)
+    assert rig.desk.engine.open_calls["A1001"] == before
+    assert await rig.store.get_call(call_id) == before
+    assert await audit_actions(rig.store, call_id) == ["deadline_move_refused"]
+
+
+# --- closing a call ----------------------------------------------------------------------
+
+
+async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    with pytest.raises(ActionRefused, match="may not close"):
+        await rig.desk.close_call(call_id, "written off", OPERATOR)
+    with pytest.raises(ActionRefused, match="needs a reason"):
+        await rig.desk.close_call(call_id, "", SUPERVISOR)
+    plan = plan_of(rig.desk)
+    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    rig.clock.advance(minutes=1)
+    ended = await rig.desk.close_call(call_id, "deposit confirmed by phone", SUPERVISOR)
+    assert ended.state is CallState.ENDED and ended.end_reason is EndReason.CLOSED
+    assert "A1001" not in rig.desk.engine.open_calls
+    assert "A1001" not in [row.account_id for row in rig.views[-1].warnings]
+    stored = await rig.store.get_call(call_id)
+    assert stored is not None and stored.end_note == "deposit confirmed by phone"
+    snapshots = await rig.store.snapshots_for(call_id)
+    assert [s.scenario for s in snapshots] == ["trigger", "end"]
+    assert snapshots[-1].payload["call_state"] == "ended"
+    assert snapshots[-1].payload["equity"] == "9500.00"
+    entries = await rig.store.audit_for(call_id)
+    closed = next(e for e in entries if e.action == "call_closed")
+    assert closed.operator == "sue" and closed.details["reason"] == "deposit confirmed by phone"
+    # Its plan is cancelled with it, and never sends anything.
+    (cancelled,) = await rig.store.auto_liquidations_for(call_id)
+    assert cancelled.state is AutoLiquidationState.CANCELLED
+    rig.clock.advance(hours=2)
+    await rig.desk.run_due_auto_liquidations()
+    assert sum(rig.sim.order_posts.values()) == 0
+    with pytest.raises(ActionRefused, match="no open margin call"):
+        await rig.desk.close_call(call_id, "again", SUPERVISOR)
+    assert (await run_verify(rig.url)).ok
+
+
+# --- auto-liquidation -------------------------------------------------------------------
+
+
+async def test_a_plan_sends_one_order_per_line_at_its_time(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    plan = plan_of(rig.desk, *TWO_LINES)
+    stored = await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    assert await rig.desk.schedule_auto_liquidation(plan, TRADER) == stored  # a double press
+    assert stored.state is AutoLiquidationState.SCHEDULED
+    assert await rig.desk.run_due_auto_liquidations() == []  # not yet
+    rig.clock.advance(minutes=59)
+    assert await rig.desk.run_due_auto_liquidations() == []
+    rig.clock.advance(minutes=1)
+    (executed,) = await rig.desk.run_due_auto_liquidations()
+    assert executed.state is AutoLiquidationState.EXECUTED
+    assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1, f"{plan.plan_id}-1": 1}
+    orders = {o.client_order_id: o for o in await rig.store.list_orders(call_id=call_id)}
+    first = orders[f"{plan.plan_id}-0"]
+    assert first.operator == AUTO_LIQUIDATION_ACTOR.name and first.reason == "auto_liquidation"
+    assert (first.symbol, first.quantity, first.order_type) == ("B.SG", Decimal("200"), "market")
+    assert await rig.desk.run_due_auto_liquidations() == []  # executed once
+    assert sum(rig.sim.order_posts.values()) == 2
+    actions = await audit_actions(rig.store, call_id)
+    assert actions[0] == "auto_liquidation_scheduled"
+    assert actions.count("order_created") == 2 and actions[-1] == "auto_liquidation_executed"
+    entry = (await rig.store.audit_for(call_id))[-1]
+    assert entry.details["detail"] == "2 of 2 orders sent"
+    assert [line["status"] for line in entry.details["lines"]] == ["working", "working"]
+    assert (await run_verify(rig.url)).ok
+
+
+async def test_the_scheduler_runs_inside_desk_run(rig: Rig) -> None:
+    plan = plan_of(rig.desk, after=timedelta(seconds=30))
+    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    rig.clock.advance(seconds=30)
+    rig.desk.auto_liquidation_interval = 0.02
+    task = asyncio.create_task(rig.desk.run())
+    try:
+        await wait_for_state(rig.store, plan.plan_id, AutoLiquidationState.EXECUTED)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1}
+
+
+async def wait_for_state(store: Store, plan_id: str, state: AutoLiquidationState) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            plan = await store.get_auto_liquidation(plan_id)
+            if plan is not None and plan.state is state:
+                return
+            await asyncio.sleep(0.02)
+
+
+async def test_a_plan_whose_call_is_met_first_is_cancelled_and_sends_nothing(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    plan = plan_of(rig.desk, *TWO_LINES)
+    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "-13000"}]})
+    await rig.desk.poller.poll()  # the deposit meets the call
+    assert "A1001" not in rig.desk.engine.open_calls
+    (cancelled,) = await rig.store.auto_liquidations_for(call_id)
+    assert cancelled.state is AutoLiquidationState.CANCELLED  # at once, not at its time
+    entry = (await rig.store.audit_for(call_id))[-1]
+    assert entry.action == "auto_liquidation_cancelled"
+    assert entry.details["detail"] == "call ended before execution"
+    rig.clock.advance(hours=2)
+    assert await rig.desk.run_due_auto_liquidations() == []
+    assert sum(rig.sim.order_posts.values()) == 0
+
+
+async def test_plans_of_a_call_that_ended_while_the_desk_was_down_are_cancelled(rig: Rig) -> None:
+    """The call's end commits first; a crash before the plan is settled loses nothing."""
+    call_id = seed_call_id(rig.desk)
+    plan = plan_of(rig.desk)
+    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+
+    async def crash_before_settling(call_ids: list[str]) -> None:
+        return None
+
+    rig.desk._settle_plans_of_ended_calls = crash_before_settling  # type: ignore[method-assign]
+    rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "-13000"}]})
+    await rig.desk.poller.poll()
+    stored = await rig.store.get_call(call_id)
+    assert stored is not None and not stored.is_open
+    assert (await rig.store.stranded_auto_liquidations())[0].plan_id == plan.plan_id
+    restarted = await rig.new_desk()
+    (settled,) = await restarted.run_due_auto_liquidations()  # its time has not even come
+    assert settled.state is AutoLiquidationState.CANCELLED
+    assert sum(rig.sim.order_posts.values()) == 0
+
+
+async def test_a_below_fm_plan_is_not_executed_when_the_account_is_only_in_margin_call(
+    rig: Rig,
+) -> None:
+    assert rig.desk.engine.results["A1001"].risk_level == "margin_call"
+    plan = plan_of(rig.desk, condition=AutoCondition.BELOW_FM)
+    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    rig.clock.advance(hours=1)
+    (cancelled,) = await rig.desk.run_due_auto_liquidations()
+    assert cancelled.state is AutoLiquidationState.CANCELLED
+    entry = (await rig.store.audit_for(plan.call_id))[-1]
+    assert "below_fm no longer holds" in entry.details["detail"]
+    assert "margin_call" in entry.details["detail"]
+    assert sum(rig.sim.order_posts.values()) == 0
+    assert "A1001" in rig.desk.engine.open_calls  # the call itself goes on
+
+
+async def test_a_below_fm_plan_executes_on_an_account_in_force_call(rig: Rig) -> None:
+    assert rig.desk.engine.results["U3001"].risk_level == "force_call"
+    plan = plan_of(
+        rig.desk,
+        PlanLine("TSLA.US", Side.BUY, Decimal("40")),
+        account_id="U3001",
+        condition=AutoCondition.BELOW_FM,
+    )
+    await rig.desk.schedule_auto_liquidation(plan, Actor("jdoe", Role.SUPERVISOR))
+    rig.clock.advance(hours=1)
+    (executed,) = await rig.desk.run_due_auto_liquidations()
+    assert executed.state is AutoLiquidationState.EXECUTED
+    assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1}
+    (order,) = [o for o in rig.sim.orders.values() if o.client_order_id == f"{plan.plan_id}-0"]
+    assert (order.side, order.quantity, order.account_id) == ("buy", Decimal("40"), "U3001")
+
+
+async def test_a_due_plan_waits_for_a_live_feed(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    plan = plan_of(rig.desk)
+    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    rig.clock.advance(hours=1)
+    rig.monotonic.now += 31  # no successful poll for longer than stale_after: STALE
+    with caplog.at_level(logging.WARNING, logger="risk_tui.engine"):
+        assert await rig.desk.run_due_auto_liquidations() == []
+        assert await rig.desk.run_due_auto_liquidations() == []
+    waiting = [r for r in caplog.records if "not live" in r.getMessage()]
+    assert len(waiting) == 1  # said once, not every second
+    assert sum(rig.sim.order_posts.values()) == 0
+    stored = await rig.store.get_auto_liquidation(plan.plan_id)
+    assert stored is not None and stored.state is AutoLiquidationState.SCHEDULED
+    await rig.desk.poller.poll()  # the feed is back
+    (executed,) = await rig.desk.run_due_auto_liquidations()
+    assert executed.state is AutoLiquidationState.EXECUTED
+    assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1}
+
+
+class Crash(BaseException):
+    """The process dies: nothing after this point runs."""
+
+
+async def test_a_restart_mid_execution_never_sends_a_line_twice(rig: Rig) -> None:
+    plan = plan_of(rig.desk, *TWO_LINES)
+    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    rig.clock.advance(hours=1)
+    first = rig.desk
+    real_submit = first.submit_order
+    submitted: list[str] = []
+
+    async def dies_after_the_first_line(
+        intent: OrderIntent, actor: Actor, **options: Any
+    ) -> OrderOutcome:
+        if submitted:
+            raise Crash
+        submitted.append(intent.client_order_id)
+        return await real_submit(intent, actor, **options)
+
+    first.submit_order = dies_after_the_first_line  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        await first.run_due_auto_liquidations()
+    assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1}
+    stored = await rig.store.get_auto_liquidation(plan.plan_id)
+    assert stored is not None and stored.state is AutoLiquidationState.SCHEDULED
+
+    restarted = await rig.new_desk()
+    (executed,) = await restarted.run_due_auto_liquidations()
+    assert executed.state is AutoLiquidationState.EXECUTED
+    assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1, f"{plan.plan_id}-1": 1}
+    assert len(await rig.store.list_orders(call_id=plan.call_id)) == 2
+    again = await rig.new_desk()
+    assert await again.run_due_auto_liquidations() == []
+    assert sum(rig.sim.order_posts.values()) == 2
+
+
+async def test_a_part_sent_plan_is_finished_even_if_its_condition_has_lapsed(rig: Rig) -> None:
+    """Judged once: a plan a crash interrupted is completed, not judged again."""
+    plan = plan_of(rig.desk, *TWO_LINES, condition=AutoCondition.BELOW_FM)
+    # As if a run had judged it (the account below FM) and died after the first line.
+    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    rig.clock.advance(hours=1)
+    intent = rig.desk._plan_order(plan, 0, AUTO_LIQUIDATION_ACTOR.name)
+    await rig.desk.submit_order(intent, AUTO_LIQUIDATION_ACTOR)
+    (executed,) = await rig.desk.run_due_auto_liquidations()
+    assert executed.state is AutoLiquidationState.EXECUTED
+    assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1, f"{plan.plan_id}-1": 1}
+
+
+@pytest.mark.parametrize(
+    ("changes", "actor", "problem"),
+    [
+        ({}, OPERATOR, "may not schedule liquidations"),
+        ({}, Actor("bob", Role.TRADER), "names operator 'jdoe'"),
+        ({"after": timedelta(minutes=-1)}, TRADER, "not in the future"),
+        (
+            {"lines": (PlanLine("B.SG", Side.SELL, Decimal("5000")),)},
+            TRADER,
+            "more than the 1000 held",
+        ),
+        (
+            {"lines": (PlanLine("TSLA.US", Side.SELL, Decimal("1")),)},
+            TRADER,
+            "holds no long TSLA.US",
+        ),
+        ({"lines": TWO_LINES + TWO_LINES[:1]}, TRADER, "names a symbol twice"),
+        (
+            {"moved_deadline": datetime(2026, 11, 27, 7, tzinfo=UTC)},
+            TRADER,
+            "moving a deadline needs a reason",
+        ),
+        ({"deadline_reason": "why"}, TRADER, "no new deadline"),
+    ],
+)
+async def test_a_plan_is_refused_with_every_reason(
+    rig: Rig, changes: dict[str, Any], actor: Actor, problem: str
+) -> None:
+    lines = changes.pop("lines", ())
+    plan = plan_of(rig.desk, *lines, **changes)
+    with pytest.raises(ActionRefused, match=problem):
+        await rig.desk.schedule_auto_liquidation(plan, actor)
+    assert await rig.store.auto_liquidations_for(plan.call_id) == []
+    assert await audit_actions(rig.store, plan.call_id) == ["auto_liquidation_refused"]
+
+
+async def test_a_plan_on_a_stale_feed_or_a_call_not_open_is_refused(rig: Rig) -> None:
+    plan = plan_of(rig.desk)
+    with pytest.raises(ActionRefused, match="is not open"):
+        await rig.desk.schedule_auto_liquidation(
+            replace(plan, account_id="S5001", plan_id=new_plan_id()), TRADER
+        )
+    rig.monotonic.now += 31
+    with pytest.raises(ActionRefused, match="stale"):
+        await rig.desk.schedule_auto_liquidation(plan, TRADER)
+
+
+async def test_a_plan_that_moves_the_deadline_does_both_in_one_action(rig: Rig) -> None:
+    new = datetime(2026, 11, 27, 15, 0, tzinfo=SGT)
+    plan = plan_of(rig.desk, moved_deadline=new, deadline_reason="typhoon signal 8")
+    stored = await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    assert stored.moved_deadline == new and stored.deadline_reason == "typhoon signal 8"
+    assert rig.desk.engine.open_calls["A1001"].deadline == new
+    assert rig.views[-1].warnings[0].call.deadline_reason == "typhoon signal 8"
+    call = await rig.store.get_call(plan.call_id)
+    assert call is not None and call.deadline == new
+    entries = await rig.store.audit_for(plan.call_id)
+    assert [e.action for e in entries] == ["auto_liquidation_scheduled", "deadline_moved"]
+    assert entries[1].details["plan_id"] == plan.plan_id
+    assert entries[1].details["reason"] == "typhoon signal 8"
+
+
+async def test_an_operator_can_withdraw_a_scheduled_plan(rig: Rig) -> None:
+    plan = plan_of(rig.desk)
+    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    with pytest.raises(ActionRefused, match="may not cancel"):
+        await rig.desk.cancel_auto_liquidation(plan.plan_id, "client paid", OPERATOR)
+    withdrawn = await rig.desk.cancel_auto_liquidation(plan.plan_id, "client paid", SUPERVISOR)
+    assert withdrawn.state is AutoLiquidationState.CANCELLED
+    with pytest.raises(ActionRefused, match="already cancelled"):
+        await rig.desk.cancel_auto_liquidation(plan.plan_id, "again", SUPERVISOR)
+    rig.clock.advance(hours=2)
+    assert await rig.desk.run_due_auto_liquidations() == []
+    assert sum(rig.sim.order_posts.values()) == 0
+    entry = next(
+        e
+        for e in await rig.store.audit_for(plan.call_id)
+        if e.action == "auto_liquidation_cancelled"
+    )
+    assert entry.operator == "sue" and entry.details["detail"] == "client paid"

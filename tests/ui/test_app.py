@@ -1,0 +1,218 @@
+"""The desk's terminal driven headless against the simulator: what the operator sees."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from risk_tui.app import RiskApp
+from risk_tui.commands import desk_service, serve_simulator
+from risk_tui.config import FeedSettings, Settings, load_settings
+from risk_tui.core.actions import Role
+from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
+from risk_tui.core.feed_health import FeedStatus
+from risk_tui.sim.app import SimState, create_app
+from risk_tui.sim.server import serve_on_loopback
+from risk_tui.widgets.feed_banner import FeedBanner
+from risk_tui.widgets.live_table import LiveTable
+
+CALENDARS = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
+
+
+@dataclass
+class Desk:
+    sim: SimState
+    url: str
+    settings: Settings
+
+
+@pytest.fixture
+async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
+    sim = SimState(tick_interval=None)
+    async with serve_simulator(sim) as url:
+        feed = FeedSettings(url=url, poll_interval=0.2, stale_after=1.0, timeout=1.0)
+        settings = load_settings(None, env={}, discover=False).model_copy(
+            update={
+                "feed": feed,
+                "db": load_settings(None, env={}, discover=False).db.model_copy(
+                    update={"url": f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"}
+                ),
+                "operators": {"trader1": Role.TRADER, "viewer1": Role.VIEWER},
+            }
+        )
+        yield Desk(sim, url, settings)
+
+
+def make_app(desk: Desk, operator: str = "trader1") -> RiskApp:
+    settings = desk.settings
+    return RiskApp(
+        settings, operator, lambda: desk_service(settings, CALENDARS), calendars=CALENDARS
+    )
+
+
+async def until(pilot: object, condition: Callable[[], bool], seconds: float = 5) -> None:
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def row_text(app: RiskApp, account: str) -> str:
+    table = app.query_one("#warnings-pane-table", LiveTable)
+    row = table.get_row(account)
+    return " ".join(cell.plain for cell in row.cells) if row else ""
+
+
+async def test_seed_account_shows_1015_and_a_price_move_shows_within_a_poll(desk: Desk) -> None:
+    app = make_app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await until(pilot, lambda: "1,015.00" in row_text(app, "A1001"))
+        assert "Tan Mei Ling" in row_text(app, "A1001")
+        summary_before = str(app.query_one("#warnings-pane").query_one("SummaryBar").render())
+        desk.sim.publish({"quotes": [{"symbol": "B.SG", "price": "19.00"}]})
+        # equity 9,000; MM 1,250 + 8,550 = 9,800; call 9,800 + 2 % × 24,000 − 9,000 = 1,280
+        await until(pilot, lambda: "1,280.00" in row_text(app, "A1001"), seconds=3)
+        summary_after = str(app.query_one("#warnings-pane").query_one("SummaryBar").render())
+        assert summary_after != summary_before
+
+
+async def test_stale_banner_when_the_feed_stops_and_live_again_when_it_returns(
+    desk: Desk,
+) -> None:
+    sim = SimState(tick_interval=None)
+    server = AsyncExitStack()
+    url = await server.enter_async_context(serve_on_loopback(create_app(sim)))
+    port = int(url.rsplit(":", 1)[1])
+    desk.settings = desk.settings.model_copy(
+        update={"feed": desk.settings.feed.model_copy(update={"url": url})}
+    )
+    app = make_app(desk)
+    async with app.run_test(size=(120, 40)) as pilot:
+        banner = app.query_one(FeedBanner)
+        await until(pilot, lambda: banner.status is FeedStatus.LIVE)
+        assert "LIVE" in str(banner.render())
+        await server.aclose()  # the feed goes away
+        await until(pilot, lambda: banner.status is FeedStatus.STALE, seconds=4)
+        text = str(banner.render())
+        assert "STALE" in text and "FIGURES NOT LIVE" in text
+        assert "1,015.00" in row_text(app, "A1001")  # the last figures stay, marked stale
+        await until(pilot, lambda: banner.status is FeedStatus.DOWN, seconds=6)
+        assert "DOWN" in str(banner.render())
+        async with serve_on_loopback(create_app(sim), port):  # and comes back
+            await until(pilot, lambda: banner.status is FeedStatus.LIVE, seconds=8)
+            assert "LIVE" in str(banner.render())
+            await pilot.press("q")
+
+
+async def test_viewer_cannot_liquidate_or_message(desk: Desk) -> None:
+    app = make_app(desk, operator="viewer1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "1,015.00" in row_text(app, "A1001"))
+        assert app.actor.role is Role.VIEWER
+        assert app.check_action("liquidate", ()) is False
+        assert app.check_action("message", ()) is False
+        await pilot.press("l")
+        await pilot.press("m")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]  # no dialog opened
+        assert sum(desk.sim.order_posts.values()) == 0
+
+
+async def test_filter_sort_and_mark_from_the_keyboard(desk: Desk) -> None:
+    app = make_app(desk)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one("#warnings-pane-table", LiveTable)
+        await until(pilot, lambda: table.row_count == 4)
+        await pilot.press("slash", *"h2001", "enter")
+        await until(pilot, lambda: table.row_count == 1)
+        assert table.cursor_key == "H2001"
+        await pilot.press("escape")
+        await until(pilot, lambda: table.row_count == 4)
+        await pilot.press("K")  # shift+k: sort by call amount
+        assert table.sort_column == "call_amount"
+        await pilot.press("home", "space")
+        assert len(table.marked_keys) == 1
+
+
+async def _seed_row_selected(app: RiskApp, pilot: object) -> LiveTable:
+    table = app.query_one("#warnings-pane-table", LiveTable)
+    await until(pilot, lambda: "1,015.00" in row_text(app, "A1001"))
+    assert table.move_cursor("A1001")
+    return table
+
+
+async def test_liquidate_from_the_keyboard_sends_exactly_one_order(desk: Desk) -> None:
+    app = make_app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _seed_row_selected(app, pilot)
+        await pilot.press("l")
+        await until(pilot, lambda: app.screen is not app.screen_stack[0])
+        await pilot.press("ctrl+r")  # review
+        await pilot.pause()
+        await pilot.press("ctrl+s", "ctrl+s")  # confirm (twice: still one order)
+        await until(pilot, lambda: sum(desk.sim.order_posts.values()) >= 1, seconds=5)
+        await pilot.pause(0.3)
+    assert sum(desk.sim.order_posts.values()) == 1
+    (order,) = desk.sim.orders.values() if isinstance(desk.sim.orders, dict) else desk.sim.orders
+    wire = order if isinstance(order, dict) else vars(order)
+    assert str(wire.get("symbol")) == "B.SG" and str(wire.get("quantity")) == "200"
+    assert str(wire.get("side")).endswith("sell") and wire.get("operator") == "trader1"
+
+
+async def test_message_remark_and_exception_from_the_keyboard(desk: Desk) -> None:
+    app = make_app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _seed_row_selected(app, pilot)
+        await pilot.press("m")
+        await until(pilot, lambda: app.screen is not app.screen_stack[0])
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: sum(desk.sim.message_posts.values()) == 1, seconds=5)
+        await until(pilot, lambda: app.screen is app.screen_stack[0])
+        await pilot.press("r")
+        await until(pilot, lambda: app.screen is not app.screen_stack[0])
+        await pilot.press(*"client called back")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.screen is app.screen_stack[0])
+        await until(pilot, lambda: "client called back" in row_text(app, "A1001"))
+        await pilot.press("e")
+        await until(pilot, lambda: "EXC" in row_text(app, "A1001"))
+        assert app.desk is not None
+        remarks = await app.desk.store.remarks_for(  # type: ignore[attr-defined]
+            app.desk.engine.open_calls["A1001"].call_id
+        )
+        assert any(r.exception for r in remarks)
+        assert any("client called back" in r.text for r in remarks)
+    assert sum(desk.sim.message_posts.values()) == 1
+
+
+async def test_details_and_auto_liquidation_from_the_keyboard(desk: Desk) -> None:
+    from risk_tui.screens.details import DetailsScreen
+
+    app = make_app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _seed_row_selected(app, pilot)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailsScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.screen_stack[0])
+        await pilot.press("a")
+        await until(pilot, lambda: app.screen is not app.screen_stack[0])
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.screen is app.screen_stack[0])
+        assert app.desk is not None
+        call_id = app.desk.engine.open_calls["A1001"].call_id
+        store = app.desk.store
+        await until(pilot, lambda: True)
+        plans = await store.auto_liquidations_for(call_id)  # type: ignore[attr-defined]
+        assert len(plans) == 1 and str(plans[0].state).endswith("scheduled")
+        audit = await store.audit_for(call_id)  # type: ignore[attr-defined]
+        assert any("auto" in entry.action for entry in audit)

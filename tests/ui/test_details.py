@@ -1,0 +1,192 @@
+"""DetailsScreen: what it shows, which keys answer what (by role), live updates, inert data."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from risk_tui.core.lifecycle import SnapshotScenario
+from risk_tui.core.margin import AccountMargin
+from risk_tui.core.model import Quote
+from risk_tui.core.snapshot import snapshot_payload
+from risk_tui.screens.details import DetailsScreen
+from risk_tui.storage.actions import StoredOrder
+from risk_tui.storage.repository import StoredRemark, StoredSnapshot
+from tests.ui.test_dialogs import (
+    HOSTILE,
+    NOW,
+    RAW_CONTROLS,
+    SG,
+    Host,
+    remark,
+    screen_text,
+    seed_book,
+    seed_call,
+    seed_margin,
+    segments,
+    working_order,
+)
+
+
+def snapshots(margin: AccountMargin | None = None) -> list[StoredSnapshot]:
+    margin = margin or seed_margin()
+    payload = snapshot_payload(margin, seed_call(), feed_as_of=NOW, feed_cursor="c1")
+    at = datetime(2026, 3, 10, 9, 5, tzinfo=SG)
+    return [
+        StoredSnapshot(1, "MC20260310-A1001-0001", "A1001", SnapshotScenario.TRIGGER, at,
+                       at, "c1", payload, "h1"),
+        StoredSnapshot(2, "MC20260310-A1001-0001", "A1001", SnapshotScenario.NOTIFICATION,
+                       at.replace(minute=20), at, "c2", dict(payload, call_amount="990.5"), "h2"),
+    ]  # fmt: skip
+
+
+def orders() -> list[StoredOrder]:
+    return [replace(working_order("B.SG", "200", filled="100"), status="partially_filled")]
+
+
+def details(**kw: Any) -> DetailsScreen:
+    return DetailsScreen(
+        kw.pop("call", seed_call()),
+        kw.pop("margin", seed_margin()),
+        kw.pop("snapshots", snapshots()),
+        kw.pop("remarks", [remark(1, "client promised to pay"), remark(2, "chased", True)]),
+        kw.pop("orders", orders()),
+        kw.pop("now", NOW),
+        kw.pop("can_trade", True),
+        kw.pop("can_message", True),
+        **kw,
+    )
+
+
+async def test_details_shows_summary_positions_orders_timeline_and_remarks() -> None:
+    app = Host(details())
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+    for words in (
+        "Margin call details · A1001 · Tan Mei Ling · margin · SG · SGD",
+        "Equity                9,500.00",
+        "IM                   11,250.00",
+        "MM                   10,025.00",
+        "FM                    8,800.00",
+        "Call amount now  1,015.00",
+        "Net asset ratio  38.78%",
+        "Risk level       margin call (equity below MM)",
+        "Cash            SGD -15,000.00",
+        "Triggered     2026-03-10 09:05  since            1h 25m",
+        "Deadline      2026-03-12 15:00                   SG time, 2d 04h 30m left",
+        "2 lots = 200",  # B.SG: the cure by this holding alone
+        "7 lots = 700",
+        "partially_filled",
+        "990.50",
+        "EXCEPTION  chased",
+    ):
+        assert words in text, words
+    assert re.search(r"trigger\s+9,500\.00\s+1,015\.00\s+margin call \(equity below MM\)", text)
+
+
+async def test_details_escape_goes_back_with_none() -> None:
+    app = Host(details())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.results == [None]
+
+
+@pytest.mark.parametrize(
+    ("key", "answer"),
+    [("l", "liquidate"), ("a", "auto_liquidate"), ("m", "message"), ("r", "remark")],
+)
+async def test_details_keys_ask_the_app_to_open_a_dialog(key: str, answer: str) -> None:
+    app = Host(details())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press(key)
+        await pilot.pause()
+    assert app.results == [answer]
+
+
+async def test_details_without_trading_or_messaging_rights_offers_neither() -> None:
+    app = Host(details(can_trade=False, can_message=False))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        assert "Liquidate" not in footer and "Message" not in footer
+        assert "Remark" in footer and "Back" in footer
+        await pilot.press("l", "a", "m")
+        await pilot.pause()
+        assert app.results == []
+        await pilot.press("r")
+        await pilot.pause()
+    assert app.results == ["remark"]
+
+
+async def test_details_update_margin_redraws_the_figures() -> None:
+    screen = details()
+    app = Host(screen)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        book = seed_book()
+        book.quotes["B.SG"] = Quote("B.SG", D("19.00"))
+        screen.update_margin(seed_margin(book), now=NOW.replace(hour=12, minute=5))
+        await pilot.pause()
+        text = screen_text(app)
+    assert "Equity                9,000.00" in text
+    assert "19,000.00" in text  # B's market value
+    assert "since            3h 00m" in text
+
+
+async def test_details_without_figures_says_so() -> None:
+    app = Host(details(margin=None))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+    assert "not computed yet" in text
+    assert "Call amount now  1,015.00" in text  # the call's own amount still shows
+
+
+async def test_details_scrolls_at_80x24() -> None:
+    app = Host(details())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "Remarks (newest first)" not in screen_text(app)
+        await pilot.press("end")
+        await pilot.pause()
+        assert "Remarks (newest first)" in screen_text(app)
+
+
+async def test_details_hostile_data_renders_inert() -> None:
+    call = seed_call(client_name=HOSTILE, deadline=None, deadline_error=HOSTILE)
+    bad_order = replace(orders()[0], status="rejected", reject_reason=HOSTILE, operator=HOSTILE)
+    bad_snapshot = replace(snapshots()[0], payload={"risk_level": HOSTILE, "equity": HOSTILE})
+    screen = details(
+        call=call,
+        orders=[bad_order],
+        snapshots=[bad_snapshot],
+        remarks=[StoredRemark(1, call.call_id, NOW, HOSTILE, HOSTILE, True)],
+    )
+    app = Host(screen)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        links = [s.text for s in segments(app) if s.style is not None and s.style.link]
+    assert "[b]bold[/b]" in text
+    assert "none: ␛]8;;http://evil" in text  # the deadline error, as data
+    for control in RAW_CONTROLS:
+        assert control not in text
+    assert links == []
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+def test_snapshot_details(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(Host(details()), terminal_size=size)
+
+
+def test_snapshot_details_scrolled_to_the_end(snap_compare: Any) -> None:
+    assert snap_compare(Host(details()), press=["end"], terminal_size=(80, 24))

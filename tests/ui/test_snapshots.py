@@ -1,0 +1,47 @@
+"""Screen snapshots of every tab at 80×24 and 160×50, on the seed desk with a fixed clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from risk_tui.app import TABS, RiskApp
+from risk_tui.widgets.live_table import LiveTable
+
+SIZES = [(80, 24), (160, 50)]
+
+
+async def _loaded(pilot: Any) -> None:
+    table = pilot.app.query_one("#warnings-pane-table", LiveTable)
+    end = time.monotonic() + 10
+    while table.row_count < 4:
+        assert time.monotonic() < end, "the seed desk did not load"
+        await asyncio.sleep(0.05)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("tab", range(1, len(TABS) + 1), ids=[t for t, _ in TABS])
+def test_tab(
+    snap_compare: Any, fixed_app: Callable[..., RiskApp], tab: int, size: tuple[int, int]
+) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _loaded(pilot)
+        await pilot.press(str(tab))
+        await pilot.pause()
+
+    assert snap_compare(fixed_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help(snap_compare: Any, fixed_app: Callable[..., RiskApp], size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _loaded(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(fixed_app(), terminal_size=size, run_before=run_before)
