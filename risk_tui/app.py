@@ -262,7 +262,8 @@ class RiskApp(App[int]):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.add_class("-shown")
-        box.focus()
+        box.display = True  # at once: keys typed right after `/` must land in the box,
+        self.screen.set_focus(box)  # so focus now, not on a later callback as focus() does
 
     @on(Input.Submitted, "#filter")
     def _apply_filter(self, event: Input.Submitted) -> None:
@@ -285,6 +286,7 @@ class RiskApp(App[int]):
         if box.has_class("-shown"):
             box.value = ""
             box.remove_class("-shown")
+            box.display = False
             self._set_filter("")
             pane = self._pane()
             if pane is not None:

@@ -216,3 +216,18 @@ async def test_details_and_auto_liquidation_from_the_keyboard(desk: Desk) -> Non
         assert len(plans) == 1 and str(plans[0].state).endswith("scheduled")
         audit = await store.audit_for(call_id)  # type: ignore[attr-defined]
         assert any("auto" in entry.action for entry in audit)
+
+
+async def test_keys_are_remapped_by_binding_id_from_the_config(desk: Desk) -> None:
+    desk.settings = desk.settings.model_copy(update={"keys": {"call.liquidate": "x"}})
+    app = make_app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _seed_row_selected(app, pilot)
+        await pilot.press("l")  # no longer bound
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+        await pilot.press("x")
+        await until(pilot, lambda: app.screen is not app.screen_stack[0])
+        await pilot.press("escape")  # cancels: nothing sent
+        await until(pilot, lambda: app.screen is app.screen_stack[0])
+    assert sum(desk.sim.order_posts.values()) == 0
