@@ -1,7 +1,7 @@
 """The command line (SPEC.md "Command line"): parse, load settings, run, map failures to one line.
 
-Exit codes: 0 ok, 1 verification failed, 2 bad configuration or usage, 3 feed unusable,
-4 database unusable, 130 interrupted.
+Exit codes: 0 ok, 1 verification failed (a chain, or an export file), 2 bad configuration
+or usage, 3 feed unusable, 4 database unusable, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,13 @@ def _seconds(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError("must be a number of seconds ≥ 0")
     return value
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +146,29 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check every snapshot and audit record against its hash chain"
     )
     _common(verify)
+    verify.add_argument(
+        "--export",
+        type=Path,
+        metavar="PATH",
+        help="verify an export file (jsonl or csv, from `risk-tui export`) instead of "
+        "the database; needs no configuration",
+    )
+
+    export = commands.add_parser(
+        "export",
+        help="a period's calls, snapshots and audit records with their hash chain fields",
+    )
+    _common(export)
+    export.add_argument(
+        "--from", dest="first", type=_day, required=True, metavar="DATE", help="first day (UTC)"
+    )
+    export.add_argument(
+        "--to", dest="last", type=_day, required=True, metavar="DATE", help="last day (UTC)"
+    )
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument(
+        "--output", type=Path, metavar="PATH", default=None, help="write here (default: stdout)"
+    )
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -207,7 +238,13 @@ async def _dispatch(args: argparse.Namespace) -> int:
             tick_interval=args.tick_interval,
         )
     if args.command == "audit":
+        if args.export is not None:  # offline: the file alone, no settings or database
+            return commands.verify_export_file(args.export)
         return await commands.audit_verify(settings_from(args))
+    if args.command == "export":
+        return await commands.export(
+            settings_from(args), args.first, args.last, args.format, args.output
+        )
     if args.command == "db":
         return await commands.db_upgrade(settings_from(args))
     raise Failure(f"unknown command {args.command}", EXIT_CONFIG)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import ipaddress
 import logging
 import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import platformdirs
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from risk_tui.cli import (
@@ -29,6 +32,7 @@ from risk_tui.cli import (
 from risk_tui.config import Settings
 from risk_tui.core.actions import Role
 from risk_tui.core.calendar import TradingCalendars
+from risk_tui.core.text import sanitize
 from risk_tui.engine import Desk, utc_now
 from risk_tui.feed.client import FeedAuthError, FeedUnavailable, make_client
 from risk_tui.feed.gateway import Gateway
@@ -37,6 +41,9 @@ from risk_tui.sim.app import SimState, create_app
 from risk_tui.sim.server import listen, serve_on_loopback, serving
 from risk_tui.storage import Store, create_engine, run_verify, upgrade
 from risk_tui.storage.db import alembic_config, current_revision, is_sqlite
+
+if TYPE_CHECKING:
+    from risk_tui.export import Period
 
 
 def head_revision(url: str) -> str | None:
@@ -250,3 +257,112 @@ def _safe_url(url: str) -> str:
 def _first_line(problem: BaseException) -> str:
     text = str(getattr(problem, "orig", None) or problem).strip().splitlines()
     return text[0] if text else type(problem).__name__
+
+
+class _Output:
+    """The export's destination: a write that fails is exit 2 with one line, not a
+    database error (`database_errors` turns OSError into exit 4)."""
+
+    def __init__(self, stream: IO[str], name: str) -> None:
+        self._stream, self._name = stream, name
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as problem:
+            raise self.failure(problem) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as problem:
+            raise self.failure(problem) from None
+
+    def failure(self, problem: OSError) -> Failure:
+        return Failure(
+            f"export: cannot write {self._name}: {problem.strerror or problem}", EXIT_CONFIG
+        )
+
+
+async def export(settings: Settings, first: date, last: date, fmt: str, output: Path | None) -> int:
+    """`risk-tui export`: a period's calls, snapshots and audit records (`risk_tui.export`)
+    to stdout, or to `output`, which appears only once the export is complete."""
+    from risk_tui.export import Period
+
+    try:
+        period = Period(first, last)
+    except ValueError as bad:
+        raise Failure(f"export: {bad}", EXIT_CONFIG) from None
+    url = settings.db.url
+    _require_sqlite_file(url)
+    if output is None:
+        stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
+        out = _Output(stdout, "stdout")
+        try:
+            await _export_to(url, period, fmt, out)
+            out.flush()
+        finally:
+            with contextlib.suppress(OSError, ValueError):  # already reported if it failed
+                stdout.detach()  # leave sys.stdout itself open
+        return EXIT_OK
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        try:
+            stream = partial.open("w", encoding="utf-8", newline="")
+        except OSError as problem:
+            raise Failure(
+                f"export: cannot write {output}: {problem.strerror or problem}", EXIT_CONFIG
+            ) from None
+        out = _Output(stream, str(output))
+        try:
+            await _export_to(url, period, fmt, out)
+            out.flush()
+        finally:
+            with contextlib.suppress(OSError):  # flushed above; a failure there is reported
+                stream.close()
+        try:
+            partial.replace(output)
+        except OSError as problem:
+            raise out.failure(problem) from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return EXIT_OK
+
+
+def _require_sqlite_file(url: str) -> None:
+    """Exporting must not create an empty SQLite database where there was none."""
+    if not is_sqlite(url):
+        return
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    if not Path(path).expanduser().is_file():
+        raise Failure(f"database {_safe_url(url)}: no such file", EXIT_DB)
+
+
+async def _export_to(url: str, period: Period, fmt: str, out: _Output) -> None:
+    from risk_tui.export import write_export
+
+    with database_errors(url):
+        engine = await create_engine(url)
+        try:
+            await write_export(engine, period, fmt, out, now=utc_now())
+        except ValueError as unreadable:  # a stored row edited beyond reading
+            raise Failure(
+                f"export: {unreadable} (run `risk-tui audit verify`)", EXIT_VERIFY
+            ) from None
+        finally:
+            await engine.dispose()
+
+
+def verify_export_file(path: Path) -> int:
+    """`risk-tui audit verify --export PATH`: the export file alone, offline."""
+    from risk_tui.export import verify_file
+
+    try:
+        result = verify_file(path)
+    except (OSError, UnicodeError) as problem:
+        reason = getattr(problem, "strerror", None) or problem
+        raise Failure(f"cannot read export {path}: {reason}", EXIT_CONFIG) from None
+    print(sanitize(result.message))
+    return EXIT_OK if result.ok else EXIT_VERIFY

@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import ColumnElement, Text, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from risk_tui.storage.db import READ_ONLY
@@ -60,9 +60,12 @@ __all__ = [
     "VerifyResult",
     "audit_fields",
     "chain_hash",
+    "consistent_reader",
     "export_records",
+    "export_where",
     "hash_text",
     "heads",
+    "read_head",
     "record_json",
     "snapshot_fields",
     "verify",
@@ -334,9 +337,13 @@ def _audit_record(row: Any) -> _RawRecord:
 
 
 async def _raw_records(
-    conn: AsyncConnection, chain: str, page_size: int = PAGE_SIZE
+    conn: AsyncConnection,
+    chain: str,
+    page_size: int = PAGE_SIZE,
+    conditions: Sequence[ColumnElement[bool]] = (),
 ) -> AsyncIterator[_RawRecord]:
-    """Every record of `chain` in seq order, a page at a time (keyset paging)."""
+    """Every record of `chain` (matching `conditions`) in seq order, a page at a time
+    (keyset paging)."""
     if chain == CHAIN_SNAPSHOTS:
         t = snapshots_table
         # Raw column values: a row edited into something the column type cannot decode
@@ -370,7 +377,9 @@ async def _raw_records(
         convert = _audit_record
     after = 0
     while True:
-        query = select(*columns).where(t.c.seq > after).order_by(t.c.seq).limit(page_size)
+        query = (
+            select(*columns).where(t.c.seq > after, *conditions).order_by(t.c.seq).limit(page_size)
+        )
         rows = (await conn.execute(query)).all()
         for row in rows:
             yield convert(row)
@@ -446,3 +455,32 @@ async def heads(engine: AsyncEngine) -> dict[str, tuple[int, str]]:
             if head is not None:
                 found[chain] = head
     return found
+
+
+# --- read helpers for `risk_tui.export` (a period's slice, read in one consistent view) ---
+
+
+def consistent_reader(engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection]:
+    """One read-only connection that sees a single snapshot of the database throughout."""
+    return _consistent_reader(engine)
+
+
+async def read_head(conn: AsyncConnection, chain: str) -> tuple[int, str] | None:
+    """The head (seq, hash) of `chain` as `conn` sees it, or None if it has none."""
+    return await _head(conn, chain)
+
+
+async def export_where(
+    conn: AsyncConnection,
+    chain: str,
+    conditions: Sequence[ColumnElement[bool]] = (),
+    page_size: int = PAGE_SIZE,
+) -> AsyncIterator[dict[str, Any]]:
+    """The records of `chain` matching `conditions` (on its table's columns), in export
+    form and seq order, read on `conn`. A row that cannot be read raises ValueError."""
+    if chain not in CHAINS:
+        raise ValueError(f"unknown chain {chain!r}")
+    async for record in _raw_records(conn, chain, page_size, conditions):
+        if record.fields is None:
+            raise ValueError(f"{chain} seq {record.seq}: {record.problem}")
+        yield {**record.fields, "prev_hash": record.prev_hash, "hash": record.hash}
