@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from risk_tui.core.actions import Role
+from risk_tui.core.actions import Channel, Role
 from risk_tui.core.margin import CallFormula, CallPolicy
 from risk_tui.core.model import Market
 
@@ -175,12 +175,33 @@ class CalendarSettings(_Section):
     """TOML table of closures, extra sessions and covered years; default: the packaged one."""
 
 
+class DailySettings(_Section):
+    """The engine's daily jobs for every open call, at each call's market local time."""
+
+    snapshot_time: time = time(17, 30)
+    """Local time (the call's market) of the daily snapshot (每日快照), taken on live data."""
+    reminder_time: time = time(9, 30)
+    """Local time (the call's market) of the daily reminder message to clients in call."""
+    reminders: bool = True
+    """Send daily reminders until the deadline (never to exceptions or on the trigger day)."""
+    reminder_channel: Channel = "app"
+    """Channel of the daily reminder: app, email, sms or voice."""
+
+    @field_validator("snapshot_time", "reminder_time")
+    @classmethod
+    def _local_time(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError('a market local time takes no time zone, e.g. "17:30"')
+        return value
+
+
 class Settings(_Section):
     feed: FeedSettings = Field(default_factory=FeedSettings)
     db: DbSettings = Field(default_factory=DbSettings)
     desk: DeskSettings = Field(default_factory=DeskSettings)
     margin_call: MarginCallSettings = Field(default_factory=MarginCallSettings)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    daily: DailySettings = Field(default_factory=DailySettings)
     operators: dict[str, Role] = Field(default_factory=dict)
     """Operator name → role (viewer, operator, trader, supervisor); anyone else: viewer."""
     keys: dict[str, str] = Field(default_factory=dict)

@@ -5,20 +5,23 @@ it, restores the cached book at start-up and publishes each view. A view is immu
 the UI and `risk-tui report` only read it.
 
 The Desk also carries the operators' actions on calls (remarks and the exception flag,
-moving a deadline, closing a call, scheduling an auto-liquidation) and the scheduler
-that runs auto-liquidations at their time: see those sections of `Desk`.
+moving a deadline, closing a call, scheduling an auto-liquidation), the scheduler
+that runs auto-liquidations at their time, and the daily jobs (snapshot and reminder
+of every open call): see those sections of `Desk`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
@@ -36,7 +39,7 @@ from risk_tui.core.actions import (
     check_order,
 )
 from risk_tui.core.book import BookChanges, apply_changes, book_from_snapshot, exposed_to
-from risk_tui.core.calendar import TradingCalendars
+from risk_tui.core.calendar import MARKET_TZ, TradingCalendars
 from risk_tui.core.feed_health import FeedHealth, FeedStatus
 from risk_tui.core.lifecycle import (
     AuditEntry,
@@ -46,13 +49,16 @@ from risk_tui.core.lifecycle import (
     SnapshotScenario,
     Transition,
     close_by_operator,
+    daily_snapshot_due,
     evaluate,
     record_notification,
 )
 from risk_tui.core.lifecycle import move_deadline as with_deadline_moved
 from risk_tui.core.margin import AccountMargin, RiskLevel, compute_account, is_monitored
 from risk_tui.core.model import Book, Market
+from risk_tui.core.money import format_money, round_call_amount
 from risk_tui.core.snapshot import snapshot_payload
+from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, IncompleteRow, WarningRow, compute_totals
 from risk_tui.feed.gateway import (
     ActionRefused,
@@ -71,7 +77,7 @@ from risk_tui.storage.actions import (
     plan_line_key,
     plan_wire,
 )
-from risk_tui.storage.repository import KeyConflict, UnknownCall
+from risk_tui.storage.repository import DailyAlreadyDone, DailyKey, KeyConflict, UnknownCall
 
 log = logging.getLogger(__name__)
 
@@ -504,6 +510,53 @@ class ActionStore(DeskStore, Protocol):
     async def auto_liquidations_for(self, call_id: str) -> list[StoredAutoLiquidation]: ...
 
 
+DAILY_INTERVAL = 30.0  # seconds between the daily jobs' looks for due snapshots/reminders
+DAILY_SNAPSHOT_JOB = "snapshot"
+DAILY_REMINDER_JOB = "reminder"
+# Who sends the daily reminders: the engine, in the messaging role of an operator.
+DAILY_REMINDER_ACTOR = Actor("engine:daily-reminder", Role.OPERATOR)
+
+
+def reminder_message_id(call_id: str, day: date) -> str:
+    """The one key of a call's reminder for a market-local day: never sent twice."""
+    return f"RT-R-{call_id}-{day:%Y%m%d}"
+
+
+def market_now(call: MarginCall, now: datetime) -> datetime:
+    """`now` on the wall clock of the call's market."""
+    return now.astimezone(MARKET_TZ[call.market])
+
+
+def reminder_body(call: MarginCall) -> str:
+    """The daily reminder: client name (inert), amount, currency, deadline in market time."""
+    name = sanitize(call.client_name, max_length=80)
+    amount = format_money(round_call_amount(call.call_amount, call.currency), call.currency)
+    if call.deadline is None:
+        due = "as soon as possible"
+    else:
+        local = call.deadline.astimezone(MARKET_TZ[call.market])
+        due = f"by {local:%d %b %Y %H:%M} ({call.market} time)"
+    return (
+        f"Dear {name}, your account {call.account_id} is still in margin call. "
+        f"Please deposit {call.currency} {amount} {due}, or reduce your positions."
+    )
+
+
+@runtime_checkable
+class DailyStore(ActionStore, Protocol):
+    """What the daily jobs need of the store: markers, one per job, call and market day."""
+
+    async def commit(self, batch: LifecycleBatch, daily: Sequence[DailyKey] = ()) -> None: ...
+
+    async def last_daily(self, job: str) -> dict[str, date]: ...
+
+    async def daily_done(self, job: str, call_id: str, day: date) -> bool: ...
+
+    async def mark_daily(self, keys: Sequence[DailyKey]) -> None: ...
+
+    async def get_message(self, message_id: str) -> StoredMessage | None: ...
+
+
 class Desk:
     """The running desk: the poller feeding the engine, the book cache, and publication.
 
@@ -523,6 +576,7 @@ class Desk:
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         gateway: Gateway | None = None,
+        daily_interval: float = DAILY_INTERVAL,
     ) -> None:
         self.store = store
         self.gateway = gateway
@@ -540,6 +594,10 @@ class Desk:
         # One runner of plans at a time in this process (the loop, a test, the end hook).
         self._plans_lock = asyncio.Lock()
         self._waiting_plans: set[str] = set()  # plans already logged as waiting for data
+        self.daily_interval = daily_interval
+        self._daily_lock = asyncio.Lock()  # one pass of the daily jobs at a time
+        self._daily_settled: set[DailyKey] = set()  # done (or settled) here: not looked up again
+        self._daily_waiting: set[DailyKey] = set()  # logged as waiting for live data
 
     @property
     def view(self) -> DeskView:
@@ -653,13 +711,16 @@ class Desk:
             )
 
     async def run(self) -> None:
-        """Poll the feed and, with a gateway, follow working orders and run auto-liquidations."""
+        """Poll the feed, take the daily snapshots and, with a gateway, follow working orders,
+        run auto-liquidations and send the daily reminders."""
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.poller.run())
             if self.gateway is not None:
                 tasks.create_task(self._follow_orders())
                 if isinstance(self.store, ActionStore):
                     tasks.create_task(self.run_auto_liquidations())
+            if isinstance(self.store, DailyStore):
+                tasks.create_task(self.run_daily())
 
     async def recover_actions(self) -> None:
         """Settle orders and messages a previous run left unsent or in doubt (same keys)."""
@@ -1152,3 +1213,191 @@ class Desk:
         if sent.error is not None:
             outcome["error"] = sent.error  # in doubt: recover() settles it with the same key
         return outcome
+
+    # --- daily jobs ------------------------------------------------------------------------
+    #
+    # Every open call, once per day of its market's wall clock, from the day after its
+    # trigger: a DAILY snapshot at or after `daily.snapshot_time`, and a reminder message
+    # at or after `daily.reminder_time` until the deadline (never to an exception). Both
+    # only while the feed is LIVE: a job that finds the feed stale waits, says so in the
+    # log, and runs as soon as the feed is live again that day. A `daily_jobs` marker per
+    # (job, call, day) — committed with the snapshots, or after the broker acknowledged
+    # the reminder — and the reminder's fixed message_id keep a restart, or a second
+    # engine on the same database, from doing either twice.
+
+    async def run_daily(self) -> None:
+        """The daily jobs' loop: one pass every `daily_interval` seconds."""
+        while True:
+            try:
+                await self.run_daily_jobs()
+            except Exception:  # a database or gateway failure: log, look again next tick
+                log.exception("daily jobs tick failed")
+            await asyncio.sleep(self.daily_interval)
+
+    async def run_daily_jobs(self) -> tuple[list[str], list[str]]:
+        """One pass: the call ids given a daily snapshot, and those this pass sent a reminder."""
+        if not isinstance(self.store, DailyStore):
+            return [], []
+        async with self._daily_lock:
+            snapshots = await self._daily_snapshots(self.store)
+            reminders = await self._daily_reminders(self.store)
+        return snapshots, reminders
+
+    def _feed_live(self) -> bool:
+        return self.health.status(self.monotonic()) is FeedStatus.LIVE
+
+    def _wait_for_live(self, job: str, keys: list[DailyKey]) -> None:
+        """Say once per call and day that a due job waits for the feed to be live."""
+        new = [key for key in keys if key not in self._daily_waiting]
+        if new:
+            self._daily_waiting.update(new)
+            log.warning(
+                "%d daily %s(s) due but the feed is not live: waiting for live data (calls %s)",
+                len(new),
+                job,
+                ", ".join(call_id for _, call_id, _ in new[:10]) + (" …" if len(new) > 10 else ""),
+            )
+
+    def _late(self, job: str, keys: Iterable[DailyKey]) -> None:
+        late = [key for key in keys if key in self._daily_waiting]
+        if late:
+            self._daily_waiting.difference_update(late)
+            log.warning(
+                "%d daily %s(s) done late, once the feed was live again (calls %s)",
+                len(late),
+                job,
+                ", ".join(call_id for _, call_id, _ in late[:10])
+                + (" …" if len(late) > 10 else ""),
+            )
+
+    def _due_today(self, at: clock_time, job: str) -> list[tuple[MarginCall, DailyKey]]:
+        """Open calls past `at` in their market today, not opened today, not done here yet."""
+        now = self.engine.clock()
+        due: list[tuple[MarginCall, DailyKey]] = []
+        for call in self.engine.open_calls.values():
+            local = market_now(call, now)
+            key = (job, call.call_id, local.date())
+            if local.time() < at or key in self._daily_settled:
+                continue
+            if daily_snapshot_due(call, None, local.date(), MARKET_TZ[call.market]):
+                due.append((call, key))
+        return due
+
+    async def _daily_snapshots(self, store: DailyStore) -> list[str]:
+        candidates = self._due_today(self.engine.settings.daily.snapshot_time, DAILY_SNAPSHOT_JOB)
+        if not candidates:
+            return []
+        last = await store.last_daily(DAILY_SNAPSHOT_JOB)
+        due: list[tuple[MarginCall, DailyKey]] = []
+        for call, key in candidates:
+            if daily_snapshot_due(call, last.get(call.call_id), key[2], MARKET_TZ[call.market]):
+                due.append((call, key))
+            else:
+                self._daily_settled.add(key)
+        if not due:
+            return []
+        if not self._feed_live():
+            self._wait_for_live(DAILY_SNAPSHOT_JOB, [key for _, key in due])
+            return []
+        async with self._calls_lock:
+            engine = self.engine
+            now = engine.clock()
+            # Only calls still open after any poll since the candidates were gathered.
+            open_ids = {c.call_id for c in engine.open_calls.values()}
+            due = [(call, key) for call, key in due if call.call_id in open_ids]
+            while due:
+                batch = LifecycleBatch(
+                    snapshots=[
+                        SnapshotRecord(
+                            call_id=call.call_id,
+                            account_id=call.account_id,
+                            scenario=SnapshotScenario.DAILY,
+                            taken_at=now,
+                            feed_as_of=engine.book.as_of,
+                            feed_cursor=engine.book.cursor,
+                            payload=engine.account_state(call.account_id),
+                        )
+                        for call, _ in due
+                    ]
+                )
+                try:
+                    await store.commit(batch, daily=[key for _, key in due])
+                except DailyAlreadyDone as done:  # another engine took some: not again
+                    taken = set(done.keys)
+                    self._daily_settled.update(taken)
+                    self._daily_waiting.difference_update(taken)
+                    due = [(call, key) for call, key in due if key not in taken]
+                    continue
+                break
+        keys = [key for _, key in due]
+        self._daily_settled.update(keys)
+        self._late(DAILY_SNAPSHOT_JOB, keys)
+        if due:
+            log.info("took %d daily snapshots", len(due))
+        return [call.call_id for call, _ in due]
+
+    async def _daily_reminders(self, store: DailyStore) -> list[str]:
+        daily = self.engine.settings.daily
+        if not daily.reminders or self.gateway is None:
+            return []
+        sent: list[str] = []
+        waiting: list[DailyKey] = []
+        for call, key in self._due_today(daily.reminder_time, DAILY_REMINDER_JOB):
+            if await store.daily_done(*key):
+                self._daily_settled.add(key)
+                continue
+            # The stored call: another terminal may have flagged it, moved or ended it.
+            stored = await store.get_call(call.call_id)
+            now = self.engine.clock()
+            if stored is None or not stored.is_open or stored.exception:
+                continue  # looked at again next pass: a flag may be lifted today
+            if stored.past_deadline(now):
+                self._daily_settled.add(key)
+                continue
+            if not self.data_fresh(call.account_id):
+                waiting.append(key)
+                continue
+            if await self._send_reminder(store, replace(call, deadline=stored.deadline), key):
+                sent.append(call.call_id)
+        if waiting:
+            self._wait_for_live(DAILY_REMINDER_JOB, waiting)
+        return sent
+
+    async def _send_reminder(self, store: DailyStore, call: MarginCall, key: DailyKey) -> bool:
+        """Send (or re-send, same key) one call's reminder for the day.
+
+        True when this pass delivered it (acknowledged on a post of ours); False when it
+        failed, is in doubt, or was already delivered (another engine, before a crash).
+        """
+        message_id = reminder_message_id(call.call_id, key[2])
+        existing = await store.get_message(message_id)
+        intent = (
+            existing.intent()  # recorded before a crash: the same message, whatever changed
+            if existing is not None
+            else MessageIntent(
+                message_id=message_id,
+                account_id=call.account_id,
+                channel=self.engine.settings.daily.reminder_channel,
+                subject="Margin call reminder",
+                body=reminder_body(call),
+                reference=call.call_id,
+                operator=DAILY_REMINDER_ACTOR.name,
+            )
+        )
+        try:
+            outcome = await self.send_message(intent, DAILY_REMINDER_ACTOR)
+        except (ActionRefused, GatewayError) as problem:
+            log.error("daily reminder %s for %s failed: %s", message_id, call.call_id, problem)
+            return False
+        if outcome.send_state is SendState.FAILED:
+            # The broker refused it: no retry today (the messages table says why).
+            log.error("daily reminder %s refused by the broker", message_id)
+        elif outcome.send_state is not SendState.ACKNOWLEDGED:
+            log.warning("daily reminder %s in doubt: %s", message_id, outcome.error)
+            return False  # re-sent with the same key on the next pass
+        # Another engine may have marked it: the gateway's key kept it to one message.
+        with contextlib.suppress(DailyAlreadyDone):
+            await store.mark_daily([key])
+        self._daily_settled.add(key)
+        self._late(DAILY_REMINDER_JOB, [key])
+        return outcome.send_state is SendState.ACKNOWLEDGED and outcome.posts > 0

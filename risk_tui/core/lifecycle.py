@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -213,11 +213,17 @@ def move_deadline(call: MarginCall, deadline: datetime, reason: str) -> MarginCa
     return replace(call, deadline=deadline, deadline_error=None, deadline_reason=reason)
 
 
-def daily_snapshot_due(call: MarginCall, last_daily: date | None, today: date) -> bool:
-    """One daily snapshot per open call per day, never on the day the call opened."""
+def daily_snapshot_due(
+    call: MarginCall, last_daily: date | None, today: date, zone: tzinfo | None = None
+) -> bool:
+    """One daily snapshot per open call per day, never on the day the call opened.
+
+    `today` is a day in `zone` (the call's market), where the trigger day is judged too.
+    """
     if not call.is_open:
         return False
-    if call.triggered_at.date() >= today:
+    triggered = call.triggered_at if zone is None else call.triggered_at.astimezone(zone)
+    if triggered.date() >= today:
         return False
     return last_daily is None or last_daily < today
 

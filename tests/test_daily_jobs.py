@@ -1,0 +1,318 @@
+"""The engine's daily jobs against the simulator: the DAILY snapshot and the reminder.
+
+Once per open call per market-local day, never on the trigger day, only on live data,
+and never twice — not after a second pass, a restart, or a second engine racing on the
+same database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from risk_tui.config import ConfigError, FeedSettings, Settings, load_settings
+from risk_tui.core.actions import Actor, Role
+from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
+from risk_tui.core.lifecycle import CallState
+from risk_tui.core.view import DeskView
+from risk_tui.engine import DAILY_REMINDER_ACTOR, Desk, reminder_message_id
+from risk_tui.feed.client import make_client
+from risk_tui.feed.gateway import Gateway
+from risk_tui.sim.app import SimState
+from risk_tui.storage import Store, create_engine, upgrade
+
+NOW = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)  # Monday, 10:15 in Singapore
+SGT = timezone(timedelta(hours=8))
+TUESDAY = date(2026, 11, 24)
+OPERATOR = Actor("amy", Role.OPERATOR)
+
+
+class Clock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set_sgt(self, day: date, hour: int, minute: int) -> None:
+        self.now = datetime(day.year, day.month, day.day, hour, minute, tzinfo=SGT)
+
+
+class Monotonic:
+    """The desk's monotonic clock: feed health (live/stale) reads it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Rig:
+    desk: Desk
+    sim: SimState
+    store: Store
+    clock: Clock
+    monotonic: Monotonic
+    settings: Settings
+    calendars: TradingCalendars
+    client: httpx.AsyncClient
+    views: list[DeskView] = field(default_factory=list)
+
+    async def new_desk(self, daily_interval: float = 30.0) -> Desk:
+        """Another process on the same database and broker: started and polled once."""
+        gateway = Gateway(self.client, self.store, deadline=5, clock=self.clock)
+        desk = Desk(
+            self.settings,
+            self.store,
+            self.calendars,
+            self.client,
+            clock=self.clock,
+            monotonic=self.monotonic,
+            gateway=gateway,
+            daily_interval=daily_interval,
+        )
+        await desk.start()
+        await desk.poller.poll()
+        return desk
+
+    async def daily_snapshots(self, call_id: str) -> list[datetime]:
+        return [
+            s.taken_at for s in await self.store.snapshots_for(call_id) if s.scenario == "daily"
+        ]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    from risk_tui.commands import serve_simulator
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
+    await upgrade(url)
+    engine = await create_engine(url)
+    store = Store(engine)
+    sim = SimState(tick_interval=None)  # ticks only when the test says so
+    calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
+    clock = Clock(NOW)
+    monotonic = Monotonic()
+    async with serve_simulator(sim) as feed_url:
+        feed = FeedSettings(url=feed_url, stale_after=30)
+        settings = load_settings(None, env={}, discover=False).model_copy(update={"feed": feed})
+        async with make_client(feed) as client:
+            rig = Rig(
+                None,  # type: ignore[arg-type]  # set just below
+                sim,
+                store,
+                clock,
+                monotonic,
+                settings,
+                calendars,
+                client,
+            )
+            rig.desk = await rig.new_desk()
+            rig.desk.on_view = rig.views.append
+            yield rig
+    await engine.dispose()
+
+
+def seed_call_id(desk: Desk, account_id: str = "A1001") -> str:
+    return desk.engine.open_calls[account_id].call_id
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+def test_daily_settings_defaults_and_validation() -> None:
+    daily = load_settings(None, env={}, discover=False).daily
+    assert (daily.snapshot_time.isoformat(), daily.reminder_time.isoformat()) == (
+        "17:30:00",
+        "09:30:00",
+    )
+    assert daily.reminders is True and daily.reminder_channel == "app"
+    with pytest.raises(ConfigError, match=r"daily\.reminder_channel"):
+        load_settings(None, env={"RISK_TUI_DAILY__REMINDER_CHANNEL": "fax"}, discover=False)
+    with pytest.raises(ConfigError, match=r"daily\.snapshot_time: a market local time"):
+        load_settings(None, env={"RISK_TUI_DAILY__SNAPSHOT_TIME": "17:30+08:00"}, discover=False)
+    off = load_settings(None, env={"RISK_TUI_DAILY__REMINDERS": "false"}, discover=False)
+    assert off.daily.reminders is False
+
+
+# --- the daily snapshot ------------------------------------------------------------------
+
+
+async def test_daily_snapshot_once_per_day_from_the_day_after_the_trigger(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    rig.clock.set_sgt(date(2026, 11, 23), 18, 0)  # Monday, after 17:30: the trigger day
+    snapshots, _ = await rig.desk.run_daily_jobs()
+    assert call_id not in snapshots and await rig.daily_snapshots(call_id) == []
+
+    rig.clock.set_sgt(TUESDAY, 17, 29)  # before snapshot_time
+    snapshots, _ = await rig.desk.run_daily_jobs()
+    assert call_id not in snapshots
+
+    rig.clock.set_sgt(TUESDAY, 17, 31)
+    await rig.desk.poller.poll()
+    snapshots, _ = await rig.desk.run_daily_jobs()
+    assert call_id in snapshots
+    assert await rig.daily_snapshots(call_id) == [rig.clock.now]
+    stored = next(s for s in await rig.store.snapshots_for(call_id) if s.scenario == "daily")
+    assert stored.payload["account_id"] == "A1001" and stored.payload["call_amount"] == "1015.00"
+    assert await rig.store.daily_done("snapshot", call_id, TUESDAY)
+
+    # A second pass, and a restart on the same database: still one for Tuesday.
+    rig.clock.set_sgt(TUESDAY, 20, 0)
+    assert call_id not in (await rig.desk.run_daily_jobs())[0]
+    restarted = await rig.new_desk()
+    assert call_id not in (await restarted.run_daily_jobs())[0]
+    assert len(await rig.daily_snapshots(call_id)) == 1
+
+    # Wednesday: the next one.
+    rig.clock.set_sgt(date(2026, 11, 25), 17, 45)
+    assert call_id in (await restarted.run_daily_jobs())[0]
+    assert len(await rig.daily_snapshots(call_id)) == 2
+
+
+async def test_a_racing_second_engine_writes_no_second_daily_snapshot(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call_id = seed_call_id(rig.desk)
+    rig.clock.set_sgt(TUESDAY, 17, 31)
+    other = await rig.new_desk()
+    assert call_id in (await rig.desk.run_daily_jobs())[0]
+
+    # The other engine read the markers before the first one committed.
+    async def nothing_done(job: str) -> dict[str, date]:
+        return {}
+
+    monkeypatch.setattr(rig.store, "last_daily", nothing_done)
+    snapshots, _ = await other.run_daily_jobs()  # DailyAlreadyDone is caught
+    assert call_id not in snapshots
+    assert len(await rig.daily_snapshots(call_id)) == 1
+
+
+async def test_no_daily_snapshot_while_stale_then_taken_once_live(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    call_id = seed_call_id(rig.desk)
+    rig.clock.set_sgt(TUESDAY, 17, 31)
+    rig.monotonic.now += 31  # no successful poll for longer than stale_after: STALE
+    with caplog.at_level(logging.WARNING, logger="risk_tui.engine"):
+        assert await rig.desk.run_daily_jobs() == ([], [])
+        assert await rig.desk.run_daily_jobs() == ([], [])
+    assert await rig.daily_snapshots(call_id) == []
+    waiting = [r for r in caplog.records if "feed is not live" in r.getMessage()]
+    assert len(waiting) == 2  # once for the snapshots, once for the reminders: not per pass
+    caplog.clear()
+
+    rig.clock.set_sgt(TUESDAY, 19, 0)
+    await rig.desk.poller.poll()  # live again
+    with caplog.at_level(logging.WARNING, logger="risk_tui.engine"):
+        snapshots, reminders = await rig.desk.run_daily_jobs()
+    assert call_id in snapshots and call_id in reminders
+    assert await rig.daily_snapshots(call_id) == [rig.clock.now]
+    assert any("done late" in r.getMessage() for r in caplog.records)
+
+
+# --- the daily reminder ------------------------------------------------------------------
+
+
+async def test_one_reminder_on_tuesday_after_reminder_time_across_a_restart(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call_id = seed_call_id(rig.desk)
+    message_id = reminder_message_id(call_id, TUESDAY)
+    rig.clock.set_sgt(date(2026, 11, 23), 11, 0)  # the trigger day: the notice covers it
+    assert call_id not in (await rig.desk.run_daily_jobs())[1]
+    rig.clock.set_sgt(TUESDAY, 9, 29)
+    assert call_id not in (await rig.desk.run_daily_jobs())[1]
+    assert message_id not in rig.sim.message_posts
+
+    rig.clock.set_sgt(TUESDAY, 9, 31)
+    _, reminders = await rig.desk.run_daily_jobs()
+    assert call_id in reminders
+    assert rig.sim.message_posts[message_id] == 1
+    message = await rig.store.get_message(message_id)
+    assert message is not None and message.operator == DAILY_REMINDER_ACTOR.name
+    assert message.channel == "app" and message.call_id == call_id
+    assert "Tan Mei Ling" in message.body and "SGD 1,015.00" in message.body
+    assert "25 Nov 2026 15:00 (SG time)" in message.body
+    assert await rig.store.daily_done("reminder", call_id, TUESDAY)
+    call = rig.desk.engine.open_calls["A1001"]
+    assert call.state is CallState.NOTIFIED
+
+    # A second pass, a restart, and an engine that missed the marker: one message.
+    assert call_id not in (await rig.desk.run_daily_jobs())[1]
+    restarted = await rig.new_desk()
+    assert call_id not in (await restarted.run_daily_jobs())[1]
+
+    async def not_done(job: str, call_id: str, day: date) -> bool:
+        return False
+
+    monkeypatch.setattr(rig.store, "daily_done", not_done)
+    racing = await rig.new_desk()
+    assert call_id not in (await racing.run_daily_jobs())[1]
+    assert rig.sim.message_posts[message_id] == 1
+
+
+async def test_no_reminder_for_an_exception_or_after_the_deadline(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    await rig.desk.set_exception(call_id, True, OPERATOR)
+    rig.clock.set_sgt(TUESDAY, 10, 0)
+    assert call_id not in (await rig.desk.run_daily_jobs())[1]
+    assert reminder_message_id(call_id, TUESDAY) not in rig.sim.message_posts
+
+    await rig.desk.set_exception(call_id, False, OPERATOR)
+    thursday = date(2026, 11, 26)  # the deadline was Wednesday 15:00
+    rig.clock.set_sgt(thursday, 10, 0)
+    await rig.desk.poller.poll()
+    assert call_id not in (await rig.desk.run_daily_jobs())[1]
+    assert reminder_message_id(call_id, thursday) not in rig.sim.message_posts
+
+
+async def test_no_reminder_while_the_feed_is_stale(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    rig.clock.set_sgt(TUESDAY, 10, 0)
+    rig.monotonic.now += 31
+    assert await rig.desk.run_daily_jobs() == ([], [])
+    assert reminder_message_id(call_id, TUESDAY) not in rig.sim.message_posts
+
+
+async def test_reminders_can_be_switched_off(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    daily = rig.settings.daily.model_copy(update={"reminders": False})
+    rig.desk.engine.settings = rig.settings.model_copy(update={"daily": daily})
+    rig.clock.set_sgt(TUESDAY, 10, 0)
+    assert call_id not in (await rig.desk.run_daily_jobs())[1]
+    assert reminder_message_id(call_id, TUESDAY) not in rig.sim.message_posts
+
+
+# --- the loop --------------------------------------------------------------------------
+
+
+async def test_desk_run_starts_the_daily_loop(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    rig.clock.set_sgt(TUESDAY, 17, 31)
+    desk = await rig.new_desk(daily_interval=0.01)
+    message_id = reminder_message_id(call_id, TUESDAY)
+    task = asyncio.create_task(desk.run())
+    try:
+        for _ in range(500):
+            if await rig.store.daily_done("reminder", call_id, TUESDAY):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert len(await rig.daily_snapshots(call_id)) == 1
+    assert rig.sim.message_posts[message_id] == 1
