@@ -11,122 +11,25 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date
 from pathlib import Path
 
-import httpx
 import pytest
 
-from risk_tui.config import ConfigError, FeedSettings, Settings, load_settings
+from risk_tui.config import ConfigError, load_settings
 from risk_tui.core.actions import Actor, Role
-from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
 from risk_tui.core.lifecycle import CallState
-from risk_tui.core.view import DeskView
-from risk_tui.engine import DAILY_REMINDER_ACTOR, Desk, reminder_message_id
-from risk_tui.feed.client import make_client
-from risk_tui.feed.gateway import Gateway
-from risk_tui.sim.app import SimState
-from risk_tui.storage import Store, create_engine, upgrade
+from risk_tui.engine import DAILY_REMINDER_ACTOR, reminder_message_id
+from tests.desk_rig import Rig, desk_rig, seed_call_id
 
-NOW = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)  # Monday, 10:15 in Singapore
-SGT = timezone(timedelta(hours=8))
 TUESDAY = date(2026, 11, 24)
 OPERATOR = Actor("amy", Role.OPERATOR)
 
 
-class Clock:
-    """A wall clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set_sgt(self, day: date, hour: int, minute: int) -> None:
-        self.now = datetime(day.year, day.month, day.day, hour, minute, tzinfo=SGT)
-
-
-class Monotonic:
-    """The desk's monotonic clock: feed health (live/stale) reads it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Rig:
-    desk: Desk
-    sim: SimState
-    store: Store
-    clock: Clock
-    monotonic: Monotonic
-    settings: Settings
-    calendars: TradingCalendars
-    client: httpx.AsyncClient
-    views: list[DeskView] = field(default_factory=list)
-
-    async def new_desk(self, daily_interval: float = 30.0) -> Desk:
-        """Another process on the same database and broker: started and polled once."""
-        gateway = Gateway(self.client, self.store, deadline=5, clock=self.clock)
-        desk = Desk(
-            self.settings,
-            self.store,
-            self.calendars,
-            self.client,
-            clock=self.clock,
-            monotonic=self.monotonic,
-            gateway=gateway,
-            daily_interval=daily_interval,
-        )
-        await desk.start()
-        await desk.poller.poll()
-        return desk
-
-    async def daily_snapshots(self, call_id: str) -> list[datetime]:
-        return [
-            s.taken_at for s in await self.store.snapshots_for(call_id) if s.scenario == "daily"
-        ]
-
-
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    from risk_tui.commands import serve_simulator
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
-    await upgrade(url)
-    engine = await create_engine(url)
-    store = Store(engine)
-    sim = SimState(tick_interval=None)  # ticks only when the test says so
-    calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
-    clock = Clock(NOW)
-    monotonic = Monotonic()
-    async with serve_simulator(sim) as feed_url:
-        feed = FeedSettings(url=feed_url, stale_after=30)
-        settings = load_settings(None, env={}, discover=False).model_copy(update={"feed": feed})
-        async with make_client(feed) as client:
-            rig = Rig(
-                None,  # type: ignore[arg-type]  # set just below
-                sim,
-                store,
-                clock,
-                monotonic,
-                settings,
-                calendars,
-                client,
-            )
-            rig.desk = await rig.new_desk()
-            rig.desk.on_view = rig.views.append
-            yield rig
-    await engine.dispose()
-
-
-def seed_call_id(desk: Desk, account_id: str = "A1001") -> str:
-    return desk.engine.open_calls[account_id].call_id
+    async with desk_rig(tmp_path) as desk:
+        yield desk
 
 
 # --- settings ------------------------------------------------------------------------------

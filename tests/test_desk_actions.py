@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from risk_tui.config import FeedSettings, load_settings
 from risk_tui.core.actions import (
     Actor,
     MessageIntent,
@@ -21,53 +18,19 @@ from risk_tui.core.actions import (
     new_client_order_id,
     new_message_id,
 )
-from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
 from risk_tui.core.lifecycle import CallState, EndReason
 from risk_tui.core.model import Side
-from risk_tui.engine import Desk
-from risk_tui.feed.client import make_client
-from risk_tui.feed.gateway import ActionRefused, Gateway
-from risk_tui.sim.app import SimState
-from risk_tui.storage import Store, create_engine, run_verify, upgrade
-from risk_tui.storage.repository import Store as StoreType
+from risk_tui.feed.gateway import ActionRefused
+from risk_tui.storage import run_verify
+from tests.desk_rig import Rig, desk_rig, seed_call_id
 
-NOW = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)
 TRADER = Actor("jdoe", Role.TRADER)
-
-
-@dataclass
-class Rig:
-    desk: Desk
-    sim: SimState
-    store: StoreType
-    db_path: Path
 
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    from risk_tui.commands import serve_simulator
-
-    db_path = tmp_path / "desk.db"
-    url = f"sqlite+aiosqlite:///{db_path}"
-    await upgrade(url)
-    engine = await create_engine(url)
-    store = Store(engine)
-    sim = SimState(tick_interval=None)  # ticks only when the test says so
-    calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
-    async with serve_simulator(sim) as feed_url:
-        feed = FeedSettings(url=feed_url, stale_after=30)
-        settings = load_settings(None, env={}, discover=False).model_copy(update={"feed": feed})
-        async with make_client(feed) as client:
-            gateway = Gateway(client, store, deadline=5, clock=lambda: NOW)
-            desk = Desk(settings, store, calendars, client, clock=lambda: NOW, gateway=gateway)
-            await desk.start()
-            await desk.poller.poll()
-            yield Rig(desk, sim, store, db_path)
-    await engine.dispose()
-
-
-def seed_call_id(desk: Desk) -> str:
-    return desk.engine.open_calls["A1001"].call_id
+    async with desk_rig(tmp_path) as desk:
+        yield desk
 
 
 async def test_message_notifies_the_call_with_a_snapshot(rig: Rig) -> None:
@@ -117,10 +80,10 @@ async def test_liquidation_fills_through_the_feed_and_ends_the_call_liquidated(r
     ended = await rig.store.get_call(call_id)
     assert ended is not None and ended.end_reason is EndReason.LIQUIDATED
     assert [s.scenario for s in await rig.store.snapshots_for(call_id)] == ["trigger", "end"]
-    with sqlite3.connect(rig.db_path) as conn:
+    with sqlite3.connect(rig.url.removeprefix("sqlite+aiosqlite:///")) as conn:
         (rows,) = conn.execute("select count(*) from orders").fetchone()
     assert rows == 1
-    assert (await run_verify(f"sqlite+aiosqlite:///{rig.db_path}")).ok
+    assert (await run_verify(rig.url)).ok
 
 
 async def test_refusals_viewer_oversize_and_not_in_call(rig: Rig) -> None:

@@ -10,16 +10,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from risk_tui.config import FeedSettings, Settings, load_settings
 from risk_tui.core.actions import (
     Actor,
     AutoCondition,
@@ -29,113 +27,24 @@ from risk_tui.core.actions import (
     Role,
     new_plan_id,
 )
-from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
 from risk_tui.core.lifecycle import CallState, EndReason
 from risk_tui.core.model import Side
-from risk_tui.core.view import DeskView
 from risk_tui.engine import AUTO_LIQUIDATION_ACTOR, Desk
-from risk_tui.feed.client import make_client
-from risk_tui.feed.gateway import ActionRefused, Gateway, OrderOutcome
-from risk_tui.sim.app import SimState
-from risk_tui.storage import Store, create_engine, run_verify, upgrade
+from risk_tui.feed.gateway import ActionRefused, OrderOutcome
+from risk_tui.storage import Store, run_verify
 from risk_tui.storage.actions import AutoLiquidationState
+from tests.desk_rig import NOW, SGT, Rig, desk_rig, seed_call_id
 
-NOW = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)  # Monday, 10:15 in Singapore
-SGT = timezone(timedelta(hours=8))
 OPERATOR = Actor("amy", Role.OPERATOR)
 TRADER = Actor("jdoe", Role.TRADER)
 SUPERVISOR = Actor("sue", Role.SUPERVISOR)
 VIEWER = Actor("vic", Role.VIEWER)
 
 
-class Clock:
-    """A wall clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-class Monotonic:
-    """The desk's monotonic clock: feed health (live/stale) reads it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Rig:
-    desk: Desk
-    sim: SimState
-    store: Store
-    url: str
-    clock: Clock
-    monotonic: Monotonic
-    settings: Settings
-    calendars: TradingCalendars
-    client: httpx.AsyncClient
-    views: list[DeskView] = field(default_factory=list)
-
-    async def new_desk(self) -> Desk:
-        """Another process on the same database and broker: started and polled once."""
-        gateway = Gateway(self.client, self.store, deadline=5, clock=self.clock)
-        desk = Desk(
-            self.settings,
-            self.store,
-            self.calendars,
-            self.client,
-            clock=self.clock,
-            monotonic=self.monotonic,
-            gateway=gateway,
-        )
-        await desk.start()
-        await desk.poller.poll()
-        return desk
-
-
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    from risk_tui.commands import serve_simulator
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
-    await upgrade(url)
-    engine = await create_engine(url)
-    store = Store(engine)
-    sim = SimState(tick_interval=None)  # ticks only when the test says so
-    calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
-    clock = Clock(NOW)
-    monotonic = Monotonic()
-    async with serve_simulator(sim) as feed_url:
-        feed = FeedSettings(url=feed_url, stale_after=30)
-        settings = load_settings(None, env={}, discover=False).model_copy(update={"feed": feed})
-        async with make_client(feed) as client:
-            rig = Rig(
-                None,  # type: ignore[arg-type]  # set just below
-                sim,
-                store,
-                url,
-                clock,
-                monotonic,
-                settings,
-                calendars,
-                client,
-            )
-            rig.desk = await rig.new_desk()
-            rig.desk.on_view = rig.views.append
-            yield rig
-    await engine.dispose()
-
-
-def seed_call_id(desk: Desk, account_id: str = "A1001") -> str:
-    return desk.engine.open_calls[account_id].call_id
+    async with desk_rig(tmp_path) as desk:
+        yield desk
 
 
 def plan_of(
