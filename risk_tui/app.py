@@ -29,6 +29,7 @@ from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, WarningRow
 from risk_tui.engine import Desk, utc_now
 from risk_tui.screens.warnings import SORT_KEYS, WarningsPane
+from risk_tui.widgets.desk_pane import DeskPane
 from risk_tui.widgets.feed_banner import FeedBanner
 from risk_tui.widgets.live_table import LiveTable
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 DeskService = Callable[[], AbstractAsyncContextManager[Desk]]
 
 MESSAGING_ROLES = frozenset({Role.OPERATOR, Role.TRADER, Role.SUPERVISOR})
+CALL_ACTIONS = frozenset({"liquidate", "auto_liquidate", "message", "remark", "toggle_exception"})
 
 TABS = (
     ("warnings", "1 Real-time warnings"),
@@ -133,13 +135,15 @@ class RiskApp(App[int]):
             with TabPane(TABS[0][1], id="warnings"):
                 yield WarningsPane(id="warnings-pane")
             with TabPane(TABS[1][1], id="intraday"):
-                yield WarningsPane(intraday_only=True, calendars=self.calendars, id="intraday-pane")
-            for tab, label in TABS[2:]:
-                with TabPane(label, id=tab):
-                    yield Static(
-                        Text(f"{label[2:]}: not built yet (the next issue fills this tab)."),
-                        classes="placeholder",
-                    )
+                yield WarningsPane(mode="intraday", calendars=self.calendars, id="intraday-pane")
+            with TabPane(TABS[2][1], id="shorts"):
+                yield Static(Text("Short positions: being built."), classes="placeholder")
+            with TabPane(TABS[3][1], id="history"):
+                yield Static(Text("History: being built."), classes="placeholder")
+            with TabPane(TABS[4][1], id="exceptions"):
+                yield WarningsPane(mode="exceptions", id="exceptions-pane")
+            with TabPane(TABS[5][1], id="orders"):
+                yield Static(Text("Liquidation orders: being built."), classes="placeholder")
         yield Input(
             placeholder="filter: account, client or symbol — enter to apply, escape to clear",
             id="filter",
@@ -199,8 +203,15 @@ class RiskApp(App[int]):
             return 0
         now = self.clock()
         changed = [pane.show(self.view, now, force=force) for pane in self.query(WarningsPane)]
-        # The Real-time tab holds every call; the intraday ones are a subset of it.
-        return changed[0] if changed else 0
+        self._refresh_desk_pane()
+        # Every open call is on the Real-time or the Exceptions tab; intraday is a subset.
+        return changed[0] + changed[2] if len(changed) == 3 else sum(changed)
+
+    def _refresh_desk_pane(self) -> None:
+        """The shown tab, when it reads the desk (shorts, history, orders), catches up."""
+        pane = self._active_widget()
+        if isinstance(pane, DeskPane) and self.desk is not None and self.view is not None:
+            pane.refresh_from(self.desk, self.view, self.clock())
 
     def _render_banner(self) -> None:
         for banner in self.query(FeedBanner):  # none while the app is closing
@@ -218,11 +229,19 @@ class RiskApp(App[int]):
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _pane(self) -> WarningsPane | None:
+    def _active_widget(self) -> WarningsPane | DeskPane | None:
+        """The pane of the shown tab."""
         active = self.query_one(TabbedContent).active
         with contextlib.suppress(Exception):
-            return self.query_one(f"#{active}-pane", WarningsPane)
+            pane = self.query_one(f"#{active}-pane")
+            if isinstance(pane, WarningsPane | DeskPane):
+                return pane
         return None
+
+    def _pane(self) -> WarningsPane | None:
+        """The shown tab's pane when it lists calls (the call actions work there only)."""
+        pane = self._active_widget()
+        return pane if isinstance(pane, WarningsPane) else None
 
     def _current_row(self) -> WarningRow | None:
         pane = self._pane()
@@ -247,10 +266,12 @@ class RiskApp(App[int]):
                 table.suspend_repaints()
             elif not hidden and table.paused:
                 table.resume_repaints()
+        self._refresh_desk_pane()
+        self.refresh_bindings()  # the call actions are offered on the call tabs only
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
-        pane = self._pane()
+        pane = self._active_widget()
         if pane is not None:
             pane.table.focus()
 
@@ -268,7 +289,7 @@ class RiskApp(App[int]):
     @on(Input.Submitted, "#filter")
     def _apply_filter(self, event: Input.Submitted) -> None:
         self._set_filter(event.value)
-        pane = self._pane()
+        pane = self._active_widget()
         if pane is not None:
             pane.table.focus()
 
@@ -280,6 +301,8 @@ class RiskApp(App[int]):
 
         for pane in self.query(WarningsPane):
             pane.set_text_filter(text, symbols_of)
+        for desk_pane in self.query(DeskPane):
+            desk_pane.set_text_filter(text)
 
     def action_leave(self) -> None:
         box = self.query_one("#filter", Input)
@@ -288,7 +311,7 @@ class RiskApp(App[int]):
             box.remove_class("-shown")
             box.display = False
             self._set_filter("")
-            pane = self._pane()
+            pane = self._active_widget()
             if pane is not None:
                 pane.table.focus()
 
@@ -299,15 +322,18 @@ class RiskApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Destructive actions are not even offered to a role that may not take them."""
-        if action in ("liquidate", "auto_liquidate"):
-            return self.actor.role in TRADING_ROLES
-        if action in ("message", "remark", "toggle_exception"):
+        if action in CALL_ACTIONS:
+            if self._pane() is None:
+                return False  # not on a tab of calls: nothing to act on
+            if action in ("liquidate", "auto_liquidate"):
+                return self.actor.role in TRADING_ROLES
             return self.actor.role in MESSAGING_ROLES
         return True
 
     @on(LiveTable.RowSelected)
     def _open_details(self, event: LiveTable.RowSelected) -> None:
-        self.open_details(event.key)
+        if any(event.control is pane.table for pane in self.query(WarningsPane)):
+            self.open_details(event.key)
 
     @work(exclusive=True, group="dialog")
     async def open_details(self, account_id: str) -> None:

@@ -413,17 +413,21 @@ class Engine:
             if result.incomplete is not None and account_id in self.book.accounts
         )
         currency = self.settings.desk.reporting_currency
-        totals = compute_totals(rows, self.book, currency)
-        intraday = compute_totals(tuple(r for r in rows if r.intraday), self.book, currency)
+        live = tuple(r for r in rows if not r.call.exception)
+        exceptions = tuple(r for r in rows if r.call.exception)
         return DeskView(
             as_of=self.book.as_of,
             cursor=self.book.cursor,
             stale=stale,
             warnings=rows,
             incomplete=incomplete,
-            totals=totals,
+            totals=compute_totals(rows, self.book, currency),
             rejected_records=rejected,
-            intraday_totals=intraday,
+            intraday_totals=compute_totals(
+                tuple(r for r in live if r.intraday), self.book, currency
+            ),
+            live_totals=compute_totals(live, self.book, currency),
+            exception_totals=compute_totals(exceptions, self.book, currency),
         )
 
 

@@ -63,7 +63,9 @@ class DeskView:
     totals: Totals
     rejected_records: int = 0
     notes: tuple[str, ...] = field(default=())
-    intraday_totals: Totals | None = None  # the same totals over intraday accounts only
+    intraday_totals: Totals | None = None  # live (not exception) intraday calls only
+    live_totals: Totals | None = None  # calls on the live list: every open call but exceptions
+    exception_totals: Totals | None = None  # calls an operator marked as exceptions
 
 
 def compute_totals(rows: tuple[WarningRow, ...], book: Book, reporting_currency: str) -> Totals:

@@ -1,11 +1,16 @@
-"""The Real-time warnings and Intraday margin tabs: a summary, and one live row per call."""
+"""The Real-time warnings, Intraday margin and Exceptions tabs: a summary, one live row per call.
+
+The live list holds every open call an operator has not marked as an exception; the
+Exceptions tab holds the marked ones (still recomputed live), and un-marking a call
+moves it back. Intraday is the live list's intraday-financing accounts.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -133,6 +138,9 @@ def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
     )
 
 
+PaneMode = Literal["live", "intraday", "exceptions"]
+
+
 class WarningsPane(Vertical):
     """One tab of open calls, fed one DeskView at a time, repainting only what changed."""
 
@@ -145,12 +153,13 @@ class WarningsPane(Vertical):
     def __init__(
         self,
         *,
-        intraday_only: bool = False,
+        mode: PaneMode = "live",
         calendars: TradingCalendars | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
-        self.intraday_only = intraday_only
+        self.mode = mode
+        self.intraday_only = mode == "intraday"
         self.calendars = calendars
         self._shown: dict[str, tuple[Any, ...]] = {}  # account → identity of what is shown
         self._minute = -1
@@ -167,9 +176,12 @@ class WarningsPane(Vertical):
         return self.query_one(LiveTable)
 
     def _rows(self, view: DeskView) -> list[WarningRow]:
+        if self.mode == "exceptions":
+            return [row for row in view.warnings if row.call.exception]
+        live = (row for row in view.warnings if not row.call.exception)
         if self.intraday_only:
-            return [row for row in view.warnings if row.intraday]
-        return list(view.warnings)
+            return [row for row in live if row.intraday]
+        return list(live)
 
     def _flags(self, rows: list[WarningRow], now: datetime) -> dict[str, str]:
         if not self.intraday_only or self.calendars is None:
@@ -215,7 +227,11 @@ class WarningsPane(Vertical):
         table = self.table
         if upserts or removals:
             table.apply_diff(upserts, removals)
-        totals = view.intraday_totals if self.intraday_only else view.totals
+        totals = {
+            "live": view.live_totals,
+            "intraday": view.intraday_totals,
+            "exceptions": view.exception_totals,
+        }[self.mode]
         # query, not query_one: while the app closes, children go one by one.
         if totals is not None:
             for bar in self.query(SummaryBar):

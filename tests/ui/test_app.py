@@ -64,8 +64,8 @@ async def until(pilot: object, condition: Callable[[], bool], seconds: float = 5
         await asyncio.sleep(0.05)
 
 
-def row_text(app: RiskApp, account: str) -> str:
-    table = app.query_one("#warnings-pane-table", LiveTable)
+def row_text(app: RiskApp, account: str, pane: str = "warnings") -> str:
+    table = app.query_one(f"#{pane}-pane-table", LiveTable)
     row = table.get_row(account)
     return " ".join(cell.plain for cell in row.cells) if row else ""
 
@@ -181,14 +181,22 @@ async def test_message_remark_and_exception_from_the_keyboard(desk: Desk) -> Non
         await pilot.press("ctrl+s")
         await until(pilot, lambda: app.screen is app.screen_stack[0])
         await until(pilot, lambda: "client called back" in row_text(app, "A1001"))
-        await pilot.press("e")
-        await until(pilot, lambda: "EXC" in row_text(app, "A1001"))
+        await pilot.press("e")  # marked: off the live list, onto the Exceptions tab
+        await until(pilot, lambda: "EXC" in row_text(app, "A1001", "exceptions"))
+        assert row_text(app, "A1001") == ""
         assert app.desk is not None
         remarks = await app.desk.store.remarks_for(  # type: ignore[attr-defined]
             app.desk.engine.open_calls["A1001"].call_id
         )
         assert any(r.exception for r in remarks)
         assert any("client called back" in r.text for r in remarks)
+        await pilot.press("5")
+        exceptions = app.query_one("#exceptions-pane-table", LiveTable)
+        await until(pilot, lambda: exceptions.cursor_key == "A1001")
+        await pilot.press("e")  # un-marked: back on the live list
+        await until(pilot, lambda: "client called back" in row_text(app, "A1001"))
+        assert row_text(app, "A1001", "exceptions") == ""
+        assert "EXC" not in row_text(app, "A1001")
     assert sum(desk.sim.message_posts.values()) == 1
 
 
