@@ -485,7 +485,7 @@ class RiskApp(App[int]):
             pane.table.clear_marks()
 
     @work(exclusive=True, group="dialog")
-    async def remark(self, account_id: str) -> None:
+    async def remark(self, account_id: str, *, mark_exception: bool = False) -> None:
         from risk_tui.widgets.dialogs import RemarkDialog
 
         row = self._row(account_id)
@@ -495,7 +495,9 @@ class RiskApp(App[int]):
             self._refuse("remark")
             return
         history = await self.desk.store.remarks_for(row.call.call_id)  # type: ignore[attr-defined]
-        answer = await self.push_screen_wait(RemarkDialog(row.call, history))
+        answer = await self.push_screen_wait(
+            RemarkDialog(row.call, history, exception=True if mark_exception else None)
+        )
         if answer is None:
             return
         text, exception = answer
@@ -514,6 +516,10 @@ class RiskApp(App[int]):
             return
         desk = self.desk
         flag = not row.call.exception
+        if flag and not row.call.remark.strip():
+            # An exception must say why: ask for the remark, the box already ticked.
+            self.remark(account_id, mark_exception=True)
+            return
 
         async def flip() -> str:
             await desk.set_exception(row.call.call_id, flag, self.actor)

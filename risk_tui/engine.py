@@ -810,6 +810,15 @@ class Desk:
                 [f"{actor.name} ({actor.role}) may not edit remarks"],
                 {"text": text, "exception": exception},
             )
+        if exception and not text.strip():  # the Exceptions tab must say why each is there
+            await self._refuse(
+                "remark_refused",
+                "remark",
+                actor,
+                call_id,
+                ["an exception needs a remark saying why"],
+                {"text": text, "exception": exception},
+            )
         async with self._calls_lock:
             try:
                 await store.add_remark(call_id, actor.name, text, exception, self.engine.clock())

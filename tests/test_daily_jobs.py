@@ -169,7 +169,7 @@ async def test_one_reminder_on_tuesday_after_reminder_time_across_a_restart(
 
 async def test_no_reminder_for_an_exception_or_after_the_deadline(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
-    await rig.desk.set_exception(call_id, True, OPERATOR)
+    await rig.desk.add_remark(call_id, "debt, no positions left", exception=True, actor=OPERATOR)
     rig.clock.set_sgt(TUESDAY, 10, 0)
     assert call_id not in (await rig.desk.run_daily_jobs())[1]
     assert reminder_message_id(call_id, TUESDAY) not in rig.sim.message_posts

@@ -124,6 +124,17 @@ async def test_a_viewer_may_not_edit_remarks_and_the_attempt_is_audited(rig: Rig
         await rig.desk.add_remark("MC-nope", "x", exception=False, actor=OPERATOR)
 
 
+async def test_an_exception_needs_a_remark_saying_why(rig: Rig) -> None:
+    call_id = seed_call_id(rig.desk)
+    with pytest.raises(ActionRefused, match="an exception needs a remark saying why"):
+        await rig.desk.set_exception(call_id, True, OPERATOR)
+    with pytest.raises(ActionRefused, match="an exception needs a remark saying why"):
+        await rig.desk.add_remark(call_id, "   ", exception=True, actor=OPERATOR)
+    assert not rig.desk.engine.open_calls["A1001"].exception
+    assert await rig.store.remarks_for(call_id) == []
+    assert await audit_actions(rig.store, call_id) == ["remark_refused", "remark_refused"]
+
+
 # --- moving a deadline ------------------------------------------------------------------
 
 

@@ -80,6 +80,15 @@ COLUMNS = (
     Column("flag", "Flag", max_width=12),
     Column("remark", "Remark", max_width=30),
 )
+# The Exceptions tab is read for why each call is there: the remark comes right after
+# the client; the EXC and FLATTEN columns say nothing there (all are exceptions).
+EXCEPTION_ORDER = (
+    "account", "client", "remark", "alert", "state", "triggered", "elapsed", "deadline",
+    "ccy", "call_amount", "equity", "im", "mm", "fm", "nar", "kind",
+)  # fmt: skip
+_POSITION = {column.key: index for index, column in enumerate(COLUMNS)}
+EXCEPTION_COLUMNS = tuple(COLUMNS[_POSITION[key]] for key in EXCEPTION_ORDER)
+
 # shift+letter sorts (k9s habit): the letter of each sortable column.
 SORT_KEYS = {
     "A": "account",
@@ -169,7 +178,14 @@ class WarningsPane(Vertical):
         yield SummaryBar()
         if self.intraday_only:
             yield Static(classes="market-clock")
-        yield LiveTable(COLUMNS, fixed_columns=2, id=f"{self.id}-table")
+        columns = EXCEPTION_COLUMNS if self.mode == "exceptions" else COLUMNS
+        yield LiveTable(columns, fixed_columns=2, id=f"{self.id}-table")
+
+    def _cells(self, row: WarningRow, now: datetime, flag: str) -> RowData:
+        cells = row_cells(row, now, flag)
+        if self.mode != "exceptions":
+            return cells
+        return RowData(tuple(cells.cells[_POSITION[key]] for key in EXCEPTION_ORDER))
 
     @property
     def table(self) -> LiveTable:
@@ -217,7 +233,7 @@ class WarningsPane(Vertical):
             shown = self._shown.get(key)
             moved = shown is None or any(a is not b for a, b in zip(identity, shown, strict=True))
             if moved or force or new_minute:
-                upserts[key] = row_cells(row, now, flags.get(key, ""))
+                upserts[key] = self._cells(row, now, flags.get(key, ""))
                 self._shown[key] = identity
             changed += moved
         removals = [key for key in self._shown if key not in seen]

@@ -200,6 +200,29 @@ async def test_message_remark_and_exception_from_the_keyboard(desk: Desk) -> Non
     assert sum(desk.sim.message_posts.values()) == 1
 
 
+async def test_marking_an_unremarked_call_asks_why_first(desk: Desk) -> None:
+    from risk_tui.widgets.dialogs import RemarkDialog
+    from risk_tui.widgets.dialogs.base import MarkCheckbox
+
+    app = make_app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _seed_row_selected(app, pilot)
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, RemarkDialog))
+        assert app.screen.query_one("#exception", MarkCheckbox).value is True
+        await pilot.press("ctrl+s")  # no reason typed: the dialog says so and stays
+        await pilot.pause()
+        assert isinstance(app.screen, RemarkDialog)
+        assert "an exception needs a remark saying why" in str(
+            app.screen.query_one("#problems").render()
+        )
+        await pilot.press(*"debt only, no positions")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "EXC" in row_text(app, "A1001", "exceptions"))
+        assert row_text(app, "A1001") == ""
+        assert "debt only, no positions" in row_text(app, "A1001", "exceptions")
+
+
 async def test_details_and_auto_liquidation_from_the_keyboard(desk: Desk) -> None:
     from risk_tui.screens.details import DetailsScreen
 

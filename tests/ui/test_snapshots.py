@@ -45,3 +45,25 @@ def test_help(snap_compare: Any, fixed_app: Callable[..., RiskApp], size: tuple[
         await pilot.pause()
 
     assert snap_compare(fixed_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_exceptions_tab_with_a_marked_call(
+    snap_compare: Any, fixed_app: Callable[..., RiskApp], size: tuple[int, int]
+) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _loaded(pilot)
+        app = pilot.app
+        call = app.desk.engine.open_calls["A1001"]
+        await app.desk.add_remark(
+            call.call_id, "debt only, no positions left", exception=True, actor=app.actor
+        )
+        await pilot.press("5")
+        table = app.query_one("#exceptions-pane-table", LiveTable)
+        end = time.monotonic() + 5
+        while table.row_count < 1:
+            assert time.monotonic() < end, "the marked call did not reach the Exceptions tab"
+            await asyncio.sleep(0.05)
+        await pilot.pause()
+
+    assert snap_compare(fixed_app(), terminal_size=size, run_before=run_before)

@@ -51,10 +51,18 @@ class RemarkDialog(DialogScreen[tuple[str, bool]]):
     RemarkDialog .history { height: auto; max-height: 10; }
     """
 
-    def __init__(self, call: MarginCall, history: Sequence[StoredRemark]) -> None:
+    def __init__(
+        self,
+        call: MarginCall,
+        history: Sequence[StoredRemark],
+        *,
+        exception: bool | None = None,
+    ) -> None:
         super().__init__()
         self.call = call
         self.history = tuple(history)
+        # The checkbox starts as the call stands, or ticked when the operator asked to mark.
+        self.exception = call.exception if exception is None else exception
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as frame:
@@ -74,7 +82,7 @@ class RemarkDialog(DialogScreen[tuple[str, bool]]):
                     "Exception",
                     MarkCheckbox(
                         "exception (異常單): no daily reminders",
-                        value=self.call.exception,
+                        value=self.exception,
                         id="exception",
                     ),
                 )
