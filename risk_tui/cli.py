@@ -49,7 +49,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 # The simulator's scenarios (risk_tui.sim.scenarios.SCENARIOS), named here so that
 # parsing a command line does not import numpy and the book generator.
-SIM_SCENARIOS = ("seed", "calm", "selloff", "recall", "faults")
+SIM_SCENARIOS = ("seed", "calm", "selloff", "recall", "crash", "faults")
 
 
 def _port(text: str) -> int:
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario",
         choices=SIM_SCENARIOS,
         default="seed",
-        help="seed: the static worked example; calm, selloff, recall, faults: a generated "
+        help="seed: the static worked example; calm, selloff, recall, crash, faults: a generated "
         "desk whose market moves every tick",
     )
     sim.add_argument(

@@ -159,11 +159,11 @@ DEMO_ACCOUNTS = 2_000  # a lively desk that still starts in about a second
 
 
 async def demo(args: argparse.Namespace, operator: str) -> int:
-    """The desk on the simulator in-process (a sell-off), a local SQLite file, the
+    """The desk on the simulator in-process (a crash day: sell-off and recalls), SQLite, the
     local user as a trader; `--format` prints one report instead of starting the TUI."""
     from risk_tui.sim.scenarios import build_state
 
-    state = build_state("selloff", accounts=DEMO_ACCOUNTS, seed=args.seed)
+    state = build_state("crash", accounts=DEMO_ACCOUNTS, seed=args.seed)
     async with serve_simulator(state) as url:
         settings = settings_from(args, feed_url=url, db_url=demo_db_url())
         settings = settings.model_copy(
@@ -190,7 +190,7 @@ async def sim(
 
     if scenario == "seed" and accounts:
         raise Failure(
-            "sim: --accounts needs a generated scenario (calm, selloff, recall, faults)",
+            "sim: --accounts needs a generated scenario (calm, selloff, recall, crash, faults)",
             EXIT_CONFIG,
         )
     started = time.monotonic()

@@ -4,7 +4,7 @@
 - `generator.py`  `generate_book(accounts, seed)`: a realistic HK/SG/US desk of any size
 - `store.py`      the book as keyed, encoded JSON records; snapshot streaming
 - `state.py`      `SimState`: book, change log and cursors, `tick()`
-- `scenarios.py`  seed, calm, selloff, recall, faults; `build_state(...)`
+- `scenarios.py`  seed, calm, selloff, recall, crash, faults; `build_state(...)`
 - `orders.py`     the gateway: orders, fills, messages, idempotency
 - `app.py`        the Starlette app (`create_app`) and its ticker
 """

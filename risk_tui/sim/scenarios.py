@@ -10,6 +10,7 @@
 - `recall`: calm prices, and within `recall_ticks` the prime broker recalls stock in
   about a third of the shorted symbols: `recall_quantity` rises, `available` falls (below
   the clients' total short in most of them) and `recall_due` is two weekdays out.
+- `crash`: the sell-off, and the recalls of `recall` meanwhile (what `risk-tui demo` runs).
 - `faults`: calm prices, plus request-level faults (5xx, trickled answers, decided per
   request by `SimState.request_rng`), malformed records in some change sets (re-sent
   valid on the next tick) and, now and then, every cursor invalidated (410 Gone).
@@ -185,20 +186,18 @@ class SelloffScenario(CalmScenario):
             prices.move(index, fair, changes)
 
 
-class RecallScenario(CalmScenario):
-    """The prime broker recalls lent stock in some shorted symbols."""
-
-    name: ClassVar[str] = "recall"
+class Recalls:
+    """Recall events: within `recall_ticks` the prime broker recalls stock in `share` of
+    the shorted symbols (the `recall` scenario's, and the `crash` day's on top of its
+    sell-off)."""
 
     def __init__(self, *, recall_ticks: int = 60, share: float = 0.35) -> None:
-        super().__init__()
         self.recall_ticks = max(1, recall_ticks)
         self.share = share
         self.short_totals: dict[str, int] = {}
         self.events: dict[int, list[tuple[str, bool]]] = {}
 
     def setup(self, state: SimState) -> None:
-        super().setup(state)
         self.short_totals = short_totals(state.store)
         lendable = sorted(
             symbol
@@ -217,7 +216,6 @@ class RecallScenario(CalmScenario):
             self.events.setdefault(when, []).append((symbol, severe))
 
     def advance(self, state: SimState, changes: ChangeSet) -> None:
-        super().advance(state, changes)
         for symbol, severe in self.events.get(state.ticks, []):
             self._recall(state, changes, symbol, severe)
 
@@ -246,6 +244,54 @@ class RecallScenario(CalmScenario):
                 "recall_due": weekdays_after(changes.now.date(), 2).isoformat(),
             },
         )
+
+
+class RecallScenario(CalmScenario):
+    """The prime broker recalls lent stock in some shorted symbols."""
+
+    name: ClassVar[str] = "recall"
+
+    def __init__(self, *, recall_ticks: int = 60, share: float = 0.35) -> None:
+        super().__init__()
+        self.recalls = Recalls(recall_ticks=recall_ticks, share=share)
+
+    @property
+    def recall_ticks(self) -> int:
+        return self.recalls.recall_ticks
+
+    @property
+    def short_totals(self) -> dict[str, int]:
+        return self.recalls.short_totals
+
+    @property
+    def events(self) -> dict[int, list[tuple[str, bool]]]:
+        return self.recalls.events
+
+    def setup(self, state: SimState) -> None:
+        super().setup(state)
+        self.recalls.setup(state)
+
+    def advance(self, state: SimState, changes: ChangeSet) -> None:
+        super().advance(state, changes)
+        self.recalls.advance(state, changes)
+
+
+class CrashScenario(SelloffScenario):
+    """A crash day: the sell-off, and the prime broker recalling stock meanwhile."""
+
+    name: ClassVar[str] = "crash"
+
+    def __init__(self, *, recall_ticks: int = 60, share: float = 0.35) -> None:
+        super().__init__()
+        self.recalls = Recalls(recall_ticks=recall_ticks, share=share)
+
+    def setup(self, state: SimState) -> None:
+        super().setup(state)
+        self.recalls.setup(state)
+
+    def advance(self, state: SimState, changes: ChangeSet) -> None:
+        super().advance(state, changes)
+        self.recalls.advance(state, changes)
 
 
 def short_totals(book: SimBook) -> dict[str, int]:
@@ -363,6 +409,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "calm": CalmScenario,
     "selloff": SelloffScenario,
     "recall": RecallScenario,
+    "crash": CrashScenario,
     "faults": FaultsScenario,
 }
 

@@ -14,6 +14,7 @@ from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import (
     SCENARIOS,
     SEED_SYMBOLS,
+    CrashScenario,
     FaultRates,
     FaultsScenario,
     RecallScenario,
@@ -122,6 +123,23 @@ def test_a_recall_opens_a_shortfall_due_in_two_weekdays() -> None:
         assert after.borrow[symbol].recall_quantity > before.borrow[symbol].recall_quantity
         assert after.borrow[symbol].available < before.borrow[symbol].available
         assert after.borrow[symbol].recall_due == date(2026, 11, 25)  # Monday + 2 weekdays
+
+
+def test_a_crash_day_falls_and_recalls_at_once() -> None:
+    state = state_for("crash")
+    assert isinstance(state.scenario, CrashScenario)
+    before = desk_book(state)
+    recalled: list[dict[str, object]] = []
+    for _ in range(state.scenario.recalls.recall_ticks):
+        recalled += state.tick().decoded().get("borrow", [])
+    after = desk_book(state)
+    assert recalled and shortfalls(after)
+    fallen = [
+        symbol
+        for symbol, quote in after.quotes.items()
+        if symbol not in SEED_SYMBOLS and quote.price < before.quotes[symbol].price
+    ]
+    assert len(fallen) > len(after.quotes) // 2  # the sell-off is under way
 
 
 def test_faults_malformed_records_are_rejected_alone() -> None:
