@@ -28,6 +28,9 @@ from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, WarningRow
 from risk_tui.engine import Desk, utc_now
+from risk_tui.screens.history import HistoryPane
+from risk_tui.screens.orders import OrdersPane
+from risk_tui.screens.shorts import ShortsPane
 from risk_tui.screens.warnings import SORT_KEYS, WarningsPane
 from risk_tui.widgets.desk_pane import DeskPane
 from risk_tui.widgets.feed_banner import FeedBanner
@@ -137,13 +140,13 @@ class RiskApp(App[int]):
             with TabPane(TABS[1][1], id="intraday"):
                 yield WarningsPane(mode="intraday", calendars=self.calendars, id="intraday-pane")
             with TabPane(TABS[2][1], id="shorts"):
-                yield Static(Text("Short positions: being built."), classes="placeholder")
+                yield ShortsPane(id="shorts-pane")
             with TabPane(TABS[3][1], id="history"):
-                yield Static(Text("History: being built."), classes="placeholder")
+                yield HistoryPane(id="history-pane")
             with TabPane(TABS[4][1], id="exceptions"):
                 yield WarningsPane(mode="exceptions", id="exceptions-pane")
             with TabPane(TABS[5][1], id="orders"):
-                yield Static(Text("Liquidation orders: being built."), classes="placeholder")
+                yield OrdersPane(id="orders-pane")
         yield Input(
             placeholder="filter: account, client or symbol — enter to apply, escape to clear",
             id="filter",
@@ -231,8 +234,8 @@ class RiskApp(App[int]):
 
     def _active_widget(self) -> WarningsPane | DeskPane | None:
         """The pane of the shown tab."""
-        active = self.query_one(TabbedContent).active
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # none while the app starts or closes
+            active = self.query_one(TabbedContent).active
             pane = self.query_one(f"#{active}-pane")
             if isinstance(pane, WarningsPane | DeskPane):
                 return pane

@@ -31,6 +31,7 @@ from pydantic import (
 from risk_tui.core.actions import Channel, Role
 from risk_tui.core.margin import CallFormula, CallPolicy
 from risk_tui.core.model import Market
+from risk_tui.core.shorts import AllocationRule
 
 ENV_PREFIX = "RISK_TUI_"
 CONFIG_FILENAME = "risk-tui.toml"
@@ -195,6 +196,13 @@ class DailySettings(_Section):
         return value
 
 
+class ShortsSettings(_Section):
+    """The Short positions tab: how a recall shortfall is shared out across clients."""
+
+    allocation: AllocationRule = AllocationRule.LARGEST_DEFICIT
+    """largest_deficit (margin deficit, then position), largest_position or pro_rata."""
+
+
 class Settings(_Section):
     feed: FeedSettings = Field(default_factory=FeedSettings)
     db: DbSettings = Field(default_factory=DbSettings)
@@ -202,6 +210,7 @@ class Settings(_Section):
     margin_call: MarginCallSettings = Field(default_factory=MarginCallSettings)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     daily: DailySettings = Field(default_factory=DailySettings)
+    shorts: ShortsSettings = Field(default_factory=ShortsSettings)
     operators: dict[str, Role] = Field(default_factory=dict)
     """Operator name → role (viewer, operator, trader, supervisor); anyone else: viewer."""
     keys: dict[str, str] = Field(default_factory=dict)

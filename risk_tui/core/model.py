@@ -121,16 +121,55 @@ class Book:
     borrow: dict[str, Borrow] = field(default_factory=dict)
     as_of: datetime | None = None
     cursor: str | None = None
+    # The short holders, kept by `set_position`, so the Short positions tab never scans
+    # millions of positions: symbol → {account: quantity short (positive)}, and the total.
+    shorts: dict[str, dict[str, Decimal]] = field(default_factory=dict, compare=False, repr=False)
+    short_totals: dict[str, Decimal] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Positions handed to the constructor are indexed once, here.
+        self.shorts = {}
+        self.short_totals = {}
+        for holdings in self.positions.values():
+            for position in holdings.values():
+                if position.quantity < 0:
+                    self._index_short(position)
 
     def set_cash(self, record: CashBalance) -> None:
         self.cash.setdefault(record.account_id, {})[record.currency] = record.balance
 
     def set_position(self, record: Position) -> None:
         holdings = self.positions.setdefault(record.account_id, {})
-        if record.quantity == 0:
+        previous = holdings.get(record.symbol)
+        # is_signed, not `< 0`: this runs for every position of a 2M-position snapshot.
+        if previous is not None and previous.quantity.is_signed():
+            self._unindex_short(previous)
+        quantity = record.quantity
+        if quantity == 0:
             holdings.pop(record.symbol, None)
         else:
             holdings[record.symbol] = record
+            if quantity.is_signed():
+                self._index_short(record)
+
+    def _index_short(self, position: Position) -> None:
+        quantity = -position.quantity
+        holders = self.shorts.setdefault(position.symbol, {})
+        before = holders.get(position.account_id)
+        holders[position.account_id] = quantity
+        total = self.short_totals.get(position.symbol, Decimal(0))
+        self.short_totals[position.symbol] = total + quantity - (before or 0)
+
+    def _unindex_short(self, position: Position) -> None:
+        holders = self.shorts.get(position.symbol)
+        if holders is None or position.account_id not in holders:
+            return
+        quantity = holders.pop(position.account_id)
+        if holders:
+            self.short_totals[position.symbol] -= quantity
+        else:
+            del self.shorts[position.symbol]
+            del self.short_totals[position.symbol]
 
     def set_fx(self, record: FxRate) -> None:
         self.fx[(record.from_ccy, record.to_ccy)] = record.rate

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin, CureLine, RiskLevel, cure_plan
+from risk_tui.core.model import Market
 from risk_tui.core.money import format_money, format_ratio
 from risk_tui.render import data_text
 from risk_tui.storage.actions import StoredOrder
@@ -69,6 +70,52 @@ def _payload_money(payload: dict[str, Any], key: str, currency: str) -> Text:
         return Text(format_money(Decimal(str(raw)), currency), justify="right")
     except (InvalidOperation, ValueError):
         return data_text(str(raw))
+
+
+def order_labels(market: Market) -> tuple[str, ...]:
+    zone = market.value
+    return (f"Created ({zone})", "Side", "Symbol", "Qty", "Filled", "Status", "By", "Order key")
+
+
+def order_cells(order: StoredOrder, market: Market) -> tuple[Text, ...]:
+    """One liquidation order as a details row (`order_labels`)."""
+    status = data_text(order.status or order.send_state.value)
+    if order.reject_reason:
+        status.append(": ")
+        status.append_text(data_text(order.reject_reason))
+    return (
+        Text(local_time(order.created_at, market)),
+        Text(order.side.value),
+        data_text(order.symbol),
+        Text(format_quantity(order.quantity), justify="right"),
+        Text(format_quantity(order.filled_quantity), justify="right"),
+        status,
+        data_text(order.operator),
+        data_text(order.client_order_id),
+    )
+
+
+def timeline_labels(market: Market, currency: str) -> tuple[str, ...]:
+    ccy = currency
+    return (f"Time ({market.value})", "Scenario", f"Equity {ccy}", f"Call {ccy}", "Risk level")
+
+
+def timeline_cells(snap: StoredSnapshot, market: Market, currency: str) -> tuple[Text, ...]:
+    """One snapshot on the lifecycle timeline (`timeline_labels`)."""
+    payload = snap.payload if isinstance(snap.payload, dict) else {}
+    ccy = str(payload.get("currency") or currency)
+    level_raw = str(payload.get("risk_level") or "")
+    try:
+        level = Text(risk_words(RiskLevel(level_raw)))
+    except ValueError:
+        level = data_text(level_raw or "—")
+    return (
+        Text(local_time(snap.taken_at, market)),
+        Text(snap.scenario.value),
+        _payload_money(payload, "equity", ccy),
+        _payload_money(payload, "call_amount", ccy),
+        level,
+    )
 
 
 class DetailsScreen(Screen[str | None]):
@@ -148,17 +195,12 @@ class DetailsScreen(Screen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        zone = self.call.market.value
         ccy = self.call.currency
         self._table("positions").add_columns(
             "Symbol", "Qty", "Price", "Ccy", "FX", f"MV {ccy}", "IM%", "MM%", "FM%", "Cure lots"
         )
-        self._table("orders").add_columns(
-            f"Created ({zone})", "Side", "Symbol", "Qty", "Filled", "Status", "By", "Order key"
-        )
-        self._table("timeline").add_columns(
-            f"Time ({zone})", "Scenario", f"Equity {ccy}", f"Call {ccy}", "Risk level"
-        )
+        self._table("orders").add_columns(*order_labels(self.call.market))
+        self._table("timeline").add_columns(*timeline_labels(self.call.market, ccy))
         self._render_all()
         self.query_one("#details-body", VerticalScroll).focus()
 
@@ -313,39 +355,13 @@ class DetailsScreen(Screen[str | None]):
         table = self._table("orders")
         table.clear()
         for order in sorted(self.orders, key=lambda o: o.created_at):
-            status = data_text(order.status or order.send_state.value)
-            if order.reject_reason:
-                status.append(": ")
-                status.append_text(data_text(order.reject_reason))
-            table.add_row(
-                Text(local_time(order.created_at, self.call.market)),
-                Text(order.side.value),
-                data_text(order.symbol),
-                Text(format_quantity(order.quantity), justify="right"),
-                Text(format_quantity(order.filled_quantity), justify="right"),
-                status,
-                data_text(order.operator),
-                data_text(order.client_order_id),
-            )
+            table.add_row(*order_cells(order, self.call.market))
 
     def _render_timeline(self) -> None:
         table = self._table("timeline")
         table.clear()
         for snap in sorted(self.snapshots, key=lambda s: s.seq):
-            payload = snap.payload if isinstance(snap.payload, dict) else {}
-            ccy = str(payload.get("currency") or self.call.currency)
-            level_raw = str(payload.get("risk_level") or "")
-            try:
-                level = Text(risk_words(RiskLevel(level_raw)))
-            except ValueError:
-                level = data_text(level_raw or "—")
-            table.add_row(
-                Text(local_time(snap.taken_at, self.call.market)),
-                Text(snap.scenario.value),
-                _payload_money(payload, "equity", ccy),
-                _payload_money(payload, "call_amount", ccy),
-                level,
-            )
+            table.add_row(*timeline_cells(snap, self.call.market, self.call.currency))
 
     # --- keys ------------------------------------------------------------------------
 
@@ -368,4 +384,11 @@ class DetailsScreen(Screen[str | None]):
         self.dismiss(None)
 
 
-__all__ = ["DetailsScreen", "cure_words"]
+__all__ = [
+    "DetailsScreen",
+    "cure_words",
+    "order_cells",
+    "order_labels",
+    "timeline_cells",
+    "timeline_labels",
+]

@@ -5,7 +5,7 @@ lifespan runs the ticker: `state.tick()` every `state.tick_interval` seconds.
 
 Non-contract endpoints, for tests and demos (bearer token required like /v1 when set):
 `GET /sim/status`, `GET /sim/orders`, `GET /sim/messages` (records plus POST counts per
-idempotency key) and `POST /sim/tick` (advance one tick now).
+idempotency key, and cancel POSTs per order id) and `POST /sim/tick` (advance one tick now).
 """
 
 from __future__ import annotations
@@ -144,7 +144,13 @@ def create_app(state: SimState) -> Starlette:
 
     async def sim_orders(request: Request) -> Response:
         orders = [order.to_json() for order in state.orders.values()]
-        return JSONResponse({"orders": orders, "posts": dict(state.order_posts)})
+        return JSONResponse(
+            {
+                "orders": orders,
+                "posts": dict(state.order_posts),
+                "cancel_posts": dict(state.cancel_posts),
+            }
+        )
 
     async def sim_messages(request: Request) -> Response:
         messages = [message.to_json() for message in state.messages.values()]
@@ -211,6 +217,8 @@ async def _faulty_post(state: SimState, request: Request, handler: Handler) -> R
         if key is not None:
             posts = state.order_posts if "client_order_id" in body else state.message_posts
             posts[key] += 1
+        elif "order_id" in request.path_params:  # a cancel
+            state.cancel_posts[request.path_params["order_id"]] += 1
         state.fault_counts["refused"] += 1
         return _error_response(state)
     await handler(request)

@@ -171,6 +171,7 @@ class OrderDesk:
         self.by_client_id: dict[str, Order] = {}
         self.open: dict[str, Order] = {}  # working and partially filled, oldest first
         self.order_posts: Counter[str] = Counter()
+        self.cancel_posts: Counter[str] = Counter()  # cancel POSTs per order_id
         self.messages: dict[str, Message] = {}
         self.queued: dict[str, Message] = {}
         self.message_posts: Counter[str] = Counter()
@@ -197,6 +198,7 @@ class OrderDesk:
         return 201, order.to_json()
 
     def cancel(self, order_id: str, now: datetime) -> dict[str, Any] | None:
+        self.cancel_posts[order_id] += 1
         order = self.orders.get(order_id)
         if order is None:
             return None

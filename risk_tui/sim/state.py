@@ -179,6 +179,11 @@ class SimState:
         return self.desk.message_posts
 
     @property
+    def cancel_posts(self) -> Counter[str]:
+        """Cancel POSTs received per broker order_id (unknown ids too)."""
+        return self.desk.cancel_posts
+
+    @property
     def book(self) -> dict[str, list[dict[str, Any]]]:
         """The whole book as decoded record lists (a copy: for small books and tests)."""
         return self.store.as_lists()

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, tuple_, update
+from sqlalchemy import Table, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -87,6 +87,7 @@ DailyKey = tuple[str, str, date]  # (job, call_id, day): e.g. ("snapshot", "MCâ€
 _IN_CHUNK = 1_000
 
 _UNSETTLED = (SendState.PENDING.value, SendState.IN_DOUBT.value)
+_WORKED = ("working", "partially_filled")  # broker statuses of an order still worked
 _ORDER_ACTIONS = {
     SendState.PENDING: "order_pending",
     SendState.IN_DOUBT: "order_in_doubt",
@@ -150,6 +151,17 @@ class StoredSnapshot:
     hash: str
 
 
+HistoryKey = tuple[datetime, str]  # (ended_at, call_id): a place in history, newest first
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnds:
+    """An ended call's first trigger snapshot and last end snapshot (None when missing)."""
+
+    trigger: StoredSnapshot | None
+    end: StoredSnapshot | None
+
+
 @dataclass(frozen=True, slots=True)
 class StoredRemark:
     id: int
@@ -170,6 +182,26 @@ class StoredAudit:
     account_id: str | None
     details: dict[str, Any]
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStamp:
+    """Where one order stands: its key, when it was recorded, and every column that moves.
+
+    Two equal stamps are the same order in the same state (the clock plays no part, so
+    a change within one clock tick still shows), which lets a blotter re-read its window
+    every second and fetch whole rows (`orders_by_key`) only for the orders that moved.
+    """
+
+    client_order_id: str
+    created_at: datetime
+    send_state: SendState
+    order_id: str | None
+    status: str | None
+    filled_quantity: Decimal
+    avg_price: Decimal | None
+    reject_reason: str | None
+    updated_at: datetime
 
 
 # --- MarginCall <-> row: the one place -----------------------------------------------------
@@ -381,6 +413,75 @@ class Store:
                 .where(calls.c.state == CallState.ENDED.value)
             )
             return int((await conn.execute(query)).scalar_one())
+
+    # --- history: ended calls, paged by key (the History tab) ------------------------------
+
+    async def history_page(
+        self,
+        limit: int,
+        *,
+        before: HistoryKey | None = None,
+        since: datetime | None = None,
+        needle: str | None = None,
+    ) -> list[MarginCall]:
+        """Up to `limit` ended calls, newest first (ended_at desc, then call_id desc).
+
+        Keyset paging, so a page deep in a long history costs what the first one does:
+        `before` gives the (ended_at, call_id) of the last row already shown and returns
+        the calls after it; `since` keeps only calls ended at or after that instant (the
+        top of the list, re-read when calls end); `needle` keeps calls whose account,
+        client name or call id contains it (case-insensitive for ASCII on SQLite).
+        """
+        conditions = [calls.c.state == CallState.ENDED.value, *_history_match(needle)]
+        if before is not None:
+            ended_at, call_id = before
+            conditions.append(calls.c.ended_at <= ended_at)
+            conditions.append(or_(calls.c.ended_at < ended_at, calls.c.call_id < call_id))
+        if since is not None:
+            conditions.append(calls.c.ended_at >= since)
+        async with self._reader() as conn:
+            result = await conn.execute(
+                select(calls)
+                .where(*conditions)
+                .order_by(calls.c.ended_at.desc(), calls.c.call_id.desc())
+                .limit(limit)
+            )
+            return [call_from_row(row) for row in result.mappings()]
+
+    async def count_history(self, needle: str | None = None) -> int:
+        """How many ended calls `history_page` would page through with this `needle`."""
+        async with self._reader() as conn:
+            query = (
+                select(func.count())
+                .select_from(calls)
+                .where(calls.c.state == CallState.ENDED.value, *_history_match(needle))
+            )
+            return int((await conn.execute(query)).scalar_one())
+
+    async def end_snapshots(self, call_ids: Sequence[str]) -> dict[str, CallEnds]:
+        """For each call, its first trigger and its last end snapshot: one query per
+        1,000 calls, whatever the number of snapshots in between."""
+        wanted = list(dict.fromkeys(call_ids))
+        found: dict[str, CallEnds] = {call_id: CallEnds(None, None) for call_id in wanted}
+        scenarios = (SnapshotScenario.TRIGGER.value, SnapshotScenario.END.value)
+        async with self._reader() as conn:
+            for start in range(0, len(wanted), _IN_CHUNK):  # SQLite caps bound parameters
+                result = await conn.execute(
+                    select(snapshots)
+                    .where(
+                        snapshots.c.call_id.in_(wanted[start : start + _IN_CHUNK]),
+                        snapshots.c.scenario.in_(scenarios),
+                    )
+                    .order_by(snapshots.c.seq)
+                )
+                for row in result.mappings():
+                    snap = _snapshot_from_row(row)
+                    ends = found[snap.call_id]
+                    if snap.scenario is SnapshotScenario.END:
+                        found[snap.call_id] = replace(ends, end=snap)  # the last one wins
+                    elif ends.trigger is None:
+                        found[snap.call_id] = replace(ends, trigger=snap)
+        return found
 
     async def snapshots_for(self, call_id: str) -> list[StoredSnapshot]:
         """Every snapshot of a call, in the order taken (trigger first, end last)."""
@@ -683,6 +784,76 @@ class Store:
                 )
             )
             return [order_from_row(row) for row in result.mappings()]
+
+    async def order_window(
+        self, limit: int = 200, *, also: Sequence[str] = (), scan: bool = True
+    ) -> list[OrderStamp]:
+        """The latest `limit` orders and the unfinished ones, newest first, as stamps.
+
+        Unfinished: pending or in doubt, or acknowledged and still working. With `scan`
+        every unfinished order is included, which reads the whole table (no index
+        covers the states); without it only those of `also` (keys the caller already
+        knows unfinished, looked up by key) that still are. Reads no account state.
+        """
+        columns = select(
+            orders.c.client_order_id,
+            orders.c.created_at,
+            orders.c.send_state,
+            orders.c.order_id,
+            orders.c.status,
+            orders.c.filled_quantity,
+            orders.c.avg_price,
+            orders.c.reject_reason,
+            orders.c.updated_at,
+        )
+        latest = columns.order_by(
+            orders.c.created_at.desc(), orders.c.client_order_id.desc()
+        ).limit(max(0, limit))
+        worked = (orders.c.send_state == SendState.ACKNOWLEDGED.value) & orders.c.status.in_(
+            _WORKED
+        )
+        still = orders.c.send_state.in_(_UNSETTLED) | worked
+        queries = [latest]
+        if scan:
+            queries.append(columns.where(still))
+        else:
+            known = sorted(set(also))
+            queries.extend(
+                columns.where(orders.c.client_order_id.in_(known[start : start + _IN_CHUNK]), still)
+                for start in range(0, len(known), _IN_CHUNK)
+            )
+        stamps: dict[str, OrderStamp] = {}
+        async with self._reader() as conn:
+            for query in queries:
+                for row in (await conn.execute(query)).mappings():
+                    stamps[row["client_order_id"]] = OrderStamp(
+                        client_order_id=row["client_order_id"],
+                        created_at=row["created_at"],
+                        send_state=SendState(row["send_state"]),
+                        order_id=row["order_id"],
+                        status=row["status"],
+                        filled_quantity=Decimal(row["filled_quantity"]),
+                        avg_price=row["avg_price"],
+                        reject_reason=row["reject_reason"],
+                        updated_at=row["updated_at"],
+                    )
+        return sorted(
+            stamps.values(), key=lambda s: (s.created_at, s.client_order_id), reverse=True
+        )
+
+    async def orders_by_key(self, keys: Sequence[str]) -> list[StoredOrder]:
+        """The orders named by `keys` (unknown keys are left out), in no particular order."""
+        found: list[StoredOrder] = []
+        wanted = sorted(set(keys))
+        async with self._reader() as conn:
+            for start in range(0, len(wanted), _IN_CHUNK):  # SQLite caps bound parameters
+                result = await conn.execute(
+                    select(orders).where(
+                        orders.c.client_order_id.in_(wanted[start : start + _IN_CHUNK])
+                    )
+                )
+                found.extend(order_from_row(row) for row in result.mappings())
+        return found
 
     async def orders_needing_send(self) -> list[StoredOrder]:
         """Orders pending or in doubt (to re-send with their key or reconcile), oldest first."""
@@ -1239,6 +1410,23 @@ def _report_changes(report: OrderReport) -> dict[str, Any]:
     }
 
 
+def _history_match(needle: str | None) -> list[Any]:
+    """`history_page`'s text filter: account, client or call id contains `needle`."""
+    text = (needle or "").strip().lower()
+    if not text:
+        return []
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return [
+        or_(
+            *(
+                func.lower(column).like(pattern, escape="\\")
+                for column in (calls.c.account_id, calls.c.client_name, calls.c.call_id)
+            )
+        )
+    ]
+
+
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
@@ -1253,9 +1441,12 @@ def _insert_for(conn: AsyncConnection, table: Table) -> Any:
 
 
 __all__ = [
+    "CallEnds",
     "DailyAlreadyDone",
     "DailyKey",
+    "HistoryKey",
     "KeyConflict",
+    "OrderStamp",
     "StorageError",
     "Store",
     "StoredAudit",
