@@ -25,6 +25,7 @@ from risk_tui.config import Settings
 from risk_tui.core.actions import TRADING_ROLES, Actor, Role
 from risk_tui.core.calendar import TradingCalendars
 from risk_tui.core.feed_health import FeedHealth
+from risk_tui.core.margin import AccountMargin
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, WarningRow
 from risk_tui.engine import Desk, utc_now
@@ -350,7 +351,7 @@ class RiskApp(App[int]):
         choice = await self.push_screen_wait(
             DetailsScreen(
                 call,
-                row.margin,
+                self.desk.engine.results.get(account_id),
                 await store.snapshots_for(call.call_id),  # type: ignore[attr-defined]
                 await store.remarks_for(call.call_id),  # type: ignore[attr-defined]
                 await store.list_orders(call_id=call.call_id),  # type: ignore[attr-defined]
@@ -373,6 +374,14 @@ class RiskApp(App[int]):
         if self.view is None:
             return None
         return next((r for r in self.view.warnings if r.account_id == account_id), None)
+
+    def _margin(self, account_id: str) -> AccountMargin | None:
+        """The account's full figures now (positions, ratios): what a dialog or the
+        details screen works from; None when unknown or incomplete."""
+        if self.desk is None:
+            return None
+        result = self.desk.engine.results.get(account_id)
+        return result if result is not None and result.incomplete is None else None
 
     def action_liquidate(self) -> None:
         row = self._current_row()
@@ -409,7 +418,8 @@ class RiskApp(App[int]):
         from risk_tui.widgets.dialogs import LiquidateDialog
 
         row = self._row(account_id)
-        if row is None or row.margin is None or self.desk is None:
+        margin = self._margin(account_id)
+        if row is None or margin is None or self.desk is None:
             self.notify("no figures for this account yet", severity="warning")
             return
         if self.actor.role not in TRADING_ROLES:
@@ -421,7 +431,7 @@ class RiskApp(App[int]):
             if o.status in ("working", "partially_filled")
         ]
         intents = await self.push_screen_wait(
-            LiquidateDialog(row.call, row.margin, self.actor, working)
+            LiquidateDialog(row.call, margin, self.actor, working)
         )
         if not intents:
             return
@@ -440,13 +450,14 @@ class RiskApp(App[int]):
         from risk_tui.widgets.dialogs import AutoLiquidationDialog
 
         row = self._row(account_id)
-        if row is None or row.margin is None or self.desk is None:
+        margin = self._margin(account_id)
+        if row is None or margin is None or self.desk is None:
             return
         if self.actor.role not in TRADING_ROLES:
             self._refuse("auto-liquidation")
             return
         plan = await self.push_screen_wait(
-            AutoLiquidationDialog(row.call, row.margin, self.actor, self.clock())
+            AutoLiquidationDialog(row.call, margin, self.actor, self.clock())
         )
         if plan is None:
             return
@@ -469,7 +480,11 @@ class RiskApp(App[int]):
             self._refuse("message")
             return
         intents = await self.push_screen_wait(
-            MessageDialog([(row.call, row.margin) for row in rows], self.actor, self.clock())
+            MessageDialog(
+                [(row.call, self._margin(row.account_id)) for row in rows],
+                self.actor,
+                self.clock(),
+            )
         )
         if not intents:
             return

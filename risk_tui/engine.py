@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import itertools
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
+from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
+import numpy as np
 
 from risk_tui.config import Settings
 from risk_tui.core.actions import (
@@ -38,11 +42,13 @@ from risk_tui.core.actions import (
     SendState,
     check_order,
 )
-from risk_tui.core.book import BookChanges, apply_changes, book_from_snapshot, exposed_to
+from risk_tui.core.book import BookChanges, apply_records, book_from_snapshot, exposed_to
 from risk_tui.core.calendar import MARKET_TZ, TradingCalendars
+from risk_tui.core.columnar import FORCE_CALL, INCOMPLETE, LEVELS, MARGIN_CALL, ColumnarBook
 from risk_tui.core.feed_health import FeedHealth, FeedStatus
 from risk_tui.core.lifecycle import (
     AuditEntry,
+    CallState,
     LifecycleBatch,
     MarginCall,
     SnapshotRecord,
@@ -52,14 +58,28 @@ from risk_tui.core.lifecycle import (
     daily_snapshot_due,
     evaluate,
     record_notification,
+    repriced,
 )
 from risk_tui.core.lifecycle import move_deadline as with_deadline_moved
-from risk_tui.core.margin import AccountMargin, RiskLevel, compute_account, is_monitored
-from risk_tui.core.model import Book, Market
-from risk_tui.core.money import format_money, round_call_amount
+from risk_tui.core.margin import (
+    AccountMargin,
+    MarginFigures,
+    MarginVerdict,
+    RiskLevel,
+    compute_account,
+    is_monitored,
+)
+from risk_tui.core.model import AccountKind, Book, Market
+from risk_tui.core.money import format_money, minor_units, round_call_amount
 from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.core.text import sanitize
-from risk_tui.core.view import DeskView, IncompleteRow, WarningRow, compute_totals
+from risk_tui.core.view import (
+    DeskView,
+    IncompleteRow,
+    WarningRow,
+    compute_desk_totals,
+    compute_totals,
+)
 from risk_tui.feed.gateway import (
     ActionRefused,
     Gateway,
@@ -99,8 +119,74 @@ class PollOutcome:
     recomputed: int = 0
 
 
+class MarginResults(Mapping[str, AccountMargin]):
+    """Every monitored account's full result (`compute_account`, the reference), made
+    when asked and kept until the account next moves: the columns decide every poll;
+    the reference's whole result is needed only for a snapshot, a dialog, a row of
+    an incomplete account, the data-fresh check of an order."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._kept: dict[str, tuple[int, AccountMargin]] = {}
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+    def __getitem__(self, account_id: str) -> AccountMargin:
+        engine = self._engine
+        account = engine.book.accounts.get(account_id)
+        if account is None or not is_monitored(account):
+            raise KeyError(account_id)
+        moved = engine.moved_at(account_id)
+        kept = self._kept.get(account_id)
+        if kept is not None and kept[0] == moved:
+            return kept[1]
+        rule = engine.settings.margin_call.rule_for(account.market)
+        result = compute_account(engine.book, account_id, rule.policy)
+        reason = engine.partial.get(account_id)
+        if reason is not None and result.incomplete is None:
+            result = _as_incomplete(result, reason)
+        self._kept[account_id] = (moved, result)
+        return result
+
+    def __iter__(self) -> Iterator[str]:
+        return (a.account_id for a in self._engine.book.accounts.values() if is_monitored(a))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """The columns' exact decision on one account, as the lifecycle reads it."""
+
+    account_id: str
+    kind: AccountKind
+    currency: str
+    risk_level: RiskLevel
+    call_amount: Decimal
+    incomplete: str | None
+
+    @property
+    def in_call(self) -> bool:
+        return self.risk_level in (RiskLevel.MARGIN_CALL, RiskLevel.FORCE_CALL)
+
+
+_IN_CALL_CODES = (MARGIN_CALL, FORCE_CALL)
+UNSAVED_AT_ONCE = 500  # call updates written with the poll that made them, up to this
+UPDATE_FLUSH_INTERVAL = 10.0  # seconds between writes of more call updates than that
+YIELD_EVERY = 200  # lifecycle verdicts between yields to the event loop (≈ 10-20 ms)
+
+
 class Engine:
-    """Owns the book, the latest margin results and the open calls of one desk."""
+    """Owns the book, its margin columns and the open calls of one desk.
+
+    Each poll the columns (`core.columnar`) decide every account the payload moved,
+    exactly as `compute_account` would; the lifecycle runs only on accounts that are
+    in call or have an open call; the reference's full result is made for the
+    accounts a snapshot records (`results`), and the warning rows' figures come from
+    the columns for the open calls that moved.
+    """
 
     def __init__(
         self,
@@ -115,11 +201,36 @@ class Engine:
         self.calendars = calendars
         self.clock = clock
         self.book = Book()
-        self.results: dict[str, AccountMargin] = {}
+        self.policies = {m: settings.margin_call.rule_for(m).policy for m in Market}
+        self.columns = ColumnarBook.from_book(self.book, self.policies)
+        self.results = MarginResults(self)
         self.open_calls: dict[str, MarginCall] = {}
         # Records the feed sent but we refused, by (list, key): the accounts they touch
         # are partial until a valid record replaces them.
         self.tainted: dict[tuple[str, str], str] = {}
+        self.partial: dict[str, str] = {}  # account → why its figures are partial
+        # Accounts whose own records (account, cash, positions) changed since the columns
+        # were built, or that the columns do not hold: decided by the reference.
+        self._own_records: set[str] = set()
+        # Which poll last moved each account (columns' rows; others by id): `results`
+        # keeps a full result until its account moves again.
+        self._polls = 0
+        self._moved = np.zeros(0, dtype=np.int64)
+        self._moved_outside: dict[str, int] = {}
+        # The open call's risk level code and amount in minor units per row (-1: none),
+        # so a poll finds the calls that changed without visiting the rest.
+        self._open_level = np.zeros(0, dtype=np.int8)
+        self._open_minor = np.zeros(0, dtype=np.int64)
+        self._open_force = np.zeros(0, dtype=np.bool_)  # the open call is a force call
+        self.figures: dict[str, MarginFigures | None] = {}  # per open call: its row shows
+        self._shown_rows: dict[str, WarningRow] = {}
+        # Open calls whose amount or level moved and is not written yet (call → account):
+        # on a crash day thousands move every poll; they are written together at most
+        # every UPDATE_FLUSH_INTERVAL, every poll while they are few. Openings,
+        # escalations, ends and operator actions are written when they happen.
+        self._unsaved: dict[str, str] = {}
+        self._last_flush = time.monotonic()
+        self.incomplete: dict[str, str] = {}  # monitored accounts without figures: why
         # Calls on which a desk liquidation order filled: cured, they end "liquidated".
         self.filled_calls: set[str] = set()
         self.view = DeskView(None, None, True, (), (), compute_totals((), self.book, "SGD"))
@@ -127,9 +238,89 @@ class Engine:
     async def start(self) -> None:
         self.open_calls = await self.store.open_calls()
 
+    def prepare_calendars(self) -> None:
+        """Build the trading calendars in a worker thread now (about 2 s of the calendar
+        library) rather than inside the first poll that opens a call."""
+        self._calendars_ready = asyncio.get_running_loop().run_in_executor(
+            None, self.calendars.prepare
+        )
+
+    def moved_at(self, account_id: str) -> int:
+        row = self.columns.row_of(account_id)
+        if row is None:
+            return self._moved_outside.get(account_id, -1)
+        return int(self._moved[row])
+
     def _deadline(self, market: Market, notice_at: datetime) -> datetime:
         rule = self.settings.margin_call.rule_for(market)
         return self.calendars.deadline(market, notice_at, rule.due_trading_days, rule.cutoff_time)
+
+    def _rebuild(self, book: Book, columns: ColumnarBook) -> None:
+        """A snapshot: new book, new columns, every account decided afresh."""
+        self.book = book
+        self.columns = columns
+        self.results.clear()
+        self._own_records.clear()
+        self._moved_outside.clear()
+        count = len(self.columns.account_ids)
+        self._moved = np.zeros(count, dtype=np.int64)
+        self._open_level = np.full(count, -1, dtype=np.int8)
+        self._open_minor = np.zeros(count, dtype=np.int64)
+        self._open_force = np.zeros(count, dtype=np.bool_)
+        for call in self.open_calls.values():
+            self._note_open(call)
+        self.incomplete.clear()
+        self.figures.clear()
+
+    def _note_open(self, call: MarginCall) -> None:
+        row = self.columns.row_of(call.account_id)
+        if row is None:
+            return
+        self._open_force[row] = call.state is CallState.FORCE_CALL
+        if call.is_open:
+            self._open_level[row] = LEVELS.index(call.risk_level)
+            minor = call.call_amount.scaleb(minor_units(call.currency))
+            self._open_minor[row] = min(int(minor), 2**63 - 1)
+        else:
+            self._open_level[row] = -1
+
+    async def _recompute(self, changes: BookChanges, *, full: bool) -> tuple[np.ndarray, list[str]]:
+        """Apply the payload to the book and the columns: the moved rows, and moved
+        accounts the columns do not hold. A snapshot's book and columns are built in a
+        worker thread (seconds at crash-day size), so the screen keeps answering."""
+        self._polls += 1
+        if full:
+            policies = self.policies
+
+            def build() -> tuple[Book, ColumnarBook]:
+                book = book_from_snapshot(changes)
+                return book, ColumnarBook.from_book(book, policies)
+
+            self._rebuild(*await asyncio.to_thread(build))
+            # The book is millions of long-lived objects: left to the cyclic collector,
+            # each full collection walks them all (seconds at crash-day size, at random
+            # moments of a poll or a key press). Frozen, they are never walked; they are
+            # still freed by reference counting when a later snapshot replaces them.
+            gc.freeze()
+            done = self.columns.recompute_all()
+            self._moved[:] = self._polls
+            return done.rows, []
+        applied = apply_records(self.book, changes)
+        self._own_records |= applied.accounts
+        own = set(applied.accounts)
+        if applied.currencies:
+            own |= self._own_records
+        elif applied.symbols:
+            positions = self.book.positions
+            own |= {
+                a for a in self._own_records if not applied.symbols.isdisjoint(positions.get(a, ()))
+            }
+        own &= set(self.book.accounts)
+        done = self.columns.recompute(applied.symbols, fx=bool(applied.currencies), accounts=own)
+        self._moved[done.rows] = self._polls
+        for account_id in done.outside:
+            self._moved_outside[account_id] = self._polls
+        return done.rows, list(done.outside)
 
     async def apply(
         self,
@@ -139,19 +330,15 @@ class Engine:
         rejected: Iterable[Rejection] = (),
         fresh: bool = True,
     ) -> PollOutcome:
-        """Apply one payload: recompute touched accounts, run the lifecycle, commit.
+        """Apply one payload: recompute moved accounts, run the lifecycle, commit.
 
         `fresh=False` (a book restored from the cache) computes and shows figures but
         runs no lifecycle: nothing opens or ends on data that are not live.
         """
         now = self.clock()
         if full:
-            self.book = book_from_snapshot(changes)
-            self.results.clear()
             self.tainted.clear()
-            touched = set(self.book.accounts)
         else:
-            touched = apply_changes(self.book, changes)
             for kind, records in _valid_keys(changes):
                 for key in records:
                     self.tainted.pop((kind, key), None)
@@ -159,23 +346,34 @@ class Engine:
             self.tainted[(rejection.kind, rejection.key)] = (
                 f"feed record rejected ({rejection.kind} {rejection.key}): {rejection.reason}"
             )
-        partial = self._partial_accounts()
-        touched |= set(partial)
+        rows, outside = await self._recompute(changes, full=full)
+        previous_partial = self.partial
+        self.partial = self._partial_accounts()
+        # Accounts whose partial mark came or went move too (their results change).
+        flipped = set(self.partial).symmetric_difference(previous_partial)
+        for account_id in flipped:
+            row = self.columns.row_of(account_id)
+            if row is None:
+                self._moved_outside[account_id] = self._polls
+            else:
+                self._moved[row] = self._polls
+        fast, candidates = self._candidates(rows, outside, flipped, fresh=fresh)
+        self._note_incomplete(rows, outside)
+
         batch = LifecycleBatch()
-        transitions: list[Transition] = []
-        for account_id in sorted(touched):
-            account = self.book.accounts.get(account_id)
-            if account is None or not is_monitored(account):
-                self.results.pop(account_id, None)
-                continue
-            rule = self.settings.margin_call.rule_for(account.market)
-            result = compute_account(self.book, account_id, rule.policy)
-            if account_id in partial and result.incomplete is None:
-                result = _as_incomplete(result, partial[account_id])
-            self.results[account_id] = result
+        transitions = self._reprice(fast)
+        for moved in transitions:
+            # Only its amount or level moved: written with the next flush.
+            self._unsaved[moved.call.call_id] = moved.call.account_id
+        repriced_count = len(transitions)
+        for done, account_id in enumerate(candidates, 1):
+            if done % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a crash poll is seconds of work: let keys through
+            account = self.book.accounts[account_id]
+            verdict = self._verdict(account_id)
             transition = evaluate(
                 self.open_calls.get(account_id),
-                result,
+                verdict,
                 fresh=fresh,
                 now=now,
                 market=account.market,
@@ -189,19 +387,23 @@ class Engine:
             if transition is None:
                 continue
             transitions.append(transition)
-            batch.calls.append(transition.call)
-            payload = (
-                snapshot_payload(
-                    result,
-                    transition.call,
-                    feed_as_of=self.book.as_of,
-                    feed_cursor=self.book.cursor,
-                )
-                if transition.snapshots
-                else None
+            call = transition.call
+            if not transition.snapshots and call.is_open:
+                # Only its amount or level moved: written with the next flush.
+                self._unsaved[call.call_id] = account_id
+                continue
+            batch.calls.append(call)
+            self._unsaved.pop(call.call_id, None)
+            if not transition.snapshots:
+                continue
+            # What the snapshot records is the reference's own result, and the row
+            # shows the same figures.
+            result = self.results[account_id]
+            payload = snapshot_payload(
+                result, transition.call, feed_as_of=self.book.as_of, feed_cursor=self.book.cursor
             )
+            self.figures[account_id] = MarginFigures.of(result)
             for scenario in transition.snapshots:
-                assert payload is not None
                 batch.snapshots.append(
                     SnapshotRecord(
                         call_id=transition.call.call_id,
@@ -213,16 +415,160 @@ class Engine:
                         payload=payload,
                     )
                 )
+        if self._unsaved and (
+            len(self._unsaved) <= UNSAVED_AT_ONCE
+            or time.monotonic() - self._last_flush >= UPDATE_FLUSH_INTERVAL
+        ):
+            batch.calls.extend(self._updated_calls(transitions))
         if batch:
             await self.store.commit(batch)
-        for transition in transitions:
+        for moved in transitions[:repriced_count]:  # their columns are already set
+            self.open_calls[moved.call.account_id] = moved.call
+        for transition in transitions[repriced_count:]:
             call = transition.call
             if call.is_open:
                 self.open_calls[call.account_id] = call
             else:
                 self.open_calls.pop(call.account_id, None)
+                self.figures.pop(call.account_id, None)
+            self._note_open(call)
+        recorded = {t.call.account_id for t in transitions if t.snapshots and t.call.is_open}
+        self._refresh_figures(rows, outside, recorded)
         self.view = self._publish(now, stale=not fresh, rejected=len(self.tainted))
-        return PollOutcome(self.view, transitions, recomputed=len(touched))
+        return PollOutcome(self.view, transitions, recomputed=len(rows) + len(outside))
+
+    def unsaved_calls(self) -> list[MarginCall]:
+        """The open calls whose amount or level moved since last written (now noted as
+        written: the caller commits them)."""
+        return self._updated_calls([])
+
+    def _updated_calls(self, transitions: list[Transition]) -> list[MarginCall]:
+        """The calls whose amount or level moved since last written, as they are now,
+        and the flush noted as done (the caller commits them)."""
+        latest = {t.call.call_id: t.call for t in transitions}
+        calls = []
+        for call_id, account_id in self._unsaved.items():
+            call = latest.get(call_id) or self.open_calls.get(account_id)
+            if call is not None and call.call_id == call_id and call.is_open:
+                calls.append(call)
+        self._unsaved.clear()
+        self._last_flush = time.monotonic()
+        return calls
+
+    def _candidates(
+        self, rows: np.ndarray, others: list[str], flipped: set[str], *, fresh: bool
+    ) -> tuple[np.ndarray, list[str]]:
+        """Moved accounts the lifecycle must see: in call, or with an open call whose
+        level or amount changed, or whose partial mark came or went. Returns the rows
+        of open calls that are only re-priced (amount still due, no escalation, decided
+        by the columns: `lifecycle.repriced`), and every other account (sorted) for
+        the whole of `evaluate`."""
+        columns = self.columns
+        codes = columns.level_codes[rows]
+        minor = columns.call_minor[rows]
+        open_level = self._open_level[rows]
+        has_open = open_level >= 0
+        changed = has_open & ((codes != open_level) | (minor != self._open_minor[rows]))
+        opening = ~has_open & np.isin(codes, _IN_CALL_CODES)
+        repriced = (
+            changed
+            & (codes != INCOMPLETE)
+            & (minor > 0)
+            & ~((codes == FORCE_CALL) & ~self._open_force[rows])
+            & ~columns.by_reference[rows]
+        )
+        if not fresh:
+            repriced[:] = False  # nothing moves on data that are not live
+        ids = columns.account_ids
+        fast = rows[repriced]
+        if self.partial and fast.size:
+            keep = np.array([ids[row] not in self.partial for row in fast.tolist()], dtype=bool)
+            fast = fast[keep]
+        fast_ids = {ids[row] for row in fast.tolist()}
+        chosen = {ids[row] for row in rows[(changed | opening) & ~repriced].tolist()}
+        chosen.update(ids[row] for row in rows[repriced].tolist() if ids[row] not in fast_ids)
+        chosen.update(others)
+        chosen.update(a for a in flipped if a in self.open_calls or a in self.book.accounts)
+        slow = sorted(
+            a
+            for a in chosen
+            if (account := self.book.accounts.get(a)) is not None and is_monitored(account)
+        )
+        return fast, slow
+
+    def _reprice(self, rows: np.ndarray) -> list[Transition]:
+        """The open calls of these rows, re-priced from the columns (see `_candidates`)."""
+        if rows.size == 0:
+            return []
+        columns = self.columns
+        ids = columns.account_ids
+        amounts = columns.call_amounts(rows)
+        codes = columns.level_codes[rows].tolist()
+        transitions = [
+            repriced(self.open_calls[ids[row]], LEVELS[code], amount)
+            for row, code, amount in zip(rows.tolist(), codes, amounts, strict=True)
+        ]
+        self._open_level[rows] = columns.level_codes[rows]
+        self._open_minor[rows] = columns.call_minor[rows]
+        return transitions
+
+    def _verdict(self, account_id: str) -> MarginVerdict:
+        """The columns' decision, or the reference's for what the columns do not hold
+        and for partial accounts."""
+        row = self.columns.row_of(account_id)
+        if row is None or account_id in self.partial:
+            return self.results[account_id]
+        account = self.book.accounts[account_id]
+        level = LEVELS[int(self.columns.level_codes[row])]
+        if level is RiskLevel.INCOMPLETE:
+            return self.results[account_id]
+        return _Verdict(
+            account_id=account_id,
+            kind=account.kind,
+            currency=account.base_currency,
+            risk_level=level,
+            call_amount=self.columns.call_amount(account_id),
+            incomplete=None,
+        )
+
+    def _note_incomplete(self, rows: np.ndarray, others: list[str]) -> None:
+        """Keep the list of monitored accounts without figures, and why."""
+        for account_id in list(self.incomplete):
+            if account_id not in self.book.accounts or self.moved_at(account_id) == self._polls:
+                del self.incomplete[account_id]
+        ids = self.columns.account_ids
+        suspects = [ids[row] for row in rows[self.columns.level_codes[rows] == INCOMPLETE].tolist()]
+        for account_id in [*suspects, *others, *self.partial]:
+            result = self.results.get(account_id)  # monitored accounts only
+            if result is not None and result.incomplete is not None:
+                self.incomplete[account_id] = result.incomplete
+
+    def _refresh_figures(self, rows: np.ndarray, others: list[str], recorded: set[str]) -> None:
+        """The figures the open calls' rows show, for the calls whose account moved
+        (`recorded`: already set from the result a snapshot recorded)."""
+        columns = self.columns
+        ids = columns.account_ids
+        wanted = [
+            row
+            for row in rows[self._open_level[rows] >= 0].tolist()
+            if ids[row] not in recorded and ids[row] not in self.partial
+        ]
+        shown = columns.display(np.array(wanted, dtype=np.int64))
+        for row, figures in zip(wanted, shown, strict=True):
+            self.figures[ids[row]] = figures
+        for account_id in self.open_calls:
+            if account_id in recorded:
+                continue
+            if (
+                account_id not in self.figures
+                or account_id in self.partial
+                or (account_id in others and columns.row_of(account_id) is None)
+            ):
+                self.figures[account_id] = self._reference_figures(account_id)
+
+    def _reference_figures(self, account_id: str) -> MarginFigures | None:
+        result = self.results.get(account_id)
+        return None if result is None else MarginFigures.of(result)
 
     def account_state(self, account_id: str) -> dict[str, Any]:
         """The account as the desk sees it now: recorded with every action taken on it."""
@@ -393,41 +739,61 @@ class Engine:
         return self.view
 
     def _rows(self, now: datetime) -> tuple[WarningRow, ...]:
-        days = self.settings.desk.long_outstanding_days
-        return tuple(
-            WarningRow(call, self.results.get(account_id), call.long_outstanding(now, days))
-            for account_id, call in sorted(
-                self.open_calls.items(), key=lambda item: item[1].triggered_at
-            )
-        )
+        """One row per open call, oldest first; a row is the same object as last
+        publish when nothing it shows changed (the table's diff compares identity)."""
+        # 長期未結清: triggered more than the configured days ago (`long_outstanding`).
+        cutoff = now - timedelta(days=self.settings.desk.long_outstanding_days)
+        kept = self._shown_rows
+        rows: list[WarningRow] = []
+        for account_id, call in self._in_trigger_order():
+            figures = self.figures.get(account_id)
+            if figures is None and account_id not in self.figures:
+                figures = self.figures[account_id] = self._reference_figures(account_id)
+            long_outstanding = call.triggered_at < cutoff
+            row = kept.get(account_id)
+            if (
+                row is None
+                or row.call is not call
+                or row.margin is not figures
+                or row.long_outstanding != long_outstanding
+            ):
+                row = WarningRow(call, figures, long_outstanding)
+            rows.append(row)
+        self._shown_rows = {row.account_id: row for row in rows}
+        return tuple(rows)
+
+    def _in_trigger_order(self) -> Iterable[tuple[str, MarginCall]]:
+        """The open calls, oldest first. Calls open in time order and keep their place
+        in `open_calls` when re-priced, so it is in that order already; it is put back
+        in order (once) when it is not, e.g. as read from storage."""
+        items = list(self.open_calls.items())
+        if any(
+            later[1].triggered_at < earlier[1].triggered_at
+            for earlier, later in itertools.pairwise(items)
+        ):
+            items.sort(key=lambda item: item[1].triggered_at)
+            self.open_calls = dict(items)
+        return items
 
     def _publish(self, now: datetime, *, stale: bool, rejected: int) -> DeskView:
         rows = self._rows(now)
         incomplete = tuple(
-            IncompleteRow(
-                account_id,
-                self.book.accounts[account_id].client_name,
-                result.incomplete or "",
-            )
-            for account_id, result in sorted(self.results.items())
-            if result.incomplete is not None and account_id in self.book.accounts
+            IncompleteRow(account_id, self.book.accounts[account_id].client_name, reason)
+            for account_id, reason in sorted(self.incomplete.items())
+            if account_id in self.book.accounts
         )
-        currency = self.settings.desk.reporting_currency
-        live = tuple(r for r in rows if not r.call.exception)
-        exceptions = tuple(r for r in rows if r.call.exception)
+        totals = compute_desk_totals(rows, self.book, self.settings.desk.reporting_currency)
         return DeskView(
             as_of=self.book.as_of,
             cursor=self.book.cursor,
             stale=stale,
             warnings=rows,
             incomplete=incomplete,
-            totals=compute_totals(rows, self.book, currency),
+            totals=totals.every,
             rejected_records=rejected,
-            intraday_totals=compute_totals(
-                tuple(r for r in live if r.intraday), self.book, currency
-            ),
-            live_totals=compute_totals(live, self.book, currency),
-            exception_totals=compute_totals(exceptions, self.book, currency),
+            intraday_totals=totals.intraday,
+            live_totals=totals.live,
+            exception_totals=totals.exceptions,
         )
 
 
@@ -449,6 +815,8 @@ def _as_incomplete(result: AccountMargin, reason: str) -> AccountMargin:
 
 BOOK_CACHE_KEY = "book"
 CACHE_INTERVAL = 30.0  # seconds between book-cache writes while changes keep coming
+YOUNG_COLLECTION_INTERVAL = 1.0  # seconds between collections of the young generations
+FULL_COLLECTION_INTERVAL = 600.0  # seconds between full collections while the desk runs
 ORDER_REFRESH_INTERVAL = 2.0  # seconds between status queries while desk orders work
 
 
@@ -619,10 +987,14 @@ class Desk:
         """Open calls from storage, and the last cached book shown as stale until a poll."""
         await self.engine.start()
         self.engine.filled_calls = await self.store.calls_with_fills()
+        # First paint: the open calls as last stored, marked stale, before the cached
+        # book (seconds to read at crash-day size, in a worker thread) gives figures.
+        self._publish(self.engine.mark_stale())
+        self.engine.prepare_calendars()
         cached = await self.store.get_cache(BOOK_CACHE_KEY)
         if cached:
             try:
-                parsed = parse_payload(json.loads(cached))
+                parsed = await asyncio.to_thread(lambda: parse_payload(json.loads(cached)))
             except (ValueError, FeedError):
                 log.warning("the cached book is unreadable; waiting for the feed")
             else:
@@ -636,13 +1008,11 @@ class Desk:
     async def _apply(self, parsed: ParsedPayload, *, full: bool) -> int:
         async with self._calls_lock:
             outcome = await self.engine.apply(parsed.changes, full=full, rejected=parsed.rejected)
+        self._publish(outcome.view)
         now = self.monotonic()
         if full or now - self._last_cache >= CACHE_INTERVAL:
-            await self.store.put_cache(
-                BOOK_CACHE_KEY, json.dumps(book_to_payload(self.engine.book))
-            )
+            await self.save_cache()
             self._last_cache = now
-        self._publish(outcome.view)
         ended = [t.call.call_id for t in outcome.transitions if t.ended]
         if ended:
             await self._settle_plans_of_ended_calls(ended)
@@ -709,22 +1079,68 @@ class Desk:
                 self.engine.filled_calls.add(order.call_id)
 
     async def save_cache(self) -> None:
-        if self.engine.book.cursor is not None:
-            await self.store.put_cache(
-                BOOK_CACHE_KEY, json.dumps(book_to_payload(self.engine.book))
-            )
+        """Write the book for the next start. Written out in a worker thread (seconds at
+        crash-day size) while holding the calls lock, so no poll changes it meanwhile
+        and the screen keeps answering."""
+        async with self._calls_lock:
+            book = self.engine.book
+            if book.cursor is None:
+                return
+            text = await asyncio.to_thread(lambda: json.dumps(book_to_payload(book)))
+            await self.store.put_cache(BOOK_CACHE_KEY, text)
 
     async def run(self) -> None:
         """Poll the feed, take the daily snapshots and, with a gateway, follow working orders,
         run auto-liquidations and send the daily reminders."""
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self.poller.run())
-            if self.gateway is not None:
-                tasks.create_task(self._follow_orders())
-                if isinstance(self.store, ActionStore):
-                    tasks.create_task(self.run_auto_liquidations())
-            if isinstance(self.store, DailyStore):
-                tasks.create_task(self.run_daily())
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._collect_garbage())
+                tasks.create_task(self.poller.run())
+                if self.gateway is not None:
+                    tasks.create_task(self._follow_orders())
+                    if isinstance(self.store, ActionStore):
+                        tasks.create_task(self.run_auto_liquidations())
+                if isinstance(self.store, DailyStore):
+                    tasks.create_task(self.run_daily())
+        finally:
+            # Stopping (quit, cancel): the call amounts not written yet are written now.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.flush_updates())
+
+    async def _collect_garbage(self) -> None:
+        """The collector on the desk's schedule, not at random moments of a key press.
+
+        A crash day keeps millions of long-lived objects (the book, 20,000 calls and
+        their rows); left automatic, each full collection walks them all and stops the
+        event loop for seconds. So, while the desk runs: automatic collection off; the
+        young generations collected every second (milliseconds: only what was made
+        since); a full collection every FULL_COLLECTION_INTERVAL, after which the
+        survivors are frozen (never walked again; still freed by reference counting).
+        Snapshots freeze their new book too (`Engine._recompute`).
+        """
+        was_enabled = gc.isenabled()
+        gc.freeze()
+        gc.disable()
+        last_full = time.monotonic()
+        try:
+            while True:
+                await asyncio.sleep(YOUNG_COLLECTION_INTERVAL)
+                if time.monotonic() - last_full >= FULL_COLLECTION_INTERVAL:
+                    gc.collect()
+                    gc.freeze()
+                    last_full = time.monotonic()
+                else:
+                    gc.collect(1)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    async def flush_updates(self) -> None:
+        """Write the open calls' amounts and levels that moved since the last write."""
+        async with self._calls_lock:
+            calls = self.engine.unsaved_calls()
+            if calls:
+                await self.store.commit(LifecycleBatch(calls=calls))
 
     async def recover_actions(self) -> None:
         """Settle orders and messages a previous run left unsent or in doubt (same keys)."""

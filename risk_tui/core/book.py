@@ -54,8 +54,17 @@ def book_from_snapshot(snapshot: BookChanges) -> Book:
     return book
 
 
-def apply_changes(book: Book, changes: BookChanges) -> set[str]:
-    """Apply in dependency order; return the accounts whose figures may have moved."""
+@dataclass(frozen=True)
+class Applied:
+    """What one payload moved: accounts by their own records, symbols, currencies."""
+
+    accounts: set[str]
+    symbols: set[str]
+    currencies: set[str]
+
+
+def apply_records(book: Book, changes: BookChanges) -> Applied:
+    """Apply in dependency order; say what moved, without looking for holders."""
     touched: set[str] = set()
     moved_symbols: set[str] = set()
     for instrument in changes.instruments:
@@ -79,12 +88,19 @@ def apply_changes(book: Book, changes: BookChanges) -> set[str]:
         touched.add(position.account_id)
     for borrow in changes.borrow:
         book.borrow[borrow.symbol] = borrow
-    if moved_symbols:
-        touched |= book.holders_of(moved_symbols)
-    if moved_currencies:
-        touched |= exposed_to(book, moved_currencies)
     book.cursor = changes.cursor
     book.as_of = changes.as_of
+    return Applied(touched, moved_symbols, moved_currencies)
+
+
+def apply_changes(book: Book, changes: BookChanges) -> set[str]:
+    """Apply in dependency order; return the accounts whose figures may have moved."""
+    applied = apply_records(book, changes)
+    touched = set(applied.accounts)
+    if applied.symbols:
+        touched |= book.holders_of(applied.symbols)
+    if applied.currencies:
+        touched |= exposed_to(book, applied.currencies)
     return {account_id for account_id in touched if account_id in book.accounts}
 
 

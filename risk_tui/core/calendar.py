@@ -300,6 +300,12 @@ class TradingCalendars:
                 return start, end
         raise CalendarNotCovered(market, day)
 
+    def prepare(self) -> None:
+        """Build every market's sessions now (about 2 s of the calendar library), e.g.
+        in a worker thread at start-up, rather than on the first call of a crash poll."""
+        for market in Market:
+            self._market(market)
+
     def _market(self, market: Market) -> _MarketSessions:
         cal = self._built.get(market)
         if cal is None:

@@ -106,6 +106,7 @@ from risk_tui.core.margin import (
     AccountMargin,
     CallFormula,
     CallPolicy,
+    MarginFigures,
     RiskLevel,
     compute_account,
     ratios_for,
@@ -154,6 +155,12 @@ REFERENCE_DIGITS_BOUND = 1e37
 LIMIT = float(2**62)
 _INT_LIMIT = 2**62
 _INT64_MAX = 2**63 - 1
+# Rows of the group and account sums: equity, IM, MM, FM, call buffer (what decides),
+# then long MV, short MV, illiquid long MV (what a warning row shows besides).
+SUMS = 8
+_SHOWN_SUMS = np.array(
+    [0, 1, 2, 3, 5, 6, 7], dtype=np.int64
+)  # what `MarginFigures.scaled` reads, in its order
 
 # Symbol states.
 _OK, _MISSING, _OFF = 0, 1, 2
@@ -593,15 +600,16 @@ class ColumnarBook:
         self._a_grp_off = np.zeros(account_count, dtype=np.int64)
         self._a_inverse = np.zeros(account_count, dtype=np.int64)
 
-        # Each group's five figures in its account's base currency at 10**-σ (equity, IM,
-        # MM, FM, buffer × gross; floors for inverse pairs), with a float bound of their
+        # Each group's figures in its account's base currency at 10**-σ (equity, IM, MM,
+        # FM, buffer × gross, and for display long MV, short MV and illiquid long MV;
+        # floors for inverse pairs), with a float bound of their
         # magnitude, and the accounts' totals of both. Totals move by the changed groups'
         # differences: int64 sums are exact modulo 2**64, so a total is exact whenever
         # its true value fits, which the bound checks before it is used.
-        self._g_conv = np.zeros((5, group_count), dtype=np.int64)
+        self._g_conv = np.zeros((SUMS, group_count), dtype=np.int64)
         self._g_mag = np.zeros(group_count, dtype=np.float64)
         self._g_wide = np.zeros(group_count, dtype=np.int64)  # 1: a local sum may not fit
-        self._a_sum = np.zeros((5, account_count), dtype=np.int64)
+        self._a_sum = np.zeros((SUMS, account_count), dtype=np.int64)
         self._a_mag = np.zeros(account_count, dtype=np.float64)
         self._a_wide = np.zeros(account_count, dtype=np.int64)
 
@@ -617,6 +625,8 @@ class ColumnarBook:
         # columns, complete, totals within int64).
         self.in_columns = np.zeros(account_count, dtype=np.bool_)
         self._reference: dict[int, AccountMargin] = {}
+        self._a_holds: Bools | None = None  # holds a position (built on first `display`)
+        self._minor_places: dict[str, int] = {}
         self._exact_calls: dict[int, int] = {}  # minor units, accounts beyond int64
 
     # -- building ---------------------------------------------------------------------
@@ -839,17 +849,20 @@ class ColumnarBook:
     # -- deciding ---------------------------------------------------------------------
 
     def _convert(self, groups: I64) -> tuple[I64, F64, I64]:
-        """These groups' five base-currency figures, their magnitude bound, and 1 where
+        """These groups' base-currency figures (`SUMS` of them), their magnitude bound, and 1 where
         a local sum may not fit int64 (then the figures are meaningless)."""
         sc = self.scales
         long_n, short_n = self._g_long[groups], self._g_short[groups]
         up = 10**sc.ratio
-        values = np.empty((5, len(groups)), dtype=np.int64)
+        values = np.empty((SUMS, len(groups)), dtype=np.int64)
         values[0] = self._g_cash[groups] * 10 ** (sc.local - sc.cash) + (long_n - short_n) * up
         values[1] = self._g_im[groups]
         values[2] = self._g_mm[groups]
         values[3] = self._g_fm[groups]
         values[4] = self._a_beta[self._g_acct[groups]] * (long_n + short_n)
+        values[5] = long_n * up
+        values[6] = short_n * up
+        values[7] = self._g_ill[groups] * up
         # |equity| + |IM or MM or FM| + |buffer| ≤ local_mag: every figure and every
         # difference the decision takes is bounded by it (times the conversion factor).
         local_mag = np.abs(self._g_cash[groups].astype(np.float64)) * 10.0 ** (
@@ -871,7 +884,7 @@ class ColumnarBook:
             return
         converted, magnitude, wide = self._convert(groups)
         accounts = self._g_acct[groups]
-        for k in range(5):
+        for k in range(SUMS):
             np.add.at(self._a_sum[k], accounts, converted[k] - self._g_conv[k, groups])
         np.add.at(self._a_mag, accounts, magnitude - self._g_mag[groups])
         np.add.at(self._a_wide, accounts, wide - self._g_wide[groups])
@@ -1061,6 +1074,23 @@ class ColumnarBook:
         minor = self._exact_calls.get(row, int(self.call_minor[row]))
         return Decimal(minor).scaleb(-minor_units(self._currency_of[row]))
 
+    def call_amounts(self, rows: I64) -> list[Decimal]:
+        """`call_amount` of each of these rows, vectorised where it is an int64 column."""
+        places = self._minor_places
+        currencies = self._currency_of
+        amounts = []
+        for row, minor in zip(rows.tolist(), self.call_minor[rows].tolist(), strict=True):
+            if row in self._reference:
+                amounts.append(self._reference[row].call_amount)
+                continue
+            minor = self._exact_calls.get(row, minor)
+            currency = currencies[row]
+            place = places.get(currency)
+            if place is None:
+                place = places[currency] = minor_units(currency)
+            amounts.append(Decimal(minor).scaleb(-place))
+        return amounts
+
     def rows_in_call(self) -> I64:
         codes = self.level_codes
         return np.flatnonzero((codes == MARGIN_CALL) | (codes == FORCE_CALL))
@@ -1123,6 +1153,55 @@ class ColumnarBook:
             exact=bool(self._a_inverse[row] == 0),
             by_reference=False,
         )
+
+    def display(self, rows: I64) -> list[MarginFigures]:
+        """What warning rows show of these accounts, vectorised from the columns.
+
+        Without inverse fx these are the reference's figures digit for digit. Through
+        an inverse rate they are the columns' floors at 10**-σ, within n units of
+        10**-σ (n ≤ the account's inverse-rate currencies) below the true figures and
+        the reference's 40-digit ones: shown to the minor unit, they differ from the
+        reference's only when a figure lies within n × 10**-σ of a rounding boundary
+        (a cent's half: one in 10**7 at σ = 9). Risk level and call amount are always
+        the reference's. Accounts the columns do not hold show the reference's own
+        result; incomplete accounts their level and no figures."""
+        if self._a_holds is None:
+            holder = self._g_acct[self._y_grp]
+            held = np.bincount(holder, weights=self._y_aq > 0, minlength=len(self.account_ids))
+            self._a_holds = held > 0
+        rows = np.asarray(rows, dtype=np.int64)
+        listed = self.in_columns[rows]
+        sums = self._a_sum[np.ix_(_SHOWN_SUMS, rows[listed])].tolist()
+        listed_at = np.flatnonzero(listed).tolist()
+        shown: list[MarginFigures | None] = [None] * len(rows)
+        places = self.scales.base
+        codes = self.level_codes[rows].tolist()
+        holds = self._a_holds[rows].tolist()
+        amounts = self.call_amounts(rows[listed])
+        scaled = MarginFigures.scaled
+        for k, (at, raw) in enumerate(zip(listed_at, zip(*sums, strict=True), strict=False)):
+            shown[at] = scaled(LEVELS[codes[at]], amounts[k], raw, places, bool(holds[at]))
+        for at in np.flatnonzero(~listed).tolist():
+            row = int(rows[at])
+            if row in self._reference:
+                shown[at] = MarginFigures.of(self._reference[row])
+            elif codes[at] == INCOMPLETE:
+                shown[at] = MarginFigures.of(self.materialize(self.account_ids[row]))
+            else:
+                figures = self.figures(self.account_ids[row])
+                shown[at] = MarginFigures(
+                    risk_level=figures.risk_level,
+                    call_amount=figures.call_amount,
+                    equity=figures.equity,
+                    im=figures.im,
+                    mm=figures.mm,
+                    fm=figures.fm,
+                    net_asset_ratio=figures.net_asset_ratio,
+                    holds_positions=bool(holds[at]),
+                )
+        complete = [figures for figures in shown if figures is not None]
+        assert len(complete) == len(shown)  # every branch above sets its row
+        return complete
 
     def stats(self) -> Stats:
         arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]

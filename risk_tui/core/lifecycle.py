@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 
 from risk_tui.core.calendar import CalendarNotCovered
-from risk_tui.core.margin import AccountMargin, RiskLevel
+from risk_tui.core.margin import MarginVerdict, RiskLevel
 from risk_tui.core.model import AccountKind, Market
 
 
@@ -96,6 +97,21 @@ class Transition:
 
 DeadlineFn = Callable[[Market, datetime], datetime]
 
+_CALL_FIELDS = tuple(f.name for f in fields(MarginCall))
+_call_values = attrgetter(*_CALL_FIELDS)
+_AMOUNT_AT = _CALL_FIELDS.index("call_amount")
+_LEVEL_AT = _CALL_FIELDS.index("risk_level")
+
+
+def repriced(call: MarginCall, risk_level: RiskLevel, call_amount: Decimal) -> Transition:
+    """`evaluate`'s verdict on an open call whose amount (> 0) or level moved, when the
+    caller has established it neither ends nor escalates: the same transition, made
+    without the rest of `evaluate` (a crash poll re-prices thousands of calls)."""
+    values = list(_call_values(call))
+    values[_AMOUNT_AT] = call_amount
+    values[_LEVEL_AT] = risk_level
+    return Transition(MarginCall(*values))
+
 
 def new_call_id(account_id: str, at: datetime) -> str:
     return f"MC{at:%Y%m%d}-{account_id}-{uuid.uuid4().hex[:8]}"
@@ -103,7 +119,7 @@ def new_call_id(account_id: str, at: datetime) -> str:
 
 def evaluate(
     call: MarginCall | None,
-    result: AccountMargin | None,
+    result: MarginVerdict | None,
     *,
     fresh: bool,
     now: datetime,
@@ -147,7 +163,7 @@ def evaluate(
 
 
 def _maybe_open(
-    result: AccountMargin,
+    result: MarginVerdict,
     now: datetime,
     market: Market,
     client_name: str,

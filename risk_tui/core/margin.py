@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal, localcontext
 from enum import StrEnum
+from typing import Protocol
 
 from risk_tui.core.model import Account, AccountKind, Book, Instrument, Position, Side
 from risk_tui.core.money import ZERO, context, round_call_amount
@@ -101,6 +102,145 @@ class AccountMargin:
     @property
     def in_call(self) -> bool:
         return self.risk_level in (RiskLevel.MARGIN_CALL, RiskLevel.FORCE_CALL)
+
+
+class MarginVerdict(Protocol):
+    """What the lifecycle needs of an account's figures: `AccountMargin` has it, and so
+    does the engine's verdict from the columns (`core.columnar`), which decides the
+    same risk level and call amount exactly."""
+
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def kind(self) -> AccountKind: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def risk_level(self) -> RiskLevel: ...
+    @property
+    def call_amount(self) -> Decimal: ...
+    @property
+    def incomplete(self) -> str | None: ...
+    @property
+    def in_call(self) -> bool: ...
+
+
+class MarginFigures:
+    """The figures a warning row shows of an account (the rest is one `AccountMargin`
+    away): from the reference (`of`), or the exact columns (`scaled`, see
+    `ColumnarBook.display`), whose Decimals are made only when a figure is read: a crash
+    poll re-prices thousands of rows of which a screen shows forty. An incomplete
+    account shows its level and no figures: none can be trusted. Immutable."""
+
+    __slots__ = ("_made", "_places", "_raw", "call_amount", "holds_positions", "risk_level")
+
+    risk_level: RiskLevel
+    call_amount: Decimal
+    holds_positions: bool
+
+    def __init__(
+        self,
+        risk_level: RiskLevel,
+        call_amount: Decimal,
+        equity: Decimal | None,
+        im: Decimal | None,
+        mm: Decimal | None,
+        fm: Decimal | None,
+        net_asset_ratio: Decimal | None,
+        holds_positions: bool,
+    ) -> None:
+        self.risk_level = risk_level
+        self.call_amount = call_amount
+        self.holds_positions = holds_positions
+        self._raw: tuple[int, ...] | None = None
+        self._places = 0
+        self._made: tuple[Decimal | None, ...] | None = (equity, im, mm, fm, net_asset_ratio)
+
+    @classmethod
+    def scaled(
+        cls,
+        risk_level: RiskLevel,
+        call_amount: Decimal,
+        raw: tuple[int, ...],
+        places: int,
+        holds_positions: bool,
+    ) -> MarginFigures:
+        """From integers at 10**-places: equity, IM, MM, FM, long MV, short MV, illiquid
+        long MV (the columns' sums); the Decimals and the ratio are made when read."""
+        figures = cls.__new__(cls)
+        figures.risk_level = risk_level
+        figures.call_amount = call_amount
+        figures.holds_positions = holds_positions
+        figures._raw = raw
+        figures._places = places
+        figures._made = None
+        return figures
+
+    def _figures(self) -> tuple[Decimal | None, ...]:
+        made = self._made
+        if made is None:
+            assert self._raw is not None
+            with localcontext(context()):
+                equity, im, mm, fm, long_mv, short_mv, ill = (
+                    Decimal(value).scaleb(-self._places) for value in self._raw
+                )
+                liquid = equity - ill
+                denominator = max(liquid, long_mv - ill + short_mv)
+                ratio = liquid / denominator if denominator > 0 else None
+            made = self._made = (equity, im, mm, fm, ratio)
+        return made
+
+    @property
+    def equity(self) -> Decimal | None:
+        return self._figures()[0]
+
+    @property
+    def im(self) -> Decimal | None:
+        return self._figures()[1]
+
+    @property
+    def mm(self) -> Decimal | None:
+        return self._figures()[2]
+
+    @property
+    def fm(self) -> Decimal | None:
+        return self._figures()[3]
+
+    @property
+    def net_asset_ratio(self) -> Decimal | None:
+        return self._figures()[4]
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.risk_level, self.call_amount, self.holds_positions, *self._figures())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MarginFigures):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        names = ("equity", "im", "mm", "fm", "net_asset_ratio")
+        shown = ", ".join(f"{n}={v}" for n, v in zip(names, self._figures(), strict=True))
+        return f"MarginFigures({self.risk_level}, call_amount={self.call_amount}, {shown})"
+
+    @classmethod
+    def of(cls, result: AccountMargin) -> MarginFigures:
+        holds = any(p.quantity for p in result.positions)
+        if result.incomplete is not None:
+            return cls(RiskLevel.INCOMPLETE, ZERO, None, None, None, None, None, holds)
+        return cls(
+            risk_level=result.risk_level,
+            call_amount=result.call_amount,
+            equity=result.equity,
+            im=result.im,
+            mm=result.mm,
+            fm=result.fm,
+            net_asset_ratio=result.net_asset_ratio,
+            holds_positions=holds,
+        )
 
 
 class MissingData(Exception):

@@ -12,17 +12,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from risk_tui.core.lifecycle import MarginCall
-from risk_tui.core.margin import AccountMargin, MissingData, fx_rate
+from risk_tui.core.margin import MarginFigures, MissingData, fx_rate
 from risk_tui.core.model import AccountKind, Book
 from risk_tui.core.money import ZERO
 
 
 @dataclass(frozen=True, slots=True)
 class WarningRow:
-    """One open call with the account's latest figures (None until first computed)."""
+    """One open call with the account's latest figures (None while they are unknown or
+    incomplete): the columns' or the reference's, the same numbers either way."""
 
     call: MarginCall
-    margin: AccountMargin | None
+    margin: MarginFigures | None
     long_outstanding: bool
 
     @property
@@ -69,17 +70,72 @@ class DeskView:
 
 
 def compute_totals(rows: tuple[WarningRow, ...], book: Book, reporting_currency: str) -> Totals:
-    total = ZERO
-    long_total = ZERO
-    unconverted: list[str] = []
+    """Call amounts summed exactly per currency, then each sum converted once."""
+    return _Sums().add_all(rows).totals(book, reporting_currency)
+
+
+@dataclass(frozen=True, slots=True)
+class DeskTotals:
+    every: Totals
+    live: Totals  # not exceptions
+    intraday: Totals  # live intraday calls
+    exceptions: Totals
+
+
+def compute_desk_totals(
+    rows: tuple[WarningRow, ...], book: Book, reporting_currency: str
+) -> DeskTotals:
+    """The four totals a desk view carries, in one pass over its rows: each exactly
+    what `compute_totals` gives for its rows."""
+    every, live, intraday, exceptions = _Sums(), _Sums(), _Sums(), _Sums()
     for row in rows:
-        try:
-            rate = fx_rate(book, row.call.currency, reporting_currency)
-        except MissingData:
-            unconverted.append(row.call.call_id)
-            continue
-        amount = row.call.call_amount * rate
-        total += amount
+        every.add(row)
+        if row.call.exception:
+            exceptions.add(row)
+        else:
+            live.add(row)
+            if row.intraday:
+                intraday.add(row)
+    return DeskTotals(
+        *(sums.totals(book, reporting_currency) for sums in (every, live, intraday, exceptions))
+    )
+
+
+class _Sums:
+    """Per-currency sums of call amounts (and of the long-outstanding ones), exact."""
+
+    def __init__(self) -> None:
+        self.by_currency: dict[str, list[Decimal]] = {}
+        self.call_ids: dict[str, list[str]] = {}
+        self.count = 0
+
+    def add(self, row: WarningRow) -> None:
+        call = row.call
+        self.count += 1
+        sums = self.by_currency.get(call.currency)
+        if sums is None:
+            sums = self.by_currency[call.currency] = [ZERO, ZERO]
+            self.call_ids[call.currency] = []
+        sums[0] += call.call_amount
         if row.long_outstanding:
-            long_total += amount
-    return Totals(reporting_currency, total, long_total, len(rows), tuple(unconverted))
+            sums[1] += call.call_amount
+        self.call_ids[call.currency].append(call.call_id)
+
+    def add_all(self, rows: tuple[WarningRow, ...]) -> _Sums:
+        for row in rows:
+            self.add(row)
+        return self
+
+    def totals(self, book: Book, reporting_currency: str) -> Totals:
+        total = ZERO
+        long_total = ZERO
+        unconverted: list[str] = []
+        for currency, (amount, long_amount) in self.by_currency.items():
+            try:
+                rate = fx_rate(book, currency, reporting_currency)
+            except MissingData:
+                unconverted.extend(self.call_ids[currency])
+                continue
+            total += amount * rate
+            long_total += long_amount * rate
+        return Totals(reporting_currency, total, long_total, self.count, tuple(unconverted))

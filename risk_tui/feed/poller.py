@@ -117,7 +117,11 @@ class Poller:
                     full = True
                     body = await get_json(self.client, "/v1/snapshot", deadline=deadline)
             try:
-                parsed = parse_payload(body)
+                # A snapshot is millions of records at crash-day size: parsed in a worker
+                # thread so the screen keeps answering keys meanwhile.
+                parsed = (
+                    await asyncio.to_thread(parse_payload, body) if full else parse_payload(body)
+                )
             except FeedError as bad:
                 raise FeedUnavailable(f"feed payload unusable: {bad}") from None
             for rejection in parsed.rejected:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
+from itertools import count
 from typing import Any, Literal
 
 from rich.text import Text
@@ -171,6 +173,7 @@ class WarningsPane(Vertical):
         self.intraday_only = mode == "intraday"
         self.calendars = calendars
         self._shown: dict[str, tuple[Any, ...]] = {}  # account → identity of what is shown
+        self._versions = count(1)  # each row sent to the table gets a new version
         self._minute = -1
         self.changed_last = 0
 
@@ -180,6 +183,9 @@ class WarningsPane(Vertical):
             yield Static(classes="market-clock")
         columns = EXCEPTION_COLUMNS if self.mode == "exceptions" else COLUMNS
         yield LiveTable(columns, fixed_columns=2, id=f"{self.id}-table")
+
+    def _cell_tuple(self, row: WarningRow, now: datetime, flag: str) -> tuple[Text, ...]:
+        return self._cells(row, now, flag).cells
 
     def _cells(self, row: WarningRow, now: datetime, flag: str) -> RowData:
         cells = row_cells(row, now, flag)
@@ -211,7 +217,7 @@ class WarningsPane(Vertical):
         return {
             row.account_id: "FLATTEN NOW"
             for row in rows
-            if row.call.market in closing and row.margin is not None and row.margin.positions
+            if row.call.market in closing and row.margin is not None and row.margin.holds_positions
         }
 
     def show(self, view: DeskView, now: datetime, *, force: bool = False) -> int:
@@ -233,7 +239,11 @@ class WarningsPane(Vertical):
             shown = self._shown.get(key)
             moved = shown is None or any(a is not b for a, b in zip(identity, shown, strict=True))
             if moved or force or new_minute:
-                upserts[key] = self._cells(row, now, flags.get(key, ""))
+                # Formatted only if the table ever needs the cells (on screen, sorted by
+                # a figure, filtered): a crash poll changes thousands of rows at once.
+                upserts[key] = RowData.lazy(
+                    partial(self._cell_tuple, row, now, flags.get(key, "")), next(self._versions)
+                )
                 self._shown[key] = identity
             changed += moved
         removals = [key for key in self._shown if key not in seen]

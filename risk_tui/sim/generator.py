@@ -52,6 +52,18 @@ SHORT_TIERS: tuple[tuple[str, str, str], ...] = (
     ("1.50", "1.30", "1.20"),
     ("1.30", "1.20", "1.10"),
 )
+# Leverage (`_Desk._cash`): the share of accounts that start below MM, and the share
+# geared to just above it, each with equity as a multiple of MM; the rest hold equity as
+# a share of their gross market value. Calibrated so that the `selloff` scenario's bottom
+# (a −15…−25 % day) puts about a tenth of the accounts in call, mostly the geared ones:
+# 19,919 of 200,000 at seed 0 (issue 6's crash day; 18,690 at seed 1, whose drops are
+# shallower), 8.6–10.8 % from 2,000 to 50,000 accounts over seeds 0–3; the start of the
+# day has about 1 % in call.
+BELOW_MM_SHARE = 0.009
+BELOW_MM_CUSHION = (0.72, 0.985)
+GEARED_SHARE = 0.096
+GEARED_CUSHION = (1.03, 1.5)
+HEALTHY_EQUITY = (0.45, 1.10)
 HK_LOTS = (100, 200, 250, 300, 400, 500, 1000, 2000)
 HK_LOT_WEIGHTS = (0.25, 0.10, 0.05, 0.05, 0.10, 0.25, 0.15, 0.05)
 
@@ -433,11 +445,12 @@ class _Desk:
         """Per account, [(currency index, cents)], calibrated on margin figures.
 
         About 1 % of monitored accounts start below MM (equity = k × MM, k 0.72–0.985;
-        a few of those below FM too) and about 6 % just above it (k 1.03–1.5: the ones
-        a sell-off pushes into call first). The rest hold equity of 45–110 % of their
-        market value (and at least 1.3 × MM): most are financed, few are geared enough
-        to fall into call unless the market falls hard. Cash is then whatever makes
-        that equity, which for most margin clients is a debit.
+        a few of those below FM too) and about 10 % just above it (k 1.03–1.5: the ones
+        a sell-off pushes into call first; a −20 % day calls most of them). The rest
+        hold equity of 45–110 % of their market value (and at least 1.3 × MM): most are
+        financed, few are geared enough to fall into call unless the market falls
+        harder still. Cash is then whatever makes that equity, which for most margin
+        clients is a debit. (The constants above hold these figures.)
         """
         rng, s = self.rng, self.symbols
         rate = self.fx[s.market[sym], self.base[acct]]
@@ -447,12 +460,13 @@ class _Desk:
         gross = np.bincount(acct, weights=np.abs(mv), minlength=self.count)
         net_mv = np.bincount(acct, weights=mv, minlength=self.count)  # long − |short|
         draw = rng.random(self.count)
-        equity_share = rng.uniform(0.45, 1.10, self.count)
+        equity_share = rng.uniform(*HEALTHY_EQUITY, self.count)
         healthy = np.maximum(1.3 * mm, equity_share * gross)
+        below, geared = BELOW_MM_SHARE, BELOW_MM_SHARE + GEARED_SHARE
         equity = np.where(
-            draw < 0.009,
-            rng.uniform(0.72, 0.985, self.count) * mm,
-            np.where(draw < 0.07, rng.uniform(1.03, 1.5, self.count) * mm, healthy),
+            draw < below,
+            rng.uniform(*BELOW_MM_CUSHION, self.count) * mm,
+            np.where(draw < geared, rng.uniform(*GEARED_CUSHION, self.count) * mm, healthy),
         )
         total = equity - net_mv
         held = np.bincount(acct, minlength=self.count) > 0

@@ -6,7 +6,8 @@
   reverting, on the exchange's tick grid; only the quotes that changed are published.
 - `selloff`: a market-wide fall building to −15…−25 % (per market, then per symbol
   through a beta and some idiosyncratic noise) over `ramp_ticks` (300: five minutes at
-  one tick a second), then calm at the lower level.
+  one tick a second), then calm at the lower level. At the bottom about a tenth of the
+  accounts are in call (the generator's leverage is calibrated on it: issue 6's crash day).
 - `recall`: calm prices, and within `recall_ticks` the prime broker recalls stock in
   about a third of the shorted symbols: `recall_quantity` rises, `available` falls (below
   the clients' total short in most of them) and `recall_due` is two weekdays out.

@@ -17,6 +17,7 @@ once, audited, to `executed` or `cancelled`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -279,6 +280,9 @@ def _snapshot_from_row(row: Mapping[Any, Any]) -> StoredSnapshot:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+THREADED_ROWS = 64  # snapshots in one commit from which rows are built in a thread
 
 
 class Store:
@@ -1306,11 +1310,28 @@ class Store:
     async def _append_snapshots(
         self, conn: AsyncConnection, head: tuple[int, str], records: Sequence[SnapshotRecord]
     ) -> None:
+        if len(records) >= THREADED_ROWS:
+            # A crash poll's thousands of snapshots: encoded and hashed in a worker
+            # thread, so the event loop (the screen) keeps answering meanwhile.
+            rows, seq, prev_hash = await asyncio.to_thread(self._snapshot_rows, head, records)
+        else:
+            rows, seq, prev_hash = self._snapshot_rows(head, records)
+        await conn.execute(insert(snapshots), rows)
+        await self._set_head(conn, CHAIN_SNAPSHOTS, seq, prev_hash)
+
+    @staticmethod
+    def _snapshot_rows(
+        head: tuple[int, str], records: Sequence[SnapshotRecord]
+    ) -> tuple[list[dict[str, Any]], int, str]:
         seq, prev_hash = head
         rows: list[dict[str, Any]] = []
+        encoded: dict[int, CanonicalText] = {}  # a call opening as a force call: one payload
         for record in records:
             seq += 1
-            payload = CanonicalText(canonical_json(record.payload))  # encoded once
+            payload = encoded.get(id(record.payload))
+            if payload is None:
+                payload = CanonicalText(canonical_json(record.payload))  # encoded once
+                encoded[id(record.payload)] = payload
             fields = snapshot_fields(
                 seq,
                 call_id=record.call_id,
@@ -1337,8 +1358,7 @@ class Store:
                 }
             )
             prev_hash = hash_
-        await conn.execute(insert(snapshots), rows)
-        await self._set_head(conn, CHAIN_SNAPSHOTS, seq, prev_hash)
+        return rows, seq, prev_hash
 
     async def _append_audit(
         self, conn: AsyncConnection, head: tuple[int, str], entries: Sequence[AuditEntry]

@@ -15,11 +15,23 @@ How repaints are kept small:
   the style generation; moving the cursor or a mark changes the flags of two rows.
   Cached strips hold the whole row unscrolled, so horizontal scrolling only re-crops.
 - After a diff, the rows on screen before and after are compared and only the lines
-  that show a changed row, or a different row, are refreshed (`refresh_lines`);
-  Textual's own line cache then re-renders just those lines.
-- The view is a list of (sort value, arrival sequence, key) entries kept sorted:
-  a diff moves only the entries whose sort value changed (bisect, or one merge when
-  many moved). A descending sort reads the list backwards.
+  that show a changed row, or a different row, are refreshed; a row that stayed on its
+  line refreshes only the columns whose cells changed, so Textual writes just those
+  cells to the terminal (a live equity figure, not the whole 120-column line).
+- Rows are rendered as few segments as their styles allow (adjacent cells of one style
+  merged): Textual writes a full SGR sequence and a reset around every segment, so an
+  unmerged row costs about three times the bytes on the wire.
+- Screen layouts elsewhere (any `Static.update`, e.g. a clock) do not repaint the
+  scrollbars: Textual's ScrollView would redraw both on every layout.
+- The view is a sorted list of entries, one per shown row, ordered by (sort value,
+  arrival sequence): a diff moves only the entries whose sort value changed (bisect, or
+  one merge when many moved), never re-sorts the whole view. A descending sort reads
+  the list backwards. When every sort value is an `int` (arrival order, and the
+  warnings tab's money in minor units) an entry is the single integer
+  `value * 2**40 + sequence`, so every comparison made while moving entries is one
+  C-level integer comparison; other sort values (text, Decimal, tuples) use
+  (value, sequence, key) tuples, whose comparisons go through the values' own
+  (slower) rich comparisons.
 - While repaints are suspended (hidden tab, open dialog) diffs update only the model;
   resuming repaints the visible region once.
 
@@ -33,6 +45,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import count
+from operator import itemgetter
 from typing import Any, ClassVar, Literal
 
 from rich.cells import cell_len
@@ -43,7 +56,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -69,8 +82,10 @@ each column's cap) as wider rows come on screen, until the next full load."""
 _RESORT_THRESHOLD = 256
 """Above this many entry moves, one merge of the view beats moving entries one by one.
 
-Measured on 20,000 rows with Decimal sort values: per-entry bisect moves cost about as
-much as one merge at ~1,000 moves, and grow with them (each is a list memmove).
+Measured on 20,000 rows with Decimal sort values (tuple entries): per-entry bisect moves
+cost about as much as one merge at ~1,000 moves, and grow with them (each is a list
+memmove). With packed integer entries the crossover is lower (~64 moves, 0.25 ms) but
+between 64 and 256 moves the per-entry path costs at most ~0.4 ms more than a merge.
 """
 _STRIP_CACHE_SIZE = 2048
 """Rendered rows kept: several screens' worth, so scrolling back is also cheap."""
@@ -99,7 +114,6 @@ class Column:
     max_width: int = 40
 
 
-@dataclass(frozen=True, slots=True)
 class RowData:
     """The cells of one row, in column order, and the row's version.
 
@@ -107,18 +121,62 @@ class RowData:
     "unchanged" (the cheap path for callers that resend whole snapshots). With
     `version=None` the table compares the cells itself and bumps its stored version
     when they differ. Cells are not copied: do not mutate a `Text` after passing it.
+
+    `RowData.lazy(make, version)` defers making the cells until the table first needs
+    them: to paint the row, to sort by a column or filter by text, to size a column
+    from a sample. A crash poll changes thousands of rows of which forty are on the
+    screen; the others are formatted only if they are ever shown. `make` must depend
+    only on what it captured (it runs later, at most once).
     """
 
-    cells: tuple[Text, ...]
-    version: int | None = None
+    __slots__ = ("_cells", "_make", "version")
+
+    def __init__(self, cells: tuple[Text, ...], version: int | None = None) -> None:
+        self._cells: tuple[Text, ...] | None = cells
+        self._make: Callable[[], tuple[Text, ...]] | None = None
+        self.version = version
+
+    @classmethod
+    def lazy(cls, make: Callable[[], tuple[Text, ...]], version: int) -> RowData:
+        row = cls.__new__(cls)
+        row._cells = None
+        row._make = make
+        row.version = version
+        return row
+
+    @property
+    def cells(self) -> tuple[Text, ...]:
+        cells = self._cells
+        if cells is None:
+            assert self._make is not None
+            cells = self._cells = self._make()
+            self._make = None
+        return cells
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RowData):
+            return NotImplemented
+        return self.version == other.version and self.cells == other.cells
+
+    __hash__ = None  # type: ignore[assignment]  # mutable cache inside: not hashable
+
+    def __repr__(self) -> str:
+        cells = "…" if self._cells is None else repr(self._cells)
+        return f"RowData({cells}, version={self.version})"
 
 
 RowFilter = Callable[[str, RowData], bool]
 """A filter predicate: given a row key and its data, True to show the row."""
 
-# (sort value, insertion sequence, row key): the sequence breaks ties and is unique, so
-# comparisons never reach the key and rows with equal sort values keep arrival order.
-_Entry = tuple[Any, int, str]
+# A view entry orders a row by (sort value, insertion sequence); the sequence breaks
+# ties and is unique, so rows with equal sort values keep arrival order. Integer sort
+# values pack both into one int (`value * _SEQ_SPAN + sequence`: exact, and in the same
+# order, for any int value while the sequence is below _SEQ_SPAN); any other value
+# makes a (sort value, insertion sequence, row key) tuple, whose comparisons never
+# reach the key.
+_Entry = int | tuple[Any, int, str]
+_SEQ_SPAN = 1 << 40
+_tuple_entry_key: Callable[[Any], str] = itemgetter(2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +389,10 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         # sort reads the same list backwards, so reversing never re-sorts.
         self._entries: list[_Entry] = []
         self._entry_of: dict[str, _Entry] = {}
+        # Packed-integer entries (every sort value an int) need a way back to the key.
+        self._int_entries = True
+        self._key_of_code: dict[_Entry, str] = {}  # only ints in it
+        self._entry_key: Callable[[_Entry], str] = self._key_of_code.__getitem__
         self._predicate: RowFilter | None = None
         self._sort_index: int | None = None
         self._sort_reverse = False
@@ -344,6 +406,7 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._strip_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(_STRIP_CACHE_SIZE)
         self._header_cache: tuple[tuple[Any, ...], Strip] | None = None
         self._pause_depth = 0
+        self._last_size_update: tuple[Size, Size, Size, Size] | None = None
         self.row_renders = 0
         """Rows rendered into strips (strip-cache misses); for tests and benchmarks."""
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
@@ -407,11 +470,11 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def key_at(self, index: int) -> str:
         """Key of the row at `index` in the current view."""
-        return self._entry_at(index)[2]
+        return self._entry_key(self._entry_at(index))
 
     def visible_keys(self) -> list[str]:
         """All keys of the current view, in display order."""
-        keys = [entry[2] for entry in self._entries]
+        keys = list(map(self._entry_key, self._entries))
         if self._sort_reverse:
             keys.reverse()
         return keys
@@ -423,6 +486,7 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         cursor_before = self.cursor_index
         self._rows = {}
         self._seq = {}
+        self._next_seq = count()  # every row gets a new sequence: restart from 0
         for key, row in rows.items():
             self._rows[key] = row if row.version is not None else RowData(row.cells, 0)
             self._seq[key] = next(self._next_seq)
@@ -431,10 +495,10 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
             self._marked = marked
             self.post_message(self.MarksChanged(self, frozenset(marked)))
         self._rebuild_entries()
-        every_row = [row.cells for row in self._rows.values()]
+        every_row = list(self._rows.values())
         # Spread over the whole load, not its head: feeds often send rows grouped.
         step = max(1, len(every_row) // _AUTO_WIDTH_SAMPLE)
-        self._widths = self._measure_widths(every_row[::step])
+        self._widths = self._measure_widths(row.cells for row in every_row[::step])
         self._invalidate_layout()
         self._restore_cursor(cursor_before)
         self._after_structural_change()
@@ -450,6 +514,7 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         drops: list[_Entry] = []
         adds: list[_Entry] = []
         changed: set[str] = set()
+        previous: dict[str, RowData] = {}  # the replaced data of updated rows
         marks_changed = False
         # Locals: this loop runs for every changed row of every poll.
         rows = self._rows
@@ -457,6 +522,10 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         entry_of = self._entry_of
         predicate = self._predicate
         sort_value = self._sort_value_function()
+        sorted_view = self._sort_index is not None
+        packed = self._int_entries
+        key_of_code = self._key_of_code
+        rebuild = False  # a non-int sort value arrived in a packed view: re-pack once
 
         for key in removals:
             if rows.pop(key, None) is None:
@@ -465,6 +534,8 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
             entry = entry_of.pop(key, None)
             if entry is not None:
                 drops.append(entry)
+                if packed:
+                    del key_of_code[entry]
             if key in self._marked:
                 self._marked.discard(key)
                 marks_changed = True
@@ -485,38 +556,64 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
                 stored = row
             rows[key] = stored
             changed.add(key)
+            if old is not None:
+                previous[key] = old
+            if rebuild:
+                continue  # the view is rebuilt from the model below
             old_entry = entry_of.get(key)
+            new_entry: _Entry | None
             if predicate is None or predicate(key, stored):
+                if old_entry is not None and not sorted_view:
+                    continue  # arrival order: a shown row never moves
                 value = sort_value(stored)
-                if old_entry is not None and old_entry[0] == value:
+                if not packed:
+                    new_entry = (value, seq[key], key)
+                elif type(value) is int and seq[key] < _SEQ_SPAN:
+                    new_entry = value * _SEQ_SPAN + seq[key]
+                else:
+                    rebuild = True
+                    continue
+                if new_entry == old_entry:
                     continue  # same place in the view
-                new_entry: _Entry | None = (value, seq[key], key)
+                entry_of[key] = new_entry
+                adds.append(new_entry)
+                if packed:
+                    key_of_code[new_entry] = key
             elif old_entry is None:
                 continue  # still filtered out
             else:
-                new_entry = None
+                del entry_of[key]
             if old_entry is not None:
                 drops.append(old_entry)
-                del entry_of[key]
-            if new_entry is not None:
-                adds.append(new_entry)
-                entry_of[key] = new_entry
+                if packed:
+                    del key_of_code[old_entry]
 
         if marks_changed:
             self.post_message(self.MarksChanged(self, frozenset(self._marked)))
         cursor_key_before = self._cursor_key
-        if drops or adds:
+        if rebuild:
+            self._rebuild_entries()
+            self._restore_cursor(cursor_before)
+        elif drops or adds:
             self._move_entries(drops, adds)
             self._restore_cursor(cursor_before)
         if self.paused:
             return  # the model is current; resume_repaints() repaints once
         if self._virtual_height() != self.virtual_size.height:
-            # The row count changed: the new virtual size repaints the whole widget.
-            self._after_structural_change()
-            return
-        for cursor_key in (cursor_key_before, self._cursor_key):
-            if cursor_key is not None:
-                changed.add(cursor_key)
+            # Calls opened or ended: a new virtual size (the scrollbar's thumb moves),
+            # but only the lines now showing another row are repainted, as for any diff.
+            # Setting the reactive would repaint the whole widget: on a crash day rows
+            # come and go every poll, and every poll would rewrite the whole screen.
+            self.set_reactive(
+                LiveTable.virtual_size, Size(self._total_width(), self._virtual_height())
+            )
+            self.refresh(repaint=False, layout=True)
+        restyled: set[str] = set()  # rows whose cursor marker changed: whole lines
+        if cursor_key_before != self._cursor_key:
+            for cursor_key in (cursor_key_before, self._cursor_key):
+                if cursor_key is not None:
+                    restyled.add(cursor_key)
+        changed |= restyled
         self._scroll_cursor_into_view()
         window_after = self._window_keys()
         stale = [
@@ -530,7 +627,19 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         if self._fit_widths_to(window_after[offset] for offset in stale):
             self._after_structural_change()
             return
-        self._refresh_offsets(stale, len(window_before) - len(window_after))
+        whole_lines: list[int] = []
+        for offset in stale:
+            key = window_after[offset]
+            old = previous.get(key)
+            if (
+                old is None
+                or key in restyled
+                or offset >= len(window_before)
+                or window_before[offset] != key
+                or not self._refresh_changed_cells(offset, old.cells, rows[key].cells)
+            ):
+                whole_lines.append(offset)
+        self._refresh_offsets(whole_lines, len(window_before) - len(window_after))
 
     # ------------------------------------------------------------------ sort and filter
 
@@ -734,7 +843,8 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
             styles.marked if is_marked else styles.base,
             styles.cursor if is_cursor else None,
         )
-        return Strip(styled, self._total_width())
+        # One segment per run of equal style: each segment costs an SGR and a reset.
+        return Strip(Segment.simplify(styled), self._total_width())
 
     def _header_strip(self) -> Strip:
         """The header row, cached per layout, style and sort state."""
@@ -751,7 +861,7 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
                 label.append(indicator)
             _append_cell(segments, label, width, column.align, console)
         styled = Segment.apply_style(segments, self._row_styles().header)
-        strip = Strip(styled, self._total_width())
+        strip = Strip(Segment.simplify(styled), self._total_width())
         self._header_cache = (stamp, strip)
         return strip
 
@@ -768,6 +878,35 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         )
 
     # ------------------------------------------------------------------ events
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        # Textual calls this for every widget on every screen layout (a Static.update
+        # anywhere: the clock, the banner). ScrollView compares the layout's virtual size
+        # with the table's own, which always differ, and so redraws both scrollbars every
+        # time: 3 KB on the wire for the horizontal one at 120 columns, twice a second.
+        # Only a real change of size or of the table's virtual size reaches it here.
+        stamp = (size, virtual_size, container_size, self.virtual_size)
+        if stamp == self._last_size_update:
+            return False
+        self._last_size_update = stamp
+        return super()._size_updated(size, virtual_size, container_size, layout)
+
+    def _scroll_update(self, virtual_size: Size) -> None:
+        # Widget._scroll_update redraws both scrollbars every time; their sizes are
+        # reactive, so setting them redraws a scrollbar only when it changed: a new row
+        # count moves the vertical thumb and leaves the horizontal bar (3 KB) alone.
+        self._refresh_scrollbars()
+        width, height = self.container_size
+        if self.show_vertical_scrollbar and self.styles.scrollbar_size_vertical:
+            self.vertical_scrollbar.window_virtual_size = virtual_size.height
+            self.vertical_scrollbar.window_size = height - self.scrollbar_size_horizontal
+        if self.show_horizontal_scrollbar and self.styles.scrollbar_size_horizontal:
+            self.horizontal_scrollbar.window_virtual_size = virtual_size.width
+            self.horizontal_scrollbar.window_size = width - self.scrollbar_size_vertical
+        self.scroll_x = self.validate_scroll_x(self.scroll_x)
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def notify_style_update(self) -> None:
         """Theme or CSS changed: resolved styles and every rendered strip are stale."""
@@ -833,12 +972,26 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         predicate = self._predicate
         sort_value = self._sort_value_function()
         seq = self._seq
-        self._entry_of = {
-            key: (sort_value(row), seq[key], key)
+        values = {
+            key: sort_value(row)
             for key, row in self._rows.items()
             if predicate is None or predicate(key, row)
         }
-        self._entries = sorted(self._entry_of.values())
+        entry_of: dict[str, _Entry]
+        if all(type(value) is int for value in values.values()) and all(
+            seq[key] < _SEQ_SPAN for key in values
+        ):
+            entry_of = {key: value * _SEQ_SPAN + seq[key] for key, value in values.items()}
+            self._int_entries = True
+            self._key_of_code = {code: key for key, code in entry_of.items()}
+            self._entry_key = self._key_of_code.__getitem__
+        else:
+            entry_of = {key: (value, seq[key], key) for key, value in values.items()}
+            self._int_entries = False
+            self._key_of_code = {}
+            self._entry_key = _tuple_entry_key
+        self._entry_of = entry_of
+        self._entries = sorted(entry_of.values())
 
     def _move_entries(self, drops: list[_Entry], adds: list[_Entry]) -> None:
         """Remove and insert view entries: by bisection when few, else by one merge."""
@@ -861,7 +1014,9 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         merged.extend(entries[start:])
         merged.extend(sorted(adds))
         merged.sort()
-        self._entries = merged
+        # In place: the view list stays an old object to the garbage collector, so young
+        # collections during the poll do not traverse a fresh 20,000-entry list.
+        entries[:] = merged
 
     def _page_rows(self) -> int:
         """Rows visible below the header."""
@@ -895,6 +1050,33 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         if vacated > 0:
             rows_shown = min(self._page_rows(), len(self._entries) - top)
             self.refresh_lines(top + rows_shown + 1, vacated)
+
+    def _refresh_changed_cells(
+        self, offset: int, old: tuple[Text, ...], new: tuple[Text, ...]
+    ) -> bool:
+        """Repaint only the columns of window line `offset` whose cells differ.
+
+        False when that cannot be worked out (scrolled sideways, cell count changed):
+        the caller repaints the whole line.
+        """
+        if len(old) != len(new) or self.scroll_offset.x != 0:
+            return False
+        spans: list[tuple[int, int]] = []  # (first x, end x), adjacent columns merged
+        x = _GUTTER_WIDTH
+        for index, width in enumerate(self._widths):
+            start = x + len(_SEPARATOR)
+            x = start + width
+            a, b = old[index] if index < len(old) else _EMPTY_CELL, new[index]
+            if a is b or (a.plain == b.plain and a.style == b.style and a.spans == b.spans):
+                continue
+            if spans and spans[-1][1] + len(_SEPARATOR) == start:
+                spans[-1] = (spans[-1][0], x)
+            else:
+                spans.append((start, x))
+        y = offset + 1  # below the header
+        for start, end in spans:
+            self.refresh(Region(start, y, end - start, 1))
+        return True
 
     def _refresh_key(self, key: str) -> None:
         """Repaint row `key` if it is on screen and repaints are not suspended."""

@@ -25,6 +25,7 @@ from risk_tui.core.margin import (
     AccountMargin,
     CallFormula,
     CallPolicy,
+    MarginFigures,
     MissingData,
     RiskLevel,
     compute_account,
@@ -71,10 +72,25 @@ def assert_same_as_reference(
     """Every account of the book, against `compute_account` on the same book."""
     assert columns.account_ids == list(book.accounts)
     results = {}
+    shown = columns.display(np.arange(len(columns.account_ids), dtype=np.int64))
     for row, account_id in enumerate(columns.account_ids):
         expected = compute_account(book, account_id, policy_of(book, account_id, policies))
         results[account_id] = expected
         where = f"{account_id}: {expected}"
+        # What a warning row shows: the reference's figures, digit for digit where the
+        # account has no inverse fx; none for an incomplete account.
+        row_figures, reference = shown[row], MarginFigures.of(expected)
+        assert row_figures.risk_level is reference.risk_level, where
+        assert row_figures.call_amount == reference.call_amount, where
+        assert row_figures.holds_positions == reference.holds_positions, where
+        if expected.incomplete is not None or columns.figures(account_id).exact:
+            assert row_figures == reference, where
+        else:
+            # Through an inverse rate: the columns' floors, a few units of 10**-σ below.
+            unit = D(1).scaleb(-columns.scales.base)
+            for name in ("equity", "im", "mm", "fm"):
+                below = getattr(reference, name) - getattr(row_figures, name)
+                assert -unit < below < 4 * unit, (name, below, where)
         assert columns.risk_level(account_id) is expected.risk_level, where
         assert LEVELS[int(columns.level_codes[row])] is expected.risk_level, where
         assert columns.call_amount(account_id) == expected.call_amount, where

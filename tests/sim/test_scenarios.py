@@ -13,6 +13,7 @@ from risk_tui.feed.models import parse_payload
 from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import (
     SCENARIOS,
+    SEED_ACCOUNTS,
     SEED_SYMBOLS,
     CrashScenario,
     FaultRates,
@@ -104,6 +105,39 @@ def test_a_selloff_puts_hundreds_into_call_some_below_fm() -> None:
     )
     # The worked example does not move.
     assert margins(end)["A1001"].call_amount == Decimal("1015.00")
+
+
+def generated_in_call(state: SimState) -> int:
+    return sum(
+        1
+        for account_id, figures in margins(desk_book(state)).items()
+        if figures.in_call and account_id not in SEED_ACCOUNTS
+    )
+
+
+@pytest.mark.parametrize(
+    ("scenario", "at_start", "at_end"),
+    [
+        # Issue 6's crash day: the sell-off's bottom calls about a tenth of the desk
+        # (19,919 of 200,000 at seed 0); here 44 at the start and 494 at the bottom (347
+        # before the calibration). Calm: 44 and 44.
+        ("selloff", (0.005, 0.02), (0.09, 0.11)),
+        ("calm", (0.005, 0.02), (0.005, 0.02)),
+    ],
+)
+def test_the_selloff_bottom_calls_a_tenth_of_the_desk_and_calm_stays_calm(
+    scenario: str, at_start: tuple[float, float], at_end: tuple[float, float]
+) -> None:
+    accounts = 5_000
+    state = build_state(scenario, accounts=accounts, seed=0, clock=fixed_clock, tick_interval=None)
+    start = generated_in_call(state)
+    assert at_start[0] * accounts <= start <= at_start[1] * accounts, start
+    for _ in range(SelloffScenario().ramp_ticks):  # the bottom; calm runs as long
+        state.tick()
+    end = generated_in_call(state)
+    assert at_end[0] * accounts <= end <= at_end[1] * accounts, end
+    if scenario == "calm":
+        assert end <= start + accounts // 500, (start, end)
 
 
 def test_a_recall_opens_a_shortfall_due_in_two_weekdays() -> None:
