@@ -17,7 +17,10 @@ Each poll's rows are generated just before it is applied (not timed), so they ar
 objects to the garbage collector, as the warnings tab's freshly built rows are. Time
 spent in garbage collections that ran inside a timed poll is recorded with
 `gc.callbacks` (`gc_ms`, `polls_with_gc`), to tell collector pauses from the widget's
-own work in the p99; nothing is done to avoid them.
+own work in the p99. The collector runs on the desk's schedule, as in the app
+(`risk_tui.engine.hold_collector`: automatic collection off, the young generations
+collected between polls, where the app's one-second tick collects them), for both
+widgets alike.
 
 How a poll is timed, the same way for both widgets:
 
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import math
@@ -60,6 +64,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable
 
+from risk_tui.engine import collect_young, hold_collector
 from risk_tui.screens.warnings import _amount as warnings_amount
 from risk_tui.widgets.live_table import Column, LiveTable, RowData
 
@@ -283,6 +288,20 @@ async def _timed_load(pilot: Pilot[None], load: Callable[[], None]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+@contextlib.contextmanager
+def _desk_collector() -> Iterator[None]:
+    """The collector as the desk runs it (`Desk._collect_garbage`): what exists frozen,
+    automatic collection off, the young generations collected between polls (not
+    timed: in the app it runs on its own one-second tick, not inside a frame)."""
+    was_enabled = hold_collector()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.unfreeze()
+
+
 async def bench_live_table(
     workload: Workload, sort: bool, columns: tuple[Column, ...], iterations: int
 ) -> tuple[float, list[Sample]]:
@@ -297,8 +316,9 @@ async def bench_live_table(
         rows = {key: RowData(tuple(cells), 1) for key, cells in workload.initial.items()}
         load_ms = await _timed_load(pilot, lambda: table.set_rows(rows))
         samples = []
-        with GcClock() as gc_clock:
+        with GcClock() as gc_clock, _desk_collector():
             for poll in workload.polls(WARMUP + iterations):
+                collect_young()  # the desk's once-a-second collection, between polls
                 upserts: dict[str, RowData] = {}
                 for key, cells in poll.items():
                     versions[key] += 1
@@ -333,8 +353,9 @@ async def bench_data_table(
 
         load_ms = await _timed_load(pilot, load)
         samples = []
-        with GcClock() as gc_clock:
+        with GcClock() as gc_clock, _desk_collector():
             for poll in workload.polls(WARMUP + iterations):
+                collect_young()  # the desk's once-a-second collection, between polls
 
                 def apply(poll: dict[str, list[Text]] = poll) -> None:
                     for key, cells in poll.items():

@@ -6,6 +6,7 @@ hands every action to `Desk` (which records it before it is sent).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -185,6 +186,7 @@ class RiskApp(App[int]):
 
             desk.on_view = view_changed
             desk.poller.on_health = health_changed
+            desk.shown = asyncio.Event()
             await desk.start()
             await desk.recover_actions()
             await desk.run()
@@ -193,6 +195,8 @@ class RiskApp(App[int]):
         self.view = message.view
         self._changed_rows = self._render_view()
         self._render_banner()
+        if self.desk is not None and self.desk.shown is not None and not self.desk.shown.is_set():
+            self.call_after_refresh(self.desk.shown.set)  # painted: the desk goes on
 
     def on_health_updated(self, message: HealthUpdated) -> None:
         self.health = message.health
@@ -206,6 +210,8 @@ class RiskApp(App[int]):
             self._deferred = True  # a dialog or details is open: repaint when it closes
             return 0
         now = self.clock()
+        # Every tab of calls stays current (hidden ones do not repaint); a tab whose view
+        # is unchanged returns at once (`WarningsPane.show`).
         changed = [pane.show(self.view, now, force=force) for pane in self.query(WarningsPane)]
         self._refresh_desk_pane()
         # Every open call is on the Real-time or the Exceptions tab; intraday is a subset.

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -125,9 +126,12 @@ class MarginResults(Mapping[str, AccountMargin]):
     the reference's whole result is needed only for a snapshot, a dialog, a row of
     an incomplete account, the data-fresh check of an order."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, keep: int = 4_096) -> None:
         self._engine = engine
-        self._kept: dict[str, tuple[int, AccountMargin]] = {}
+        # The most recently asked, at most `keep` (a crash poll's 20,000 snapshots would
+        # otherwise hold 20,000 full results, hundreds of MB, that nobody reads again).
+        self._kept: OrderedDict[str, tuple[int, AccountMargin]] = OrderedDict()
+        self._keep = keep
 
     def clear(self) -> None:
         self._kept.clear()
@@ -140,6 +144,7 @@ class MarginResults(Mapping[str, AccountMargin]):
         moved = engine.moved_at(account_id)
         kept = self._kept.get(account_id)
         if kept is not None and kept[0] == moved:
+            self._kept.move_to_end(account_id)
             return kept[1]
         rule = engine.settings.margin_call.rule_for(account.market)
         result = compute_account(engine.book, account_id, rule.policy)
@@ -147,6 +152,9 @@ class MarginResults(Mapping[str, AccountMargin]):
         if reason is not None and result.incomplete is None:
             result = _as_incomplete(result, reason)
         self._kept[account_id] = (moved, result)
+        self._kept.move_to_end(account_id)
+        if len(self._kept) > self._keep:
+            self._kept.popitem(last=False)
         return result
 
     def __iter__(self) -> Iterator[str]:
@@ -302,7 +310,7 @@ class Engine:
             # moments of a poll or a key press). Frozen, they are never walked; they are
             # still freed by reference counting when a later snapshot replaces them.
             gc.freeze()
-            done = self.columns.recompute_all()
+            done = await asyncio.to_thread(self.columns.recompute_all)
             self._moved[:] = self._polls
             return done.rows, []
         applied = apply_records(self.book, changes)
@@ -316,7 +324,12 @@ class Engine:
                 a for a in self._own_records if not applied.symbols.isdisjoint(positions.get(a, ()))
             }
         own &= set(self.book.accounts)
-        done = self.columns.recompute(applied.symbols, fx=bool(applied.currencies), accounts=own)
+        # In a worker thread: a crash poll moves every account (a few hundred ms of NumPy,
+        # which lets go of the GIL), and the screen keeps answering meanwhile. Only the
+        # engine touches the columns, and the calls lock keeps polls apart.
+        done = await asyncio.to_thread(
+            self.columns.recompute, applied.symbols, fx=bool(applied.currencies), accounts=own
+        )
         self._moved[done.rows] = self._polls
         for account_id in done.outside:
             self._moved_outside[account_id] = self._polls
@@ -815,8 +828,31 @@ def _as_incomplete(result: AccountMargin, reason: str) -> AccountMargin:
 
 BOOK_CACHE_KEY = "book"
 CACHE_INTERVAL = 30.0  # seconds between book-cache writes while changes keep coming
-YOUNG_COLLECTION_INTERVAL = 1.0  # seconds between collections of the young generations
+
+
+def hold_collector() -> bool:
+    """The desk's collector schedule, from now: what exists is frozen (never walked
+    again) and automatic collection is off; returns whether it was on."""
+    was_enabled = gc.isenabled()
+    gc.freeze()
+    gc.disable()
+    return was_enabled
+
+
+def collect_young() -> None:
+    """The young generations only: what was made since the last collection."""
+    gc.collect(1)
+
+
+def collect_full() -> None:
+    """Everything not frozen, then freeze the survivors."""
+    gc.collect()
+    gc.freeze()
+
+
+YOUNG_COLLECTION_INTERVAL = 0.25  # seconds between collections of the young generations
 FULL_COLLECTION_INTERVAL = 600.0  # seconds between full collections while the desk runs
+FIRST_PAINT_WAIT = 2.0  # seconds `Desk.start` waits for a screen to paint the stored calls
 ORDER_REFRESH_INTERVAL = 2.0  # seconds between status queries while desk orders work
 
 
@@ -967,6 +1003,8 @@ class Desk:
         self._plans_lock = asyncio.Lock()
         self._waiting_plans: set[str] = set()  # plans already logged as waiting for data
         self.daily_interval = daily_interval
+        # Set by a screen once it painted the first view (`start` waits for it, briefly).
+        self.shown: asyncio.Event | None = None
         self._daily_lock = asyncio.Lock()  # one pass of the daily jobs at a time
         self._daily_settled: set[DailyKey] = set()  # done (or settled) here: not looked up again
         self._daily_waiting: set[DailyKey] = set()  # logged as waiting for live data
@@ -990,6 +1028,12 @@ class Desk:
         # First paint: the open calls as last stored, marked stale, before the cached
         # book (seconds to read at crash-day size, in a worker thread) gives figures.
         self._publish(self.engine.mark_stale())
+        if self.shown is not None:
+            # A screen is showing it: let it paint before the cached book (seconds of
+            # work in a thread, sharing the interpreter) slows everything down.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FIRST_PAINT_WAIT):
+                    await self.shown.wait()
         self.engine.prepare_calendars()
         cached = await self.store.get_cache(BOOK_CACHE_KEY)
         if cached:
@@ -1113,24 +1157,21 @@ class Desk:
         A crash day keeps millions of long-lived objects (the book, 20,000 calls and
         their rows); left automatic, each full collection walks them all and stops the
         event loop for seconds. So, while the desk runs: automatic collection off; the
-        young generations collected every second (milliseconds: only what was made
-        since); a full collection every FULL_COLLECTION_INTERVAL, after which the
+        young generations collected every YOUNG_COLLECTION_INTERVAL (only what was made
+        since, a few ms); a full collection every FULL_COLLECTION_INTERVAL, after which the
         survivors are frozen (never walked again; still freed by reference counting).
         Snapshots freeze their new book too (`Engine._recompute`).
         """
-        was_enabled = gc.isenabled()
-        gc.freeze()
-        gc.disable()
+        was_enabled = hold_collector()
         last_full = time.monotonic()
         try:
             while True:
                 await asyncio.sleep(YOUNG_COLLECTION_INTERVAL)
                 if time.monotonic() - last_full >= FULL_COLLECTION_INTERVAL:
-                    gc.collect()
-                    gc.freeze()
+                    collect_full()
                     last_full = time.monotonic()
                 else:
-                    gc.collect(1)
+                    collect_young()
         finally:
             if was_enabled:
                 gc.enable()

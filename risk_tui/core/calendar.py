@@ -300,6 +300,11 @@ class TradingCalendars:
                 return start, end
         raise CalendarNotCovered(market, day)
 
+    @property
+    def ready(self) -> bool:
+        """Every market's sessions are built: no call here will stop for the library."""
+        return all(market in self._built for market in Market)
+
     def prepare(self) -> None:
         """Build every market's sessions now (about 2 s of the calendar library), e.g.
         in a worker thread at start-up, rather than on the first call of a crash poll."""

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from itertools import count
-from typing import Any, Literal
+from typing import Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -172,9 +172,11 @@ class WarningsPane(Vertical):
         self.mode = mode
         self.intraday_only = mode == "intraday"
         self.calendars = calendars
-        self._shown: dict[str, tuple[Any, ...]] = {}  # account → identity of what is shown
+        self._shown: dict[str, tuple[WarningRow, str]] = {}  # account → row and flag shown
         self._versions = count(1)  # each row sent to the table gets a new version
         self._minute = -1
+        self._last_view: DeskView | None = None  # the view last shown
+        self._calendars_ready = False
         self.changed_last = 0
 
     def compose(self) -> ComposeResult:
@@ -206,7 +208,9 @@ class WarningsPane(Vertical):
         return list(live)
 
     def _flags(self, rows: list[WarningRow], now: datetime) -> dict[str, str]:
-        if not self.intraday_only or self.calendars is None:
+        if not self.intraday_only or self.calendars is None or not self.calendars.ready:
+            # Not before the calendars are built (the desk builds them in a worker thread
+            # after the first paint): the next tick shows the flags.
             return {}
         closing = {
             market: left
@@ -224,31 +228,46 @@ class WarningsPane(Vertical):
         """Apply the view as one diff; returns how many rows changed."""
         if not self.query(LiveTable):
             return 0  # not composed yet: the app's next tick shows this view
-        rows = self._rows(view)
-        flags = self._flags(rows, now)
         minute = int(now.timestamp() // 60)
         new_minute = minute != self._minute  # elapsed and PAST move once a minute
+        calendars_ready = self.calendars is None or self.calendars.ready
+        if (
+            view is self._last_view
+            and not new_minute
+            and not force
+            and calendars_ready == self._calendars_ready
+        ):
+            # The app's tick with no new view: only the market clocks move.
+            if self.intraday_only:
+                for clock in self.query(".market-clock").results(Static):
+                    clock.update(self._clock_line(now))
+            return 0
+        self._last_view = view
+        self._calendars_ready = calendars_ready  # the flags need them
+        rows = self._rows(view)
+        flags = self._flags(rows, now)
         self._minute = minute
         upserts: dict[str, RowData] = {}
-        seen: set[str] = set()
+        previous = self._shown
+        shown: dict[str, tuple[WarningRow, str]] = {}
         changed = 0  # rows whose figures changed (a clock-only refresh does not count)
+        refresh_all = force or new_minute
         for row in rows:
             key = row.account_id
-            seen.add(key)
-            identity = (row.call, row.margin, row.long_outstanding, flags.get(key, ""))
-            shown = self._shown.get(key)
-            moved = shown is None or any(a is not b for a, b in zip(identity, shown, strict=True))
-            if moved or force or new_minute:
+            flag = flags.get(key, "") if flags else ""
+            before = previous.get(key)
+            # The engine hands the same row object while nothing it shows changed.
+            moved = before is None or before[0] is not row or before[1] != flag
+            shown[key] = (row, flag)
+            if moved or refresh_all:
                 # Formatted only if the table ever needs the cells (on screen, sorted by
                 # a figure, filtered): a crash poll changes thousands of rows at once.
                 upserts[key] = RowData.lazy(
-                    partial(self._cell_tuple, row, now, flags.get(key, "")), next(self._versions)
+                    partial(self._cell_tuple, row, now, flag), next(self._versions)
                 )
-                self._shown[key] = identity
             changed += moved
-        removals = [key for key in self._shown if key not in seen]
-        for key in removals:
-            del self._shown[key]
+        removals = [key for key in previous if key not in shown]
+        self._shown = shown
         changed += len(removals)
         table = self.table
         if upserts or removals:
@@ -269,6 +288,8 @@ class WarningsPane(Vertical):
         return changed
 
     def _clock_line(self, now: datetime) -> Text:
+        if self.calendars is not None and not self.calendars.ready:
+            return Text("market hours: reading the trading calendars…")
         parts = []
         for market in Market:
             left = self.calendars.time_to_close(market, now) if self.calendars else None
