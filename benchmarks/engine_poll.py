@@ -36,6 +36,7 @@ import functools
 import gc
 import json
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -160,6 +161,7 @@ async def run(
         started = time.perf_counter()
         outcome, lags = await _lagging(functools.partial(engine.apply, storm, full=False))
         storm_ms = (time.perf_counter() - started) * 1000
+        outcome_phases = outcome.phases
         opened = sum(1 for t in outcome.transitions if t.opened)
         snapshots = sum(len(t.snapshots) for t in outcome.transitions)
         storm_commit_ms = sum(store.commits)
@@ -169,6 +171,7 @@ async def run(
         mover = Polls(engine.book, seed)
         saved = dict(engine.book.quotes)
         poll_ms: list[float] = []
+        phases: list[dict[str, float]] = []
         commit_ms: list[float] = []
         moved_accounts: list[int] = []
         holders_ms: list[float] = []
@@ -188,6 +191,7 @@ async def run(
             poll_lags.extend(lags_now)
             commit_ms.append(sum(store.commits))
             moved_accounts.append(outcome.recomputed)
+            phases.append(outcome.phases)
             updates.append(len(outcome.transitions))
             saved.update({q.symbol: q for q in quotes})
             collect()
@@ -250,6 +254,7 @@ async def run(
             "snapshots": snapshots,
             "total_ms": round(storm_ms),
             "commit_ms": round(storm_commit_ms),
+            "phases_ms": outcome_phases,
             "loop_lag_ms": _stats(lags) if lags else None,
         },
         "poll": {
@@ -259,6 +264,10 @@ async def run(
             "call_changes_median": sorted(updates)[len(updates) // 2],
             "loop_lag_ms": _stats(poll_lags) if poll_lags else None,
             "young_gc_ms": _stats(young_gc_ms),
+            "phases_median_ms": {
+                name: round(statistics.median(p.get(name, 0.0) for p in phases), 1)
+                for name in phases[0]
+            },
         },
         "baseline": {
             "what": "per-account Decimal loop (compute_account) over the moved accounts "
@@ -291,6 +300,10 @@ def _print(figures: dict[str, Any]) -> None:
         f"  storm poll: {storm['calls_opened']:,} calls opened, {storm['snapshots']:,} "
         f"snapshots: {storm['total_ms']:,} ms (commit {storm['commit_ms']:,} ms)"
     )
+    print(
+        "    where its time goes (ms): "
+        + ", ".join(f"{name} {ms:,.0f}" for name, ms in storm["phases_ms"].items())
+    )
     if storm["loop_lag_ms"]:
         lag = storm["loop_lag_ms"]
         print(f"    event loop late by: median {lag['median']} ms, max {lag['max']} ms")
@@ -299,6 +312,10 @@ def _print(figures: dict[str, Any]) -> None:
         f"  10 % poll: median {ms['median']} ms, p99 {ms['p99']} ms "
         f"({poll['accounts_moved_median']:,} accounts, {poll['call_changes_median']:,} "
         f"call changes, commit median {poll['commit_ms']['median']} ms)"
+    )
+    print(
+        "    where a poll's time goes (median ms): "
+        + ", ".join(f"{name} {ms}" for name, ms in poll["phases_median_ms"].items())
     )
     young = poll["young_gc_ms"]
     print(

@@ -118,6 +118,22 @@ class PollOutcome:
     view: DeskView
     transitions: list[Transition] = field(default_factory=list)
     recomputed: int = 0
+    # Where the poll's wall time went (ms): recompute (records into the book and the
+    # columns), lifecycle, commit, figures (the rows' figures), publish (the view).
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+class _Phases:
+    """Wall time between checkpoints, by name (ms)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = round((now - self._last) * 1000, 2)
+        self._last = now
 
 
 class MarginResults(Mapping[str, AccountMargin]):
@@ -181,8 +197,7 @@ class _Verdict:
 
 
 _IN_CALL_CODES = (MARGIN_CALL, FORCE_CALL)
-UNSAVED_AT_ONCE = 500  # call updates written with the poll that made them, up to this
-UPDATE_FLUSH_INTERVAL = 10.0  # seconds between writes of more call updates than that
+REPRICED_PER_POLL = 2_000  # re-priced calls' amounts written per poll, oldest first
 YIELD_EVERY = 200  # lifecycle verdicts between yields to the event loop (≈ 10-20 ms)
 
 
@@ -232,12 +247,12 @@ class Engine:
         self._open_force = np.zeros(0, dtype=np.bool_)  # the open call is a force call
         self.figures: dict[str, MarginFigures | None] = {}  # per open call: its row shows
         self._shown_rows: dict[str, WarningRow] = {}
-        # Open calls whose amount or level moved and is not written yet (call → account):
-        # on a crash day thousands move every poll; they are written together at most
-        # every UPDATE_FLUSH_INTERVAL, every poll while they are few. Openings,
-        # escalations, ends and operator actions are written when they happen.
+        # Open calls whose amount or level moved and is not written yet (call → account),
+        # oldest first: each poll writes up to REPRICED_PER_POLL of them (all of them on
+        # a calm day; on a crash day, when 13,000 move every poll, each call's row is
+        # behind by a few polls at most). Openings, escalations, ends and operator
+        # actions are written when they happen, with the whole call.
         self._unsaved: dict[str, str] = {}
-        self._last_flush = time.monotonic()
         self.incomplete: dict[str, str] = {}  # monitored accounts without figures: why
         # Calls on which a desk liquidation order filled: cured, they end "liquidated".
         self.filled_calls: set[str] = set()
@@ -359,7 +374,9 @@ class Engine:
             self.tainted[(rejection.kind, rejection.key)] = (
                 f"feed record rejected ({rejection.kind} {rejection.key}): {rejection.reason}"
             )
+        clock = _Phases()
         rows, outside = await self._recompute(changes, full=full)
+        clock.done("recompute")
         previous_partial = self.partial
         self.partial = self._partial_accounts()
         # Accounts whose partial mark came or went move too (their results change).
@@ -428,13 +445,12 @@ class Engine:
                         payload=payload,
                     )
                 )
-        if self._unsaved and (
-            len(self._unsaved) <= UNSAVED_AT_ONCE
-            or time.monotonic() - self._last_flush >= UPDATE_FLUSH_INTERVAL
-        ):
-            batch.calls.extend(self._updated_calls(transitions))
+        if self._unsaved:
+            batch.repriced.extend(self._updated_calls(transitions, limit=REPRICED_PER_POLL))
+        clock.done("lifecycle")
         if batch:
             await self.store.commit(batch)
+        clock.done("commit")
         for moved in transitions[:repriced_count]:  # their columns are already set
             self.open_calls[moved.call.account_id] = moved.call
         for transition in transitions[repriced_count:]:
@@ -447,25 +463,31 @@ class Engine:
             self._note_open(call)
         recorded = {t.call.account_id for t in transitions if t.snapshots and t.call.is_open}
         self._refresh_figures(rows, outside, recorded)
+        clock.done("figures")
         self.view = self._publish(now, stale=not fresh, rejected=len(self.tainted))
-        return PollOutcome(self.view, transitions, recomputed=len(rows) + len(outside))
+        clock.done("publish")
+        return PollOutcome(
+            self.view, transitions, recomputed=len(rows) + len(outside), phases=clock.phases
+        )
 
     def unsaved_calls(self) -> list[MarginCall]:
-        """The open calls whose amount or level moved since last written (now noted as
-        written: the caller commits them)."""
-        return self._updated_calls([])
+        """Every open call whose amount or level moved since last written (now noted as
+        written: the caller commits them as `LifecycleBatch.repriced`)."""
+        return self._updated_calls([], limit=None)
 
-    def _updated_calls(self, transitions: list[Transition]) -> list[MarginCall]:
-        """The calls whose amount or level moved since last written, as they are now,
-        and the flush noted as done (the caller commits them)."""
+    def _updated_calls(
+        self, transitions: list[Transition], *, limit: int | None
+    ) -> list[MarginCall]:
+        """The calls re-priced longest ago and not written since (at most `limit`), as
+        they are now, noted as written (the caller commits them)."""
         latest = {t.call.call_id: t.call for t in transitions}
         calls = []
-        for call_id, account_id in self._unsaved.items():
+        taken = list(itertools.islice(self._unsaved.items(), limit))
+        for call_id, account_id in taken:
+            del self._unsaved[call_id]
             call = latest.get(call_id) or self.open_calls.get(account_id)
             if call is not None and call.call_id == call_id and call.is_open:
                 calls.append(call)
-        self._unsaved.clear()
-        self._last_flush = time.monotonic()
         return calls
 
     def _candidates(
@@ -1181,7 +1203,7 @@ class Desk:
         async with self._calls_lock:
             calls = self.engine.unsaved_calls()
             if calls:
-                await self.store.commit(LifecycleBatch(calls=calls))
+                await self.store.commit(LifecycleBatch(repriced=calls))
 
     async def recover_actions(self) -> None:
         """Settle orders and messages a previous run left unsent or in doubt (same keys)."""

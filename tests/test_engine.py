@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
 from decimal import localcontext
@@ -33,6 +34,11 @@ class MemoryStore:
         self.batches.append(batch)
         for call in batch.calls:
             self.calls[call.call_id] = call
+        for call in batch.repriced:  # as Store: only the amount and the level
+            stored = self.calls[call.call_id]
+            self.calls[call.call_id] = replace(
+                stored, call_amount=call.call_amount, risk_level=call.risk_level
+            )
 
     async def calls_with_fills(self) -> set[str]:
         return set()

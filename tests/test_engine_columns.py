@@ -12,12 +12,14 @@ from decimal import Decimal as D
 from typing import Any
 
 import numpy as np
+import pytest
 
+from risk_tui import engine as engine_module
 from risk_tui.core.book import BookChanges
 from risk_tui.core.lifecycle import LifecycleBatch
-from risk_tui.core.margin import MarginFigures, RiskLevel, compute_account, is_monitored
+from risk_tui.core.margin import MarginFigures, compute_account, is_monitored
 from risk_tui.core.model import Quote
-from risk_tui.engine import UNSAVED_AT_ONCE, Engine
+from risk_tui.engine import Engine
 from risk_tui.feed.models import parse_payload
 from risk_tui.sim.scenarios import build_state
 from tests.test_engine import NOW, MemoryStore, engine_with
@@ -88,35 +90,48 @@ async def test_a_generated_desk_through_a_selloff_is_the_reference() -> None:
     assert len(engine.open_calls) > opened  # the sell-off opened calls on the way down
     # Once the unwritten re-pricings are flushed, the store holds every open call as the
     # engine does.
-    await store.commit(LifecycleBatch(calls=engine.unsaved_calls()))
+    await store.commit(LifecycleBatch(repriced=engine.unsaved_calls()))
     for call in engine.open_calls.values():
         assert store.calls[call.call_id] == call
 
 
-async def test_many_repriced_calls_are_written_together_not_lost() -> None:
+async def test_repriced_calls_are_written_oldest_first_a_batch_per_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine_module, "REPRICED_PER_POLL", 40)
     store = MemoryStore()
     engine = await engine_with(store)
     await engine.apply(parse_payload(_snapshot()).changes, full=True)
-    # Take every price down far enough that more calls than UNSAVED_AT_ONCE are open.
     quotes = [
         Quote(s, (q.price * D("0.6")).quantize(D("0.001"))) for s, q in engine.book.quotes.items()
     ]
     await engine.apply(BookChanges(cursor="2", as_of=NOW, quotes=quotes), full=False)
-    open_calls = dict(engine.open_calls)
-    assert len(open_calls) > UNSAVED_AT_ONCE
-    # A small further move re-prices them all: not written with this poll...
-    quotes = [
-        Quote(s, (q.price * D("0.99")).quantize(D("0.001"))) for s, q in engine.book.quotes.items()
-    ]
-    outcome = await engine.apply(BookChanges(cursor="3", as_of=NOW, quotes=quotes), full=False)
-    repriced = [t.call for t in outcome.transitions if not t.snapshots and t.call.is_open]
-    assert len(repriced) > UNSAVED_AT_ONCE
-    stale = [c for c in repriced if store.calls[c.call_id].call_amount != c.call_amount]
-    assert stale, "re-priced calls are written with the next flush, not every poll"
-    # ...and the flush writes each as it is now.
-    calls = engine.unsaved_calls()
-    assert {c.call_id for c in calls} >= {c.call_id for c in repriced}
-    assert engine.unsaved_calls() == []  # noted as written
-    for call in calls:
-        assert call == engine.open_calls[call.account_id]
-    assert all(c.risk_level is not RiskLevel.SAFE for c in calls)
+    assert len(engine.open_calls) > 100
+
+    def behind() -> list[str]:
+        return [
+            c.call_id
+            for c in engine.open_calls.values()
+            if store.calls[c.call_id].call_amount != c.call_amount
+        ]
+
+    # A further fall re-prices them all: the poll writes the 40 re-priced longest ago.
+    for cursor, factor in (("3", "0.99"), ("4", "0.98")):
+        quotes = [
+            Quote(s, (q.price * D(factor)).quantize(D("0.001")))
+            for s, q in engine.book.quotes.items()
+        ]
+        outcome = await engine.apply(
+            BookChanges(cursor=cursor, as_of=NOW, quotes=quotes), full=False
+        )
+        repriced = [t.call for t in outcome.transitions if not t.snapshots and t.call.is_open]
+        assert len(repriced) > 40
+        assert len(store.batches[-1].repriced) == 40
+        assert all(store.calls[c.call_id] == c for c in store.batches[-1].repriced)
+    assert len(behind()) > 40
+    # Stopping writes every call still behind, as it is now.
+    await store.commit(LifecycleBatch(repriced=engine.unsaved_calls()))
+    assert behind() == []
+    assert engine.unsaved_calls() == []
+    for call in engine.open_calls.values():
+        assert store.calls[call.call_id] == call

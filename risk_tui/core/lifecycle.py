@@ -276,6 +276,9 @@ class LifecycleBatch:
     calls: list[MarginCall] = field(default_factory=list)  # inserted or updated by call_id
     snapshots: list[SnapshotRecord] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    # Open calls already stored whose amount or level moved (`repriced`): only those two
+    # figures are written.
+    repriced: list[MarginCall] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.calls or self.snapshots or self.audit)
+        return bool(self.calls or self.snapshots or self.audit or self.repriced)

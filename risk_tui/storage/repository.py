@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, func, insert, or_, select, tuple_, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -318,6 +318,8 @@ class Store:
             audit_head = await self._lock_head(conn, CHAIN_AUDIT) if batch.audit else None
             if batch.calls:
                 await self._upsert_calls(conn, batch.calls, now)
+            if batch.repriced:
+                await self._reprice_calls(conn, batch.repriced, now)
             if snapshot_head is not None:
                 await self._append_snapshots(conn, snapshot_head, batch.snapshots)
             if audit_head is not None:
@@ -1289,6 +1291,32 @@ class Store:
             },
         )
         await conn.execute(stmt, rows)
+
+    async def _reprice_calls(
+        self, conn: AsyncConnection, batch_calls: Sequence[MarginCall], now: datetime
+    ) -> None:
+        """The amount and level of calls already stored (a crash poll moves thousands)."""
+        stmt = (
+            update(calls)
+            .where(calls.c.call_id == bindparam("b_call_id"))
+            .values(
+                call_amount=bindparam("b_call_amount"),
+                risk_level=bindparam("b_risk_level"),
+                updated_at=bindparam("b_updated_at"),
+            )
+        )
+        await conn.execute(
+            stmt,
+            [
+                {
+                    "b_call_id": call.call_id,
+                    "b_call_amount": call.call_amount,
+                    "b_risk_level": call.risk_level.value,
+                    "b_updated_at": now,
+                }
+                for call in batch_calls
+            ],
+        )
 
     async def _lock_head(self, conn: AsyncConnection, chain: str) -> tuple[int, str]:
         row = (

@@ -88,6 +88,25 @@ async def test_commit_updates_a_call_by_call_id(store: Store) -> None:
     assert await store.open_calls() == {"A1": notified}
 
 
+async def test_repriced_calls_write_their_amount_and_level_only(store: Store) -> None:
+    call = make_call()
+    other = make_call("A2")
+    await store.commit(LifecycleBatch(calls=[call, other]))
+    await store.add_remark(call.call_id, "op1", "client called", False, T0)
+    moved = replace(call, call_amount=Decimal("1777.77"), risk_level=RiskLevel.FORCE_CALL)
+    # Anything else the engine holds differently is not a re-pricing's to write.
+    stray = replace(moved, client_name="not written", state=CallState.NOTIFIED)
+    await store.commit(LifecycleBatch(repriced=[stray]))
+    stored = await store.get_call(call.call_id)
+    assert stored == replace(
+        call,
+        call_amount=Decimal("1777.77"),
+        risk_level=RiskLevel.FORCE_CALL,
+        remark="client called",
+    )
+    assert await store.get_call(other.call_id) == other
+
+
 async def test_one_open_call_per_account(store: Store, engine: AsyncEngine) -> None:
     first = make_call("A1")
     await store.commit(LifecycleBatch(calls=[first]))
