@@ -354,19 +354,26 @@ class RiskApp(App[int]):
             return
         store = self.desk.store
         call = row.call
-        choice = await self.push_screen_wait(
-            DetailsScreen(
-                call,
-                self.desk.engine.results.get(account_id),
-                await store.snapshots_for(call.call_id),  # type: ignore[attr-defined]
-                await store.remarks_for(call.call_id),  # type: ignore[attr-defined]
-                await store.list_orders(call_id=call.call_id),  # type: ignore[attr-defined]
-                self.clock(),
-                can_trade=self.actor.role in TRADING_ROLES,
-                can_message=self.actor.role in MESSAGING_ROLES,
-                can_remark=self.actor.role in MESSAGING_ROLES,
-            )
+        # The call and its figures at once; its snapshots, remarks and orders (read from
+        # the database) fill in as they come, so the key is answered within a frame.
+        screen = DetailsScreen(
+            call,
+            self.desk.engine.results.get(account_id),
+            (),
+            (),
+            (),
+            self.clock(),
+            can_trade=self.actor.role in TRADING_ROLES,
+            can_message=self.actor.role in MESSAGING_ROLES,
+            can_remark=self.actor.role in MESSAGING_ROLES,
         )
+        dismissed = self.push_screen(screen, wait_for_dismiss=True)
+        screen.update_history(
+            await store.snapshots_for(call.call_id),  # type: ignore[attr-defined]
+            await store.remarks_for(call.call_id),  # type: ignore[attr-defined]
+        )
+        screen.update_orders(await store.list_orders(call_id=call.call_id))  # type: ignore[attr-defined]
+        choice = await dismissed
         if choice == "liquidate":
             self.liquidate(account_id)
         elif choice == "message":

@@ -1189,16 +1189,7 @@ class ColumnarBook:
                 shown[at] = MarginFigures.of(self.materialize(self.account_ids[row]))
             else:
                 figures = self.figures(self.account_ids[row])
-                shown[at] = MarginFigures(
-                    risk_level=figures.risk_level,
-                    call_amount=figures.call_amount,
-                    equity=figures.equity,
-                    im=figures.im,
-                    mm=figures.mm,
-                    fm=figures.fm,
-                    net_asset_ratio=figures.net_asset_ratio,
-                    holds_positions=bool(holds[at]),
-                )
+                shown[at] = MarginFigures.copied(figures, bool(holds[at]))
         complete = [figures for figures in shown if figures is not None]
         assert len(complete) == len(shown)  # every branch above sets its row
         return complete

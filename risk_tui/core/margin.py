@@ -231,16 +231,38 @@ class MarginFigures:
         holds = any(p.quantity for p in result.positions)
         if result.incomplete is not None:
             return cls(RiskLevel.INCOMPLETE, ZERO, None, None, None, None, None, holds)
+        return cls.copied(result, holds)
+
+    @classmethod
+    def copied(cls, source: _Figures, holds_positions: bool) -> MarginFigures:
+        """The figures of an `AccountMargin` or the columns' `AccountFigures`."""
         return cls(
-            risk_level=result.risk_level,
-            call_amount=result.call_amount,
-            equity=result.equity,
-            im=result.im,
-            mm=result.mm,
-            fm=result.fm,
-            net_asset_ratio=result.net_asset_ratio,
-            holds_positions=holds,
+            risk_level=source.risk_level,
+            call_amount=source.call_amount,
+            equity=source.equity,
+            im=source.im,
+            mm=source.mm,
+            fm=source.fm,
+            net_asset_ratio=source.net_asset_ratio,
+            holds_positions=holds_positions,
         )
+
+
+class _Figures(Protocol):
+    @property
+    def risk_level(self) -> RiskLevel: ...
+    @property
+    def call_amount(self) -> Decimal: ...
+    @property
+    def equity(self) -> Decimal: ...
+    @property
+    def im(self) -> Decimal: ...
+    @property
+    def mm(self) -> Decimal: ...
+    @property
+    def fm(self) -> Decimal: ...
+    @property
+    def net_asset_ratio(self) -> Decimal | None: ...
 
 
 class MissingData(Exception):
