@@ -635,6 +635,7 @@ class Engine:
         )
         await self.store.commit(LifecycleBatch(calls=[transition.call], snapshots=[snapshot]))
         self.open_calls[call.account_id] = transition.call
+        self._note_open(transition.call)
         self.view = replace(self.view, warnings=self._rows(at))
         return transition.call
 
@@ -657,10 +658,13 @@ class Engine:
         """Take a call an operator action changed, already committed, into the view."""
         if call.is_open:
             self.open_calls[call.account_id] = call
+            self._note_open(call)
         else:
             current = self.open_calls.get(call.account_id)
             if current is not None and current.call_id == call.call_id:
                 del self.open_calls[call.account_id]
+                self.figures.pop(call.account_id, None)
+                self._note_open(call)
         self.view = self._publish(self.clock(), stale=self.view.stale, rejected=len(self.tainted))
 
     def deadline_move(

@@ -212,6 +212,11 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     assert sum(rig.sim.order_posts.values()) == 0
     with pytest.raises(ActionRefused, match="no open margin call"):
         await rig.desk.close_call(call_id, "again", SUPERVISOR)
+    # Still below MM: the next fresh poll that moves the account opens a new call.
+    rig.sim.publish({"quotes": [{"symbol": "B.SG", "price": "19.40"}]})
+    await rig.desk.poller.poll()
+    reopened = rig.desk.engine.open_calls["A1001"]
+    assert reopened.call_id != call_id and reopened.call_amount > ended.call_amount
     assert (await run_verify(rig.url)).ok
 
 
