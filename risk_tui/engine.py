@@ -253,6 +253,7 @@ class Engine:
         # behind by a few polls at most). Openings, escalations, ends and operator
         # actions are written when they happen, with the whole call.
         self._unsaved: dict[str, str] = {}
+        self._calendars_ready: asyncio.Future[None] | None = None  # `prepare_calendars`
         self.incomplete: dict[str, str] = {}  # monitored accounts without figures: why
         # Calls on which a desk liquidation order filled: cured, they end "liquidated".
         self.filled_calls: set[str] = set()
@@ -512,24 +513,20 @@ class Engine:
             & ~((codes == FORCE_CALL) & ~self._open_force[rows])
             & ~columns.by_reference[rows]
         )
+        ids = columns.account_ids
         if not fresh:
             repriced[:] = False  # nothing moves on data that are not live
-        ids = columns.account_ids
-        fast = rows[repriced]
-        if self.partial and fast.size:
-            keep = np.array([ids[row] not in self.partial for row in fast.tolist()], dtype=bool)
-            fast = fast[keep]
-        fast_ids = {ids[row] for row in fast.tolist()}
+        elif self.partial:  # a partial account's verdict is the reference's
+            repriced[repriced] = [ids[row] not in self.partial for row in rows[repriced].tolist()]
         chosen = {ids[row] for row in rows[(changed | opening) & ~repriced].tolist()}
-        chosen.update(ids[row] for row in rows[repriced].tolist() if ids[row] not in fast_ids)
         chosen.update(others)
-        chosen.update(a for a in flipped if a in self.open_calls or a in self.book.accounts)
+        chosen.update(flipped)
         slow = sorted(
             a
             for a in chosen
             if (account := self.book.accounts.get(a)) is not None and is_monitored(account)
         )
-        return fast, slow
+        return rows[repriced], slow
 
     def _reprice(self, rows: np.ndarray) -> list[Transition]:
         """The open calls of these rows, re-priced from the columns (see `_candidates`)."""
@@ -594,11 +591,7 @@ class Engine:
         for account_id in self.open_calls:
             if account_id in recorded:
                 continue
-            if (
-                account_id not in self.figures
-                or account_id in self.partial
-                or (account_id in others and columns.row_of(account_id) is None)
-            ):
+            if account_id not in self.figures or account_id in self.partial or account_id in others:
                 self.figures[account_id] = self._reference_figures(account_id)
 
     def _reference_figures(self, account_id: str) -> MarginFigures | None:

@@ -50,7 +50,7 @@ class BookChanges:
 
 def book_from_snapshot(snapshot: BookChanges) -> Book:
     book = Book()
-    apply_changes(book, snapshot)
+    apply_records(book, snapshot)
     return book
 
 
@@ -91,17 +91,6 @@ def apply_records(book: Book, changes: BookChanges) -> Applied:
     book.cursor = changes.cursor
     book.as_of = changes.as_of
     return Applied(touched, moved_symbols, moved_currencies)
-
-
-def apply_changes(book: Book, changes: BookChanges) -> set[str]:
-    """Apply in dependency order; return the accounts whose figures may have moved."""
-    applied = apply_records(book, changes)
-    touched = set(applied.accounts)
-    if applied.symbols:
-        touched |= book.holders_of(applied.symbols)
-    if applied.currencies:
-        touched |= exposed_to(book, applied.currencies)
-    return {account_id for account_id in touched if account_id in book.accounts}
 
 
 def exposed_to(book: Book, currencies: set[str]) -> set[str]:

@@ -1068,11 +1068,7 @@ class ColumnarBook:
         return LEVELS[int(self.level_codes[self._rows[account_id]])]
 
     def call_amount(self, account_id: str) -> Decimal:
-        row = self._rows[account_id]
-        if row in self._reference:
-            return self._reference[row].call_amount
-        minor = self._exact_calls.get(row, int(self.call_minor[row]))
-        return Decimal(minor).scaleb(-minor_units(self._currency_of[row]))
+        return self.call_amounts(np.array([self._rows[account_id]], dtype=np.int64))[0]
 
     def call_amounts(self, rows: I64) -> list[Decimal]:
         """`call_amount` of each of these rows, vectorised where it is an int64 column."""
@@ -1179,7 +1175,7 @@ class ColumnarBook:
         holds = self._a_holds[rows].tolist()
         amounts = self.call_amounts(rows[listed])
         scaled = MarginFigures.scaled
-        for k, (at, raw) in enumerate(zip(listed_at, zip(*sums, strict=True), strict=False)):
+        for k, (at, raw) in enumerate(zip(listed_at, zip(*sums, strict=True), strict=True)):
             shown[at] = scaled(LEVELS[codes[at]], amounts[k], raw, places, bool(holds[at]))
         for at in np.flatnonzero(~listed).tolist():
             row = int(rows[at])
