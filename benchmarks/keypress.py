@@ -62,6 +62,7 @@ from rich.console import RenderableType
 from textual import events
 from textual.screen import Screen
 
+from benchmarks.gc_log import GcLog
 from risk_tui.app import RiskApp, ViewUpdated
 from risk_tui.commands import desk_service, serve_simulator
 from risk_tui.config import FeedSettings, load_settings
@@ -194,37 +195,6 @@ class FrameWatch:
         self._done = done
         self._future = asyncio.get_running_loop().create_future()
         return self._future
-
-
-class GcLog:
-    """Garbage collections while active: count and milliseconds by generation."""
-
-    def __init__(self) -> None:
-        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
-        self._started = 0.0
-
-    def __enter__(self) -> GcLog:
-        gc.callbacks.append(self._callback)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self._callback)
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.pauses[info["generation"]].append((time.perf_counter() - self._started) * 1000)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            f"gen{generation}": {
-                "count": len(pauses),
-                "max_ms": round(max(pauses), 1) if pauses else 0.0,
-                "total_ms": round(sum(pauses), 1),
-            }
-            for generation, pauses in self.pauses.items()
-        }
 
 
 async def _loop_lag(lags: list[float], stop: asyncio.Event) -> None:

@@ -64,6 +64,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable
 
+from benchmarks.gc_log import GcLog
 from risk_tui.engine import collect_young, hold_collector
 from risk_tui.screens.warnings import _amount as warnings_amount
 from risk_tui.widgets.live_table import Column, LiveTable, RowData
@@ -189,34 +190,6 @@ class BenchApp(App[None]):
         super()._display(screen, renderable)
 
 
-class GcClock:
-    """Milliseconds spent in garbage collections, and the oldest generation collected,
-    since the last `reset()` (through `gc.callbacks`)."""
-
-    def __init__(self) -> None:
-        self.ms = 0.0
-        self.generation = -1
-        self._started = 0.0
-
-    def __enter__(self) -> GcClock:
-        gc.callbacks.append(self._callback)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        gc.callbacks.remove(self._callback)
-
-    def reset(self) -> None:
-        self.ms = 0.0
-        self.generation = -1
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.ms += (time.perf_counter() - self._started) * 1000
-            self.generation = max(self.generation, info["generation"])
-
-
 @dataclass
 class Sample:
     """One poll: wall-clock and CPU milliseconds for the diff and the frame."""
@@ -254,29 +227,30 @@ class _Stopwatch:
 
 
 async def _timed_poll(
-    app: BenchApp, pilot: Pilot[None], apply: Callable[[], None], gc_clock: GcClock
+    app: BenchApp, pilot: Pilot[None], apply: Callable[[], None], gc_log: GcLog
 ) -> Sample:
     """Apply one diff, deliver the refresh requests unpainted, then time one frame."""
     with app.batch_update():
-        gc_clock.reset()
+        mark = gc_log.mark()
         stopwatch = _Stopwatch()
         apply()
         apply_ms, apply_cpu_ms = stopwatch.elapsed_ms()
-        gc_ms, generation = gc_clock.ms, gc_clock.generation
+        gc_ms, generation = gc_log.since(mark)
         await pilot.pause()  # inside the batch: messages flow, nothing is painted
     app.encoded_bytes = 0
-    gc_clock.reset()
+    mark = gc_log.mark()
     stopwatch = _Stopwatch()
     app.screen._on_timer_update()
     frame_ms, frame_cpu_ms = stopwatch.elapsed_ms()
+    frame_gc_ms, frame_generation = gc_log.since(mark)
     return Sample(
         apply_ms,
         frame_ms,
         apply_cpu_ms,
         frame_cpu_ms,
         app.encoded_bytes,
-        gc_ms + gc_clock.ms,
-        max(generation, gc_clock.generation),
+        gc_ms + frame_gc_ms,
+        max(generation, frame_generation),
     )
 
 
@@ -316,7 +290,7 @@ async def bench_live_table(
         rows = {key: RowData(tuple(cells), 1) for key, cells in workload.initial.items()}
         load_ms = await _timed_load(pilot, lambda: table.set_rows(rows))
         samples = []
-        with GcClock() as gc_clock, _desk_collector():
+        with GcLog() as gc_log, _desk_collector():
             for poll in workload.polls(WARMUP + iterations):
                 collect_young()  # the desk's once-a-second collection, between polls
                 upserts: dict[str, RowData] = {}
@@ -327,7 +301,7 @@ async def bench_live_table(
                 def apply(upserts: dict[str, RowData] = upserts) -> None:
                     table.apply_diff(upserts)
 
-                samples.append(await _timed_poll(app, pilot, apply, gc_clock))
+                samples.append(await _timed_poll(app, pilot, apply, gc_log))
     return load_ms, samples[WARMUP:]
 
 
@@ -353,7 +327,7 @@ async def bench_data_table(
 
         load_ms = await _timed_load(pilot, load)
         samples = []
-        with GcClock() as gc_clock, _desk_collector():
+        with GcLog() as gc_log, _desk_collector():
             for poll in workload.polls(WARMUP + iterations):
                 collect_young()  # the desk's once-a-second collection, between polls
 
@@ -366,7 +340,7 @@ async def bench_data_table(
                     if sort:
                         table.sort("call_amount", key=money_key, reverse=True)
 
-                samples.append(await _timed_poll(app, pilot, apply, gc_clock))
+                samples.append(await _timed_poll(app, pilot, apply, gc_log))
     return load_ms, samples[WARMUP:]
 
 
