@@ -87,6 +87,10 @@ calls = Table(
     Column("exception", Boolean, nullable=False),
     Column("remark", Text, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Bumped by every lifecycle write; a write over a newer version is refused (0002).
+    Column("version", BigInteger, nullable=False, server_default="0"),
+    Column("claimed_by", Text, nullable=True),  # "I'm on it": one operator at a time
+    Column("claimed_at", UTCDateTime, nullable=True),
     _one_of("state", CALL_STATES, "state"),
     # At most one open call per account: the database, not just the engine, says so.
     Index(
@@ -241,4 +245,23 @@ feed_cache = Table(
     Column("key", Text, primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+ENGINE_ROLES = ("standby", "active", "stopped")
+
+# Each engine process's heartbeat (`risk-tui engine`): terminals show whether one runs
+# the desk's lifecycle. Instants are the database server's clock, never a host's.
+engines = Table(
+    "engines",
+    metadata,
+    Column("engine_id", Text, primary_key=True),
+    Column("desk", Text, nullable=False),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("beat_at", UTCDateTime, nullable=False),
+    Column("polled_at", UTCDateTime, nullable=True),
+    _one_of("role", ENGINE_ROLES, "role"),
+    Index("ix_engines_desk_beat_at", "desk", "beat_at"),
 )
