@@ -69,10 +69,13 @@ class _TimedStore(Store):
 
     commits: list[float]
 
-    async def commit(self, batch: LifecycleBatch, daily: Any = ()) -> None:
+    async def commit(
+        self, batch: LifecycleBatch, daily: Any = (), *, skip_changed: bool = False
+    ) -> frozenset[str]:
         started = time.perf_counter()
-        await super().commit(batch, daily)
+        refused = await super().commit(batch, daily, skip_changed=skip_changed)
         self.commits.append((time.perf_counter() - started) * 1000)
+        return refused
 
 
 def _payloads(accounts: int, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:

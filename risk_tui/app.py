@@ -34,8 +34,10 @@ from risk_tui.screens.history import HistoryPane
 from risk_tui.screens.orders import OrdersPane
 from risk_tui.screens.shorts import ShortsPane
 from risk_tui.screens.warnings import SORT_KEYS, WarningsPane
+from risk_tui.shared import EngineStatus
+from risk_tui.storage.notify import Changes
 from risk_tui.widgets.desk_pane import DeskPane
-from risk_tui.widgets.feed_banner import FeedBanner
+from risk_tui.widgets.feed_banner import EngineBanner, FeedBanner
 from risk_tui.widgets.live_table import LiveTable
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,9 @@ log = logging.getLogger(__name__)
 DeskService = Callable[[], AbstractAsyncContextManager[Desk]]
 
 MESSAGING_ROLES = frozenset({Role.OPERATOR, Role.TRADER, Role.SUPERVISOR})
-CALL_ACTIONS = frozenset({"liquidate", "auto_liquidate", "message", "remark", "toggle_exception"})
+CALL_ACTIONS = frozenset(
+    {"liquidate", "auto_liquidate", "message", "remark", "toggle_exception", "claim"}
+)
 
 TABS = (
     ("warnings", "1 Real-time warnings"),
@@ -64,6 +68,25 @@ class ViewUpdated(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, ViewUpdated)
+
+
+class EngineUpdated(Message):
+    """A shared desk's engine status, as this terminal last saw it."""
+
+    def __init__(self, status: EngineStatus) -> None:
+        super().__init__()
+        self.status = status
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, EngineUpdated)
+
+
+class DeskChanged(Message):
+    """Another process of a shared desk committed changes (tables named; none: re-read all)."""
+
+    def __init__(self, tables: frozenset[str]) -> None:
+        super().__init__()
+        self.tables = tables
 
 
 class HealthUpdated(Message):
@@ -102,6 +125,7 @@ class RiskApp(App[int]):
         Binding("m", "message", "Message", id="call.message"),
         Binding("r", "remark", "Remark", id="call.remark"),
         Binding("e", "toggle_exception", "Exception", id="call.exception"),
+        Binding("c", "claim", "Claim", id="call.claim"),
         *(
             Binding(letter, f"sort('{column}')", f"Sort {column}", show=False, id=f"sort.{column}")
             for letter, column in SORT_KEYS.items()
@@ -136,6 +160,7 @@ class RiskApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Static(self._top_line(), id="top")
         yield FeedBanner(id="banner")
+        yield EngineBanner(id="engine-banner")
         with TabbedContent(id="tabs", initial="warnings"):
             with TabPane(TABS[0][1], id="warnings"):
                 yield WarningsPane(id="warnings-pane")
@@ -186,6 +211,16 @@ class RiskApp(App[int]):
 
             desk.on_view = view_changed
             desk.poller.on_health = health_changed
+            if desk.shared is not None:
+
+                def status_changed(status: EngineStatus) -> None:
+                    self.post_message(EngineUpdated(status))
+
+                def desk_changed(changes: Changes) -> None:
+                    self.post_message(DeskChanged(frozenset(changes)))
+
+                desk.shared.on_status = status_changed
+                desk.shared.on_change = desk_changed
             desk.shown = asyncio.Event()
             await desk.start()
             await desk.recover_actions()
@@ -197,6 +232,16 @@ class RiskApp(App[int]):
         self._render_banner()
         if self.desk is not None and self.desk.shown is not None and not self.desk.shown.is_set():
             self.call_after_refresh(self.desk.shown.set)  # painted: the desk goes on
+
+    def on_engine_updated(self, message: EngineUpdated) -> None:
+        for banner in self.query(EngineBanner):
+            banner.show(message.status)
+
+    def on_desk_changed(self, message: DeskChanged) -> None:
+        """Others' orders (or everything, after a reconnect): the orders tab reads again."""
+        if not message.tables or "orders" in message.tables:
+            for pane in self.query(OrdersPane):
+                pane.changed_elsewhere()
 
     def on_health_updated(self, message: HealthUpdated) -> None:
         self.health = message.health
@@ -425,6 +470,24 @@ class RiskApp(App[int]):
         row = self._current_row()
         if row is not None:
             self.toggle_exception(row.account_id)
+
+    def action_claim(self) -> None:
+        """Claim the call ("I'm on it"), or give up one's own claim (a supervisor: anyone's)."""
+        row = self._current_row()
+        if row is None or self.desk is None:
+            return
+        desk, call = self.desk, row.call
+        release = call.claimed_by is not None and (
+            call.claimed_by == self.actor.name or self.actor.role is Role.SUPERVISOR
+        )
+
+        async def claim() -> str:
+            stored = await desk.claim(call.call_id, self.actor, release=release)
+            if release:
+                return f"{call.account_id}: claim released"
+            return f"{call.account_id}: claimed by {stored.claimed_by}"
+
+        self.run_worker(self._act(claim, "claim"), group="claim")
 
     @work(exclusive=True, group="dialog")
     async def liquidate(self, account_id: str) -> None:

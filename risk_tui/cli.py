@@ -103,8 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=0, help="the simulator's random seed")
 
-    run = commands.add_parser("run", help="the terminal UI against the configured feed")
+    run = commands.add_parser(
+        "run",
+        help="the terminal UI against the configured feed (on PostgreSQL: one terminal of "
+        "a desk whose lifecycle `risk-tui engine` runs)",
+    )
     _common(run)
+
+    engine = commands.add_parser(
+        "engine",
+        help="the desk's headless engine on PostgreSQL: one is active, the others wait "
+        "as standby and take over when it dies",
+    )
+    _common(engine)
 
     sim = commands.add_parser("sim", help="the simulator alone, serving FEED.md")
     sim.add_argument(
@@ -227,6 +238,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await commands.demo(args, operator_name(args))
     if args.command == "run":
         return await commands.run_tui(settings_from(args), operator_name(args))
+    if args.command == "engine":
+        return await commands.run_engine(settings_from(args))
     if args.command == "sim":
         return await commands.sim(
             args.host,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import io
 import ipaddress
 import logging
+import os
+import signal
 import socket
 import sys
 import time
@@ -37,13 +40,17 @@ from risk_tui.engine import Desk, utc_now
 from risk_tui.feed.client import FeedAuthError, FeedUnavailable, make_client
 from risk_tui.feed.gateway import Gateway
 from risk_tui.report import render
+from risk_tui.shared import DESK, HEARTBEAT_INTERVAL, DeskRole
 from risk_tui.sim.app import SimState, create_app
 from risk_tui.sim.server import listen, serve_on_loopback, serving
 from risk_tui.storage import Store, create_engine, run_verify, upgrade
 from risk_tui.storage.db import alembic_config, current_revision, is_sqlite
+from risk_tui.storage.election import Leadership, LeadershipLost
 
 if TYPE_CHECKING:
     from risk_tui.export import Period
+
+log = logging.getLogger(__name__)
 
 
 def head_revision(url: str) -> str | None:
@@ -105,13 +112,116 @@ async def desk_service(
     *,
     clock: Callable[[], datetime] = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
+    role: DeskRole | None = None,
 ) -> AsyncIterator[Desk]:
-    """A Desk on the configured feed and database, with its gateway to the broker."""
+    """A Desk on the configured feed and database, with its gateway to the broker.
+
+    Its role by default: the whole desk in one process on SQLite; an operator's terminal
+    of a shared desk on PostgreSQL, where `risk-tui engine` runs the lifecycle."""
+    if role is None:
+        role = DeskRole.EMBEDDED if is_sqlite(settings.db.url) else DeskRole.TERMINAL
     async with make_client(settings.feed) as client, database(settings) as store:
         gateway = Gateway(client, store, deadline=settings.feed.timeout, clock=clock)
         yield Desk(
-            settings, store, calendars, client, gateway=gateway, clock=clock, monotonic=monotonic
+            settings,
+            store,
+            calendars,
+            client,
+            gateway=gateway,
+            clock=clock,
+            monotonic=monotonic,
+            role=role,
         )
+
+
+async def run_engine(settings: Settings) -> int:
+    """`risk-tui engine`: the desk's lifecycle without a screen, on PostgreSQL.
+
+    Standby (with a heartbeat, so terminals can count it) until it holds the desk's lock,
+    then the desk: polls, calls and snapshots, daily jobs, auto-liquidation, orders. It
+    exits — code 4, one line — when the lock's connection is lost, so that it never acts
+    beside the engine that took over; run it under a supervisor that starts it again
+    (it comes back as standby). SIGTERM and ctrl-c stop it cleanly.
+    """
+    url = settings.db.url
+    if is_sqlite(url):
+        raise Failure(
+            "the engine shares a desk through PostgreSQL: give --db postgresql+asyncpg://… "
+            "(on SQLite, `risk-tui run` runs the whole desk in one process)",
+            EXIT_CONFIG,
+        )
+    log_to_stderr()
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):  # not on Windows
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    engine = asyncio.create_task(_engine(settings))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait((engine, stopping), return_when=asyncio.FIRST_COMPLETED)
+    if not engine.done():
+        log.info("SIGTERM: stopping")
+        engine.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await engine
+        return EXIT_OK
+    stopping.cancel()
+    return engine.result()
+
+
+async def _engine(settings: Settings) -> int:
+    url = settings.db.url
+    calendars = calendars_for(settings)
+    leadership = Leadership(url, DESK)
+    with database_errors(url):
+        async with desk_service(settings, calendars, role=DeskRole.ENGINE) as desk:
+            shared = desk.shared
+            store = desk.store
+            assert shared is not None and isinstance(store, Store)
+            standby = asyncio.create_task(_standby_beats(store, shared.engine_id))
+            try:
+                await leadership.acquire()
+            finally:
+                standby.cancel()
+            log.info("active engine %s", shared.engine_id)
+            try:
+                await desk.start()
+                await desk.recover_actions()
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(desk.run())
+                    tasks.create_task(leadership.watch())
+            except* LeadershipLost as lost:
+                raise Failure(
+                    f"{lost.exceptions[0]}; stopping so that only the new active engine acts",
+                    EXIT_DB,
+                ) from None
+            finally:
+                await leadership.release()
+                with contextlib.suppress(SQLAlchemyError, OSError):
+                    await _beat(store, shared.engine_id, "stopped")
+    return EXIT_OK
+
+
+async def _beat(store: Store, engine: str, role: str) -> None:
+    await store.beat_engine(
+        engine, DESK, host=socket.gethostname(), pid=os.getpid(), role=role, polled=False
+    )
+
+
+async def _standby_beats(store: Store, engine: str) -> None:
+    while True:
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            await _beat(store, engine, "standby")
+        await asyncio.sleep(HEARTBEAT_INTERVAL)
+
+
+def log_to_stderr() -> None:
+    """A headless process: logs go to stderr, for its supervisor's journal."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per poll
 
 
 def log_to_file() -> Path:

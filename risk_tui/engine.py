@@ -21,7 +21,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -90,6 +90,7 @@ from risk_tui.feed.gateway import (
 )
 from risk_tui.feed.models import FeedError, ParsedPayload, Rejection, book_to_payload, parse_payload
 from risk_tui.feed.poller import Poller
+from risk_tui.shared import DeskRole, SharedDesk
 from risk_tui.storage.actions import (
     AutoLiquidationState,
     StoredAutoLiquidation,
@@ -98,7 +99,15 @@ from risk_tui.storage.actions import (
     plan_line_key,
     plan_wire,
 )
-from risk_tui.storage.repository import DailyAlreadyDone, DailyKey, KeyConflict, UnknownCall
+from risk_tui.storage.repository import (
+    CallChanged,
+    ClaimTaken,
+    DailyAlreadyDone,
+    DailyKey,
+    KeyConflict,
+    Store,
+    UnknownCall,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +115,15 @@ log = logging.getLogger(__name__)
 class CallStore(Protocol):
     async def open_calls(self) -> dict[str, MarginCall]: ...
 
-    async def commit(self, batch: LifecycleBatch) -> None: ...
+    async def calls_by_id(self, call_ids: Iterable[str]) -> list[MarginCall]: ...
+
+    async def commit(
+        self,
+        batch: LifecycleBatch,
+        daily: Sequence[DailyKey] = (),
+        *,
+        skip_changed: bool = False,
+    ) -> frozenset[str]: ...
 
 
 def utc_now() -> datetime:
@@ -218,11 +235,16 @@ class Engine:
         calendars: TradingCalendars,
         *,
         clock: Callable[[], datetime] = utc_now,
+        lifecycle: bool = True,
     ) -> None:
         self.settings = settings
         self.store = store
         self.calendars = calendars
         self.clock = clock
+        # False in a terminal of a shared desk: the engine process runs the lifecycle and
+        # writes it; this one computes figures from the feed and takes the calls as
+        # stored (`take_stored`), re-pricing them in memory only.
+        self.lifecycle = lifecycle
         self.book = Book()
         self.policies = {m: settings.margin_call.rule_for(m).policy for m in Market}
         self.columns = ColumnarBook.from_book(self.book, self.policies)
@@ -253,6 +275,9 @@ class Engine:
         # behind by a few polls at most). Openings, escalations, ends and operator
         # actions are written when they happen, with the whole call.
         self._unsaved: dict[str, str] = {}
+        # Accounts the next poll decides whether or not their figures moved: a call
+        # another process changed under this engine's write, or ended elsewhere.
+        self._recheck: set[str] = set()
         self._calendars_ready: asyncio.Future[None] | None = None  # `prepare_calendars`
         self.incomplete: dict[str, str] = {}  # monitored accounts without figures: why
         # Calls on which a desk liquidation order filled: cured, they end "liquidated".
@@ -393,9 +418,13 @@ class Engine:
 
         batch = LifecycleBatch()
         transitions = self._reprice(fast)
-        for moved in transitions:
-            # Only its amount or level moved: written with the next flush.
-            self._unsaved[moved.call.call_id] = moved.call.account_id
+        if self.lifecycle:
+            for moved in transitions:
+                # Only its amount or level moved: written with the next flush.
+                self._unsaved[moved.call.call_id] = moved.call.account_id
+        else:
+            transitions.extend(self._reprice_shown(candidates))
+            candidates = []
         repriced_count = len(transitions)
         for done, account_id in enumerate(candidates, 1):
             if done % YIELD_EVERY == 0:
@@ -449,8 +478,13 @@ class Engine:
         if self._unsaved:
             batch.repriced.extend(self._updated_calls(transitions, limit=REPRICED_PER_POLL))
         clock.done("lifecycle")
+        refused: frozenset[str] = frozenset()
         if batch:
-            await self.store.commit(batch)
+            # A call another process changed since this engine read it (an operator's
+            # close in a terminal, say) is left out, with its snapshots, and read again.
+            refused = await self.store.commit(batch, skip_changed=True)
+        if refused:
+            transitions = [t for t in transitions if t.call.call_id not in refused]
         clock.done("commit")
         for moved in transitions[:repriced_count]:  # their columns are already set
             self.open_calls[moved.call.account_id] = moved.call
@@ -462,6 +496,11 @@ class Engine:
                 self.open_calls.pop(call.account_id, None)
                 self.figures.pop(call.account_id, None)
             self._note_open(call)
+        if refused:
+            log.warning("%d calls changed meanwhile elsewhere; read again", len(refused))
+            stored = await self.store.calls_by_id(refused)
+            self._take(stored)
+            self._recheck.update(c.account_id for c in stored)
         recorded = {t.call.account_id for t in transitions if t.snapshots and t.call.is_open}
         self._refresh_figures(rows, outside, recorded)
         clock.done("figures")
@@ -470,6 +509,83 @@ class Engine:
         return PollOutcome(
             self.view, transitions, recomputed=len(rows) + len(outside), phases=clock.phases
         )
+
+    def _reprice_shown(self, accounts: list[str]) -> list[Transition]:
+        """A terminal's lifecycle: the open calls of these accounts re-priced in memory,
+        when their figures are complete and still due; opening, escalating and ending
+        are the engine's, and come back as stored (`take_stored`)."""
+        transitions = []
+        for account_id in accounts:
+            call = self.open_calls.get(account_id)
+            if call is None:
+                continue
+            verdict = self._verdict(account_id)
+            if verdict.incomplete is not None or verdict.call_amount <= 0:
+                continue
+            if verdict.call_amount != call.call_amount or verdict.risk_level is not call.risk_level:
+                transitions.append(repriced(call, verdict.risk_level, verdict.call_amount))
+                self._note_open(transitions[-1].call)
+        return transitions
+
+    def take_stored(self, stored: Iterable[MarginCall]) -> None:
+        """Calls as another process stored them (a terminal's remark, claim or close; the
+        engine's opening, escalation or end), taken into the view and republished."""
+        self._take(stored)
+        self.view = self._publish(self.clock(), stale=self.view.stale, rejected=len(self.tainted))
+
+    def replace_open_calls(self, stored: dict[str, MarginCall]) -> None:
+        """Every open call as stored now (after a reconnect: notifications may be lost)."""
+        gone = [c for a, c in self.open_calls.items() if a not in stored]
+        self._take([*(replace(c, state=CallState.ENDED) for c in gone), *stored.values()])
+        self.view = self._publish(self.clock(), stale=self.view.stale, rejected=len(self.tainted))
+
+    def _take(self, stored: Iterable[MarginCall]) -> None:
+        """Merge stored calls into the open ones. A call's lifecycle as stored, unless
+        this engine holds a later version (its own write, not heard back yet); remark,
+        flag and claim always as stored; amount and level as this engine computes them
+        from the feed (stored ones lag by a few polls on a crash day)."""
+        shown: list[int] = []  # column rows of calls new here: figures made in bulk
+        for call in sorted(stored, key=lambda c: c.is_open):  # ends first
+            account_id = call.account_id
+            current = self.open_calls.get(account_id)
+            same = current is not None and current.call_id == call.call_id
+            if not call.is_open:
+                if same:
+                    del self.open_calls[account_id]
+                    self.figures.pop(account_id, None)
+                    self._unsaved.pop(call.call_id, None)
+                    self._note_open(call)
+                    self._recheck.add(account_id)  # still in call: a new call opens
+                continue
+            if current is not None and same and current.version > call.version:
+                merged = replace(
+                    current,
+                    remark=call.remark,
+                    exception=call.exception,
+                    claimed_by=call.claimed_by,
+                    claimed_at=call.claimed_at,
+                )
+            elif current is not None and not same and current.triggered_at > call.triggered_at:
+                continue  # news of an older call than the one open here
+            else:
+                merged = call
+                if account_id in self.book.accounts:
+                    verdict = self._verdict(account_id)
+                    if verdict.incomplete is None and verdict.call_amount > 0:
+                        merged = replace(
+                            call, call_amount=verdict.call_amount, risk_level=verdict.risk_level
+                        )
+                if not same:
+                    self.figures.pop(account_id, None)
+                    row = self.columns.row_of(account_id)
+                    if row is not None and account_id not in self.partial:
+                        shown.append(row)
+            self.open_calls[account_id] = merged
+            self._note_open(merged)
+        ids = self.columns.account_ids
+        made = self.columns.display(np.array(shown, dtype=np.int64))
+        for row, figures in zip(shown, made, strict=True):
+            self.figures[ids[row]] = figures
 
     def unsaved_calls(self) -> list[MarginCall]:
         """Every open call whose amount or level moved since last written (now noted as
@@ -521,6 +637,9 @@ class Engine:
         chosen = {ids[row] for row in rows[(changed | opening) & ~repriced].tolist()}
         chosen.update(others)
         chosen.update(flipped)
+        if fresh and self._recheck:
+            chosen.update(self._recheck)
+            self._recheck.clear()
         slow = sorted(
             a
             for a in chosen
@@ -872,6 +991,7 @@ def collect_full() -> None:
 YOUNG_COLLECTION_INTERVAL = 0.25  # seconds between collections of the young generations
 FULL_COLLECTION_INTERVAL = 600.0  # seconds between full collections while the desk runs
 FIRST_PAINT_WAIT = 2.0  # seconds `Desk.start` waits for a screen to paint the stored calls
+NOTIFY_ATTEMPTS = 3  # a sent message's call changed elsewhere: read again and record, this often
 ORDER_REFRESH_INTERVAL = 2.0  # seconds between status queries while desk orders work
 
 
@@ -899,6 +1019,10 @@ class ActionStore(DeskStore, Protocol):
     """What operator actions and the auto-liquidation scheduler need of the store."""
 
     async def append_audit(self, entries: list[AuditEntry]) -> None: ...
+
+    async def set_claim(
+        self, call_id: str, operator: str, at: datetime, *, claim: bool, over: str | None = None
+    ) -> MarginCall: ...
 
     async def add_remark(
         self, call_id: str, operator: str, text: str, exception: bool, at: datetime
@@ -973,8 +1097,6 @@ def reminder_body(call: MarginCall) -> str:
 class DailyStore(ActionStore, Protocol):
     """What the daily jobs need of the store: markers, one per job, call and market day."""
 
-    async def commit(self, batch: LifecycleBatch, daily: Sequence[DailyKey] = ()) -> None: ...
-
     async def last_daily(self, job: str) -> dict[str, date]: ...
 
     async def daily_done(self, job: str, call_id: str, day: date) -> bool: ...
@@ -1004,10 +1126,21 @@ class Desk:
         monotonic: Callable[[], float] = time.monotonic,
         gateway: Gateway | None = None,
         daily_interval: float = DAILY_INTERVAL,
+        role: DeskRole = DeskRole.EMBEDDED,
     ) -> None:
         self.store = store
         self.gateway = gateway
-        self.engine = Engine(settings, store, calendars, clock=clock)
+        self.role = role
+        self.engine = Engine(
+            settings, store, calendars, clock=clock, lifecycle=role is not DeskRole.TERMINAL
+        )
+        # On a desk shared by several processes (PostgreSQL): hearing the others.
+        self.shared: SharedDesk | None = None
+        if role is not DeskRole.EMBEDDED:
+            if not isinstance(store, Store):
+                raise TypeError("a shared desk needs the database store")
+            self.shared = SharedDesk(self, store, settings.db.url, role)
+        self.polled = False  # a poll applied since the engine's last heartbeat
         self.on_view = on_view
         self.monotonic = monotonic
         self.poller = Poller(
@@ -1040,6 +1173,14 @@ class Desk:
         if self.on_view is not None:
             self.on_view(view)
 
+    def publish_view(self) -> None:
+        self._publish(self.engine.view)
+
+    @property
+    def calls_lock(self) -> asyncio.Lock:
+        """Held by whatever changes the engine's calls: a poll, an action, a notice."""
+        return self._calls_lock
+
     async def start(self) -> DeskView:
         """Open calls from storage, and the last cached book shown as stale until a poll."""
         await self.engine.start()
@@ -1071,6 +1212,7 @@ class Desk:
     async def _apply(self, parsed: ParsedPayload, *, full: bool) -> int:
         async with self._calls_lock:
             outcome = await self.engine.apply(parsed.changes, full=full, rejected=parsed.rejected)
+        self.polled = True
         self._publish(outcome.view)
         now = self.monotonic()
         if full or now - self._last_cache >= CACHE_INTERVAL:
@@ -1126,9 +1268,22 @@ class Desk:
         return outcome
 
     async def _notified(self, message: StoredMessage) -> None:
-        if message.call_id:
-            await self.engine.record_notification(message.call_id, self.engine.clock())
+        """The message went out: its call is notified. A call changed elsewhere meanwhile
+        (escalated by the engine, say) is read again and the notification recorded on it."""
+        if not message.call_id:
+            return
+        for _attempt in range(NOTIFY_ATTEMPTS):
+            try:
+                await self.engine.record_notification(message.call_id, self.engine.clock())
+            except CallChanged as changed:
+                self.engine.take_stored(await self.store.calls_by_id(changed.call_ids))
+                continue
             self._publish(self.engine.view)
+            return
+        log.error(
+            "message %s sent, but its call kept changing: notification not recorded",
+            message.message_id,
+        )
 
     async def refresh_orders(self) -> list[StoredOrder]:
         """The broker's latest status and fills of the desk's orders."""
@@ -1145,6 +1300,8 @@ class Desk:
         """Write the book for the next start. Written out in a worker thread (seconds at
         crash-day size) while holding the calls lock, so no poll changes it meanwhile
         and the screen keeps answering."""
+        if self.role is DeskRole.TERMINAL:
+            return  # the engine keeps the desk's cached book
         async with self._calls_lock:
             book = self.engine.book
             if book.cursor is None:
@@ -1159,6 +1316,11 @@ class Desk:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._collect_garbage())
                 tasks.create_task(self.poller.run())
+                if self.shared is not None:
+                    for runner in self.shared.runners():
+                        tasks.create_task(runner)
+                if self.role is DeskRole.TERMINAL:
+                    return  # the rest is the engine's
                 if self.gateway is not None:
                     tasks.create_task(self._follow_orders())
                     if isinstance(self.store, ActionStore):
@@ -1204,8 +1366,8 @@ class Desk:
 
     async def recover_actions(self) -> None:
         """Settle orders and messages a previous run left unsent or in doubt (same keys)."""
-        if self.gateway is None:
-            return
+        if self.gateway is None or self.role is DeskRole.TERMINAL:
+            return  # on a shared desk, the engine settles them
         try:
             recovery = await self.gateway.recover()
         except GatewayError as problem:
@@ -1232,6 +1394,17 @@ class Desk:
     # Each is checked (every problem at once, as `ActionRefused`; a refusal is audited),
     # committed with its audit entry, then shown: the engine's open call is updated and
     # the view republished, so the operator sees the change at once.
+
+    @contextlib.asynccontextmanager
+    async def _changed_elsewhere(self, what: str) -> AsyncIterator[None]:
+        """An action on a call another terminal or the engine changed first is refused,
+        and the call is shown as stored now, so the operator decides again on it."""
+        try:
+            yield
+        except CallChanged as changed:
+            self.engine.take_stored(await self.store.calls_by_id(changed.call_ids))
+            self._publish(self.engine.view)
+            raise ActionRefused(what, [f"{changed}; it now shows as stored: look again"]) from None
 
     def _action_store(self) -> ActionStore:
         if not isinstance(self.store, ActionStore):
@@ -1308,6 +1481,51 @@ class Desk:
         self._publish(self.engine.view)
         return shown
 
+    async def claim(self, call_id: str, actor: Actor, *, release: bool = False) -> MarginCall:
+        """Claim an open call ("I'm on it", shown to every terminal) or give the claim up.
+
+        Operators, traders and supervisors. A call someone else holds is refused, except
+        to a supervisor, who may take the claim over or release it (audited as such).
+        """
+        store = self._action_store()
+        what = "release" if release else "claim"
+        if actor.role not in REMARK_ROLES:
+            await self._refuse(
+                f"{what}_refused",
+                what,
+                actor,
+                call_id,
+                [f"{actor.name} ({actor.role}) may not {what} calls"],
+                {},
+            )
+        current = await store.get_call(call_id)
+        holder = None if current is None else current.claimed_by
+        over = (
+            holder if holder not in (None, actor.name) and actor.role is Role.SUPERVISOR else None
+        )
+        if release and over is None and holder != actor.name and current is not None:
+            await self._refuse(
+                f"{what}_refused",
+                what,
+                actor,
+                call_id,
+                [
+                    f"call {call_id} is "
+                    + ("not claimed" if holder is None else f"claimed by {holder}")
+                ],
+                {},
+            )
+        try:
+            stored = await store.set_claim(
+                call_id, actor.name, self.engine.clock(), claim=not release, over=over
+            )
+        except (ClaimTaken, UnknownCall) as taken:
+            raise ActionRefused(what, [str(taken)]) from None
+        async with self._calls_lock:
+            self.engine.take_stored([stored])
+        self._publish(self.engine.view)
+        return stored
+
     async def set_exception(self, call_id: str, flag: bool, actor: Actor) -> MarginCall:
         """Mark or unmark a call as an exception, keeping its current remark text.
 
@@ -1367,13 +1585,14 @@ class Desk:
             call = self.engine.open_call(call_id)
             if call is None:  # ended by a poll since the checks
                 raise ActionRefused("deadline move", [f"no open margin call {call_id}"])
-            moved = await self.engine.move_deadline(
-                call_id,
-                new_deadline,
-                reason,
-                operator=actor.name,
-                details=self._action_details(actor, call.account_id),
-            )
+            async with self._changed_elsewhere("deadline move"):
+                moved = await self.engine.move_deadline(
+                    call_id,
+                    new_deadline,
+                    reason,
+                    operator=actor.name,
+                    details=self._action_details(actor, call.account_id),
+                )
         self._publish(self.engine.view)
         return moved
 
@@ -1398,12 +1617,13 @@ class Desk:
             call = self.engine.open_call(call_id)
             if call is None:
                 raise ActionRefused("close", [f"no open margin call {call_id}"])
-            ended = await self.engine.close_call(
-                call_id,
-                reason,
-                operator=actor.name,
-                details=self._action_details(actor, call.account_id),
-            )
+            async with self._changed_elsewhere("close"):
+                ended = await self.engine.close_call(
+                    call_id,
+                    reason,
+                    operator=actor.name,
+                    details=self._action_details(actor, call.account_id),
+                )
         self._publish(self.engine.view)
         await self._settle_plans_of_ended_calls([call_id])
         return ended
@@ -1459,9 +1679,10 @@ class Desk:
                 )
                 also = LifecycleBatch(calls=[moved], audit=[entry])
             try:
-                stored, _ = await store.schedule_auto_liquidation(
-                    plan, at=self.engine.clock(), details=details, also=also
-                )
+                async with self._changed_elsewhere("auto-liquidation"):
+                    stored, _ = await store.schedule_auto_liquidation(
+                        plan, at=self.engine.clock(), details=details, also=also
+                    )
             except (KeyConflict, UnknownCall) as problem:
                 raise ActionRefused("auto-liquidation", [str(problem)]) from None
             if moved is not None:
@@ -1715,7 +1936,11 @@ class Desk:
     # engine on the same database, from doing either twice.
 
     async def run_daily(self) -> None:
-        """The daily jobs' loop: one pass every `daily_interval` seconds."""
+        """The daily jobs' loop: one pass every `daily_interval` seconds, the first as soon
+        as a poll applied live data (a standby just taken over sends what is due at once)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.daily_interval):
+                await self.poller.succeeded.wait()
         while True:
             try:
                 await self.run_daily_jobs()

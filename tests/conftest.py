@@ -7,6 +7,7 @@ dropped afterwards). Without that server the PostgreSQL case fails; it never ski
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +24,19 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'risk-tui.db'}"
         return
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def pg_db_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database (for what only PostgreSQL does: a shared desk)."""
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def fresh_pg_database() -> AsyncIterator[str]:
     server = os.environ.get(PG_URL_ENV)
     if not server:
         pytest.fail(

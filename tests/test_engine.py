@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
@@ -30,7 +31,12 @@ class MemoryStore:
     async def open_calls(self) -> dict[str, MarginCall]:
         return {c.account_id: c for c in self.calls.values() if c.is_open}
 
-    async def commit(self, batch: LifecycleBatch) -> None:
+    async def calls_by_id(self, call_ids: Iterable[str]) -> list[MarginCall]:
+        return [self.calls[c] for c in call_ids if c in self.calls]
+
+    async def commit(
+        self, batch: LifecycleBatch, daily: Any = (), *, skip_changed: bool = False
+    ) -> frozenset[str]:
         self.batches.append(batch)
         for call in batch.calls:
             self.calls[call.call_id] = call
@@ -39,6 +45,7 @@ class MemoryStore:
             self.calls[call.call_id] = replace(
                 stored, call_amount=call.call_amount, risk_level=call.risk_level
             )
+        return frozenset()
 
     async def calls_with_fills(self) -> set[str]:
         return set()

@@ -79,7 +79,12 @@ async def fill(store: Store) -> Desk:
     )
     await store.append_audit([AuditEntry(day1, "alice", "login", details={"host": NASTY})])
     ended = replace(
-        b, state=CallState.ENDED, ended_at=day1, end_reason=EndReason.MET, call_amount=b.call_amount
+        b,
+        state=CallState.ENDED,
+        ended_at=day1,
+        end_reason=EndReason.MET,
+        call_amount=b.call_amount,
+        version=b.version + 1,
     )
     await store.commit(
         LifecycleBatch(

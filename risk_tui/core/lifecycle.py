@@ -69,6 +69,13 @@ class MarginCall:
     end_note: str | None = None
     exception: bool = False
     remark: str = ""
+    # Counts the call's lifecycle changes (open = 1; escalation, notification, deadline
+    # move, end: +1 each; re-pricing leaves it). A write states it: storage refuses a
+    # write whose version is not the stored one plus one, so two processes sharing a
+    # desk never overwrite each other's change (a close and an escalation, say).
+    version: int = 0
+    claimed_by: str | None = None  # "I'm on it": the operator working the call
+    claimed_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -145,6 +152,7 @@ def evaluate(
             call_amount=result.call_amount,
             ended_at=now,
             end_reason=reason,
+            version=call.version + 1,
         )
         return Transition(ended, (SnapshotScenario.END,))
     if result.risk_level is RiskLevel.FORCE_CALL and call.state is not CallState.FORCE_CALL:
@@ -154,6 +162,7 @@ def evaluate(
             risk_level=result.risk_level,
             call_amount=result.call_amount,
             force_call_at=now,
+            version=call.version + 1,
         )
         return Transition(escalated, (SnapshotScenario.FORCE_CALL,))
     if result.call_amount != call.call_amount or result.risk_level is not call.risk_level:
@@ -194,6 +203,7 @@ def _maybe_open(
         deadline=deadline,
         deadline_error=deadline_error,
         force_call_at=now if force else None,
+        version=1,
     )
     scenarios = (SnapshotScenario.TRIGGER,) + ((SnapshotScenario.FORCE_CALL,) if force else ())
     return Transition(call, scenarios, opened=True)
@@ -204,7 +214,13 @@ def record_notification(call: MarginCall, now: datetime) -> Transition:
     if not call.is_open:
         raise ValueError(f"call {call.call_id} has ended")
     state = CallState.NOTIFIED if call.state is CallState.TRIGGERED else call.state
-    updated = replace(call, state=state, notified_at=now, notified_call_amount=call.call_amount)
+    updated = replace(
+        call,
+        state=state,
+        notified_at=now,
+        notified_call_amount=call.call_amount,
+        version=call.version + 1,
+    )
     return Transition(updated, (SnapshotScenario.NOTIFICATION,))
 
 
@@ -214,7 +230,12 @@ def close_by_operator(call: MarginCall, now: datetime, reason: str) -> Transitio
     if not reason.strip():
         raise ValueError("closing a call needs a reason")
     ended = replace(
-        call, state=CallState.ENDED, ended_at=now, end_reason=EndReason.CLOSED, end_note=reason
+        call,
+        state=CallState.ENDED,
+        ended_at=now,
+        end_reason=EndReason.CLOSED,
+        end_note=reason,
+        version=call.version + 1,
     )
     return Transition(ended, (SnapshotScenario.END,))
 
@@ -226,7 +247,13 @@ def move_deadline(call: MarginCall, deadline: datetime, reason: str) -> MarginCa
         raise ValueError("moving a deadline needs a reason")
     if deadline.tzinfo is None:
         raise ValueError("a deadline must carry its time zone")
-    return replace(call, deadline=deadline, deadline_error=None, deadline_reason=reason)
+    return replace(
+        call,
+        deadline=deadline,
+        deadline_error=None,
+        deadline_reason=reason,
+        version=call.version + 1,
+    )
 
 
 def daily_snapshot_due(

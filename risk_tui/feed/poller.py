@@ -90,6 +90,7 @@ class Poller:
         self.cursor = cursor  # None: the next poll fetches a snapshot
         self.health = FeedHealth(stale_after=feed.stale_after, started_at=clock())
         self._lock = asyncio.Lock()
+        self.succeeded = asyncio.Event()  # set once a poll was applied and health says so
 
     def _set_health(self, health: FeedHealth) -> None:
         self.health = health
@@ -150,6 +151,7 @@ class Poller:
                     changed=changed,
                 )
             )
+            self.succeeded.set()
             return PollResult(full, self.cursor, applied, len(parsed.rejected), changed)
 
     def _record_failure(self, state: RetryCallState) -> None:

@@ -397,6 +397,11 @@ class OrdersPane(DeskPane):
             return  # cheap when nothing is due: the window is re-read once a second
         self._start_read()
 
+    def changed_elsewhere(self) -> None:
+        """Another terminal or the engine changed orders: read them at the next refresh."""
+        self._dirty = True
+        self._next_scan = 0.0
+
     def _start_read(self) -> None:
         if self._desk is None:
             return

@@ -68,6 +68,7 @@ COLUMNS = (
     Column("kind", "Kind", max_width=8),
     Column("alert", "Alert", max_width=11),
     Column("state", "State", max_width=10),
+    Column("claim", "On it", max_width=10),  # who claimed the call ("I'm on it")
     Column("triggered", "Triggered", max_width=16),
     Column("elapsed", "Elapsed", align="right", sort_key=_minutes, max_width=8),
     Column("deadline", "Deadline", max_width=22),
@@ -85,7 +86,7 @@ COLUMNS = (
 # The Exceptions tab is read for why each call is there: the remark comes right after
 # the client; the EXC and FLATTEN columns say nothing there (all are exceptions).
 EXCEPTION_ORDER = (
-    "account", "client", "remark", "alert", "state", "triggered", "elapsed", "deadline",
+    "account", "client", "remark", "alert", "state", "claim", "triggered", "elapsed", "deadline",
     "ccy", "call_amount", "equity", "im", "mm", "fm", "nar", "kind",
 )  # fmt: skip
 _POSITION = {column.key: index for index, column in enumerate(COLUMNS)}
@@ -132,6 +133,7 @@ def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
             Text(call.kind.value),
             Text(RISK_LABEL[level], style=RISK_STYLE.get(level, "")),
             Text(state),
+            data_text(call.claimed_by or ""),
             Text(f"{call.triggered_at.astimezone(zone):%m-%d %H:%M}"),
             Text(format_elapsed(now - call.triggered_at)),
             deadline,

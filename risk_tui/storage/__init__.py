@@ -9,6 +9,8 @@ from __future__ import annotations
 from risk_tui.storage.chain import VerifyResult, verify
 from risk_tui.storage.db import create_engine, upgrade
 from risk_tui.storage.repository import (
+    CallChanged,
+    ClaimTaken,
     DailyAlreadyDone,
     DailyKey,
     StorageError,
@@ -35,6 +37,8 @@ async def run_verify(url: str) -> VerifyResult:
 
 
 __all__ = [
+    "CallChanged",
+    "ClaimTaken",
     "DailyAlreadyDone",
     "DailyKey",
     "StorageError",

@@ -18,7 +18,7 @@ once, audited, to `executed` or `cancelled`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -75,6 +75,7 @@ from risk_tui.storage.tables import (
     calls,
     chain_heads,
     daily_jobs,
+    engines,
     feed_cache,
     messages,
     orders,
@@ -103,7 +104,7 @@ _MESSAGE_ACTIONS = {
 }
 
 # Columns `commit` never overwrites on an existing call (see the module docstring).
-_OPERATOR_OWNED = frozenset({"call_id", "remark", "exception"})
+_OPERATOR_OWNED = frozenset({"call_id", "remark", "exception", "claimed_by", "claimed_at"})
 
 
 class StorageError(Exception):
@@ -128,6 +129,34 @@ class UnknownAutoLiquidation(StorageError, LookupError):
 
 class KeyConflict(StorageError):
     """An idempotency key already names a different action: the two are never conflated."""
+
+
+class CallChanged(StorageError):
+    """A lifecycle write of calls someone else changed first (their stored version is not
+    the written one minus one): nothing of the write was stored."""
+
+    def __init__(self, call_ids: Iterable[str]) -> None:
+        self.call_ids = frozenset(call_ids)
+        shown = ", ".join(sorted(self.call_ids)[:3])
+        more = f" and {len(self.call_ids) - 3} more" if len(self.call_ids) > 3 else ""
+        super().__init__(f"changed meanwhile by another terminal or the engine: {shown}{more}")
+
+
+class ClaimTaken(StorageError):
+    """A claim (or release) the call's current claim does not allow."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineBeat:
+    """One engine process of the desk as its heartbeat row says (ages in seconds)."""
+
+    engine_id: str
+    host: str
+    pid: int
+    role: str
+    started_at: datetime
+    beat_age: float
+    poll_age: float | None
 
 
 class DailyAlreadyDone(StorageError):
@@ -233,6 +262,9 @@ def call_to_row(call: MarginCall, updated_at: datetime) -> dict[str, Any]:
         "exception": call.exception,
         "remark": call.remark,
         "updated_at": updated_at,
+        "version": call.version,
+        "claimed_by": call.claimed_by,
+        "claimed_at": call.claimed_at,
     }
 
 
@@ -261,6 +293,9 @@ def call_from_row(row: Mapping[Any, Any]) -> MarginCall:
         end_note=row["end_note"],
         exception=bool(row["exception"]),
         remark=row["remark"],
+        version=row["version"],
+        claimed_by=row["claimed_by"],
+        claimed_at=row["claimed_at"],
     )
 
 
@@ -298,34 +333,51 @@ class Store:
 
     # --- writes ----------------------------------------------------------------------------
 
-    async def commit(self, batch: LifecycleBatch, daily: Sequence[DailyKey] = ()) -> None:
+    async def commit(
+        self,
+        batch: LifecycleBatch,
+        daily: Sequence[DailyKey] = (),
+        *,
+        skip_changed: bool = False,
+    ) -> frozenset[str]:
         """Write a poll's (or an action's) changes in ONE transaction, or nothing at all.
 
-        Calls are inserted or updated by call_id; snapshots and audit entries are
-        appended to their chains in order; `daily` marks the daily jobs this batch
-        performs (e.g. the daily snapshot), so the marker and the snapshot commit together.
-        Raises `DailyAlreadyDone` when one of them is already marked.
+        Calls are inserted or updated by call_id, each only over the version it was made
+        from (`MarginCall.version`): a call another process changed first is refused.
+        Then `CallChanged` is raised and nothing is written; with `skip_changed` (a poll:
+        its other calls must not wait) the refused calls and their snapshots and audit
+        entries are left out, the rest is written, and the refused ids are returned.
+        Snapshots and audit entries are appended to their chains in order; `daily` marks
+        the daily jobs this batch performs (e.g. the daily snapshot), so the marker and
+        the snapshot commit together. Raises `DailyAlreadyDone` when one is already marked.
         """
         if not batch and not daily:
-            return
+            return frozenset()
         now = self._clock()
         async with self._engine.begin() as conn:
-            # Chain heads are locked first, snapshots before audit, in every writer: one
-            # lock order for the whole desk, so PostgreSQL writers queue, never deadlock.
+            # Chain heads are locked first, snapshots before audit, then call rows in
+            # call_id order, in every writer: one lock order for the whole desk, so
+            # PostgreSQL writers queue, never deadlock.
             snapshot_head = (
                 await self._lock_head(conn, CHAIN_SNAPSHOTS) if batch.snapshots else None
             )
             audit_head = await self._lock_head(conn, CHAIN_AUDIT) if batch.audit else None
+            refused = await self._changed_calls(conn, batch.calls) if batch.calls else frozenset()
+            if refused:
+                if not skip_changed:
+                    raise CallChanged(refused)
+                batch = _without_calls(batch, refused)
             if batch.calls:
                 await self._upsert_calls(conn, batch.calls, now)
             if batch.repriced:
                 await self._reprice_calls(conn, batch.repriced, now)
-            if snapshot_head is not None:
+            if snapshot_head is not None and batch.snapshots:
                 await self._append_snapshots(conn, snapshot_head, batch.snapshots)
-            if audit_head is not None:
+            if audit_head is not None and batch.audit:
                 await self._append_audit(conn, audit_head, batch.audit)
             if daily:
                 await self._mark_daily(conn, daily, now)
+        return refused
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
         if not entries:
@@ -364,6 +416,119 @@ class Store:
             )
             await self._append_audit(conn, audit_head, [entry])
 
+    async def set_claim(
+        self, call_id: str, operator: str, at: datetime, *, claim: bool, over: str | None = None
+    ) -> MarginCall:
+        """Claim an open call for `operator` ("I'm on it"), or give their claim up; audited.
+
+        One operator at a time: claiming a call someone else holds raises `ClaimTaken`
+        (one UPDATE decides, so two terminals claiming at once cannot both win). `over`
+        names the holder a supervisor takes the claim from (or releases), said in the
+        audit entry; the caller checks the role.
+        """
+        holder = calls.c.claimed_by
+        mine = holder == operator
+        allowed = (holder.is_(None) | mine) if over is None else (holder == over)
+        if not claim and over is None:
+            allowed = mine
+        async with self._engine.begin() as conn:
+            audit_head = await self._lock_head(conn, CHAIN_AUDIT)
+            done = await conn.execute(
+                update(calls)
+                .where(calls.c.call_id == call_id, calls.c.state != "ended", allowed)
+                .values(
+                    claimed_by=operator if claim else None,
+                    claimed_at=at if claim else None,
+                    updated_at=self._clock(),
+                )
+                .returning(*calls.columns)
+            )
+            row = done.mappings().one_or_none()
+            if row is None:
+                current = await self._call(conn, call_id)
+                if current is None:
+                    raise UnknownCall(f"no margin call {call_id}")
+                if not current.is_open:
+                    raise ClaimTaken(f"call {call_id} has ended")
+                if current.claimed_by is None:
+                    raise ClaimTaken(f"call {call_id} is not claimed")
+                raise ClaimTaken(
+                    f"call {call_id} is claimed by {current.claimed_by}"
+                    + ("" if over is None else f", not {over}")
+                )
+            stored = call_from_row(row)
+            entry = AuditEntry(
+                at=at,
+                operator=operator,
+                action="call_claimed" if claim else "call_released",
+                call_id=call_id,
+                account_id=stored.account_id,
+                details={} if over is None else {"taken_from": over},
+            )
+            await self._append_audit(conn, audit_head, [entry])
+        return stored
+
+    async def calls_by_id(self, call_ids: Iterable[str]) -> list[MarginCall]:
+        """These calls as stored (open or ended; unknown ids are left out)."""
+        ids = sorted(set(call_ids))
+        found: list[MarginCall] = []
+        async with self._reader() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                query = select(calls).where(calls.c.call_id.in_(ids[start : start + _IN_CHUNK]))
+                found.extend(call_from_row(row) for row in (await conn.execute(query)).mappings())
+        return found
+
+    async def beat_engine(
+        self, engine_id: str, desk: str, *, host: str, pid: int, role: str, polled: bool
+    ) -> None:
+        """An engine process says it is alive (and, with `polled`, that it just polled),
+        on the database server's clock: terminals compare it with the same clock."""
+        values: dict[str, Any] = {
+            "desk": desk,
+            "host": host,
+            "pid": pid,
+            "role": role,
+            "beat_at": func.now(),
+        }
+        if polled:
+            values["polled_at"] = func.now()
+        async with self._engine.begin() as conn:
+            _require_postgresql(conn, "engine heartbeats")
+            stmt = _insert_for(conn, engines).values(
+                engine_id=engine_id, started_at=func.now(), **values
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(index_elements=[engines.c.engine_id], set_=values)
+            )
+
+    async def desk_engines(self, desk: str) -> list[EngineBeat]:
+        """The desk's engine processes, latest heartbeat first, with each heartbeat's age
+        (and the last poll's) in seconds on the database server's clock."""
+        now = func.now()
+        async with self._reader() as conn:
+            _require_postgresql(conn, "engine heartbeats")
+            rows = await conn.execute(
+                select(engines, now.label("server_now"))
+                .where(engines.c.desk == desk)
+                .order_by(engines.c.beat_at.desc())
+            )
+            return [
+                EngineBeat(
+                    engine_id=row.engine_id,
+                    host=row.host,
+                    pid=row.pid,
+                    role=row.role,
+                    started_at=row.started_at,
+                    beat_age=(row.server_now - row.beat_at).total_seconds(),
+                    poll_age=(
+                        None
+                        if row.polled_at is None
+                        else (row.server_now - row.polled_at).total_seconds()
+                    ),
+                )
+                for row in rows
+            ]
+
     async def mark_daily(self, keys: Sequence[DailyKey]) -> None:
         """Record daily jobs done outside `commit` (e.g. a reminder message went out)."""
         if not keys:
@@ -392,12 +557,7 @@ class Store:
 
     async def get_call(self, call_id: str) -> MarginCall | None:
         async with self._reader() as conn:
-            row = (
-                (await conn.execute(select(calls).where(calls.c.call_id == call_id)))
-                .mappings()
-                .one_or_none()
-            )
-        return None if row is None else call_from_row(row)
+            return await self._call(conn, call_id)
 
     async def ended_calls(self, limit: int = 100, offset: int = 0) -> list[MarginCall]:
         """A page of history, the most recently ended first."""
@@ -1037,6 +1197,9 @@ class Store:
                 return existing, False
             await self._require_call(conn, plan.call_id)
             if extra.calls:
+                changed = await self._changed_calls(conn, extra.calls)
+                if changed:
+                    raise CallChanged(changed)
                 await self._upsert_calls(conn, extra.calls, self._clock())
             if snapshot_head is not None:
                 await self._append_snapshots(conn, snapshot_head, extra.snapshots)
@@ -1190,6 +1353,14 @@ class Store:
         await self._append_audit(conn, head, entries)
         return moved
 
+    async def _call(self, conn: AsyncConnection, call_id: str) -> MarginCall | None:
+        row = (
+            (await conn.execute(select(calls).where(calls.c.call_id == call_id)))
+            .mappings()
+            .one_or_none()
+        )
+        return None if row is None else call_from_row(row)
+
     async def _order(self, conn: AsyncConnection, client_order_id: str) -> StoredOrder | None:
         row = (
             (await conn.execute(select(orders).where(orders.c.client_order_id == client_order_id)))
@@ -1292,13 +1463,36 @@ class Store:
         )
         await conn.execute(stmt, rows)
 
+    async def _changed_calls(
+        self, conn: AsyncConnection, batch_calls: Sequence[MarginCall]
+    ) -> frozenset[str]:
+        """The calls of the batch whose stored version is not the one they were made from,
+        their rows locked (call_id order) until the transaction ends."""
+        made_from: dict[str, int] = {}
+        for call in batch_calls:  # a call written twice in one batch: its first version
+            made_from.setdefault(call.call_id, call.version - 1)
+        stored: dict[str, int] = {}
+        ids = sorted(made_from)
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            query = (
+                select(calls.c.call_id, calls.c.version)
+                .where(calls.c.call_id.in_(chunk))
+                .order_by(calls.c.call_id)
+                .with_for_update()
+            )
+            stored.update({row.call_id: row.version for row in await conn.execute(query)})
+        return frozenset(
+            call_id for call_id, version in stored.items() if version != made_from[call_id]
+        )
+
     async def _reprice_calls(
         self, conn: AsyncConnection, batch_calls: Sequence[MarginCall], now: datetime
     ) -> None:
         """The amount and level of calls already stored (a crash poll moves thousands)."""
         stmt = (
             update(calls)
-            .where(calls.c.call_id == bindparam("b_call_id"))
+            .where(calls.c.call_id == bindparam("b_call_id"), calls.c.state != "ended")
             .values(
                 call_amount=bindparam("b_call_amount"),
                 risk_level=bindparam("b_risk_level"),
@@ -1314,7 +1508,7 @@ class Store:
                     "b_risk_level": call.risk_level.value,
                     "b_updated_at": now,
                 }
-                for call in batch_calls
+                for call in sorted(batch_calls, key=lambda call: call.call_id)
             ],
         )
 
@@ -1475,6 +1669,11 @@ def _history_match(needle: str | None) -> list[Any]:
     ]
 
 
+def _require_postgresql(conn: AsyncConnection, what: str) -> None:
+    if conn.dialect.name != "postgresql":
+        raise StorageError(f"{what} need PostgreSQL (a desk shared by several processes)")
+
+
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
@@ -1510,3 +1709,13 @@ __all__ = [
     "call_from_row",
     "call_to_row",
 ]
+
+
+def _without_calls(batch: LifecycleBatch, call_ids: frozenset[str]) -> LifecycleBatch:
+    """The batch without these calls' writes, snapshots and audit entries."""
+    return LifecycleBatch(
+        calls=[c for c in batch.calls if c.call_id not in call_ids],
+        snapshots=[s for s in batch.snapshots if s.call_id not in call_ids],
+        audit=[a for a in batch.audit if a.call_id not in call_ids],
+        repriced=[c for c in batch.repriced if c.call_id not in call_ids],
+    )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from risk_tui.core.feed_health import FeedHealth, FeedStatus
 from risk_tui.core.text import sanitize
+
+if TYPE_CHECKING:
+    from risk_tui.shared import EngineStatus
 
 
 class FeedBanner(Static):
@@ -51,3 +56,23 @@ class FeedBanner(Static):
     def watch_status(self, old: FeedStatus, new: FeedStatus) -> None:
         self.remove_class(f"-{old.value}")
         self.add_class(f"-{new.value}")
+
+
+class EngineBanner(Static):
+    """On a shared desk: whether an engine runs the calls' lifecycle, and whether this
+    terminal hears the other terminals' changes. Hidden on a desk of one process."""
+
+    DEFAULT_CSS = """
+    EngineBanner { height: 1; padding: 0 1; display: none; }
+    EngineBanner.-shown { display: block; }
+    EngineBanner.-ok { color: $success; }
+    EngineBanner.-down { background: $error; color: $background; text-style: bold; }
+    """
+
+    def show(self, status: EngineStatus) -> None:
+        self.add_class("-shown")
+        self.set_class(status.ok, "-ok")
+        self.set_class(not status.ok, "-down")
+        # Host names come from the database: outside text.
+        described = sanitize(status.describe(), max_length=200)
+        self.update(Text(("● " if status.ok else "▲ ") + described))

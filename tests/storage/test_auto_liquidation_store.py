@@ -107,7 +107,9 @@ async def test_a_moved_deadline_commits_with_the_plan_and_keeps_the_remark(store
     await store.commit(LifecycleBatch(calls=[call]))
     await store.add_remark(call.call_id, "amy", "promised funds", True, T0)
     new_deadline = T0 + timedelta(days=5)
-    moved = replace(call, deadline=new_deadline, deadline_reason="typhoon", remark="")
+    moved = replace(
+        call, deadline=new_deadline, deadline_reason="typhoon", remark="", version=call.version + 1
+    )
     entry = AuditEntry(T0, "jdoe", "deadline_moved", call.call_id, "A1", {"reason": "typhoon"})
     await store.schedule_auto_liquidation(
         plan_for(call.call_id, moved_deadline=new_deadline, deadline_reason="typhoon"),
@@ -128,7 +130,9 @@ async def test_a_moved_deadline_commits_with_the_plan_and_keeps_the_remark(store
 async def test_a_failed_schedule_writes_nothing_of_the_action(store: Store) -> None:
     call = make_call("A1")
     await store.commit(LifecycleBatch(calls=[call]))
-    moved = replace(call, deadline=T0 + timedelta(days=5), deadline_reason="typhoon")
+    moved = replace(
+        call, deadline=T0 + timedelta(days=5), deadline_reason="typhoon", version=call.version + 1
+    )
     entry = AuditEntry(T0, "jdoe", "deadline_moved", call.call_id, "A1", {})
     with pytest.raises(UnknownCall):
         await store.schedule_auto_liquidation(

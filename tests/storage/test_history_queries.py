@@ -128,7 +128,12 @@ async def test_an_open_call_is_not_history_until_it_ends(store: Store) -> None:
     await store.commit(LifecycleBatch(calls=[call]))
     assert await store.history_page(10) == [] and await store.count_history() == 0
     done = replace(
-        call, state=CallState.ENDED, ended_at=T0, end_reason=EndReason.CLOSED, end_note="gone"
+        call,
+        state=CallState.ENDED,
+        ended_at=T0,
+        end_reason=EndReason.CLOSED,
+        end_note="gone",
+        version=call.version + 1,
     )
     await store.commit(LifecycleBatch(calls=[done]))
     assert await store.history_page(10) == [done]

@@ -82,6 +82,7 @@ async def test_commit_updates_a_call_by_call_id(store: Store) -> None:
         notified_at=T0 + timedelta(minutes=3),
         notified_call_amount=call.call_amount,
         call_amount=Decimal("1200.50"),
+        version=call.version + 1,
     )
     await store.commit(LifecycleBatch(calls=[notified]))
     assert await store.get_call(call.call_id) == notified
@@ -116,7 +117,11 @@ async def test_one_open_call_per_account(store: Store, engine: AsyncEngine) -> N
 
     # Ending the old call and opening the next in one batch is fine, in either order.
     ended = replace(
-        first, state=CallState.ENDED, ended_at=T0 + timedelta(days=1), end_reason=EndReason.MET
+        first,
+        state=CallState.ENDED,
+        ended_at=T0 + timedelta(days=1),
+        end_reason=EndReason.MET,
+        version=first.version + 1,
     )
     second = make_call("A1", triggered_at=T0 + timedelta(days=2))
     await store.commit(LifecycleBatch(calls=[second, ended]))
@@ -136,7 +141,7 @@ async def test_failing_batch_writes_nothing(store: Store, engine: AsyncEngine) -
     batches = [
         # the last snapshot cannot be stored: nothing of the batch may be
         LifecycleBatch(
-            calls=[fresh, replace(good, call_amount=Decimal("1.00"))],
+            calls=[fresh, replace(good, call_amount=Decimal("1.00"), version=good.version + 1)],
             snapshots=[snapshot_of(fresh), bad_snapshot],
             audit=[audit_of(fresh)],
         ),
@@ -277,7 +282,8 @@ async def test_remarks_history_and_audit(store: Store) -> None:
     assert audit[0].account_id == "A1"
 
     # The engine's older copy of the call must not erase the operator's remark.
-    await store.commit(LifecycleBatch(calls=[replace(call, call_amount=Decimal("900.00"))]))
+    older = replace(call, call_amount=Decimal("900.00"), version=call.version + 1)
+    await store.commit(LifecycleBatch(calls=[older]))
     current = await store.get_call(call.call_id)
     assert current is not None
     assert current.call_amount == Decimal("900.00")

@@ -9,11 +9,11 @@ and (PostgreSQL) change notifications.
 - `calls.claimed_by` / `claimed_at`: "I'm on it", one operator at a time.
 - `engines`: each engine process's heartbeat, so terminals can say whether an engine is
   running the lifecycle and since when.
-- On PostgreSQL, triggers `pg_notify('risk_tui', '<table>:<key>')` for every change a
-  terminal must see (a call's lifecycle, remark, flag or claim; orders; messages;
-  auto-liquidation plans), delivered when the writing transaction commits. A call whose
-  amount or level alone moved (the engine's re-pricing) notifies nobody: each terminal
-  computes those figures itself from the feed.
+- On PostgreSQL, triggers `pg_notify('risk_tui', '<table>:<version>:<key>')` (version 0
+  but for calls) for every change a terminal must see (a call's lifecycle, remark, flag
+  or claim; orders; messages; auto-liquidation plans), delivered when the writing
+  transaction commits. A call whose amount or level alone moved (the engine's
+  re-pricing) notifies nobody: each terminal computes those figures from the feed.
 
 Revision ID: 0002
 Revises: 0001
@@ -49,7 +49,7 @@ BEGIN
     THEN
         RETURN NULL;
     END IF;
-    PERFORM pg_notify('{CHANNEL}', 'calls:' || NEW.call_id);
+    PERFORM pg_notify('{CHANNEL}', 'calls:' || NEW.version || ':' || NEW.call_id);
     RETURN NULL;
 END $$;
 """
@@ -66,7 +66,7 @@ def _notify_row(table: str, key: str) -> str:
     return f"""
 CREATE FUNCTION risk_tui_notify_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('{CHANNEL}', '{table}:' || NEW.{key});
+    PERFORM pg_notify('{CHANNEL}', '{table}:0:' || NEW.{key});
     RETURN NULL;
 END $$;
 """
@@ -89,7 +89,9 @@ def upgrade() -> None:
         sa.Column("beat_at", INSTANT, nullable=False),
         sa.Column("polled_at", INSTANT, nullable=True),
         sa.PrimaryKeyConstraint("engine_id", name="pk_engines"),
-        sa.CheckConstraint("role IN ('standby', 'active', 'stopped')", name=op.f("ck_engines_role")),
+        sa.CheckConstraint(
+            "role IN ('standby', 'active', 'stopped')", name=op.f("ck_engines_role")
+        ),
     )
     op.create_index("ix_engines_desk_beat_at", "engines", ["desk", "beat_at"])
     if op.get_bind().dialect.name != "postgresql":

@@ -1,0 +1,156 @@
+"""A desk on one PostgreSQL: an engine and two operators' terminals (headless apps).
+
+What one terminal does reaches the other through PostgreSQL LISTEN/NOTIFY; a claim is
+one operator's; a terminal cut off from its notifications catches up when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+
+from risk_tui.app import RiskApp
+from risk_tui.commands import desk_service, serve_simulator
+from risk_tui.config import FeedSettings, Settings, load_settings
+from risk_tui.core.actions import Actor, Role
+from risk_tui.engine import Desk
+from risk_tui.shared import DeskRole
+from risk_tui.sim.app import SimState
+from risk_tui.storage import upgrade
+from risk_tui.storage.election import asyncpg_dsn
+from risk_tui.widgets.feed_banner import EngineBanner
+from risk_tui.widgets.live_table import LiveTable
+from tests.ui.test_app import CALENDARS
+
+ALICE = Actor("alice", Role.OPERATOR)
+BOB = Actor("bob", Role.TRADER)
+
+
+@dataclass
+class SharedDesk:
+    settings: Settings
+    engine: Desk
+
+
+@pytest.fixture
+async def shared(pg_db_url: str) -> AsyncIterator[SharedDesk]:
+    await upgrade(pg_db_url)
+    sim = SimState(tick_interval=None)
+    async with serve_simulator(sim) as url:
+        defaults = load_settings(None, env={}, discover=False)
+        settings = defaults.model_copy(
+            update={
+                "feed": FeedSettings(url=url, poll_interval=0.2, stale_after=5.0, timeout=1.0),
+                "db": defaults.db.model_copy(update={"url": pg_db_url}),
+                "operators": {"alice": Role.OPERATOR, "bob": Role.TRADER},
+            }
+        )
+        async with desk_service(settings, CALENDARS, role=DeskRole.ENGINE) as engine:
+            await engine.start()
+            running = asyncio.create_task(engine.run())
+            try:
+                yield SharedDesk(settings, engine)
+            finally:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+
+
+def terminal(shared: SharedDesk, operator: str) -> RiskApp:
+    settings = shared.settings
+    return RiskApp(
+        settings, operator, lambda: desk_service(settings, CALENDARS), calendars=CALENDARS
+    )
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10) -> float:
+    """Wait for the condition; how long it took."""
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < seconds, "condition not met in time"
+        await asyncio.sleep(0.01)
+    return time.monotonic() - start
+
+
+def cells(app: RiskApp, account: str = "A1001") -> str:
+    row = app.query_one("#warnings-pane-table", LiveTable).get_row(account)
+    return " ".join(cell.plain for cell in row.cells) if row else ""
+
+
+def call_of(app: RiskApp, account: str = "A1001") -> str:
+    assert app.desk is not None
+    return app.desk.engine.open_calls[account].call_id
+
+
+async def test_two_terminals_see_each_other_and_the_engine(shared: SharedDesk) -> None:
+    first, second = terminal(shared, "alice"), terminal(shared, "bob")
+    async with first.run_test(size=(200, 40)) as one, second.run_test(size=(200, 40)) as two:
+        # The engine opened the seed call; both terminals show it, with their own figures.
+        await until(lambda: "1,015.00" in cells(first) and "1,015.00" in cells(second))
+        assert first.desk is not None and second.desk is not None
+        assert first.desk.role is DeskRole.TERMINAL and not first.desk.engine.lifecycle
+        await until(lambda: "engine" in str(second.query_one(EngineBanner).render()))
+
+        # A remark in one shows in the other within a second.
+        call_id = call_of(first)
+        await first.desk.add_remark(
+            call_id, "client calls back at 3pm", exception=False, actor=ALICE
+        )
+        took = await until(lambda: "client calls back at 3pm" in cells(second), seconds=1.0)
+        print(f"remark seen by the other terminal after {took * 1000:.0f} ms")
+
+        # A claim is one operator's, shown to everyone.
+        await one.press("c")
+        await until(lambda: "alice" in cells(second), seconds=1.0)
+        await two.press("c")
+        await one.pause()
+        await until(
+            lambda: any("claimed by alice" in str(n.message) for n in second._notifications)
+        )
+        stored = await shared.engine.store.get_call(call_id)  # type: ignore[attr-defined]
+        assert stored.claimed_by == "alice"
+        await one.press("c")  # alice gives it up; bob may take it now
+        await until(lambda: "alice" not in cells(second), seconds=1.0)
+        await second.desk.claim(call_id, BOB)
+        await until(lambda: "bob" in cells(first), seconds=1.0)
+
+
+async def test_a_terminal_cut_off_from_notifications_catches_up(shared: SharedDesk) -> None:
+    first, second = terminal(shared, "alice"), terminal(shared, "bob")
+    async with first.run_test(size=(200, 40)), second.run_test(size=(200, 40)):
+        await until(lambda: "1,015.00" in cells(first) and "1,015.00" in cells(second))
+        assert first.desk is not None and second.desk is not None
+        shared_part = second.desk.shared
+        assert shared_part is not None
+        await until(lambda: shared_part.listener.connected)
+        states: list[bool] = []
+        shown = shared_part.listener.on_state
+        assert shown is not None
+
+        def record(connected: bool) -> None:
+            states.append(connected)
+            shown(connected)
+
+        shared_part.listener.on_state = record
+        admin = await asyncpg.connect(asyncpg_dsn(shared.settings.db.url))
+        try:
+            assert await admin.fetchval(
+                "SELECT pg_terminate_backend($1)", shared_part.listener.backend_pid
+            )
+        finally:
+            await admin.close()
+        await until(lambda: not shared_part.listener.connected)
+        # While bob's terminal hears nothing, alice remarks: that notification is lost.
+        await first.desk.add_remark(
+            call_of(first), "written while bob was cut off", exception=False, actor=ALICE
+        )
+        await until(lambda: states[:1] == [False])  # said so (the banner: "UPDATES CUT OFF")
+        # Reconnected, bob's terminal re-reads everything and shows it.
+        await until(lambda: "written while bob was cut off" in cells(second))
+        assert shared_part.listener.reconnects == 1
