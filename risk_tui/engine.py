@@ -50,6 +50,7 @@ from risk_tui.core.feed_health import FeedHealth, FeedStatus
 from risk_tui.core.lifecycle import (
     AuditEntry,
     CallState,
+    EndReason,
     LifecycleBatch,
     MarginCall,
     SnapshotRecord,
@@ -282,6 +283,13 @@ class Engine:
         self.incomplete: dict[str, str] = {}  # monitored accounts without figures: why
         # Calls on which a desk liquidation order filled: cured, they end "liquidated".
         self.filled_calls: set[str] = set()
+        # Calls with desk orders still working (the Desk keeps it): a poll may bring an
+        # order's fill, as positions and cash, before the order's own status says so.
+        # Such a call is not ended "met" on that poll: it asks for the orders' status
+        # (`fills_wanted`) and is decided again on the next poll, once.
+        self.working_calls: set[str] = set()
+        self.fills_wanted = False
+        self._end_deferred: set[str] = set()
         self.view = DeskView(None, None, True, (), (), compute_totals((), self.book, "SGD"))
 
     async def start(self) -> None:
@@ -446,8 +454,17 @@ class Engine:
             )
             if transition is None:
                 continue
-            transitions.append(transition)
             call = transition.call
+            if (
+                call.end_reason is EndReason.MET
+                and call.call_id in self.working_calls
+                and call.call_id not in self._end_deferred
+            ):
+                self._end_deferred.add(call.call_id)
+                self._recheck.add(account_id)
+                self.fills_wanted = True
+                continue
+            transitions.append(transition)
             if not transition.snapshots and call.is_open:
                 # Only its amount or level moved: written with the next flush.
                 self._unsaved[call.call_id] = account_id
@@ -1185,6 +1202,7 @@ class Desk:
         """Open calls from storage, and the last cached book shown as stale until a poll."""
         await self.engine.start()
         self.engine.filled_calls = await self.store.calls_with_fills()
+        await self._note_working()
         # First paint: the open calls as last stored, marked stale, before the cached
         # book (seconds to read at crash-day size, in a worker thread) gives figures.
         self._publish(self.engine.mark_stale())
@@ -1214,6 +1232,13 @@ class Desk:
             outcome = await self.engine.apply(parsed.changes, full=full, rejected=parsed.rejected)
         self.polled = True
         self._publish(outcome.view)
+        if self.engine.fills_wanted and self.gateway is not None:
+            # A call with working orders looked met: were they filled? (decided next poll)
+            self.engine.fills_wanted = False
+            try:
+                await self.refresh_orders()
+            except GatewayError as problem:
+                log.warning("order status refresh failed: %s", problem)
         now = self.monotonic()
         if full or now - self._last_cache >= CACHE_INTERVAL:
             await self.save_cache()
@@ -1251,6 +1276,7 @@ class Desk:
             override_reason=override_reason,
         )
         self._note_fills([outcome.order])
+        await self._note_working()
         return outcome
 
     async def cancel_order(self, client_order_id: str, actor: Actor) -> StoredOrder:
@@ -1289,7 +1315,13 @@ class Desk:
         """The broker's latest status and fills of the desk's orders."""
         changed = await self._gateway().refresh_orders()
         self._note_fills(changed)
+        await self._note_working()
         return changed
+
+    async def _note_working(self) -> None:
+        """Which calls have desk orders the broker still works (`Engine.working_calls`)."""
+        working = await self.store.working_orders()
+        self.engine.working_calls = {o.call_id for o in working if o.call_id}
 
     def _note_fills(self, orders: Iterable[StoredOrder]) -> None:
         for order in orders:

@@ -86,6 +86,36 @@ async def test_liquidation_fills_through_the_feed_and_ends_the_call_liquidated(r
     assert (await run_verify(rig.url)).ok
 
 
+async def test_a_fill_seen_in_the_positions_first_still_ends_the_call_liquidated(
+    rig: Rig,
+) -> None:
+    """The poll can bring the fill (positions, cash) before the order's status refresh
+    does: the call is not ended "met" then; the desk asks for the orders' status and the
+    next poll ends it "liquidated"."""
+    call_id = seed_call_id(rig.desk)
+    intent = OrderIntent(
+        new_client_order_id(),
+        "A1001",
+        "B.SG",
+        Side.SELL,
+        Decimal("200"),
+        "market",
+        None,
+        "margin_call",
+        call_id,
+        "jdoe",
+    )
+    await rig.desk.submit_order(intent, TRADER)
+    rig.sim.tick()  # the market order fills at 19.50
+    await rig.desk.poller.poll()  # positions and cash first; no order refresh yet
+    assert "A1001" in rig.desk.engine.open_calls  # not ended "met" on that poll
+    assert call_id in rig.desk.engine.filled_calls  # the desk asked for the order's status
+    await rig.desk.poller.poll()
+    ended = await rig.store.get_call(call_id)
+    assert ended is not None and ended.end_reason is EndReason.LIQUIDATED
+    assert [s.scenario for s in await rig.store.snapshots_for(call_id)] == ["trigger", "end"]
+
+
 async def test_refusals_viewer_oversize_and_not_in_call(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
 
