@@ -1466,8 +1466,10 @@ class Store:
     async def _changed_calls(
         self, conn: AsyncConnection, batch_calls: Sequence[MarginCall]
     ) -> frozenset[str]:
-        """The calls of the batch whose stored version is not the one they were made from,
-        their rows locked (call_id order) until the transaction ends."""
+        """The calls of the batch another writer got to first, their rows locked (call_id
+        order) until the transaction ends: a stored call whose version is not the one the
+        batch's was made from; a new call for an account that has an open call already
+        (named with that call, so the writer reads it)."""
         made_from: dict[str, int] = {}
         for call in batch_calls:  # a call written twice in one batch: its first version
             made_from.setdefault(call.call_id, call.version - 1)
@@ -1482,9 +1484,20 @@ class Store:
                 .with_for_update()
             )
             stored.update({row.call_id: row.version for row in await conn.execute(query)})
-        return frozenset(
-            call_id for call_id, version in stored.items() if version != made_from[call_id]
-        )
+        changed = {c for c, version in stored.items() if version != made_from[c]}
+        # Openings come with their trigger snapshot, so they hold the snapshot chain's
+        # head: two writers' openings are serialised, and this sees the other's.
+        opening = {c.account_id: c.call_id for c in batch_calls if c.call_id not in stored}
+        accounts = sorted(opening)
+        for start in range(0, len(accounts), _IN_CHUNK):
+            query = select(calls.c.account_id, calls.c.call_id).where(
+                calls.c.account_id.in_(accounts[start : start + _IN_CHUNK]),
+                calls.c.state != "ended",
+            )
+            for row in await conn.execute(query):
+                if row.call_id not in made_from or row.call_id in changed:  # not ended here
+                    changed.update((opening[row.account_id], row.call_id))
+        return frozenset(changed)
 
     async def _reprice_calls(
         self, conn: AsyncConnection, batch_calls: Sequence[MarginCall], now: datetime

@@ -10,7 +10,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,7 +26,13 @@ from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import AccountKind, Market
 from risk_tui.storage.chain import verify
 from risk_tui.storage.db import create_engine
-from risk_tui.storage.repository import DailyAlreadyDone, Store, UnknownCall
+from risk_tui.storage.repository import (
+    CallChanged,
+    DailyAlreadyDone,
+    Store,
+    UnknownCall,
+    call_to_row,
+)
 from risk_tui.storage.tables import audit_log, calls, chain_heads, daily_jobs, snapshots
 from tests.storage.factories import T0, account_state, audit_of, make_call, snapshot_of
 
@@ -111,8 +117,14 @@ async def test_repriced_calls_write_their_amount_and_level_only(store: Store) ->
 async def test_one_open_call_per_account(store: Store, engine: AsyncEngine) -> None:
     first = make_call("A1")
     await store.commit(LifecycleBatch(calls=[first]))
-    with pytest.raises(IntegrityError):
+    with pytest.raises(CallChanged) as refused:  # the store says so before the index does
         await store.commit(LifecycleBatch(calls=[make_call("A1")]))
+    assert first.call_id in refused.value.call_ids  # the open call to read
+    assert await _count(engine, calls) == 1
+    # And the index itself, for any writer that goes around the store.
+    async with engine.begin() as conn:
+        with pytest.raises(IntegrityError):
+            await conn.execute(insert(calls).values(**call_to_row(make_call("A1"), T0)))
     assert await _count(engine, calls) == 1
 
     # Ending the old call and opening the next in one batch is fine, in either order.
@@ -145,7 +157,7 @@ async def test_failing_batch_writes_nothing(store: Store, engine: AsyncEngine) -
             snapshots=[snapshot_of(fresh), bad_snapshot],
             audit=[audit_of(fresh)],
         ),
-        # a second open call for A1 (the unique index fires after other rows went in)
+        # a second open call for A1 (refused, as the unique index would)
         LifecycleBatch(
             calls=[fresh, make_call("A1")],
             snapshots=[snapshot_of(fresh)],
@@ -164,7 +176,7 @@ async def test_failing_batch_writes_nothing(store: Store, engine: AsyncEngine) -
         ),
     ]
     for batch in batches:
-        with pytest.raises((ValueError, TypeError, IntegrityError, StatementError)):
+        with pytest.raises((ValueError, TypeError, IntegrityError, StatementError, CallChanged)):
             await store.commit(batch)
         assert await _count(engine, calls) == 1
         assert await _count(engine, snapshots) == 1
