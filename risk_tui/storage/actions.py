@@ -23,6 +23,8 @@ from risk_tui.core.actions import (
     OrderType,
     PlanLine,
     SendState,
+    lines_wire,
+    plan_wire,
 )
 from risk_tui.core.model import Side
 
@@ -236,28 +238,6 @@ def plan_line_key(plan_id: str, line_index: int) -> str:
     return f"{plan_id}-{line_index}"
 
 
-def plan_wire(plan: AutoLiquidationPlan) -> dict[str, Any]:
-    """The plan as JSON-ready data (amounts as decimal strings): for the audit log."""
-    return {
-        "plan_id": plan.plan_id,
-        "call_id": plan.call_id,
-        "account_id": plan.account_id,
-        "execute_at": plan.execute_at.isoformat(),
-        "condition": plan.condition.value,
-        "lines": _lines_wire(plan.lines),
-        "operator": plan.operator,
-        "moved_deadline": None if plan.moved_deadline is None else plan.moved_deadline.isoformat(),
-        "deadline_reason": plan.deadline_reason,
-    }
-
-
-def _lines_wire(lines: tuple[PlanLine, ...]) -> list[dict[str, str]]:
-    return [
-        {"symbol": line.symbol, "side": line.side.value, "quantity": str(line.quantity)}
-        for line in lines
-    ]
-
-
 def auto_liquidation_to_row(plan: AutoLiquidationPlan, at: datetime) -> dict[str, Any]:
     # The table has no account or lines columns: they live in the `plan` document.
     return {
@@ -265,7 +245,7 @@ def auto_liquidation_to_row(plan: AutoLiquidationPlan, at: datetime) -> dict[str
         "call_id": plan.call_id,
         "execute_at": plan.execute_at,
         "condition": plan.condition.value,
-        "plan": {"account_id": plan.account_id, "lines": _lines_wire(plan.lines)},
+        "plan": {"account_id": plan.account_id, "lines": lines_wire(plan.lines)},
         "moved_deadline": plan.moved_deadline,
         "reason": plan.deadline_reason,
         "operator": plan.operator,

@@ -89,7 +89,9 @@ def upgrade() -> None:
         sa.Column("beat_at", INSTANT, nullable=False),
         sa.Column("polled_at", INSTANT, nullable=True),
         sa.PrimaryKeyConstraint("engine_id", name="pk_engines"),
-        sa.CheckConstraint("role IN ('standby', 'active', 'stopped')", name=op.f("ck_engines_role")),
+        sa.CheckConstraint(
+            "role IN ('standby', 'active', 'stopped')", name=op.f("ck_engines_role")
+        ),
     )
     op.create_index("ix_engines_desk_beat_at", "engines", ["desk", "beat_at"])
     if op.get_bind().dialect.name != "postgresql":
