@@ -26,6 +26,7 @@ from risk_tui.config import Settings
 from risk_tui.core.actions import TRADING_ROLES, Actor, Role
 from risk_tui.core.calendar import TradingCalendars
 from risk_tui.core.feed_health import FeedHealth
+from risk_tui.core.four_eyes import ApprovalRequest, awaiting_line
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, WarningRow
@@ -455,7 +456,10 @@ class RiskApp(App[int]):
         states = []
         for intent in intents:
             outcome = await self.desk.submit_order(intent, self.actor)
-            states.append(f"{intent.symbol} {outcome.send_state.value}")
+            if isinstance(outcome, ApprovalRequest):
+                states.append(f"{intent.symbol} {awaiting_line(outcome)}")
+            else:
+                states.append(f"{intent.symbol} {outcome.send_state.value}")
         return "orders: " + ", ".join(states)
 
     @work(exclusive=True, group="dialog")

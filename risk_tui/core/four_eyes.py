@@ -132,6 +132,14 @@ class ApprovalRequest:
         return Actor(self.requested_by, self.requested_role)
 
 
+def awaiting_line(request: ApprovalRequest) -> str:
+    """What the requester is told: their action went to approval, under which id."""
+    return (
+        f"{KIND_WORDS[request.kind]} awaiting approval {request.approval_id}: a second trader "
+        "or supervisor must approve it (Approvals tab)"
+    )
+
+
 # --- notional ------------------------------------------------------------------------------
 
 
@@ -508,6 +516,7 @@ __all__ = [
     "ApprovalState",
     "KillSwitch",
     "Notional",
+    "awaiting_line",
     "check_approval",
     "check_kill_switch",
     "check_rejection",

@@ -1535,6 +1535,19 @@ class Store:
             )
             return [approval_from_row(row) for row in result.mappings()]
 
+    async def pending_with_hash(self, details_hash: str) -> list[ApprovalRequest]:
+        """Pending requests with exactly these details (a double press finds its first)."""
+        async with self._reader() as conn:
+            result = await conn.execute(
+                select(approvals)
+                .where(
+                    approvals.c.state == ApprovalState.PENDING.value,
+                    approvals.c.details_hash == details_hash,
+                )
+                .order_by(approvals.c.requested_at, approvals.c.id)
+            )
+            return [approval_from_row(row) for row in result.mappings()]
+
     async def pending_requests_of_ended_calls(self) -> list[ApprovalRequest]:
         """Pending requests whose call has ended (another process ended it, or a crash)."""
         async with self._reader() as conn:
