@@ -120,6 +120,7 @@ class ApprovalStore(Protocol):
         at: datetime,
         execute: LifecycleBatch | None = None,
         outcome: Mapping[str, Any] | None = None,
+        note: str | None = None,
     ) -> ApprovalRequest: ...
 
     async def finish_request(
@@ -154,6 +155,8 @@ class ApprovalStore(Protocol):
     ) -> list[ApprovalRequest]: ...
 
     async def pending_with_hash(self, details_hash: str) -> list[ApprovalRequest]: ...
+
+    async def count_pending_approvals(self) -> int: ...
 
     async def pending_requests_of_ended_calls(self) -> list[ApprovalRequest]: ...
 
@@ -275,7 +278,7 @@ class Approvals:
         except KillSwitchConflict as conflict:
             raise ActionRefused("kill switch", [str(conflict)]) from None
         log.warning("%s (reason: %s)", switch.describe(), switch.reason)
-        stopped = tuple([await self._stop(order, actor) for order in await self._live_orders()])
+        stopped = tuple([await self._stop(order, actor) for order in await self.live_orders()])
         engagement = Engagement(switch, stopped)
         await store.append_audit(
             [
@@ -308,7 +311,7 @@ class Approvals:
         log.warning("kill switch released by %s (reason: %s)", actor.name, reason)
         return released
 
-    async def _live_orders(self) -> list[StoredOrder]:
+    async def live_orders(self) -> list[StoredOrder]:
         """Orders still worked at the broker, then those not settled (pending, in doubt)."""
         store = self._store()
         orders = {o.client_order_id: o for o in await store.working_orders()}
@@ -492,6 +495,14 @@ class Approvals:
         if ended:
             await self.void_for_ended_calls(sorted(ended))
         return await store.approvals_in([ApprovalState.PENDING, ApprovalState.APPROVED])
+
+    async def request(self, approval_id: str) -> ApprovalRequest | None:
+        """The request as stored now (a decision reads it afresh before it is shown)."""
+        return await self._store().get_approval(approval_id)
+
+    async def pending_count(self) -> int:
+        """How many requests wait for a second person now."""
+        return await self._store().count_pending_approvals()
 
     async def void_for_ended_calls(self, call_ids: Sequence[str]) -> list[ApprovalRequest]:
         """Void the pending requests of calls that ended (never fails the caller's poll)."""
@@ -699,6 +710,7 @@ class Approvals:
                 at=self._now(),
                 execute=LifecycleBatch(calls=[moved], audit=[entry]),
                 outcome={"new_deadline": new_deadline.isoformat()},
+                note=f"deadline of call {moved.call_id} moved to {new_deadline.isoformat()}",
             )
             desk.engine.adopt(moved)
         desk._publish(desk.view)
@@ -731,6 +743,7 @@ class Approvals:
                 outcome={
                     "ended_at": None if ended.ended_at is None else ended.ended_at.isoformat()
                 },
+                note=f"call {call_id} closed",
             )
             desk.engine.adopt(ended)
         desk._publish(desk.view)

@@ -51,7 +51,7 @@ from risk_tui.core.canonical import canonical_json
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import MissingData, fx_rate
 from risk_tui.core.model import Book, Side
-from risk_tui.core.money import context
+from risk_tui.core.money import context, format_money
 
 APPROVAL_ID_PREFIX = "RT-AP-"
 
@@ -405,6 +405,66 @@ def close_reason_of(request: ApprovalRequest) -> str:
     return str(request.details["reason"])
 
 
+# --- in the desk's words ------------------------------------------------------------------
+
+
+def describe(request: ApprovalRequest) -> str:
+    """The request's action in one line (outside text in it still to be sanitized)."""
+    details = request.details
+    if request.kind is ApprovalKind.LIQUIDATION:
+        intent, override = order_of(request)
+        price = "market" if intent.limit_price is None else f"limit {intent.limit_price}"
+        text = f"{intent.side.value} {intent.quantity} {intent.symbol} {price}, {_worth(details)}"
+        return text + (f"; not in call, override: {override}" if override else "")
+    if request.kind is ApprovalKind.AUTO_LIQUIDATION:
+        plan = plan_of(request)
+        lines = ", ".join(f"{line.side.value} {line.quantity} {line.symbol}" for line in plan.lines)
+        text = f"at {_utc(plan.execute_at)} if {plan.condition.value}: {lines}, {_worth(details)}"
+        if plan.moved_deadline is not None:
+            text += f"; deadline to {_utc(plan.moved_deadline)}: {plan.deadline_reason}"
+        return text
+    if request.kind is ApprovalKind.DEADLINE_MOVE:
+        new_deadline, reason = deadline_of(request)
+        return f"deadline {_utc(old_deadline_of(request))} to {_utc(new_deadline)}: {reason}"
+    amount = _money(details.get("call_amount"), details.get("currency"))
+    return f"close the call ({amount} to collect): {close_reason_of(request)}"
+
+
+def _utc(moment: datetime | None) -> str:
+    return "none" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _worth(details: Mapping[str, Any]) -> str:
+    notional = details.get("notional") or {}
+    if notional.get("amount") is None:
+        return str(notional.get("problem") or "notional unknown")
+    return f"worth {_money(notional['amount'], notional.get('currency'))}"
+
+
+def _money(amount: str | None, currency: str | None) -> str:
+    return "unknown" if amount is None else format_money(Decimal(amount), currency, code=True)
+
+
+def document_lines(details: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Every field of a details document as (path, value), in canonical (sorted) order:
+    what an approver reads before approving its hash."""
+    lines: list[tuple[str, str]] = []
+    for key in sorted(details):
+        value = details[key]
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            lines.extend(document_lines(value, f"{path}."))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    lines.extend(document_lines(item, f"{path}[{index}]."))
+                else:
+                    lines.append((f"{path}[{index}]", str(item)))
+        else:
+            lines.append((path, "—" if value is None else str(value)))
+    return lines
+
+
 # --- who may decide ------------------------------------------------------------------------
 
 
@@ -476,13 +536,16 @@ class KillSwitch:
     def describe(self) -> str:
         """`KILL SWITCH engaged by sue at 2026-11-23 02:15 UTC: liquidations blocked`."""
         if not self.engaged:
-            return "kill switch released"
-        at = (
-            "?"
-            if self.engaged_at is None
-            else f"{self.engaged_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+            if self.released_by is None:
+                return "kill switch released: liquidations allowed"
+            return (
+                f"kill switch released by {self.released_by} at {_utc(self.released_at)}: "
+                "liquidations allowed"
+            )
+        return (
+            f"KILL SWITCH engaged by {self.engaged_by} at {_utc(self.engaged_at)}: "
+            "liquidations blocked"
         )
-        return f"KILL SWITCH engaged by {self.engaged_by} at {at}: liquidations blocked"
 
     def refusal(self) -> str:
         """Why a liquidation cannot go now, in one line."""
@@ -524,7 +587,9 @@ __all__ = [
     "close_request",
     "deadline_of",
     "deadline_request",
+    "describe",
     "details_hash",
+    "document_lines",
     "liquidation_request",
     "new_approval_id",
     "old_deadline_of",

@@ -1310,12 +1310,14 @@ class Store:
         at: datetime,
         execute: LifecycleBatch | None = None,
         outcome: Mapping[str, Any] | None = None,
+        note: str | None = None,
     ) -> ApprovalRequest:
         """Approve a pending request whose details hash is `seen_hash`; the request now.
 
         With `execute` (the approved action's calls, snapshots and audit entries: a deadline
         move, a close) the action is written in the same transaction and the request is
-        `executed` at once, `outcome` (JSON-ready) saying what was done; without it the
+        `executed` at once, `note` saying what was done and `outcome` (JSON-ready) going
+        into its audit entry; without it the
         request is `approved`, to be finished by `finish_request`. Raises
         `ApprovalConflict` when the request is not pending or its hash is not `seen_hash`.
         """
@@ -1339,13 +1341,19 @@ class Store:
                     state=state.value,
                     decided_by=approver.name,
                     decided_at=at,
-                    note=None,
+                    note=note if execute is not None else None,
                     updated_at=at,
                 )
             )
             if result.rowcount != 1:  # never reached under the lock; the guard stays
                 raise ApprovalConflict(f"request {approval_id} was decided meanwhile")
-            decided = replace(request, state=state, decided_by=approver.name, decided_at=at)
+            decided = replace(
+                request,
+                state=state,
+                decided_by=approver.name,
+                decided_at=at,
+                note=note if execute is not None else None,
+            )
             entries = [
                 self._approval_entry(
                     decided,
@@ -1367,6 +1375,7 @@ class Store:
                             **dict(outcome or {}),
                             "requested_by": request.requested_by,
                             "approved_by": approver.name,
+                            "note": note,
                         },
                     )
                 )
@@ -1534,6 +1543,16 @@ class Store:
                 .order_by(approvals.c.requested_at, approvals.c.id)
             )
             return [approval_from_row(row) for row in result.mappings()]
+
+    async def count_pending_approvals(self) -> int:
+        """How many requests wait for a second person (the Approvals tab's label)."""
+        async with self._reader() as conn:
+            query = (
+                select(func.count())
+                .select_from(approvals)
+                .where(approvals.c.state == ApprovalState.PENDING.value)
+            )
+            return int((await conn.execute(query)).scalar_one())
 
     async def pending_with_hash(self, details_hash: str) -> list[ApprovalRequest]:
         """Pending requests with exactly these details (a double press finds its first)."""
