@@ -186,7 +186,9 @@ class CancelOutcome:
     """What engaging the kill switch did to one desk order."""
 
     client_order_id: str
-    result: str  # "cancelled", "withdrawn" (never reached the broker), "failed"
+    # "cancelled"; "withdrawn" (never reached the broker); "finished" (filled or rejected
+    # before the cancel); "failed" (still working, or the broker could not be asked)
+    result: str
     detail: str
 
     def wire(self) -> dict[str, str]:
@@ -271,7 +273,12 @@ class Approvals:
         problems = check_kill_switch(actor, await store.kill_switch(), engage=True, reason=reason)
         if problems:
             await self.desk._refuse(
-                "kill_switch_refused", "kill switch", actor, None, problems, {"engage": True}
+                "kill_switch_refused",
+                "kill switch",
+                actor,
+                None,
+                problems,
+                {"engage": True, "reason": reason},
             )
         try:
             switch = await store.engage_kill_switch(actor, reason.strip(), at=self._now())
@@ -302,7 +309,12 @@ class Approvals:
         problems = check_kill_switch(actor, await store.kill_switch(), engage=False, reason=reason)
         if problems:
             await self.desk._refuse(
-                "kill_switch_refused", "kill switch", actor, None, problems, {"engage": False}
+                "kill_switch_refused",
+                "kill switch",
+                actor,
+                None,
+                problems,
+                {"engage": False, "reason": reason},
             )
         try:
             released = await store.release_kill_switch(actor, reason.strip(), at=self._now())
@@ -332,9 +344,12 @@ class Approvals:
             return CancelOutcome(key, "failed", str(problem))
         if cancelled.status == "cancelled":
             return CancelOutcome(key, "cancelled", f"{cancelled.filled_quantity} had filled")
-        return CancelOutcome(
-            key, "failed", f"cancel sent, but the broker reports it {cancelled.status}"
-        )
+        if cancelled.status in ("working", "partially_filled"):
+            return CancelOutcome(
+                key, "failed", f"cancel sent, but the broker still works it ({cancelled.status})"
+            )
+        # Filled or rejected before the cancel arrived: nothing of it is working any more.
+        return CancelOutcome(key, "finished", f"already {cancelled.status} at the broker")
 
     # --- requests ------------------------------------------------------------------------
 
@@ -527,7 +542,9 @@ class Approvals:
         order; the runner, the plan), failed when nothing was: never sent late, on figures
         from before the stop.
         """
-        store = self._store()
+        store = self.desk.store
+        if not isinstance(store, ApprovalStore):
+            return []
         settled: list[ApprovalRequest] = []
         cutoff = self._now() - UNFINISHED_AFTER
         for request in await store.approvals_in([ApprovalState.APPROVED]):

@@ -1229,8 +1229,7 @@ class Desk:
     async def recover_actions(self) -> None:
         """Settle orders and messages a previous run left unsent or in doubt (same keys),
         and approved requests it left unfinished."""
-        if isinstance(self.store, ActionStore):
-            await self.approvals.recover()
+        await self.approvals.recover()
         if self.gateway is None:
             return
         try:

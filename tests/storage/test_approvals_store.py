@@ -23,6 +23,7 @@ from risk_tui.core.four_eyes import (
     ApprovalRequest,
     ApprovalState,
     deadline_request,
+    details_hash,
 )
 from risk_tui.core.lifecycle import (
     AuditEntry,
@@ -75,6 +76,9 @@ async def test_a_request_is_stored_pending_and_audited(store: Store) -> None:
     stored = await store.request_approval(request, details={"role": "trader"})
     assert stored == request
     assert await store.get_approval(request.approval_id) == request
+    # The document read back hashes to the same binding, byte for byte, on either database.
+    read_back = await store.get_approval(request.approval_id)
+    assert read_back is not None and details_hash(read_back.details) == request.details_hash
     assert await store.approvals_in([ApprovalState.PENDING]) == [request]
     assert await store.approvals_for(call.call_id) == [request]
     (entry,) = await store.audit_for(call.call_id)
