@@ -26,10 +26,12 @@ from risk_tui.config import Settings
 from risk_tui.core.actions import TRADING_ROLES, Actor, Role
 from risk_tui.core.calendar import TradingCalendars
 from risk_tui.core.feed_health import FeedHealth
+from risk_tui.core.four_eyes import KILL_SWITCH_ROLES, ApprovalRequest, KillSwitch, awaiting_line
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, WarningRow
 from risk_tui.engine import Desk, utc_now
+from risk_tui.screens.approvals import ApprovalsPane
 from risk_tui.screens.history import HistoryPane
 from risk_tui.screens.orders import OrdersPane
 from risk_tui.screens.shorts import ShortsPane
@@ -38,6 +40,7 @@ from risk_tui.shared import EngineStatus
 from risk_tui.storage.notify import Changes
 from risk_tui.widgets.desk_pane import DeskPane
 from risk_tui.widgets.feed_banner import EngineBanner, FeedBanner
+from risk_tui.widgets.kill_switch_banner import KillSwitchBanner
 from risk_tui.widgets.live_table import LiveTable
 
 log = logging.getLogger(__name__)
@@ -46,8 +49,19 @@ DeskService = Callable[[], AbstractAsyncContextManager[Desk]]
 
 MESSAGING_ROLES = frozenset({Role.OPERATOR, Role.TRADER, Role.SUPERVISOR})
 CALL_ACTIONS = frozenset(
-    {"liquidate", "auto_liquidate", "message", "remark", "toggle_exception", "claim"}
+    {
+        "liquidate",
+        "auto_liquidate",
+        "close_call",
+        "move_deadline",
+        "message",
+        "remark",
+        "toggle_exception",
+        "claim",
+    }
 )
+TRADING_ACTIONS = frozenset({"liquidate", "auto_liquidate", "close_call", "move_deadline"})
+KILL_SWITCH_INTERVAL = 1.0  # seconds between reads of the kill switch (shared by the desk)
 
 TABS = (
     ("warnings", "1 Real-time warnings"),
@@ -56,6 +70,7 @@ TABS = (
     ("history", "4 History"),
     ("exceptions", "5 Exceptions"),
     ("orders", "6 Liquidation orders"),
+    ("approvals", "7 Approvals"),
 )
 
 
@@ -125,7 +140,10 @@ class RiskApp(App[int]):
         Binding("m", "message", "Message", id="call.message"),
         Binding("r", "remark", "Remark", id="call.remark"),
         Binding("e", "toggle_exception", "Exception", id="call.exception"),
-        Binding("c", "claim", "Claim", id="call.claim"),
+        Binding("o", "claim", "On it (claim)", id="call.claim"),
+        Binding("c", "close_call", "Close call (approval)", show=False, id="call.close"),
+        Binding("d", "move_deadline", "Move deadline (approval)", show=False, id="call.deadline"),
+        Binding("ctrl+k", "kill_switch", "Kill switch (supervisors)", id="app.kill_switch"),
         *(
             Binding(letter, f"sort('{column}')", f"Sort {column}", show=False, id=f"sort.{column}")
             for letter, column in SORT_KEYS.items()
@@ -154,6 +172,8 @@ class RiskApp(App[int]):
         self.health: FeedHealth | None = None
         self._changed_rows = 0
         self._deferred = False
+        self.kill_switch: KillSwitch | None = None  # as last read from the database
+        self.pending_approvals = 0
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -161,6 +181,7 @@ class RiskApp(App[int]):
         yield Static(self._top_line(), id="top")
         yield FeedBanner(id="banner")
         yield EngineBanner(id="engine-banner")
+        yield KillSwitchBanner(id="kill-switch")
         with TabbedContent(id="tabs", initial="warnings"):
             with TabPane(TABS[0][1], id="warnings"):
                 yield WarningsPane(id="warnings-pane")
@@ -174,6 +195,8 @@ class RiskApp(App[int]):
                 yield WarningsPane(mode="exceptions", id="exceptions-pane")
             with TabPane(TABS[5][1], id="orders"):
                 yield OrdersPane(id="orders-pane")
+            with TabPane(TABS[6][1], id="approvals"):
+                yield ApprovalsPane(id="approvals-pane")
         yield Input(
             placeholder="filter: account, client or symbol — enter to apply, escape to clear",
             id="filter",
@@ -238,10 +261,17 @@ class RiskApp(App[int]):
             banner.show(message.status)
 
     def on_desk_changed(self, message: DeskChanged) -> None:
-        """Others' orders (or everything, after a reconnect): the orders tab reads again."""
-        if not message.tables or "orders" in message.tables:
+        """Others' orders, requests or kill switch (everything, after a reconnect): read
+        them again now rather than at the next periodic read."""
+        tables = message.tables
+        if not tables or "orders" in tables:
             for pane in self.query(OrdersPane):
                 pane.changed_elsewhere()
+        if not tables or "approvals" in tables:
+            for approvals in self.query(ApprovalsPane):
+                approvals.read_now()
+        if (not tables or "kill_switch" in tables) and self.desk is not None:
+            self.read_kill_switch(self.desk)
 
     def on_health_updated(self, message: HealthUpdated) -> None:
         self.health = message.health
@@ -276,11 +306,33 @@ class RiskApp(App[int]):
         for top in self.query("#top").results(Static):
             top.update(self._top_line())
         self._render_banner()
+        if self.desk is not None:
+            self.read_kill_switch(self.desk)
         if self._deferred and self.screen is self.screen_stack[0]:
             self._deferred = False
             self._render_view()
         elif self.view is not None and self.screen is self.screen_stack[0]:
             self._render_view()  # elapsed times and market clocks move on
+
+    @work(exclusive=True, group="kill-switch", exit_on_error=False)
+    async def read_kill_switch(self, desk: Desk) -> None:
+        """The kill switch and the requests waiting, as the shared database has them now."""
+        try:
+            switch = await desk.approvals.kill_switch()
+            pending = await desk.approvals.pending_count()
+        except Exception:  # the next tick reads again; the feed banner says if all is down
+            log.exception("reading the kill switch failed")
+            return
+        if switch != self.kill_switch:
+            self.kill_switch = switch
+            for banner in self.query(KillSwitchBanner):
+                banner.show(switch)
+            self.refresh_bindings()
+        if pending != self.pending_approvals:
+            self.pending_approvals = pending
+            with contextlib.suppress(Exception):  # none while the app closes
+                label = TABS[6][1] + (f" ({pending})" if pending else "")
+                self.query_one(TabbedContent).get_tab("approvals").label = label
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -380,9 +432,11 @@ class RiskApp(App[int]):
         if action in CALL_ACTIONS:
             if self._pane() is None:
                 return False  # not on a tab of calls: nothing to act on
-            if action in ("liquidate", "auto_liquidate"):
+            if action in TRADING_ACTIONS:
                 return self.actor.role in TRADING_ROLES
             return self.actor.role in MESSAGING_ROLES
+        if action == "kill_switch":
+            return self.actor.role in KILL_SWITCH_ROLES
         return True
 
     @on(LiveTable.RowSelected)
@@ -518,7 +572,10 @@ class RiskApp(App[int]):
         states = []
         for intent in intents:
             outcome = await self.desk.submit_order(intent, self.actor)
-            states.append(f"{intent.symbol} {outcome.send_state.value}")
+            if isinstance(outcome, ApprovalRequest):
+                states.append(f"{intent.symbol} {awaiting_line(outcome)}")
+            else:
+                states.append(f"{intent.symbol} {outcome.send_state.value}")
         return "orders: " + ", ".join(states)
 
     @work(exclusive=True, group="dialog")
@@ -540,10 +597,102 @@ class RiskApp(App[int]):
         desk = self.desk
 
         async def schedule() -> str:
-            await desk.schedule_auto_liquidation(plan, self.actor)
+            outcome = await desk.schedule_auto_liquidation(plan, self.actor)
+            if isinstance(outcome, ApprovalRequest):
+                return awaiting_line(outcome)
             return f"auto-liquidation scheduled for {plan.execute_at:%Y-%m-%d %H:%M %Z}"
 
         await self._act(schedule, "auto-liquidation")
+
+    def action_close_call(self) -> None:
+        row = self._current_row()
+        if row is not None:
+            self.close_call(row.account_id)
+
+    def action_move_deadline(self) -> None:
+        row = self._current_row()
+        if row is not None:
+            self.move_deadline(row.account_id)
+
+    @work(exclusive=True, group="dialog")
+    async def close_call(self, account_id: str) -> None:
+        from risk_tui.widgets.dialogs.call_change import CloseCallDialog
+
+        row = self._row(account_id)
+        if row is None or self.desk is None:
+            return
+        if self.actor.role not in TRADING_ROLES:
+            self._refuse("close call")
+            return
+        reason = await self.push_screen_wait(CloseCallDialog(row.call, self.actor))
+        if reason is None:
+            return
+        desk, call_id = self.desk, row.call.call_id
+
+        async def ask() -> str:
+            return awaiting_line(await desk.close_call(call_id, reason, self.actor))
+
+        await self._act(ask, "close call")
+
+    @work(exclusive=True, group="dialog")
+    async def move_deadline(self, account_id: str) -> None:
+        from risk_tui.widgets.dialogs.call_change import MoveDeadlineDialog
+
+        row = self._row(account_id)
+        if row is None or self.desk is None:
+            return
+        if self.actor.role not in TRADING_ROLES:
+            self._refuse("move deadline")
+            return
+        answer = await self.push_screen_wait(MoveDeadlineDialog(row.call, self.actor, self.clock()))
+        if answer is None:
+            return
+        deadline, reason = answer
+        desk, call_id = self.desk, row.call.call_id
+
+        async def ask() -> str:
+            return awaiting_line(await desk.move_deadline(call_id, deadline, reason, self.actor))
+
+        await self._act(ask, "deadline move")
+
+    def action_kill_switch(self) -> None:
+        if self.actor.role not in KILL_SWITCH_ROLES:
+            self._refuse("kill switch")
+            return
+        self.use_kill_switch()
+
+    @work(exclusive=True, group="dialog")
+    async def use_kill_switch(self) -> None:
+        from risk_tui.widgets.dialogs.kill_switch import KillSwitchDialog
+
+        desk = self.desk
+        if desk is None:
+            return
+        switch = await desk.approvals.kill_switch()  # as stored now, not as last shown
+        working = len(await desk.approvals.live_orders())
+        reason = await self.push_screen_wait(
+            KillSwitchDialog(switch, self.actor, working_orders=working)
+        )
+        if reason is None:
+            return
+        try:
+            if switch.engaged:
+                line = (await desk.approvals.release_kill_switch(reason, self.actor)).describe()
+                failed = False
+            else:
+                engagement = await desk.approvals.engage_kill_switch(reason, self.actor)
+                line, failed = engagement.summary(), bool(engagement.failed)
+        except Exception as problem:  # the supervisor must see every refusal or failure
+            log.exception("kill switch failed")
+            detail = getattr(problem, "problems", None)
+            line, failed = "; ".join(detail) if detail else str(problem), True
+        # Orders the switch could not stop are named, loudly: someone must act on them.
+        self.notify(
+            sanitize(line, max_length=600),
+            severity="error" if failed else "warning",
+            timeout=20 if failed else 10,
+        )
+        self.read_kill_switch(desk)
 
     @work(exclusive=True, group="dialog")
     async def message(self, account_ids: list[str]) -> None:

@@ -270,14 +270,15 @@ DEMO_ACCOUNTS = 2_000  # a lively desk that still starts in about a second
 
 async def demo(args: argparse.Namespace, operator: str) -> int:
     """The desk on the simulator in-process (a crash day: sell-off and recalls), SQLite, the
-    local user as a trader; `--format` prints one report instead of starting the TUI."""
+    local user as a trader unless configured otherwise (`[operators]`, e.g.
+    RISK_TUI_OPERATORS__ALICE=supervisor); `--format` prints one report instead of the TUI."""
     from risk_tui.sim.scenarios import build_state
 
     state = build_state("crash", accounts=DEMO_ACCOUNTS, seed=args.seed)
     async with serve_simulator(state) as url:
         settings = settings_from(args, feed_url=url, db_url=demo_db_url())
         settings = settings.model_copy(
-            update={"operators": {**settings.operators, operator: Role.TRADER}}
+            update={"operators": {operator: Role.TRADER, **settings.operators}}
         )
         if args.format:
             return await report(settings, args.format)

@@ -203,6 +203,15 @@ class ShortsSettings(_Section):
     """largest_deficit (margin deficit, then position), largest_position or pro_rata."""
 
 
+class FourEyesSettings(_Section):
+    """Which liquidations need a second person's approval (deadline moves and closes always do)."""
+
+    liquidation_notional: ExactDecimal = Field(Decimal("1000000"), ge=0)
+    """A liquidation order (or auto-liquidation plan) worth more than this, in the desk's
+    reporting currency (quantity × limit price, or × last price for a market order, × fx),
+    needs a second person's approval. A string, to stay exact; "0": every liquidation."""
+
+
 class Settings(_Section):
     feed: FeedSettings = Field(default_factory=FeedSettings)
     db: DbSettings = Field(default_factory=DbSettings)
@@ -211,6 +220,7 @@ class Settings(_Section):
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     daily: DailySettings = Field(default_factory=DailySettings)
     shorts: ShortsSettings = Field(default_factory=ShortsSettings)
+    four_eyes: FourEyesSettings = Field(default_factory=FourEyesSettings)
     operators: dict[str, Role] = Field(default_factory=dict)
     """Operator name → role (viewer, operator, trader, supervisor); anyone else: viewer."""
     keys: dict[str, str] = Field(default_factory=dict)

@@ -7,7 +7,8 @@ the UI and `risk-tui report` only read it.
 The Desk also carries the operators' actions on calls (remarks and the exception flag,
 moving a deadline, closing a call, scheduling an auto-liquidation), the scheduler
 that runs auto-liquidations at their time, and the daily jobs (snapshot and reminder
-of every open call): see those sections of `Desk`.
+of every open call): see those sections of `Desk`. Four-eyes approval of liquidations,
+deadline moves and closes, and the kill switch, are `Desk.approvals` (`risk_tui.approvals`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
 import httpx
 import numpy as np
 
+from risk_tui.approvals import Approvals
 from risk_tui.config import Settings
 from risk_tui.core.actions import (
     TRADING_ROLES,
@@ -47,6 +49,7 @@ from risk_tui.core.book import BookChanges, apply_records, book_from_snapshot, e
 from risk_tui.core.calendar import MARKET_TZ, TradingCalendars
 from risk_tui.core.columnar import FORCE_CALL, INCOMPLETE, LEVELS, MARGIN_CALL, ColumnarBook
 from risk_tui.core.feed_health import FeedHealth, FeedStatus
+from risk_tui.core.four_eyes import ApprovalRequest
 from risk_tui.core.lifecycle import (
     AuditEntry,
     CallState,
@@ -830,27 +833,14 @@ class Engine:
         )
         return moved, entry
 
-    async def move_deadline(
-        self,
-        call_id: str,
-        deadline: datetime,
-        reason: str,
-        *,
-        operator: str,
-        details: Mapping[str, Any],
-    ) -> MarginCall:
-        """Move an open call's deadline: the call and its audit entry in one commit."""
-        moved, entry = self.deadline_move(
-            call_id, deadline, reason, operator=operator, details=details
-        )
-        await self.store.commit(LifecycleBatch(calls=[moved], audit=[entry]))
-        self.adopt(moved)
-        return moved
-
-    async def close_call(
+    def closing(
         self, call_id: str, reason: str, *, operator: str, details: Mapping[str, Any]
-    ) -> MarginCall:
-        """End an open call by an operator: the call, its END snapshot and audit, one commit."""
+    ) -> tuple[MarginCall, LifecycleBatch]:
+        """The open call ended by an operator, with its END snapshot and audit entry: unwritten.
+
+        Written by whoever approves the close (`risk_tui.approvals`), then `adopt`ed.
+        Raises LookupError for a call not open here.
+        """
         call = self.open_call(call_id)
         if call is None:
             raise LookupError(f"no open margin call {call_id}")
@@ -882,9 +872,7 @@ class Engine:
             account_id=call.account_id,
             details={**dict(details), "reason": reason, "call_amount": str(call.call_amount)},
         )
-        await self.store.commit(LifecycleBatch(calls=[ended], snapshots=[snapshot], audit=[entry]))
-        self.adopt(ended)
-        return ended
+        return ended, LifecycleBatch(calls=[ended], snapshots=[snapshot], audit=[entry])
 
     def _partial_accounts(self) -> dict[str, str]:
         partial: dict[str, str] = {}
@@ -1177,6 +1165,7 @@ class Desk:
         self._daily_lock = asyncio.Lock()  # one pass of the daily jobs at a time
         self._daily_settled: set[DailyKey] = set()  # done (or settled) here: not looked up again
         self._daily_waiting: set[DailyKey] = set()  # logged as waiting for live data
+        self.approvals = Approvals(self)  # four-eyes requests and the kill switch
 
     @property
     def view(self) -> DeskView:
@@ -1246,6 +1235,7 @@ class Desk:
         ended = [t.call.call_id for t in outcome.transitions if t.ended]
         if ended:
             await self._settle_plans_of_ended_calls(ended)
+            await self.approvals.void_for_ended_calls(ended)
         return outcome.recomputed
 
     # --- actions: every one recorded before it is sent, on the state it was taken on ---
@@ -1262,15 +1252,32 @@ class Desk:
         return live and result is not None and result.incomplete is None
 
     async def submit_order(
+        self,
+        intent: OrderIntent,
+        actor: Actor,
+        *,
+        override_reason: str | None = None,
+        replaces: str | None = None,
+    ) -> OrderOutcome | ApprovalRequest:
+        """Send a liquidation order, or, when it needs four-eyes approval (`risk_tui.approvals`),
+        store it as a request and return that (pending). `replaces`: the request this one
+        edits, voided in the same step.
+        """
+        held = await self.approvals.hold_order(intent, actor, override_reason, replaces)
+        if held is not None:
+            return held
+        return await self._place_order(intent, actor, override_reason=override_reason)
+
+    async def _place_order(
         self, intent: OrderIntent, actor: Actor, *, override_reason: str | None = None
     ) -> OrderOutcome:
+        """Check, record and send through the gateway (refused while the kill switch is on)."""
         engine = self.engine
-        holding = engine.book.positions.get(intent.account_id, {}).get(intent.symbol)
         outcome = await self._gateway().submit_order(
             intent,
             account_state=engine.account_state(intent.account_id),
             actor=actor,
-            position_quantity=holding.quantity if holding else None,
+            position_quantity=self._holding(intent),
             call_open=intent.account_id in engine.open_calls,
             data_fresh=self.data_fresh(intent.account_id),
             override_reason=override_reason,
@@ -1278,6 +1285,23 @@ class Desk:
         self._note_fills([outcome.order])
         await self._note_working()
         return outcome
+
+    def _holding(self, intent: OrderIntent) -> Decimal | None:
+        holding = self.engine.book.positions.get(intent.account_id, {}).get(intent.symbol)
+        return holding.quantity if holding else None
+
+    def order_problems(
+        self, intent: OrderIntent, actor: Actor, override_reason: str | None
+    ) -> list[str]:
+        """Every reason the gateway would refuse `intent` now (`check_order` on this desk)."""
+        return check_order(
+            intent,
+            position_quantity=self._holding(intent),
+            call_open=intent.account_id in self.engine.open_calls,
+            data_fresh=self.data_fresh(intent.account_id),
+            actor=actor,
+            override_reason=override_reason,
+        )
 
     async def cancel_order(self, client_order_id: str, actor: Actor) -> StoredOrder:
         order = await self._gateway().cancel_order(client_order_id, actor)
@@ -1397,7 +1421,9 @@ class Desk:
                 await self.store.commit(LifecycleBatch(repriced=calls))
 
     async def recover_actions(self) -> None:
-        """Settle orders and messages a previous run left unsent or in doubt (same keys)."""
+        """Settle orders and messages a previous run left unsent or in doubt (same keys),
+        and approved requests it left unfinished."""
+        await self.approvals.recover()
         if self.gateway is None or self.role is DeskRole.TERMINAL:
             return  # on a shared desk, the engine settles them
         try:
@@ -1425,7 +1451,8 @@ class Desk:
     #
     # Each is checked (every problem at once, as `ActionRefused`; a refusal is audited),
     # committed with its audit entry, then shown: the engine's open call is updated and
-    # the view republished, so the operator sees the change at once.
+    # the view republished, so the operator sees the change at once. A deadline move and
+    # a close are four-eyes requests: committed and shown when approved (`Approvals`).
 
     @contextlib.asynccontextmanager
     async def _changed_elsewhere(self, what: str) -> AsyncIterator[None]:
@@ -1459,7 +1486,7 @@ class Desk:
         call_id: str | None,
         problems: list[str],
         details: Mapping[str, Any],
-    ) -> None:
+    ) -> NoReturn:
         """Audit a refused action (compliance reads attempts too), then raise ActionRefused."""
         call = self.engine.open_call(call_id) if call_id else None
         entry = AuditEntry(
@@ -1585,13 +1612,19 @@ class Desk:
         return problems
 
     async def move_deadline(
-        self, call_id: str, new_deadline: datetime, reason: str, actor: Actor
-    ) -> MarginCall:
-        """Move an open call's deadline, with a reason: committed with its audit, shown at once.
+        self,
+        call_id: str,
+        new_deadline: datetime,
+        reason: str,
+        actor: Actor,
+        *,
+        replaces: str | None = None,
+    ) -> ApprovalRequest:
+        """Ask to move an open call's deadline, with a reason: a four-eyes request, pending.
 
-        Traders and supervisors. Four-eyes approval (a later issue) fits between the
-        checks and `_commit_deadline_move`: record the request there instead, and commit
-        when a second person approves it.
+        Traders and supervisors. A second one approves it (`Approvals.approve`), which moves
+        the deadline and audits both names in one commit; `replaces` voids the request
+        this one edits.
         """
         problems: list[str] = []
         if actor.role not in TRADING_ROLES:
@@ -1608,31 +1641,18 @@ class Desk:
                 problems,
                 {"new_deadline": str(new_deadline), "reason": reason},
             )
-        return await self._commit_deadline_move(call_id, new_deadline, reason, actor)
+        return await self.approvals.request_deadline_move(
+            call_id, new_deadline, reason, actor, replaces=replaces
+        )
 
-    async def _commit_deadline_move(
-        self, call_id: str, new_deadline: datetime, reason: str, actor: Actor
-    ) -> MarginCall:
-        async with self._calls_lock:
-            call = self.engine.open_call(call_id)
-            if call is None:  # ended by a poll since the checks
-                raise ActionRefused("deadline move", [f"no open margin call {call_id}"])
-            async with self._changed_elsewhere("deadline move"):
-                moved = await self.engine.move_deadline(
-                    call_id,
-                    new_deadline,
-                    reason,
-                    operator=actor.name,
-                    details=self._action_details(actor, call.account_id),
-                )
-        self._publish(self.engine.view)
-        return moved
+    async def close_call(
+        self, call_id: str, reason: str, actor: Actor, *, replaces: str | None = None
+    ) -> ApprovalRequest:
+        """Ask to end an open call, with a reason: a four-eyes request, pending.
 
-    async def close_call(self, call_id: str, reason: str, actor: Actor) -> MarginCall:
-        """End an open call by an operator, with a reason: END snapshot and audit, one commit.
-
-        Traders and supervisors. The call's scheduled auto-liquidations are cancelled
-        after it. An account still below MM opens a new call on the next fresh poll.
+        Traders and supervisors. The approval writes the END snapshot and audit in one
+        commit and cancels the call's scheduled auto-liquidations after it. An account
+        still below MM opens a new call on the next fresh poll.
         """
         problems: list[str] = []
         if actor.role not in TRADING_ROLES:
@@ -1645,20 +1665,7 @@ class Desk:
             await self._refuse(
                 "close_refused", "close", actor, call_id, problems, {"reason": reason}
             )
-        async with self._calls_lock:
-            call = self.engine.open_call(call_id)
-            if call is None:
-                raise ActionRefused("close", [f"no open margin call {call_id}"])
-            async with self._changed_elsewhere("close"):
-                ended = await self.engine.close_call(
-                    call_id,
-                    reason,
-                    operator=actor.name,
-                    details=self._action_details(actor, call.account_id),
-                )
-        self._publish(self.engine.view)
-        await self._settle_plans_of_ended_calls([call_id])
-        return ended
+        return await self.approvals.request_close(call_id, reason, actor, replaces=replaces)
 
     # --- auto-liquidation ------------------------------------------------------------------
     #
@@ -1672,14 +1679,16 @@ class Desk:
     # next look, which settles every scheduled plan whose call has ended.
 
     async def schedule_auto_liquidation(
-        self, plan: AutoLiquidationPlan, actor: Actor
-    ) -> StoredAutoLiquidation:
+        self, plan: AutoLiquidationPlan, actor: Actor, *, replaces: str | None = None
+    ) -> StoredAutoLiquidation | ApprovalRequest:
         """Check and store a plan (and move the call's deadline if it says so), audited.
 
-        Traders and supervisors, on an open call, on live figures; each line is checked
-        against the positions as an order would be. A moved deadline needs a reason and
-        is committed in the same transaction as the plan. The same plan again (a double
-        press) returns the stored one.
+        Traders and supervisors, on an open call, on live figures, not while the kill
+        switch is engaged; each line is checked against the positions as an order would
+        be. A moved deadline needs a reason and is committed in the same transaction as
+        the plan. A plan that moves the deadline or is worth more than the four-eyes
+        threshold becomes a pending request instead (`replaces`: the request it edits).
+        The same plan again (a double press) returns the stored one.
         """
         store = self._action_store()
         existing = await store.get_auto_liquidation(plan.plan_id)
@@ -1688,6 +1697,9 @@ class Desk:
         problems = self._plan_problems(plan, actor)
         if existing is not None:
             problems.append(f"plan_id {plan.plan_id} already names another plan")
+        switch = await self.approvals.kill_switch()
+        if switch.engaged:
+            problems.append(switch.refusal())
         if problems:
             await self._refuse(
                 "auto_liquidation_refused",
@@ -1697,8 +1709,22 @@ class Desk:
                 problems,
                 {"plan": plan_wire(plan)},
             )
+        held = await self.approvals.hold_plan(plan, actor, replaces)
+        if held is not None:
+            return held
+        return await self._store_plan(plan, actor)
+
+    async def _store_plan(
+        self,
+        plan: AutoLiquidationPlan,
+        actor: Actor,
+        approval: Mapping[str, Any] | None = None,
+    ) -> StoredAutoLiquidation:
+        """Store a checked plan (and its deadline move) in one commit; `approval`: who
+        approved it, for the audit entries."""
+        store = self._action_store()
         async with self._calls_lock:
-            details = self._action_details(actor, plan.account_id)
+            details = {**self._action_details(actor, plan.account_id), **dict(approval or {})}
             also = LifecycleBatch()
             moved: MarginCall | None = None
             if plan.moved_deadline is not None:
@@ -1707,7 +1733,11 @@ class Desk:
                     plan.moved_deadline,
                     plan.deadline_reason or "",
                     operator=actor.name,
-                    details={"role": actor.role.value, "plan_id": plan.plan_id},
+                    details={
+                        "role": actor.role.value,
+                        "plan_id": plan.plan_id,
+                        **dict(approval or {}),
+                    },
                 )
                 also = LifecycleBatch(calls=[moved], audit=[entry])
             try:
@@ -1831,6 +1861,8 @@ class Desk:
         async with self._plans_lock:
             for plan in await store.stranded_auto_liquidations():
                 moved.append(await self._settle_ended(plan))
+            if await self.approvals.liquidations_held():
+                return moved  # the kill switch: due plans wait, scheduled, for its release
             for plan in await store.due_auto_liquidations(self.engine.clock()):
                 outcome = await self._run_plan(plan)
                 if outcome is not None:
@@ -1920,6 +1952,8 @@ class Desk:
                 at=now,
             )
         lines = [await self._send_line(plan, index) for index in range(len(plan.lines))]
+        if any("refused" in line for line in lines) and await self.approvals.liquidations_held():
+            return None  # the kill switch came on meanwhile: the rest waits for its release
         sent = [line for line in lines if line.get("send_state") not in (None, "failed")]
         if sent:
             state = AutoLiquidationState.EXECUTED
@@ -1941,7 +1975,8 @@ class Desk:
         intent = self._plan_order(plan.plan(), index, AUTO_LIQUIDATION_ACTOR.name)
         outcome: dict[str, Any] = {"line": index, "client_order_id": intent.client_order_id}
         try:
-            sent = await self.submit_order(intent, AUTO_LIQUIDATION_ACTOR)
+            # Judged, with four-eyes if it needed it, when the plan was scheduled.
+            sent = await self._place_order(intent, AUTO_LIQUIDATION_ACTOR)
         except ActionRefused as refused:
             outcome["refused"] = refused.problems
             return outcome

@@ -32,6 +32,7 @@ def test_defaults_match_spec() -> None:
     assert settings.feed.poll_interval == 1.0 and settings.feed.stale_after == 5.0
     assert settings.desk.reporting_currency == "SGD"
     assert settings.desk.long_outstanding_days == 90
+    assert settings.four_eyes.liquidation_notional == Decimal("1000000")
     sg = settings.margin_call.rule_for(Market.SG)
     assert sg.policy.formula is CallFormula.MM_BUFFER
     assert sg.policy.buffer_pct == Decimal("0.02")
@@ -86,6 +87,14 @@ def test_config_found_through_env_variable(tmp_path: Path) -> None:
             'margin_call.buffer_pct: write it as a string, e.g. "0.02"',
         ),
         ('[margin_call]\ncutoff_time = "25:00"\n', "margin_call.cutoff_time:"),
+        (
+            "[four_eyes]\nliquidation_notional = 1000000.0\n",
+            'four_eyes.liquidation_notional: write it as a string, e.g. "1000000.0"',
+        ),
+        (
+            '[four_eyes]\nliquidation_notional = "-1"\n',
+            "four_eyes.liquidation_notional: Input should be greater than or equal to 0",
+        ),
         (
             '[margin_call.markets.JP]\nformula = "im"\n',
             "margin_call.markets.JP: Input should be 'HK', 'SG' or 'US'",

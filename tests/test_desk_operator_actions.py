@@ -27,6 +27,7 @@ from risk_tui.core.actions import (
     Role,
     new_plan_id,
 )
+from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState
 from risk_tui.core.lifecycle import CallState, EndReason
 from risk_tui.core.model import Side
 from risk_tui.engine import AUTO_LIQUIDATION_ACTOR, Desk
@@ -138,24 +139,44 @@ async def test_an_exception_needs_a_remark_saying_why(rig: Rig) -> None:
 # --- moving a deadline ------------------------------------------------------------------
 
 
-async def test_moving_a_deadline_is_audited_and_shown_at_once(rig: Rig) -> None:
+async def test_moving_a_deadline_needs_approval_then_is_audited_and_shown_at_once(
+    rig: Rig,
+) -> None:
     call_id = seed_call_id(rig.desk)
     old = rig.desk.engine.open_calls["A1001"].deadline
     assert old == datetime(2026, 11, 25, 7, 0, tzinfo=UTC)  # T+2, 15:00 in Singapore
     new = datetime(2026, 11, 27, 15, 0, tzinfo=SGT)
-    moved = await rig.desk.move_deadline(call_id, new, "client in hospital; RO approved", TRADER)
-    assert moved.deadline == new and moved.deadline_reason == "client in hospital; RO approved"
-    assert rig.desk.engine.open_calls["A1001"].deadline == new
+    request = await rig.desk.move_deadline(call_id, new, "client in hospital", TRADER)
+    assert request.state is ApprovalState.PENDING and request.requested_by == "jdoe"
+    assert rig.desk.engine.open_calls["A1001"].deadline == old  # not yet
+    stored = await rig.store.get_call(call_id)
+    assert stored is not None and stored.deadline == old
+    executed = await rig.desk.approvals.approve(
+        request.approval_id, request.details_hash, SUPERVISOR
+    )
+    assert executed.state is ApprovalState.EXECUTED and executed.decided_by == "sue"
+    moved = rig.desk.engine.open_calls["A1001"]
+    assert moved.deadline == new and moved.deadline_reason == "client in hospital"
     assert rig.views[-1].warnings[0].call.deadline == new
     stored = await rig.store.get_call(call_id)
     assert stored is not None and stored.deadline == new
-    (entry,) = await rig.store.audit_for(call_id)
-    assert entry.action == "deadline_moved" and entry.operator == "jdoe"
+    entries = await rig.store.audit_for(call_id)
+    assert [e.action for e in entries] == [
+        "approval_requested",
+        "approval_approved",
+        "deadline_moved",
+        "approval_executed",
+    ]
+    entry = entries[2]
+    assert entry.operator == "jdoe"  # the requester's decision, with the approver beside it
+    assert entry.details["approved_by"] == "sue"
+    assert entry.details["approval_id"] == request.approval_id
     assert entry.details["old_deadline"] == old.isoformat()
     assert entry.details["new_deadline"] == new.isoformat()
-    assert entry.details["reason"] == "client in hospital; RO approved"
+    assert entry.details["reason"] == "client in hospital"
     assert entry.details["role"] == "trader" and entry.details["feed_status"] == "live"
     assert entry.details["account_state"]["call_amount"] == "1015.00"
+    assert (await run_verify(rig.url)).ok
 
 
 @pytest.mark.parametrize(
@@ -191,12 +212,16 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     plan = plan_of(rig.desk)
     await rig.desk.schedule_auto_liquidation(plan, TRADER)
     rig.clock.advance(minutes=1)
-    ended = await rig.desk.close_call(call_id, "deposit confirmed by phone", SUPERVISOR)
+    request = await rig.desk.close_call(call_id, "deposit confirmed by phone", SUPERVISOR)
+    assert request.state is ApprovalState.PENDING and "A1001" in rig.desk.engine.open_calls
+    executed = await rig.desk.approvals.approve(request.approval_id, request.details_hash, TRADER)
+    assert executed.state is ApprovalState.EXECUTED
+    ended = await rig.store.get_call(call_id)
+    assert ended is not None
     assert ended.state is CallState.ENDED and ended.end_reason is EndReason.CLOSED
     assert "A1001" not in rig.desk.engine.open_calls
     assert "A1001" not in [row.account_id for row in rig.views[-1].warnings]
-    stored = await rig.store.get_call(call_id)
-    assert stored is not None and stored.end_note == "deposit confirmed by phone"
+    assert ended.end_note == "deposit confirmed by phone"
     snapshots = await rig.store.snapshots_for(call_id)
     assert [s.scenario for s in snapshots] == ["trigger", "end"]
     assert snapshots[-1].payload["call_state"] == "ended"
@@ -204,6 +229,7 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     entries = await rig.store.audit_for(call_id)
     closed = next(e for e in entries if e.action == "call_closed")
     assert closed.operator == "sue" and closed.details["reason"] == "deposit confirmed by phone"
+    assert closed.details["approved_by"] == "jdoe"
     # Its plan is cancelled with it, and never sends anything.
     (cancelled,) = await rig.store.auto_liquidations_for(call_id)
     assert cancelled.state is AutoLiquidationState.CANCELLED
@@ -374,7 +400,7 @@ async def test_a_restart_mid_execution_never_sends_a_line_twice(rig: Rig) -> Non
     await rig.desk.schedule_auto_liquidation(plan, TRADER)
     rig.clock.advance(hours=1)
     first = rig.desk
-    real_submit = first.submit_order
+    real_submit = first._place_order
     submitted: list[str] = []
 
     async def dies_after_the_first_line(
@@ -385,7 +411,7 @@ async def test_a_restart_mid_execution_never_sends_a_line_twice(rig: Rig) -> Non
         submitted.append(intent.client_order_id)
         return await real_submit(intent, actor, **options)
 
-    first.submit_order = dies_after_the_first_line  # type: ignore[method-assign]
+    first._place_order = dies_after_the_first_line  # type: ignore[method-assign]
     with pytest.raises(Crash):
         await first.run_due_auto_liquidations()
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1}
@@ -462,19 +488,38 @@ async def test_a_plan_on_a_stale_feed_or_a_call_not_open_is_refused(rig: Rig) ->
         await rig.desk.schedule_auto_liquidation(plan, TRADER)
 
 
-async def test_a_plan_that_moves_the_deadline_does_both_in_one_action(rig: Rig) -> None:
+async def test_a_plan_that_moves_the_deadline_needs_approval_then_does_both_in_one_step(
+    rig: Rig,
+) -> None:
     new = datetime(2026, 11, 27, 15, 0, tzinfo=SGT)
     plan = plan_of(rig.desk, moved_deadline=new, deadline_reason="typhoon signal 8")
-    stored = await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    request = await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    assert isinstance(request, ApprovalRequest) and request.state is ApprovalState.PENDING
+    assert await rig.store.auto_liquidations_for(plan.call_id) == []
+    assert rig.desk.engine.open_calls["A1001"].deadline != new
+    executed = await rig.desk.approvals.approve(
+        request.approval_id, request.details_hash, SUPERVISOR
+    )
+    assert executed.state is ApprovalState.EXECUTED, executed.note
+    (stored,) = await rig.store.auto_liquidations_for(plan.call_id)
+    assert stored.plan() == plan  # exactly as requested
     assert stored.moved_deadline == new and stored.deadline_reason == "typhoon signal 8"
     assert rig.desk.engine.open_calls["A1001"].deadline == new
     assert rig.views[-1].warnings[0].call.deadline_reason == "typhoon signal 8"
     call = await rig.store.get_call(plan.call_id)
     assert call is not None and call.deadline == new
     entries = await rig.store.audit_for(plan.call_id)
-    assert [e.action for e in entries] == ["auto_liquidation_scheduled", "deadline_moved"]
-    assert entries[1].details["plan_id"] == plan.plan_id
-    assert entries[1].details["reason"] == "typhoon signal 8"
+    assert [e.action for e in entries] == [
+        "approval_requested",
+        "approval_approved",
+        "auto_liquidation_scheduled",
+        "deadline_moved",
+        "approval_executed",
+    ]
+    scheduled, moved = entries[2], entries[3]
+    assert scheduled.operator == "jdoe" and scheduled.details["approved_by"] == "sue"
+    assert moved.details["plan_id"] == plan.plan_id and moved.details["approved_by"] == "sue"
+    assert moved.details["reason"] == "typhoon signal 8"
 
 
 async def test_an_operator_can_withdraw_a_scheduled_plan(rig: Rig) -> None:

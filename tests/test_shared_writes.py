@@ -19,6 +19,7 @@ from risk_tui.feed.gateway import ActionRefused
 from tests.desk_rig import SGT, Rig, desk_rig, seed_call_id
 
 TRADER = Actor("jdoe", Role.TRADER)
+SUPERVISOR = Actor("sue", Role.SUPERVISOR)
 
 
 @pytest.fixture
@@ -32,8 +33,10 @@ async def test_the_engine_does_not_end_a_call_a_terminal_changed_meanwhile(rig: 
     terminal = await rig.new_desk()
     call_id = seed_call_id(engine)
     moved_to = (rig.clock() + timedelta(days=3)).astimezone(SGT)
-    moved = await terminal.move_deadline(call_id, moved_to, "client travelling", TRADER)
-    assert moved.version == 2
+    request = await terminal.move_deadline(call_id, moved_to, "client travelling", TRADER)
+    await terminal.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
+    moved = terminal.engine.open_calls["A1001"]
+    assert (moved.version, moved.deadline) == (2, moved_to)
     # The engine has not heard: its copy is version 1. The client pays; its poll ends
     # the call on that copy, which the store refuses (and its END snapshot with it).
     rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "0"}]})
@@ -59,13 +62,19 @@ async def test_an_action_on_a_call_changed_elsewhere_is_refused_and_shown_anew(
     engine = rig.desk
     terminal = await rig.new_desk()
     call_id = seed_call_id(engine)
-    await engine.close_call(call_id, "client paid at the counter", TRADER)
-    # The terminal still shows the call open; moving its deadline is refused, not written.
     later = (rig.clock() + timedelta(days=3)).astimezone(SGT)
+    moving = await terminal.move_deadline(call_id, later, "client travelling", TRADER)
+    # Meanwhile the engine's desk notifies the client: a lifecycle change (version 2).
+    await engine.engine.record_notification(call_id, rig.clock())
+    # The terminal still holds version 1: the approved move is refused, not written over it.
     with pytest.raises(ActionRefused, match="changed meanwhile"):
-        await terminal.move_deadline(call_id, later, "client travelling", TRADER)
+        await terminal.approvals.approve(moving.approval_id, moving.details_hash, SUPERVISOR)
     stored = await rig.store.get_call(call_id)
-    assert stored is not None and stored.state is CallState.ENDED and stored.deadline != later
-    assert terminal.engine.open_call(call_id) is None  # it shows the call as it is now
-    actions = [a.action for a in await rig.store.audit_for(call_id)]
-    assert actions == ["call_closed"]
+    assert stored is not None and stored.state is CallState.NOTIFIED and stored.deadline != later
+    shown = terminal.engine.open_call(call_id)  # the terminal shows the call as it is now
+    assert shown is not None and (shown.state, shown.version) == (CallState.NOTIFIED, 2)
+    # Decided again on the call as it is: the request is still pending, and goes through.
+    done = await terminal.approvals.approve(moving.approval_id, moving.details_hash, SUPERVISOR)
+    assert done.state.value == "executed"
+    stored = await rig.store.get_call(call_id)
+    assert stored is not None and (stored.deadline, stored.version) == (later, 3)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from risk_tui.core.model import Side
 
@@ -329,3 +329,25 @@ class AutoLiquidationPlan:
 
 def new_plan_id() -> str:
     return f"RT-A-{uuid.uuid4().hex}"
+
+
+def plan_wire(plan: AutoLiquidationPlan) -> dict[str, Any]:
+    """The plan as JSON-ready data (amounts as decimal strings): for the audit log."""
+    return {
+        "plan_id": plan.plan_id,
+        "call_id": plan.call_id,
+        "account_id": plan.account_id,
+        "execute_at": plan.execute_at.isoformat(),
+        "condition": plan.condition.value,
+        "lines": lines_wire(plan.lines),
+        "operator": plan.operator,
+        "moved_deadline": None if plan.moved_deadline is None else plan.moved_deadline.isoformat(),
+        "deadline_reason": plan.deadline_reason,
+    }
+
+
+def lines_wire(lines: tuple[PlanLine, ...]) -> list[dict[str, str]]:
+    return [
+        {"symbol": line.symbol, "side": line.side.value, "quantity": str(line.quantity)}
+        for line in lines
+    ]

@@ -12,6 +12,10 @@ A process killed at any point leaves `pending` or `in_doubt` rows; `recover()` s
 them with the SAME key: the broker is idempotent on it, so a re-POST returns the order if
 it had been created and creates it once if it had not. A key is never replaced.
 
+While the desk's kill switch is engaged (read from the database for every order) no new
+order is recorded, and one recorded before is not posted: it is reconciled by a status
+query instead, and withdrawn if the broker never had it.
+
 Every request runs under `asyncio.timeout` for the whole exchange (httpx's own timeouts
 are per chunk, so a server that trickles bytes would never trip them). 401/403 raise
 `GatewayAuthError` at once: retrying cannot fix a credential.
@@ -48,7 +52,7 @@ from risk_tui.core.lifecycle import AuditEntry
 from risk_tui.core.text import sanitize
 from risk_tui.feed.models import Code, NonNegative
 from risk_tui.storage.actions import StoredMessage, StoredOrder, same_message, same_order
-from risk_tui.storage.repository import Store, UnknownCall
+from risk_tui.storage.repository import KillSwitchEngaged, Store, UnknownCall
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +287,15 @@ class Gateway:
                 )
             except UnknownCall as unknown:
                 raise ActionRefused("order", [str(unknown)]) from None
+            except KillSwitchEngaged as blocked:
+                await self._audit_refusal(
+                    "order_refused",
+                    actor,
+                    intent.reference,
+                    intent.account_id,
+                    {"order": intent.wire(), "problems": [str(blocked)]},
+                )
+                raise ActionRefused("order", [str(blocked)]) from None
         async with self._exclusive(intent.client_order_id):
             order = await self._order(intent.client_order_id)
             if not order.send_state.needs_send:
@@ -413,12 +426,18 @@ class Gateway:
     # --- sending ---------------------------------------------------------------------------
 
     async def _settle_order(self, order: StoredOrder) -> tuple[StoredOrder, int, str | None]:
-        if self._clock() - order.created_at <= self._resend_window:
+        switch = await self._store.kill_switch()
+        if switch.engaged:
+            # Recorded before the switch (a restart's recovery, a race with engaging it):
+            # never posted now; reconciled, and withdrawn if the broker does not have it.
+            reason = f"not sent: {switch.describe()}"
+        elif self._clock() - order.created_at <= self._resend_window:
             return await self._send_order(order)
-        reason = (
-            f"not sent: recorded more than {self._resend_window} ago, on figures now out "
-            "of date; decide again"
-        )
+        else:
+            reason = (
+                f"not sent: recorded more than {self._resend_window} ago, on figures now out "
+                "of date; decide again"
+            )
         try:
             order = await self._reconcile_by_query(order, withdraw_reason=reason)
         except GatewayUnavailable as down:

@@ -33,6 +33,7 @@ from textual.widgets import Footer, Static
 
 from risk_tui.core.actions import MESSAGING_ROLES, TRADING_ROLES, Actor
 from risk_tui.core.calendar import MARKET_TZ
+from risk_tui.core.four_eyes import ApprovalRequest, awaiting_line
 from risk_tui.core.model import Side
 from risk_tui.core.money import ZERO, format_money, format_ratio
 from risk_tui.core.shorts import (
@@ -627,9 +628,14 @@ class ShortDetailsScreen(Screen[None]):
                 answer.intent, actor, override_reason=answer.override_reason
             )
             intent = answer.intent
+            state = (
+                awaiting_line(outcome)
+                if isinstance(outcome, ApprovalRequest)
+                else outcome.send_state.value
+            )
             return (
                 f"buy to cover {format_quantity(intent.quantity)} {intent.symbol} for "
-                f"{intent.account_id}: {outcome.send_state.value}"
+                f"{intent.account_id}: {state}"
             )
 
         await app._act(send, "buy to cover")

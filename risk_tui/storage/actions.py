@@ -1,4 +1,4 @@
-"""Stored orders, messages and auto-liquidation plans: their rows as frozen records.
+"""Stored orders, messages, plans, four-eyes requests, the kill switch: rows as records.
 
 The Store's methods (`record_order_intent`, `mark_order`, `schedule_auto_liquidation`, …)
 and their errors live in `repository.py`; this module is the one place a row becomes a
@@ -23,7 +23,10 @@ from risk_tui.core.actions import (
     OrderType,
     PlanLine,
     SendState,
+    lines_wire,
+    plan_wire,
 )
+from risk_tui.core.four_eyes import ApprovalKind, ApprovalRequest, ApprovalState, KillSwitch
 from risk_tui.core.model import Side
 
 
@@ -236,28 +239,6 @@ def plan_line_key(plan_id: str, line_index: int) -> str:
     return f"{plan_id}-{line_index}"
 
 
-def plan_wire(plan: AutoLiquidationPlan) -> dict[str, Any]:
-    """The plan as JSON-ready data (amounts as decimal strings): for the audit log."""
-    return {
-        "plan_id": plan.plan_id,
-        "call_id": plan.call_id,
-        "account_id": plan.account_id,
-        "execute_at": plan.execute_at.isoformat(),
-        "condition": plan.condition.value,
-        "lines": _lines_wire(plan.lines),
-        "operator": plan.operator,
-        "moved_deadline": None if plan.moved_deadline is None else plan.moved_deadline.isoformat(),
-        "deadline_reason": plan.deadline_reason,
-    }
-
-
-def _lines_wire(lines: tuple[PlanLine, ...]) -> list[dict[str, str]]:
-    return [
-        {"symbol": line.symbol, "side": line.side.value, "quantity": str(line.quantity)}
-        for line in lines
-    ]
-
-
 def auto_liquidation_to_row(plan: AutoLiquidationPlan, at: datetime) -> dict[str, Any]:
     # The table has no account or lines columns: they live in the `plan` document.
     return {
@@ -265,7 +246,7 @@ def auto_liquidation_to_row(plan: AutoLiquidationPlan, at: datetime) -> dict[str
         "call_id": plan.call_id,
         "execute_at": plan.execute_at,
         "condition": plan.condition.value,
-        "plan": {"account_id": plan.account_id, "lines": _lines_wire(plan.lines)},
+        "plan": {"account_id": plan.account_id, "lines": lines_wire(plan.lines)},
         "moved_deadline": plan.moved_deadline,
         "reason": plan.deadline_reason,
         "operator": plan.operator,
@@ -301,13 +282,64 @@ def same_plan(stored: StoredAutoLiquidation, plan: AutoLiquidationPlan) -> bool:
     return stored.plan() == plan
 
 
+def approval_to_row(request: ApprovalRequest) -> dict[str, Any]:
+    return {
+        "id": request.approval_id,
+        "kind": request.kind.value,
+        "call_id": request.call_id,
+        "account_id": request.account_id,
+        "details": request.details,
+        "details_hash": request.details_hash,
+        "requested_by": request.requested_by,
+        "requested_at": request.requested_at,
+        "state": request.state.value,
+        "decided_by": request.decided_by,
+        "decided_at": request.decided_at,
+        "note": request.note,
+        "replaces": request.replaces,
+        "updated_at": request.decided_at or request.requested_at,
+    }
+
+
+def approval_from_row(row: Mapping[Any, Any]) -> ApprovalRequest:
+    return ApprovalRequest(
+        approval_id=row["id"],
+        kind=ApprovalKind(row["kind"]),
+        call_id=row["call_id"],
+        account_id=row["account_id"],
+        details=row["details"],
+        details_hash=row["details_hash"],
+        requested_by=row["requested_by"],
+        requested_at=row["requested_at"],
+        state=ApprovalState(row["state"]),
+        decided_by=row["decided_by"],
+        decided_at=row["decided_at"],
+        note=row["note"],
+        replaces=row["replaces"],
+    )
+
+
+def kill_switch_from_row(row: Mapping[Any, Any]) -> KillSwitch:
+    return KillSwitch(
+        engaged=bool(row["engaged"]),
+        engaged_by=row["engaged_by"],
+        engaged_at=row["engaged_at"],
+        reason=row["reason"],
+        released_by=row["released_by"],
+        released_at=row["released_at"],
+    )
+
+
 __all__ = [
     "AutoLiquidationState",
     "StoredAutoLiquidation",
     "StoredMessage",
     "StoredOrder",
+    "approval_from_row",
+    "approval_to_row",
     "auto_liquidation_from_row",
     "auto_liquidation_to_row",
+    "kill_switch_from_row",
     "message_from_row",
     "message_to_row",
     "order_from_row",

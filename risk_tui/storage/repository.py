@@ -12,7 +12,9 @@ older copy of a call cannot erase an operator's remark.
 Orders and messages (the gateway's outbox) are recorded here before they are sent,
 idempotent on their keys; each change of send state commits with its audit entry.
 Auto-liquidation plans likewise: recorded `scheduled` with their audit entry, and moved
-once, audited, to `executed` or `cancelled`.
+once, audited, to `executed` or `cancelled`. Four-eyes requests are recorded `pending` and
+decided once (see that section); the kill switch is one row, and while it is engaged no
+new order is recorded.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ from risk_tui.core.actions import (
     SendState,
     can_move,
 )
+from risk_tui.core.four_eyes import (
+    ApprovalRequest,
+    ApprovalState,
+    KillSwitch,
+    details_hash,
+)
 from risk_tui.core.lifecycle import (
     AuditEntry,
     CallState,
@@ -54,8 +62,11 @@ from risk_tui.storage.actions import (
     StoredAutoLiquidation,
     StoredMessage,
     StoredOrder,
+    approval_from_row,
+    approval_to_row,
     auto_liquidation_from_row,
     auto_liquidation_to_row,
+    kill_switch_from_row,
     message_from_row,
     message_to_row,
     order_from_row,
@@ -70,6 +81,7 @@ from risk_tui.storage.db import READ_ONLY
 from risk_tui.storage.tables import (
     CHAIN_AUDIT,
     CHAIN_SNAPSHOTS,
+    approvals,
     audit_log,
     auto_liquidations,
     calls,
@@ -77,12 +89,13 @@ from risk_tui.storage.tables import (
     daily_jobs,
     engines,
     feed_cache,
+    kill_switch,
     messages,
     orders,
     remarks,
     snapshots,
 )
-from risk_tui.storage.types import CanonicalText, canonical_json
+from risk_tui.storage.types import CanonicalText, canonical_json, iso_utc
 
 DailyKey = tuple[str, str, date]  # (job, call_id, day): e.g. ("snapshot", "MC…", 2026-03-02)
 
@@ -157,6 +170,26 @@ class EngineBeat:
     started_at: datetime
     beat_age: float
     poll_age: float | None
+
+
+class UnknownApproval(StorageError, LookupError):
+    pass
+
+
+class ApprovalConflict(StorageError):
+    """A decision on a request that is no longer pending, or whose details changed."""
+
+
+class KillSwitchEngaged(StorageError):
+    """The desk's kill switch is engaged: no liquidation order may be recorded."""
+
+    def __init__(self, switch: KillSwitch) -> None:
+        self.switch = switch
+        super().__init__(switch.refusal())
+
+
+class KillSwitchConflict(StorageError):
+    """Engaging an engaged kill switch, or releasing a released one."""
 
 
 class DailyAlreadyDone(StorageError):
@@ -759,6 +792,11 @@ class Store:
                         f"client_order_id {intent.client_order_id} already names another order"
                     )
                 return existing, False
+            # Read under the audit-head lock that engaging the switch takes too: an order
+            # is either recorded before the switch (and its sweep cancels it) or refused.
+            switch = await self._kill_switch(conn)
+            if switch.engaged:
+                raise KillSwitchEngaged(switch)
             await self._require_call(conn, intent.reference)
             row = order_to_row(intent, account_state, at)
             await conn.execute(insert(orders).values(**row))
@@ -1361,6 +1399,501 @@ class Store:
         )
         return None if row is None else call_from_row(row)
 
+    # --- four-eyes approvals and the kill switch ---------------------------------------------
+    #
+    # A request is written `pending` with its audit entry. A decision is one conditional
+    # UPDATE (`WHERE state = 'pending' AND details_hash = <the hash the decider saw>`),
+    # made under the audit-head lock every writer takes first: two approvers (two
+    # terminals, two processes) queue, the second finds the request decided, and its
+    # UPDATE, should it get that far, matches no row. Either way it writes nothing and
+    # gets `ApprovalConflict`. A deadline move or close is executed in the approving
+    # transaction itself (`execute`); an order or plan is sent after it, and the request
+    # then moves once more, to `executed` or `failed` (`finish_request`).
+
+    async def request_approval(
+        self, request: ApprovalRequest, *, details: Mapping[str, Any] | None = None
+    ) -> ApprovalRequest:
+        """Record a pending request with its audit entry; the stored request.
+
+        `details` (JSON-ready: the requester's role, the account state they saw) go into
+        the audit entry. When the request `replaces` another (an edit), that one must still
+        be pending: it is voided in the same transaction, else `ApprovalConflict`. Raises
+        `UnknownCall` when the request names a call not stored, `KeyConflict` on an id
+        already used.
+        """
+        if request.state is not ApprovalState.PENDING:
+            raise ValueError("a request is recorded pending")
+        if details_hash(request.details) != request.details_hash:
+            raise ValueError(f"request {request.approval_id}: details and hash disagree")
+        at = request.requested_at
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            if await self._approval(conn, request.approval_id) is not None:
+                raise KeyConflict(f"approval id {request.approval_id} is already used")
+            await self._require_call(conn, request.call_id)
+            entries: list[AuditEntry] = []
+            if request.replaces is not None:
+                old = await self._approval(conn, request.replaces)
+                if old is None:
+                    raise UnknownApproval(f"no request {request.replaces}")
+                if old.state is not ApprovalState.PENDING:
+                    raise ApprovalConflict(
+                        f"request {old.approval_id} is already {old.state.value}: "
+                        "only a pending request can be edited"
+                    )
+                voided = await self._move_approval(
+                    conn,
+                    old,
+                    ApprovalState.VOIDED,
+                    by=request.requested_by,
+                    at=at,
+                    note=f"edited: replaced by {request.approval_id}",
+                )
+                entries.append(voided)
+            await conn.execute(insert(approvals).values(**approval_to_row(request)))
+            entries.insert(
+                0,
+                AuditEntry(
+                    at=at,
+                    operator=request.requested_by,
+                    action="approval_requested",
+                    call_id=request.call_id,
+                    account_id=request.account_id,
+                    details={
+                        **dict(details or {}),
+                        "approval_id": request.approval_id,
+                        "kind": request.kind.value,
+                        "details": request.details,
+                        "details_hash": request.details_hash,
+                        "replaces": request.replaces,
+                    },
+                ),
+            )
+            await self._append_audit(conn, head, entries)
+        return request
+
+    async def approve_request(
+        self,
+        approval_id: str,
+        seen_hash: str,
+        approver: Actor,
+        *,
+        at: datetime,
+        execute: LifecycleBatch | None = None,
+        outcome: Mapping[str, Any] | None = None,
+        note: str | None = None,
+    ) -> ApprovalRequest:
+        """Approve a pending request whose details hash is `seen_hash`; the request now.
+
+        With `execute` (the approved action's calls, snapshots and audit entries: a deadline
+        move, a close) the action is written in the same transaction and the request is
+        `executed` at once, `note` saying what was done and `outcome` (JSON-ready) going
+        into its audit entry; without it the
+        request is `approved`, to be finished by `finish_request`. Raises
+        `ApprovalConflict` when the request is not pending or its hash is not `seen_hash`.
+        """
+        batch = execute or LifecycleBatch()
+        async with self._engine.begin() as conn:
+            # One lock order for every writer: snapshots before audit (see `commit`).
+            snapshot_head = (
+                await self._lock_head(conn, CHAIN_SNAPSHOTS) if batch.snapshots else None
+            )
+            audit_head = await self._lock_head(conn, CHAIN_AUDIT)
+            request = await self._decidable(conn, approval_id, seen_hash)
+            if batch.calls:  # the call as the approver's desk holds it: still the stored one?
+                changed = await self._changed_calls(conn, batch.calls)
+                if changed:
+                    raise CallChanged(changed)
+            state = ApprovalState.EXECUTED if execute is not None else ApprovalState.APPROVED
+            result = await conn.execute(
+                update(approvals)
+                .where(
+                    approvals.c.id == approval_id,
+                    approvals.c.state == ApprovalState.PENDING.value,
+                    approvals.c.details_hash == seen_hash,
+                )
+                .values(
+                    state=state.value,
+                    decided_by=approver.name,
+                    decided_at=at,
+                    note=note if execute is not None else None,
+                    updated_at=at,
+                )
+            )
+            if result.rowcount != 1:  # never reached under the lock; the guard stays
+                raise ApprovalConflict(f"request {approval_id} was decided meanwhile")
+            decided = replace(
+                request,
+                state=state,
+                decided_by=approver.name,
+                decided_at=at,
+                note=note if execute is not None else None,
+            )
+            entries = [
+                self._approval_entry(
+                    decided,
+                    "approval_approved",
+                    approver.name,
+                    at,
+                    {"role": approver.role.value, "requested_by": request.requested_by},
+                ),
+                *batch.audit,
+            ]
+            if execute is not None:
+                entries.append(
+                    self._approval_entry(
+                        decided,
+                        "approval_executed",
+                        approver.name,
+                        at,
+                        {
+                            **dict(outcome or {}),
+                            "requested_by": request.requested_by,
+                            "approved_by": approver.name,
+                            "note": note,
+                        },
+                    )
+                )
+            if batch.calls:
+                await self._upsert_calls(conn, batch.calls, self._clock())
+            if snapshot_head is not None:
+                await self._append_snapshots(conn, snapshot_head, batch.snapshots)
+            await self._append_audit(conn, audit_head, entries)
+        return decided
+
+    async def finish_request(
+        self,
+        approval_id: str,
+        state: ApprovalState,
+        *,
+        operator: str,
+        note: str,
+        at: datetime,
+        details: Mapping[str, Any] | None = None,
+    ) -> ApprovalRequest:
+        """Move an `approved` request to `executed` or `failed`, audited; the request now.
+
+        Only an approved request moves, and only once: one already finished comes back
+        unchanged and nothing is written. `note` says what was done or why it failed;
+        `details` (JSON-ready, e.g. the order's outcome) go into the audit entry.
+        """
+        if state not in (ApprovalState.EXECUTED, ApprovalState.FAILED):
+            raise ValueError("an approved request finishes executed or failed")
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            current = await self._approval(conn, approval_id)
+            if current is None:
+                raise UnknownApproval(f"no request {approval_id}")
+            if current.state is not ApprovalState.APPROVED:
+                return current
+            await conn.execute(
+                update(approvals)
+                .where(approvals.c.id == approval_id)
+                .values(state=state.value, note=note, updated_at=at)
+            )
+            finished = replace(current, state=state, note=note)
+            entry = self._approval_entry(
+                finished,
+                f"approval_{state.value}",
+                operator,
+                at,
+                {
+                    **dict(details or {}),
+                    "requested_by": current.requested_by,
+                    "approved_by": current.decided_by,
+                    "note": note,
+                },
+            )
+            await self._append_audit(conn, head, [entry])
+        return finished
+
+    async def reject_request(
+        self, approval_id: str, seen_hash: str, actor: Actor, note: str, *, at: datetime
+    ) -> ApprovalRequest:
+        """Reject (or, by its requester, withdraw) a pending request, with a reason, audited.
+
+        Raises `ApprovalConflict` when it is not pending or its hash is not `seen_hash`.
+        """
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            request = await self._decidable(conn, approval_id, seen_hash)
+            result = await conn.execute(
+                update(approvals)
+                .where(
+                    approvals.c.id == approval_id,
+                    approvals.c.state == ApprovalState.PENDING.value,
+                    approvals.c.details_hash == seen_hash,
+                )
+                .values(
+                    state=ApprovalState.REJECTED.value,
+                    decided_by=actor.name,
+                    decided_at=at,
+                    note=note,
+                    updated_at=at,
+                )
+            )
+            if result.rowcount != 1:
+                raise ApprovalConflict(f"request {approval_id} was decided meanwhile")
+            rejected = replace(
+                request,
+                state=ApprovalState.REJECTED,
+                decided_by=actor.name,
+                decided_at=at,
+                note=note,
+            )
+            entry = self._approval_entry(
+                rejected,
+                "approval_rejected",
+                actor.name,
+                at,
+                {"role": actor.role.value, "requested_by": request.requested_by, "reason": note},
+            )
+            await self._append_audit(conn, head, [entry])
+        return rejected
+
+    async def void_requests(
+        self,
+        *,
+        approval_ids: Sequence[str] = (),
+        call_ids: Sequence[str] = (),
+        reason: str,
+        operator: str,
+        at: datetime,
+    ) -> list[ApprovalRequest]:
+        """Void the pending requests named, or of the calls named, each audited; those voided.
+
+        Requests no longer pending are left as they are (voiding twice writes nothing).
+        """
+        if not approval_ids and not call_ids:
+            return []
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            chosen = []
+            if approval_ids:
+                chosen.append(approvals.c.id.in_(sorted(set(approval_ids))))
+            if call_ids:
+                chosen.append(approvals.c.call_id.in_(sorted(set(call_ids))))
+            result = await conn.execute(
+                select(approvals)
+                .where(approvals.c.state == ApprovalState.PENDING.value, or_(*chosen))
+                .order_by(approvals.c.requested_at, approvals.c.id)
+            )
+            pending = [approval_from_row(row) for row in result.mappings()]
+            entries = [
+                await self._move_approval(
+                    conn, request, ApprovalState.VOIDED, by=operator, at=at, note=reason
+                )
+                for request in pending
+            ]
+            if entries:
+                await self._append_audit(conn, head, entries)
+        return [
+            replace(r, state=ApprovalState.VOIDED, decided_by=operator, decided_at=at, note=reason)
+            for r in pending
+        ]
+
+    async def get_approval(self, approval_id: str) -> ApprovalRequest | None:
+        async with self._reader() as conn:
+            return await self._approval(conn, approval_id)
+
+    async def approvals_in(
+        self, states: Sequence[ApprovalState], *, limit: int = 500
+    ) -> list[ApprovalRequest]:
+        """Requests in any of `states`, oldest first (the approvals tab: pending ones)."""
+        async with self._reader() as conn:
+            result = await conn.execute(
+                select(approvals)
+                .where(approvals.c.state.in_([state.value for state in states]))
+                .order_by(approvals.c.requested_at, approvals.c.id)
+                .limit(limit)
+            )
+            return [approval_from_row(row) for row in result.mappings()]
+
+    async def approvals_for(self, call_id: str) -> list[ApprovalRequest]:
+        """Every request about a call, in any state, oldest first."""
+        async with self._reader() as conn:
+            result = await conn.execute(
+                select(approvals)
+                .where(approvals.c.call_id == call_id)
+                .order_by(approvals.c.requested_at, approvals.c.id)
+            )
+            return [approval_from_row(row) for row in result.mappings()]
+
+    async def count_pending_approvals(self) -> int:
+        """How many requests wait for a second person (the Approvals tab's label)."""
+        async with self._reader() as conn:
+            query = (
+                select(func.count())
+                .select_from(approvals)
+                .where(approvals.c.state == ApprovalState.PENDING.value)
+            )
+            return int((await conn.execute(query)).scalar_one())
+
+    async def pending_with_hash(self, details_hash: str) -> list[ApprovalRequest]:
+        """Pending requests with exactly these details (a double press finds its first)."""
+        async with self._reader() as conn:
+            result = await conn.execute(
+                select(approvals)
+                .where(
+                    approvals.c.state == ApprovalState.PENDING.value,
+                    approvals.c.details_hash == details_hash,
+                )
+                .order_by(approvals.c.requested_at, approvals.c.id)
+            )
+            return [approval_from_row(row) for row in result.mappings()]
+
+    async def pending_requests_of_ended_calls(self) -> list[ApprovalRequest]:
+        """Pending requests whose call has ended (another process ended it, or a crash)."""
+        async with self._reader() as conn:
+            result = await conn.execute(
+                select(approvals).where(
+                    approvals.c.state == ApprovalState.PENDING.value,
+                    approvals.c.call_id.in_(
+                        select(calls.c.call_id).where(calls.c.state == CallState.ENDED.value)
+                    ),
+                )
+            )
+            return [approval_from_row(row) for row in result.mappings()]
+
+    async def kill_switch(self) -> KillSwitch:
+        """The desk's kill switch as stored now (read each time: every terminal shares it)."""
+        async with self._reader() as conn:
+            return await self._kill_switch(conn)
+
+    async def engage_kill_switch(self, actor: Actor, reason: str, *, at: datetime) -> KillSwitch:
+        """Engage the kill switch, audited; `KillSwitchConflict` when it already is."""
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            current = await self._kill_switch(conn)
+            if current.engaged:
+                raise KillSwitchConflict(
+                    f"the kill switch is already engaged (by {current.engaged_by})"
+                )
+            engaged = KillSwitch(True, actor.name, at, reason)
+            await conn.execute(
+                update(kill_switch)
+                .where(kill_switch.c.id == 1)
+                .values(
+                    engaged=True,
+                    engaged_by=actor.name,
+                    engaged_at=at,
+                    reason=reason,
+                    released_by=None,
+                    released_at=None,
+                )
+            )
+            entry = AuditEntry(
+                at=at,
+                operator=actor.name,
+                action="kill_switch_engaged",
+                details={"reason": reason, "role": actor.role.value},
+            )
+            await self._append_audit(conn, head, [entry])
+        return engaged
+
+    async def release_kill_switch(self, actor: Actor, reason: str, *, at: datetime) -> KillSwitch:
+        """Release the kill switch, audited; `KillSwitchConflict` when it is not engaged."""
+        async with self._engine.begin() as conn:
+            head = await self._lock_head(conn, CHAIN_AUDIT)
+            current = await self._kill_switch(conn)
+            if not current.engaged:
+                raise KillSwitchConflict("the kill switch is not engaged")
+            released = replace(current, engaged=False, released_by=actor.name, released_at=at)
+            await conn.execute(
+                update(kill_switch)
+                .where(kill_switch.c.id == 1)
+                .values(engaged=False, released_by=actor.name, released_at=at)
+            )
+            entry = AuditEntry(
+                at=at,
+                operator=actor.name,
+                action="kill_switch_released",
+                details={
+                    "reason": reason,
+                    "role": actor.role.value,
+                    "engaged_by": current.engaged_by,
+                    "engaged_at": None
+                    if current.engaged_at is None
+                    else iso_utc(current.engaged_at),
+                    "engage_reason": current.reason,
+                },
+            )
+            await self._append_audit(conn, head, [entry])
+        return released
+
+    async def _approval(self, conn: AsyncConnection, approval_id: str) -> ApprovalRequest | None:
+        row = (
+            (await conn.execute(select(approvals).where(approvals.c.id == approval_id)))
+            .mappings()
+            .one_or_none()
+        )
+        return None if row is None else approval_from_row(row)
+
+    async def _decidable(
+        self, conn: AsyncConnection, approval_id: str, seen_hash: str
+    ) -> ApprovalRequest:
+        """The request, read under the audit-head lock, if it can still be decided."""
+        request = await self._approval(conn, approval_id)
+        if request is None:
+            raise UnknownApproval(f"no request {approval_id}")
+        if request.state is not ApprovalState.PENDING:
+            by = f" by {request.decided_by}" if request.decided_by else ""
+            raise ApprovalConflict(f"request {approval_id} is already {request.state.value}{by}")
+        if request.details_hash != seen_hash:
+            raise ApprovalConflict(f"the details of request {approval_id} are not those shown")
+        return request
+
+    async def _move_approval(
+        self,
+        conn: AsyncConnection,
+        request: ApprovalRequest,
+        state: ApprovalState,
+        *,
+        by: str,
+        at: datetime,
+        note: str,
+    ) -> AuditEntry:
+        """Move a pending request (read under the audit-head lock); its audit entry."""
+        await conn.execute(
+            update(approvals)
+            .where(approvals.c.id == request.approval_id)
+            .values(state=state.value, decided_by=by, decided_at=at, note=note, updated_at=at)
+        )
+        moved = replace(request, state=state, decided_by=by, decided_at=at, note=note)
+        return self._approval_entry(moved, f"approval_{state.value}", by, at, {"reason": note})
+
+    @staticmethod
+    def _approval_entry(
+        request: ApprovalRequest,
+        action: str,
+        operator: str,
+        at: datetime,
+        details: Mapping[str, Any],
+    ) -> AuditEntry:
+        return AuditEntry(
+            at=at,
+            operator=operator,
+            action=action,
+            call_id=request.call_id,
+            account_id=request.account_id,
+            details={
+                **dict(details),
+                "approval_id": request.approval_id,
+                "kind": request.kind.value,
+                "details_hash": request.details_hash,
+            },
+        )
+
+    async def _kill_switch(self, conn: AsyncConnection) -> KillSwitch:
+        row = (
+            (await conn.execute(select(kill_switch).where(kill_switch.c.id == 1)))
+            .mappings()
+            .one_or_none()
+        )
+        if row is None:
+            raise StorageError("kill switch row missing: run `risk-tui db upgrade`")
+        return kill_switch_from_row(row)
+
     async def _order(self, conn: AsyncConnection, client_order_id: str) -> StoredOrder | None:
         row = (
             (await conn.execute(select(orders).where(orders.c.client_order_id == client_order_id)))
@@ -1701,11 +2234,14 @@ def _insert_for(conn: AsyncConnection, table: Table) -> Any:
 
 
 __all__ = [
+    "ApprovalConflict",
     "CallEnds",
     "DailyAlreadyDone",
     "DailyKey",
     "HistoryKey",
     "KeyConflict",
+    "KillSwitchConflict",
+    "KillSwitchEngaged",
     "OrderStamp",
     "StorageError",
     "Store",
@@ -1715,6 +2251,7 @@ __all__ = [
     "StoredOrder",
     "StoredRemark",
     "StoredSnapshot",
+    "UnknownApproval",
     "UnknownAutoLiquidation",
     "UnknownCall",
     "UnknownMessage",

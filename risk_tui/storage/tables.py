@@ -265,3 +265,46 @@ engines = Table(
     _one_of("role", ENGINE_ROLES, "role"),
     Index("ix_engines_desk_beat_at", "desk", "beat_at"),
 )
+
+APPROVAL_KINDS = ("liquidation", "auto_liquidation", "deadline_move", "call_close")
+APPROVAL_STATES = ("pending", "approved", "executed", "failed", "rejected", "voided")
+
+# Four-eyes requests (0003): the action's details document and its SHA-256 (the binding
+# an approver signs off), and where the request stands. A decision is a conditional
+# update (`state = 'pending' AND details_hash = …`), so of two approvers one wins.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("call_id", Text, ForeignKey("calls.call_id"), nullable=True),
+    Column("account_id", Text, nullable=False),
+    Column("details", CanonicalJSON, nullable=False),
+    Column("details_hash", String(HASH_LENGTH), nullable=False),
+    Column("requested_by", Text, nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("decided_by", Text, nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Column("note", Text, nullable=True),
+    Column("replaces", Text, nullable=True),  # the request an edit replaced
+    Column("updated_at", UTCDateTime, nullable=False),
+    _one_of("kind", APPROVAL_KINDS, "kind"),
+    _one_of("state", APPROVAL_STATES, "state"),
+    Index("ix_approvals_state_requested_at", "state", "requested_at"),
+    Index("ix_approvals_call_id", "call_id"),
+)
+
+# The desk's kill switch (0003): one row, seeded released. Its history is the audit log.
+kill_switch = Table(
+    "kill_switch",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("engaged", Boolean, nullable=False),
+    Column("engaged_by", Text, nullable=True),
+    Column("engaged_at", UTCDateTime, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("released_by", Text, nullable=True),
+    Column("released_at", UTCDateTime, nullable=True),
+    CheckConstraint("id = 1", name="one_row"),
+)

@@ -17,13 +17,10 @@ from sqlalchemy import Dialect, Text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from risk_tui.core.canonical import canonical_json as canonical_json  # re-exported
+
 # Fixed width (always microseconds, always `Z`), so on SQLite text order is time order.
 _UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def canonical_json(value: Any) -> str:
-    """The one JSON serialization stored and hashed: sorted keys, no spaces, UTF-8 text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class CanonicalText(str):

@@ -95,7 +95,7 @@ async def test_upgrade_needs_no_alembic_ini(
     assert not (elsewhere / "alembic.ini").exists()
     url = f"sqlite+aiosqlite:///{tmp_path / 'deep' / 'dir' / 'desk.db'}"  # parent created
     await run_upgrade(url)
-    assert await current_revision(url) == "0002"
+    assert await current_revision(url) == "0003"
     assert os.listdir(elsewhere) == []
 
 

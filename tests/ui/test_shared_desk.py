@@ -106,16 +106,16 @@ async def test_two_terminals_see_each_other_and_the_engine(shared: SharedDesk) -
         print(f"remark seen by the other terminal after {took * 1000:.0f} ms")
 
         # A claim is one operator's, shown to everyone.
-        await one.press("c")
+        await one.press("o")
         await until(lambda: "alice" in cells(second), seconds=1.0)
-        await two.press("c")
+        await two.press("o")
         await one.pause()
         await until(
             lambda: any("claimed by alice" in str(n.message) for n in second._notifications)
         )
         stored = await shared.engine.store.get_call(call_id)  # type: ignore[attr-defined]
         assert stored.claimed_by == "alice"
-        await one.press("c")  # alice gives it up; bob may take it now
+        await one.press("o")  # alice gives it up; bob may take it now
         await until(lambda: "alice" not in cells(second), seconds=1.0)
         await second.desk.claim(call_id, BOB)
         await until(lambda: "bob" in cells(first), seconds=1.0)

@@ -1,0 +1,603 @@
+"""Four-eyes approval and the kill switch as pure rules: what needs a second person, what
+the approver signs off, who may decide.
+
+Needs approval (a trader's or supervisor's action is then stored as a request, not done):
+
+- a liquidation order whose notional exceeds `four_eyes.liquidation_notional`;
+- an auto-liquidation plan whose orders together exceed it, or that moves the deadline;
+- every deadline move;
+- every close of a call by an operator.
+
+Notional, in the desk's reporting currency, exact: quantity × price × fx(instrument
+currency → reporting currency), where the price is the order's limit price, or for a
+market order (and a plan's lines, which are market orders) the last price in the book.
+A notional that cannot be computed (no instrument, quote or fx rate) needs approval.
+
+The binding: a request carries a details document — its kind, call, account, requester
+and role, and every field of the action — and the SHA-256 of its canonical JSON. The
+approver is shown the document and approves that hash. An edit voids the request and
+makes a new one (new id, new hash), so an approval can only ever apply to the details
+the approver saw, and the approved action is executed from the stored document, never
+re-derived. Nobody approves their own request; the approver must hold a role that may
+take the action themselves (`TRADING_ROLES`).
+
+The kill switch (supervisors only) blocks every new liquidation on the desk until a
+supervisor releases it; see `risk_tui.approvals` for what engaging it does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, localcontext
+from enum import StrEnum
+from typing import Any, cast
+
+from risk_tui.core.actions import (
+    TRADING_ROLES,
+    Actor,
+    AutoCondition,
+    AutoLiquidationPlan,
+    OrderIntent,
+    OrderType,
+    PlanLine,
+    Role,
+    plan_wire,
+)
+from risk_tui.core.canonical import canonical_json
+from risk_tui.core.lifecycle import MarginCall
+from risk_tui.core.margin import MissingData, fx_rate
+from risk_tui.core.model import Book, Side
+from risk_tui.core.money import context, format_money
+
+APPROVAL_ID_PREFIX = "RT-AP-"
+
+# Who may approve (or reject): the roles that may take these actions themselves.
+APPROVER_ROLES = TRADING_ROLES
+# Who may engage and release the kill switch.
+KILL_SWITCH_ROLES = frozenset({Role.SUPERVISOR})
+
+
+class ApprovalKind(StrEnum):
+    LIQUIDATION = "liquidation"
+    AUTO_LIQUIDATION = "auto_liquidation"
+    DEADLINE_MOVE = "deadline_move"
+    CALL_CLOSE = "call_close"
+
+
+class ApprovalState(StrEnum):
+    """Where a request stands (`approvals.state`).
+
+    pending   waiting for a second person
+    approved  approved; its action is being executed (an order or a plan is sent next)
+    executed  its action was carried out, as stored
+    failed    approved, but its action could not be carried out (the reason is recorded)
+    rejected  refused by a trader or supervisor (or withdrawn by its requester), with a reason
+    voided    no longer valid: edited (replaced by a new request), or its call ended
+    """
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    EXECUTED = "executed"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    VOIDED = "voided"
+
+
+KIND_WORDS = {
+    ApprovalKind.LIQUIDATION: "liquidation",
+    ApprovalKind.AUTO_LIQUIDATION: "auto-liquidation",
+    ApprovalKind.DEADLINE_MOVE: "deadline move",
+    ApprovalKind.CALL_CLOSE: "close call",
+}
+
+
+def new_approval_id() -> str:
+    return f"{APPROVAL_ID_PREFIX}{uuid.uuid4().hex[:16]}"
+
+
+def details_hash(details: Mapping[str, Any]) -> str:
+    """The binding: SHA-256 (hex) of the details document's canonical JSON."""
+    return hashlib.sha256(canonical_json(details).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """One request for a second person's approval, and where it stands."""
+
+    approval_id: str
+    kind: ApprovalKind
+    call_id: str | None
+    account_id: str
+    details: dict[str, Any]  # the document approved; `details_hash` binds it
+    details_hash: str
+    requested_by: str
+    requested_at: datetime
+    state: ApprovalState
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    note: str | None = None  # rejection reason, why voided or failed, what was executed
+    replaces: str | None = None  # the request this one replaced (an edit)
+
+    @property
+    def requested_role(self) -> Role:
+        return Role(self.details["requested_role"])
+
+    @property
+    def requester(self) -> Actor:
+        """The requester as they were when they asked: the approved action is theirs."""
+        return Actor(self.requested_by, self.requested_role)
+
+
+def awaiting_line(request: ApprovalRequest) -> str:
+    """What the requester is told: their action went to approval, under which id."""
+    return (
+        f"{KIND_WORDS[request.kind]} awaiting approval {request.approval_id}: a second trader "
+        "or supervisor must approve it (Approvals tab)"
+    )
+
+
+# --- notional ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Notional:
+    """What a liquidation is worth in `currency`; `amount` None when it cannot be computed."""
+
+    amount: Decimal | None
+    currency: str
+    problem: str | None = None
+
+    def exceeds(self, threshold: Decimal) -> bool:
+        """Above the threshold, or unknown: both need a second person."""
+        return self.amount is None or self.amount > threshold
+
+    def wire(self) -> dict[str, str | None]:
+        return {
+            "amount": None if self.amount is None else str(self.amount),
+            "currency": self.currency,
+            "problem": self.problem,
+        }
+
+
+def _line_value(
+    book: Book, symbol: str, quantity: Decimal, price: Decimal | None, currency: str
+) -> Decimal:
+    instrument = book.instruments.get(symbol)
+    if instrument is None:
+        raise MissingData(f"no instrument {symbol}")
+    if price is None:
+        quote = book.quotes.get(symbol)
+        if quote is None:
+            raise MissingData(f"no last price of {symbol}")
+        price = quote.price
+    rate = fx_rate(book, instrument.currency, currency)
+    with localcontext(context()):
+        return quantity * price * rate
+
+
+def order_notional(intent: OrderIntent, book: Book, currency: str) -> Notional:
+    """Quantity × (limit price, else the last price) × fx into `currency`."""
+    price = intent.limit_price if intent.order_type == "limit" else None
+    try:
+        amount = _line_value(book, intent.symbol, intent.quantity, price, currency)
+    except MissingData as missing:
+        return Notional(None, currency, f"notional unknown: {missing}")
+    return Notional(amount, currency)
+
+
+def plan_notional(plan: AutoLiquidationPlan, book: Book, currency: str) -> Notional:
+    """The sum over the plan's lines (market orders: the last price of each)."""
+    total = Decimal(0)
+    try:
+        for line in plan.lines:
+            with localcontext(context()):
+                total += _line_value(book, line.symbol, line.quantity, None, currency)
+    except MissingData as missing:
+        return Notional(None, currency, f"notional unknown: {missing}")
+    return Notional(total, currency)
+
+
+def plan_needs_approval(plan: AutoLiquidationPlan, notional: Notional, threshold: Decimal) -> bool:
+    return plan.moved_deadline is not None or notional.exceeds(threshold)
+
+
+# --- the details documents -----------------------------------------------------------------
+
+
+def _request(
+    kind: ApprovalKind,
+    *,
+    call_id: str | None,
+    account_id: str,
+    requester: Actor,
+    at: datetime,
+    action: Mapping[str, Any],
+    replaces: str | None,
+    approval_id: str | None,
+) -> ApprovalRequest:
+    details = {
+        "kind": kind.value,
+        "call_id": call_id,
+        "account_id": account_id,
+        "requested_by": requester.name,
+        "requested_role": requester.role.value,
+        **action,
+    }
+    return ApprovalRequest(
+        approval_id=approval_id or new_approval_id(),
+        kind=kind,
+        call_id=call_id,
+        account_id=account_id,
+        details=details,
+        details_hash=details_hash(details),
+        requested_by=requester.name,
+        requested_at=at,
+        state=ApprovalState.PENDING,
+        replaces=replaces,
+    )
+
+
+def liquidation_request(
+    intent: OrderIntent,
+    override_reason: str | None,
+    notional: Notional,
+    requester: Actor,
+    at: datetime,
+    *,
+    replaces: str | None = None,
+    approval_id: str | None = None,
+) -> ApprovalRequest:
+    return _request(
+        ApprovalKind.LIQUIDATION,
+        call_id=intent.reference,
+        account_id=intent.account_id,
+        requester=requester,
+        at=at,
+        action={
+            "order": intent.wire(),
+            "override_reason": override_reason or None,
+            "notional": notional.wire(),
+        },
+        replaces=replaces,
+        approval_id=approval_id,
+    )
+
+
+def plan_request(
+    plan: AutoLiquidationPlan,
+    notional: Notional,
+    requester: Actor,
+    at: datetime,
+    *,
+    old_deadline: datetime | None,
+    replaces: str | None = None,
+    approval_id: str | None = None,
+) -> ApprovalRequest:
+    return _request(
+        ApprovalKind.AUTO_LIQUIDATION,
+        call_id=plan.call_id,
+        account_id=plan.account_id,
+        requester=requester,
+        at=at,
+        action={
+            "plan": plan_wire(plan),
+            "notional": notional.wire(),
+            "old_deadline": _instant(old_deadline),
+        },
+        replaces=replaces,
+        approval_id=approval_id,
+    )
+
+
+def deadline_request(
+    call: MarginCall,
+    new_deadline: datetime,
+    reason: str,
+    requester: Actor,
+    at: datetime,
+    *,
+    replaces: str | None = None,
+    approval_id: str | None = None,
+) -> ApprovalRequest:
+    return _request(
+        ApprovalKind.DEADLINE_MOVE,
+        call_id=call.call_id,
+        account_id=call.account_id,
+        requester=requester,
+        at=at,
+        action={
+            "old_deadline": _instant(call.deadline),
+            "new_deadline": new_deadline.isoformat(),
+            "reason": reason,
+        },
+        replaces=replaces,
+        approval_id=approval_id,
+    )
+
+
+def close_request(
+    call: MarginCall,
+    reason: str,
+    requester: Actor,
+    at: datetime,
+    *,
+    replaces: str | None = None,
+    approval_id: str | None = None,
+) -> ApprovalRequest:
+    return _request(
+        ApprovalKind.CALL_CLOSE,
+        call_id=call.call_id,
+        account_id=call.account_id,
+        requester=requester,
+        at=at,
+        action={
+            "reason": reason,
+            "call_amount": str(call.call_amount),
+            "currency": call.currency,
+        },
+        replaces=replaces,
+        approval_id=approval_id,
+    )
+
+
+def _instant(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+# --- reading the stored document back: the action exactly as approved ----------------------
+
+
+def order_of(request: ApprovalRequest) -> tuple[OrderIntent, str | None]:
+    """The order (and its "not in call" override reason) a liquidation request names."""
+    wire = request.details["order"]
+    limit = wire["limit_price"]
+    intent = OrderIntent(
+        client_order_id=wire["client_order_id"],
+        account_id=wire["account_id"],
+        symbol=wire["symbol"],
+        side=Side(wire["side"]),
+        quantity=Decimal(wire["quantity"]),
+        order_type=cast(OrderType, wire["order_type"]),
+        limit_price=None if limit is None else Decimal(limit),
+        reason=wire["reason"],
+        reference=wire["reference"],
+        operator=wire["operator"],
+    )
+    return intent, request.details.get("override_reason")
+
+
+def plan_of(request: ApprovalRequest) -> AutoLiquidationPlan:
+    """The auto-liquidation plan a request names."""
+    wire = request.details["plan"]
+    moved = wire["moved_deadline"]
+    return AutoLiquidationPlan(
+        plan_id=wire["plan_id"],
+        call_id=wire["call_id"],
+        account_id=wire["account_id"],
+        execute_at=datetime.fromisoformat(wire["execute_at"]),
+        condition=AutoCondition(wire["condition"]),
+        lines=tuple(
+            PlanLine(line["symbol"], Side(line["side"]), Decimal(line["quantity"]))
+            for line in wire["lines"]
+        ),
+        operator=wire["operator"],
+        moved_deadline=None if moved is None else datetime.fromisoformat(moved),
+        deadline_reason=wire["deadline_reason"],
+    )
+
+
+def deadline_of(request: ApprovalRequest) -> tuple[datetime, str]:
+    """The new deadline and the reason a deadline-move request names."""
+    return datetime.fromisoformat(request.details["new_deadline"]), request.details["reason"]
+
+
+def old_deadline_of(request: ApprovalRequest) -> datetime | None:
+    """The call's deadline the requester saw (deadline moves and plans)."""
+    old = request.details.get("old_deadline")
+    return None if old is None else datetime.fromisoformat(old)
+
+
+def close_reason_of(request: ApprovalRequest) -> str:
+    return str(request.details["reason"])
+
+
+# --- in the desk's words ------------------------------------------------------------------
+
+
+def describe(request: ApprovalRequest) -> str:
+    """The request's action in one line (outside text in it still to be sanitized)."""
+    details = request.details
+    if request.kind is ApprovalKind.LIQUIDATION:
+        intent, override = order_of(request)
+        price = "market" if intent.limit_price is None else f"limit {intent.limit_price}"
+        text = f"{intent.side.value} {intent.quantity} {intent.symbol} {price}, {_worth(details)}"
+        return text + (f"; not in call, override: {override}" if override else "")
+    if request.kind is ApprovalKind.AUTO_LIQUIDATION:
+        plan = plan_of(request)
+        lines = ", ".join(f"{line.side.value} {line.quantity} {line.symbol}" for line in plan.lines)
+        text = f"at {_utc(plan.execute_at)} if {plan.condition.value}: {lines}, {_worth(details)}"
+        if plan.moved_deadline is not None:
+            text += f"; deadline to {_utc(plan.moved_deadline)}: {plan.deadline_reason}"
+        return text
+    if request.kind is ApprovalKind.DEADLINE_MOVE:
+        new_deadline, reason = deadline_of(request)
+        return f"deadline {_utc(old_deadline_of(request))} to {_utc(new_deadline)}: {reason}"
+    amount = _money(details.get("call_amount"), details.get("currency"))
+    return f"close the call ({amount} to collect): {close_reason_of(request)}"
+
+
+def _utc(moment: datetime | None) -> str:
+    return "none" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _worth(details: Mapping[str, Any]) -> str:
+    notional = details.get("notional") or {}
+    if notional.get("amount") is None:
+        return str(notional.get("problem") or "notional unknown")
+    return f"worth {_money(notional['amount'], notional.get('currency'))}"
+
+
+def _money(amount: str | None, currency: str | None) -> str:
+    return "unknown" if amount is None else format_money(Decimal(amount), currency, code=True)
+
+
+def document_lines(details: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Every field of a details document as (path, value), in canonical (sorted) order:
+    what an approver reads before approving its hash."""
+    lines: list[tuple[str, str]] = []
+    for key in sorted(details):
+        value = details[key]
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            lines.extend(document_lines(value, f"{path}."))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    lines.extend(document_lines(item, f"{path}[{index}]."))
+                else:
+                    lines.append((f"{path}[{index}]", str(item)))
+        else:
+            lines.append((path, "—" if value is None else str(value)))
+    return lines
+
+
+# --- who may decide ------------------------------------------------------------------------
+
+
+def same_person(one: str, other: str) -> bool:
+    """Operator names compared as people: `Alice` and `alice ` are one person."""
+    return one.strip().casefold() == other.strip().casefold()
+
+
+def check_approval(request: ApprovalRequest, approver: Actor, seen_hash: str) -> list[str]:
+    """Every reason `approver` may not approve `request` having been shown `seen_hash`."""
+    problems: list[str] = []
+    if approver.role not in APPROVER_ROLES:
+        problems.append(
+            f"{approver.name} ({approver.role}) may not approve: only a trader or supervisor"
+        )
+    if same_person(approver.name, request.requested_by):
+        problems.append(
+            f"nobody approves their own request: {request.approval_id} was requested by "
+            f"{request.requested_by}"
+        )
+    problems.extend(_binding_problems(request, seen_hash))
+    return problems
+
+
+def check_rejection(
+    request: ApprovalRequest, actor: Actor, seen_hash: str, note: str | None
+) -> list[str]:
+    """Every reason `actor` may not reject `request` (its requester may: a withdrawal)."""
+    problems: list[str] = []
+    if actor.role not in APPROVER_ROLES and not same_person(actor.name, request.requested_by):
+        problems.append(f"{actor.name} ({actor.role}) may not reject: only a trader or supervisor")
+    if not (note or "").strip():
+        problems.append("rejecting needs a reason")
+    problems.extend(_binding_problems(request, seen_hash))
+    return problems
+
+
+def _binding_problems(request: ApprovalRequest, seen_hash: str) -> list[str]:
+    problems: list[str] = []
+    if request.state is not ApprovalState.PENDING:
+        by = f" by {request.decided_by}" if request.decided_by else ""
+        problems.append(f"request {request.approval_id} is already {request.state.value}{by}")
+    if details_hash(request.details) != request.details_hash:
+        problems.append(
+            f"the stored details of {request.approval_id} do not match their hash "
+            "(run `risk-tui audit verify`)"
+        )
+    if seen_hash != request.details_hash:
+        problems.append(
+            f"the details shown are not those of request {request.approval_id}: look again"
+        )
+    return problems
+
+
+# --- the kill switch -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitch:
+    """The desk's kill switch as stored: engaged or not, by whom, when and why."""
+
+    engaged: bool
+    engaged_by: str | None = None
+    engaged_at: datetime | None = None
+    reason: str | None = None
+    released_by: str | None = None
+    released_at: datetime | None = None
+
+    def describe(self) -> str:
+        """`KILL SWITCH engaged by sue at 2026-11-23 02:15 UTC: liquidations blocked`."""
+        if not self.engaged:
+            if self.released_by is None:
+                return "kill switch released: liquidations allowed"
+            return (
+                f"kill switch released by {self.released_by} at {_utc(self.released_at)}: "
+                "liquidations allowed"
+            )
+        return (
+            f"KILL SWITCH engaged by {self.engaged_by} at {_utc(self.engaged_at)}: "
+            "liquidations blocked"
+        )
+
+    def refusal(self) -> str:
+        """Why a liquidation cannot go now, in one line."""
+        return f"{self.describe()} until a supervisor releases it (reason: {self.reason})"
+
+
+def check_kill_switch(actor: Actor, switch: KillSwitch, *, engage: bool, reason: str) -> list[str]:
+    """Every reason `actor` may not engage (or release) the kill switch now."""
+    problems: list[str] = []
+    verb = "engage" if engage else "release"
+    if actor.role not in KILL_SWITCH_ROLES:
+        problems.append(
+            f"{actor.name} ({actor.role}) may not {verb} the kill switch: supervisors only"
+        )
+    if not reason.strip():
+        problems.append(f"{'engaging' if engage else 'releasing'} the kill switch needs a reason")
+    if engage and switch.engaged:
+        problems.append(f"the kill switch is already engaged (by {switch.engaged_by})")
+    if not engage and not switch.engaged:
+        problems.append("the kill switch is not engaged")
+    return problems
+
+
+__all__ = [
+    "APPROVAL_ID_PREFIX",
+    "APPROVER_ROLES",
+    "KILL_SWITCH_ROLES",
+    "KIND_WORDS",
+    "ApprovalKind",
+    "ApprovalRequest",
+    "ApprovalState",
+    "KillSwitch",
+    "Notional",
+    "awaiting_line",
+    "check_approval",
+    "check_kill_switch",
+    "check_rejection",
+    "close_reason_of",
+    "close_request",
+    "deadline_of",
+    "deadline_request",
+    "describe",
+    "details_hash",
+    "document_lines",
+    "liquidation_request",
+    "new_approval_id",
+    "old_deadline_of",
+    "order_notional",
+    "order_of",
+    "plan_needs_approval",
+    "plan_notional",
+    "plan_of",
+    "plan_request",
+    "same_person",
+]

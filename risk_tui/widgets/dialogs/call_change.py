@@ -1,0 +1,162 @@
+"""Ask to close a call or move its deadline, with a reason: both go to four-eyes approval.
+
+The dialog says so before anything is sent: the request waits in the Approvals tab
+until a second trader or supervisor approves it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widget import Widget
+from textual.widgets import Input, Static
+
+from risk_tui.core.actions import TRADING_ROLES, Actor
+from risk_tui.core.lifecycle import MarginCall
+from risk_tui.core.money import format_money
+from risk_tui.render import data_text
+from risk_tui.widgets.dialogs.base import ReviewedDialog, compact_input, field_row, require_role
+from risk_tui.widgets.dialogs.formatting import aware, local_time, parse_local_datetime
+from risk_tui.widgets.dialogs.liquidate import account_line
+
+MAX_REASON = 500
+APPROVAL_NOTE = (
+    "A second trader or supervisor must approve this before it takes effect "
+    "(Approvals tab, 7); you cannot approve it yourself."
+)
+
+
+class CloseCallDialog(ReviewedDialog[str]):
+    """Answer the reason to close the call for, or None when cancelled."""
+
+    TITLE_TEXT = "Close margin call (needs approval)"
+
+    def __init__(self, call: MarginCall, actor: Actor) -> None:
+        require_role(actor, TRADING_ROLES, "close margin calls")
+        super().__init__()
+        self.call = call
+        self.actor = actor
+
+    def compose_edit(self) -> ComposeResult:
+        yield Static(account_line(self.call))
+        amount = format_money(self.call.call_amount, self.call.currency, code=True)
+        yield Static(Text(f"Call amount {amount}; closing ends the call without collecting it."))
+        yield field_row(
+            "Reason",
+            compact_input("", "why the call is closed", max_length=MAX_REASON, id="reason"),
+        )
+        yield Static(Text(APPROVAL_NOTE), classes="hint")
+
+    def first_control(self) -> Widget | None:
+        return self.query_one("#reason", Input)
+
+    def _reason(self) -> str:
+        return self.query_one("#reason", Input).value.strip()
+
+    def problems(self) -> list[str]:
+        return [] if self._reason() else ["Reason: closing a call needs a reason"]
+
+    def send_label(self) -> str:
+        return "Ask for approval  ctrl+s"
+
+    def review_text(self) -> Text:
+        text = Text("Ask to close this call?\n\n", style="bold")
+        text.append_text(account_line(self.call))
+        text.append("\nMargin call ")
+        text.append_text(data_text(self.call.call_id))
+        text.append(f" · {format_money(self.call.call_amount, self.call.currency, code=True)}")
+        text.append("\nReason: ")
+        text.append_text(data_text(self._reason()))
+        text.append(f"\n\n{APPROVAL_NOTE}")
+        return text
+
+    def result(self) -> str:
+        return self._reason()
+
+
+class MoveDeadlineDialog(ReviewedDialog[tuple[datetime, str]]):
+    """Answer (new deadline, reason), or None when cancelled. Times on the market's clock."""
+
+    TITLE_TEXT = "Move deadline (needs approval)"
+
+    DEFAULT_CSS = """
+    MoveDeadlineDialog Input.when { width: 26; }
+    MoveDeadlineDialog .zone { width: auto; padding-left: 1; }
+    """
+
+    def __init__(self, call: MarginCall, actor: Actor, now: datetime) -> None:
+        require_role(actor, TRADING_ROLES, "move deadlines")
+        super().__init__()
+        self.call = call
+        self.actor = actor
+        self.now = aware(now)
+
+    def compose_edit(self) -> ComposeResult:
+        yield Static(account_line(self.call))
+        yield Static(
+            Text(f"Deadline now {local_time(self.call.deadline, self.call.market, zone=True)}")
+        )
+        yield field_row(
+            "New deadline",
+            compact_input("", "YYYY-MM-DD HH:MM", id="new-deadline", classes="when"),
+            Static(Text(f"{self.call.market.value} time"), classes="zone"),
+        )
+        yield field_row(
+            "Reason",
+            compact_input("", "why the client gets more time", max_length=MAX_REASON, id="reason"),
+        )
+        yield Static(Text(APPROVAL_NOTE), classes="hint")
+
+    def first_control(self) -> Widget | None:
+        return self.query_one("#new-deadline", Input)
+
+    def _entries(self) -> tuple[datetime | None, str, list[str]]:
+        raw = self.query_one("#new-deadline", Input).value
+        reason = self.query_one("#reason", Input).value.strip()
+        problems: list[str] = []
+        parsed = parse_local_datetime(raw, self.call.market, self.now)
+        deadline: datetime | None = None
+        if isinstance(parsed, str):
+            problems.append(f"New deadline: {parsed}")
+        elif parsed <= self.now:
+            problems.append(
+                f"New deadline: {local_time(parsed, self.call.market, zone=True)} is not in "
+                "the future"
+            )
+        else:
+            deadline = parsed
+        if not reason:
+            problems.append("Reason: moving a deadline needs a reason")
+        return deadline, reason, problems
+
+    def problems(self) -> list[str]:
+        return self._entries()[2]
+
+    def send_label(self) -> str:
+        return "Ask for approval  ctrl+s"
+
+    def review_text(self) -> Text:
+        deadline, reason, _ = self._entries()
+        market = self.call.market
+        text = Text("Ask to move this deadline?\n\n", style="bold")
+        text.append_text(account_line(self.call))
+        text.append("\nMargin call ")
+        text.append_text(data_text(self.call.call_id))
+        text.append(
+            f"\nDeadline from {local_time(self.call.deadline, market, zone=True)} to "
+            f"{local_time(deadline, market, zone=True)}\nReason: "
+        )
+        text.append_text(data_text(reason))
+        text.append(f"\n\n{APPROVAL_NOTE}")
+        return text
+
+    def result(self) -> tuple[datetime, str]:
+        deadline, reason, problems = self._entries()
+        if deadline is None or problems:
+            raise ValueError("the entries are not valid")
+        return deadline, reason
+
+
+__all__ = ["CloseCallDialog", "MoveDeadlineDialog"]

@@ -1,0 +1,111 @@
+"""Engage or release the desk's kill switch (supervisors): says what it does, needs a reason.
+
+Focus starts in the reason box, where enter does nothing; only ctrl+s or the red button
+acts, only with a reason, and the dialog answers once, with the reason.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Input, Static
+
+from risk_tui.core.actions import Actor
+from risk_tui.core.four_eyes import KILL_SWITCH_ROLES, KillSwitch
+from risk_tui.render import data_text
+from risk_tui.widgets.dialogs.base import (
+    DialogScreen,
+    Problems,
+    compact_input,
+    field_row,
+    require_role,
+)
+
+MAX_REASON = 500
+
+
+class KillSwitchDialog(DialogScreen[str]):
+    """Answer the reason to engage (or release) the kill switch with, or None."""
+
+    DEFAULT_CSS = """
+    KillSwitchDialog > .dialog { width: 84; border: thick $error; }
+    KillSwitchDialog .consequence { height: auto; margin-top: 1; }
+    """
+
+    def __init__(self, switch: KillSwitch, actor: Actor, *, working_orders: int) -> None:
+        require_role(actor, KILL_SWITCH_ROLES, "use the kill switch")
+        super().__init__()
+        self.switch = switch
+        self.actor = actor
+        self.working_orders = working_orders
+
+    @property
+    def engaging(self) -> bool:
+        return not self.switch.engaged
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as frame:
+            frame.border_title = "ENGAGE KILL SWITCH" if self.engaging else "Release kill switch"
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(self._consequence(), classes="consequence")
+                yield field_row(
+                    "Reason",
+                    compact_input(
+                        "",
+                        "required: recorded in the audit log",
+                        max_length=MAX_REASON,
+                        id="reason",
+                    ),
+                )
+            with Vertical(classes="dialog-foot"):
+                yield Problems(id="problems")
+                with Horizontal(classes="dialog-buttons"):
+                    yield Button("Back  esc", id="back", variant="primary")
+                    label = "ENGAGE  ctrl+s" if self.engaging else "Release  ctrl+s"
+                    yield Button(label, id="act", variant="error")
+
+    def _consequence(self) -> Text:
+        if self.engaging:
+            text = Text("Engaging the kill switch, for the whole desk, at once:\n", style="bold")
+            text.append(
+                f"• cancels every working desk order ({self.working_orders} now) at the broker;\n"
+                "• blocks every new liquidation — manual, approved or scheduled — on every\n"
+                "  terminal until a supervisor releases it; scheduled auto-liquidations wait.\n"
+            )
+        else:
+            text = Text("Release the kill switch engaged by ", style="bold")
+            text.append_text(data_text(self.switch.engaged_by or "?", "bold"))
+            text.append("?\nReason it was engaged: ")
+            text.append_text(data_text(self.switch.reason or ""))
+            text.append(
+                "\nLiquidations are allowed again at once; held auto-liquidations run if their "
+                "call is still open and their condition still holds."
+            )
+        text.append("\nRecorded in the audit log under ")
+        text.append_text(data_text(self.actor.name))
+        text.append(".")
+        return text
+
+    def on_mount(self) -> None:
+        self.query_one("#reason", Input).focus()
+
+    def action_confirm(self) -> None:
+        reason = self.query_one("#reason", Input).value.strip()
+        if not reason:
+            self.query_one("#problems", Problems).show(["Reason: the kill switch needs a reason"])
+            self.query_one("#reason", Input).focus()
+            return
+        self.answer(reason)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "act":
+            self.action_confirm()
+        elif event.button.id == "back":
+            self.action_cancel()
+
+
+__all__ = ["KillSwitchDialog"]
