@@ -21,6 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
 
 from risk_tui.config import Settings
 from risk_tui.core.actions import TRADING_ROLES, Actor, Role
@@ -61,6 +62,7 @@ CALL_ACTIONS = frozenset(
     }
 )
 TRADING_ACTIONS = frozenset({"liquidate", "auto_liquidate", "close_call", "move_deadline"})
+READERS_STOP_WAIT = 5.0  # seconds the exit waits for the tabs' database reads to stop
 KILL_SWITCH_INTERVAL = 1.0  # seconds between reads of the kill switch (shared by the desk)
 
 TABS = (
@@ -172,6 +174,7 @@ class RiskApp(App[int]):
         self.health: FeedHealth | None = None
         self._changed_rows = 0
         self._deferred = False
+        self._desk_closing = False  # the desk is closing: no new reads of its database
         self.kill_switch: KillSwitch | None = None  # as last read from the database
         self.pending_approvals = 0
 
@@ -245,9 +248,25 @@ class RiskApp(App[int]):
                 desk.shared.on_status = status_changed
                 desk.shared.on_change = desk_changed
             desk.shown = asyncio.Event()
-            await desk.start()
-            await desk.recover_actions()
-            await desk.run()
+            try:
+                await desk.start()
+                await desk.recover_actions()
+                await desk.run()
+            finally:
+                await self._stop_readers()
+
+    async def _stop_readers(self) -> None:
+        """Before the desk's database closes, every other worker (the tabs' and the kill
+        switch's reads) is stopped and waited for: a read cancelled after the close would
+        wait for ever on a connection that is gone, and hang the exit."""
+        self._desk_closing = True  # no new reads start
+        me = get_current_worker()
+        others = [worker for worker in self.workers if worker is not me]
+        for worker in others:
+            worker.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(READERS_STOP_WAIT):
+                await asyncio.gather(*(w.wait() for w in others), return_exceptions=True)
 
     def on_view_updated(self, message: ViewUpdated) -> None:
         self.view = message.view
@@ -270,7 +289,11 @@ class RiskApp(App[int]):
         if not tables or "approvals" in tables:
             for approvals in self.query(ApprovalsPane):
                 approvals.read_now()
-        if (not tables or "kill_switch" in tables) and self.desk is not None:
+        if (
+            (not tables or "kill_switch" in tables)
+            and self.desk is not None
+            and not self._desk_closing
+        ):
             self.read_kill_switch(self.desk)
 
     def on_health_updated(self, message: HealthUpdated) -> None:
@@ -295,7 +318,9 @@ class RiskApp(App[int]):
     def _refresh_desk_pane(self) -> None:
         """The shown tab, when it reads the desk (shorts, history, orders), catches up."""
         pane = self._active_widget()
-        if isinstance(pane, DeskPane) and self.desk is not None and self.view is not None:
+        if self._desk_closing or self.desk is None or self.view is None:
+            return
+        if isinstance(pane, DeskPane):
             pane.refresh_from(self.desk, self.view, self.clock())
 
     def _render_banner(self) -> None:
@@ -306,7 +331,7 @@ class RiskApp(App[int]):
         for top in self.query("#top").results(Static):
             top.update(self._top_line())
         self._render_banner()
-        if self.desk is not None:
+        if self.desk is not None and not self._desk_closing:
             self.read_kill_switch(self.desk)
         if self._deferred and self.screen is self.screen_stack[0]:
             self._deferred = False
