@@ -26,6 +26,17 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 
+# What a connection whose session ended can raise: the server's error, the driver's own
+# (asyncpg says InternalClientError when the session is cut in the middle of a query).
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
+
 class LeadershipLost(Exception):
     """The connection holding the desk's lock is gone: another engine may own it now."""
 
@@ -75,7 +86,7 @@ class Leadership:
                 if await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key):
                     log.info("active: holding the desk's lock %d", self.key)
                     return
-            except (OSError, asyncpg.PostgresError) as failure:
+            except CONNECTION_ERRORS as failure:
                 log.warning("the desk's lock cannot be asked for now: %s", failure)
                 await self._drop()
             if not waiting_logged:
@@ -93,7 +104,7 @@ class Leadership:
             try:
                 async with asyncio.timeout(max(self.check, 1.0) * 5):
                     await conn.fetchval("SELECT 1")
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as gone:
+            except CONNECTION_ERRORS as gone:
                 await self._drop()
                 raise LeadershipLost(
                     f"the connection holding the desk's lock failed: {gone}"
@@ -104,7 +115,7 @@ class Leadership:
         """Give the lock up (closing its session releases it in any case)."""
         conn = self._conn
         if conn is not None and not conn.is_closed():
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            with contextlib.suppress(*CONNECTION_ERRORS):
                 await conn.fetchval("SELECT pg_advisory_unlock($1)", self.key)
         await self._drop()
 

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from risk_tui.storage.election import asyncpg_dsn
+from risk_tui.storage.election import CONNECTION_ERRORS, asyncpg_dsn
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class ChangeListener:
                 self._set_state(True)
                 log.info("listening for the desk's changes (server pid %d)", self.backend_pid)
                 await self._deliver(conn)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as gone:
+            except CONNECTION_ERRORS as gone:
                 log.warning("the desk's change notifications are cut off: %s", gone)
             finally:
                 self._set_state(False)

@@ -75,3 +75,28 @@ async def test_a_killed_session_loses_the_desk_and_the_standby_takes_it(pg_url: 
     finally:
         await first.release()
         await second.release()
+
+
+class _CutConnection:
+    """A lock connection whose session was cut in the middle of a query: asyncpg then
+    raises its own InternalClientError ("another operation is in progress")."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def is_closed(self) -> bool:
+        return self.closed
+
+    async def fetchval(self, query: str, *args: object) -> object:
+        raise asyncpg.InternalClientError("cannot switch to state 12; another operation (2)")
+
+    async def close(self, **_options: object) -> None:
+        self.closed = True
+
+
+async def test_any_failure_of_the_lock_connection_is_the_lock_lost() -> None:
+    leadership = Leadership("postgresql+asyncpg://u@127.0.0.1:1/d", "desk-cut", check=0.01)
+    leadership._conn = _CutConnection()  # type: ignore[assignment]
+    with pytest.raises(LeadershipLost, match="another operation"):
+        await asyncio.wait_for(leadership.watch(), 2)
+    assert not leadership.held
