@@ -302,7 +302,7 @@ class RiskApp(App[int]):
 
     def _render_view(self, *, force: bool = False) -> int:
         """Show the latest view in every pane; how many rows it changed."""
-        if self.view is None:
+        if self.view is None or not self.screen_stack:  # none: the app is closing
             return 0
         if self.screen is not self.screen_stack[0]:
             self._deferred = True  # a dialog or details is open: repaint when it closes
@@ -333,6 +333,8 @@ class RiskApp(App[int]):
         self._render_banner()
         if self.desk is not None and not self._desk_closing:
             self.read_kill_switch(self.desk)
+        if not self.screen_stack:  # the app is closing
+            return
         if self._deferred and self.screen is self.screen_stack[0]:
             self._deferred = False
             self._render_view()
