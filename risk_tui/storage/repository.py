@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -96,6 +96,8 @@ from risk_tui.storage.tables import (
     snapshots,
 )
 from risk_tui.storage.types import CanonicalText, canonical_json, iso_utc
+
+_Row = TypeVar("_Row")
 
 DailyKey = tuple[str, str, date]  # (job, call_id, day): e.g. ("snapshot", "MC…", 2026-03-02)
 
@@ -1344,12 +1346,7 @@ class Store:
     async def _auto_liquidation(
         self, conn: AsyncConnection, plan_id: str
     ) -> StoredAutoLiquidation | None:
-        row = (
-            (await conn.execute(select(auto_liquidations).where(auto_liquidations.c.id == plan_id)))
-            .mappings()
-            .one_or_none()
-        )
-        return None if row is None else auto_liquidation_from_row(row)
+        return await _by_key(conn, auto_liquidations.c.id, plan_id, auto_liquidation_from_row)
 
     async def _move_plans(
         self,
@@ -1392,12 +1389,7 @@ class Store:
         return moved
 
     async def _call(self, conn: AsyncConnection, call_id: str) -> MarginCall | None:
-        row = (
-            (await conn.execute(select(calls).where(calls.c.call_id == call_id)))
-            .mappings()
-            .one_or_none()
-        )
-        return None if row is None else call_from_row(row)
+        return await _by_key(conn, calls.c.call_id, call_id, call_from_row)
 
     # --- four-eyes approvals and the kill switch ---------------------------------------------
     #
@@ -1822,12 +1814,7 @@ class Store:
         return released
 
     async def _approval(self, conn: AsyncConnection, approval_id: str) -> ApprovalRequest | None:
-        row = (
-            (await conn.execute(select(approvals).where(approvals.c.id == approval_id)))
-            .mappings()
-            .one_or_none()
-        )
-        return None if row is None else approval_from_row(row)
+        return await _by_key(conn, approvals.c.id, approval_id, approval_from_row)
 
     async def _decidable(
         self, conn: AsyncConnection, approval_id: str, seen_hash: str
@@ -1895,20 +1882,10 @@ class Store:
         return kill_switch_from_row(row)
 
     async def _order(self, conn: AsyncConnection, client_order_id: str) -> StoredOrder | None:
-        row = (
-            (await conn.execute(select(orders).where(orders.c.client_order_id == client_order_id)))
-            .mappings()
-            .one_or_none()
-        )
-        return None if row is None else order_from_row(row)
+        return await _by_key(conn, orders.c.client_order_id, client_order_id, order_from_row)
 
     async def _message(self, conn: AsyncConnection, message_id: str) -> StoredMessage | None:
-        row = (
-            (await conn.execute(select(messages).where(messages.c.message_id == message_id)))
-            .mappings()
-            .one_or_none()
-        )
-        return None if row is None else message_from_row(row)
+        return await _by_key(conn, messages.c.message_id, message_id, message_from_row)
 
     async def _require_call(self, conn: AsyncConnection, call_id: str | None) -> None:
         # Checked here for a clear error rather than a foreign-key violation at INSERT.
@@ -2213,6 +2190,15 @@ def _history_match(needle: str | None) -> list[Any]:
             )
         )
     ]
+
+
+async def _by_key(
+    conn: AsyncConnection, key: Any, value: str, from_row: Callable[[Mapping[Any, Any]], _Row]
+) -> _Row | None:
+    """The one row whose primary-key column `key` is `value`, as a record; None if none."""
+    query = select(key.table).where(key == value)
+    row = (await conn.execute(query)).mappings().one_or_none()
+    return None if row is None else from_row(row)
 
 
 def _require_postgresql(conn: AsyncConnection, what: str) -> None:
