@@ -8,7 +8,6 @@ import contextlib
 import io
 import ipaddress
 import logging
-import os
 import signal
 import socket
 import sys
@@ -40,7 +39,7 @@ from risk_tui.engine import Desk, utc_now
 from risk_tui.feed.client import FeedAuthError, FeedUnavailable, make_client
 from risk_tui.feed.gateway import Gateway
 from risk_tui.report import render
-from risk_tui.shared import DESK, HEARTBEAT_INTERVAL, DeskRole
+from risk_tui.shared import DESK, DeskRole
 from risk_tui.sim.app import SimState, create_app
 from risk_tui.sim.server import listen, serve_on_loopback, serving
 from risk_tui.storage import Store, create_engine, run_verify, upgrade
@@ -174,9 +173,8 @@ async def _engine(settings: Settings) -> int:
     with database_errors(url):
         async with desk_service(settings, calendars, role=DeskRole.ENGINE) as desk:
             shared = desk.shared
-            store = desk.store
-            assert shared is not None and isinstance(store, Store)
-            standby = asyncio.create_task(_standby_beats(store, shared.engine_id))
+            assert shared is not None  # an engine's desk is a shared one
+            standby = asyncio.create_task(shared.beats("standby"))
             try:
                 await leadership.acquire()
             finally:
@@ -196,21 +194,8 @@ async def _engine(settings: Settings) -> int:
             finally:
                 await leadership.release()
                 with contextlib.suppress(SQLAlchemyError, OSError):
-                    await _beat(store, shared.engine_id, "stopped")
+                    await shared.beat("stopped")
     return EXIT_OK
-
-
-async def _beat(store: Store, engine: str, role: str) -> None:
-    await store.beat_engine(
-        engine, DESK, host=socket.gethostname(), pid=os.getpid(), role=role, polled=False
-    )
-
-
-async def _standby_beats(store: Store, engine: str) -> None:
-    while True:
-        with contextlib.suppress(SQLAlchemyError, OSError):
-            await _beat(store, engine, "standby")
-        await asyncio.sleep(HEARTBEAT_INTERVAL)
 
 
 def log_to_stderr() -> None:

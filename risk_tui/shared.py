@@ -20,7 +20,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -109,7 +109,7 @@ class SharedDesk:
 
     def runners(self) -> list[Coroutine[None, None, None]]:
         """What the desk's `run` runs besides its own loops, until cancelled."""
-        watch = self._beat() if self.role is DeskRole.ENGINE else self._watch_engines()
+        watch = self.beats("active") if self.role is DeskRole.ENGINE else self._watch_engines()
         return [self.listener.run(), watch]
 
     async def _reread(self) -> None:
@@ -140,28 +140,32 @@ class SharedDesk:
 
     def _state(self, connected: bool) -> None:
         if self.status is not None:
-            self._show(
-                EngineStatus(self.status.active, self.status.standby, self.status.last, connected)
-            )
+            self._show(replace(self.status, listening=connected))
 
     def _show(self, status: EngineStatus) -> None:
         self.status = status
         if self.on_status is not None:
             self.on_status(status)
 
-    async def _beat(self) -> None:
+    async def beat(self, role: str, *, polled: bool = False) -> None:
+        """Write this engine process's heartbeat row (`engines`) once."""
+        await self.store.beat_engine(
+            self.engine_id,
+            DESK,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            role=role,
+            polled=polled,
+        )
+
+    async def beats(self, role: str) -> None:
+        """A heartbeat every HEARTBEAT_INTERVAL until cancelled; an active engine says
+        whether it polled since the last one."""
         desk = self.desk
         while True:
             polled, desk.polled = desk.polled, False
             try:
-                await self.store.beat_engine(
-                    self.engine_id,
-                    DESK,
-                    host=socket.gethostname(),
-                    pid=os.getpid(),
-                    role="active",
-                    polled=polled,
-                )
+                await self.beat(role, polled=polled and role == "active")
             except (SQLAlchemyError, OSError) as problem:
                 log.warning("heartbeat not written: %s", problem)
             await asyncio.sleep(HEARTBEAT_INTERVAL)
