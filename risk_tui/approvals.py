@@ -267,10 +267,10 @@ class Approvals:
         self._held_said = switch.engaged
         return switch.engaged
 
-    async def engage_kill_switch(self, reason: str, actor: Actor) -> Engagement:
-        """Engage the kill switch (supervisors, with a reason), then stop every desk order."""
-        store = self._store()
-        problems = check_kill_switch(actor, await store.kill_switch(), engage=True, reason=reason)
+    async def _check_kill_switch(self, actor: Actor, reason: str, *, engage: bool) -> None:
+        """Refuse (audited) a kill-switch move this actor may not make now."""
+        current = await self._store().kill_switch()
+        problems = check_kill_switch(actor, current, engage=engage, reason=reason)
         if problems:
             await self.desk._refuse(
                 "kill_switch_refused",
@@ -278,8 +278,13 @@ class Approvals:
                 actor,
                 None,
                 problems,
-                {"engage": True, "reason": reason},
+                {"engage": engage, "reason": reason},
             )
+
+    async def engage_kill_switch(self, reason: str, actor: Actor) -> Engagement:
+        """Engage the kill switch (supervisors, with a reason), then stop every desk order."""
+        store = self._store()
+        await self._check_kill_switch(actor, reason, engage=True)
         try:
             switch = await store.engage_kill_switch(actor, reason.strip(), at=self._now())
         except KillSwitchConflict as conflict:
@@ -306,16 +311,7 @@ class Approvals:
     async def release_kill_switch(self, reason: str, actor: Actor) -> KillSwitch:
         """Release the kill switch (supervisors, with a reason), audited."""
         store = self._store()
-        problems = check_kill_switch(actor, await store.kill_switch(), engage=False, reason=reason)
-        if problems:
-            await self.desk._refuse(
-                "kill_switch_refused",
-                "kill switch",
-                actor,
-                None,
-                problems,
-                {"engage": False, "reason": reason},
-            )
+        await self._check_kill_switch(actor, reason, engage=False)
         try:
             released = await store.release_kill_switch(actor, reason.strip(), at=self._now())
         except KillSwitchConflict as conflict:
