@@ -81,8 +81,8 @@ from risk_tui.core.four_eyes import (
     plan_request,
 )
 from risk_tui.core.lifecycle import AuditEntry, LifecycleBatch
+from risk_tui.core.records import StoredAutoLiquidation, StoredOrder
 from risk_tui.feed.gateway import ActionRefused, GatewayError, OrderNotFound
-from risk_tui.storage.actions import StoredAutoLiquidation, StoredOrder
 from risk_tui.storage.repository import (
     ApprovalConflict,
     KeyConflict,

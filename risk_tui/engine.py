@@ -76,6 +76,14 @@ from risk_tui.core.margin import (
 )
 from risk_tui.core.model import AccountKind, Book, Market
 from risk_tui.core.money import format_money, minor_units, round_call_amount
+from risk_tui.core.records import (
+    AutoLiquidationState,
+    DailyKey,
+    StoredAutoLiquidation,
+    StoredMessage,
+    StoredOrder,
+    plan_line_key,
+)
 from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import (
@@ -95,19 +103,11 @@ from risk_tui.feed.gateway import (
 from risk_tui.feed.models import FeedError, ParsedPayload, Rejection, book_to_payload, parse_payload
 from risk_tui.feed.poller import Poller
 from risk_tui.shared import DeskRole, SharedDesk
-from risk_tui.storage.actions import (
-    AutoLiquidationState,
-    StoredAutoLiquidation,
-    StoredMessage,
-    StoredOrder,
-    plan_line_key,
-    plan_wire,
-)
+from risk_tui.storage.actions import plan_wire
 from risk_tui.storage.repository import (
     CallChanged,
     ClaimTaken,
     DailyAlreadyDone,
-    DailyKey,
     KeyConflict,
     Store,
     UnknownCall,

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from risk_tui.core.records import EngineBeat
 from risk_tui.storage.notify import ChangeListener, Changes
-from risk_tui.storage.repository import EngineBeat, Store
+from risk_tui.storage.repository import Store
 
 if TYPE_CHECKING:
     from risk_tui.engine import Desk

@@ -30,10 +30,10 @@ from risk_tui.core.actions import (
 from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState
 from risk_tui.core.lifecycle import CallState, EndReason
 from risk_tui.core.model import Side
+from risk_tui.core.records import AutoLiquidationState
 from risk_tui.engine import AUTO_LIQUIDATION_ACTOR, Desk
 from risk_tui.feed.gateway import ActionRefused, OrderOutcome
 from risk_tui.storage import Store, run_verify
-from risk_tui.storage.actions import AutoLiquidationState
 from tests.desk_rig import NOW, SGT, Rig, desk_rig, seed_call_id
 
 OPERATOR = Actor("amy", Role.OPERATOR)

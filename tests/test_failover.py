@@ -39,13 +39,12 @@ from risk_tui.core.actions import (
     new_plan_id,
 )
 from risk_tui.core.model import Side
+from risk_tui.core.records import AutoLiquidationState, EngineBeat
 from risk_tui.engine import Desk, reminder_message_id
 from risk_tui.shared import DESK, DeskRole
 from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import build_state
 from risk_tui.storage import Store, create_engine, run_verify, upgrade
-from risk_tui.storage.actions import AutoLiquidationState
-from risk_tui.storage.repository import EngineBeat
 from tests.threaded_sim import serve_in_thread
 
 TRADER = Actor("tessa", Role.TRADER)

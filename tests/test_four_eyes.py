@@ -32,9 +32,9 @@ from risk_tui.core.actions import (
 )
 from risk_tui.core.four_eyes import ApprovalKind, ApprovalRequest, ApprovalState
 from risk_tui.core.model import Side
+from risk_tui.core.records import AutoLiquidationState, StoredOrder
 from risk_tui.feed.gateway import ActionRefused, GatewayUnavailable, OrderOutcome
 from risk_tui.storage import Store, run_verify
-from risk_tui.storage.actions import AutoLiquidationState, StoredOrder
 from risk_tui.storage.tables import audit_log
 from tests.desk_rig import SGT, Rig, desk_rig, seed_call_id
 

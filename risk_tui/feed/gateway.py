@@ -49,9 +49,9 @@ from risk_tui.core.actions import (
     override_used,
 )
 from risk_tui.core.lifecycle import AuditEntry
+from risk_tui.core.records import StoredMessage, StoredOrder, same_message, same_order
 from risk_tui.core.text import sanitize
 from risk_tui.feed.models import Code, NonNegative
-from risk_tui.storage.actions import StoredMessage, StoredOrder, same_message, same_order
 from risk_tui.storage.repository import KillSwitchEngaged, Store, UnknownCall
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,8 @@ from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin, CureLine, RiskLevel, cure_plan
 from risk_tui.core.model import Market
 from risk_tui.core.money import format_money, format_ratio
+from risk_tui.core.records import StoredOrder, StoredRemark, StoredSnapshot
 from risk_tui.render import data_text
-from risk_tui.storage.actions import StoredOrder
-from risk_tui.storage.repository import StoredRemark, StoredSnapshot
 from risk_tui.widgets.dialogs.formatting import (
     aware,
     format_elapsed,

@@ -54,14 +54,14 @@ from risk_tui.core.lifecycle import MarginCall, SnapshotScenario
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import Market
 from risk_tui.core.money import format_money, format_ratio
+from risk_tui.core.records import HistoryKey, StoredOrder, StoredRemark, StoredSnapshot
 from risk_tui.core.text import sanitize
 from risk_tui.export import FORMATS, Period, write_export
 from risk_tui.render import data_text
 from risk_tui.screens.details import order_cells, order_labels, timeline_cells, timeline_labels
 from risk_tui.screens.warnings import RISK_LABEL, RISK_STYLE
-from risk_tui.storage.actions import StoredOrder
 from risk_tui.storage.db import create_engine
-from risk_tui.storage.repository import HistoryKey, Store, StoredRemark, StoredSnapshot
+from risk_tui.storage.repository import Store
 from risk_tui.widgets.desk_pane import DeskPane
 from risk_tui.widgets.dialogs.base import (
     DialogScreen,

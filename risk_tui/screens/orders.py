@@ -37,10 +37,9 @@ from textual.widgets import Button, Static
 from risk_tui.core.actions import TRADING_ROLES, SendState
 from risk_tui.core.calendar import MARKET_TZ
 from risk_tui.core.model import Market
+from risk_tui.core.records import OrderStamp, StoredOrder
 from risk_tui.core.text import sanitize
 from risk_tui.render import data_text
-from risk_tui.storage.actions import StoredOrder
-from risk_tui.storage.repository import OrderStamp
 from risk_tui.widgets.desk_pane import DeskPane
 from risk_tui.widgets.dialogs.base import DialogScreen
 from risk_tui.widgets.dialogs.formatting import aware, format_price, format_quantity, local_time

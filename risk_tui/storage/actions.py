@@ -8,19 +8,15 @@ record and an intent a row.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 from risk_tui.core.actions import (
     AutoCondition,
     AutoLiquidationPlan,
-    Channel,
     MessageIntent,
     OrderIntent,
-    OrderType,
     PlanLine,
     SendState,
     lines_wire,
@@ -28,70 +24,12 @@ from risk_tui.core.actions import (
 )
 from risk_tui.core.four_eyes import ApprovalKind, ApprovalRequest, ApprovalState, KillSwitch
 from risk_tui.core.model import Side
-
-
-@dataclass(frozen=True, slots=True)
-class StoredOrder:
-    client_order_id: str
-    call_id: str | None
-    account_id: str
-    symbol: str
-    side: Side
-    quantity: Decimal
-    order_type: str
-    limit_price: Decimal | None
-    reason: str
-    operator: str
-    created_at: datetime
-    send_state: SendState
-    order_id: str | None  # the broker's id, once acknowledged
-    status: str | None  # the broker's status, once acknowledged
-    filled_quantity: Decimal
-    avg_price: Decimal | None
-    reject_reason: str | None
-    updated_at: datetime
-    account_state: dict[str, Any]  # what the operator saw when deciding
-
-    def intent(self) -> OrderIntent:
-        """The order as first decided: what a re-send posts, byte for byte the same key."""
-        return OrderIntent(
-            client_order_id=self.client_order_id,
-            account_id=self.account_id,
-            symbol=self.symbol,
-            side=self.side,
-            quantity=self.quantity,
-            order_type=cast(OrderType, self.order_type),
-            limit_price=self.limit_price,
-            reason=self.reason,
-            reference=self.call_id,
-            operator=self.operator,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    message_id: str
-    call_id: str | None
-    account_id: str
-    channel: str
-    subject: str | None
-    body: str
-    operator: str
-    created_at: datetime
-    send_state: SendState
-    status: str | None  # queued, sent, failed: the broker's word, once acknowledged
-    updated_at: datetime
-
-    def intent(self) -> MessageIntent:
-        return MessageIntent(
-            message_id=self.message_id,
-            account_id=self.account_id,
-            channel=cast(Channel, self.channel),
-            subject=self.subject,
-            body=self.body,
-            reference=self.call_id,
-            operator=self.operator,
-        )
+from risk_tui.core.records import (
+    AutoLiquidationState,
+    StoredAutoLiquidation,
+    StoredMessage,
+    StoredOrder,
+)
 
 
 def order_to_row(
@@ -176,69 +114,6 @@ def message_from_row(row: Mapping[Any, Any]) -> StoredMessage:
     )
 
 
-def same_order(stored: StoredOrder, intent: OrderIntent) -> bool:
-    """Whether `intent` is the order already stored under its key (a double press)."""
-    return stored.intent() == intent
-
-
-def same_message(stored: StoredMessage, intent: MessageIntent) -> bool:
-    return stored.intent() == intent
-
-
-class AutoLiquidationState(StrEnum):
-    """Where a scheduled auto-liquidation stands (`auto_liquidations.state`).
-
-    scheduled  waiting for its time (or for live data at its time)
-    executed   its orders were submitted (each line's outcome is in the audit entry)
-    cancelled  it never sent anything: the call ended first, its condition no longer
-               held at its time, or an operator withdrew it
-    """
-
-    SCHEDULED = "scheduled"
-    EXECUTED = "executed"
-    CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAutoLiquidation:
-    """One row of `auto_liquidations`: the plan as decided, and where it stands."""
-
-    plan_id: str
-    call_id: str
-    account_id: str
-    execute_at: datetime
-    condition: AutoCondition
-    lines: tuple[PlanLine, ...]
-    operator: str
-    moved_deadline: datetime | None
-    deadline_reason: str | None
-    created_at: datetime
-    state: AutoLiquidationState
-    updated_at: datetime
-
-    def plan(self) -> AutoLiquidationPlan:
-        """The plan as the operator scheduled it."""
-        return AutoLiquidationPlan(
-            plan_id=self.plan_id,
-            call_id=self.call_id,
-            account_id=self.account_id,
-            execute_at=self.execute_at,
-            condition=self.condition,
-            lines=self.lines,
-            operator=self.operator,
-            moved_deadline=self.moved_deadline,
-            deadline_reason=self.deadline_reason,
-        )
-
-    def client_order_id(self, line_index: int) -> str:
-        """The key of the order for one line: the same in every run, so a line goes once."""
-        return plan_line_key(self.plan_id, line_index)
-
-
-def plan_line_key(plan_id: str, line_index: int) -> str:
-    return f"{plan_id}-{line_index}"
-
-
 def auto_liquidation_to_row(plan: AutoLiquidationPlan, at: datetime) -> dict[str, Any]:
     # The table has no account or lines columns: they live in the `plan` document.
     return {
@@ -275,11 +150,6 @@ def auto_liquidation_from_row(row: Mapping[Any, Any]) -> StoredAutoLiquidation:
         state=AutoLiquidationState(row["state"]),
         updated_at=row["updated_at"],
     )
-
-
-def same_plan(stored: StoredAutoLiquidation, plan: AutoLiquidationPlan) -> bool:
-    """Whether `plan` is the one already stored under its id (a double press)."""
-    return stored.plan() == plan
 
 
 def approval_to_row(request: ApprovalRequest) -> dict[str, Any]:
@@ -331,10 +201,6 @@ def kill_switch_from_row(row: Mapping[Any, Any]) -> KillSwitch:
 
 
 __all__ = [
-    "AutoLiquidationState",
-    "StoredAutoLiquidation",
-    "StoredMessage",
-    "StoredOrder",
     "approval_from_row",
     "approval_to_row",
     "auto_liquidation_from_row",
@@ -344,9 +210,5 @@ __all__ = [
     "message_to_row",
     "order_from_row",
     "order_to_row",
-    "plan_line_key",
     "plan_wire",
-    "same_message",
-    "same_order",
-    "same_plan",
 ]

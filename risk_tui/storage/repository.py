@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -57,11 +57,24 @@ from risk_tui.core.lifecycle import (
 )
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import AccountKind, Market
-from risk_tui.storage.actions import (
+from risk_tui.core.records import (
     AutoLiquidationState,
+    CallEnds,
+    DailyKey,
+    EngineBeat,
+    HistoryKey,
+    OrderStamp,
+    StoredAudit,
     StoredAutoLiquidation,
     StoredMessage,
     StoredOrder,
+    StoredRemark,
+    StoredSnapshot,
+    same_message,
+    same_order,
+    same_plan,
+)
+from risk_tui.storage.actions import (
     approval_from_row,
     approval_to_row,
     auto_liquidation_from_row,
@@ -72,9 +85,6 @@ from risk_tui.storage.actions import (
     order_from_row,
     order_to_row,
     plan_wire,
-    same_message,
-    same_order,
-    same_plan,
 )
 from risk_tui.storage.chain import audit_fields, hash_text, record_json, snapshot_fields
 from risk_tui.storage.db import READ_ONLY
@@ -99,7 +109,6 @@ from risk_tui.storage.types import CanonicalText, canonical_json, iso_utc
 
 _Row = TypeVar("_Row")
 
-DailyKey = tuple[str, str, date]  # (job, call_id, day): e.g. ("snapshot", "MC…", 2026-03-02)
 
 _IN_CHUNK = 1_000
 
@@ -161,19 +170,6 @@ class ClaimTaken(StorageError):
     """A claim (or release) the call's current claim does not allow."""
 
 
-@dataclass(frozen=True, slots=True)
-class EngineBeat:
-    """One engine process of the desk as its heartbeat row says (ages in seconds)."""
-
-    engine_id: str
-    host: str
-    pid: int
-    role: str
-    started_at: datetime
-    beat_age: float
-    poll_age: float | None
-
-
 class UnknownApproval(StorageError, LookupError):
     pass
 
@@ -201,72 +197,6 @@ class DailyAlreadyDone(StorageError):
         self.keys = list(keys)
         listed = ", ".join(f"{job} {call_id} {day.isoformat()}" for job, call_id, day in keys)
         super().__init__(f"daily job already done: {listed}")
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSnapshot:
-    seq: int
-    call_id: str
-    account_id: str
-    scenario: SnapshotScenario
-    taken_at: datetime
-    feed_as_of: datetime | None
-    feed_cursor: str | None
-    payload: dict[str, Any]
-    hash: str
-
-
-HistoryKey = tuple[datetime, str]  # (ended_at, call_id): a place in history, newest first
-
-
-@dataclass(frozen=True, slots=True)
-class CallEnds:
-    """An ended call's first trigger snapshot and last end snapshot (None when missing)."""
-
-    trigger: StoredSnapshot | None
-    end: StoredSnapshot | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRemark:
-    id: int
-    call_id: str
-    at: datetime
-    operator: str
-    text: str
-    exception: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAudit:
-    seq: int
-    at: datetime
-    operator: str
-    action: str
-    call_id: str | None
-    account_id: str | None
-    details: dict[str, Any]
-    hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class OrderStamp:
-    """Where one order stands: its key, when it was recorded, and every column that moves.
-
-    Two equal stamps are the same order in the same state (the clock plays no part, so
-    a change within one clock tick still shows), which lets a blotter re-read its window
-    every second and fetch whole rows (`orders_by_key`) only for the orders that moved.
-    """
-
-    client_order_id: str
-    created_at: datetime
-    send_state: SendState
-    order_id: str | None
-    status: str | None
-    filled_quantity: Decimal
-    avg_price: Decimal | None
-    reject_reason: str | None
-    updated_at: datetime
 
 
 # --- MarginCall <-> row: the one place -----------------------------------------------------
@@ -2221,22 +2151,12 @@ def _insert_for(conn: AsyncConnection, table: Table) -> Any:
 
 __all__ = [
     "ApprovalConflict",
-    "CallEnds",
     "DailyAlreadyDone",
-    "DailyKey",
-    "HistoryKey",
     "KeyConflict",
     "KillSwitchConflict",
     "KillSwitchEngaged",
-    "OrderStamp",
     "StorageError",
     "Store",
-    "StoredAudit",
-    "StoredAutoLiquidation",
-    "StoredMessage",
-    "StoredOrder",
-    "StoredRemark",
-    "StoredSnapshot",
     "UnknownApproval",
     "UnknownAutoLiquidation",
     "UnknownCall",

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from risk_tui.core.actions import AutoCondition, AutoLiquidationPlan, PlanLine
 from risk_tui.core.lifecycle import AuditEntry, CallState, EndReason, LifecycleBatch
 from risk_tui.core.model import Side
-from risk_tui.storage.actions import AutoLiquidationState
+from risk_tui.core.records import AutoLiquidationState
 from risk_tui.storage.chain import verify
 from risk_tui.storage.repository import KeyConflict, Store, UnknownAutoLiquidation, UnknownCall
 from risk_tui.storage.tables import audit_log, auto_liquidations

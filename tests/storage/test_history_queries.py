@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from risk_tui.core.lifecycle import CallState, EndReason, LifecycleBatch, MarginCall
 from risk_tui.core.lifecycle import SnapshotScenario as S
-from risk_tui.storage.repository import HistoryKey, Store
+from risk_tui.core.records import HistoryKey
+from risk_tui.storage.repository import Store
 from tests.storage.factories import T0, account_state, make_call, snapshot_of
 
 

@@ -13,10 +13,9 @@ import pytest
 from risk_tui.core.lifecycle import SnapshotScenario
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.model import Quote
+from risk_tui.core.records import StoredOrder, StoredRemark, StoredSnapshot
 from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.screens.details import DetailsScreen
-from risk_tui.storage.actions import StoredOrder
-from risk_tui.storage.repository import StoredRemark, StoredSnapshot
 from tests.ui.test_dialogs import (
     HOSTILE,
     NOW,

@@ -43,8 +43,7 @@ from risk_tui.core.model import (
     Quote,
     Side,
 )
-from risk_tui.storage.actions import StoredOrder
-from risk_tui.storage.repository import StoredRemark
+from risk_tui.core.records import StoredOrder, StoredRemark
 from risk_tui.widgets.dialogs import (
     AutoLiquidationDialog,
     LiquidateDialog,

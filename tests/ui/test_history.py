@@ -31,6 +31,7 @@ from risk_tui.core.lifecycle import (
     SnapshotScenario,
 )
 from risk_tui.core.model import CashBalance, Quote
+from risk_tui.core.records import StoredSnapshot
 from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.export import Period
 from risk_tui.screens import history as history_module
@@ -45,7 +46,6 @@ from risk_tui.screens.history import (
     export_file,
 )
 from risk_tui.storage import Store, create_engine, upgrade
-from risk_tui.storage.repository import StoredSnapshot
 from risk_tui.widgets.dialogs.base import MarkRadioButton
 from risk_tui.widgets.live_table import LiveTable
 from tests.storage.factories import account_state, make_call, snapshot_of

@@ -29,6 +29,7 @@ from risk_tui.config import FeedSettings, Settings, load_settings
 from risk_tui.core import lifecycle
 from risk_tui.core.actions import Actor, OrderIntent, Role, SendState
 from risk_tui.core.model import Market, Side
+from risk_tui.core.records import StoredOrder
 from risk_tui.screens.orders import (
     CancelOrderDialog,
     OrdersPane,
@@ -40,7 +41,7 @@ from risk_tui.screens.orders import (
 from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import build_state
 from risk_tui.storage import Store, create_engine, upgrade
-from risk_tui.storage.actions import StoredOrder, order_to_row
+from risk_tui.storage.actions import order_to_row
 from risk_tui.storage.tables import orders
 from risk_tui.widgets.live_table import LiveTable
 from tests.threaded_sim import serve_in_thread

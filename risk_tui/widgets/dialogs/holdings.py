@@ -25,8 +25,8 @@ from risk_tui.core.actions import SendState
 from risk_tui.core.margin import AccountMargin, CureLine, PositionMargin, covered_amount, cure_plan
 from risk_tui.core.model import Side
 from risk_tui.core.money import ZERO, format_money, format_ratio
+from risk_tui.core.records import StoredOrder
 from risk_tui.render import data_text
-from risk_tui.storage.actions import StoredOrder
 from risk_tui.widgets.dialogs.base import MarkCheckbox
 from risk_tui.widgets.dialogs.formatting import format_price, format_quantity, parse_quantity
 

@@ -20,8 +20,8 @@ from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.model import Side
 from risk_tui.core.money import ZERO, format_money
+from risk_tui.core.records import StoredOrder
 from risk_tui.render import data_text
-from risk_tui.storage.actions import StoredOrder
 from risk_tui.widgets.dialogs.base import ReviewedDialog, require_role
 from risk_tui.widgets.dialogs.formatting import format_quantity, local_time, risk_words
 from risk_tui.widgets.dialogs.holdings import (

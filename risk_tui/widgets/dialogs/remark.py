@@ -11,9 +11,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
 
 from risk_tui.core.lifecycle import MarginCall
+from risk_tui.core.records import StoredRemark
 from risk_tui.core.text import sanitize
 from risk_tui.render import data_text
-from risk_tui.storage.repository import StoredRemark
 from risk_tui.widgets.dialogs.base import (
     DialogScreen,
     MarkCheckbox,
