@@ -23,8 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from risk_tui.sim.changes import ChangeSet, LogEntry
 from risk_tui.sim.orders import ORDER_STATUSES, Invalid, idempotency_key
-from risk_tui.sim.state import SIM_TZ, ChangeSet, LogEntry, SimState, sim_now
+from risk_tui.sim.state import SIM_TZ, SimState, sim_now
 from risk_tui.sim.store import RECORD_LISTS, stream_body
 
 __all__ = [

@@ -32,12 +32,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from risk_tui.sim.changes import ChangeSet
 from risk_tui.sim.store import SimBook, decimal_text, quantity_text
-
-if TYPE_CHECKING:
-    from risk_tui.sim.state import ChangeSet
 
 ORDER_STATUSES = ("working", "partially_filled", "filled", "cancelled", "rejected")
 OPEN_STATUSES = frozenset({"working", "partially_filled"})

@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from risk_tui.sim.changes import ChangeSet
 from risk_tui.sim.generator import generate_book, milli_text, round_to_tick
 from risk_tui.sim.seed import seed_book
-from risk_tui.sim.state import ChangeSet, SimState, sim_now
+
+# Scenario (the hooks), SeedScenario and FaultRates live with SimState, which calls the
+# hooks and whose app reads the rates; they stay importable from here.
+from risk_tui.sim.state import FaultRates, Scenario, SeedScenario, SimState, sim_now
 from risk_tui.sim.store import Key, SimBook
 
 if TYPE_CHECKING:
@@ -40,26 +43,6 @@ if TYPE_CHECKING:
 SEED_SYMBOLS = frozenset(i["symbol"] for i in seed_book()["instruments"])
 SEED_ACCOUNTS = frozenset(a["account_id"] for a in seed_book()["accounts"])
 DEFAULT_ACCOUNTS = 10_000
-
-
-class Scenario:
-    """A scenario's hooks; the base class is the static `seed` desk."""
-
-    name: ClassVar[str] = "seed"
-    faults: FaultRates | None = None
-
-    def setup(self, state: SimState) -> None:
-        """Called once, when the state is created."""
-
-    def advance(self, state: SimState, changes: ChangeSet) -> None:
-        """Move the market one tick, before orders fill."""
-
-    def after(self, state: SimState, changes: ChangeSet) -> None:
-        """After orders filled, before the change set is published."""
-
-
-class SeedScenario(Scenario):
-    name: ClassVar[str] = "seed"
 
 
 class PriceModel:
@@ -320,17 +303,6 @@ def weekdays_after(start: date, days: int) -> date:
         if current.weekday() < 5:
             days -= 1
     return current
-
-
-@dataclass(frozen=True, slots=True)
-class FaultRates:
-    """How often the `faults` scenario misbehaves."""
-
-    error: float = 0.05  # /v1 requests answered 500/502/503 (a POST may be processed first)
-    slow: float = 0.05  # /v1 answers trickled out over `trickle_seconds`
-    trickle_seconds: float = 3.0
-    malformed: float = 0.25  # ticks whose change set carries 1–3 malformed records
-    invalidate: float = 0.01  # ticks after which every cursor is gone (410)
 
 
 MALFORMED_KINDS = ("price_number", "missing_balance", "negative_lot", "unknown_kind")

@@ -14,22 +14,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
+from risk_tui.sim.changes import ChangeSet, LogEntry
 from risk_tui.sim.orders import Message, Order, OrderDesk
 from risk_tui.sim.seed import seed_book
-from risk_tui.sim.store import (
-    KEY_FIELDS,
-    RECORD_LISTS,
-    Envelope,
-    Key,
-    SimBook,
-    encode,
-    render_body,
-)
-
-if TYPE_CHECKING:
-    from risk_tui.sim.scenarios import Scenario
+from risk_tui.sim.store import KEY_FIELDS, RECORD_LISTS, Envelope, SimBook, render_body
 
 SIM_TZ = timezone(timedelta(hours=8))
 DEFAULT_RETAIN_BYTES = 64 << 20  # the change log's budget: a lagging client beyond it gets 410
@@ -39,77 +29,39 @@ def sim_now() -> datetime:
     return datetime.now(SIM_TZ).replace(microsecond=0)
 
 
-class ChangeSet:
-    """One change set being built: valid records go into the book as they are added.
+@dataclass(frozen=True, slots=True)
+class FaultRates:
+    """How often the `faults` scenario misbehaves."""
 
-    Malformed records (the `faults` scenario) are only logged: the simulated back
-    office's own book stays true, the way a broker's would while its feed misbehaves.
+    error: float = 0.05  # /v1 requests answered 500/502/503 (a POST may be processed first)
+    slow: float = 0.05  # /v1 answers trickled out over `trickle_seconds`
+    trickle_seconds: float = 3.0
+    malformed: float = 0.25  # ticks whose change set carries 1–3 malformed records
+    invalidate: float = 0.01  # ticks after which every cursor is gone (410)
+
+
+class Scenario:
+    """A scenario's hooks; the base class is the static `seed` desk.
+
+    Defined here, next to the `SimState` that calls the hooks, so that the state needs
+    nothing from `scenarios.py`: the scenarios there build on this class.
     """
 
-    def __init__(self, book: SimBook, now: datetime) -> None:
-        self.book = book
-        self.now = now
-        self.ts = now.isoformat()
-        self.valid: dict[str, dict[Key, bytes]] = {}
-        self.malformed: dict[str, list[bytes]] = {}
+    name: ClassVar[str] = "seed"
+    faults: FaultRates | None = None
 
-    def put(self, name: str, record: Mapping[str, Any]) -> None:
-        stored = self.book.put(name, record)
-        if stored is None:
-            self.add_malformed(name, record)
-            return
-        key, data = stored
-        self._log(name, key, data)
+    def setup(self, state: SimState) -> None:
+        """Called once, when the state is created."""
 
-    def resend(self, name: str, key: Key) -> bool:
-        """Send the book's current record again (a correction after a malformed one)."""
-        data = self.book.raw(name, key)
-        if data is None:
-            return False
-        self._log(name, key, data)
-        return True
+    def advance(self, state: SimState, changes: ChangeSet) -> None:
+        """Move the market one tick, before orders fill."""
 
-    def add_malformed(self, name: str, record: Any) -> None:
-        self.malformed.setdefault(name, []).append(encode(record))
-
-    def _log(self, name: str, key: Key, data: bytes) -> None:
-        records = self.valid.setdefault(name, {})
-        records.pop(key, None)  # the latest record for a key goes last
-        records[key] = data
-
-    def __len__(self) -> int:
-        return sum(map(len, self.valid.values())) + sum(map(len, self.malformed.values()))
+    def after(self, state: SimState, changes: ChangeSet) -> None:
+        """After orders filled, before the change set is published."""
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One published change set, under its cursor."""
-
-    sequence: int
-    valid: dict[str, list[tuple[Key, bytes]]]
-    malformed: dict[str, list[bytes]]
-    size: int
-
-    @classmethod
-    def of(cls, sequence: int, changes: ChangeSet) -> LogEntry:
-        valid = {name: list(records.items()) for name, records in changes.valid.items()}
-        size = sum(len(d) for records in changes.valid.values() for d in records.values())
-        size += sum(len(d) for records in changes.malformed.values() for d in records)
-        return cls(sequence, valid, dict(changes.malformed), size)
-
-    def __len__(self) -> int:
-        """Records in the change set, malformed ones included (0: a heartbeat)."""
-        return sum(map(len, self.valid.values())) + sum(map(len, self.malformed.values()))
-
-    def lists(self) -> dict[str, list[bytes]]:
-        lists = {name: [data for _, data in records] for name, records in self.valid.items()}
-        for name, records in self.malformed.items():
-            lists.setdefault(name, []).extend(records)
-        return lists
-
-    def decoded(self) -> dict[str, list[Any]]:
-        """The change set as the wire shows it (without the envelope)."""
-        return {name: [json.loads(d) for d in records] for name, records in self.lists().items()}
+class SeedScenario(Scenario):
+    name: ClassVar[str] = "seed"
 
 
 class SimState:
@@ -134,8 +86,6 @@ class SimState:
         retain_bytes: int = DEFAULT_RETAIN_BYTES,
         lots_per_tick: int = 100,
     ) -> None:
-        from risk_tui.sim.scenarios import SeedScenario
-
         if book is None:
             book = seed_book()
         self.store = book if isinstance(book, SimBook) else SimBook.from_records(book)
