@@ -58,8 +58,8 @@ from risk_tui.core.columnar import LEVELS, ColumnarBook
 from risk_tui.core.margin import CallPolicy, compute_account
 from risk_tui.core.model import Book, Market, Quote
 from risk_tui.feed.models import parse_payload
-from risk_tui.sim.generator import milli_text, tick_milli
 from risk_tui.sim.scenarios import SEED_SYMBOLS, SelloffScenario, build_state
+from risk_tui.sim.ticks import milli_text, tick_milli
 
 ACCOUNTS = 200_000
 SEED = 0

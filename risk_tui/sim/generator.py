@@ -8,13 +8,13 @@ the worked example whatever the scenario does to generated prices.
 The heavy columns (about 2,000,000 positions at 200,000 accounts) are drawn with numpy
 in a few vectorised passes and rendered straight to JSON bytes: no per-record dict ever
 exists. numpy's seeded Generator makes the book a pure function of (accounts, seed) for
-a given numpy version.
+a given numpy version. Prices come on the exchanges' tick grids (`ticks.py`), names from
+`names.py`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,13 +22,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from risk_tui.sim.names import client_name, instrument_name
 from risk_tui.sim.seed import seed_book
 from risk_tui.sim.store import SimBook, encode
+from risk_tui.sim.ticks import MARKETS, FloatArray, IntArray, milli_text, round_to_ticks
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-
-MARKETS = ("HK", "SG", "US")
 CURRENCIES = ("HKD", "SGD", "USD")  # index-aligned with MARKETS
 MIN_SYMBOLS = 36
 ACCOUNTS_PER_SYMBOL = 40  # 5,000 symbols at 200,000 accounts
@@ -67,73 +65,9 @@ HEALTHY_EQUITY = (0.45, 1.10)
 HK_LOTS = (100, 200, 250, 300, 400, 500, 1000, 2000)
 HK_LOT_WEIGHTS = (0.25, 0.10, 0.05, 0.05, 0.10, 0.25, 0.15, 0.05)
 
-# HKEX's spread table and SGX's tick sizes, in thousandths (every tick is a multiple of
-# 0.001): prices move in ticks the way real quotes do, and the desk sees 3-decimal
-# prices for penny stocks.
-HK_TICKS = (
-    (250, 1),
-    (500, 5),
-    (10_000, 10),
-    (20_000, 20),
-    (100_000, 50),
-    (200_000, 100),
-    (500_000, 200),
-    (1_000_000, 500),
-    (2_000_000, 1000),
-    (5_000_000, 2000),
-)
-SG_TICKS = ((200, 1), (1000, 5))
-US_TICKS = ((1000, 1),)
-
-
-def tick_milli(market: str, price_milli: float) -> int:
-    """The price step at this price, in thousandths."""
-    table, above = {"HK": (HK_TICKS, 5000), "SG": (SG_TICKS, 10), "US": (US_TICKS, 10)}[market]
-    for ceiling, step in table:
-        if price_milli < ceiling:
-            return step
-    return above
-
-
-def round_to_tick(market: str, price: float) -> int:
-    """A price in thousandths, on the market's tick grid, never below one tick."""
-    milli = price * 1000.0
-    step = tick_milli(market, milli)
-    return max(step, round(milli / step) * step)
-
-
-def milli_text(milli: int) -> str:
-    """Thousandths as a decimal string: 19500 → "19.50", 123 → "0.123", -5 → "-0.005"."""
-    sign = "-" if milli < 0 else ""
-    whole, fraction = divmod(abs(milli), 1000)
-    if fraction % 10 == 0:
-        return f"{sign}{whole}.{fraction // 10:02d}"
-    return f"{sign}{whole}.{fraction:03d}"
-
-
 # ".50", ".123": the fraction part of a thousandths price, precomputed because two
 # million positions each need one.
 _FRACTION = [f".{f // 10:02d}" if f % 10 == 0 else f".{f:03d}" for f in range(1000)]
-
-
-def ticks_milli(market: IntArray, price_milli: FloatArray) -> IntArray:
-    """`tick_milli` over arrays."""
-    steps = np.empty(len(market), dtype=np.int64)
-    for index, name in enumerate(MARKETS):
-        table, above = {"HK": (HK_TICKS, 5000), "SG": (SG_TICKS, 10), "US": (US_TICKS, 10)}[name]
-        ceilings = np.array([c for c, _ in table], dtype=np.float64)
-        values = np.array([s for _, s in table] + [above], dtype=np.int64)
-        mask = market == index
-        steps[mask] = values[np.searchsorted(ceilings, price_milli[mask], side="right")]
-    return steps
-
-
-def round_to_ticks(market: IntArray, price: FloatArray) -> IntArray:
-    """`round_to_tick` over arrays."""
-    milli = price * 1000.0
-    step = ticks_milli(market, milli)
-    rounded: IntArray = np.maximum(step, np.rint(milli / step).astype(np.int64) * step)
-    return rounded
 
 
 def cents_text(cents: int) -> str:
@@ -142,46 +76,7 @@ def cents_text(cents: int) -> str:
     return f"{sign}{whole}.{fraction:02d}"
 
 
-# Small word lists for names; none contains a quote, backslash or control character, so
-# records built from them by f-string are valid JSON (checked once, below).
-_WORDS_A = (
-    "Harbour", "Pacific", "Golden", "Eastern", "Orient", "Summit", "Jade", "Lion", "Pearl",
-    "Dragon", "Silver", "Crown", "Straits", "Kowloon", "Victoria", "Marina", "Atlas",
-    "Pioneer", "Evergreen", "Northstar", "Bright", "United", "Great Wall", "Sunrise",
-    "Emerald", "Phoenix", "Lotus", "Meridian", "Horizon", "Keystone",
-)  # fmt: skip
-_WORDS_B = (
-    "Land", "Power", "Telecom", "Shipping", "Logistics", "Pharma", "Foods", "Energy",
-    "Semiconductor", "Bank", "Insurance", "Property", "Retail", "Motors", "Resources",
-    "Healthcare", "Software", "Gaming", "Textiles", "Airlines", "Infrastructure", "Media",
-    "Biotech", "Materials", "Water", "Steel", "Solar", "Hotels", "Securities", "Electric",
-)  # fmt: skip
-_SUFFIX = {"HK": ("Holdings", "Group", "Ltd", "International"),
-           "SG": ("Ltd", "Trust", "REIT", "Holdings"),
-           "US": ("Inc.", "Corp.", "Co.", "Technologies")}  # fmt: skip
-_HK_SURNAMES = ("陳", "李", "張", "黃", "何", "林", "吳", "劉", "梁", "鄭", "王", "周", "馮", "郭")
-_HK_GIVEN = ("志", "偉", "家", "嘉", "美", "文", "國", "小", "明", "華", "玲", "俊", "詠", "子")
-_HK_ROMAN = ("Chan", "Lee", "Cheung", "Wong", "Ho", "Lam", "Ng", "Lau", "Leung", "Cheng")
-_HK_FIRST = ("Ka Ming", "Wai Kit", "Mei Yee", "Chi Keung", "Siu Fong", "Tsz Ching", "Ho Yin")
-_SG_SURNAMES = ("Tan", "Lim", "Lee", "Ng", "Ong", "Wong", "Goh", "Chua", "Koh", "Teo", "Low")
-_SG_GIVEN = ("Wei Ling", "Jun Jie", "Hui Min", "Kok Wah", "Siew Lan", "Zhi Hao", "Pei Shan")
-_SG_OTHER = ("Nur Aisyah binte Ahmad", "Muhammad Hafiz", "Priya Raman", "Arjun Pillai")
-_US_FIRST = ("James", "Maria", "Robert", "Linda", "Michael", "Sofia", "David", "Emily", "Wei")
-_US_LAST = ("Smith", "Johnson", "Garcia", "Miller", "Davis", "Chen", "Patel", "Nguyen", "Kim")
-_FIRMS = ("Capital", "Investments", "Family Office", "Asset Management", "Trading")
 _PHONE_PREFIX = {"HK": "+852 ", "SG": "+65 ", "US": "+1 "}
-
-
-def _check_words() -> None:
-    tables: list[Sequence[str]] = [_WORDS_A, _WORDS_B, _HK_SURNAMES, _HK_GIVEN, _HK_ROMAN]
-    tables += [_HK_FIRST, _SG_SURNAMES, _SG_GIVEN, _SG_OTHER, _US_FIRST, _US_LAST, _FIRMS]
-    tables += list(_SUFFIX.values())
-    for words in tables:
-        for word in words:
-            assert not any(c in word for c in '"\\') and word.isprintable(), word
-
-
-_check_words()
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,11 +223,7 @@ def _put_instruments(book: SimBook, symbols: Symbols, ts: str | None) -> None:
     # The name is a deterministic function of the symbol so it needs no random draws.
     for i, symbol in enumerate(symbols.names):
         market = MARKETS[int(symbols.market[i])]
-        digest = sum(ord(c) * (k + 7) for k, c in enumerate(symbol))
-        name = (
-            f"{_WORDS_A[digest % len(_WORDS_A)]} {_WORDS_B[(digest // 7) % len(_WORDS_B)]} "
-            f"{_SUFFIX[market][(digest // 11) % 4]}"
-        )
+        name = instrument_name(symbol, market)
         im, mm, fm = TIERS[int(symbols.tier[i])]
         short: tuple[str | None, ...] = (None, None, None)
         if symbols.short_tier[i] >= 0:
@@ -519,7 +410,7 @@ class _Desk:
         phone = self.rng.integers(10_000_000, 99_999_999, self.count).tolist()
         for a, account_id in enumerate(self.ids):
             market = MARKETS[int(self.market[a])]
-            name = _client_name(market, name_draw[a])
+            name = client_name(market, name_draw[a])
             if no_contact[a]:
                 contact = "{}"
             else:
@@ -585,24 +476,3 @@ class _Desk:
                 "rate": f"{rate_bp[i] / 10_000:.4f}",
             }
             book.tables["borrow"][(s.names[index],)] = encode(record)
-
-
-def _client_name(market: str, draw: int) -> str:
-    if draw % 23 == 0:  # a corporate client now and then
-        return f"{_WORDS_A[draw % len(_WORDS_A)]} {_FIRMS[(draw >> 5) % len(_FIRMS)]} Ltd"
-    if market == "HK":
-        if draw % 2:
-            return (
-                _HK_SURNAMES[(draw >> 1) % len(_HK_SURNAMES)]
-                + _HK_GIVEN[(draw >> 5) % len(_HK_GIVEN)]
-                + _HK_GIVEN[(draw >> 9) % len(_HK_GIVEN)]
-            )
-        return (
-            f"{_HK_ROMAN[(draw >> 1) % len(_HK_ROMAN)]} {_HK_FIRST[(draw >> 5) % len(_HK_FIRST)]}"
-        )
-    if market == "SG":
-        if draw % 7 == 0:
-            return _SG_OTHER[(draw >> 3) % len(_SG_OTHER)]
-        surname = _SG_SURNAMES[(draw >> 1) % len(_SG_SURNAMES)]
-        return f"{surname} {_SG_GIVEN[(draw >> 5) % len(_SG_GIVEN)]}"
-    return f"{_US_FIRST[(draw >> 1) % len(_US_FIRST)]} {_US_LAST[(draw >> 5) % len(_US_LAST)]}"

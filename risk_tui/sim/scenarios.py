@@ -28,13 +28,14 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from risk_tui.sim.changes import ChangeSet
-from risk_tui.sim.generator import generate_book, milli_text, round_to_tick
+from risk_tui.sim.generator import generate_book
 from risk_tui.sim.seed import seed_book
 
 # Scenario (the hooks), SeedScenario and FaultRates live with SimState, which calls the
 # hooks and whose app reads the rates; they stay importable from here.
 from risk_tui.sim.state import FaultRates, Scenario, SeedScenario, SimState, sim_now
 from risk_tui.sim.store import Key, SimBook
+from risk_tui.sim.ticks import milli_text, round_to_tick
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -11,9 +11,10 @@ from risk_tui.core.book import book_from_snapshot
 from risk_tui.core.margin import CallFormula, CallPolicy, compute_account
 from risk_tui.core.model import AccountKind, Book
 from risk_tui.feed.models import parse_payload
-from risk_tui.sim.generator import MIN_SYMBOLS, generate_book, round_to_tick
+from risk_tui.sim.generator import MIN_SYMBOLS, generate_book
 from risk_tui.sim.seed import SEED_ACCOUNT, seed_book
 from risk_tui.sim.store import SimBook
+from risk_tui.sim.ticks import round_to_tick
 from tests.sim.helpers import NOW, margins
 
 ACCOUNTS = 2_000
