@@ -50,7 +50,8 @@ from risk_tui.core.book import BookChanges
 from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
 from risk_tui.core.lifecycle import LifecycleBatch
 from risk_tui.core.margin import compute_account
-from risk_tui.engine import Engine, collect_young, hold_collector
+from risk_tui.desk.collector import collect_young, hold_collector
+from risk_tui.desk.engine import Engine
 from risk_tui.feed.models import book_to_payload, parse_payload
 from risk_tui.sim.scenarios import SelloffScenario, build_state
 from risk_tui.storage.db import create_engine, upgrade

@@ -4,7 +4,7 @@ Run as `.venv/bin/python -m benchmarks.keypress [--presses 200]` (about four min
 Prints a table and writes `benchmarks/results/keypress.json`.
 
 The app is the real `risk_tui.app.RiskApp`, headless at 120×40 (`run_test`), on a real
-desk: `desk_service` on a temporary SQLite database and the simulator's seed feed, whose
+desk: `desk_api` on a temporary SQLite database and the simulator's seed feed, whose
 desk polls once at start-up (poll interval one hour); after its first view the desk's
 own views (of the 4-account seed book) are dropped (`desk.on_view` emptied), so that
 every view shown is the storm's. The storm is synthetic and posted the way the desk posts its views
@@ -64,14 +64,15 @@ from textual.screen import Screen
 
 from benchmarks.gc_log import GcLog
 from risk_tui.app import RiskApp, ViewUpdated
-from risk_tui.commands import desk_service, serve_simulator
+from risk_tui.cli.commands import serve_simulator
+from risk_tui.cli.compose import desk_api
 from risk_tui.config import FeedSettings, load_settings
-from risk_tui.core.actions import Role
 from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
 from risk_tui.core.lifecycle import CallState, MarginCall
 from risk_tui.core.margin import MarginFigures, RiskLevel
 from risk_tui.core.model import AccountKind, Market
 from risk_tui.core.money import ZERO
+from risk_tui.core.roles import Role
 from risk_tui.core.view import DeskView, Totals, WarningRow
 from risk_tui.screens.details import DetailsScreen
 from risk_tui.sim.app import SimState
@@ -266,7 +267,10 @@ async def _scenario(
                 }
             )
             app = RiskApp(
-                settings, "bench", lambda: desk_service(settings, calendars), calendars=calendars
+                settings,
+                "bench",
+                lambda actor: desk_api(settings, calendars, actor),
+                calendars=calendars,
             )
             async with app.run_test(size=SIZE) as pilot:
                 watch = FrameWatch(app)

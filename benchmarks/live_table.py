@@ -65,7 +65,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from benchmarks.gc_log import GcLog
-from risk_tui.engine import collect_young, hold_collector
+from risk_tui.desk.collector import collect_young, hold_collector
 from risk_tui.screens.warnings import _amount as warnings_amount
 from risk_tui.widgets.live_table import Column, LiveTable, RowData
 

@@ -1,7 +1,8 @@
-"""The Textual app: wiring only — desk views in, operator intents out through the Desk.
+"""The Textual app: wiring only — desk events in, operator intents out through the Desk API.
 
-The app computes no margin and writes no SQL: it shows the engine's immutable views and
-hands every action to `Desk` (which records it before it is sent).
+The app computes no margin and writes no SQL: it shows the desk's immutable views and
+hands every action to the desk through `risk_tui.desk.api` (the only desk module the
+terminal imports), which records it before it is sent.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -24,21 +25,28 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from risk_tui.config import Settings
-from risk_tui.core.actions import TRADING_ROLES, Actor, Role
 from risk_tui.core.calendar import TradingCalendars
+from risk_tui.core.clock import utc_now
 from risk_tui.core.feed_health import FeedHealth
-from risk_tui.core.four_eyes import KILL_SWITCH_ROLES, ApprovalRequest, KillSwitch, awaiting_line
-from risk_tui.core.margin import AccountMargin
+from risk_tui.core.four_eyes import KillSwitch
+from risk_tui.core.roles import Actor, Intent, Role, allowed
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, WarningRow
-from risk_tui.engine import Desk, utc_now
+from risk_tui.desk.api import (
+    DeskApi,
+    DeskEvent,
+    EngineChanged,
+    EngineStatus,
+    HealthChanged,
+    StoreChanged,
+    ViewChanged,
+)
 from risk_tui.screens.approvals import ApprovalsPane
+from risk_tui.screens.call_actions import CallActions
 from risk_tui.screens.history import HistoryPane
 from risk_tui.screens.orders import OrdersPane
 from risk_tui.screens.shorts import ShortsPane
 from risk_tui.screens.warnings import SORT_KEYS, WarningsPane
-from risk_tui.shared import EngineStatus
-from risk_tui.storage.notify import Changes
 from risk_tui.widgets.desk_pane import DeskPane
 from risk_tui.widgets.feed_banner import EngineBanner, FeedBanner
 from risk_tui.widgets.kill_switch_banner import KillSwitchBanner
@@ -46,22 +54,20 @@ from risk_tui.widgets.live_table import LiveTable
 
 log = logging.getLogger(__name__)
 
-DeskService = Callable[[], AbstractAsyncContextManager[Desk]]
+# Opens the desk for an operator: the command line's composition root (`risk_tui.cli`).
+DeskConnector = Callable[[Actor], AbstractAsyncContextManager[DeskApi]]
 
-MESSAGING_ROLES = frozenset({Role.OPERATOR, Role.TRADER, Role.SUPERVISOR})
-CALL_ACTIONS = frozenset(
-    {
-        "liquidate",
-        "auto_liquidate",
-        "close_call",
-        "move_deadline",
-        "message",
-        "remark",
-        "toggle_exception",
-        "claim",
-    }
-)
-TRADING_ACTIONS = frozenset({"liquidate", "auto_liquidate", "close_call", "move_deadline"})
+# The app's actions on a call's row, and the intent each one asks the desk for.
+CALL_ACTIONS: dict[str, Intent] = {
+    "liquidate": Intent.LIQUIDATE,
+    "auto_liquidate": Intent.AUTO_LIQUIDATE,
+    "close_call": Intent.CLOSE_CALL,
+    "move_deadline": Intent.MOVE_DEADLINE,
+    "message": Intent.MESSAGE,
+    "remark": Intent.REMARK,
+    "toggle_exception": Intent.REMARK,
+    "claim": Intent.CLAIM,
+}
 READERS_STOP_WAIT = 5.0  # seconds the exit waits for the tabs' database reads to stop
 KILL_SWITCH_INTERVAL = 1.0  # seconds between reads of the kill switch (shared by the desk)
 
@@ -156,7 +162,7 @@ class RiskApp(App[int]):
         self,
         settings: Settings,
         operator: str,
-        service: DeskService,
+        connect: DeskConnector,
         *,
         calendars: TradingCalendars | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -165,16 +171,17 @@ class RiskApp(App[int]):
         super().__init__()
         self.settings = settings
         self.actor = Actor(operator, settings.role_of(operator))
-        self.service = service
+        self.connect = connect
         self.calendars = calendars
         self.clock = clock
         self.monotonic = monotonic
-        self.desk: Desk | None = None
+        self.desk: DeskApi | None = None
         self.view: DeskView | None = None
         self.health: FeedHealth | None = None
         self._changed_rows = 0
         self._deferred = False
         self._desk_closing = False  # the desk is closing: no new reads of its database
+        self.calls = CallActions(self)  # the dialogs and commands behind a call's keys
         self.kill_switch: KillSwitch | None = None  # as last read from the database
         self.pending_approvals = 0
 
@@ -226,34 +233,26 @@ class RiskApp(App[int]):
 
     @work(exclusive=True, exit_on_error=False, group="desk")
     async def run_desk(self) -> None:
-        async with self.service() as desk:
+        async with self.connect(self.actor) as desk:
             self.desk = desk
-
-            def view_changed(view: DeskView) -> None:
-                self.post_message(ViewUpdated(view))
-
-            def health_changed(health: FeedHealth) -> None:
-                self.post_message(HealthUpdated(health))
-
-            desk.on_view = view_changed
-            desk.poller.on_health = health_changed
-            if desk.shared is not None:
-
-                def status_changed(status: EngineStatus) -> None:
-                    self.post_message(EngineUpdated(status))
-
-                def desk_changed(changes: Changes) -> None:
-                    self.post_message(DeskChanged(frozenset(changes)))
-
-                desk.shared.on_status = status_changed
-                desk.shared.on_change = desk_changed
-            desk.shown = asyncio.Event()
+            events = desk.events()  # subscribed now: the first view is not missed
+            self.run_worker(self._hear(events), group="events", exit_on_error=False)
             try:
-                await desk.start()
-                await desk.recover_actions()
                 await desk.run()
             finally:
                 await self._stop_readers()
+
+    async def _hear(self, events: AsyncIterator[DeskEvent]) -> None:
+        """The desk's events, posted as the app's messages (a backlog collapses)."""
+        async for event in events:
+            if isinstance(event, ViewChanged):
+                self.post_message(ViewUpdated(event.view))
+            elif isinstance(event, HealthChanged):
+                self.post_message(HealthUpdated(event.health))
+            elif isinstance(event, EngineChanged):
+                self.post_message(EngineUpdated(event.status))
+            elif isinstance(event, StoreChanged):
+                self.post_message(DeskChanged(event.tables))
 
     async def _stop_readers(self) -> None:
         """Before the desk's database closes, every other worker (the tabs' and the kill
@@ -272,8 +271,8 @@ class RiskApp(App[int]):
         self.view = message.view
         self._changed_rows = self._render_view()
         self._render_banner()
-        if self.desk is not None and self.desk.shown is not None and not self.desk.shown.is_set():
-            self.call_after_refresh(self.desk.shown.set)  # painted: the desk goes on
+        if self.desk is not None:
+            self.call_after_refresh(self.desk.painted)  # painted: the desk goes on
 
     def on_engine_updated(self, message: EngineUpdated) -> None:
         for banner in self.query(EngineBanner):
@@ -342,11 +341,11 @@ class RiskApp(App[int]):
             self._render_view()  # elapsed times and market clocks move on
 
     @work(exclusive=True, group="kill-switch", exit_on_error=False)
-    async def read_kill_switch(self, desk: Desk) -> None:
+    async def read_kill_switch(self, desk: DeskApi) -> None:
         """The kill switch and the requests waiting, as the shared database has them now."""
         try:
-            switch = await desk.approvals.kill_switch()
-            pending = await desk.approvals.pending_count()
+            switch = await desk.kill_switch()
+            pending = await desk.pending_approvals()
         except Exception:  # the next tick reads again; the feed banner says if all is down
             log.exception("reading the kill switch failed")
             return
@@ -384,8 +383,14 @@ class RiskApp(App[int]):
         key = pane.table.cursor_key
         return next((row for row in self.view.warnings if row.account_id == key), None)
 
-    def _refuse(self, what: str) -> None:
+    def refuse(self, what: str) -> None:
         self.notify(f"{what}: not allowed for role {self.actor.role.value}", severity="error")
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def repaint(self) -> None:
+        self._render_view(force=True)
 
     # --- actions --------------------------------------------------------------------------
 
@@ -429,9 +434,8 @@ class RiskApp(App[int]):
 
     def _set_filter(self, text: str) -> None:
         def symbols_of(account_id: str) -> set[str]:
-            if self.desk is None:
-                return set()
-            return set(self.desk.engine.book.positions.get(account_id, {}))
+            entry = None if self.desk is None else self.desk.accounts([account_id]).get(account_id)
+            return set() if entry is None else set(entry.symbols)
 
         for pane in self.query(WarningsPane):
             pane.set_text_filter(text, symbols_of)
@@ -456,14 +460,13 @@ class RiskApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Destructive actions are not even offered to a role that may not take them."""
-        if action in CALL_ACTIONS:
+        intent = CALL_ACTIONS.get(action)
+        if intent is not None:
             if self._pane() is None:
                 return False  # not on a tab of calls: nothing to act on
-            if action in TRADING_ACTIONS:
-                return self.actor.role in TRADING_ROLES
-            return self.actor.role in MESSAGING_ROLES
+            return allowed(self.actor.role, intent)
         if action == "kill_switch":
-            return self.actor.role in KILL_SWITCH_ROLES
+            return allowed(self.actor.role, Intent.KILL_SWITCH)
         return True
 
     @on(LiveTable.RowSelected)
@@ -476,29 +479,28 @@ class RiskApp(App[int]):
         from risk_tui.screens.details import DetailsScreen
 
         row = self._row(account_id)
-        if row is None or self.desk is None:
+        desk = self.desk
+        if row is None or desk is None:
             return
-        store = self.desk.store
         call = row.call
         # The call and its figures at once; its snapshots, remarks and orders (read from
         # the database) fill in as they come, so the key is answered within a frame.
+        role = self.actor.role
         screen = DetailsScreen(
             call,
-            self.desk.engine.results.get(account_id),
+            desk.account(account_id),
             (),
             (),
             (),
             self.clock(),
-            can_trade=self.actor.role in TRADING_ROLES,
-            can_message=self.actor.role in MESSAGING_ROLES,
-            can_remark=self.actor.role in MESSAGING_ROLES,
+            can_trade=allowed(role, Intent.LIQUIDATE),
+            can_message=allowed(role, Intent.MESSAGE),
+            can_remark=allowed(role, Intent.REMARK),
         )
         dismissed = self.push_screen(screen, wait_for_dismiss=True)
-        screen.update_history(
-            await store.snapshots_for(call.call_id),  # type: ignore[attr-defined]
-            await store.remarks_for(call.call_id),  # type: ignore[attr-defined]
-        )
-        screen.update_orders(await store.list_orders(call_id=call.call_id))  # type: ignore[attr-defined]
+        details = await desk.call_details(call.call_id)
+        screen.update_history(details.snapshots, details.remarks)
+        screen.update_orders(details.orders)
         choice = await dismissed
         if choice == "liquidate":
             self.liquidate(account_id)
@@ -513,14 +515,6 @@ class RiskApp(App[int]):
         if self.view is None:
             return None
         return next((r for r in self.view.warnings if r.account_id == account_id), None)
-
-    def _margin(self, account_id: str) -> AccountMargin | None:
-        """The account's full figures now (positions, ratios): what a dialog or the
-        details screen works from; None when unknown or incomplete."""
-        if self.desk is None:
-            return None
-        result = self.desk.engine.results.get(account_id)
-        return result if result is not None and result.incomplete is None else None
 
     def action_liquidate(self) -> None:
         row = self._current_row()
@@ -563,73 +557,23 @@ class RiskApp(App[int]):
         )
 
         async def claim() -> str:
-            stored = await desk.claim(call.call_id, self.actor, release=release)
+            stored = await desk.claim(call.call_id, release=release)
             if release:
                 return f"{call.account_id}: claim released"
             return f"{call.account_id}: claimed by {stored.claimed_by}"
 
-        self.run_worker(self._act(claim, "claim"), group="claim")
+        self.run_worker(self.act(claim, "claim"), group="claim")
+
+    # The keys' dialogs and commands are `screens.call_actions`; each runs in a worker of
+    # its own group, one dialog at a time.
 
     @work(exclusive=True, group="dialog")
     async def liquidate(self, account_id: str) -> None:
-        from risk_tui.widgets.dialogs import LiquidateDialog
-
-        row = self._row(account_id)
-        margin = self._margin(account_id)
-        if row is None or margin is None or self.desk is None:
-            self.notify("no figures for this account yet", severity="warning")
-            return
-        if self.actor.role not in TRADING_ROLES:
-            self._refuse("liquidate")
-            return
-        working = [
-            o
-            for o in await self.desk.store.list_orders(call_id=row.call.call_id)  # type: ignore[attr-defined]
-            if o.status in ("working", "partially_filled")
-        ]
-        intents = await self.push_screen_wait(
-            LiquidateDialog(row.call, margin, self.actor, working)
-        )
-        if not intents:
-            return
-        await self._act(lambda: self._submit_all(intents), "liquidation")
-
-    async def _submit_all(self, intents: list[Any]) -> str:
-        assert self.desk is not None
-        states = []
-        for intent in intents:
-            outcome = await self.desk.submit_order(intent, self.actor)
-            if isinstance(outcome, ApprovalRequest):
-                states.append(f"{intent.symbol} {awaiting_line(outcome)}")
-            else:
-                states.append(f"{intent.symbol} {outcome.send_state.value}")
-        return "orders: " + ", ".join(states)
+        await self.calls.liquidate(account_id)
 
     @work(exclusive=True, group="dialog")
     async def auto_liquidate(self, account_id: str) -> None:
-        from risk_tui.widgets.dialogs import AutoLiquidationDialog
-
-        row = self._row(account_id)
-        margin = self._margin(account_id)
-        if row is None or margin is None or self.desk is None:
-            return
-        if self.actor.role not in TRADING_ROLES:
-            self._refuse("auto-liquidation")
-            return
-        plan = await self.push_screen_wait(
-            AutoLiquidationDialog(row.call, margin, self.actor, self.clock())
-        )
-        if plan is None:
-            return
-        desk = self.desk
-
-        async def schedule() -> str:
-            outcome = await desk.schedule_auto_liquidation(plan, self.actor)
-            if isinstance(outcome, ApprovalRequest):
-                return awaiting_line(outcome)
-            return f"auto-liquidation scheduled for {plan.execute_at:%Y-%m-%d %H:%M %Z}"
-
-        await self._act(schedule, "auto-liquidation")
+        await self.calls.auto_liquidate(account_id)
 
     def action_close_call(self) -> None:
         row = self._current_row()
@@ -643,161 +587,40 @@ class RiskApp(App[int]):
 
     @work(exclusive=True, group="dialog")
     async def close_call(self, account_id: str) -> None:
-        from risk_tui.widgets.dialogs.call_change import CloseCallDialog
-
-        row = self._row(account_id)
-        if row is None or self.desk is None:
-            return
-        if self.actor.role not in TRADING_ROLES:
-            self._refuse("close call")
-            return
-        reason = await self.push_screen_wait(CloseCallDialog(row.call, self.actor))
-        if reason is None:
-            return
-        desk, call_id = self.desk, row.call.call_id
-
-        async def ask() -> str:
-            return awaiting_line(await desk.close_call(call_id, reason, self.actor))
-
-        await self._act(ask, "close call")
+        await self.calls.close_call(account_id)
 
     @work(exclusive=True, group="dialog")
     async def move_deadline(self, account_id: str) -> None:
-        from risk_tui.widgets.dialogs.call_change import MoveDeadlineDialog
-
-        row = self._row(account_id)
-        if row is None or self.desk is None:
-            return
-        if self.actor.role not in TRADING_ROLES:
-            self._refuse("move deadline")
-            return
-        answer = await self.push_screen_wait(MoveDeadlineDialog(row.call, self.actor, self.clock()))
-        if answer is None:
-            return
-        deadline, reason = answer
-        desk, call_id = self.desk, row.call.call_id
-
-        async def ask() -> str:
-            return awaiting_line(await desk.move_deadline(call_id, deadline, reason, self.actor))
-
-        await self._act(ask, "deadline move")
+        await self.calls.move_deadline(account_id)
 
     def action_kill_switch(self) -> None:
-        if self.actor.role not in KILL_SWITCH_ROLES:
-            self._refuse("kill switch")
+        if not allowed(self.actor.role, Intent.KILL_SWITCH):
+            self.refuse("kill switch")
             return
         self.use_kill_switch()
 
     @work(exclusive=True, group="dialog")
     async def use_kill_switch(self) -> None:
-        from risk_tui.widgets.dialogs.kill_switch import KillSwitchDialog
-
         desk = self.desk
-        if desk is None:
-            return
-        switch = await desk.approvals.kill_switch()  # as stored now, not as last shown
-        working = len(await desk.approvals.live_orders())
-        reason = await self.push_screen_wait(
-            KillSwitchDialog(switch, self.actor, working_orders=working)
-        )
-        if reason is None:
-            return
-        try:
-            if switch.engaged:
-                line = (await desk.approvals.release_kill_switch(reason, self.actor)).describe()
-                failed = False
-            else:
-                engagement = await desk.approvals.engage_kill_switch(reason, self.actor)
-                line, failed = engagement.summary(), bool(engagement.failed)
-        except Exception as problem:  # the supervisor must see every refusal or failure
-            log.exception("kill switch failed")
-            detail = getattr(problem, "problems", None)
-            line, failed = "; ".join(detail) if detail else str(problem), True
-        # Orders the switch could not stop are named, loudly: someone must act on them.
-        self.notify(
-            sanitize(line, max_length=600),
-            severity="error" if failed else "warning",
-            timeout=20 if failed else 10,
-        )
-        self.read_kill_switch(desk)
+        if desk is not None and await self.calls.use_kill_switch(desk):
+            self.read_kill_switch(desk)
 
     @work(exclusive=True, group="dialog")
     async def message(self, account_ids: list[str]) -> None:
-        from risk_tui.widgets.dialogs import MessageDialog
-
-        rows = [row for key in account_ids if (row := self._row(key)) is not None]
-        if not rows or self.desk is None:
-            return
-        if self.actor.role not in MESSAGING_ROLES:
-            self._refuse("message")
-            return
-        intents = await self.push_screen_wait(
-            MessageDialog(
-                [(row.call, self._margin(row.account_id)) for row in rows],
-                self.actor,
-                self.clock(),
-            )
-        )
-        if not intents:
-            return
-        desk = self.desk
-
-        async def send() -> str:
-            sent = 0
-            for intent in intents:
-                outcome = await desk.send_message(intent, self.actor)
-                sent += outcome.send_state.value == "acknowledged"
-            return f"{sent} of {len(intents)} messages accepted by the broker"
-
-        await self._act(send, "message")
-        pane = self._pane()
-        if pane is not None:
-            pane.table.clear_marks()
+        if await self.calls.message(account_ids):
+            pane = self._pane()
+            if pane is not None:
+                pane.table.clear_marks()
 
     @work(exclusive=True, group="dialog")
     async def remark(self, account_id: str, *, mark_exception: bool = False) -> None:
-        from risk_tui.widgets.dialogs import RemarkDialog
-
-        row = self._row(account_id)
-        if row is None or self.desk is None:
-            return
-        if self.actor.role not in MESSAGING_ROLES:
-            self._refuse("remark")
-            return
-        history = await self.desk.store.remarks_for(row.call.call_id)  # type: ignore[attr-defined]
-        answer = await self.push_screen_wait(
-            RemarkDialog(row.call, history, exception=True if mark_exception else None)
-        )
-        if answer is None:
-            return
-        text, exception = answer
-        desk = self.desk
-
-        async def save() -> str:
-            await desk.add_remark(row.call.call_id, text, exception=exception, actor=self.actor)
-            return "remark saved"
-
-        await self._act(save, "remark")
+        await self.calls.remark(account_id, mark_exception=mark_exception)
 
     @work(exclusive=True, group="dialog")
     async def toggle_exception(self, account_id: str) -> None:
-        row = self._row(account_id)
-        if row is None or self.desk is None:
-            return
-        desk = self.desk
-        flag = not row.call.exception
-        if flag and not row.call.remark.strip():
-            # An exception must say why: ask for the remark, the box already ticked.
-            self.remark(account_id, mark_exception=True)
-            return
+        await self.calls.toggle_exception(account_id)
 
-        async def flip() -> str:
-            await desk.set_exception(row.call.call_id, flag, self.actor)
-            return f"{'marked as' if flag else 'cleared as'} exception"
-
-        await self._act(flip, "exception flag")
-
-    async def _act(self, action: Callable[[], Any], what: str) -> None:
+    async def act(self, action: Callable[[], Awaitable[str]], what: str) -> None:
         """Run one desk action and tell the operator how it went, in one line."""
         try:
             summary = await action()

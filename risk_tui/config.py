@@ -28,9 +28,10 @@ from pydantic import (
     model_validator,
 )
 
-from risk_tui.core.actions import Channel, Role
+from risk_tui.core.actions import Channel
 from risk_tui.core.margin import CallFormula, CallPolicy
 from risk_tui.core.model import Market
+from risk_tui.core.roles import Role
 from risk_tui.core.shorts import AllocationRule
 
 ENV_PREFIX = "RISK_TUI_"

@@ -1,5 +1,6 @@
-"""A desk on the simulator with hand-moved clocks: a real SQLite Store, the Gateway, and
-`new_desk()` for "another process on the same database" (restarts, racing engines)."""
+"""A desk on the simulator with hand-moved clocks: a real Store (SQLite or PostgreSQL, as
+the `db_url` fixture gives), the Gateway, and `new_desk()` for "another process on the
+same database" (restarts, racing engines)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
+from typing import Any
 
 import httpx
 
-from risk_tui.commands import serve_simulator
+from risk_tui.cli.commands import serve_simulator
 from risk_tui.config import FeedSettings, Settings, load_settings
 from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
 from risk_tui.core.view import DeskView
-from risk_tui.engine import Desk
+from risk_tui.desk.api import DeskRole
+from risk_tui.desk.compose import compose_desk
+from risk_tui.desk.runtime import Desk
 from risk_tui.feed.client import make_client
 from risk_tui.feed.gateway import Gateway
 from risk_tui.sim.app import SimState
@@ -67,14 +70,15 @@ class Rig:
     async def new_desk(self, daily_interval: float = 30.0) -> Desk:
         """Another process on the same database and broker: started and polled once."""
         gateway = Gateway(self.client, self.store, deadline=5, clock=self.clock)
-        desk = Desk(
+        desk = compose_desk(
+            DeskRole.EMBEDDED,
             self.settings,
             self.store,
             self.calendars,
             self.client,
+            gateway=gateway,
             clock=self.clock,
             monotonic=self.monotonic,
-            gateway=gateway,
             daily_interval=daily_interval,
         )
         await desk.start()
@@ -88,8 +92,9 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def desk_rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
+async def desk_rig(url: str, **settings: Any) -> AsyncIterator[Rig]:
+    """The rig on a fresh database at `url`; `settings` replace whole sections of the
+    default settings (e.g. `four_eyes=FourEyesSettings(…)`)."""
     await upgrade(url)
     engine = await create_engine(url)
     store = Store(engine)
@@ -99,7 +104,9 @@ async def desk_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     monotonic = Monotonic()
     async with serve_simulator(sim) as feed_url:
         feed = FeedSettings(url=feed_url, stale_after=30)
-        settings = load_settings(None, env={}, discover=False).model_copy(update={"feed": feed})
+        settings = load_settings(None, env={}, discover=False).model_copy(
+            update={"feed": feed, **settings}
+        )
         async with make_client(feed) as client:
             rig = Rig(
                 None,  # type: ignore[arg-type]  # set just below
@@ -113,7 +120,14 @@ async def desk_rig(tmp_path: Path) -> AsyncIterator[Rig]:
                 client,
             )
             rig.desk = await rig.new_desk()
-            rig.desk.on_view = rig.views.append
+            publish = rig.desk.engine.on_view
+
+            def seen(view: DeskView) -> None:
+                rig.views.append(view)
+                if publish is not None:
+                    publish(view)
+
+            rig.desk.engine.on_view = seen
             yield rig
     await engine.dispose()
 

@@ -1,17 +1,27 @@
-"""The core stays headless and pure: importing it loads no textual, httpx or sqlalchemy."""
+"""The house's import contracts (pyproject.toml, import-linter) hold, and stay complete."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import risk_tui.core
+import risk_tui.desk
 
+ROOT = Path(__file__).parent.parent
 FORBIDDEN = ("textual", "httpx", "sqlalchemy", "risk_tui.feed", "risk_tui.storage")
 
 
+def _contract(name: str) -> dict[str, object]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    return next(c for c in contracts if c["name"] == name)
+
+
 def test_core_imports_nothing_forbidden() -> None:
+    """Importing every core module loads no textual, httpx or sqlalchemy (at run time)."""
     modules = sorted(
         f"risk_tui.core.{path.stem}"
         for path in Path(risk_tui.core.__file__).parent.glob("*.py")
@@ -27,7 +37,19 @@ def test_core_imports_nothing_forbidden() -> None:
     assert out.stdout.strip() == "[]", out.stdout
 
 
-def test_import_linter_contract_passes() -> None:
+def test_the_terminal_contract_names_every_desk_module_but_the_api() -> None:
+    """A desk module added later is forbidden to the terminal too: the list is complete."""
+    desk = {
+        f"risk_tui.desk.{path.stem}"
+        for path in Path(risk_tui.desk.__file__).parent.glob("*.py")
+        if path.stem not in ("__init__", "api")
+    }
+    forbidden = set(_contract("The terminal uses the Desk API only")["forbidden_modules"])  # type: ignore[arg-type]  # a TOML list of strings
+    assert desk <= forbidden, sorted(desk - forbidden)
+    assert "risk_tui.desk.api" not in forbidden
+
+
+def test_import_linter_contracts_pass() -> None:
     linter = Path(sys.executable).parent / "lint-imports"
-    result = subprocess.run([str(linter)], capture_output=True, text=True)
+    result = subprocess.run([str(linter)], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr

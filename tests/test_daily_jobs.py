@@ -12,14 +12,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from risk_tui.config import ConfigError, load_settings
-from risk_tui.core.actions import Actor, Role
 from risk_tui.core.lifecycle import CallState
-from risk_tui.engine import DAILY_REMINDER_ACTOR, reminder_message_id
+from risk_tui.core.roles import Actor, Role
+from risk_tui.desk.daily import DAILY_REMINDER_ACTOR, reminder_message_id
 from tests.desk_rig import Rig, desk_rig, seed_call_id
 
 TUESDAY = date(2026, 11, 24)
@@ -27,8 +26,8 @@ OPERATOR = Actor("amy", Role.OPERATOR)
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    async with desk_rig(tmp_path) as desk:
+async def rig(db_url: str) -> AsyncIterator[Rig]:
+    async with desk_rig(db_url) as desk:
         yield desk
 
 
@@ -56,16 +55,16 @@ def test_daily_settings_defaults_and_validation() -> None:
 async def test_daily_snapshot_once_per_day_from_the_day_after_the_trigger(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
     rig.clock.set_sgt(date(2026, 11, 23), 18, 0)  # Monday, after 17:30: the trigger day
-    snapshots, _ = await rig.desk.run_daily_jobs()
+    snapshots, _ = await rig.desk.daily.run_once()
     assert call_id not in snapshots and await rig.daily_snapshots(call_id) == []
 
     rig.clock.set_sgt(TUESDAY, 17, 29)  # before snapshot_time
-    snapshots, _ = await rig.desk.run_daily_jobs()
+    snapshots, _ = await rig.desk.daily.run_once()
     assert call_id not in snapshots
 
     rig.clock.set_sgt(TUESDAY, 17, 31)
     await rig.desk.poller.poll()
-    snapshots, _ = await rig.desk.run_daily_jobs()
+    snapshots, _ = await rig.desk.daily.run_once()
     assert call_id in snapshots
     assert await rig.daily_snapshots(call_id) == [rig.clock.now]
     stored = next(s for s in await rig.store.snapshots_for(call_id) if s.scenario == "daily")
@@ -74,7 +73,7 @@ async def test_daily_snapshot_once_per_day_from_the_day_after_the_trigger(rig: R
 
     # A second pass, and a restart on the same database: still one for Tuesday.
     rig.clock.set_sgt(TUESDAY, 20, 0)
-    assert call_id not in (await rig.desk.run_daily_jobs())[0]
+    assert call_id not in (await rig.desk.daily.run_once())[0]
     restarted = await rig.new_desk()
     assert call_id not in (await restarted.run_daily_jobs())[0]
     assert len(await rig.daily_snapshots(call_id)) == 1
@@ -91,7 +90,7 @@ async def test_a_racing_second_engine_writes_no_second_daily_snapshot(
     call_id = seed_call_id(rig.desk)
     rig.clock.set_sgt(TUESDAY, 17, 31)
     other = await rig.new_desk()
-    assert call_id in (await rig.desk.run_daily_jobs())[0]
+    assert call_id in (await rig.desk.daily.run_once())[0]
 
     # The other engine read the markers before the first one committed.
     async def nothing_done(job: str) -> dict[str, date]:
@@ -110,8 +109,8 @@ async def test_no_daily_snapshot_while_stale_then_taken_once_live(
     rig.clock.set_sgt(TUESDAY, 17, 31)
     rig.monotonic.now += 31  # no successful poll for longer than stale_after: STALE
     with caplog.at_level(logging.WARNING, logger="risk_tui.engine"):
-        assert await rig.desk.run_daily_jobs() == ([], [])
-        assert await rig.desk.run_daily_jobs() == ([], [])
+        assert await rig.desk.daily.run_once() == ([], [])
+        assert await rig.desk.daily.run_once() == ([], [])
     assert await rig.daily_snapshots(call_id) == []
     waiting = [r for r in caplog.records if "feed is not live" in r.getMessage()]
     assert len(waiting) == 2  # once for the snapshots, once for the reminders: not per pass
@@ -120,7 +119,7 @@ async def test_no_daily_snapshot_while_stale_then_taken_once_live(
     rig.clock.set_sgt(TUESDAY, 19, 0)
     await rig.desk.poller.poll()  # live again
     with caplog.at_level(logging.WARNING, logger="risk_tui.engine"):
-        snapshots, reminders = await rig.desk.run_daily_jobs()
+        snapshots, reminders = await rig.desk.daily.run_once()
     assert call_id in snapshots and call_id in reminders
     assert await rig.daily_snapshots(call_id) == [rig.clock.now]
     assert any("done late" in r.getMessage() for r in caplog.records)
@@ -135,13 +134,13 @@ async def test_one_reminder_on_tuesday_after_reminder_time_across_a_restart(
     call_id = seed_call_id(rig.desk)
     message_id = reminder_message_id(call_id, TUESDAY)
     rig.clock.set_sgt(date(2026, 11, 23), 11, 0)  # the trigger day: the notice covers it
-    assert call_id not in (await rig.desk.run_daily_jobs())[1]
+    assert call_id not in (await rig.desk.daily.run_once())[1]
     rig.clock.set_sgt(TUESDAY, 9, 29)
-    assert call_id not in (await rig.desk.run_daily_jobs())[1]
+    assert call_id not in (await rig.desk.daily.run_once())[1]
     assert message_id not in rig.sim.message_posts
 
     rig.clock.set_sgt(TUESDAY, 9, 31)
-    _, reminders = await rig.desk.run_daily_jobs()
+    _, reminders = await rig.desk.daily.run_once()
     assert call_id in reminders
     assert rig.sim.message_posts[message_id] == 1
     message = await rig.store.get_message(message_id)
@@ -154,7 +153,7 @@ async def test_one_reminder_on_tuesday_after_reminder_time_across_a_restart(
     assert call.state is CallState.NOTIFIED
 
     # A second pass, a restart, and an engine that missed the marker: one message.
-    assert call_id not in (await rig.desk.run_daily_jobs())[1]
+    assert call_id not in (await rig.desk.daily.run_once())[1]
     restarted = await rig.new_desk()
     assert call_id not in (await restarted.run_daily_jobs())[1]
 
@@ -169,16 +168,18 @@ async def test_one_reminder_on_tuesday_after_reminder_time_across_a_restart(
 
 async def test_no_reminder_for_an_exception_or_after_the_deadline(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
-    await rig.desk.add_remark(call_id, "debt, no positions left", exception=True, actor=OPERATOR)
+    await rig.desk.call_actions.add_remark(
+        call_id, "debt, no positions left", exception=True, actor=OPERATOR
+    )
     rig.clock.set_sgt(TUESDAY, 10, 0)
-    assert call_id not in (await rig.desk.run_daily_jobs())[1]
+    assert call_id not in (await rig.desk.daily.run_once())[1]
     assert reminder_message_id(call_id, TUESDAY) not in rig.sim.message_posts
 
-    await rig.desk.set_exception(call_id, False, OPERATOR)
+    await rig.desk.call_actions.set_exception(call_id, False, OPERATOR)
     thursday = date(2026, 11, 26)  # the deadline was Wednesday 15:00
     rig.clock.set_sgt(thursday, 10, 0)
     await rig.desk.poller.poll()
-    assert call_id not in (await rig.desk.run_daily_jobs())[1]
+    assert call_id not in (await rig.desk.daily.run_once())[1]
     assert reminder_message_id(call_id, thursday) not in rig.sim.message_posts
 
 
@@ -186,7 +187,7 @@ async def test_no_reminder_while_the_feed_is_stale(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
     rig.clock.set_sgt(TUESDAY, 10, 0)
     rig.monotonic.now += 31
-    assert await rig.desk.run_daily_jobs() == ([], [])
+    assert await rig.desk.daily.run_once() == ([], [])
     assert reminder_message_id(call_id, TUESDAY) not in rig.sim.message_posts
 
 
@@ -195,7 +196,7 @@ async def test_reminders_can_be_switched_off(rig: Rig) -> None:
     daily = rig.settings.daily.model_copy(update={"reminders": False})
     rig.desk.engine.settings = rig.settings.model_copy(update={"daily": daily})
     rig.clock.set_sgt(TUESDAY, 10, 0)
-    assert call_id not in (await rig.desk.run_daily_jobs())[1]
+    assert call_id not in (await rig.desk.daily.run_once())[1]
     assert reminder_message_id(call_id, TUESDAY) not in rig.sim.message_posts
 
 

@@ -5,22 +5,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from risk_tui.core.actions import (
-    Actor,
+    ActionRefused,
     MessageIntent,
     OrderIntent,
-    Role,
     SendState,
     new_client_order_id,
     new_message_id,
 )
 from risk_tui.core.lifecycle import CallState, EndReason
 from risk_tui.core.model import Side
-from risk_tui.feed.gateway import ActionRefused
+from risk_tui.core.roles import Actor, Role
 from risk_tui.storage import run_verify
 from tests.desk_rig import Rig, desk_rig, seed_call_id
 
@@ -28,8 +26,8 @@ TRADER = Actor("jdoe", Role.TRADER)
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    async with desk_rig(tmp_path) as desk:
+async def rig(db_url: str) -> AsyncIterator[Rig]:
+    async with desk_rig(db_url) as desk:
         yield desk
 
 
@@ -44,15 +42,15 @@ async def test_message_notifies_the_call_with_a_snapshot(rig: Rig) -> None:
         call_id,
         "jdoe",
     )
-    outcome = await rig.desk.send_message(intent, TRADER)
-    again = await rig.desk.send_message(intent, TRADER)  # a double key press
+    outcome = await rig.desk.trading.send_message(intent, TRADER)
+    again = await rig.desk.trading.send_message(intent, TRADER)  # a double key press
     assert outcome.send_state is SendState.ACKNOWLEDGED and not again.created
     assert rig.sim.message_posts[intent.message_id] == 1
     call = rig.desk.engine.open_calls["A1001"]
     assert call.state is CallState.NOTIFIED and call.notified_call_amount == Decimal("1015.00")
     scenarios = [s.scenario for s in await rig.store.snapshots_for(call_id)]
     assert scenarios == ["trigger", "notification"]
-    assert rig.desk.view.warnings[0].call.state is CallState.NOTIFIED
+    assert rig.desk.engine.view.warnings[0].call.state is CallState.NOTIFIED
 
 
 async def test_liquidation_fills_through_the_feed_and_ends_the_call_liquidated(rig: Rig) -> None:
@@ -69,12 +67,12 @@ async def test_liquidation_fills_through_the_feed_and_ends_the_call_liquidated(r
         call_id,
         "jdoe",
     )
-    first = await rig.desk.submit_order(intent, TRADER)
-    second = await rig.desk.submit_order(intent, TRADER)  # a double key press
+    first = await rig.desk.intents.submit_order(intent, TRADER)
+    second = await rig.desk.intents.submit_order(intent, TRADER)  # a double key press
     assert first.send_state is SendState.ACKNOWLEDGED and not second.created
     assert rig.sim.order_posts[intent.client_order_id] == 1
     rig.sim.tick()  # the market order fills at 19.50
-    await rig.desk.refresh_orders()
+    await rig.desk.trading.refresh_orders()
     await rig.desk.poller.poll()  # the fill arrives as position and cash changes
     assert "A1001" not in rig.desk.engine.open_calls
     ended = await rig.store.get_call(call_id)
@@ -105,11 +103,11 @@ async def test_a_fill_seen_in_the_positions_first_still_ends_the_call_liquidated
         call_id,
         "jdoe",
     )
-    await rig.desk.submit_order(intent, TRADER)
+    await rig.desk.intents.submit_order(intent, TRADER)
     rig.sim.tick()  # the market order fills at 19.50
     await rig.desk.poller.poll()  # positions and cash first; no order refresh yet
     assert "A1001" in rig.desk.engine.open_calls  # not ended "met" on that poll
-    assert call_id in rig.desk.engine.filled_calls  # the desk asked for the order's status
+    assert call_id in rig.desk.engine.calls.filled  # the desk asked for the order's status
     await rig.desk.poller.poll()
     ended = await rig.store.get_call(call_id)
     assert ended is not None and ended.end_reason is EndReason.LIQUIDATED
@@ -134,9 +132,9 @@ async def test_refusals_viewer_oversize_and_not_in_call(rig: Rig) -> None:
         )
 
     with pytest.raises(ActionRefused):
-        await rig.desk.submit_order(order("100"), Actor("jdoe", Role.VIEWER))
+        await rig.desk.intents.submit_order(order("100"), Actor("jdoe", Role.VIEWER))
     with pytest.raises(ActionRefused, match=r"larger|exceeds|more than"):
-        await rig.desk.submit_order(order("5000"), TRADER)
+        await rig.desk.intents.submit_order(order("5000"), TRADER)
     safe = OrderIntent(
         new_client_order_id(),
         "S5001",
@@ -150,7 +148,9 @@ async def test_refusals_viewer_oversize_and_not_in_call(rig: Rig) -> None:
         "jdoe",
     )
     with pytest.raises(ActionRefused, match=r"not in (margin )?call"):
-        await rig.desk.submit_order(safe, TRADER)
-    overridden = await rig.desk.submit_order(safe, TRADER, override_reason="client asked, RO ok")
+        await rig.desk.intents.submit_order(safe, TRADER)
+    overridden = await rig.desk.intents.submit_order(
+        safe, TRADER, override_reason="client asked, RO ok"
+    )
     assert overridden.send_state is SendState.ACKNOWLEDGED
     assert sum(rig.sim.order_posts.values()) == 1

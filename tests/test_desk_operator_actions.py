@@ -13,26 +13,25 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from risk_tui.core.actions import (
-    Actor,
+    ActionRefused,
     AutoCondition,
     AutoLiquidationPlan,
     OrderIntent,
     PlanLine,
-    Role,
     new_plan_id,
 )
 from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState
 from risk_tui.core.lifecycle import CallState, EndReason
 from risk_tui.core.model import Side
-from risk_tui.core.records import AutoLiquidationState
-from risk_tui.engine import AUTO_LIQUIDATION_ACTOR, Desk
-from risk_tui.feed.gateway import ActionRefused, OrderOutcome
+from risk_tui.core.records import AutoLiquidationState, OrderOutcome
+from risk_tui.core.roles import Actor, Role
+from risk_tui.desk.plans import AUTO_LIQUIDATION_ACTOR
+from risk_tui.desk.runtime import Desk
 from risk_tui.storage import Store, run_verify
 from tests.desk_rig import NOW, SGT, Rig, desk_rig, seed_call_id
 
@@ -43,8 +42,8 @@ VIEWER = Actor("vic", Role.VIEWER)
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    async with desk_rig(tmp_path) as desk:
+async def rig(db_url: str) -> AsyncIterator[Rig]:
+    async with desk_rig(db_url) as desk:
         yield desk
 
 
@@ -84,7 +83,7 @@ async def audit_actions(store: Store, call_id: str) -> list[str]:
 async def test_remark_and_exception_flag_round_trip_with_history_and_audit(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
     text = "client promised funds by Wed \x1b[31m(see email)"  # stored as typed
-    shown = await rig.desk.add_remark(call_id, text, exception=True, actor=OPERATOR)
+    shown = await rig.desk.call_actions.add_remark(call_id, text, exception=True, actor=OPERATOR)
     assert shown.remark == text and shown.exception
     # Shown at once: the engine's open call and a republished view.
     assert rig.desk.engine.open_calls["A1001"].remark == text
@@ -93,9 +92,11 @@ async def test_remark_and_exception_flag_round_trip_with_history_and_audit(rig: 
     assert stored is not None and stored.remark == text and stored.exception
 
     rig.clock.advance(minutes=5)
-    flipped = await rig.desk.set_exception(call_id, False, TRADER)
+    flipped = await rig.desk.call_actions.set_exception(call_id, False, TRADER)
     assert flipped.remark == text and not flipped.exception
-    assert await rig.desk.set_exception(call_id, False, TRADER) == flipped  # no change: no row
+    assert (
+        await rig.desk.call_actions.set_exception(call_id, False, TRADER) == flipped
+    )  # no change: no row
     history = await rig.store.remarks_for(call_id)
     assert [(r.operator, r.text, r.exception, r.at) for r in history] == [
         ("amy", text, True, NOW),
@@ -113,24 +114,24 @@ async def test_remark_and_exception_flag_round_trip_with_history_and_audit(rig: 
 async def test_a_viewer_may_not_edit_remarks_and_the_attempt_is_audited(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
     with pytest.raises(ActionRefused, match="may not edit remarks"):
-        await rig.desk.add_remark(call_id, "hello", exception=False, actor=VIEWER)
+        await rig.desk.call_actions.add_remark(call_id, "hello", exception=False, actor=VIEWER)
     with pytest.raises(ActionRefused, match="may not edit remarks"):
-        await rig.desk.set_exception(call_id, True, VIEWER)
+        await rig.desk.call_actions.set_exception(call_id, True, VIEWER)
     assert await rig.store.remarks_for(call_id) == []
     assert not rig.desk.engine.open_calls["A1001"].exception
     entries = await rig.store.audit_for(call_id)
     assert [e.action for e in entries] == ["remark_refused", "remark_refused"]
     assert entries[0].operator == "vic" and entries[0].details["role"] == "viewer"
     with pytest.raises(ActionRefused, match="no margin call"):
-        await rig.desk.add_remark("MC-nope", "x", exception=False, actor=OPERATOR)
+        await rig.desk.call_actions.add_remark("MC-nope", "x", exception=False, actor=OPERATOR)
 
 
 async def test_an_exception_needs_a_remark_saying_why(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
     with pytest.raises(ActionRefused, match="an exception needs a remark saying why"):
-        await rig.desk.set_exception(call_id, True, OPERATOR)
+        await rig.desk.call_actions.set_exception(call_id, True, OPERATOR)
     with pytest.raises(ActionRefused, match="an exception needs a remark saying why"):
-        await rig.desk.add_remark(call_id, "   ", exception=True, actor=OPERATOR)
+        await rig.desk.call_actions.add_remark(call_id, "   ", exception=True, actor=OPERATOR)
     assert not rig.desk.engine.open_calls["A1001"].exception
     assert await rig.store.remarks_for(call_id) == []
     assert await audit_actions(rig.store, call_id) == ["remark_refused", "remark_refused"]
@@ -146,7 +147,7 @@ async def test_moving_a_deadline_needs_approval_then_is_audited_and_shown_at_onc
     old = rig.desk.engine.open_calls["A1001"].deadline
     assert old == datetime(2026, 11, 25, 7, 0, tzinfo=UTC)  # T+2, 15:00 in Singapore
     new = datetime(2026, 11, 27, 15, 0, tzinfo=SGT)
-    request = await rig.desk.move_deadline(call_id, new, "client in hospital", TRADER)
+    request = await rig.desk.intents.move_deadline(call_id, new, "client in hospital", TRADER)
     assert request.state is ApprovalState.PENDING and request.requested_by == "jdoe"
     assert rig.desk.engine.open_calls["A1001"].deadline == old  # not yet
     stored = await rig.store.get_call(call_id)
@@ -194,7 +195,7 @@ async def test_a_deadline_move_is_refused_with_the_reason(
     call_id = seed_call_id(rig.desk)
     before = rig.desk.engine.open_calls["A1001"]
     with pytest.raises(ActionRefused, match=problem):
-        await rig.desk.move_deadline(call_id, deadline, reason, actor)
+        await rig.desk.intents.move_deadline(call_id, deadline, reason, actor)
     assert rig.desk.engine.open_calls["A1001"] == before
     assert await rig.store.get_call(call_id) == before
     assert await audit_actions(rig.store, call_id) == ["deadline_move_refused"]
@@ -206,13 +207,13 @@ async def test_a_deadline_move_is_refused_with_the_reason(
 async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
     with pytest.raises(ActionRefused, match="may not close"):
-        await rig.desk.close_call(call_id, "written off", OPERATOR)
+        await rig.desk.intents.close_call(call_id, "written off", OPERATOR)
     with pytest.raises(ActionRefused, match="needs a reason"):
-        await rig.desk.close_call(call_id, "", SUPERVISOR)
+        await rig.desk.intents.close_call(call_id, "", SUPERVISOR)
     plan = plan_of(rig.desk)
-    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(minutes=1)
-    request = await rig.desk.close_call(call_id, "deposit confirmed by phone", SUPERVISOR)
+    request = await rig.desk.intents.close_call(call_id, "deposit confirmed by phone", SUPERVISOR)
     assert request.state is ApprovalState.PENDING and "A1001" in rig.desk.engine.open_calls
     executed = await rig.desk.approvals.approve(request.approval_id, request.details_hash, TRADER)
     assert executed.state is ApprovalState.EXECUTED
@@ -234,10 +235,10 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     (cancelled,) = await rig.store.auto_liquidations_for(call_id)
     assert cancelled.state is AutoLiquidationState.CANCELLED
     rig.clock.advance(hours=2)
-    await rig.desk.run_due_auto_liquidations()
+    await rig.desk.plans.run_due()
     assert sum(rig.sim.order_posts.values()) == 0
     with pytest.raises(ActionRefused, match="no open margin call"):
-        await rig.desk.close_call(call_id, "again", SUPERVISOR)
+        await rig.desk.intents.close_call(call_id, "again", SUPERVISOR)
     # Still below MM: the next fresh poll that moves the account opens a new call.
     rig.sim.publish({"quotes": [{"symbol": "B.SG", "price": "19.40"}]})
     await rig.desk.poller.poll()
@@ -252,21 +253,21 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
 async def test_a_plan_sends_one_order_per_line_at_its_time(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
     plan = plan_of(rig.desk, *TWO_LINES)
-    stored = await rig.desk.schedule_auto_liquidation(plan, TRADER)
-    assert await rig.desk.schedule_auto_liquidation(plan, TRADER) == stored  # a double press
+    stored = await rig.desk.intents.schedule_plan(plan, TRADER)
+    assert await rig.desk.intents.schedule_plan(plan, TRADER) == stored  # a double press
     assert stored.state is AutoLiquidationState.SCHEDULED
-    assert await rig.desk.run_due_auto_liquidations() == []  # not yet
+    assert await rig.desk.plans.run_due() == []  # not yet
     rig.clock.advance(minutes=59)
-    assert await rig.desk.run_due_auto_liquidations() == []
+    assert await rig.desk.plans.run_due() == []
     rig.clock.advance(minutes=1)
-    (executed,) = await rig.desk.run_due_auto_liquidations()
+    (executed,) = await rig.desk.plans.run_due()
     assert executed.state is AutoLiquidationState.EXECUTED
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1, f"{plan.plan_id}-1": 1}
     orders = {o.client_order_id: o for o in await rig.store.list_orders(call_id=call_id)}
     first = orders[f"{plan.plan_id}-0"]
     assert first.operator == AUTO_LIQUIDATION_ACTOR.name and first.reason == "auto_liquidation"
     assert (first.symbol, first.quantity, first.order_type) == ("B.SG", Decimal("200"), "market")
-    assert await rig.desk.run_due_auto_liquidations() == []  # executed once
+    assert await rig.desk.plans.run_due() == []  # executed once
     assert sum(rig.sim.order_posts.values()) == 2
     actions = await audit_actions(rig.store, call_id)
     assert actions[0] == "auto_liquidation_scheduled"
@@ -279,9 +280,9 @@ async def test_a_plan_sends_one_order_per_line_at_its_time(rig: Rig) -> None:
 
 async def test_the_scheduler_runs_inside_desk_run(rig: Rig) -> None:
     plan = plan_of(rig.desk, after=timedelta(seconds=30))
-    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(seconds=30)
-    rig.desk.auto_liquidation_interval = 0.02
+    rig.desk.plans.interval = 0.02
     task = asyncio.create_task(rig.desk.run())
     try:
         await wait_for_state(rig.store, plan.plan_id, AutoLiquidationState.EXECUTED)
@@ -304,7 +305,7 @@ async def wait_for_state(store: Store, plan_id: str, state: AutoLiquidationState
 async def test_a_plan_whose_call_is_met_first_is_cancelled_and_sends_nothing(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
     plan = plan_of(rig.desk, *TWO_LINES)
-    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "-13000"}]})
     await rig.desk.poller.poll()  # the deposit meets the call
     assert "A1001" not in rig.desk.engine.open_calls
@@ -314,7 +315,7 @@ async def test_a_plan_whose_call_is_met_first_is_cancelled_and_sends_nothing(rig
     assert entry.action == "auto_liquidation_cancelled"
     assert entry.details["detail"] == "call ended before execution"
     rig.clock.advance(hours=2)
-    assert await rig.desk.run_due_auto_liquidations() == []
+    assert await rig.desk.plans.run_due() == []
     assert sum(rig.sim.order_posts.values()) == 0
 
 
@@ -322,7 +323,7 @@ async def test_plans_of_a_call_that_ended_while_the_desk_was_down_are_cancelled(
     """The call's end commits first; a crash before the plan is settled loses nothing."""
     call_id = seed_call_id(rig.desk)
     plan = plan_of(rig.desk)
-    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    await rig.desk.intents.schedule_plan(plan, TRADER)
 
     async def crash_before_settling(call_ids: list[str]) -> None:
         return None
@@ -344,9 +345,9 @@ async def test_a_below_fm_plan_is_not_executed_when_the_account_is_only_in_margi
 ) -> None:
     assert rig.desk.engine.results["A1001"].risk_level == "margin_call"
     plan = plan_of(rig.desk, condition=AutoCondition.BELOW_FM)
-    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(hours=1)
-    (cancelled,) = await rig.desk.run_due_auto_liquidations()
+    (cancelled,) = await rig.desk.plans.run_due()
     assert cancelled.state is AutoLiquidationState.CANCELLED
     entry = (await rig.store.audit_for(plan.call_id))[-1]
     assert "below_fm no longer holds" in entry.details["detail"]
@@ -363,9 +364,9 @@ async def test_a_below_fm_plan_executes_on_an_account_in_force_call(rig: Rig) ->
         account_id="U3001",
         condition=AutoCondition.BELOW_FM,
     )
-    await rig.desk.schedule_auto_liquidation(plan, Actor("jdoe", Role.SUPERVISOR))
+    await rig.desk.intents.schedule_plan(plan, Actor("jdoe", Role.SUPERVISOR))
     rig.clock.advance(hours=1)
-    (executed,) = await rig.desk.run_due_auto_liquidations()
+    (executed,) = await rig.desk.plans.run_due()
     assert executed.state is AutoLiquidationState.EXECUTED
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1}
     (order,) = [o for o in rig.sim.orders.values() if o.client_order_id == f"{plan.plan_id}-0"]
@@ -374,19 +375,19 @@ async def test_a_below_fm_plan_executes_on_an_account_in_force_call(rig: Rig) ->
 
 async def test_a_due_plan_waits_for_a_live_feed(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     plan = plan_of(rig.desk)
-    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(hours=1)
     rig.monotonic.now += 31  # no successful poll for longer than stale_after: STALE
     with caplog.at_level(logging.WARNING, logger="risk_tui.engine"):
-        assert await rig.desk.run_due_auto_liquidations() == []
-        assert await rig.desk.run_due_auto_liquidations() == []
+        assert await rig.desk.plans.run_due() == []
+        assert await rig.desk.plans.run_due() == []
     waiting = [r for r in caplog.records if "not live" in r.getMessage()]
     assert len(waiting) == 1  # said once, not every second
     assert sum(rig.sim.order_posts.values()) == 0
     stored = await rig.store.get_auto_liquidation(plan.plan_id)
     assert stored is not None and stored.state is AutoLiquidationState.SCHEDULED
     await rig.desk.poller.poll()  # the feed is back
-    (executed,) = await rig.desk.run_due_auto_liquidations()
+    (executed,) = await rig.desk.plans.run_due()
     assert executed.state is AutoLiquidationState.EXECUTED
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1}
 
@@ -397,7 +398,7 @@ class Crash(BaseException):
 
 async def test_a_restart_mid_execution_never_sends_a_line_twice(rig: Rig) -> None:
     plan = plan_of(rig.desk, *TWO_LINES)
-    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(hours=1)
     first = rig.desk
     real_submit = first._place_order
@@ -432,11 +433,11 @@ async def test_a_part_sent_plan_is_finished_even_if_its_condition_has_lapsed(rig
     """Judged once: a plan a crash interrupted is completed, not judged again."""
     plan = plan_of(rig.desk, *TWO_LINES, condition=AutoCondition.BELOW_FM)
     # As if a run had judged it (the account below FM) and died after the first line.
-    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(hours=1)
-    intent = rig.desk._plan_order(plan, 0, AUTO_LIQUIDATION_ACTOR.name)
-    await rig.desk.submit_order(intent, AUTO_LIQUIDATION_ACTOR)
-    (executed,) = await rig.desk.run_due_auto_liquidations()
+    intent = rig.plan_order(plan, 0, AUTO_LIQUIDATION_ACTOR.name)
+    await rig.desk.intents.submit_order(intent, AUTO_LIQUIDATION_ACTOR)
+    (executed,) = await rig.desk.plans.run_due()
     assert executed.state is AutoLiquidationState.EXECUTED
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1, f"{plan.plan_id}-1": 1}
 
@@ -472,7 +473,7 @@ async def test_a_plan_is_refused_with_every_reason(
     lines = changes.pop("lines", ())
     plan = plan_of(rig.desk, *lines, **changes)
     with pytest.raises(ActionRefused, match=problem):
-        await rig.desk.schedule_auto_liquidation(plan, actor)
+        await rig.desk.intents.schedule_plan(plan, actor)
     assert await rig.store.auto_liquidations_for(plan.call_id) == []
     assert await audit_actions(rig.store, plan.call_id) == ["auto_liquidation_refused"]
 
@@ -480,12 +481,12 @@ async def test_a_plan_is_refused_with_every_reason(
 async def test_a_plan_on_a_stale_feed_or_a_call_not_open_is_refused(rig: Rig) -> None:
     plan = plan_of(rig.desk)
     with pytest.raises(ActionRefused, match="is not open"):
-        await rig.desk.schedule_auto_liquidation(
+        await rig.desk.intents.schedule_plan(
             replace(plan, account_id="S5001", plan_id=new_plan_id()), TRADER
         )
     rig.monotonic.now += 31
     with pytest.raises(ActionRefused, match="stale"):
-        await rig.desk.schedule_auto_liquidation(plan, TRADER)
+        await rig.desk.intents.schedule_plan(plan, TRADER)
 
 
 async def test_a_plan_that_moves_the_deadline_needs_approval_then_does_both_in_one_step(
@@ -493,7 +494,7 @@ async def test_a_plan_that_moves_the_deadline_needs_approval_then_does_both_in_o
 ) -> None:
     new = datetime(2026, 11, 27, 15, 0, tzinfo=SGT)
     plan = plan_of(rig.desk, moved_deadline=new, deadline_reason="typhoon signal 8")
-    request = await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    request = await rig.desk.intents.schedule_plan(plan, TRADER)
     assert isinstance(request, ApprovalRequest) and request.state is ApprovalState.PENDING
     assert await rig.store.auto_liquidations_for(plan.call_id) == []
     assert rig.desk.engine.open_calls["A1001"].deadline != new
@@ -524,15 +525,15 @@ async def test_a_plan_that_moves_the_deadline_needs_approval_then_does_both_in_o
 
 async def test_an_operator_can_withdraw_a_scheduled_plan(rig: Rig) -> None:
     plan = plan_of(rig.desk)
-    await rig.desk.schedule_auto_liquidation(plan, TRADER)
+    await rig.desk.intents.schedule_plan(plan, TRADER)
     with pytest.raises(ActionRefused, match="may not cancel"):
-        await rig.desk.cancel_auto_liquidation(plan.plan_id, "client paid", OPERATOR)
-    withdrawn = await rig.desk.cancel_auto_liquidation(plan.plan_id, "client paid", SUPERVISOR)
+        await rig.desk.plans.cancel(plan.plan_id, "client paid", OPERATOR)
+    withdrawn = await rig.desk.plans.cancel(plan.plan_id, "client paid", SUPERVISOR)
     assert withdrawn.state is AutoLiquidationState.CANCELLED
     with pytest.raises(ActionRefused, match="already cancelled"):
-        await rig.desk.cancel_auto_liquidation(plan.plan_id, "again", SUPERVISOR)
+        await rig.desk.plans.cancel(plan.plan_id, "again", SUPERVISOR)
     rig.clock.advance(hours=2)
-    assert await rig.desk.run_due_auto_liquidations() == []
+    assert await rig.desk.plans.run_due() == []
     assert sum(rig.sim.order_posts.values()) == 0
     entry = next(
         e

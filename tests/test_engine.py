@@ -15,7 +15,7 @@ from risk_tui.core.calendar import TradingCalendars, default_overrides_path, loa
 from risk_tui.core.lifecycle import CallState, EndReason, LifecycleBatch, MarginCall
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.money import context, round_money
-from risk_tui.engine import Engine
+from risk_tui.desk.engine import Engine
 from risk_tui.feed.models import parse_payload
 from risk_tui.sim.seed import seed_book
 

@@ -19,7 +19,7 @@ from risk_tui.core.book import BookChanges
 from risk_tui.core.lifecycle import LifecycleBatch
 from risk_tui.core.margin import MarginFigures, compute_account, is_monitored
 from risk_tui.core.model import Quote
-from risk_tui.engine import Engine
+from risk_tui.desk.engine import Engine
 from risk_tui.feed.models import parse_payload
 from risk_tui.sim.scenarios import build_state
 from tests.test_engine import NOW, MemoryStore, engine_with

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from risk_tui.core.records import EngineBeat
-from risk_tui.shared import ENGINE_SILENT_AFTER, engine_status
+from risk_tui.desk.heartbeat import ENGINE_SILENT_AFTER, engine_status
 
 T0 = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 

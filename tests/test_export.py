@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from risk_tui.core.export import Period
 from risk_tui.core.lifecycle import (
     AuditEntry,
     CallState,
@@ -25,13 +26,7 @@ from risk_tui.core.lifecycle import (
     LifecycleBatch,
     SnapshotScenario,
 )
-from risk_tui.export import (
-    CSV_FIELDS,
-    Period,
-    read_export,
-    verify_export,
-    write_export,
-)
+from risk_tui.desk.export import CSV_FIELDS, read_export, verify_export, write_export
 from risk_tui.storage.chain import export_records, heads
 from risk_tui.storage.db import create_engine, upgrade
 from risk_tui.storage.repository import Store

@@ -28,20 +28,16 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from risk_tui.commands import calendars_for, desk_service
+from risk_tui.cli.compose import calendars_for, desk_process
 from risk_tui.config import FeedSettings, Settings, load_settings
-from risk_tui.core.actions import (
-    Actor,
-    AutoCondition,
-    AutoLiquidationPlan,
-    PlanLine,
-    Role,
-    new_plan_id,
-)
+from risk_tui.core.actions import AutoCondition, AutoLiquidationPlan, PlanLine, new_plan_id
 from risk_tui.core.model import Side
 from risk_tui.core.records import AutoLiquidationState, EngineBeat
-from risk_tui.engine import Desk, reminder_message_id
-from risk_tui.shared import DESK, DeskRole
+from risk_tui.core.roles import Actor, Role
+from risk_tui.desk.api import DeskRole
+from risk_tui.desk.daily import reminder_message_id
+from risk_tui.desk.heartbeat import DESK
+from risk_tui.desk.runtime import Desk
 from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import build_state
 from risk_tui.storage import Store, create_engine, run_verify, upgrade
@@ -133,7 +129,7 @@ def plan_for(desk: Desk, account_id: str, quantity: str) -> AutoLiquidationPlan:
 @contextlib.asynccontextmanager
 async def a_desk(settings: Settings, role: DeskRole) -> AsyncIterator[Desk]:
     """A desk process's Desk in this process, polled once."""
-    async with desk_service(settings, calendars_for(settings), role=role) as desk:
+    async with desk_process(settings, calendars_for(settings), role=role) as desk:
         await desk.start()
         await desk.poller.poll()
         yield desk
@@ -160,7 +156,7 @@ async def test_kill_9_of_the_active_engine_loses_nothing_and_repeats_nothing(
         async with a_desk(settings, DeskRole.EMBEDDED) as desk:
             seeded = {c.call_id for c in desk.engine.open_calls.values()}
             assert "A1001" in desk.engine.open_calls and len(seeded) >= 3
-            plan_a = await desk.schedule_auto_liquidation(plan_for(desk, "A1001", "100"), TRADER)
+            plan_a = await desk.intents.schedule_plan(plan_for(desk, "A1001", "100"), TRADER)
         async with engine.begin() as conn:
             await conn.execute(
                 text("UPDATE calls SET triggered_at = triggered_at - interval '1 day'")

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,20 +19,20 @@ from sqlalchemy import select
 
 from risk_tui.config import FourEyesSettings
 from risk_tui.core.actions import (
-    Actor,
+    ActionRefused,
     AutoCondition,
     AutoLiquidationPlan,
     OrderIntent,
     PlanLine,
-    Role,
     SendState,
     new_client_order_id,
     new_plan_id,
 )
 from risk_tui.core.four_eyes import ApprovalKind, ApprovalRequest, ApprovalState
 from risk_tui.core.model import Side
-from risk_tui.core.records import AutoLiquidationState, StoredOrder
-from risk_tui.feed.gateway import ActionRefused, GatewayUnavailable, OrderOutcome
+from risk_tui.core.records import AutoLiquidationState, OrderOutcome, StoredOrder
+from risk_tui.core.roles import Actor, Role
+from risk_tui.feed.gateway import GatewayUnavailable
 from risk_tui.storage import Store, run_verify
 from risk_tui.storage.tables import audit_log
 from tests.desk_rig import SGT, Rig, desk_rig, seed_call_id
@@ -46,11 +45,9 @@ VIEWER = Actor("vic", Role.VIEWER)
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    async with desk_rig(tmp_path) as desk:
-        four_eyes = FourEyesSettings(liquidation_notional=Decimal("5000"))
-        desk.settings = desk.settings.model_copy(update={"four_eyes": four_eyes})
-        desk.desk.engine.settings = desk.settings
+async def rig(db_url: str) -> AsyncIterator[Rig]:
+    four_eyes = FourEyesSettings(liquidation_notional=Decimal("5000"))
+    async with desk_rig(db_url, four_eyes=four_eyes) as desk:
         yield desk
 
 
@@ -86,7 +83,7 @@ async def audit_trail(store: Store) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def requested(rig: Rig, intent: OrderIntent, actor: Actor = TRADER) -> ApprovalRequest:
-    outcome = await rig.desk.submit_order(intent, actor)
+    outcome = await rig.desk.intents.submit_order(intent, actor)
     assert isinstance(outcome, ApprovalRequest), outcome
     return outcome
 
@@ -96,10 +93,10 @@ async def requested(rig: Rig, intent: OrderIntent, actor: Actor = TRADER) -> App
 
 async def test_a_liquidation_below_the_threshold_goes_straight_through(rig: Rig) -> None:
     intent = sell(rig, "200")  # 200 × 19.50 = SGD 3,900
-    outcome = await rig.desk.submit_order(intent, TRADER)
+    outcome = await rig.desk.intents.submit_order(intent, TRADER)
     assert isinstance(outcome, OrderOutcome) and outcome.send_state is SendState.ACKNOWLEDGED
     at_limit = sell(rig, "200", order_type="limit", limit_price=Decimal("25"))  # exactly 5,000
-    assert isinstance(await rig.desk.submit_order(at_limit, TRADER), OrderOutcome)
+    assert isinstance(await rig.desk.intents.submit_order(at_limit, TRADER), OrderOutcome)
     assert sum(rig.sim.order_posts.values()) == 2
     assert await rig.store.approvals_in(list(ApprovalState)) == []
 
@@ -112,7 +109,9 @@ async def test_a_liquidation_above_the_threshold_waits_for_a_second_person_and_g
     request = await requested(rig, intent)
     assert request.kind is ApprovalKind.LIQUIDATION and request.state is ApprovalState.PENDING
     assert request.details["notional"] == {"amount": "5850.00", "currency": "SGD", "problem": None}
-    assert await rig.desk.submit_order(intent, TRADER) == request  # a double press: one request
+    assert (
+        await rig.desk.intents.submit_order(intent, TRADER) == request
+    )  # a double press: one request
     assert rig.sim.order_posts == {}
     assert await rig.store.get_order(intent.client_order_id) is None
     seen = request.details_hash
@@ -162,7 +161,7 @@ async def test_an_edit_voids_the_request_and_an_approval_with_the_old_hash_is_re
 ) -> None:
     first = await requested(rig, sell(rig, "300"))
     edited_intent = sell(rig, "400")
-    edited = await rig.desk.submit_order(edited_intent, TRADER, replaces=first.approval_id)
+    edited = await rig.desk.intents.submit_order(edited_intent, TRADER, replaces=first.approval_id)
     assert isinstance(edited, ApprovalRequest) and edited.replaces == first.approval_id
     old = await rig.store.get_approval(first.approval_id)
     assert old is not None and old.state is ApprovalState.VOIDED
@@ -181,21 +180,23 @@ async def test_an_edit_voids_the_request_and_an_approval_with_the_old_hash_is_re
 async def test_an_edit_below_the_threshold_voids_the_request_and_goes_now(rig: Rig) -> None:
     first = await requested(rig, sell(rig, "300"))
     smaller = sell(rig, "200")
-    outcome = await rig.desk.submit_order(smaller, TRADER, replaces=first.approval_id)
+    outcome = await rig.desk.intents.submit_order(smaller, TRADER, replaces=first.approval_id)
     assert isinstance(outcome, OrderOutcome)
     old = await rig.store.get_approval(first.approval_id)
     assert old is not None and old.state is ApprovalState.VOIDED
     assert "needs no approval" in (old.note or "")
     assert rig.sim.order_posts == {smaller.client_order_id: 1}
     with pytest.raises(ActionRefused, match="is a liquidation on A1001, not a close"):
-        await rig.desk.close_call(seed_call_id(rig.desk), "x", TRADER, replaces=first.approval_id)
+        await rig.desk.intents.close_call(
+            seed_call_id(rig.desk), "x", TRADER, replaces=first.approval_id
+        )
 
 
 async def test_a_refused_order_is_not_even_requested(rig: Rig) -> None:
     with pytest.raises(ActionRefused, match="more than the 1000 held"):
-        await rig.desk.submit_order(sell(rig, "5000"), TRADER)
+        await rig.desk.intents.submit_order(sell(rig, "5000"), TRADER)
     with pytest.raises(ActionRefused, match="may not place liquidation orders"):
-        await rig.desk.submit_order(sell(rig, "300"), OPERATOR)
+        await rig.desk.intents.submit_order(sell(rig, "300"), OPERATOR)
     assert await rig.store.approvals_in(list(ApprovalState)) == []
 
 
@@ -234,7 +235,7 @@ async def test_a_rejected_request_is_never_executed(rig: Rig) -> None:
 async def test_a_deadline_move_is_never_approved_by_its_requester(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
     new = datetime(2026, 11, 27, 15, 0, tzinfo=SGT)
-    request = await rig.desk.move_deadline(call_id, new, "client in hospital", SUPERVISOR)
+    request = await rig.desk.intents.move_deadline(call_id, new, "client in hospital", SUPERVISOR)
     with pytest.raises(ActionRefused, match="nobody approves their own"):
         await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
     assert rig.desk.engine.open_calls["A1001"].deadline != new
@@ -245,7 +246,7 @@ async def test_a_deadline_move_is_never_approved_by_its_requester(rig: Rig) -> N
 
 async def test_requests_of_a_call_that_ended_are_voided(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
-    close = await rig.desk.close_call(call_id, "written off", TRADER)
+    close = await rig.desk.intents.close_call(call_id, "written off", TRADER)
     order = await requested(rig, sell(rig, "300"))
     rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "-13000"}]})
     await rig.desk.poller.poll()  # the deposit meets the call
@@ -262,10 +263,10 @@ async def test_requests_of_a_call_that_ended_are_voided(rig: Rig) -> None:
 
 async def test_a_deadline_request_is_void_once_the_deadline_moved_otherwise(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
-    first = await rig.desk.move_deadline(
+    first = await rig.desk.intents.move_deadline(
         call_id, datetime(2026, 11, 27, 15, tzinfo=SGT), "one", TRADER
     )
-    second = await rig.desk.move_deadline(
+    second = await rig.desk.intents.move_deadline(
         call_id, datetime(2026, 11, 30, 15, tzinfo=SGT), "two", BOB
     )
     await rig.desk.approvals.approve(first.approval_id, first.details_hash, SUPERVISOR)
@@ -323,16 +324,16 @@ async def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones(rig: R
     desk = rig.desk
     working = [sell(rig, "200"), sell(rig, "100", symbol="A.SG")]
     for intent in working:
-        await desk.submit_order(intent, TRADER)
+        await desk.intents.submit_order(intent, TRADER)
     plan = plan_for(rig)
-    await desk.schedule_auto_liquidation(plan, TRADER)
+    await desk.intents.schedule_plan(plan, TRADER)
     waiting = await requested(rig, sell(rig, "300"))
 
     with pytest.raises(ActionRefused, match="supervisors only"):
-        await desk.approvals.engage_kill_switch("panic", TRADER)
+        await desk.kill_switch.engage("panic", TRADER)
     with pytest.raises(ActionRefused, match="needs a reason"):
-        await desk.approvals.engage_kill_switch("  ", SUPERVISOR)
-    engagement = await desk.approvals.engage_kill_switch("runaway orders", SUPERVISOR)
+        await desk.kill_switch.engage("  ", SUPERVISOR)
+    engagement = await desk.kill_switch.engage("runaway orders", SUPERVISOR)
     assert engagement.switch.engaged and engagement.failed == ()
     assert sorted(o.client_order_id for o in engagement.orders) == sorted(
         i.client_order_id for i in working
@@ -345,15 +346,17 @@ async def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones(rig: R
 
     # New liquidations are blocked everywhere: manual, requested, approved, scheduled.
     with pytest.raises(ActionRefused, match="KILL SWITCH engaged by sue"):
-        await desk.submit_order(sell(rig, "100"), TRADER)
+        await desk.intents.submit_order(sell(rig, "100"), TRADER)
     with pytest.raises(ActionRefused, match="KILL SWITCH"):
-        await desk.submit_order(sell(rig, "300"), TRADER)  # would need approval: not even that
+        await desk.intents.submit_order(
+            sell(rig, "300"), TRADER
+        )  # would need approval: not even that
     with pytest.raises(ActionRefused, match="KILL SWITCH"):
         await desk.approvals.approve(waiting.approval_id, waiting.details_hash, SUPERVISOR)
     with pytest.raises(ActionRefused, match="KILL SWITCH"):
-        await desk.schedule_auto_liquidation(replace(plan, plan_id=new_plan_id()), TRADER)
+        await desk.intents.schedule_plan(replace(plan, plan_id=new_plan_id()), TRADER)
     rig.clock.advance(minutes=31)
-    assert await desk.run_due_auto_liquidations() == []  # held, not lost
+    assert await desk.plans.run_due() == []  # held, not lost
     held = await rig.store.get_auto_liquidation(plan.plan_id)
     assert held is not None and held.state is AutoLiquidationState.SCHEDULED
     # Read from the database, not remembered: another terminal is blocked too.
@@ -363,15 +366,15 @@ async def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones(rig: R
     assert sum(rig.sim.order_posts.values()) == 2
 
     with pytest.raises(ActionRefused, match="supervisors only"):
-        await desk.approvals.release_kill_switch("all clear", TRADER)
+        await desk.kill_switch.release("all clear", TRADER)
     released = await other.approvals.release_kill_switch("all clear", SUPERVISOR)
     assert not released.engaged and released.released_by == "sue"
 
     # Released: the held plan runs (still due, call still open), new orders go again.
-    (executed,) = await desk.run_due_auto_liquidations()
+    (executed,) = await desk.plans.run_due()
     assert executed.state is AutoLiquidationState.EXECUTED
     assert rig.sim.order_posts[f"{plan.plan_id}-0"] == 1
-    assert isinstance(await desk.submit_order(sell(rig, "100"), TRADER), OrderOutcome)
+    assert isinstance(await desk.intents.submit_order(sell(rig, "100"), TRADER), OrderOutcome)
     done = await desk.approvals.approve(waiting.approval_id, waiting.details_hash, SUPERVISOR)
     assert done.state is ApprovalState.EXECUTED, done.note
 
@@ -387,7 +390,7 @@ async def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones(rig: R
 async def test_an_order_the_kill_switch_could_not_cancel_is_reported(rig: Rig) -> None:
     first, second = sell(rig, "200"), sell(rig, "100", symbol="A.SG")
     for intent in (first, second):
-        await rig.desk.submit_order(intent, TRADER)
+        await rig.desk.intents.submit_order(intent, TRADER)
     real_cancel = rig.desk.cancel_order
 
     async def broker_down_for_one(key: str, actor: Actor) -> StoredOrder:
@@ -396,7 +399,7 @@ async def test_an_order_the_kill_switch_could_not_cancel_is_reported(rig: Rig) -
         return await real_cancel(key, actor)
 
     rig.desk.cancel_order = broker_down_for_one  # type: ignore[method-assign]
-    engagement = await rig.desk.approvals.engage_kill_switch("drill", SUPERVISOR)
+    engagement = await rig.desk.kill_switch.engage("drill", SUPERVISOR)
     (failed,) = engagement.failed
     assert failed.client_order_id == second.client_order_id
     assert f"NOT STOPPED: {second.client_order_id}" in engagement.summary()
@@ -410,10 +413,10 @@ async def test_an_order_recorded_before_the_switch_is_never_posted_after_it(rig:
     """A crash left an order recorded, unsent; the switch withdraws it, recovery sends nothing."""
     intent = sell(rig, "200")
     await rig.store.record_order_intent(intent, {}, TRADER)  # recorded, never posted
-    engagement = await rig.desk.approvals.engage_kill_switch("drill", SUPERVISOR)
+    engagement = await rig.desk.kill_switch.engage("drill", SUPERVISOR)
     (outcome,) = engagement.orders
     assert outcome.result == "withdrawn"
-    await rig.desk.recover_actions()
+    await rig.desk.recover()
     assert rig.sim.order_posts == {}
     stored = await rig.store.get_order(intent.client_order_id)
     assert stored is not None and stored.send_state is SendState.FAILED

@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any
 
-from risk_tui.report import render_csv, render_json, render_table
+from risk_tui.cli.report import render_csv, render_json, render_table
 from tests.test_engine import MemoryStore, apply, engine_with, payload
 
 HOSTILE = (

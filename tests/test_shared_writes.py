@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from risk_tui.core.actions import Actor, Role
+from risk_tui.core.actions import ActionRefused
 from risk_tui.core.lifecycle import CallState, EndReason
-from risk_tui.feed.gateway import ActionRefused
+from risk_tui.core.roles import Actor, Role
 from tests.desk_rig import SGT, Rig, desk_rig, seed_call_id
 
 TRADER = Actor("jdoe", Role.TRADER)
@@ -23,8 +22,8 @@ SUPERVISOR = Actor("sue", Role.SUPERVISOR)
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    async with desk_rig(tmp_path) as desk:
+async def rig(db_url: str) -> AsyncIterator[Rig]:
+    async with desk_rig(db_url) as desk:
         yield desk
 
 

@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from risk_tui.commands import calendars_for, desk_service, serve_simulator
+from risk_tui.cli.commands import serve_simulator
+from risk_tui.cli.compose import calendars_for, desk_process
 from risk_tui.config import FeedSettings, Settings, load_settings
-from risk_tui.engine import Desk
-from risk_tui.shared import DeskRole
+from risk_tui.desk.api import DeskRole
+from risk_tui.desk.runtime import Desk
 from risk_tui.sim.scenarios import build_state
 from risk_tui.storage import Store, run_verify, upgrade
 
@@ -25,7 +26,7 @@ ROUNDS = 20
 
 @contextlib.asynccontextmanager
 async def engine_desk(settings: Settings) -> AsyncIterator[Desk]:
-    async with desk_service(settings, calendars_for(settings), role=DeskRole.ENGINE) as desk:
+    async with desk_process(settings, calendars_for(settings), role=DeskRole.ENGINE) as desk:
         await desk.start()
         yield desk
 

@@ -7,7 +7,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 
-from risk_tui.commands import serve_simulator
+from risk_tui.cli.commands import serve_simulator
 from risk_tui.sim.app import SimState
 
 

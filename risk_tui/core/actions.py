@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, Literal, get_args
 
 from risk_tui.core.model import Side
+from risk_tui.core.roles import Actor, Intent, allowed, refusal
 
 OrderType = Literal["market", "limit"]
 Channel = Literal["app", "email", "sms", "voice"]
@@ -29,16 +30,16 @@ CLIENT_ORDER_ID_PREFIX = "RT-O-"
 MESSAGE_ID_PREFIX = "RT-M-"
 
 
-class Role(StrEnum):
-    VIEWER = "viewer"  # reads only
-    OPERATOR = "operator"  # may message clients, may not trade
-    TRADER = "trader"  # may liquidate, and override "not in call" with a reason
-    SUPERVISOR = "supervisor"
+class ActionError(Exception):
+    """An action the desk could not carry out; str() is one line for the operator."""
 
 
-# Who may place (and cancel) liquidation orders; the same roles may override "not in call".
-TRADING_ROLES = frozenset({Role.TRADER, Role.SUPERVISOR})
-MESSAGING_ROLES = frozenset({Role.OPERATOR, Role.TRADER, Role.SUPERVISOR})
+class ActionRefused(ActionError):
+    """The checks refused the action: nothing was recorded, nothing was sent."""
+
+    def __init__(self, what: str, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(f"{what} refused: " + "; ".join(problems))
 
 
 class SendState(StrEnum):
@@ -74,14 +75,6 @@ _MOVES: dict[SendState, frozenset[SendState]] = {
 
 def can_move(current: SendState, new: SendState) -> bool:
     return new in _MOVES[current]
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """The person at the terminal (or the engine, for scheduled actions) and their role."""
-
-    name: str
-    role: Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +172,9 @@ def check_order(
     order computed on figures the desk cannot vouch for.
     """
     problems: list[str] = []
-    if actor.role not in TRADING_ROLES:
-        problems.append(f"{actor.name} ({actor.role}) may not place liquidation orders")
+    refused = refusal(actor, Intent.LIQUIDATE)
+    if refused:
+        problems.append(refused)
     if intent.operator != actor.name:
         problems.append(f"the order names operator {intent.operator!r}, not {actor.name!r}")
     if not data_fresh:
@@ -193,7 +187,7 @@ def check_order(
                 f"account {intent.account_id} is not in margin call: an override "
                 "by a trader or supervisor, with a reason, is needed"
             )
-        elif actor.role not in TRADING_ROLES:
+        elif not allowed(actor.role, Intent.LIQUIDATE):
             problems.append(
                 f"account {intent.account_id} is not in margin call and {actor.name} "
                 f"({actor.role}) may not override that"
@@ -209,8 +203,9 @@ def override_used(call_open: bool, override_reason: str | None) -> bool:
 def check_message(intent: MessageIntent, actor: Actor) -> list[str]:
     """Every reason not to send `intent`; empty means it may go."""
     problems: list[str] = []
-    if actor.role not in MESSAGING_ROLES:
-        problems.append(f"{actor.name} ({actor.role}) may not send messages")
+    refused = refusal(actor, Intent.MESSAGE)
+    if refused:
+        problems.append(refused)
     if intent.operator != actor.name:
         problems.append(f"the message names operator {intent.operator!r}, not {actor.name!r}")
     if intent.channel not in CHANNELS:
@@ -226,9 +221,26 @@ def check_message(intent: MessageIntent, actor: Actor) -> list[str]:
 
 def check_cancel(actor: Actor) -> list[str]:
     """Cancelling a working order is a trading action: the roles that may liquidate."""
-    if actor.role not in TRADING_ROLES:
-        return [f"{actor.name} ({actor.role}) may not cancel orders"]
-    return []
+    refused = refusal(actor, Intent.CANCEL_ORDER)
+    return [refused] if refused else []
+
+
+def deadline_problems(
+    deadline: datetime | None,
+    reason: str | None,
+    now: datetime,
+    *,
+    what: str = "the new deadline",
+) -> list[str]:
+    """Every reason a call's deadline may not be moved to `deadline` at `now`."""
+    problems: list[str] = []
+    if not (reason or "").strip():
+        problems.append("moving a deadline needs a reason")
+    if deadline is None or deadline.tzinfo is None or deadline.utcoffset() is None:
+        problems.append(f"{what} must carry its time zone")
+    elif deadline <= now:
+        problems.append(f"{what} {deadline.isoformat()} is not in the future")
+    return problems
 
 
 def _order_shape_problems(intent: OrderIntent) -> list[str]:
@@ -272,22 +284,21 @@ __all__ = [
     "CHANNELS",
     "CLIENT_ORDER_ID_PREFIX",
     "MESSAGE_ID_PREFIX",
-    "MESSAGING_ROLES",
     "ORDER_STATUSES",
     "ORDER_TYPES",
-    "TRADING_ROLES",
-    "Actor",
+    "ActionError",
+    "ActionRefused",
     "Channel",
     "MessageIntent",
     "OrderIntent",
     "OrderReport",
     "OrderType",
-    "Role",
     "SendState",
     "can_move",
     "check_cancel",
     "check_message",
     "check_order",
+    "deadline_problems",
     "new_client_order_id",
     "new_message_id",
     "override_used",

@@ -19,10 +19,10 @@ approver is shown the document and approves that hash. An edit voids the request
 makes a new one (new id, new hash), so an approval can only ever apply to the details
 the approver saw, and the approved action is executed from the stored document, never
 re-derived. Nobody approves their own request; the approver must hold a role that may
-take the action themselves (`TRADING_ROLES`).
+take the action themselves (`Intent.DECIDE` in `core.roles`).
 
 The kill switch (supervisors only) blocks every new liquidation on the desk until a
-supervisor releases it; see `risk_tui.approvals` for what engaging it does.
+supervisor releases it; see `risk_tui.desk.kill_switch` for what engaging it does.
 """
 
 from __future__ import annotations
@@ -37,14 +37,11 @@ from enum import StrEnum
 from typing import Any, cast
 
 from risk_tui.core.actions import (
-    TRADING_ROLES,
-    Actor,
     AutoCondition,
     AutoLiquidationPlan,
     OrderIntent,
     OrderType,
     PlanLine,
-    Role,
     plan_wire,
 )
 from risk_tui.core.canonical import canonical_json
@@ -52,13 +49,9 @@ from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import MissingData, fx_rate
 from risk_tui.core.model import Book, Side
 from risk_tui.core.money import context, format_money
+from risk_tui.core.roles import Actor, Intent, Role, allowed
 
 APPROVAL_ID_PREFIX = "RT-AP-"
-
-# Who may approve (or reject): the roles that may take these actions themselves.
-APPROVER_ROLES = TRADING_ROLES
-# Who may engage and release the kill switch.
-KILL_SWITCH_ROLES = frozenset({Role.SUPERVISOR})
 
 
 class ApprovalKind(StrEnum):
@@ -476,7 +469,7 @@ def same_person(one: str, other: str) -> bool:
 def check_approval(request: ApprovalRequest, approver: Actor, seen_hash: str) -> list[str]:
     """Every reason `approver` may not approve `request` having been shown `seen_hash`."""
     problems: list[str] = []
-    if approver.role not in APPROVER_ROLES:
+    if not allowed(approver.role, Intent.DECIDE):
         problems.append(
             f"{approver.name} ({approver.role}) may not approve: only a trader or supervisor"
         )
@@ -494,7 +487,7 @@ def check_rejection(
 ) -> list[str]:
     """Every reason `actor` may not reject `request` (its requester may: a withdrawal)."""
     problems: list[str] = []
-    if actor.role not in APPROVER_ROLES and not same_person(actor.name, request.requested_by):
+    if not allowed(actor.role, Intent.DECIDE) and not same_person(actor.name, request.requested_by):
         problems.append(f"{actor.name} ({actor.role}) may not reject: only a trader or supervisor")
     if not (note or "").strip():
         problems.append("rejecting needs a reason")
@@ -556,7 +549,7 @@ def check_kill_switch(actor: Actor, switch: KillSwitch, *, engage: bool, reason:
     """Every reason `actor` may not engage (or release) the kill switch now."""
     problems: list[str] = []
     verb = "engage" if engage else "release"
-    if actor.role not in KILL_SWITCH_ROLES:
+    if not allowed(actor.role, Intent.KILL_SWITCH):
         problems.append(
             f"{actor.name} ({actor.role}) may not {verb} the kill switch: supervisors only"
         )
@@ -571,8 +564,6 @@ def check_kill_switch(actor: Actor, switch: KillSwitch, *, engage: bool, reason:
 
 __all__ = [
     "APPROVAL_ID_PREFIX",
-    "APPROVER_ROLES",
-    "KILL_SWITCH_ROLES",
     "KIND_WORDS",
     "ApprovalKind",
     "ApprovalRequest",

@@ -94,6 +94,36 @@ class StoredMessage:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    """Where an order stands after `submit_order`.
+
+    `created`: this call recorded it (False: the key was known, e.g. a double key press).
+    `posts`: requests this call sent. `error`: the last problem when still in doubt.
+    """
+
+    order: StoredOrder
+    created: bool
+    posts: int = 0
+    error: str | None = None
+
+    @property
+    def send_state(self) -> SendState:
+        return self.order.send_state
+
+
+@dataclass(frozen=True, slots=True)
+class MessageOutcome:
+    message: StoredMessage
+    created: bool
+    posts: int = 0
+    error: str | None = None
+
+    @property
+    def send_state(self) -> SendState:
+        return self.message.send_state
+
+
 def same_order(stored: StoredOrder, intent: OrderIntent) -> bool:
     """Whether `intent` is the order already stored under its key (a double press)."""
     return stored.intent() == intent

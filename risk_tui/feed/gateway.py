@@ -38,7 +38,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from risk_tui.core.actions import (
-    Actor,
+    ActionError,
+    ActionRefused,
     MessageIntent,
     OrderIntent,
     OrderReport,
@@ -49,7 +50,15 @@ from risk_tui.core.actions import (
     override_used,
 )
 from risk_tui.core.lifecycle import AuditEntry
-from risk_tui.core.records import StoredMessage, StoredOrder, same_message, same_order
+from risk_tui.core.records import (
+    MessageOutcome,
+    OrderOutcome,
+    StoredMessage,
+    StoredOrder,
+    same_message,
+    same_order,
+)
+from risk_tui.core.roles import Actor
 from risk_tui.core.text import sanitize
 from risk_tui.feed.models import Code, NonNegative
 from risk_tui.storage.repository import KillSwitchEngaged, Store, UnknownCall
@@ -64,16 +73,8 @@ _IN_DOUBT_STATUSES = frozenset({408, 425, 429})
 _AUTH_STATUSES = frozenset({401, 403})
 
 
-class GatewayError(Exception):
+class GatewayError(ActionError):
     """An action the gateway could not carry out; str() is one line for the operator."""
-
-
-class ActionRefused(GatewayError):
-    """The pre-send checks refused the action: nothing was recorded, nothing was sent."""
-
-    def __init__(self, what: str, problems: list[str]) -> None:
-        self.problems = list(problems)
-        super().__init__(f"{what} refused: " + "; ".join(problems))
 
 
 class GatewayAuthError(GatewayError):
@@ -86,36 +87,6 @@ class GatewayUnavailable(GatewayError):
 
 class OrderNotFound(GatewayError, LookupError):
     """The order is unknown here or at the broker (cancel's 404)."""
-
-
-@dataclass(frozen=True, slots=True)
-class OrderOutcome:
-    """Where an order stands after `submit_order`.
-
-    `created`: this call recorded it (False: the key was known, e.g. a double key press).
-    `posts`: requests this call sent. `error`: the last problem when still in doubt.
-    """
-
-    order: StoredOrder
-    created: bool
-    posts: int = 0
-    error: str | None = None
-
-    @property
-    def send_state(self) -> SendState:
-        return self.order.send_state
-
-
-@dataclass(frozen=True, slots=True)
-class MessageOutcome:
-    message: StoredMessage
-    created: bool
-    posts: int = 0
-    error: str | None = None
-
-    @property
-    def send_state(self) -> SendState:
-        return self.message.send_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -720,13 +691,10 @@ def _first_error(bad: ValidationError) -> str:
 
 
 __all__ = [
-    "ActionRefused",
     "Gateway",
     "GatewayAuthError",
     "GatewayError",
     "GatewayUnavailable",
-    "MessageOutcome",
     "OrderNotFound",
-    "OrderOutcome",
     "Recovery",
 ]

@@ -24,7 +24,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from risk_tui.core.actions import TRADING_ROLES
 from risk_tui.core.four_eyes import (
     KIND_WORDS,
     ApprovalRequest,
@@ -34,17 +33,18 @@ from risk_tui.core.four_eyes import (
     document_lines,
     same_person,
 )
+from risk_tui.core.roles import Intent, allowed
 from risk_tui.core.text import sanitize
-from risk_tui.render import data_text
 from risk_tui.widgets.desk_pane import DeskPane
 from risk_tui.widgets.dialogs.base import DialogScreen, Problems, compact_input, field_row
 from risk_tui.widgets.dialogs.formatting import aware, format_elapsed
+from risk_tui.widgets.host import DeskHost
 from risk_tui.widgets.live_table import Column, LiveTable, RowData
+from risk_tui.widgets.render import data_text
 
 if TYPE_CHECKING:
-    from risk_tui.app import RiskApp
     from risk_tui.core.view import DeskView
-    from risk_tui.engine import Desk
+    from risk_tui.desk.api import DeskApi
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ class ApprovalsPane(DeskPane):
         super().__init__(id=id)
         self.read_interval = read_interval
         self.reads = 0  # reads done (for tests)
-        self._desk: Desk | None = None
+        self._desk: DeskApi | None = None
         self._requests: dict[str, ApprovalRequest] = {}
         self._next_read = 0.0
         self._reading = False
@@ -254,15 +254,15 @@ class ApprovalsPane(DeskPane):
         yield LiveTable(COLUMNS, fixed_columns=2, id=f"{self.id}-table")
 
     @property
-    def risk_app(self) -> RiskApp:
-        return cast("RiskApp", self.app)
+    def host(self) -> DeskHost:
+        return cast("DeskHost", self.app)
 
     def request(self, approval_id: str) -> ApprovalRequest | None:
         return self._requests.get(approval_id)
 
     # --- reading ------------------------------------------------------------------------
 
-    def refresh_from(self, desk: Desk, view: DeskView, now: datetime) -> None:
+    def refresh_from(self, desk: DeskApi, view: DeskView, now: datetime) -> None:
         self._desk = desk
         if self._reading or time.monotonic() < self._next_read:
             return
@@ -275,9 +275,9 @@ class ApprovalsPane(DeskPane):
         self._read(self._desk)
 
     @work(exclusive=True, group="approvals-read", exit_on_error=False)
-    async def _read(self, desk: Desk) -> None:
+    async def _read(self, desk: DeskApi) -> None:
         try:
-            requests = await desk.approvals.open_requests()
+            requests = await desk.approvals()
             self.reads += 1
             self._problem = None
             self._apply(desk, requests)
@@ -289,11 +289,11 @@ class ApprovalsPane(DeskPane):
             self._reading = False
             self._next_read = time.monotonic() + self.read_interval
 
-    def _apply(self, desk: Desk, requests: list[ApprovalRequest]) -> None:
+    def _apply(self, desk: DeskApi, requests: list[ApprovalRequest]) -> None:
         if not self.is_mounted:
             return
-        accounts = desk.engine.book.accounts
-        now = self.risk_app.clock()
+        accounts = desk.accounts({request.account_id for request in requests})
+        now = self.host.now()
         self._requests = {r.approval_id: r for r in requests}
         rows: dict[str, RowData] = {}
         for request in requests:
@@ -328,7 +328,7 @@ class ApprovalsPane(DeskPane):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Deciding is for traders and supervisors: not offered at all to other roles."""
         if action in ("approve", "reject"):
-            return self.risk_app.actor.role in TRADING_ROLES
+            return allowed(self.host.actor.role, Intent.DECIDE)
         return True
 
     def action_approve(self) -> None:
@@ -338,16 +338,17 @@ class ApprovalsPane(DeskPane):
         self._decide(approve=False)
 
     def _decide(self, *, approve: bool) -> None:
-        app = self.risk_app
-        if app.actor.role not in TRADING_ROLES:
-            app._refuse("approve" if approve else "reject")
+        app = self.app
+        host = self.host
+        if not allowed(host.actor.role, Intent.DECIDE):
+            host.refuse("approve" if approve else "reject")
             return
         key = self.table.cursor_key
         request = self._requests.get(key) if key is not None else None
         if key is None or request is None:
             app.notify("no request under the cursor", severity="warning")
             return
-        if approve and same_person(app.actor.name, request.requested_by):
+        if approve and same_person(host.actor.name, request.requested_by):
             app.notify(
                 f"nobody approves their own request: {sanitize(request.approval_id)} must be "
                 "approved by another trader or supervisor (n withdraws it)",
@@ -362,22 +363,22 @@ class ApprovalsPane(DeskPane):
 
     @work(group="approvals-decide", exit_on_error=False)
     async def _confirm_and_decide(self, key: str, approve: bool) -> None:
-        app = self.risk_app
+        app = self.app
         try:
-            desk = app.desk
+            desk = self.host.desk
             if desk is None:
                 return
-            request = await desk.approvals.request(key)  # as stored now, not as last listed
+            request = await desk.approval(key)  # as stored now, not as last listed
             if request is None or request.state is not ApprovalState.PENDING:
                 state = "gone" if request is None else request.state.value
                 app.notify(f"request {sanitize(key)} is {state}: nothing to decide", timeout=8)
                 self.read_now()
                 return
-            account = desk.engine.book.accounts.get(request.account_id)
+            account = desk.accounts([request.account_id]).get(request.account_id)
             decision = await app.push_screen_wait(
                 DecideDialog(
                     request,
-                    app.actor.name,
+                    self.host.actor.name,
                     approve=approve,
                     client_name=account.client_name if account else "",
                 )
@@ -399,12 +400,12 @@ class ApprovalsPane(DeskPane):
             self._deciding.discard(key)
             self.read_now()
 
-    async def _send(self, desk: Desk, key: str, decision: Decision, approve: bool) -> None:
-        app = self.risk_app
+    async def _send(self, desk: DeskApi, key: str, decision: Decision, approve: bool) -> None:
+        app = self.app
         if approve:
-            done = await desk.approvals.approve(key, decision.seen_hash, app.actor)
+            done = await desk.approve(key, decision.seen_hash)
         else:
-            done = await desk.approvals.reject(key, decision.seen_hash, decision.note, app.actor)
+            done = await desk.reject(key, decision.seen_hash, decision.note)
         line = f"request {done.approval_id} {done.state.value}"
         if done.note:
             line += f": {done.note}"
@@ -414,7 +415,7 @@ class ApprovalsPane(DeskPane):
             severity="error" if failed else "information",
             timeout=10 if failed else 5,
         )
-        app._render_view(force=True)
+        self.host.repaint()
 
 
 __all__ = [

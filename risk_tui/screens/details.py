@@ -25,7 +25,6 @@ from risk_tui.core.margin import AccountMargin, CureLine, RiskLevel, cure_plan
 from risk_tui.core.model import Market
 from risk_tui.core.money import format_money, format_ratio
 from risk_tui.core.records import StoredOrder, StoredRemark, StoredSnapshot
-from risk_tui.render import data_text
 from risk_tui.widgets.dialogs.formatting import (
     aware,
     format_elapsed,
@@ -37,6 +36,7 @@ from risk_tui.widgets.dialogs.formatting import (
     state_words,
 )
 from risk_tui.widgets.dialogs.remark import remark_history
+from risk_tui.widgets.render import data_text
 
 # Emphasis only: every level is also written out in words (RISK_WORDS).
 _RISK_STYLE: dict[RiskLevel, str] = {

@@ -13,329 +13,53 @@ first, newest first within each group; `o` widens the window to older orders.
 
 `c` cancels the working order under the cursor (traders and supervisors only: the key
 is not even offered to other roles): the order is read afresh, shown in a confirmation
-dialog that answers once, read afresh again, and the cancel goes through
-`Desk.cancel_order`, which audits the request before it is sent. One cancel per order
-is in flight at a time, however often the key is pressed.
+dialog that answers once, read afresh again, and the cancel goes through the desk's
+cancel command (`DeskApi.cancel_order`), which audits the request before it is sent.
+One cancel per order is in flight at a time, however often the key is pressed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import TYPE_CHECKING, ClassVar, Protocol, cast, runtime_checkable
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Static
+from textual.widgets import Static
 
-from risk_tui.core.actions import TRADING_ROLES, SendState
-from risk_tui.core.calendar import MARKET_TZ
-from risk_tui.core.model import Market
+from risk_tui.core.actions import SendState
 from risk_tui.core.records import OrderStamp, StoredOrder
+from risk_tui.core.roles import Intent, allowed
 from risk_tui.core.text import sanitize
-from risk_tui.render import data_text
+from risk_tui.screens.order_words import (
+    COLUMNS,
+    CancelOrderDialog,
+    cancel_refusal,
+    cancel_summary,
+    order_cells,
+    order_what,
+    rank,
+    status_text,
+    worked,
+)
 from risk_tui.widgets.desk_pane import DeskPane
-from risk_tui.widgets.dialogs.base import DialogScreen
-from risk_tui.widgets.dialogs.formatting import aware, format_price, format_quantity, local_time
-from risk_tui.widgets.live_table import Column, LiveTable, RowData
+from risk_tui.widgets.dialogs.formatting import format_quantity
+from risk_tui.widgets.host import DeskHost
+from risk_tui.widgets.live_table import LiveTable, RowData
 
 if TYPE_CHECKING:
-    from risk_tui.app import RiskApp
     from risk_tui.core.view import DeskView
-    from risk_tui.engine import Desk
+    from risk_tui.desk.api import DeskApi
 
 log = logging.getLogger(__name__)
 
 WINDOW = 200  # newest orders read on each refresh (plus every unfinished one)
 READ_INTERVAL = 1.0  # seconds between reads of the window while the tab is shown
 SCAN_INTERVAL = 10.0  # seconds between scans of the whole table for unfinished orders
-CANCELLABLE = frozenset({"working", "partially_filled"})
-
-# Unfinished orders are written in capitals (and bold), so they stand out without colour.
-STATUS_WORDS = {
-    "working": ("WORKING", "bold"),
-    "partially_filled": ("PART FILLED", "bold"),
-    "filled": ("filled", ""),
-    "cancelled": ("cancelled", ""),
-    "rejected": ("rejected", ""),
-}
-SEND_STATE_WORDS = {
-    SendState.PENDING: ("PENDING", "bold"),
-    SendState.IN_DOUBT: ("IN DOUBT", "bold red"),
-    SendState.FAILED: ("failed", ""),
-}
-# What an unsettled or failed order means, for the Note column and refusals.
-SEND_STATE_NOTES = {
-    SendState.PENDING: "recorded; the broker has not answered yet",
-    SendState.IN_DOUBT: "sent, no answer yet: re-sent with the same key until the broker says",
-    SendState.FAILED: "never reached the broker",
-}
-
-COLUMNS = (
-    Column("account", "Account", max_width=12),
-    Column("symbol", "Symbol", max_width=12),
-    Column("side", "Side", max_width=4),
-    Column("quantity", "Qty", align="right", max_width=12),
-    Column("filled", "Filled", align="right", max_width=12),
-    Column("status", "Status", max_width=11),
-    Column("avg_price", "Avg price", align="right", max_width=12),
-    Column("sent", "Sent (market)", max_width=15),
-    Column("client", "Client", max_width=20),
-    Column("call", "Call", max_width=28),
-    Column("operator", "By", max_width=16),
-    Column("order_id", "Broker id", max_width=14),
-    Column("note", "Note", max_width=60),
-    Column("type", "Type", max_width=18),
-    Column("reason", "Reason", max_width=16),
-)
-
-
-@runtime_checkable
-class OrdersStore(Protocol):
-    """What the tab reads of the desk's store (`risk_tui.storage.repository.Store`)."""
-
-    async def order_window(
-        self, limit: int = ..., *, also: Sequence[str] = ..., scan: bool = ...
-    ) -> list[OrderStamp]: ...
-
-    async def orders_by_key(self, keys: Sequence[str]) -> list[StoredOrder]: ...
-
-    async def get_order(self, client_order_id: str) -> StoredOrder | None: ...
-
-
-# --- words ------------------------------------------------------------------------------
-
-
-def status_text(order: StoredOrder | OrderStamp) -> Text:
-    """The order's state in one word or two: the broker's status once acknowledged."""
-    if order.send_state is SendState.ACKNOWLEDGED:
-        word, style = STATUS_WORDS.get(order.status or "", (order.status or "?", "bold"))
-        return data_text(word, style)
-    word, style = SEND_STATE_WORDS[order.send_state]
-    return Text(word, style=style)
-
-
-def worked(order: StoredOrder) -> bool:
-    """Acknowledged and still worked at the broker: the orders a cancel can stop."""
-    return order.send_state is SendState.ACKNOWLEDGED and order.status in CANCELLABLE
-
-
-def rank(order: StoredOrder) -> int:
-    """Unsettled orders first (someone must look), then worked ones, then final ones."""
-    if order.send_state.needs_send:
-        return 0
-    return 1 if worked(order) else 2
-
-
-def average_price(price: Decimal | None) -> str:
-    """The broker's average to its own precision, trailing zeros cut to two places."""
-    if price is None:
-        return "—"
-    trimmed = price.normalize()
-    exponent = trimmed.as_tuple().exponent
-    if isinstance(exponent, int) and exponent > -2:
-        trimmed = trimmed.quantize(Decimal("0.01"))
-    return format_price(trimmed)
-
-
-def order_what(order: StoredOrder) -> str:
-    """`sell 200 B.SG for A1001 (broker SO00000001)`: the order in the operator's words."""
-    what = (
-        f"{order.side.value} {format_quantity(order.quantity)} {sanitize(order.symbol)} "
-        f"for {sanitize(order.account_id)}"
-    )
-    if order.order_id:
-        what += f" (broker {sanitize(order.order_id)})"
-    return what
-
-
-def cancel_refusal(order: StoredOrder | None) -> str | None:
-    """Why `order` cannot be cancelled now, in one line; None when it can."""
-    if order is None:
-        return "cancel refused: no such order on record"
-    if worked(order):
-        return None
-    what = order_what(order)
-    if order.send_state.needs_send:
-        state = "pending" if order.send_state is SendState.PENDING else "in doubt"
-        return (
-            f"cancel refused: {what} is {state} — the broker has not confirmed it yet; "
-            "cancel once it shows WORKING"
-        )
-    if order.send_state is SendState.FAILED:
-        return f"cancel refused: {what} never reached the broker (failed): nothing to cancel"
-    return (
-        f"cancel refused: {what} is already {sanitize(order.status or 'final')} "
-        f"({format_quantity(order.filled_quantity)} of {format_quantity(order.quantity)} "
-        "filled): nothing left to cancel"
-    )
-
-
-def cancel_summary(order: StoredOrder) -> str:
-    """The one line the operator reads after the broker answered the cancel."""
-    filled = f"{format_quantity(order.filled_quantity)} of {format_quantity(order.quantity)}"
-    if order.status == "cancelled":
-        return f"cancelled {order_what(order)}: {filled} had filled"
-    return (
-        f"cancel sent, but the broker reports {order_what(order)} "
-        f"{sanitize(order.status or order.send_state.value)} ({filled} filled)"
-    )
-
-
-def sent_time(at: datetime, market: Market | None) -> str:
-    """`11-23 10:15:02` on the account's market clock; UTC (with a Z) when unknown."""
-    if market is None:
-        return f"{aware(at).astimezone(UTC):%m-%d %H:%M:%S}Z"
-    return f"{aware(at).astimezone(MARKET_TZ[market]):%m-%d %H:%M:%S}"
-
-
-def order_cells(order: StoredOrder, market: Market | None, client_name: str) -> RowData:
-    if order.reject_reason:
-        note = data_text(order.reject_reason)
-    else:
-        note = Text(SEND_STATE_NOTES.get(order.send_state, ""))
-    kind = order.order_type
-    if order.limit_price is not None:
-        kind = f"{kind} {format_price(order.limit_price)}"
-    return RowData(
-        (
-            data_text(order.account_id),
-            data_text(order.symbol),
-            Text(order.side.value),
-            Text(format_quantity(order.quantity)),
-            Text(format_quantity(order.filled_quantity)),
-            status_text(order),
-            Text(average_price(order.avg_price)),
-            Text(sent_time(order.created_at, market)),
-            data_text(client_name),
-            data_text(order.call_id or "—"),
-            data_text(order.operator),
-            data_text(order.order_id or "—"),
-            note,
-            data_text(kind),
-            data_text(order.reason),
-        )
-    )
-
-
-# --- the confirmation -------------------------------------------------------------------
-
-
-def order_facts(order: StoredOrder, *, client_name: str = "", market: Market | None = None) -> Text:
-    """What is about to be cancelled, one fact a line; outside text as inert data."""
-    text = Text()
-
-    def line(label: str, *parts: Text) -> None:
-        if text:
-            text.append("\n")
-        text.append(f"{label:<10}", style="bold")
-        for part in parts:
-            text.append_text(part)
-
-    account = data_text(order.account_id)
-    if client_name:
-        account.append("  ")
-        account.append_text(data_text(client_name))
-    line("Account", account)
-    kind = order.order_type
-    if order.limit_price is not None:
-        kind = f"{kind} at {format_price(order.limit_price)}"
-    side = Text(f"{order.side.value.upper()} {format_quantity(order.quantity)} ", style="bold")
-    line("Order", side, data_text(order.symbol, "bold"), Text(f"  {kind}"))
-    remaining = order.quantity - order.filled_quantity
-    line(
-        "Filled",
-        Text(
-            f"{format_quantity(order.filled_quantity)} of {format_quantity(order.quantity)}"
-            f" (avg {average_price(order.avg_price)})  —  {format_quantity(remaining)} "
-            "left to cancel"
-        ),
-    )
-    status = status_text(order)
-    status.append(" at the broker")
-    if order.order_id:
-        status.append(", order ")
-        status.append_text(data_text(order.order_id))
-    line("Status", status)
-    line("Call", data_text(order.call_id or "none (not tied to a margin call)"))
-    if market is not None:
-        sent = local_time(order.created_at, market, zone=True)
-    else:
-        sent = sent_time(order.created_at, None)
-    line("Sent", Text(f"{sent} by "), data_text(order.operator))
-    line("Key", data_text(order.client_order_id))
-    return text
-
-
-class CancelOrderDialog(DialogScreen[bool]):
-    """Ask before cancelling one working order: True to send the cancel, None to keep it.
-
-    Focus starts on "Keep the order", so enter (or a doubled key) keeps it; only ctrl+s
-    or the "Send cancel" button sends, and the dialog answers once.
-    """
-
-    DEFAULT_CSS = """
-    CancelOrderDialog > .dialog { width: 78; }
-    CancelOrderDialog .order-facts { height: auto; margin-top: 1; }
-    CancelOrderDialog .consequence { height: auto; margin-top: 1; margin-bottom: 1; }
-    """
-
-    def __init__(
-        self,
-        order: StoredOrder,
-        operator: str,
-        *,
-        client_name: str = "",
-        market: Market | None = None,
-    ) -> None:
-        super().__init__()
-        self.order = order
-        self.operator = operator
-        self.client_name = client_name
-        self.market = market
-
-    def compose(self) -> ComposeResult:
-        order = self.order
-        remaining = format_quantity(order.quantity - order.filled_quantity)
-        consequence = Text(
-            f"The broker is asked to stop the {remaining} not yet filled; what has filled "
-            "stays done. The request is recorded in the audit log under "
-        )
-        consequence.append_text(data_text(self.operator))
-        consequence.append(".")
-        with Vertical(classes="dialog") as frame:
-            frame.border_title = "Cancel liquidation order"
-            with VerticalScroll(classes="dialog-body"):
-                yield Static(
-                    order_facts(order, client_name=self.client_name, market=self.market),
-                    classes="order-facts",
-                )
-                yield Static(consequence, classes="consequence")
-            with Horizontal(classes="dialog-buttons dialog-foot"):
-                yield Button("Keep the order  esc", id="keep", variant="primary")
-                yield Button("Send cancel  ctrl+s", id="send-cancel", variant="error")
-
-    def on_mount(self) -> None:
-        self.query_one("#keep", Button).focus()
-
-    def action_confirm(self) -> None:
-        self.answer(True)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "send-cancel":
-            self.action_confirm()
-        elif event.button.id == "keep":
-            self.action_cancel()
-
-
 # --- the tab ----------------------------------------------------------------------------
 
 
@@ -365,7 +89,7 @@ class OrdersPane(DeskPane):
         self.reads = 0  # reads of the window done (for tests: the throttle holds)
         self.rows_fetched = 0  # whole order rows fetched (for tests: only what moved)
         self.scans = 0  # reads that scanned the whole table (for tests)
-        self._desk: Desk | None = None
+        self._desk: DeskApi | None = None
         self._stamps: dict[str, OrderStamp] = {}
         self._orders: dict[str, StoredOrder] = {}
         self._shown_order: list[str] = []
@@ -381,8 +105,8 @@ class OrdersPane(DeskPane):
         yield LiveTable(COLUMNS, fixed_columns=2, id=f"{self.id}-table")
 
     @property
-    def risk_app(self) -> RiskApp:
-        return cast("RiskApp", self.app)
+    def host(self) -> DeskHost:
+        return cast("DeskHost", self.app)
 
     def order(self, client_order_id: str) -> StoredOrder | None:
         """The order as last read (None when it is not in the window)."""
@@ -390,7 +114,7 @@ class OrdersPane(DeskPane):
 
     # --- reading ------------------------------------------------------------------------
 
-    def refresh_from(self, desk: Desk, view: DeskView, now: datetime) -> None:
+    def refresh_from(self, desk: DeskApi, view: DeskView, now: datetime) -> None:
         self._desk = desk
         if self._reading or (not self._dirty and time.monotonic() < self._next_read):
             return  # cheap when nothing is due: the window is re-read once a second
@@ -412,21 +136,16 @@ class OrdersPane(DeskPane):
         self._read(self._desk)
 
     @work(exclusive=True, group="orders-read", exit_on_error=False)
-    async def _read(self, desk: Desk) -> None:
+    async def _read(self, desk: DeskApi) -> None:
         try:
-            store = desk.store
-            if not isinstance(store, OrdersStore):
-                self._problem = "this desk's store cannot list orders"
-                self._show_summary()
-                return
             scan = time.monotonic() >= self._next_scan
             unfinished = [key for key, order in self._orders.items() if rank(order) < 2]
-            stamps = await store.order_window(self.limit, also=unfinished, scan=scan)
+            stamps = await desk.orders_window(self.limit, also=unfinished, scan=scan)
             if scan:
                 self.scans += 1
                 self._next_scan = time.monotonic() + SCAN_INTERVAL
             moved = [s.client_order_id for s in stamps if self._stamps.get(s.client_order_id) != s]
-            fresh = await store.orders_by_key(moved) if moved else []
+            fresh = await desk.orders_by_key(moved) if moved else []
             self.rows_fetched += len(fresh)
             self.reads += 1
             self._problem = None
@@ -439,10 +158,10 @@ class OrdersPane(DeskPane):
             self._reading = False
             self._next_read = time.monotonic() + self.read_interval
 
-    def _apply(self, desk: Desk, stamps: list[OrderStamp], fresh: list[StoredOrder]) -> None:
+    def _apply(self, desk: DeskApi, stamps: list[OrderStamp], fresh: list[StoredOrder]) -> None:
         if not self.is_mounted:
             return
-        accounts = desk.engine.book.accounts
+        accounts = desk.accounts({order.account_id for order in fresh})
         upserts: dict[str, RowData] = {}
         for order in fresh:
             key = order.client_order_id
@@ -520,13 +239,13 @@ class OrdersPane(DeskPane):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Cancel is a trading action: not offered at all to other roles."""
         if action == "cancel_order":
-            return self.risk_app.actor.role in TRADING_ROLES
+            return allowed(self.host.actor.role, Intent.CANCEL_ORDER)
         return True
 
     def action_cancel_order(self) -> None:
-        app = self.risk_app
-        if app.actor.role not in TRADING_ROLES:
-            app._refuse("cancel order")
+        app = self.app
+        if not allowed(self.host.actor.role, Intent.CANCEL_ORDER):
+            self.host.refuse("cancel order")
             return
         key = self.table.cursor_key
         order = self._orders.get(key) if key is not None else None
@@ -545,21 +264,22 @@ class OrdersPane(DeskPane):
 
     @work(group="orders-cancel", exit_on_error=False)
     async def _cancel(self, key: str) -> None:
-        app = self.risk_app
+        app = self.app
+        host = self.host
         try:
-            desk = app.desk
+            desk = host.desk
             if desk is None:
                 return
-            order = await self._fresh(desk, key)
+            order = await desk.order(key)
             refusal = cancel_refusal(order)
             if refusal is not None or order is None:
                 app.notify(refusal or "cancel refused", severity="error", timeout=8)
                 return
-            account = desk.engine.book.accounts.get(order.account_id)
+            account = desk.accounts([order.account_id]).get(order.account_id)
             confirmed = await app.push_screen_wait(
                 CancelOrderDialog(
                     order,
-                    app.actor.name,
+                    host.actor.name,
                     client_name=account.client_name if account else "",
                     market=account.market if account else None,
                 )
@@ -567,18 +287,17 @@ class OrdersPane(DeskPane):
             if not confirmed:
                 return
             # It may have filled while the dialog was open.
-            refusal = cancel_refusal(await self._fresh(desk, key))
+            refusal = cancel_refusal(await desk.order(key))
             if refusal is not None:
                 app.notify(refusal, severity="error", timeout=8)
                 return
-            actor = app.actor
 
             async def send() -> str:
-                return cancel_summary(await desk.cancel_order(key, actor))
+                return cancel_summary(await desk.cancel_order(key))
 
-            await app._act(send, "cancel")
+            await host.act(send, "cancel")
             self._start_read()  # show the broker's answer now, not at the next tick
-        except Exception as problem:  # the operator must see it; _act covers the send
+        except Exception as problem:  # the operator must see it; `act` covers the send
             log.exception("cancel of %s failed", key)
             app.notify(
                 f"cancel failed: {sanitize(str(problem), max_length=300)}",
@@ -588,12 +307,6 @@ class OrdersPane(DeskPane):
         finally:
             self._cancelling.discard(key)
 
-    async def _fresh(self, desk: Desk, key: str) -> StoredOrder | None:
-        store = desk.store
-        if isinstance(store, OrdersStore):
-            return await store.get_order(key)
-        return self._orders.get(key)
-
     @on(LiveTable.RowSelected)
     def _selected(self, event: LiveTable.RowSelected) -> None:
         """Enter: the call's details while it is open; otherwise the order in one line."""
@@ -601,17 +314,17 @@ class OrdersPane(DeskPane):
         order = self._orders.get(event.key)
         if order is None:
             return
-        app = self.risk_app
-        open_calls = {row.call.call_id for row in app.view.warnings} if app.view else set()
+        host = self.host
+        open_calls = {row.call.call_id for row in host.view.warnings} if host.view else set()
         if order.call_id in open_calls:
-            app.open_details(order.account_id)
+            host.open_details(order.account_id)
             return
         line = f"{order_what(order)}: {status_text(order).plain}, "
         line += f"{format_quantity(order.filled_quantity)} filled"
         line += f", call {sanitize(order.call_id)} (ended)" if order.call_id else ", no call"
         if order.reject_reason:
             line += f"; {sanitize(order.reject_reason)}"
-        app.notify(sanitize(line, max_length=400), timeout=10)
+        self.app.notify(sanitize(line, max_length=400), timeout=10)
 
 
 def _stamp_of(order: StoredOrder) -> OrderStamp:
@@ -628,15 +341,4 @@ def _stamp_of(order: StoredOrder) -> OrderStamp:
     )
 
 
-__all__ = [
-    "CANCELLABLE",
-    "COLUMNS",
-    "CancelOrderDialog",
-    "OrdersPane",
-    "OrdersStore",
-    "cancel_refusal",
-    "cancel_summary",
-    "order_cells",
-    "order_facts",
-    "status_text",
-]
+__all__ = ["OrdersPane"]

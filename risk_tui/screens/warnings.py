@@ -24,9 +24,9 @@ from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import Market
 from risk_tui.core.money import format_money, format_ratio
 from risk_tui.core.view import DeskView, WarningRow
-from risk_tui.render import data_text
 from risk_tui.widgets.dialogs.formatting import format_elapsed
 from risk_tui.widgets.live_table import Column, LiveTable, RowData
+from risk_tui.widgets.render import data_text
 from risk_tui.widgets.summary_bar import SummaryBar
 
 FLATTEN_WINDOW = timedelta(minutes=20)  # intraday financing must be flat by the close

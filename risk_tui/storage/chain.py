@@ -457,7 +457,7 @@ async def heads(engine: AsyncEngine) -> dict[str, tuple[int, str]]:
     return found
 
 
-# --- read helpers for `risk_tui.export` (a period's slice, read in one consistent view) ---
+# --- read helpers for `risk_tui.desk.export` (a period's slice, read in one consistent view) ---
 
 
 def consistent_reader(engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection]:

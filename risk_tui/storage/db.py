@@ -35,12 +35,12 @@ def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-async def create_engine(url: str) -> AsyncEngine:
+async def create_engine(url: str | URL) -> AsyncEngine:
     """An AsyncEngine for `sqlite+aiosqlite:///path` or `postgresql+asyncpg://…`."""
     return _create_engine(url)
 
 
-def _create_engine(url: str, *, foreign_keys: bool = True) -> AsyncEngine:
+def _create_engine(url: str | URL, *, foreign_keys: bool = True) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(parsed, pool_pre_ping=True)

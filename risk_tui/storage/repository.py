@@ -32,7 +32,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from risk_tui.core.actions import (
-    Actor,
     AutoLiquidationPlan,
     MessageIntent,
     OrderIntent,
@@ -74,6 +73,7 @@ from risk_tui.core.records import (
     same_order,
     same_plan,
 )
+from risk_tui.core.roles import Actor
 from risk_tui.storage.actions import (
     approval_from_row,
     approval_to_row,

@@ -1,10 +1,10 @@
 """The base of the tabs fed from the desk's tables rather than only from the live view.
 
-Short positions, History and Liquidation orders read the desk (its book, its database)
-when they are shown: the app calls `refresh_from` on the active pane with every new
-view and when the tab is opened; each pane decides how much to re-read (a page of
-history, the orders of the day) and keeps its table in a `LiveTable`, so cursor, marks,
-sorting and the `/` filter behave exactly as on the warnings tabs.
+Short positions, History, Liquidation orders and Approvals read the desk (through its
+API, `risk_tui.desk.api`) when they are shown: the app calls `refresh_from` on the active
+pane with every new view and when the tab is opened; each pane decides how much to
+re-read (a page of history, the orders of the day) and keeps its table in a `LiveTable`,
+so cursor, marks, sorting and the `/` filter behave exactly as on the warnings tabs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from risk_tui.widgets.live_table import LiveTable, RowData
 
 if TYPE_CHECKING:
     from risk_tui.core.view import DeskView
-    from risk_tui.engine import Desk
+    from risk_tui.desk.api import DeskApi
 
 
 class DeskPane(Vertical):
@@ -33,7 +33,7 @@ class DeskPane(Vertical):
     def table(self) -> LiveTable:
         return self.query_one(LiveTable)
 
-    def refresh_from(self, desk: Desk, view: DeskView, now: datetime) -> None:
+    def refresh_from(self, desk: DeskApi, view: DeskView, now: datetime) -> None:
         """Bring the pane up to date; called while shown, with every view and on opening."""
         raise NotImplementedError(f"{type(self).__name__} must say how it refreshes")
 

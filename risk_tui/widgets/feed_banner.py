@@ -12,7 +12,7 @@ from risk_tui.core.feed_health import FeedHealth, FeedStatus
 from risk_tui.core.text import sanitize
 
 if TYPE_CHECKING:
-    from risk_tui.shared import EngineStatus
+    from risk_tui.desk.api import EngineStatus
 
 
 class FeedBanner(Static):

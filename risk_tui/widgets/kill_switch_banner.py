@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from risk_tui.core.four_eyes import KillSwitch
-from risk_tui.render import data_text
+from risk_tui.widgets.render import data_text
 
 
 class KillSwitchBanner(Static):

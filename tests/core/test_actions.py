@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 
 from risk_tui.core.actions import (
-    Actor,
     MessageIntent,
     OrderIntent,
-    Role,
     SendState,
     can_move,
     check_cancel,
@@ -23,6 +21,7 @@ from risk_tui.core.actions import (
     override_used,
 )
 from risk_tui.core.model import Side
+from risk_tui.core.roles import Actor, Role
 
 TRADER = Actor("jdoe", Role.TRADER)
 

@@ -8,14 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from risk_tui.core.actions import (
-    Actor,
-    AutoCondition,
-    AutoLiquidationPlan,
-    OrderIntent,
-    PlanLine,
-    Role,
-)
+from risk_tui.core.actions import AutoCondition, AutoLiquidationPlan, OrderIntent, PlanLine
 from risk_tui.core.four_eyes import (
     ApprovalKind,
     ApprovalState,
@@ -38,6 +31,7 @@ from risk_tui.core.four_eyes import (
 from risk_tui.core.lifecycle import CallState, MarginCall
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import AccountKind, Book, Instrument, Market, Quote, Side
+from risk_tui.core.roles import Actor, Role
 
 NOW = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)
 SGT = timezone(timedelta(hours=8))

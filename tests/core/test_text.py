@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from risk_tui.core.text import UNSAFE_CODE_POINTS, sanitize, sanitize_optional
-from risk_tui.render import data_text
+from risk_tui.widgets.render import data_text
 
 OSC8_LINK = "\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\"
 CLEAR_SCREEN = "\x1b[2J\x1b[H"

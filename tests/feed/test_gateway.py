@@ -19,24 +19,18 @@ from sqlalchemy import func, select
 
 from risk_tui.config import FeedSettings
 from risk_tui.core.actions import (
-    Actor,
+    ActionRefused,
     MessageIntent,
     OrderIntent,
-    Role,
     SendState,
     new_client_order_id,
     new_message_id,
 )
 from risk_tui.core.lifecycle import LifecycleBatch
 from risk_tui.core.model import Side
+from risk_tui.core.roles import Actor, Role
 from risk_tui.feed.client import make_client
-from risk_tui.feed.gateway import (
-    ActionRefused,
-    Gateway,
-    GatewayAuthError,
-    GatewayUnavailable,
-    OrderNotFound,
-)
+from risk_tui.feed.gateway import Gateway, GatewayAuthError, GatewayUnavailable, OrderNotFound
 from risk_tui.storage.chain import verify
 from risk_tui.storage.db import create_engine, upgrade
 from risk_tui.storage.repository import Store

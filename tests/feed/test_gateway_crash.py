@@ -29,8 +29,9 @@ import pytest
 from sqlalchemy import select
 
 from risk_tui.config import FeedSettings
-from risk_tui.core.actions import Actor, OrderIntent, Role, SendState
+from risk_tui.core.actions import OrderIntent, SendState
 from risk_tui.core.model import Side
+from risk_tui.core.roles import Actor, Role
 from risk_tui.feed.client import make_client
 from risk_tui.feed.gateway import Gateway
 from risk_tui.storage.db import create_engine, upgrade

@@ -12,7 +12,7 @@ import pytest
 from risk_tui.config import FeedSettings, load_settings
 from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
 from risk_tui.core.feed_health import FeedHealth, FeedStatus
-from risk_tui.engine import Desk
+from risk_tui.desk.runtime import Desk
 from risk_tui.feed.client import FeedAuthError, FeedUnavailable, make_client
 from risk_tui.feed.models import ParsedPayload
 from risk_tui.feed.poller import Poller
@@ -168,7 +168,7 @@ async def watch(
     """Sample the operator's view of the feed every 50 ms, keeping each change of status."""
     end = time.monotonic() + seconds
     while time.monotonic() < end and not (until and until()):
-        status = desk.health.status(time.monotonic())
+        status = desk.poller.health.status(time.monotonic())
         if not statuses or statuses[-1] is not status:
             statuses.append(status)
         await asyncio.sleep(0.05)
@@ -189,25 +189,25 @@ async def test_feed_down_and_back_stale_then_down_then_live_and_no_call_ends() -
         desk.poller.backoff_cap = 0.3
         task = asyncio.create_task(desk.run())
         await watch(desk, statuses, 0.5)
-        assert [r.account_id for r in desk.view.warnings] == ["A1001"]
+        assert [r.account_id for r in desk.engine.view.warnings] == ["A1001"]
         fake.add_changes(quotes=[{"symbol": "B.SG", "price": "19.40"}])
         await watch(desk, statuses, 0.5)
     # The server is gone; polling goes on into the void. The call stays open.
     await watch(desk, statuses, 2.5)
-    assert desk.view.warnings and desk.view.warnings[0].call.is_open
-    assert "cannot connect" in (desk.health.last_error or "")
+    assert desk.engine.view.warnings and desk.engine.view.warnings[0].call.is_open
+    assert "cannot connect" in (desk.poller.health.last_error or "")
     # Back on the same port, with a price recovery that ends the call on fresh data.
     fake.add_changes(quotes=[{"symbol": "B.SG", "price": "22.00"}])
     async with serve(fake.app(), port=port):
-        await watch(desk, statuses, 5, until=lambda: not desk.view.warnings)
-        statuses.append(desk.health.status(time.monotonic()))
+        await watch(desk, statuses, 5, until=lambda: not desk.engine.view.warnings)
+        statuses.append(desk.poller.health.status(time.monotonic()))
         task.cancel()
         await client.aclose()
     assert statuses[0] in (FeedStatus.CONNECTING, FeedStatus.LIVE)
     assert FeedStatus.STALE in statuses and FeedStatus.DOWN in statuses
     assert statuses.index(FeedStatus.STALE) < statuses.index(FeedStatus.DOWN)
     assert statuses[-1] is FeedStatus.LIVE
-    assert desk.view.warnings == ()
+    assert desk.engine.view.warnings == ()
     ends = [s for b in store.batches for s in b.snapshots if s.scenario == "end"]
     assert len(ends) == 1
     # Each change set went out once: the poller never re-asked from a cursor it had passed.

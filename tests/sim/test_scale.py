@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from risk_tui.commands import serve_simulator
+from risk_tui.cli.commands import serve_simulator
 from risk_tui.sim.scenarios import build_state
 
 ACCOUNTS = 200_000

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from risk_tui.cli import SIM_SCENARIOS, build_parser
-from risk_tui.commands import serve_simulator
+from risk_tui.cli.commands import serve_simulator
 from risk_tui.feed.models import parse_payload
 from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import SCENARIOS, build_state

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from risk_tui.core.actions import Actor, MessageIntent, OrderIntent, OrderReport, Role, SendState
+from risk_tui.core.actions import MessageIntent, OrderIntent, OrderReport, SendState
 from risk_tui.core.lifecycle import LifecycleBatch
 from risk_tui.core.model import Side
+from risk_tui.core.roles import Actor, Role
 from risk_tui.storage.chain import verify
 from risk_tui.storage.repository import (
     KeyConflict,

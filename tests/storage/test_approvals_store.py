@@ -18,7 +18,7 @@ from alembic import command
 from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from risk_tui.core.actions import Actor, OrderIntent, Role
+from risk_tui.core.actions import OrderIntent
 from risk_tui.core.four_eyes import (
     ApprovalRequest,
     ApprovalState,
@@ -33,6 +33,7 @@ from risk_tui.core.lifecycle import (
     MarginCall,
 )
 from risk_tui.core.model import Side
+from risk_tui.core.roles import Actor, Role
 from risk_tui.storage.chain import verify
 from risk_tui.storage.db import alembic_config, create_engine, current_revision, upgrade
 from risk_tui.storage.election import asyncpg_dsn

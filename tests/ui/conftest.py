@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from risk_tui.app import RiskApp
-from risk_tui.commands import desk_service
+from risk_tui.cli.compose import desk_api
 from risk_tui.config import FeedSettings, load_settings
-from risk_tui.core.actions import Role
 from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
+from risk_tui.core.roles import Role
 from risk_tui.sim.app import SimState
 from tests.threaded_sim import serve_in_thread
 
@@ -44,7 +44,9 @@ def fixed_app(seed_feed: str, tmp_path: Path) -> Callable[..., RiskApp]:
         return RiskApp(
             settings,
             operator,
-            lambda: desk_service(settings, CALENDARS, clock=lambda: NOW, monotonic=lambda: 0.0),
+            lambda actor: desk_api(
+                settings, CALENDARS, actor, clock=lambda: NOW, monotonic=lambda: 0.0
+            ),
             calendars=CALENDARS,
             clock=lambda: NOW,
             monotonic=lambda: 0.0,

@@ -13,15 +13,17 @@ from pathlib import Path
 import pytest
 
 from risk_tui.app import RiskApp
-from risk_tui.commands import desk_service, serve_simulator
+from risk_tui.cli.commands import serve_simulator
+from risk_tui.cli.compose import desk_api
 from risk_tui.config import FeedSettings, Settings, load_settings
-from risk_tui.core.actions import Role
 from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
 from risk_tui.core.feed_health import FeedStatus
+from risk_tui.core.roles import Role
 from risk_tui.sim.app import SimState, create_app
 from risk_tui.sim.server import serve_on_loopback
 from risk_tui.widgets.feed_banner import FeedBanner
 from risk_tui.widgets.live_table import LiveTable
+from tests.ui.helpers import desk_of
 
 CALENDARS = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
 
@@ -53,7 +55,7 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
 def make_app(desk: Desk, operator: str = "trader1") -> RiskApp:
     settings = desk.settings
     return RiskApp(
-        settings, operator, lambda: desk_service(settings, CALENDARS), calendars=CALENDARS
+        settings, operator, lambda actor: desk_api(settings, CALENDARS, actor), calendars=CALENDARS
     )
 
 
@@ -185,8 +187,8 @@ async def test_message_remark_and_exception_from_the_keyboard(desk: Desk) -> Non
         await until(pilot, lambda: "client called back" in row_text(app, "A1001", "exceptions"))
         assert row_text(app, "A1001") == ""
         assert app.desk is not None
-        remarks = await app.desk.store.remarks_for(  # type: ignore[attr-defined]
-            app.desk.engine.open_calls["A1001"].call_id
+        remarks = await desk_of(app).store.remarks_for(
+            desk_of(app).engine.open_calls["A1001"].call_id
         )
         assert any(r.exception for r in remarks)
         assert any("client called back" in r.text for r in remarks)
@@ -241,8 +243,8 @@ async def test_details_and_auto_liquidation_from_the_keyboard(desk: Desk) -> Non
         await pilot.press("ctrl+s")
         await until(pilot, lambda: app.screen is app.screen_stack[0])
         assert app.desk is not None
-        call_id = app.desk.engine.open_calls["A1001"].call_id
-        store = app.desk.store
+        call_id = desk_of(app).engine.open_calls["A1001"].call_id
+        store = desk_of(app).store
         await until(pilot, lambda: True)
         plans = await store.auto_liquidations_for(call_id)  # type: ignore[attr-defined]
         assert len(plans) == 1 and str(plans[0].state).endswith("scheduled")

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from risk_tui.app import RiskApp
 from risk_tui.config import FourEyesSettings
-from risk_tui.core.actions import Actor, OrderIntent, Role
+from risk_tui.core.actions import OrderIntent
 from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState
 from risk_tui.core.model import Side
+from risk_tui.core.roles import Actor, Role
 from risk_tui.screens.approvals import ApprovalsPane, DecideDialog, request_cells, request_facts
 from risk_tui.sim.app import SimState
 from risk_tui.widgets.dialogs.call_change import CloseCallDialog
@@ -23,6 +24,7 @@ from risk_tui.widgets.dialogs.kill_switch import KillSwitchDialog
 from risk_tui.widgets.kill_switch_banner import KillSwitchBanner
 from risk_tui.widgets.live_table import LiveTable
 from tests.ui.conftest import NOW
+from tests.ui.helpers import desk_of
 from tests.ui.test_orders import HOSTILE, desk_ready, notes, running, until
 
 TRADER = Actor("trader1", Role.TRADER)
@@ -41,7 +43,7 @@ def row_text(app: RiskApp, key: str) -> str:
 
 async def requested(app: RiskApp, quantity: str = "300") -> ApprovalRequest:
     """A liquidation above the threshold, asked by trader1 on another terminal."""
-    desk = app.desk
+    desk = desk_of(app)
     assert desk is not None
     intent = OrderIntent(
         client_order_id=f"RT-O-{quantity}",
@@ -55,7 +57,7 @@ async def requested(app: RiskApp, quantity: str = "300") -> ApprovalRequest:
         reference=desk.engine.open_calls["A1001"].call_id,
         operator=TRADER.name,
     )
-    outcome = await desk.submit_order(intent, TRADER)
+    outcome = await desk.intents.submit_order(intent, TRADER)
     assert isinstance(outcome, ApprovalRequest)
     return outcome
 
@@ -86,7 +88,7 @@ async def test_a_supervisor_approves_a_request_after_reading_it_in_full(tmp_path
         await until(lambda: state.order_posts == {"RT-O-300": 1})
         await until(lambda: any(f"request {request.approval_id} executed" in n for n in notes(app)))
         assert app.desk is not None
-        stored = await app.desk.approvals.request(request.approval_id)
+        stored = await desk_of(app).approvals.request(request.approval_id)
         assert stored is not None and stored.state is ApprovalState.EXECUTED
         assert stored.decided_by == "sup1"
         await until(lambda: table_of(app).get_row(request.approval_id) is None)
@@ -129,7 +131,7 @@ async def test_a_close_asked_with_c_goes_to_approval_and_says_so(tmp_path: Path)
         await pilot.press("ctrl+s")
         await until(lambda: any("close call awaiting approval RT-AP-" in n for n in notes(app)))
         assert app.desk is not None
-        assert "A1001" in app.desk.engine.open_calls  # not closed until approved
+        assert "A1001" in desk_of(app).engine.open_calls  # not closed until approved
 
 
 async def test_the_kill_switch_needs_a_reason_stops_orders_and_shows_a_banner(
@@ -150,10 +152,10 @@ async def test_the_kill_switch_needs_a_reason_stops_orders_and_shows_a_banner(
             "market",
             None,
             "margin_call",
-            app.desk.engine.open_calls["A1001"].call_id,
+            desk_of(app).engine.open_calls["A1001"].call_id,
             TRADER.name,
         )
-        await app.desk.submit_order(intent, TRADER)
+        await desk_of(app).intents.submit_order(intent, TRADER)
         await pilot.press("ctrl+k")
         await until(lambda: isinstance(app.screen, KillSwitchDialog))
         await pilot.press("ctrl+s")  # no reason yet: refused in the dialog
@@ -185,7 +187,7 @@ async def test_only_a_supervisor_is_offered_the_kill_switch(tmp_path: Path) -> N
         await pilot.pause(0.3)
         assert app.screen is app.screen_stack[0]
         assert app.desk is not None
-        assert not (await app.desk.approvals.kill_switch()).engaged
+        assert not (await desk_of(app).kill_switch.state()).engaged
     async with running(state, tmp_path, operator="viewer1", operators=OPERATORS) as (app, pilot):
         await desk_ready(app)
         await pilot.press("7")

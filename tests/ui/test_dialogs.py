@@ -20,13 +20,11 @@ from textual.screen import Screen
 from textual.widgets import Input, RadioSet, Static, TextArea
 
 from risk_tui.core.actions import (
-    Actor,
     AutoCondition,
     AutoLiquidationPlan,
     MessageIntent,
     OrderIntent,
     PlanLine,
-    Role,
     SendState,
 )
 from risk_tui.core.calendar import MARKET_TZ
@@ -44,6 +42,7 @@ from risk_tui.core.model import (
     Side,
 )
 from risk_tui.core.records import StoredOrder, StoredRemark
+from risk_tui.core.roles import Actor, Role
 from risk_tui.widgets.dialogs import (
     AutoLiquidationDialog,
     LiquidateDialog,

@@ -22,6 +22,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 
 from risk_tui.app import RiskApp
+from risk_tui.core.export import Period
 from risk_tui.core.lifecycle import (
     CallState,
     EndReason,
@@ -33,23 +34,18 @@ from risk_tui.core.lifecycle import (
 from risk_tui.core.model import CashBalance, Quote
 from risk_tui.core.records import StoredSnapshot
 from risk_tui.core.snapshot import snapshot_payload
-from risk_tui.export import Period
+from risk_tui.desk.api import ExportRequest
+from risk_tui.desk.export import ExportFailed, export_file
 from risk_tui.screens import history as history_module
-from risk_tui.screens.history import (
-    PAGE_SIZE,
-    PREFETCH_ROWS,
-    ExportDialog,
-    ExportFailed,
-    ExportRequest,
-    HistoryDetailsScreen,
-    HistoryPane,
-    export_file,
-)
+from risk_tui.screens.history import PAGE_SIZE, PREFETCH_ROWS, HistoryPane
+from risk_tui.screens.history_details import HistoryDetailsScreen
 from risk_tui.storage import Store, create_engine, upgrade
 from risk_tui.widgets.dialogs.base import MarkRadioButton
+from risk_tui.widgets.dialogs.export import ExportDialog
 from risk_tui.widgets.live_table import LiveTable
 from tests.storage.factories import account_state, make_call, snapshot_of
 from tests.ui import test_app as app_tests
+from tests.ui.helpers import desk_of
 from tests.ui.test_app import make_app, row_text, until
 from tests.ui.test_dialogs import (
     HOSTILE,
@@ -114,7 +110,7 @@ async def test_a_call_ended_by_a_price_recovery_appears_in_history_with_both_sna
     async with app.run_test(size=(160, 50)) as pilot:
         await until(pilot, lambda: "1,015.00" in row_text(app, "A1001"))
         assert app.desk is not None
-        call_id = app.desk.engine.open_calls["A1001"].call_id
+        call_id = desk_of(app).engine.open_calls["A1001"].call_id
         await pilot.press("4")
         pane, table = history_of(app)
         await until(pilot, lambda: pane.total == 0)
@@ -130,7 +126,7 @@ async def test_a_call_ended_by_a_price_recovery_appears_in_history_with_both_sna
         await until(pilot, lambda: pane.total == table.row_count)  # every call B.SG cured
         assert table.move_cursor(call_id)
 
-        store = app.desk.store
+        store = desk_of(app).store
         assert isinstance(store, Store)
         snapshots = await store.snapshots_for(call_id)
         assert [s.scenario for s in snapshots] == [SnapshotScenario.TRIGGER, SnapshotScenario.END]
@@ -190,9 +186,9 @@ async def test_export_from_the_tab_writes_files_that_verify_offline(
             await until(pilot, written.exists, seconds=10)
             await until(pilot, notified(app, f"export written: {written}"))
         assert app.desk is not None
-        store = app.desk.store
+        store = desk_of(app).store
         assert isinstance(store, Store)
-        calls = list(app.desk.engine.open_calls.values())
+        calls = list(desk_of(app).engine.open_calls.values())
         snapshots = sum([len(await store.snapshots_for(call.call_id)) for call in calls])
     assert not await asyncio.to_thread(lambda: list(tmp_path.glob(".*.partial")))
     for fmt in ("jsonl", "csv"):
@@ -324,7 +320,7 @@ async def test_a_long_history_is_read_a_page_at_a_time(
     async with app.run_test(size=(160, 50)) as pilot:
         await until(pilot, lambda: app.desk is not None and app.view is not None)
         assert app.desk is not None
-        store = app.desk.store
+        store = desk_of(app).store
         assert isinstance(store, Store)
         reads: list[dict[str, Any]] = []
         page = store.history_page
@@ -399,7 +395,7 @@ async def test_a_database_error_is_one_line_and_history_recovers(
     async with app.run_test(size=(160, 50)) as pilot:
         await until(pilot, lambda: app.desk is not None)
         assert app.desk is not None
-        store = app.desk.store
+        store = desk_of(app).store
         assert isinstance(store, Store)
 
         async def locked(needle: str | None = None) -> int:

@@ -24,20 +24,16 @@ from sqlalchemy import insert
 from textual.pilot import Pilot
 
 from risk_tui.app import RiskApp
-from risk_tui.commands import desk_service, serve_simulator
+from risk_tui.cli.commands import serve_simulator
+from risk_tui.cli.compose import desk_api
 from risk_tui.config import FeedSettings, Settings, load_settings
 from risk_tui.core import lifecycle
-from risk_tui.core.actions import Actor, OrderIntent, Role, SendState
+from risk_tui.core.actions import OrderIntent, SendState
 from risk_tui.core.model import Market, Side
 from risk_tui.core.records import StoredOrder
-from risk_tui.screens.orders import (
-    CancelOrderDialog,
-    OrdersPane,
-    average_price,
-    cancel_refusal,
-    order_cells,
-    order_facts,
-)
+from risk_tui.core.roles import Actor, Role
+from risk_tui.screens.order_words import CancelOrderDialog, cancel_refusal, order_cells, order_facts
+from risk_tui.screens.orders import OrdersPane, average_price
 from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import build_state
 from risk_tui.storage import Store, create_engine, upgrade
@@ -46,6 +42,7 @@ from risk_tui.storage.tables import orders
 from risk_tui.widgets.live_table import LiveTable
 from tests.threaded_sim import serve_in_thread
 from tests.ui.conftest import CALENDARS, NOW
+from tests.ui.helpers import desk_of
 
 TRADER = Actor("trader1", Role.TRADER)
 HOSTILE = "\x1b]8;;http://evil\x1b\\x\x1b]8;;\x1b\\ \x1b[2J [b]bold[/b] \u202e"
@@ -80,7 +77,10 @@ async def running(
     async with serve_simulator(state) as url:
         settings = settings_for(url, tmp_path, **update)
         app = RiskApp(
-            settings, operator, lambda: desk_service(settings, CALENDARS), calendars=CALENDARS
+            settings,
+            operator,
+            lambda actor: desk_api(settings, CALENDARS, actor),
+            calendars=CALENDARS,
         )
         async with app.run_test(size=size) as pilot:
             yield app, pilot
@@ -98,8 +98,8 @@ async def desk_ready(app: RiskApp) -> None:
     await until(
         lambda: (
             app.desk is not None
-            and "A1001" in app.desk.engine.open_calls
-            and app.desk.data_fresh("A1001")
+            and "A1001" in desk_of(app).engine.open_calls
+            and desk_of(app).trading.data_fresh("A1001")
         )
     )
 
@@ -113,7 +113,7 @@ async def place(
     limit: str | None = None,
 ) -> StoredOrder:
     """A liquidation order on A1001's open call, as the trader places it."""
-    desk = app.desk
+    desk = desk_of(app)
     assert desk is not None
     intent = OrderIntent(
         client_order_id=key,
@@ -127,7 +127,7 @@ async def place(
         reference=desk.engine.open_calls["A1001"].call_id,
         operator=TRADER.name,
     )
-    outcome = await desk.submit_order(intent, TRADER)
+    outcome = await desk.intents.submit_order(intent, TRADER)
     return outcome.order
 
 
@@ -154,7 +154,7 @@ def cancel_posts(state: SimState) -> int:
 
 async def audit_actions(app: RiskApp, call_id: str) -> list[tuple[str, str]]:
     assert app.desk is not None
-    entries = await app.desk.store.audit_for(call_id)  # type: ignore[attr-defined]
+    entries = await desk_of(app).store.audit_for(call_id)
     return [(entry.action, entry.operator) for entry in entries]
 
 
@@ -274,7 +274,7 @@ async def test_orders_show_unfinished_first_and_the_window_grows_with_o(tmp_path
     async with running(SimState(tick_interval=None), tmp_path) as (app, pilot):
         await desk_ready(app)
         assert app.desk is not None
-        store = app.desk.store
+        store = desk_of(app).store
         assert isinstance(store, Store)
         async with store.engine.begin() as conn:
             await conn.execute(insert(orders), _rows(1, status="working"))
@@ -370,7 +370,7 @@ async def test_a_filled_order_cannot_be_cancelled(tmp_path: Path) -> None:
             "filled (200 of 200 filled): nothing left to cancel"
         ]
         # The fill met the call: enter tells the order in one line (no details).
-        await until(lambda: "A1001" not in app.desk.engine.open_calls)  # type: ignore[union-attr]
+        await until(lambda: "A1001" not in desk_of(app).engine.open_calls)
         await pilot.press("enter")
         await until(lambda: any(line.endswith("(ended)") for line in notes(app)))
         assert app.screen is app.screen_stack[0]
@@ -390,7 +390,7 @@ async def test_an_order_filled_while_the_dialog_was_open_is_not_cancelled(
         await until(lambda: isinstance(app.screen, CancelOrderDialog))
         state.tick()
         assert app.desk is not None
-        await app.desk.refresh_orders()  # the desk learns of the fill
+        await desk_of(app).trading.refresh_orders()  # the desk learns of the fill
         await pilot.press("ctrl+s")
         await until(lambda: any("already filled" in line for line in notes(app)))
     assert cancel_posts(state) == 0
@@ -453,7 +453,7 @@ async def test_selloff_liquidation_from_the_warnings_tab_shows_its_status_then_f
         await until(lambda: "WORKING" in row_text(app, key))
         assert row_text(app, key).startswith("A1001 B.SG sell 200 0 WORKING —")
         assert "trader1" in row_text(app, key)
-        call_id = app.desk.engine.open_calls["A1001"].call_id  # type: ignore[union-attr]
+        call_id = desk_of(app).engine.open_calls["A1001"].call_id
         assert call_id in row_text(app, key)
         state.tick()
         await until(lambda: "PART FILLED" in row_text(app, key), seconds=10)

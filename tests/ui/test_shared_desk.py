@@ -16,16 +16,18 @@ import asyncpg
 import pytest
 
 from risk_tui.app import RiskApp
-from risk_tui.commands import desk_service, serve_simulator
+from risk_tui.cli.commands import serve_simulator
+from risk_tui.cli.compose import desk_api, desk_process
 from risk_tui.config import FeedSettings, Settings, load_settings
-from risk_tui.core.actions import Actor, Role
-from risk_tui.engine import Desk
-from risk_tui.shared import DeskRole
+from risk_tui.core.roles import Actor, Role
+from risk_tui.desk.api import DeskRole
+from risk_tui.desk.runtime import Desk
 from risk_tui.sim.app import SimState
 from risk_tui.storage import upgrade
 from risk_tui.storage.election import asyncpg_dsn
 from risk_tui.widgets.feed_banner import EngineBanner
 from risk_tui.widgets.live_table import LiveTable
+from tests.ui.helpers import desk_of
 from tests.ui.test_app import CALENDARS
 
 ALICE = Actor("alice", Role.OPERATOR)
@@ -51,7 +53,7 @@ async def shared(pg_db_url: str) -> AsyncIterator[SharedDesk]:
                 "operators": {"alice": Role.OPERATOR, "bob": Role.TRADER},
             }
         )
-        async with desk_service(settings, CALENDARS, role=DeskRole.ENGINE) as engine:
+        async with desk_process(settings, CALENDARS, role=DeskRole.ENGINE) as engine:
             await engine.start()
             running = asyncio.create_task(engine.run())
             try:
@@ -65,7 +67,7 @@ async def shared(pg_db_url: str) -> AsyncIterator[SharedDesk]:
 def terminal(shared: SharedDesk, operator: str) -> RiskApp:
     settings = shared.settings
     return RiskApp(
-        settings, operator, lambda: desk_service(settings, CALENDARS), calendars=CALENDARS
+        settings, operator, lambda actor: desk_api(settings, CALENDARS, actor), calendars=CALENDARS
     )
 
 
@@ -85,7 +87,7 @@ def cells(app: RiskApp, account: str = "A1001") -> str:
 
 def call_of(app: RiskApp, account: str = "A1001") -> str:
     assert app.desk is not None
-    return app.desk.engine.open_calls[account].call_id
+    return desk_of(app).engine.open_calls[account].call_id
 
 
 async def test_two_terminals_see_each_other_and_the_engine(shared: SharedDesk) -> None:
@@ -99,7 +101,7 @@ async def test_two_terminals_see_each_other_and_the_engine(shared: SharedDesk) -
 
         # A remark in one shows in the other within a second.
         call_id = call_of(first)
-        await first.desk.add_remark(
+        await first.desk.call_actions.add_remark(
             call_id, "client calls back at 3pm", exception=False, actor=ALICE
         )
         took = await until(lambda: "client calls back at 3pm" in cells(second), seconds=1.0)
@@ -117,7 +119,7 @@ async def test_two_terminals_see_each_other_and_the_engine(shared: SharedDesk) -
         assert stored.claimed_by == "alice"
         await one.press("o")  # alice gives it up; bob may take it now
         await until(lambda: "alice" not in cells(second), seconds=1.0)
-        await second.desk.claim(call_id, BOB)
+        await second.desk.call_actions.claim(call_id, BOB)
         await until(lambda: "bob" in cells(first), seconds=1.0)
 
 
@@ -147,7 +149,7 @@ async def test_a_terminal_cut_off_from_notifications_catches_up(shared: SharedDe
             await admin.close()
         await until(lambda: not shared_part.listener.connected)
         # While bob's terminal hears nothing, alice remarks: that notification is lost.
-        await first.desk.add_remark(
+        await first.desk.call_actions.add_remark(
             call_of(first), "written while bob was cut off", exception=False, actor=ALICE
         )
         await until(lambda: states[:1] == [False])  # said so (the banner: "UPDATES CUT OFF")

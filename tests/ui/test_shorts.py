@@ -16,14 +16,15 @@ from sqlalchemy import select
 from textual.widgets import Input
 
 from risk_tui.app import RiskApp
-from risk_tui.commands import serve_simulator
+from risk_tui.cli.commands import serve_simulator
 from risk_tui.config import FeedSettings, load_settings
-from risk_tui.core.actions import Actor, Role
 from risk_tui.core.margin import CallPolicy, compute_account, fx_rate
 from risk_tui.core.model import Side
+from risk_tui.core.roles import Actor, Role
 from risk_tui.core.shorts import AllocationRule, ShortHolder, short_line
 from risk_tui.screens.details import DetailsScreen
-from risk_tui.screens.shorts import ShortDetailsScreen, ShortsPane
+from risk_tui.screens.short_details import ShortDetailsScreen
+from risk_tui.screens.shorts import ShortsPane
 from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import SEED_SYMBOLS, RecallScenario, SelloffScenario, build_state
 from risk_tui.storage.tables import audit_log
@@ -32,6 +33,7 @@ from risk_tui.widgets.dialogs.cover import BuyToCoverDialog
 from risk_tui.widgets.live_table import LiveTable
 from tests.sim.helpers import desk_book, fixed_clock, shortfalls
 from tests.threaded_sim import serve_in_thread
+from tests.ui.helpers import desk_of
 from tests.ui.test_app import Desk, make_app, until
 from tests.ui.test_dialogs import HOSTILE, RAW_CONTROLS, Host, problems_text, screen_text
 
@@ -76,7 +78,7 @@ def shown_shortfalls(table: LiveTable) -> dict[str, D]:
 
 
 async def open_shorts(app: RiskApp, pilot: Any, rows: int = 1) -> LiveTable:
-    await until(pilot, lambda: app.desk is not None and app.desk.engine.book.cursor is not None)
+    await until(pilot, lambda: app.desk is not None and desk_of(app).engine.book.cursor is not None)
     await pilot.press("3")
     table = app.query_one("#shorts-pane-table", LiveTable)
     await until(pilot, lambda: table.row_count >= rows)
@@ -121,7 +123,7 @@ def assert_allocated_by_deficit(rows: list[dict[str, str]], shortfall: D, lot: D
 def ranked_by_the_engine(app: RiskApp, accounts: list[str], symbol: str) -> list[str]:
     """The default rule from the engine's own figures: MM − equity in SGD, largest first,
     then the largest short; accounts without figures last."""
-    engine = app.desk.engine  # type: ignore[union-attr]
+    engine = desk_of(app).engine
     book = engine.book
 
     def key(account_id: str) -> tuple[bool, D, D, str]:
@@ -217,7 +219,7 @@ async def test_recall_shortfalls_show_and_are_allocated_largest_deficit_first(
         # in the order the engine's own figures give
         ranked = [r["account"] for r in rows]
         assert ranked == ranked_by_the_engine(app, ranked, worst)
-        engine = app.desk.engine  # type: ignore[union-attr]
+        engine = desk_of(app).engine
         first = ranked[0]
         assert f"Suggested {sum(number(r['suggested']) for r in rows):,}" in screen_text(app)
 
@@ -338,7 +340,7 @@ async def test_a_client_not_in_call_is_bought_in_only_with_a_reason_and_audited(
         await until(pilot, lambda: sum(sim.order_posts.values()) == 1, seconds=5)
         await until(pilot, lambda: isinstance(app.screen, ShortDetailsScreen))
         await until(pilot, lambda: cells(details, "S5001")["working"] == "10", seconds=8)
-        store = app.desk.store  # type: ignore[union-attr]
+        store = desk_of(app).store
         async with store._engine.connect() as conn:
             audits = (
                 await conn.execute(

@@ -11,6 +11,7 @@ import pytest
 
 from risk_tui.app import TABS, RiskApp
 from risk_tui.widgets.live_table import LiveTable
+from tests.ui.helpers import desk_of
 
 SIZES = [(80, 24), (160, 50)]
 
@@ -54,8 +55,8 @@ def test_exceptions_tab_with_a_marked_call(
     async def run_before(pilot: Any) -> None:
         await _loaded(pilot)
         app = pilot.app
-        call = app.desk.engine.open_calls["A1001"]
-        await app.desk.add_remark(
+        call = desk_of(app).engine.open_calls["A1001"]
+        await desk_of(app).call_actions.add_remark(
             call.call_id, "debt only, no positions left", exception=True, actor=app.actor
         )
         await pilot.press("5")

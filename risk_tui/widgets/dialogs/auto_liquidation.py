@@ -16,8 +16,6 @@ from textual.widget import Widget
 from textual.widgets import Input, RadioSet, Static
 
 from risk_tui.core.actions import (
-    TRADING_ROLES,
-    Actor,
     AutoCondition,
     AutoLiquidationPlan,
     PlanLine,
@@ -26,7 +24,7 @@ from risk_tui.core.actions import (
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.model import Side
-from risk_tui.render import data_text
+from risk_tui.core.roles import Actor, Intent
 from risk_tui.widgets.dialogs.base import (
     MarkRadioButton,
     ReviewedDialog,
@@ -42,6 +40,7 @@ from risk_tui.widgets.dialogs.formatting import (
 )
 from risk_tui.widgets.dialogs.holdings import HoldingsEditor, default_choice, holdings_for
 from risk_tui.widgets.dialogs.liquidate import account_line, call_line
+from risk_tui.widgets.render import data_text
 
 CONDITION_WORDS: dict[AutoCondition, str] = {
     AutoCondition.STILL_IN_CALL: "the call is still open",
@@ -70,7 +69,7 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
         *,
         new_id: Callable[[], str] = new_plan_id,
     ) -> None:
-        require_role(actor, TRADING_ROLES, "schedule liquidation orders")
+        require_role(actor, Intent.AUTO_LIQUIDATE, "schedule liquidation orders")
         if margin.account_id != call.account_id:
             raise ValueError(f"figures of {margin.account_id} given for call on {call.account_id}")
         super().__init__()

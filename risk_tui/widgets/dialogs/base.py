@@ -8,7 +8,7 @@ only as a colour, so they read the same under NO_COLOR.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Any, ClassVar, Generic, TypeVar
 
 from rich.text import Text
@@ -21,7 +21,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, ContentSwitcher, Input, RadioButton, Static
 
-from risk_tui.core.actions import Actor, Role
+from risk_tui.core.roles import Actor, Intent, refusal
 
 ResultT = TypeVar("ResultT")
 
@@ -30,9 +30,11 @@ class NotPermitted(PermissionError):
     """The operator's role may not take this action; the dialog refuses to open."""
 
 
-def require_role(actor: Actor, roles: Collection[Role], what: str) -> None:
-    if actor.role not in roles:
-        raise NotPermitted(f"{actor.name} ({actor.role.value}) may not {what}")
+def require_role(actor: Actor, intent: Intent, doing: str | None = None) -> None:
+    """Refuse to open a dialog for a role the desk's role table does not allow."""
+    refused = refusal(actor, intent, doing)
+    if refused:
+        raise NotPermitted(refused)
 
 
 class MarkCheckbox(Checkbox):

@@ -13,13 +13,13 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from risk_tui.core.actions import TRADING_ROLES, Actor
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.money import format_money
-from risk_tui.render import data_text
+from risk_tui.core.roles import Actor, Intent
 from risk_tui.widgets.dialogs.base import ReviewedDialog, compact_input, field_row, require_role
 from risk_tui.widgets.dialogs.formatting import aware, local_time, parse_local_datetime
 from risk_tui.widgets.dialogs.liquidate import account_line
+from risk_tui.widgets.render import data_text
 
 MAX_REASON = 500
 APPROVAL_NOTE = (
@@ -34,7 +34,7 @@ class CloseCallDialog(ReviewedDialog[str]):
     TITLE_TEXT = "Close margin call (needs approval)"
 
     def __init__(self, call: MarginCall, actor: Actor) -> None:
-        require_role(actor, TRADING_ROLES, "close margin calls")
+        require_role(actor, Intent.CLOSE_CALL)
         super().__init__()
         self.call = call
         self.actor = actor
@@ -87,7 +87,7 @@ class MoveDeadlineDialog(ReviewedDialog[tuple[datetime, str]]):
     """
 
     def __init__(self, call: MarginCall, actor: Actor, now: datetime) -> None:
-        require_role(actor, TRADING_ROLES, "move deadlines")
+        require_role(actor, Intent.MOVE_DEADLINE)
         super().__init__()
         self.call = call
         self.actor = actor

@@ -20,16 +20,17 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from risk_tui.core.actions import TRADING_ROLES, Actor, OrderIntent, new_client_order_id
+from risk_tui.core.actions import OrderIntent, new_client_order_id
 from risk_tui.core.margin import PositionMargin, covered_amount
 from risk_tui.core.model import Side
 from risk_tui.core.money import ZERO, format_money, format_ratio
+from risk_tui.core.roles import Actor, Intent
 from risk_tui.core.shorts import RULE_WORDS, AllocationRule, ShortHolder, ShortLine
 from risk_tui.core.text import sanitize
-from risk_tui.render import data_text
 from risk_tui.widgets.dialogs.base import ReviewedDialog, compact_input, field_row, require_role
 from risk_tui.widgets.dialogs.formatting import format_price, format_quantity, risk_words
 from risk_tui.widgets.dialogs.holdings import Holding, quantity_problems
+from risk_tui.widgets.render import data_text
 
 ORDER_REASON = "recall"
 
@@ -104,7 +105,7 @@ class BuyToCoverDialog(ReviewedDialog[CoverOrder]):
         *,
         new_order_id: Callable[[], str] = new_client_order_id,
     ) -> None:
-        require_role(actor, TRADING_ROLES, "place buy-to-cover orders")
+        require_role(actor, Intent.LIQUIDATE, "place buy-to-cover orders")
         problem = cover_problem(holder, line.symbol)
         if problem is not None:
             raise ValueError(f"{holder.account_id}: {problem}")

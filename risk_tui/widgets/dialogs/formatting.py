@@ -14,6 +14,7 @@ from risk_tui.core.calendar import MARKET_TZ
 from risk_tui.core.lifecycle import CallState, MarginCall
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import Market
+from risk_tui.core.money import format_money
 
 # Written out, so a risk level never depends on colour (NO_COLOR terminals, 16 colours).
 RISK_WORDS: dict[RiskLevel, str] = {
@@ -121,3 +122,21 @@ def parse_local_datetime(raw: str, market: Market, now: datetime) -> datetime | 
     except ValueError:
         return f"{raw.strip()!r} is not HH:MM or YYYY-MM-DD HH:MM"
     return datetime.combine(day, clock.replace(second=0, microsecond=0), tzinfo=zone)
+
+
+def signed_money(amount: Decimal | None, currency: str) -> str:
+    """`+1,015.00` / `-525.00`; `—` when unknown."""
+    text = format_money(amount, currency)
+    return f"+{text}" if amount is not None and amount > 0 else text
+
+
+def market_stamp(at: datetime | None, call: MarginCall, now: datetime | None = None) -> str:
+    """`11-21 10:30 SG` in the current year, `2025-12-30 10:00 SG` before (as `ls -l`
+    does), on the call's market clock."""
+    if at is None:
+        return "—"
+    zone = MARKET_TZ[call.market]
+    local = aware(at).astimezone(zone)
+    this_year = now is not None and aware(now).astimezone(zone).year == local.year
+    shown = f"{local:%m-%d %H:%M}" if this_year else f"{local:%Y-%m-%d %H:%M}"
+    return f"{shown} {call.market.value}"

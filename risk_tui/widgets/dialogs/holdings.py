@@ -26,9 +26,9 @@ from risk_tui.core.margin import AccountMargin, CureLine, PositionMargin, covere
 from risk_tui.core.model import Side
 from risk_tui.core.money import ZERO, format_money, format_ratio
 from risk_tui.core.records import StoredOrder
-from risk_tui.render import data_text
 from risk_tui.widgets.dialogs.base import MarkCheckbox
 from risk_tui.widgets.dialogs.formatting import format_price, format_quantity, parse_quantity
+from risk_tui.widgets.render import data_text
 
 # Broker statuses after which an order no longer holds any quantity.
 _DONE_STATUSES = frozenset({"filled", "cancelled", "rejected"})

@@ -12,9 +12,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from risk_tui.core.actions import Actor
-from risk_tui.core.four_eyes import KILL_SWITCH_ROLES, KillSwitch
-from risk_tui.render import data_text
+from risk_tui.core.four_eyes import KillSwitch
+from risk_tui.core.roles import Actor, Intent
 from risk_tui.widgets.dialogs.base import (
     DialogScreen,
     Problems,
@@ -22,6 +21,7 @@ from risk_tui.widgets.dialogs.base import (
     field_row,
     require_role,
 )
+from risk_tui.widgets.render import data_text
 
 MAX_REASON = 500
 
@@ -35,7 +35,7 @@ class KillSwitchDialog(DialogScreen[str]):
     """
 
     def __init__(self, switch: KillSwitch, actor: Actor, *, working_orders: int) -> None:
-        require_role(actor, KILL_SWITCH_ROLES, "use the kill switch")
+        require_role(actor, Intent.KILL_SWITCH)
         super().__init__()
         self.switch = switch
         self.actor = actor

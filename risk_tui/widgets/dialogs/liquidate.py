@@ -15,13 +15,13 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Static
 
-from risk_tui.core.actions import TRADING_ROLES, Actor, OrderIntent, new_client_order_id
+from risk_tui.core.actions import OrderIntent, new_client_order_id
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.model import Side
 from risk_tui.core.money import ZERO, format_money
 from risk_tui.core.records import StoredOrder
-from risk_tui.render import data_text
+from risk_tui.core.roles import Actor, Intent
 from risk_tui.widgets.dialogs.base import ReviewedDialog, require_role
 from risk_tui.widgets.dialogs.formatting import format_quantity, local_time, risk_words
 from risk_tui.widgets.dialogs.holdings import (
@@ -31,6 +31,7 @@ from risk_tui.widgets.dialogs.holdings import (
     holdings_for,
     open_quantity,
 )
+from risk_tui.widgets.render import data_text
 
 ORDER_REASON = "margin_call"
 
@@ -98,7 +99,7 @@ class LiquidateDialog(ReviewedDialog[list[OrderIntent]]):
         *,
         new_order_id: Callable[[], str] = new_client_order_id,
     ) -> None:
-        require_role(actor, TRADING_ROLES, "place liquidation orders")
+        require_role(actor, Intent.LIQUIDATE)
         if margin.account_id != call.account_id:
             raise ValueError(f"figures of {margin.account_id} given for call on {call.account_id}")
         super().__init__()

@@ -20,19 +20,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, RadioSet, Static, TextArea
 
-from risk_tui.core.actions import (
-    CHANNELS,
-    MESSAGING_ROLES,
-    Actor,
-    Channel,
-    MessageIntent,
-    new_message_id,
-)
+from risk_tui.core.actions import CHANNELS, Channel, MessageIntent, new_message_id
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.money import ZERO, format_money
+from risk_tui.core.roles import Actor, Intent
 from risk_tui.core.text import sanitize
-from risk_tui.render import data_text
 from risk_tui.widgets.dialogs.base import (
     DialogScreen,
     MarkRadioButton,
@@ -42,6 +35,7 @@ from risk_tui.widgets.dialogs.base import (
 )
 from risk_tui.widgets.dialogs.formatting import aware, local_time
 from risk_tui.widgets.dialogs.liquidate import account_line, call_line
+from risk_tui.widgets.render import data_text
 
 CHANNEL_WORDS: dict[str, str] = {"app": "app", "email": "email", "sms": "SMS", "voice": "voice"}
 
@@ -127,7 +121,7 @@ class MessageDialog(DialogScreen[list[MessageIntent]]):
         *,
         new_id: Callable[[], str] = new_message_id,
     ) -> None:
-        require_role(actor, MESSAGING_ROLES, "send messages to clients")
+        require_role(actor, Intent.MESSAGE, "send messages to clients")
         unique: dict[str, tuple[MarginCall, AccountMargin | None]] = {}
         for call, margin in targets:
             unique.setdefault(call.call_id, (call, margin))

@@ -13,7 +13,6 @@ from textual.widgets import Button, Input, Static
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.records import StoredRemark
 from risk_tui.core.text import sanitize
-from risk_tui.render import data_text
 from risk_tui.widgets.dialogs.base import (
     DialogScreen,
     MarkCheckbox,
@@ -23,6 +22,7 @@ from risk_tui.widgets.dialogs.base import (
 )
 from risk_tui.widgets.dialogs.formatting import local_time
 from risk_tui.widgets.dialogs.liquidate import account_line
+from risk_tui.widgets.render import data_text
 
 MAX_REMARK = 1000
 

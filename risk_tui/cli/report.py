@@ -23,7 +23,7 @@ from risk_tui.core.calendar import MARKET_TZ
 from risk_tui.core.money import format_money, format_ratio, money_str
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, WarningRow
-from risk_tui.render import data_text
+from risk_tui.widgets.render import data_text
 
 FORMATS = ("table", "csv", "json")
 

@@ -12,84 +12,53 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import date, datetime
+from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import platformdirs
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from risk_tui.cli import (
+from risk_tui.cli.common import (
     EXIT_CONFIG,
     EXIT_DB,
     EXIT_FEED,
     EXIT_OK,
     EXIT_VERIFY,
     Failure,
+    database_errors,
+    safe_url,
     settings_from,
 )
+from risk_tui.cli.compose import calendars_for, desk_api, desk_process, head_revision
+from risk_tui.cli.report import render
 from risk_tui.config import Settings
-from risk_tui.core.actions import Role
-from risk_tui.core.calendar import TradingCalendars
+from risk_tui.core.clock import utc_now
+from risk_tui.core.roles import Role
 from risk_tui.core.text import sanitize
-from risk_tui.engine import Desk, utc_now
-from risk_tui.feed.client import FeedAuthError, FeedUnavailable, make_client
-from risk_tui.feed.gateway import Gateway
-from risk_tui.report import render
-from risk_tui.shared import DESK, DeskRole
+from risk_tui.desk.api import DeskRole
+from risk_tui.desk.heartbeat import DESK
+from risk_tui.feed.client import FeedAuthError, FeedUnavailable
 from risk_tui.sim.app import SimState, create_app
 from risk_tui.sim.server import listen, serve_on_loopback, serving
-from risk_tui.storage import Store, create_engine, run_verify, upgrade
-from risk_tui.storage.db import alembic_config, current_revision, is_sqlite
+from risk_tui.storage import create_engine, run_verify, upgrade
+from risk_tui.storage.db import is_sqlite
 from risk_tui.storage.election import Leadership, LeadershipLost
 
 if TYPE_CHECKING:
-    from risk_tui.export import Period
+    from risk_tui.core.export import Period
 
 log = logging.getLogger(__name__)
-
-
-def head_revision(url: str) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-
-
-def calendars_for(settings: Settings) -> TradingCalendars:
-    return TradingCalendars.from_file(settings.calendar.overrides)
-
-
-@contextlib.contextmanager
-def database_errors(url: str) -> Iterator[None]:
-    """Any database failure inside the block becomes one line and exit code 4."""
-    try:
-        yield
-    except (SQLAlchemyError, OSError) as problem:
-        raise Failure(f"database {_safe_url(url)}: {_first_line(problem)}", EXIT_DB) from None
-
-
-@contextlib.asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[Store]:
-    """An up-to-date schema and a Store."""
-    url = settings.db.url
-    with database_errors(url):
-        if is_sqlite(url):
-            await upgrade(url)  # the embedded default keeps itself current
-        elif await current_revision(url) != head_revision(url):
-            raise Failure("database schema is not current: run `risk-tui db upgrade`", EXIT_DB)
-        engine = await create_engine(url)
-        try:
-            yield Store(engine)
-        finally:
-            await engine.dispose()
 
 
 async def report(settings: Settings, fmt: str) -> int:
     """Poll through the robust poller until one poll succeeds or stale_after runs out."""
     calendars = calendars_for(settings)
-    async with make_client(settings.feed) as client, database(settings) as store:
-        desk = Desk(settings, store, calendars, client)
+    async with desk_process(
+        settings, calendars, role=DeskRole.EMBEDDED, gateway=False
+    ) as desk:
         await desk.start()
         limit = settings.feed.stale_after
         try:
@@ -100,37 +69,8 @@ async def report(settings: Settings, fmt: str) -> int:
             raise Failure(f"no successful feed poll within {limit:g}s: {down}", EXIT_FEED) from None
     if result.rejected:
         print(f"risk-tui: {result.rejected} feed records rejected (see the log)", file=sys.stderr)
-    sys.stdout.write(render(desk.view, fmt))
+    sys.stdout.write(render(desk.engine.view, fmt))
     return EXIT_OK
-
-
-@contextlib.asynccontextmanager
-async def desk_service(
-    settings: Settings,
-    calendars: TradingCalendars,
-    *,
-    clock: Callable[[], datetime] = utc_now,
-    monotonic: Callable[[], float] = time.monotonic,
-    role: DeskRole | None = None,
-) -> AsyncIterator[Desk]:
-    """A Desk on the configured feed and database, with its gateway to the broker.
-
-    Its role by default: the whole desk in one process on SQLite; an operator's terminal
-    of a shared desk on PostgreSQL, where `risk-tui engine` runs the lifecycle."""
-    if role is None:
-        role = DeskRole.EMBEDDED if is_sqlite(settings.db.url) else DeskRole.TERMINAL
-    async with make_client(settings.feed) as client, database(settings) as store:
-        gateway = Gateway(client, store, deadline=settings.feed.timeout, clock=clock)
-        yield Desk(
-            settings,
-            store,
-            calendars,
-            client,
-            gateway=gateway,
-            clock=clock,
-            monotonic=monotonic,
-            role=role,
-        )
 
 
 async def run_engine(settings: Settings) -> int:
@@ -171,18 +111,18 @@ async def _engine(settings: Settings) -> int:
     calendars = calendars_for(settings)
     leadership = Leadership(url, DESK)
     with database_errors(url):
-        async with desk_service(settings, calendars, role=DeskRole.ENGINE) as desk:
-            shared = desk.shared
-            assert shared is not None  # an engine's desk is a shared one
-            standby = asyncio.create_task(shared.beats("standby"))
+        async with desk_process(settings, calendars, role=DeskRole.ENGINE) as desk:
+            heartbeat = desk.heartbeat
+            assert heartbeat is not None  # an engine's desk beats
+            standby = asyncio.create_task(heartbeat.beats("standby"))
             try:
                 await leadership.acquire()
             finally:
                 standby.cancel()
-            log.info("active engine %s", shared.engine_id)
+            log.info("active engine %s", heartbeat.engine_id)
             try:
                 await desk.start()
-                await desk.recover_actions()
+                await desk.recover()
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(desk.run())
                     tasks.create_task(leadership.watch())
@@ -194,7 +134,7 @@ async def _engine(settings: Settings) -> int:
             finally:
                 await leadership.release()
                 with contextlib.suppress(SQLAlchemyError, OSError):
-                    await shared.beat("stopped")
+                    await heartbeat.beat("stopped")
     return EXIT_OK
 
 
@@ -228,7 +168,10 @@ async def run_tui(settings: Settings, operator: str) -> int:
     log_to_file()
     calendars = calendars_for(settings)
     app = RiskApp(
-        settings, operator, lambda: desk_service(settings, calendars), calendars=calendars
+        settings,
+        operator,
+        lambda actor: desk_api(settings, calendars, actor),
+        calendars=calendars,
     )
     await app.run_async()
     return app.return_code or EXIT_OK
@@ -336,23 +279,8 @@ async def db_upgrade(settings: Settings) -> int:
     url = settings.db.url
     with database_errors(url):
         await upgrade(url)
-    print(f"database {_safe_url(url)} is at revision {head_revision(url)}")
+    print(f"database {safe_url(url)} is at revision {head_revision(url)}")
     return EXIT_OK
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except SQLAlchemyError:
-        return "(unparseable URL)"
-
-
-def _first_line(problem: BaseException) -> str:
-    text = str(getattr(problem, "orig", None) or problem).strip().splitlines()
-    return text[0] if text else type(problem).__name__
 
 
 class _Output:
@@ -381,9 +309,9 @@ class _Output:
 
 
 async def export(settings: Settings, first: date, last: date, fmt: str, output: Path | None) -> int:
-    """`risk-tui export`: a period's calls, snapshots and audit records (`risk_tui.export`)
+    """`risk-tui export`: a period's calls, snapshots and audit records (`risk_tui.desk.export`)
     to stdout, or to `output`, which appears only once the export is complete."""
-    from risk_tui.export import Period
+    from risk_tui.core.export import Period
 
     try:
         period = Period(first, last)
@@ -433,11 +361,11 @@ def _require_sqlite_file(url: str) -> None:
     if not path or path == ":memory:" or path.startswith("file:"):
         return
     if not Path(path).expanduser().is_file():
-        raise Failure(f"database {_safe_url(url)}: no such file", EXIT_DB)
+        raise Failure(f"database {safe_url(url)}: no such file", EXIT_DB)
 
 
 async def _export_to(url: str, period: Period, fmt: str, out: _Output) -> None:
-    from risk_tui.export import write_export
+    from risk_tui.desk.export import write_export
 
     with database_errors(url):
         engine = await create_engine(url)
@@ -453,7 +381,7 @@ async def _export_to(url: str, period: Period, fmt: str, out: _Output) -> None:
 
 def verify_export_file(path: Path) -> int:
     """`risk-tui audit verify --export PATH`: the export file alone, offline."""
-    from risk_tui.export import verify_file
+    from risk_tui.desk.export import verify_file
 
     try:
         result = verify_file(path)

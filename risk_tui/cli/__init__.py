@@ -8,28 +8,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import os
 import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from risk_tui import __version__
-from risk_tui.config import ConfigError, Settings, load_settings
+from risk_tui.cli.common import (
+    EXIT_CONFIG,
+    Failure,
+    operator_name,
+    settings_from,
+)
+from risk_tui.config import ConfigError
 from risk_tui.core.calendar import CalendarConfigError
 from risk_tui.core.text import sanitize
-
-EXIT_OK, EXIT_VERIFY, EXIT_CONFIG, EXIT_FEED, EXIT_DB = 0, 1, 2, 3, 4
-
-
-class Failure(Exception):
-    """A failure the CLI reports as one line with an exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -188,23 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from(args: argparse.Namespace, **defaults: Any) -> Settings:
-    overrides = {
-        ("feed", "url"): getattr(args, "feed_url", None) or defaults.get("feed_url"),
-        ("db", "url"): getattr(args, "db", None) or defaults.get("db_url"),
-    }
-    return load_settings(getattr(args, "config", None), overrides=overrides)
-
-
-def operator_name(args: argparse.Namespace) -> str:
-    if getattr(args, "operator", None):
-        return str(args.operator)
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -230,7 +207,7 @@ def _error(message: str) -> None:
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
-    from risk_tui import commands
+    from risk_tui.cli import commands
 
     if args.command == "report":
         return await commands.report(settings_from(args), args.format)

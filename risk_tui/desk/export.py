@@ -1,4 +1,7 @@
-"""`risk-tui export`: a period's calls, snapshots and audit records, verifiable offline.
+"""The compliance export: a period's calls, snapshots and audit records, verifiable offline.
+
+`risk-tui export` and the History tab's `x` write it; `risk-tui audit verify --export`
+checks a file of it.
 
 What is exported
 ----------------
@@ -53,41 +56,41 @@ The first record that fails is reported, by type, chain, seq and line.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import URL
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from risk_tui import __version__
-from risk_tui.core.text import sanitize
-from risk_tui.storage.chain import (
-    CHAIN_AUDIT,
-    CHAIN_SNAPSHOTS,
-    GENESIS_HASH,
-    chain_hash,
-    consistent_reader,
-    export_where,
-    read_head,
+from risk_tui.core.actions import ActionError
+from risk_tui.core.export import (
+    AUDIT,
+    CALL,
+    COUNTED,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FORMATS,
+    HEADER,
+    SNAPSHOT,
+    Period,
 )
-from risk_tui.storage.tables import CHAINS, audit_log, calls, snapshots
-from risk_tui.storage.types import iso_utc
+from risk_tui.core.text import sanitize
+from risk_tui.desk.api import ExportRequest
+from risk_tui.storage.chain import CHAIN_AUDIT, CHAIN_SNAPSHOTS, GENESIS_HASH, chain_hash
+from risk_tui.storage.db import create_engine
+from risk_tui.storage.export import period_records
+from risk_tui.storage.tables import CHAINS
 
-FORMAT_NAME = "risk-tui-export"
-FORMAT_VERSION = 1
-FORMATS = ("jsonl", "csv")
-
-HEADER, CALL, SNAPSHOT, AUDIT = "header", "call", "snapshot", "audit"
 CHAIN_OF_RECORD = {SNAPSHOT: CHAIN_SNAPSHOTS, AUDIT: CHAIN_AUDIT}
-COUNTED = (CALL, SNAPSHOT, AUDIT)
 
 CSV_FIELDS = (
     "record",
@@ -104,90 +107,6 @@ CSV_FIELDS = (
 )
 _NOT_DATA = ("record", "prev_hash", "hash")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-# --- the period and reading it ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """Inclusive calendar dates in UTC."""
-
-    first: date
-    last: date
-
-    def __post_init__(self) -> None:
-        if self.last < self.first:
-            raise ValueError(f"--to {self.last} is before --from {self.first}")
-
-    @property
-    def start(self) -> datetime:
-        return datetime.combine(self.first, time(), tzinfo=UTC)
-
-    @property
-    def end(self) -> datetime:
-        """Exclusive: the midnight after `last`."""
-        return datetime.combine(self.last + timedelta(days=1), time(), tzinfo=UTC)
-
-
-def _plain(value: Any) -> Any:
-    """A column value as JSON: decimals as strings (exact), instants as `iso_utc`."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return iso_utc(value)
-    return value
-
-
-async def _count(conn: AsyncConnection, table: Any, condition: Any) -> int:
-    query = select(func.count()).select_from(table).where(condition)
-    return int((await conn.execute(query)).scalar_one())
-
-
-async def period_records(
-    engine: AsyncEngine, period: Period, *, now: datetime
-) -> AsyncIterator[dict[str, Any]]:
-    """The export, record by record: the header, then calls, snapshots, audit records.
-
-    Everything, counts and heads included, is read in one consistent view, so the header
-    describes exactly the records that follow even while an engine keeps writing.
-    """
-    start, end = period.start, period.end
-    call_in_period = or_(
-        and_(calls.c.triggered_at >= start, calls.c.triggered_at < end),
-        and_(calls.c.ended_at >= start, calls.c.ended_at < end),
-    )
-    snapshot_of_call = snapshots.c.call_id.in_(select(calls.c.call_id).where(call_in_period))
-    audit_in_period = and_(audit_log.c.at >= start, audit_log.c.at < end)
-    async with consistent_reader(engine) as conn:
-        counts = {
-            CALL: await _count(conn, calls, call_in_period),
-            SNAPSHOT: await _count(conn, snapshots, snapshot_of_call),
-            AUDIT: await _count(conn, audit_log, audit_in_period),
-        }
-        heads: dict[str, dict[str, Any] | None] = {}
-        for chain in CHAINS:
-            head = await read_head(conn, chain)
-            heads[chain] = None if head is None else {"seq": head[0], "hash": head[1]}
-        yield {
-            "record": HEADER,
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "tool_version": __version__,
-            "generated_at": iso_utc(now),
-            "period": {"from": period.first.isoformat(), "to": period.last.isoformat()},
-            "counts": counts,
-            "heads": heads,
-        }
-        result = await conn.stream(
-            select(calls).where(call_in_period).order_by(calls.c.triggered_at, calls.c.call_id)
-        )
-        async for row in result.mappings():
-            yield {"record": CALL, **{key: _plain(value) for key, value in row.items()}}
-        async for record in export_where(conn, CHAIN_SNAPSHOTS, [snapshot_of_call]):
-            yield {"record": SNAPSHOT, **record}
-        async for record in export_where(conn, CHAIN_AUDIT, [audit_in_period]):
-            yield {"record": AUDIT, **record}
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -274,6 +193,41 @@ async def write_export(
         if record["record"] == HEADER:
             counts = dict(record["counts"])
         writer.write(record)
+    return counts
+
+
+class ExportFailed(ActionError):
+    """One line saying why the export file was not written."""
+
+
+def export_file(url: URL, request: ExportRequest, now: datetime) -> dict[str, int]:
+    """Write the export on a thread of its own (its own event loop and engine), so a long
+    period never stalls the desk; the file appears only once complete. `url` is the
+    desk's own (its password never rendered into text)."""
+    return asyncio.run(_export_file(url, request, now))
+
+
+async def _export_file(url: URL, request: ExportRequest, now: datetime) -> dict[str, int]:
+    path = request.path
+    partial = path.with_name(f".{path.name}.partial")
+    engine = await create_engine(url)
+    try:
+        try:
+            with partial.open("w", encoding="utf-8", newline="") as stream:
+                counts = await write_export(engine, request.period, request.fmt, stream, now=now)
+            if path.exists():  # checked in the dialog; someone may have been quicker
+                raise ExportFailed(f"{path} already exists: nothing overwritten")
+            partial.replace(path)
+        except OSError as problem:
+            raise ExportFailed(f"cannot write {path}: {problem.strerror or problem}") from None
+        except SQLAlchemyError as problem:
+            first = str(getattr(problem, "orig", None) or problem).strip().splitlines()
+            raise ExportFailed(f"database: {first[0] if first else problem}") from None
+        except ValueError as unreadable:  # a stored row edited beyond reading
+            raise ExportFailed(f"{unreadable} (run `risk-tui audit verify`)") from None
+    finally:
+        partial.unlink(missing_ok=True)  # gone already once it became the file
+        await engine.dispose()
     return counts
 
 

@@ -1,0 +1,72 @@
+"""What every operator action records besides itself: who, in which role, on what state —
+and the audit entry of an action the desk refused (compliance reads attempts too)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, NoReturn, Protocol
+
+from risk_tui.core.actions import ActionRefused
+from risk_tui.core.feed_health import FeedStatus
+from risk_tui.core.lifecycle import AuditEntry, MarginCall
+from risk_tui.core.roles import Actor
+from risk_tui.desk.engine import Engine
+from risk_tui.storage.repository import CallChanged
+
+
+class AuditStore(Protocol):
+    async def append_audit(self, entries: list[AuditEntry]) -> None: ...
+
+    async def calls_by_id(self, call_ids: Iterable[str]) -> list[MarginCall]: ...
+
+
+class ActionLog:
+    """Audited refusals, the details each action records, and calls changed meanwhile."""
+
+    def __init__(
+        self, engine: Engine, store: AuditStore, feed_status: Callable[[], FeedStatus]
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._feed_status = feed_status
+
+    def details(self, actor: Actor, account_id: str) -> dict[str, Any]:
+        """Who acted, in which role, on what state of the account and the feed."""
+        return {
+            "role": actor.role.value,
+            "feed_status": self._feed_status().value,
+            "account_state": self._engine.account_state(account_id),
+        }
+
+    async def refuse(
+        self,
+        action: str,
+        what: str,
+        actor: Actor,
+        call_id: str | None,
+        problems: list[str],
+        details: Mapping[str, Any],
+    ) -> NoReturn:
+        """Audit a refused action, then raise ActionRefused."""
+        call = self._engine.open_call(call_id) if call_id else None
+        entry = AuditEntry(
+            at=self._engine.clock(),
+            operator=actor.name,
+            action=action,
+            call_id=call_id,
+            account_id=call.account_id if call else None,
+            details={**dict(details), "problems": problems, "role": actor.role.value},
+        )
+        await self._store.append_audit([entry])
+        raise ActionRefused(what, problems)
+
+    @contextlib.asynccontextmanager
+    async def changed_elsewhere(self, what: str) -> AsyncIterator[None]:
+        """An action on a call another terminal or the engine changed first is refused,
+        and the call is shown as stored now, so the operator decides again on it."""
+        try:
+            yield
+        except CallChanged as changed:
+            self._engine.take_stored(await self._store.calls_by_id(changed.call_ids))
+            raise ActionRefused(what, [f"{changed}; it now shows as stored: look again"]) from None

@@ -1,0 +1,365 @@
+"""One shorted stock in detail (Short positions tab, enter): its clients in the allocation
+rule's order, each with margin state, deficit and suggested buy-to-cover.
+
+`l` buys to cover for the client under the cursor (a client not in margin call only on
+an override with a reason), `m` sends the margin-call message to the marked clients (or
+the one under the cursor) exactly as on the Real-time warnings tab, and enter opens the
+client's margin call details. The details refresh themselves while open (the app does
+not repaint under a screen).
+"""
+
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from risk_tui.core.four_eyes import ApprovalRequest, awaiting_line
+from risk_tui.core.model import Side
+from risk_tui.core.money import ZERO, format_money, format_ratio
+from risk_tui.core.roles import Actor, Intent, allowed
+from risk_tui.core.shorts import (
+    RULE_WORDS,
+    Allocation,
+    AllocationRule,
+    ShortDetail,
+)
+from risk_tui.screens.short_cells import (
+    allocation_cells,
+    client_columns,
+    due_text,
+    market_date,
+    shortfall_text,
+)
+from risk_tui.widgets.dialogs.cover import BuyToCoverDialog, cover_problem
+from risk_tui.widgets.dialogs.formatting import format_quantity
+from risk_tui.widgets.dialogs.holdings import open_quantity
+from risk_tui.widgets.host import DeskHost
+from risk_tui.widgets.live_table import LiveTable, RowData
+from risk_tui.widgets.render import data_text
+
+if TYPE_CHECKING:
+    from risk_tui.desk.api import DeskApi
+
+
+
+
+ORDERS_INTERVAL = 5.0  # seconds: the details re-read working buy orders this often
+
+
+class ShortDetailsScreen(Screen[None]):
+    """The clients short one stock, in the allocation rule's order, with their buy-to-cover."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="shorts.back"),
+        Binding("l", "cover", "Buy to cover", id="shorts.cover"),
+        Binding("m", "message", "Message", id="shorts.message"),
+    ]
+
+    DEFAULT_CSS = """
+    ShortDetailsScreen #short-title {
+        dock: top;
+        height: auto;
+        padding: 0 1;
+        text-style: bold;
+        background: $panel;
+    }
+    ShortDetailsScreen #short-summary { height: auto; padding: 0 1; }
+    ShortDetailsScreen #short-clients { height: 1fr; }
+    """
+
+    def __init__(
+        self,
+        desk: DeskApi,
+        symbol: str,
+        actor: Actor,
+        *,
+        rule: AllocationRule,
+        reporting_currency: str,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.desk = desk
+        self.symbol = symbol
+        self.actor = actor
+        self.rule = rule
+        self.currency = reporting_currency
+        self.clock = clock
+        self.monotonic = monotonic
+        stock = desk.short_stock(symbol, rule)
+        self.instrument = stock.instrument
+        self.detail: ShortDetail | None = stock.detail
+        self.working: dict[str, Decimal] = {}  # account → open buy quantity in this stock
+        self._cursor: object = object()  # the book cursor last shown
+        self._orders_at = -float("inf")
+        self._shown: dict[str, tuple[int, Allocation, Decimal]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title(), id="short-title")
+        yield Static(id="short-summary")
+        yield LiveTable(client_columns(self.currency), fixed_columns=2, id="short-clients")
+        yield Footer()
+
+    @property
+    def table(self) -> LiveTable:
+        return self.query_one("#short-clients", LiveTable)
+
+    @property
+    def host(self) -> DeskHost:
+        return cast("DeskHost", self.app)
+
+    def on_mount(self) -> None:
+        self.refresh_figures(force=True)  # and the first read of working orders
+        self.set_interval(1.0, self.refresh_figures)
+        self.table.focus()
+
+    # --- figures -----------------------------------------------------------------------
+
+    def refresh_figures(self, *, force: bool = False) -> None:
+        """Recompute from the desk when the book moved; re-read working orders now and then."""
+        if self.monotonic() - self._orders_at >= ORDERS_INTERVAL:
+            self.load_orders()
+        cursor = self.desk.view().cursor
+        if not force and cursor == self._cursor:
+            return
+        stock = self.desk.short_stock(self.symbol, self.rule)
+        self._cursor = stock.cursor
+        self.detail = stock.detail
+        self._show()
+
+    @work(exclusive=True, group="short-orders", exit_on_error=False)
+    async def load_orders(self) -> None:
+        """The open buy quantity in this stock per account, from the desk's working orders."""
+        self._orders_at = self.monotonic()
+        working: dict[str, Decimal] = {}
+        for order in await self.desk.working_orders():
+            if order.symbol == self.symbol and order.side is Side.BUY:
+                working[order.account_id] = working.get(order.account_id, ZERO) + open_quantity(
+                    order
+                )
+        if working != self.working:
+            self.working = working
+            self._show()
+
+    def _show(self) -> None:
+        if not self.query("#short-clients"):
+            return  # not composed yet, or already closed
+        detail = self.detail
+        allocations = detail.allocations if detail is not None else ()
+        upserts: dict[str, RowData] = {}
+        seen: set[str] = set()
+        for rank, allocation in enumerate(allocations, start=1):
+            key = allocation.holder.account_id
+            seen.add(key)
+            working = self.working.get(key, ZERO)
+            identity = (rank, allocation, working)
+            if self._shown.get(key) != identity:
+                self._shown[key] = identity
+                upserts[key] = allocation_cells(rank, allocation, working, self.currency)
+        removals = [key for key in self._shown if key not in seen]
+        for key in removals:
+            del self._shown[key]
+        table = self.table
+        if upserts or removals:
+            table.apply_diff(upserts, removals)
+            if table.sort_column is None:
+                table.sort_by("rank")
+        self.query_one("#short-summary", Static).update(self._summary())
+
+    def _title(self) -> Text:
+        text = Text("Short position details · ")
+        text.append_text(data_text(self.symbol))
+        instrument = self.instrument
+        if instrument is not None:
+            text.append(" · ")
+            text.append_text(data_text(instrument.name))
+            text.append(f" · {instrument.market.value} · {instrument.currency}")
+        return text
+
+    def _summary(self) -> Table | Text:
+        detail = self.detail
+        if detail is None:
+            return Text(f"No client is short {self.symbol} any more.", style="bold")
+        line = detail.line
+        borrow = line.borrow
+        grid = Table.grid(padding=(0, 1))
+        for _ in range(3):
+            grid.add_column(style="bold", no_wrap=True)
+            grid.add_column(justify="right", no_wrap=True)
+        today = market_date(line, self.clock())
+        price = (
+            f"{line.price:,f} {line.currency}" if line.price is not None and line.currency else "—"
+        )
+        grid.add_row(
+            "Clients short",
+            str(line.clients),
+            "Total short",
+            format_quantity(line.short_quantity),
+            "Available",
+            format_quantity(borrow.available) if borrow else Text("no borrow record", "bold"),
+        )
+        grid.add_row(
+            "Recalled",
+            format_quantity(borrow.recall_quantity) if borrow else "—",
+            "Recall due",
+            due_text(line, today),
+            "Shortfall",
+            shortfall_text(line),
+        )
+        value = line.shortfall_value
+        grid.add_row(
+            "Borrow rate",
+            format_ratio(borrow.rate) if borrow else "—",
+            "Last price",
+            price,
+            "Shortfall value",
+            format_money(value, self.currency, code=True) if value is not None else "—",
+        )
+        text = Text(f"Allocation: {RULE_WORDS[detail.rule]}. ")
+        shortfall = line.shortfall
+        if shortfall is None:
+            text.append(
+                "No borrow record for this stock: the shortfall is unknown, nothing is suggested.",
+                style="bold",
+            )
+        elif shortfall <= 0:
+            text.append("No shortfall: no buy-in needed.")
+        else:
+            total = detail.suggested_total
+            text.append(f"Suggested {format_quantity(total)} to buy back", style="bold")
+            text.append(
+                " (meets the shortfall)."
+                if detail.covered
+                else f", short of the shortfall by {format_quantity(shortfall - total)}."
+            )
+        outer = Table.grid()
+        outer.add_column()
+        outer.add_row(grid)
+        outer.add_row(text)
+        outer.add_row(Text("l buy to cover · m message · space marks · esc back", "dim"))
+        return outer
+
+    def allocation_for(self, account_id: str | None) -> Allocation | None:
+        if self.detail is None or account_id is None:
+            return None
+        return next((a for a in self.detail.allocations if a.holder.account_id == account_id), None)
+
+    # --- actions -----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cover":
+            return allowed(self.actor.role, Intent.LIQUIDATE)
+        if action == "message":
+            return allowed(self.actor.role, Intent.MESSAGE)
+        return True
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    @on(LiveTable.RowSelected, "#short-clients")
+    def _open_call(self, event: LiveTable.RowSelected) -> None:
+        """Enter: the client's margin call in full (the Real-time warnings details)."""
+        event.stop()
+        allocation = self.allocation_for(event.key)
+        if allocation is None:
+            return
+        if allocation.holder.call is None:
+            self.app.notify(
+                f"{allocation.holder.account_id} is not in margin call: no call details",
+                severity="warning",
+            )
+            return
+        self.host.open_details(allocation.holder.account_id)
+
+    def action_cover(self) -> None:
+        allocation = self.allocation_for(self.table.cursor_key)
+        if allocation is not None:
+            self.cover(allocation.holder.account_id)
+
+    @work(exclusive=True, group="short-action")
+    async def cover(self, account_id: str) -> None:
+        """Buy to cover for one client: the dialog, then the desk's `submit_order`."""
+        app = self.app
+        allocation = self.allocation_for(account_id)
+        if allocation is None or self.detail is None:
+            return
+        if not allowed(self.actor.role, Intent.LIQUIDATE):
+            app.notify(
+                f"buy to cover: not allowed for role {self.actor.role.value}", severity="error"
+            )
+            return
+        holder = allocation.holder
+        problem = cover_problem(holder, self.symbol)
+        if problem is not None:
+            app.notify(f"buy to cover {holder.account_id}: {problem}", severity="warning")
+            return
+        answer = await app.push_screen_wait(
+            BuyToCoverDialog(
+                self.detail.line,
+                holder,
+                allocation.suggested,
+                self.working.get(account_id, ZERO),
+                self.rule,
+                self.actor,
+            )
+        )
+        if answer is None:
+            return
+        desk = self.desk
+
+        async def send() -> str:
+            outcome = await desk.submit_order(
+                answer.intent, override_reason=answer.override_reason
+            )
+            intent = answer.intent
+            state = (
+                awaiting_line(outcome)
+                if isinstance(outcome, ApprovalRequest)
+                else outcome.send_state.value
+            )
+            return (
+                f"buy to cover {format_quantity(intent.quantity)} {intent.symbol} for "
+                f"{intent.account_id}: {state}"
+            )
+
+        await self.host.act(send, "buy to cover")
+        self.load_orders()
+        self.refresh_figures(force=True)
+
+    def action_message(self) -> None:
+        """Margin-call messages to the marked clients (or the one under the cursor)."""
+        table = self.table
+        visible = set(table.visible_keys())
+        marked = sorted(key for key in table.marked_keys if key in visible)
+        targets = marked or ([table.cursor_key] if table.cursor_key else [])
+        allocations = [a for key in targets if (a := self.allocation_for(key)) is not None]
+        if not allocations:
+            return
+        in_call = [a.holder.account_id for a in allocations if a.holder.call is not None]
+        others = [a.holder.account_id for a in allocations if a.holder.call is None]
+        if others:
+            names = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if others[5:] else "")
+            self.app.notify(
+                f"no margin-call message for {names}: not in margin call "
+                "(a recall buy-in needs no message; use l with an override reason)",
+                severity="warning",
+                timeout=8,
+            )
+        if in_call:
+            self.host.message(in_call)  # the Real-time warnings path, unchanged
+            table.clear_marks()
+
+
+__all__ = ["ShortDetailsScreen"]

@@ -1,0 +1,14 @@
+"""What UI tests share: the desk process behind an app's Desk API."""
+
+from __future__ import annotations
+
+from risk_tui.app import RiskApp
+from risk_tui.desk.runtime import Desk
+from risk_tui.desk.service import DeskService
+
+
+def desk_of(app: RiskApp) -> Desk:
+    """The desk process behind the app's Desk API: tests look inside it; the app cannot."""
+    desk = app.desk
+    assert isinstance(desk, DeskService), "the desk has not opened yet"
+    return desk.process
