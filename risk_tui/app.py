@@ -495,10 +495,10 @@ class RiskApp(App[int]):
         )
         dismissed = self.push_screen(screen, wait_for_dismiss=True)
         screen.update_history(
-            await store.snapshots_for(call.call_id),  # type: ignore[attr-defined]
-            await store.remarks_for(call.call_id),  # type: ignore[attr-defined]
+            await store.history.snapshots_for(call.call_id),  # type: ignore[attr-defined]
+            await store.history.remarks_for(call.call_id),  # type: ignore[attr-defined]
         )
-        screen.update_orders(await store.list_orders(call_id=call.call_id))  # type: ignore[attr-defined]
+        screen.update_orders(await store.orders.page(call_id=call.call_id))
         choice = await dismissed
         if choice == "liquidate":
             self.liquidate(account_id)
@@ -584,7 +584,7 @@ class RiskApp(App[int]):
             return
         working = [
             o
-            for o in await self.desk.store.list_orders(call_id=row.call.call_id)  # type: ignore[attr-defined]
+            for o in await self.desk.store.orders.page(call_id=row.call.call_id)
             if o.status in ("working", "partially_filled")
         ]
         intents = await self.push_screen_wait(
@@ -764,7 +764,7 @@ class RiskApp(App[int]):
         if self.actor.role not in MESSAGING_ROLES:
             self._refuse("remark")
             return
-        history = await self.desk.store.remarks_for(row.call.call_id)  # type: ignore[attr-defined]
+        history = await self.desk.store.history.remarks_for(row.call.call_id)  # type: ignore[attr-defined]
         answer = await self.push_screen_wait(
             RemarkDialog(row.call, history, exception=True if mark_exception else None)
         )

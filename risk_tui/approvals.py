@@ -81,15 +81,20 @@ from risk_tui.core.four_eyes import (
     plan_request,
 )
 from risk_tui.core.lifecycle import AuditEntry, LifecycleBatch
-from risk_tui.core.records import StoredAutoLiquidation, StoredOrder
+from risk_tui.core.records import StoredOrder
 from risk_tui.feed.gateway import ActionRefused, GatewayError, OrderNotFound
-from risk_tui.storage.repository import (
+from risk_tui.storage.approvals import ApprovalRequests
+from risk_tui.storage.audit import AuditTrail
+from risk_tui.storage.errors import (
     ApprovalConflict,
     KeyConflict,
     KillSwitchConflict,
     UnknownApproval,
     UnknownCall,
 )
+from risk_tui.storage.kill_switch import KillSwitchControl
+from risk_tui.storage.orders import Orders
+from risk_tui.storage.plans import Plans
 
 if TYPE_CHECKING:
     from risk_tui.engine import Desk
@@ -105,80 +110,13 @@ UNFINISHED_AFTER = timedelta(minutes=5)
 
 @runtime_checkable
 class ApprovalStore(Protocol):
-    """What four-eyes and the kill switch need of the store (`storage.repository.Store`)."""
+    """What four-eyes and the kill switch need of the store (`storage.store.Store`)."""
 
-    async def request_approval(
-        self, request: ApprovalRequest, *, details: Mapping[str, Any] | None = None
-    ) -> ApprovalRequest: ...
-
-    async def approve_request(
-        self,
-        approval_id: str,
-        seen_hash: str,
-        approver: Actor,
-        *,
-        at: datetime,
-        execute: LifecycleBatch | None = None,
-        outcome: Mapping[str, Any] | None = None,
-        note: str | None = None,
-    ) -> ApprovalRequest: ...
-
-    async def finish_request(
-        self,
-        approval_id: str,
-        state: ApprovalState,
-        *,
-        operator: str,
-        note: str,
-        at: datetime,
-        details: Mapping[str, Any] | None = None,
-    ) -> ApprovalRequest: ...
-
-    async def reject_request(
-        self, approval_id: str, seen_hash: str, actor: Actor, note: str, *, at: datetime
-    ) -> ApprovalRequest: ...
-
-    async def void_requests(
-        self,
-        *,
-        approval_ids: Sequence[str] = (),
-        call_ids: Sequence[str] = (),
-        reason: str,
-        operator: str,
-        at: datetime,
-    ) -> list[ApprovalRequest]: ...
-
-    async def get_approval(self, approval_id: str) -> ApprovalRequest | None: ...
-
-    async def approvals_in(
-        self, states: Sequence[ApprovalState], *, limit: int = ...
-    ) -> list[ApprovalRequest]: ...
-
-    async def pending_with_hash(self, details_hash: str) -> list[ApprovalRequest]: ...
-
-    async def count_pending_approvals(self) -> int: ...
-
-    async def pending_requests_of_ended_calls(self) -> list[ApprovalRequest]: ...
-
-    async def kill_switch(self) -> KillSwitch: ...
-
-    async def engage_kill_switch(
-        self, actor: Actor, reason: str, *, at: datetime
-    ) -> KillSwitch: ...
-
-    async def release_kill_switch(
-        self, actor: Actor, reason: str, *, at: datetime
-    ) -> KillSwitch: ...
-
-    async def append_audit(self, entries: list[AuditEntry]) -> None: ...
-
-    async def get_order(self, client_order_id: str) -> StoredOrder | None: ...
-
-    async def working_orders(self) -> list[StoredOrder]: ...
-
-    async def orders_needing_send(self) -> list[StoredOrder]: ...
-
-    async def get_auto_liquidation(self, plan_id: str) -> StoredAutoLiquidation | None: ...
+    approvals: ApprovalRequests  # every four-eyes read and write
+    kill_switch: KillSwitchControl  # get, engage, release
+    audit: AuditTrail  # append_audit
+    orders: Orders  # get, working_orders, needing_send
+    plans: Plans  # get_auto_liquidation
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +193,7 @@ class Approvals:
         store = self.desk.store
         if not isinstance(store, ApprovalStore):
             return KillSwitch(engaged=False)  # a read-only desk (`report`) sends nothing
-        return await store.kill_switch()
+        return await store.kill_switch.get()
 
     async def liquidations_held(self) -> bool:
         """Whether the kill switch holds the auto-liquidation runner now (said once)."""
@@ -269,7 +207,7 @@ class Approvals:
 
     async def _check_kill_switch(self, actor: Actor, reason: str, *, engage: bool) -> None:
         """Refuse (audited) a kill-switch move this actor may not make now."""
-        current = await self._store().kill_switch()
+        current = await self._store().kill_switch.get()
         problems = check_kill_switch(actor, current, engage=engage, reason=reason)
         if problems:
             await self.desk._refuse(
@@ -286,13 +224,13 @@ class Approvals:
         store = self._store()
         await self._check_kill_switch(actor, reason, engage=True)
         try:
-            switch = await store.engage_kill_switch(actor, reason.strip(), at=self._now())
+            switch = await store.kill_switch.engage(actor, reason.strip(), at=self._now())
         except KillSwitchConflict as conflict:
             raise ActionRefused("kill switch", [str(conflict)]) from None
         log.warning("%s (reason: %s)", switch.describe(), switch.reason)
         stopped = tuple([await self._stop(order, actor) for order in await self.live_orders()])
         engagement = Engagement(switch, stopped)
-        await store.append_audit(
+        await store.audit.append_audit(
             [
                 AuditEntry(
                     at=self._now(),
@@ -313,7 +251,7 @@ class Approvals:
         store = self._store()
         await self._check_kill_switch(actor, reason, engage=False)
         try:
-            released = await store.release_kill_switch(actor, reason.strip(), at=self._now())
+            released = await store.kill_switch.release(actor, reason.strip(), at=self._now())
         except KillSwitchConflict as conflict:
             raise ActionRefused("kill switch", [str(conflict)]) from None
         log.warning("kill switch released by %s (reason: %s)", actor.name, reason)
@@ -322,8 +260,8 @@ class Approvals:
     async def live_orders(self) -> list[StoredOrder]:
         """Orders still worked at the broker, then those not settled (pending, in doubt)."""
         store = self._store()
-        orders = {o.client_order_id: o for o in await store.working_orders()}
-        for order in await store.orders_needing_send():
+        orders = {o.client_order_id: o for o in await store.orders.working_orders()}
+        for order in await store.orders.needing_send():
             orders.setdefault(order.client_order_id, order)
         return list(orders.values())
 
@@ -332,7 +270,7 @@ class Approvals:
         try:
             cancelled = await self.desk.cancel_order(key, actor)
         except OrderNotFound as missing:
-            current = await self._store().get_order(key)
+            current = await self._store().orders.get(key)
             if current is not None and current.send_state is SendState.FAILED:
                 return CancelOutcome(key, "withdrawn", str(missing))
             return CancelOutcome(key, "failed", str(missing))
@@ -444,13 +382,13 @@ class Approvals:
     async def _record(self, request: ApprovalRequest, actor: Actor, what: str) -> ApprovalRequest:
         store = self._store()
         if request.replaces is None:
-            for same in await store.pending_with_hash(request.details_hash):
+            for same in await store.approvals.pending_with_hash(request.details_hash):
                 return same  # a double press: the request already waiting
         else:
             await self._check_edit(request.replaces, request.kind, request.account_id)
         details = self.desk._action_details(actor, request.account_id)
         try:
-            stored = await store.request_approval(request, details=details)
+            stored = await store.approvals.request_approval(request, details=details)
         except (KeyConflict, UnknownCall, UnknownApproval, ApprovalConflict) as problem:
             raise ActionRefused(what, [str(problem)]) from None
         log.info(
@@ -464,7 +402,7 @@ class Approvals:
 
     async def _check_edit(self, approval_id: str, kind: ApprovalKind, account_id: str) -> None:
         """An edit replaces a pending request of the same kind on the same account."""
-        old = await self._store().get_approval(approval_id)
+        old = await self._store().approvals.get_approval(approval_id)
         if old is None:
             raise ActionRefused("edit", [f"no request {approval_id}"])
         if old.kind is not kind or old.account_id != account_id:
@@ -481,14 +419,14 @@ class Approvals:
     ) -> None:
         await self._check_edit(approval_id, kind, account_id)
         store = self._store()
-        voided = await store.void_requests(
+        voided = await store.approvals.void_requests(
             approval_ids=[approval_id],
             reason=f"edited: replaced by {instead}, which needs no approval",
             operator=actor.name,
             at=self._now(),
         )
         if not voided:
-            request = await store.get_approval(approval_id)
+            request = await store.approvals.get_approval(approval_id)
             state = "unknown" if request is None else request.state.value
             raise ActionRefused(
                 "edit", [f"request {approval_id} is {state}: only a pending request can be edited"]
@@ -502,18 +440,20 @@ class Approvals:
         Requests whose call another process ended are voided first.
         """
         store = self._store()
-        ended = {r.call_id for r in await store.pending_requests_of_ended_calls() if r.call_id}
+        ended = {
+            r.call_id for r in await store.approvals.pending_requests_of_ended_calls() if r.call_id
+        }
         if ended:
             await self.void_for_ended_calls(sorted(ended))
-        return await store.approvals_in([ApprovalState.PENDING, ApprovalState.APPROVED])
+        return await store.approvals.approvals_in([ApprovalState.PENDING, ApprovalState.APPROVED])
 
     async def request(self, approval_id: str) -> ApprovalRequest | None:
         """The request as stored now (a decision reads it afresh before it is shown)."""
-        return await self._store().get_approval(approval_id)
+        return await self._store().approvals.get_approval(approval_id)
 
     async def pending_count(self) -> int:
         """How many requests wait for a second person now."""
-        return await self._store().count_pending_approvals()
+        return await self._store().approvals.count_pending_approvals()
 
     async def void_for_ended_calls(self, call_ids: Sequence[str]) -> list[ApprovalRequest]:
         """Void the pending requests of calls that ended (never fails the caller's poll)."""
@@ -521,7 +461,7 @@ class Approvals:
         if not isinstance(store, ApprovalStore) or not call_ids:
             return []
         try:
-            return await store.void_requests(
+            return await store.approvals.void_requests(
                 call_ids=call_ids,
                 reason="the call ended",
                 operator=FOUR_EYES_ACTOR.name,
@@ -543,16 +483,16 @@ class Approvals:
             return []
         settled: list[ApprovalRequest] = []
         cutoff = self._now() - UNFINISHED_AFTER
-        for request in await store.approvals_in([ApprovalState.APPROVED]):
+        for request in await store.approvals.approvals_in([ApprovalState.APPROVED]):
             if request.decided_at is None or request.decided_at > cutoff:
                 continue  # perhaps being executed by another terminal right now
             if request.kind is ApprovalKind.LIQUIDATION:
                 key = order_of(request)[0].client_order_id
-                found = await store.get_order(key) is not None
+                found = await store.orders.get(key) is not None
                 what = f"order {key}"
             else:
                 plan_id = plan_of(request).plan_id
-                found = await store.get_auto_liquidation(plan_id) is not None
+                found = await store.plans.get_auto_liquidation(plan_id) is not None
                 what = f"plan {plan_id}"
             note = (
                 f"{what} was recorded before the desk stopped; settled on restart"
@@ -560,7 +500,7 @@ class Approvals:
                 else f"the desk stopped before {what} was recorded: nothing was sent; ask again"
             )
             settled.append(
-                await store.finish_request(
+                await store.approvals.finish_request(
                     request.approval_id,
                     ApprovalState.EXECUTED if found else ApprovalState.FAILED,
                     operator=FOUR_EYES_ACTOR.name,
@@ -577,7 +517,7 @@ class Approvals:
     ) -> ApprovalRequest:
         """Reject a pending request (or withdraw one's own), with a reason, audited."""
         store = self._store()
-        request = await store.get_approval(approval_id)
+        request = await store.approvals.get_approval(approval_id)
         if request is None:
             await self._refuse_decision(
                 actor, approval_id, None, [f"no request {approval_id}"], "rejection"
@@ -586,7 +526,7 @@ class Approvals:
         if problems:
             await self._refuse_decision(actor, approval_id, request, problems, "rejection")
         try:
-            return await store.reject_request(
+            return await store.approvals.reject_request(
                 approval_id, seen_hash, actor, note.strip(), at=self._now()
             )
         except ApprovalConflict as conflict:
@@ -599,7 +539,7 @@ class Approvals:
         Raises `ActionRefused` (audited) when it may not be approved, or not now.
         """
         store = self._store()
-        request = await store.get_approval(approval_id)
+        request = await store.approvals.get_approval(approval_id)
         if request is None:
             await self._refuse_decision(actor, approval_id, None, [f"no request {approval_id}"])
         problems = check_approval(request, actor, seen_hash)
@@ -607,7 +547,7 @@ class Approvals:
             await self._refuse_decision(actor, approval_id, request, problems)
         gone = await self._call_gone(request)
         if gone is not None:
-            await store.void_requests(
+            await store.approvals.void_requests(
                 approval_ids=[approval_id], reason=gone, operator=actor.name, at=self._now()
             )
             raise ActionRefused("approval", [f"{gone}: request {approval_id} is void"])
@@ -619,7 +559,9 @@ class Approvals:
                 return await self._execute_deadline_move(request, actor)
             if request.kind is ApprovalKind.CALL_CLOSE:
                 return await self._execute_close(request, actor)
-            decided = await store.approve_request(approval_id, seen_hash, actor, at=self._now())
+            decided = await store.approvals.approve_request(
+                approval_id, seen_hash, actor, at=self._now()
+            )
         except ApprovalConflict as conflict:
             raise ActionRefused("approval", [str(conflict)]) from None
         if decided.kind is ApprovalKind.LIQUIDATION:
@@ -651,7 +593,7 @@ class Approvals:
         """Why the request can never be approved now its call changed; None if it still can."""
         if request.call_id is None:
             return None
-        stored = await self.desk._action_store().get_call(request.call_id)
+        stored = await self.desk._action_store().calls.get_call(request.call_id)
         if stored is None or not stored.is_open:
             return f"call {request.call_id} has ended"
         if request.kind in (ApprovalKind.DEADLINE_MOVE, ApprovalKind.AUTO_LIQUIDATION):
@@ -717,7 +659,7 @@ class Approvals:
             except (LookupError, ValueError) as problem:  # ended by a poll since the checks
                 raise ActionRefused("approval", [str(problem)]) from None
             async with desk._changed_elsewhere("approval"):
-                executed = await store.approve_request(
+                executed = await store.approvals.approve_request(
                     request.approval_id,
                     request.details_hash,
                     approver,
@@ -749,7 +691,7 @@ class Approvals:
             except LookupError as problem:
                 raise ActionRefused("approval", [str(problem)]) from None
             async with desk._changed_elsewhere("approval"):
-                executed = await store.approve_request(
+                executed = await store.approvals.approve_request(
                     request.approval_id,
                     request.details_hash,
                     approver,
@@ -779,7 +721,7 @@ class Approvals:
                 request, ApprovalState.FAILED, "; ".join(refused.problems), approver, outcome
             )
         except GatewayError as problem:
-            order = await store.get_order(key)
+            order = await store.orders.get(key)
             unsent = order is None or order.send_state is SendState.FAILED
             state = ApprovalState.FAILED if unsent else ApprovalState.EXECUTED
             return await self._finish(request, state, f"order {key}: {problem}", approver, outcome)
@@ -820,7 +762,7 @@ class Approvals:
             log.error(
                 "approved %s %s failed: %s", KIND_WORDS[request.kind], request.approval_id, note
             )
-        return await self._store().finish_request(
+        return await self._store().approvals.finish_request(
             request.approval_id,
             state,
             operator=approver.name,

@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -44,6 +44,7 @@ from risk_tui.core.actions import (
     Role,
     SendState,
     check_order,
+    plan_wire,
 )
 from risk_tui.core.book import BookChanges, apply_records, book_from_snapshot, exposed_to
 from risk_tui.core.calendar import MARKET_TZ, TradingCalendars
@@ -103,31 +104,27 @@ from risk_tui.feed.gateway import (
 from risk_tui.feed.models import FeedError, ParsedPayload, Rejection, book_to_payload, parse_payload
 from risk_tui.feed.poller import Poller
 from risk_tui.shared import DeskRole, SharedDesk
-from risk_tui.storage.actions import plan_wire
-from risk_tui.storage.repository import (
+from risk_tui.storage.audit import AuditTrail
+from risk_tui.storage.cache import FeedCache
+from risk_tui.storage.calls import Calls
+from risk_tui.storage.daily import DailyJobs
+from risk_tui.storage.errors import (
     CallChanged,
     ClaimTaken,
     DailyAlreadyDone,
     KeyConflict,
-    Store,
     UnknownCall,
 )
+from risk_tui.storage.orders import Orders
+from risk_tui.storage.outbox import Messages
+from risk_tui.storage.plans import Plans
+from risk_tui.storage.store import Store
 
 log = logging.getLogger(__name__)
 
 
 class CallStore(Protocol):
-    async def open_calls(self) -> dict[str, MarginCall]: ...
-
-    async def calls_by_id(self, call_ids: Iterable[str]) -> list[MarginCall]: ...
-
-    async def commit(
-        self,
-        batch: LifecycleBatch,
-        daily: Sequence[DailyKey] = (),
-        *,
-        skip_changed: bool = False,
-    ) -> frozenset[str]: ...
+    calls: Calls  # open_calls, calls_by_id, commit
 
 
 def utc_now() -> datetime:
@@ -296,7 +293,7 @@ class Engine:
         self.view = DeskView(None, None, True, (), (), compute_totals((), self.book, "SGD"))
 
     async def start(self) -> None:
-        self.open_calls = await self.store.open_calls()
+        self.open_calls = await self.store.calls.open_calls()
 
     def prepare_calendars(self) -> None:
         """Build the trading calendars in a worker thread now (about 2 s of the calendar
@@ -502,7 +499,7 @@ class Engine:
         if batch:
             # A call another process changed since this engine read it (an operator's
             # close in a terminal, say) is left out, with its snapshots, and read again.
-            refused = await self.store.commit(batch, skip_changed=True)
+            refused = await self.store.calls.commit(batch, skip_changed=True)
         if refused:
             transitions = [t for t in transitions if t.call.call_id not in refused]
         clock.done("commit")
@@ -518,7 +515,7 @@ class Engine:
             self._note_open(call)
         if refused:
             log.warning("%d calls changed meanwhile elsewhere; read again", len(refused))
-            stored = await self.store.calls_by_id(refused)
+            stored = await self.store.calls.calls_by_id(refused)
             self._take(stored)
             self._recheck.update(c.account_id for c in stored)
         recorded = {t.call.account_id for t in transitions if t.snapshots and t.call.is_open}
@@ -765,7 +762,7 @@ class Engine:
             feed_cursor=self.book.cursor,
             payload=payload,
         )
-        await self.store.commit(LifecycleBatch(calls=[transition.call], snapshots=[snapshot]))
+        await self.store.calls.commit(LifecycleBatch(calls=[transition.call], snapshots=[snapshot]))
         self.open_calls[call.account_id] = transition.call
         self._note_open(transition.call)
         self.view = replace(self.view, warnings=self._rows(at))
@@ -778,7 +775,7 @@ class Engine:
         return next((c for c in self.open_calls.values() if c.call_id == call_id), None)
 
     def note_remark(self, call_id: str, text: str, exception: bool) -> MarginCall | None:
-        """Show a remark and exception flag already stored (`Store.add_remark`) at once."""
+        """Show a remark and exception flag already stored (`store.calls.add_remark`) at once."""
         call = self.open_call(call_id)
         if call is None:
             return None
@@ -1001,13 +998,8 @@ ORDER_REFRESH_INTERVAL = 2.0  # seconds between status queries while desk orders
 
 
 class DeskStore(CallStore, Protocol):
-    async def get_cache(self, key: str) -> str | None: ...
-
-    async def put_cache(self, key: str, value: str) -> None: ...
-
-    async def calls_with_fills(self) -> set[str]: ...
-
-    async def working_orders(self) -> list[StoredOrder]: ...
+    cache: FeedCache  # get_cache, put_cache
+    orders: Orders  # calls_with_fills, working_orders
 
 
 AUTO_LIQUIDATION_INTERVAL = 1.0  # seconds between the scheduler's looks for due plans
@@ -1023,47 +1015,9 @@ REMARK_ROLES = frozenset({Role.OPERATOR, Role.TRADER, Role.SUPERVISOR})
 class ActionStore(DeskStore, Protocol):
     """What operator actions and the auto-liquidation scheduler need of the store."""
 
-    async def append_audit(self, entries: list[AuditEntry]) -> None: ...
-
-    async def set_claim(
-        self, call_id: str, operator: str, at: datetime, *, claim: bool, over: str | None = None
-    ) -> MarginCall: ...
-
-    async def add_remark(
-        self, call_id: str, operator: str, text: str, exception: bool, at: datetime
-    ) -> None: ...
-
-    async def get_call(self, call_id: str) -> MarginCall | None: ...
-
-    async def get_order(self, client_order_id: str) -> StoredOrder | None: ...
-
-    async def schedule_auto_liquidation(
-        self,
-        plan: AutoLiquidationPlan,
-        *,
-        at: datetime,
-        details: Mapping[str, Any] | None = None,
-        also: LifecycleBatch | None = None,
-    ) -> tuple[StoredAutoLiquidation, bool]: ...
-
-    async def mark_auto_liquidation(
-        self,
-        plan_id: str,
-        state: AutoLiquidationState,
-        *,
-        detail: str | None,
-        at: datetime | None = None,
-        operator: str | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> StoredAutoLiquidation: ...
-
-    async def get_auto_liquidation(self, plan_id: str) -> StoredAutoLiquidation | None: ...
-
-    async def due_auto_liquidations(self, now: datetime) -> list[StoredAutoLiquidation]: ...
-
-    async def stranded_auto_liquidations(self) -> list[StoredAutoLiquidation]: ...
-
-    async def auto_liquidations_for(self, call_id: str) -> list[StoredAutoLiquidation]: ...
+    # Of `calls` also set_claim, add_remark and get_call; of `orders` also get.
+    audit: AuditTrail  # append_audit
+    plans: Plans  # every auto-liquidation read and write
 
 
 DAILY_INTERVAL = 30.0  # seconds between the daily jobs' looks for due snapshots/reminders
@@ -1102,13 +1056,8 @@ def reminder_body(call: MarginCall) -> str:
 class DailyStore(ActionStore, Protocol):
     """What the daily jobs need of the store: markers, one per job, call and market day."""
 
-    async def last_daily(self, job: str) -> dict[str, date]: ...
-
-    async def daily_done(self, job: str, call_id: str, day: date) -> bool: ...
-
-    async def mark_daily(self, keys: Sequence[DailyKey]) -> None: ...
-
-    async def get_message(self, message_id: str) -> StoredMessage | None: ...
+    daily: DailyJobs  # last_daily, daily_done, mark_daily
+    messages: Messages  # get
 
 
 class Desk:
@@ -1190,7 +1139,7 @@ class Desk:
     async def start(self) -> DeskView:
         """Open calls from storage, and the last cached book shown as stale until a poll."""
         await self.engine.start()
-        self.engine.filled_calls = await self.store.calls_with_fills()
+        self.engine.filled_calls = await self.store.orders.calls_with_fills()
         await self._note_working()
         # First paint: the open calls as last stored, marked stale, before the cached
         # book (seconds to read at crash-day size, in a worker thread) gives figures.
@@ -1202,7 +1151,7 @@ class Desk:
                 async with asyncio.timeout(FIRST_PAINT_WAIT):
                     await self.shown.wait()
         self.engine.prepare_calendars()
-        cached = await self.store.get_cache(BOOK_CACHE_KEY)
+        cached = await self.store.cache.get_cache(BOOK_CACHE_KEY)
         if cached:
             try:
                 parsed = await asyncio.to_thread(lambda: parse_payload(json.loads(cached)))
@@ -1326,7 +1275,7 @@ class Desk:
             try:
                 await self.engine.record_notification(message.call_id, self.engine.clock())
             except CallChanged as changed:
-                self.engine.take_stored(await self.store.calls_by_id(changed.call_ids))
+                self.engine.take_stored(await self.store.calls.calls_by_id(changed.call_ids))
                 continue
             self._publish(self.engine.view)
             return
@@ -1344,7 +1293,7 @@ class Desk:
 
     async def _note_working(self) -> None:
         """Which calls have desk orders the broker still works (`Engine.working_calls`)."""
-        working = await self.store.working_orders()
+        working = await self.store.orders.working_orders()
         self.engine.working_calls = {o.call_id for o in working if o.call_id}
 
     def _note_fills(self, orders: Iterable[StoredOrder]) -> None:
@@ -1363,7 +1312,7 @@ class Desk:
             if book.cursor is None:
                 return
             text = await asyncio.to_thread(lambda: json.dumps(book_to_payload(book)))
-            await self.store.put_cache(BOOK_CACHE_KEY, text)
+            await self.store.cache.put_cache(BOOK_CACHE_KEY, text)
 
     async def run(self) -> None:
         """Poll the feed, take the daily snapshots and, with a gateway, follow working orders,
@@ -1418,7 +1367,7 @@ class Desk:
         async with self._calls_lock:
             calls = self.engine.unsaved_calls()
             if calls:
-                await self.store.commit(LifecycleBatch(repriced=calls))
+                await self.store.calls.commit(LifecycleBatch(repriced=calls))
 
     async def recover_actions(self) -> None:
         """Settle orders and messages a previous run left unsent or in doubt (same keys),
@@ -1442,7 +1391,7 @@ class Desk:
         while True:
             await asyncio.sleep(ORDER_REFRESH_INTERVAL)
             try:
-                if await self.store.working_orders():
+                if await self.store.orders.working_orders():
                     await self.refresh_orders()
             except GatewayError as problem:
                 log.warning("order status refresh failed: %s", problem)
@@ -1461,7 +1410,7 @@ class Desk:
         try:
             yield
         except CallChanged as changed:
-            self.engine.take_stored(await self.store.calls_by_id(changed.call_ids))
+            self.engine.take_stored(await self.store.calls.calls_by_id(changed.call_ids))
             self._publish(self.engine.view)
             raise ActionRefused(what, [f"{changed}; it now shows as stored: look again"]) from None
 
@@ -1497,7 +1446,7 @@ class Desk:
             account_id=call.account_id if call else None,
             details={**dict(details), "problems": problems, "role": actor.role.value},
         )
-        await self._action_store().append_audit([entry])
+        await self._action_store().audit.append_audit([entry])
         raise ActionRefused(what, problems)
 
     async def add_remark(
@@ -1529,12 +1478,14 @@ class Desk:
             )
         async with self._calls_lock:
             try:
-                await store.add_remark(call_id, actor.name, text, exception, self.engine.clock())
+                await store.calls.add_remark(
+                    call_id, actor.name, text, exception, self.engine.clock()
+                )
             except UnknownCall as unknown:
                 raise ActionRefused("remark", [str(unknown)]) from None
             shown = self.engine.note_remark(call_id, text, exception)
         if shown is None:  # an ended call: not on the live screens
-            stored = await store.get_call(call_id)
+            stored = await store.calls.get_call(call_id)
             assert stored is not None  # add_remark just found it
             return stored
         self._publish(self.engine.view)
@@ -1557,7 +1508,7 @@ class Desk:
                 [f"{actor.name} ({actor.role}) may not {what} calls"],
                 {},
             )
-        current = await store.get_call(call_id)
+        current = await store.calls.get_call(call_id)
         holder = None if current is None else current.claimed_by
         over = (
             holder if holder not in (None, actor.name) and actor.role is Role.SUPERVISOR else None
@@ -1575,7 +1526,7 @@ class Desk:
                 {},
             )
         try:
-            stored = await store.set_claim(
+            stored = await store.calls.set_claim(
                 call_id, actor.name, self.engine.clock(), claim=not release, over=over
             )
         except (ClaimTaken, UnknownCall) as taken:
@@ -1592,7 +1543,7 @@ class Desk:
         who flipped the flag and when. Setting the flag it already has writes nothing.
         """
         store = self._action_store()
-        call = await store.get_call(call_id)
+        call = await store.calls.get_call(call_id)
         if actor.role in REMARK_ROLES and call is not None and call.exception == flag:
             return call
         # The stored remark, not the engine's copy: another terminal may have edited it.
@@ -1691,7 +1642,7 @@ class Desk:
         The same plan again (a double press) returns the stored one.
         """
         store = self._action_store()
-        existing = await store.get_auto_liquidation(plan.plan_id)
+        existing = await store.plans.get_auto_liquidation(plan.plan_id)
         if existing is not None and existing.plan() == plan:
             return existing
         problems = self._plan_problems(plan, actor)
@@ -1742,7 +1693,7 @@ class Desk:
                 also = LifecycleBatch(calls=[moved], audit=[entry])
             try:
                 async with self._changed_elsewhere("auto-liquidation"):
-                    stored, _ = await store.schedule_auto_liquidation(
+                    stored, _ = await store.plans.schedule_auto_liquidation(
                         plan, at=self.engine.clock(), details=details, also=also
                     )
             except (KeyConflict, UnknownCall) as problem:
@@ -1816,7 +1767,7 @@ class Desk:
     ) -> StoredAutoLiquidation:
         """Withdraw a scheduled plan, with a reason (traders and supervisors), audited."""
         store = self._action_store()
-        plan = await store.get_auto_liquidation(plan_id)
+        plan = await store.plans.get_auto_liquidation(plan_id)
         problems: list[str] = []
         if actor.role not in TRADING_ROLES:
             problems.append(f"{actor.name} ({actor.role}) may not cancel liquidations")
@@ -1836,7 +1787,7 @@ class Desk:
                 {"plan_id": plan_id, "reason": reason},
             )
         async with self._plans_lock:  # not while the scheduler is sending it
-            return await store.mark_auto_liquidation(
+            return await store.plans.mark_auto_liquidation(
                 plan_id,
                 AutoLiquidationState.CANCELLED,
                 detail=reason,
@@ -1859,11 +1810,11 @@ class Desk:
         store = self._action_store()
         moved: list[StoredAutoLiquidation] = []
         async with self._plans_lock:
-            for plan in await store.stranded_auto_liquidations():
+            for plan in await store.plans.stranded_auto_liquidations():
                 moved.append(await self._settle_ended(plan))
             if await self.approvals.liquidations_held():
                 return moved  # the kill switch: due plans wait, scheduled, for its release
-            for plan in await store.due_auto_liquidations(self.engine.clock()):
+            for plan in await store.plans.due_auto_liquidations(self.engine.clock()):
                 outcome = await self._run_plan(plan)
                 if outcome is not None:
                     moved.append(outcome)
@@ -1876,7 +1827,7 @@ class Desk:
         try:
             async with self._plans_lock:
                 for call_id in call_ids:
-                    for plan in await self.store.auto_liquidations_for(call_id):
+                    for plan in await self.store.plans.auto_liquidations_for(call_id):
                         if plan.state is AutoLiquidationState.SCHEDULED:
                             await self._settle_ended(plan)
         except Exception:  # never fail the poll for it: the scheduler settles them later
@@ -1887,7 +1838,7 @@ class Desk:
         return [
             index
             for index in range(len(plan.lines))
-            if await store.get_order(plan.client_order_id(index)) is not None
+            if await store.orders.get(plan.client_order_id(index)) is not None
         ]
 
     async def _settle_ended(self, plan: StoredAutoLiquidation) -> StoredAutoLiquidation:
@@ -1897,7 +1848,7 @@ class Desk:
         now = self.engine.clock()
         self._waiting_plans.discard(plan.plan_id)
         if started:
-            return await store.mark_auto_liquidation(
+            return await store.plans.mark_auto_liquidation(
                 plan.plan_id,
                 AutoLiquidationState.EXECUTED,
                 detail=f"the call ended during execution; lines sent: {started}",
@@ -1905,7 +1856,7 @@ class Desk:
                 at=now,
                 details={"orders": [plan.client_order_id(i) for i in started]},
             )
-        return await store.mark_auto_liquidation(
+        return await store.plans.mark_auto_liquidation(
             plan.plan_id,
             AutoLiquidationState.CANCELLED,
             detail="call ended before execution",
@@ -1925,7 +1876,7 @@ class Desk:
     async def _run_plan(self, plan: StoredAutoLiquidation) -> StoredAutoLiquidation | None:
         """Judge and send one due plan; None when it must wait for live data."""
         store = self._action_store()
-        call = await store.get_call(plan.call_id)
+        call = await store.calls.get_call(plan.call_id)
         if call is None or not call.is_open:
             return await self._settle_ended(plan)
         started = await self._recorded_lines(plan)
@@ -1944,7 +1895,7 @@ class Desk:
         now = self.engine.clock()
         problem = None if started else self._condition_problem(plan)
         if problem is not None:
-            return await store.mark_auto_liquidation(
+            return await store.plans.mark_auto_liquidation(
                 plan.plan_id,
                 AutoLiquidationState.CANCELLED,
                 detail=problem,
@@ -1961,7 +1912,7 @@ class Desk:
         else:
             state = AutoLiquidationState.CANCELLED
             detail = "no order could be sent"
-        return await store.mark_auto_liquidation(
+        return await store.plans.mark_auto_liquidation(
             plan.plan_id,
             state,
             detail=detail,
@@ -1981,7 +1932,7 @@ class Desk:
             outcome["refused"] = refused.problems
             return outcome
         except GatewayError as problem:  # credentials: the gateway marked it failed if unsent
-            order = await self._action_store().get_order(intent.client_order_id)
+            order = await self._action_store().orders.get(intent.client_order_id)
             outcome["send_state"] = None if order is None else order.send_state.value
             outcome["error"] = str(problem)
             return outcome
@@ -2068,7 +2019,7 @@ class Desk:
         candidates = self._due_today(self.engine.settings.daily.snapshot_time, DAILY_SNAPSHOT_JOB)
         if not candidates:
             return []
-        last = await store.last_daily(DAILY_SNAPSHOT_JOB)
+        last = await store.daily.last_daily(DAILY_SNAPSHOT_JOB)
         due: list[tuple[MarginCall, DailyKey]] = []
         for call, key in candidates:
             if daily_snapshot_due(call, last.get(call.call_id), key[2], MARKET_TZ[call.market]):
@@ -2102,7 +2053,7 @@ class Desk:
                     ]
                 )
                 try:
-                    await store.commit(batch, daily=[key for _, key in due])
+                    await store.calls.commit(batch, daily=[key for _, key in due])
                 except DailyAlreadyDone as done:  # another engine took some: not again
                     taken = set(done.keys)
                     self._daily_settled.update(taken)
@@ -2124,11 +2075,11 @@ class Desk:
         sent: list[str] = []
         waiting: list[DailyKey] = []
         for call, key in self._due_today(daily.reminder_time, DAILY_REMINDER_JOB):
-            if await store.daily_done(*key):
+            if await store.daily.daily_done(*key):
                 self._daily_settled.add(key)
                 continue
             # The stored call: another terminal may have flagged it, moved or ended it.
-            stored = await store.get_call(call.call_id)
+            stored = await store.calls.get_call(call.call_id)
             now = self.engine.clock()
             if stored is None or not stored.is_open or stored.exception:
                 continue  # looked at again next pass: a flag may be lifted today
@@ -2151,7 +2102,7 @@ class Desk:
         failed, is in doubt, or was already delivered (another engine, before a crash).
         """
         message_id = reminder_message_id(call.call_id, key[2])
-        existing = await store.get_message(message_id)
+        existing = await store.messages.get(message_id)
         intent = (
             existing.intent()  # recorded before a crash: the same message, whatever changed
             if existing is not None
@@ -2178,7 +2129,7 @@ class Desk:
             return False  # re-sent with the same key on the next pass
         # Another engine may have marked it: the gateway's key kept it to one message.
         with contextlib.suppress(DailyAlreadyDone):
-            await store.mark_daily([key])
+            await store.daily.mark_daily([key])
         self._daily_settled.add(key)
         self._late(DAILY_REMINDER_JOB, [key])
         return outcome.send_state is SendState.ACKNOWLEDGED and outcome.posts > 0

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from risk_tui.core.records import EngineBeat
 from risk_tui.storage.notify import ChangeListener, Changes
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 
 if TYPE_CHECKING:
     from risk_tui.engine import Desk
@@ -83,7 +83,7 @@ class EngineStatus:
 
 
 def engine_status(beats: list[EngineBeat], *, listening: bool) -> EngineStatus:
-    """From the desk's heartbeat rows, latest first (`Store.desk_engines`)."""
+    """From the desk's heartbeat rows, latest first (`store.engines.desk_engines`)."""
     recent = [b for b in beats if b.beat_age <= ENGINE_SILENT_AFTER]
     active = next((b for b in recent if b.role == "active"), None)
     last = next((b for b in beats if b.role != "standby"), None)
@@ -116,7 +116,7 @@ class SharedDesk:
     async def _reread(self) -> None:
         """After (re)connecting: every open call as stored; screens re-read the rest."""
         desk = self.desk
-        stored = await self.store.open_calls()
+        stored = await self.store.calls.open_calls()
         async with desk.calls_lock:
             desk.engine.replace_open_calls(stored)
         desk.publish_view()
@@ -132,7 +132,7 @@ class SharedDesk:
             known = {c.call_id: c.version for c in desk.engine.open_calls.values()}
             notified = {k: v for k, v in notified.items() if v > known.get(k, v - 1)}
         if notified:
-            stored = await self.store.calls_by_id(notified)
+            stored = await self.store.calls.calls_by_id(notified)
             async with desk.calls_lock:
                 desk.engine.take_stored(stored)
             desk.publish_view()
@@ -150,7 +150,7 @@ class SharedDesk:
 
     async def beat(self, role: str, *, polled: bool = False) -> None:
         """Write this engine process's heartbeat row (`engines`) once."""
-        await self.store.beat_engine(
+        await self.store.engines.beat_engine(
             self.engine_id,
             DESK,
             host=socket.gethostname(),
@@ -174,7 +174,7 @@ class SharedDesk:
     async def _watch_engines(self) -> None:
         while True:
             try:
-                beats = await self.store.desk_engines(DESK)
+                beats = await self.store.engines.desk_engines(DESK)
             except (SQLAlchemyError, OSError) as problem:
                 log.warning("engine heartbeats unreadable: %s", problem)
                 beats = []

@@ -50,7 +50,7 @@ async def test_message_notifies_the_call_with_a_snapshot(rig: Rig) -> None:
     assert rig.sim.message_posts[intent.message_id] == 1
     call = rig.desk.engine.open_calls["A1001"]
     assert call.state is CallState.NOTIFIED and call.notified_call_amount == Decimal("1015.00")
-    scenarios = [s.scenario for s in await rig.store.snapshots_for(call_id)]
+    scenarios = [s.scenario for s in await rig.store.history.snapshots_for(call_id)]
     assert scenarios == ["trigger", "notification"]
     assert rig.desk.view.warnings[0].call.state is CallState.NOTIFIED
 
@@ -77,9 +77,12 @@ async def test_liquidation_fills_through_the_feed_and_ends_the_call_liquidated(r
     await rig.desk.refresh_orders()
     await rig.desk.poller.poll()  # the fill arrives as position and cash changes
     assert "A1001" not in rig.desk.engine.open_calls
-    ended = await rig.store.get_call(call_id)
+    ended = await rig.store.calls.get_call(call_id)
     assert ended is not None and ended.end_reason is EndReason.LIQUIDATED
-    assert [s.scenario for s in await rig.store.snapshots_for(call_id)] == ["trigger", "end"]
+    assert [s.scenario for s in await rig.store.history.snapshots_for(call_id)] == [
+        "trigger",
+        "end",
+    ]
     with sqlite3.connect(rig.url.removeprefix("sqlite+aiosqlite:///")) as conn:
         (rows,) = conn.execute("select count(*) from orders").fetchone()
     assert rows == 1
@@ -111,9 +114,12 @@ async def test_a_fill_seen_in_the_positions_first_still_ends_the_call_liquidated
     assert "A1001" in rig.desk.engine.open_calls  # not ended "met" on that poll
     assert call_id in rig.desk.engine.filled_calls  # the desk asked for the order's status
     await rig.desk.poller.poll()
-    ended = await rig.store.get_call(call_id)
+    ended = await rig.store.calls.get_call(call_id)
     assert ended is not None and ended.end_reason is EndReason.LIQUIDATED
-    assert [s.scenario for s in await rig.store.snapshots_for(call_id)] == ["trigger", "end"]
+    assert [s.scenario for s in await rig.store.history.snapshots_for(call_id)] == [
+        "trigger",
+        "end",
+    ]
 
 
 async def test_refusals_viewer_oversize_and_not_in_call(rig: Rig) -> None:

@@ -22,42 +22,60 @@ from risk_tui.sim.seed import seed_book
 NOW = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)
 
 
-class MemoryStore:
+class MemoryCalls(dict[str, MarginCall]):
+    """The calls of a `MemoryStore`, by call_id, and every batch committed."""
+
     def __init__(self) -> None:
-        self.calls: dict[str, MarginCall] = {}
+        super().__init__()
         self.batches: list[LifecycleBatch] = []
-        self.cache: dict[str, str] = {}
 
     async def open_calls(self) -> dict[str, MarginCall]:
-        return {c.account_id: c for c in self.calls.values() if c.is_open}
+        return {c.account_id: c for c in self.values() if c.is_open}
 
     async def calls_by_id(self, call_ids: Iterable[str]) -> list[MarginCall]:
-        return [self.calls[c] for c in call_ids if c in self.calls]
+        return [self[c] for c in call_ids if c in self]
 
     async def commit(
         self, batch: LifecycleBatch, daily: Any = (), *, skip_changed: bool = False
     ) -> frozenset[str]:
         self.batches.append(batch)
         for call in batch.calls:
-            self.calls[call.call_id] = call
+            self[call.call_id] = call
         for call in batch.repriced:  # as Store: only the amount and the level
-            stored = self.calls[call.call_id]
-            self.calls[call.call_id] = replace(
+            stored = self[call.call_id]
+            self[call.call_id] = replace(
                 stored, call_amount=call.call_amount, risk_level=call.risk_level
             )
         return frozenset()
 
+
+class MemoryCache(dict[str, str]):
+    async def get_cache(self, key: str) -> str | None:
+        return self.get(key)
+
+    async def put_cache(self, key: str, value: str) -> None:
+        self[key] = value
+
+
+class MemoryOrders:
     async def calls_with_fills(self) -> set[str]:
         return set()
 
     async def working_orders(self) -> list[Any]:
         return []
 
-    async def get_cache(self, key: str) -> str | None:
-        return self.cache.get(key)
 
-    async def put_cache(self, key: str, value: str) -> None:
-        self.cache[key] = value
+class MemoryStore:
+    """What the engine reads and writes of a store (`Store.calls`, `.cache`, `.orders`)."""
+
+    def __init__(self) -> None:
+        self.calls = MemoryCalls()
+        self.cache = MemoryCache()
+        self.orders = MemoryOrders()
+
+    @property
+    def batches(self) -> list[LifecycleBatch]:
+        return self.calls.batches
 
 
 def payload(**overrides: list[dict[str, Any]]) -> dict[str, Any]:

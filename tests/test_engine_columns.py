@@ -90,7 +90,7 @@ async def test_a_generated_desk_through_a_selloff_is_the_reference() -> None:
     assert len(engine.open_calls) > opened  # the sell-off opened calls on the way down
     # Once the unwritten re-pricings are flushed, the store holds every open call as the
     # engine does.
-    await store.commit(LifecycleBatch(repriced=engine.unsaved_calls()))
+    await store.calls.commit(LifecycleBatch(repriced=engine.unsaved_calls()))
     for call in engine.open_calls.values():
         assert store.calls[call.call_id] == call
 
@@ -130,7 +130,7 @@ async def test_repriced_calls_are_written_oldest_first_a_batch_per_poll(
         assert all(store.calls[c.call_id] == c for c in store.batches[-1].repriced)
     assert len(behind()) > 40
     # Stopping writes every call still behind, as it is now.
-    await store.commit(LifecycleBatch(repriced=engine.unsaved_calls()))
+    await store.calls.commit(LifecycleBatch(repriced=engine.unsaved_calls()))
     assert behind() == []
     assert engine.unsaved_calls() == []
     for call in engine.open_calls.values():

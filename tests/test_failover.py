@@ -111,7 +111,7 @@ class Engines:
 
 
 async def beats(store: Store) -> list[EngineBeat]:
-    return await store.desk_engines(DESK)
+    return await store.engines.desk_engines(DESK)
 
 
 async def active_pid(store: Store) -> int | None:
@@ -271,5 +271,5 @@ async def _reminders_sent(sim: SimState, calls: set[str]) -> bool:
 
 
 async def _plan_done(store: Store, plan_id: str) -> bool:
-    plan = await store.get_auto_liquidation(plan_id)
+    plan = await store.plans.get_auto_liquidation(plan_id)
     return plan is not None and plan.state is AutoLiquidationState.EXECUTED

@@ -41,19 +41,22 @@ async def test_the_engine_does_not_end_a_call_a_terminal_changed_meanwhile(rig: 
     # the call on that copy, which the store refuses (and its END snapshot with it).
     rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "0"}]})
     await engine.poller.poll()
-    assert [s.scenario for s in await rig.store.snapshots_for(call_id)] == ["trigger"]
+    assert [s.scenario for s in await rig.store.history.snapshots_for(call_id)] == ["trigger"]
     reread = engine.engine.open_calls["A1001"]
     assert (reread.version, reread.deadline) == (2, moved_to)  # read again, as stored
     # The next poll decides again on the call as stored, though nothing moved.
     await engine.poller.poll()
-    stored = await rig.store.get_call(call_id)
+    stored = await rig.store.calls.get_call(call_id)
     assert stored is not None
     assert (stored.state, stored.end_reason, stored.deadline) == (
         CallState.ENDED,
         EndReason.MET,
         moved_to,
     )
-    assert [s.scenario for s in await rig.store.snapshots_for(call_id)] == ["trigger", "end"]
+    assert [s.scenario for s in await rig.store.history.snapshots_for(call_id)] == [
+        "trigger",
+        "end",
+    ]
 
 
 async def test_an_action_on_a_call_changed_elsewhere_is_refused_and_shown_anew(
@@ -69,12 +72,12 @@ async def test_an_action_on_a_call_changed_elsewhere_is_refused_and_shown_anew(
     # The terminal still holds version 1: the approved move is refused, not written over it.
     with pytest.raises(ActionRefused, match="changed meanwhile"):
         await terminal.approvals.approve(moving.approval_id, moving.details_hash, SUPERVISOR)
-    stored = await rig.store.get_call(call_id)
+    stored = await rig.store.calls.get_call(call_id)
     assert stored is not None and stored.state is CallState.NOTIFIED and stored.deadline != later
     shown = terminal.engine.open_call(call_id)  # the terminal shows the call as it is now
     assert shown is not None and (shown.state, shown.version) == (CallState.NOTIFIED, 2)
     # Decided again on the call as it is: the request is still pending, and goes through.
     done = await terminal.approvals.approve(moving.approval_id, moving.details_hash, SUPERVISOR)
     assert done.state.value == "executed"
-    stored = await rig.store.get_call(call_id)
+    stored = await rig.store.calls.get_call(call_id)
     assert stored is not None and (stored.deadline, stored.version) == (later, 3)

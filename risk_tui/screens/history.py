@@ -9,7 +9,7 @@ compliance through `risk_tui.export` (the same file `risk-tui export` writes).
 
 Reading: never the whole history. The first page (`PAGE_SIZE` calls) is read when the
 tab is first shown; the next page when the cursor comes within `PREFETCH_ROWS` of the
-last row read (keyset paging: `Store.history_page`). The `/` filter runs in the
+last row read (keyset paging: `store.history.history_page`). The `/` filter runs in the
 database too, so it finds calls beyond the pages read. While the tab is shown, its top
 is re-read when the desk's open calls change (a call ended) and every `PROBE_SECONDS`
 (calls ended by another engine on a shared database) — never more than once per
@@ -61,7 +61,7 @@ from risk_tui.render import data_text
 from risk_tui.screens.details import order_cells, order_labels, timeline_cells, timeline_labels
 from risk_tui.screens.warnings import RISK_LABEL, RISK_STYLE
 from risk_tui.storage.db import create_engine
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 from risk_tui.widgets.desk_pane import DeskPane
 from risk_tui.widgets.dialogs.base import (
     DialogScreen,
@@ -204,7 +204,7 @@ def history_row(
 
 async def read_rows(store: Store, calls: Sequence[MarginCall]) -> list[HistoryRow]:
     """The page's calls with their trigger/end figures: one snapshot query for the page."""
-    ends = await store.end_snapshots([call.call_id for call in calls])
+    ends = await store.history.end_snapshots([call.call_id for call in calls])
     return [history_row(call, ends[call.call_id].trigger, ends[call.call_id].end) for call in calls]
 
 
@@ -343,8 +343,8 @@ class HistoryPane(DeskPane):
 
     async def _read_first_page(self, store: Store, generation: int) -> None:
         needle = self._needle or None
-        total = await store.count_history(needle)
-        calls = await store.history_page(PAGE_SIZE, needle=needle)
+        total = await store.history.count_history(needle)
+        calls = await store.history.history_page(PAGE_SIZE, needle=needle)
         rows = await read_rows(store, calls)
         if generation != self._generation:
             self._want_reset = True
@@ -358,7 +358,9 @@ class HistoryPane(DeskPane):
         if self._exhausted or not self._rows:
             return
         last = next(reversed(self._rows.values()))
-        calls = await store.history_page(PAGE_SIZE, before=last.key, needle=self._needle or None)
+        calls = await store.history.history_page(
+            PAGE_SIZE, before=last.key, needle=self._needle or None
+        )
         rows = await read_rows(store, calls)
         if generation != self._generation:
             return
@@ -374,7 +376,9 @@ class HistoryPane(DeskPane):
             return
         newest = next(iter(self._rows.values()))
         since = aware(newest.key[0]) - TOP_OVERLAP
-        calls = await store.history_page(PAGE_SIZE, since=since, needle=self._needle or None)
+        calls = await store.history.history_page(
+            PAGE_SIZE, since=since, needle=self._needle or None
+        )
         if len(calls) >= PAGE_SIZE:  # a burst of endings: start again from the top
             self._want_reset = True
             return
@@ -447,9 +451,9 @@ class HistoryPane(DeskPane):
         if store is None:
             return
         try:
-            snapshots = await store.snapshots_for(call.call_id)
-            remarks = await store.remarks_for(call.call_id)
-            orders = await store.list_orders(call_id=call.call_id)
+            snapshots = await store.history.snapshots_for(call.call_id)
+            remarks = await store.history.remarks_for(call.call_id)
+            orders = await store.orders.page(call_id=call.call_id)
         except (SQLAlchemyError, OSError, ValueError) as problem:
             log.exception("reading call %s failed", call.call_id)
             self.app.notify(

@@ -2,7 +2,7 @@
 
 The tab re-reads a bounded window of the desk's orders — the newest `window` and every
 unfinished one (pending, in doubt, still worked at the broker) — at most once a second,
-in a worker, and only while it is shown. Each read is of stamps (`Store.order_window`:
+in a worker, and only while it is shown. Each read is of stamps (`store.orders.order_window`:
 no account state); whole rows are fetched only for orders that are new or moved, and
 only their rows are repainted. Finding every unfinished order reads the whole orders
 table, so that scan runs every `SCAN_INTERVAL` seconds; the reads between look up the
@@ -96,9 +96,8 @@ COLUMNS = (
 )
 
 
-@runtime_checkable
-class OrdersStore(Protocol):
-    """What the tab reads of the desk's store (`risk_tui.storage.repository.Store`)."""
+class OrderReads(Protocol):
+    """What the tab reads of the store's orders (`risk_tui.storage.orders.Orders`)."""
 
     async def order_window(
         self, limit: int = ..., *, also: Sequence[str] = ..., scan: bool = ...
@@ -106,7 +105,15 @@ class OrdersStore(Protocol):
 
     async def orders_by_key(self, keys: Sequence[str]) -> list[StoredOrder]: ...
 
-    async def get_order(self, client_order_id: str) -> StoredOrder | None: ...
+    async def get(self, key: str) -> StoredOrder | None: ...
+
+
+@runtime_checkable
+class OrdersStore(Protocol):
+    """What the tab reads of the desk's store (`risk_tui.storage.store.Store`)."""
+
+    @property
+    def orders(self) -> OrderReads: ...
 
 
 # --- words ------------------------------------------------------------------------------
@@ -421,12 +428,12 @@ class OrdersPane(DeskPane):
                 return
             scan = time.monotonic() >= self._next_scan
             unfinished = [key for key, order in self._orders.items() if rank(order) < 2]
-            stamps = await store.order_window(self.limit, also=unfinished, scan=scan)
+            stamps = await store.orders.order_window(self.limit, also=unfinished, scan=scan)
             if scan:
                 self.scans += 1
                 self._next_scan = time.monotonic() + SCAN_INTERVAL
             moved = [s.client_order_id for s in stamps if self._stamps.get(s.client_order_id) != s]
-            fresh = await store.orders_by_key(moved) if moved else []
+            fresh = await store.orders.orders_by_key(moved) if moved else []
             self.rows_fetched += len(fresh)
             self.reads += 1
             self._problem = None
@@ -591,7 +598,7 @@ class OrdersPane(DeskPane):
     async def _fresh(self, desk: Desk, key: str) -> StoredOrder | None:
         store = desk.store
         if isinstance(store, OrdersStore):
-            return await store.get_order(key)
+            return await store.orders.get(key)
         return self._orders.get(key)
 
     @on(LiveTable.RowSelected)

@@ -448,7 +448,7 @@ class ShortDetailsScreen(Screen[None]):
         """The open buy quantity in this stock per account, from the desk's working orders."""
         self._orders_at = self.monotonic()
         working: dict[str, Decimal] = {}
-        for order in await self.desk.store.working_orders():
+        for order in await self.desk.store.orders.working_orders():
             if order.symbol == self.symbol and order.side is Side.BUY:
                 working[order.account_id] = working.get(order.account_id, ZERO) + open_quantity(
                     order

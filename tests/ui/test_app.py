@@ -185,7 +185,7 @@ async def test_message_remark_and_exception_from_the_keyboard(desk: Desk) -> Non
         await until(pilot, lambda: "client called back" in row_text(app, "A1001", "exceptions"))
         assert row_text(app, "A1001") == ""
         assert app.desk is not None
-        remarks = await app.desk.store.remarks_for(  # type: ignore[attr-defined]
+        remarks = await app.desk.store.history.remarks_for(  # type: ignore[attr-defined]
             app.desk.engine.open_calls["A1001"].call_id
         )
         assert any(r.exception for r in remarks)
@@ -244,9 +244,9 @@ async def test_details_and_auto_liquidation_from_the_keyboard(desk: Desk) -> Non
         call_id = app.desk.engine.open_calls["A1001"].call_id
         store = app.desk.store
         await until(pilot, lambda: True)
-        plans = await store.auto_liquidations_for(call_id)  # type: ignore[attr-defined]
+        plans = await store.plans.auto_liquidations_for(call_id)  # type: ignore[attr-defined]
         assert len(plans) == 1 and str(plans[0].state).endswith("scheduled")
-        audit = await store.audit_for(call_id)  # type: ignore[attr-defined]
+        audit = await store.history.audit_for(call_id)  # type: ignore[attr-defined]
         assert any("auto" in entry.action for entry in audit)
 
 

@@ -113,7 +113,7 @@ async def test_two_terminals_see_each_other_and_the_engine(shared: SharedDesk) -
         await until(
             lambda: any("claimed by alice" in str(n.message) for n in second._notifications)
         )
-        stored = await shared.engine.store.get_call(call_id)  # type: ignore[attr-defined]
+        stored = await shared.engine.store.calls.get_call(call_id)  # type: ignore[attr-defined]
         assert stored.claimed_by == "alice"
         await one.press("o")  # alice gives it up; bob may take it now
         await until(lambda: "alice" not in cells(second), seconds=1.0)

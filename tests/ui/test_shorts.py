@@ -339,7 +339,7 @@ async def test_a_client_not_in_call_is_bought_in_only_with_a_reason_and_audited(
         await until(pilot, lambda: isinstance(app.screen, ShortDetailsScreen))
         await until(pilot, lambda: cells(details, "S5001")["working"] == "10", seconds=8)
         store = app.desk.store  # type: ignore[union-attr]
-        async with store._engine.connect() as conn:
+        async with store.engine.connect() as conn:
             audits = (
                 await conn.execute(
                     select(audit_log.c.details).where(audit_log.c.action == "order_override")
