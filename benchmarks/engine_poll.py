@@ -54,8 +54,9 @@ from risk_tui.desk.collector import collect_young, hold_collector
 from risk_tui.desk.engine import Engine
 from risk_tui.feed.models import book_to_payload, parse_payload
 from risk_tui.sim.scenarios import SelloffScenario, build_state
+from risk_tui.storage.calls import Calls
 from risk_tui.storage.db import create_engine, upgrade
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 
 ACCOUNTS = 200_000
 SEED = 0
@@ -65,8 +66,8 @@ RESULTS = Path(__file__).parent / "results" / "engine_poll.json"
 NOW = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)  # a Monday, 10:15 in Hong Kong
 
 
-class _TimedStore(Store):
-    """The real store, with the time of each commit kept."""
+class _TimedCalls(Calls):
+    """The real calls repository, with the time of each commit kept."""
 
     commits: list[float]
 
@@ -129,8 +130,9 @@ async def run(
         url = f"sqlite+aiosqlite:///{db_path}"
         await upgrade(url)
         database = await create_engine(url)
-        store = _TimedStore(database)
-        store.commits = []
+        store = Store(database)
+        store.calls = timed = _TimedCalls(database)
+        timed.commits = []
         calendars = TradingCalendars(
             load_overrides(default_overrides_path()), today=date(2026, 11, 22)
         )
@@ -161,14 +163,14 @@ async def run(
             young_gc_ms.append((time.perf_counter() - started) * 1000)
 
         print("the storm poll…", flush=True)
-        store.commits.clear()
+        timed.commits.clear()
         started = time.perf_counter()
         outcome, lags = await _lagging(functools.partial(engine.apply, storm, full=False))
         storm_ms = (time.perf_counter() - started) * 1000
         outcome_phases = outcome.phases
         opened = sum(1 for t in outcome.transitions if t.opened)
         snapshots = sum(len(t.snapshots) for t in outcome.transitions)
-        storm_commit_ms = sum(store.commits)
+        storm_commit_ms = sum(timed.commits)
         collect()
 
         print(f"{polls} polls of 10 % of the symbols…", flush=True)
@@ -188,12 +190,12 @@ async def run(
                 engine.book.quotes[symbol] = saved[symbol]
             changes = BookChanges(cursor=str(3 + number), as_of=NOW, quotes=quotes)
             clock[0] = NOW.replace(second=number % 60)
-            store.commits.clear()
+            timed.commits.clear()
             started = time.perf_counter()
             outcome, lags_now = await _lagging(functools.partial(engine.apply, changes, full=False))
             poll_ms.append((time.perf_counter() - started) * 1000)
             poll_lags.extend(lags_now)
-            commit_ms.append(sum(store.commits))
+            commit_ms.append(sum(timed.commits))
             moved_accounts.append(outcome.recomputed)
             phases.append(outcome.phases)
             updates.append(len(outcome.transitions))
@@ -220,11 +222,11 @@ async def run(
             gc.enable()
 
         print("restart: first paint and figures from the stored state…", flush=True)
-        await store.commit(LifecycleBatch(calls=engine.unsaved_calls()))
+        await store.calls.commit(LifecycleBatch(calls=engine.unsaved_calls()))
         started = time.perf_counter()
         cache_text = json.dumps(book_to_payload(engine.book))
         cache_write_ms = (time.perf_counter() - started) * 1000
-        await store.put_cache("book", cache_text)
+        await store.cache.put_cache("book", cache_text)
         open_before = len(engine.open_calls)
         del engine, mover, saved, cache_text
         gc.collect()
@@ -236,7 +238,7 @@ async def run(
         first = restarted.mark_stale()  # what Desk.start publishes before the book
         first_paint_ms = (time.perf_counter() - started) * 1000
         assert len(first.warnings) == open_before
-        cached = await store.get_cache("book")
+        cached = await store.cache.get_cache("book")
         assert cached is not None
         parsed = parse_payload(json.loads(cached))
         await restarted.apply(parsed.changes, full=True, fresh=False)

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
+from tests.recording import RecordingCalls, recording_calls
+
 PG_URL_ENV = "RISK_TUI_TEST_PG_URL"
 
 
@@ -26,6 +28,13 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         return
     async with fresh_pg_database() as url:
         yield url
+
+
+@pytest.fixture
+async def calls(tmp_path: Path) -> AsyncIterator[RecordingCalls]:
+    """The real calls repository on a fresh SQLite file, keeping each batch committed."""
+    async with recording_calls(tmp_path) as repository:
+        yield repository
 
 
 @pytest.fixture

@@ -87,7 +87,9 @@ class Rig:
 
     async def daily_snapshots(self, call_id: str) -> list[datetime]:
         return [
-            s.taken_at for s in await self.store.snapshots_for(call_id) if s.scenario == "daily"
+            s.taken_at
+            for s in await self.store.history.snapshots_for(call_id)
+            if s.scenario == "daily"
         ]
 
 

@@ -67,20 +67,22 @@ async def test_daily_snapshot_once_per_day_from_the_day_after_the_trigger(rig: R
     snapshots, _ = await rig.desk.daily.run_once()
     assert call_id in snapshots
     assert await rig.daily_snapshots(call_id) == [rig.clock.now]
-    stored = next(s for s in await rig.store.snapshots_for(call_id) if s.scenario == "daily")
+    stored = next(
+        s for s in await rig.store.history.snapshots_for(call_id) if s.scenario == "daily"
+    )
     assert stored.payload["account_id"] == "A1001" and stored.payload["call_amount"] == "1015.00"
-    assert await rig.store.daily_done("snapshot", call_id, TUESDAY)
+    assert await rig.store.daily.daily_done("snapshot", call_id, TUESDAY)
 
     # A second pass, and a restart on the same database: still one for Tuesday.
     rig.clock.set_sgt(TUESDAY, 20, 0)
     assert call_id not in (await rig.desk.daily.run_once())[0]
     restarted = await rig.new_desk()
-    assert call_id not in (await restarted.run_daily_jobs())[0]
+    assert call_id not in (await restarted.daily.run_once())[0]
     assert len(await rig.daily_snapshots(call_id)) == 1
 
     # Wednesday: the next one.
     rig.clock.set_sgt(date(2026, 11, 25), 17, 45)
-    assert call_id in (await restarted.run_daily_jobs())[0]
+    assert call_id in (await restarted.daily.run_once())[0]
     assert len(await rig.daily_snapshots(call_id)) == 2
 
 
@@ -96,8 +98,8 @@ async def test_a_racing_second_engine_writes_no_second_daily_snapshot(
     async def nothing_done(job: str) -> dict[str, date]:
         return {}
 
-    monkeypatch.setattr(rig.store, "last_daily", nothing_done)
-    snapshots, _ = await other.run_daily_jobs()  # DailyAlreadyDone is caught
+    monkeypatch.setattr(rig.store.daily, "last_daily", nothing_done)
+    snapshots, _ = await other.daily.run_once()  # DailyAlreadyDone is caught
     assert call_id not in snapshots
     assert len(await rig.daily_snapshots(call_id)) == 1
 
@@ -143,26 +145,26 @@ async def test_one_reminder_on_tuesday_after_reminder_time_across_a_restart(
     _, reminders = await rig.desk.daily.run_once()
     assert call_id in reminders
     assert rig.sim.message_posts[message_id] == 1
-    message = await rig.store.get_message(message_id)
+    message = await rig.store.messages.get(message_id)
     assert message is not None and message.operator == DAILY_REMINDER_ACTOR.name
     assert message.channel == "app" and message.call_id == call_id
     assert "Tan Mei Ling" in message.body and "SGD 1,015.00" in message.body
     assert "25 Nov 2026 15:00 (SG time)" in message.body
-    assert await rig.store.daily_done("reminder", call_id, TUESDAY)
+    assert await rig.store.daily.daily_done("reminder", call_id, TUESDAY)
     call = rig.desk.engine.open_calls["A1001"]
     assert call.state is CallState.NOTIFIED
 
     # A second pass, a restart, and an engine that missed the marker: one message.
     assert call_id not in (await rig.desk.daily.run_once())[1]
     restarted = await rig.new_desk()
-    assert call_id not in (await restarted.run_daily_jobs())[1]
+    assert call_id not in (await restarted.daily.run_once())[1]
 
     async def not_done(job: str, call_id: str, day: date) -> bool:
         return False
 
-    monkeypatch.setattr(rig.store, "daily_done", not_done)
+    monkeypatch.setattr(rig.store.daily, "daily_done", not_done)
     racing = await rig.new_desk()
-    assert call_id not in (await racing.run_daily_jobs())[1]
+    assert call_id not in (await racing.daily.run_once())[1]
     assert rig.sim.message_posts[message_id] == 1
 
 
@@ -211,7 +213,7 @@ async def test_desk_run_starts_the_daily_loop(rig: Rig) -> None:
     task = asyncio.create_task(desk.run())
     try:
         for _ in range(500):
-            if await rig.store.daily_done("reminder", call_id, TUESDAY):
+            if await rig.store.daily.daily_done("reminder", call_id, TUESDAY):
                 break
             await asyncio.sleep(0.01)
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -48,7 +47,7 @@ async def test_message_notifies_the_call_with_a_snapshot(rig: Rig) -> None:
     assert rig.sim.message_posts[intent.message_id] == 1
     call = rig.desk.engine.open_calls["A1001"]
     assert call.state is CallState.NOTIFIED and call.notified_call_amount == Decimal("1015.00")
-    scenarios = [s.scenario for s in await rig.store.snapshots_for(call_id)]
+    scenarios = [s.scenario for s in await rig.store.history.snapshots_for(call_id)]
     assert scenarios == ["trigger", "notification"]
     assert rig.desk.engine.view.warnings[0].call.state is CallState.NOTIFIED
 
@@ -75,12 +74,13 @@ async def test_liquidation_fills_through_the_feed_and_ends_the_call_liquidated(r
     await rig.desk.trading.refresh_orders()
     await rig.desk.poller.poll()  # the fill arrives as position and cash changes
     assert "A1001" not in rig.desk.engine.open_calls
-    ended = await rig.store.get_call(call_id)
+    ended = await rig.store.calls.get_call(call_id)
     assert ended is not None and ended.end_reason is EndReason.LIQUIDATED
-    assert [s.scenario for s in await rig.store.snapshots_for(call_id)] == ["trigger", "end"]
-    with sqlite3.connect(rig.url.removeprefix("sqlite+aiosqlite:///")) as conn:
-        (rows,) = conn.execute("select count(*) from orders").fetchone()
-    assert rows == 1
+    assert [s.scenario for s in await rig.store.history.snapshots_for(call_id)] == [
+        "trigger",
+        "end",
+    ]
+    assert len(await rig.store.orders.page()) == 1
     assert (await run_verify(rig.url)).ok
 
 
@@ -109,9 +109,12 @@ async def test_a_fill_seen_in_the_positions_first_still_ends_the_call_liquidated
     assert "A1001" in rig.desk.engine.open_calls  # not ended "met" on that poll
     assert call_id in rig.desk.engine.calls.filled  # the desk asked for the order's status
     await rig.desk.poller.poll()
-    ended = await rig.store.get_call(call_id)
+    ended = await rig.store.calls.get_call(call_id)
     assert ended is not None and ended.end_reason is EndReason.LIQUIDATED
-    assert [s.scenario for s in await rig.store.snapshots_for(call_id)] == ["trigger", "end"]
+    assert [s.scenario for s in await rig.store.history.snapshots_for(call_id)] == [
+        "trigger",
+        "end",
+    ]
 
 
 async def test_refusals_viewer_oversize_and_not_in_call(rig: Rig) -> None:

@@ -30,7 +30,7 @@ from risk_tui.core.lifecycle import CallState, EndReason
 from risk_tui.core.model import Side
 from risk_tui.core.records import AutoLiquidationState, OrderOutcome
 from risk_tui.core.roles import Actor, Role
-from risk_tui.desk.plans import AUTO_LIQUIDATION_ACTOR
+from risk_tui.desk.plans import AUTO_LIQUIDATION_ACTOR, plan_order
 from risk_tui.desk.runtime import Desk
 from risk_tui.storage import Store, run_verify
 from tests.desk_rig import NOW, SGT, Rig, desk_rig, seed_call_id
@@ -74,7 +74,7 @@ TWO_LINES = (
 
 
 async def audit_actions(store: Store, call_id: str) -> list[str]:
-    return [entry.action for entry in await store.audit_for(call_id)]
+    return [entry.action for entry in await store.history.audit_for(call_id)]
 
 
 # --- remarks and the exception flag ---------------------------------------------------------
@@ -88,7 +88,7 @@ async def test_remark_and_exception_flag_round_trip_with_history_and_audit(rig: 
     # Shown at once: the engine's open call and a republished view.
     assert rig.desk.engine.open_calls["A1001"].remark == text
     assert rig.views[-1].warnings[0].call.exception
-    stored = await rig.store.get_call(call_id)
+    stored = await rig.store.calls.get_call(call_id)
     assert stored is not None and stored.remark == text and stored.exception
 
     rig.clock.advance(minutes=5)
@@ -97,7 +97,7 @@ async def test_remark_and_exception_flag_round_trip_with_history_and_audit(rig: 
     assert (
         await rig.desk.call_actions.set_exception(call_id, False, TRADER) == flipped
     )  # no change: no row
-    history = await rig.store.remarks_for(call_id)
+    history = await rig.store.history.remarks_for(call_id)
     assert [(r.operator, r.text, r.exception, r.at) for r in history] == [
         ("amy", text, True, NOW),
         ("jdoe", text, False, NOW + timedelta(minutes=5)),
@@ -117,9 +117,9 @@ async def test_a_viewer_may_not_edit_remarks_and_the_attempt_is_audited(rig: Rig
         await rig.desk.call_actions.add_remark(call_id, "hello", exception=False, actor=VIEWER)
     with pytest.raises(ActionRefused, match="may not edit remarks"):
         await rig.desk.call_actions.set_exception(call_id, True, VIEWER)
-    assert await rig.store.remarks_for(call_id) == []
+    assert await rig.store.history.remarks_for(call_id) == []
     assert not rig.desk.engine.open_calls["A1001"].exception
-    entries = await rig.store.audit_for(call_id)
+    entries = await rig.store.history.audit_for(call_id)
     assert [e.action for e in entries] == ["remark_refused", "remark_refused"]
     assert entries[0].operator == "vic" and entries[0].details["role"] == "viewer"
     with pytest.raises(ActionRefused, match="no margin call"):
@@ -133,7 +133,7 @@ async def test_an_exception_needs_a_remark_saying_why(rig: Rig) -> None:
     with pytest.raises(ActionRefused, match="an exception needs a remark saying why"):
         await rig.desk.call_actions.add_remark(call_id, "   ", exception=True, actor=OPERATOR)
     assert not rig.desk.engine.open_calls["A1001"].exception
-    assert await rig.store.remarks_for(call_id) == []
+    assert await rig.store.history.remarks_for(call_id) == []
     assert await audit_actions(rig.store, call_id) == ["remark_refused", "remark_refused"]
 
 
@@ -150,7 +150,7 @@ async def test_moving_a_deadline_needs_approval_then_is_audited_and_shown_at_onc
     request = await rig.desk.intents.move_deadline(call_id, new, "client in hospital", TRADER)
     assert request.state is ApprovalState.PENDING and request.requested_by == "jdoe"
     assert rig.desk.engine.open_calls["A1001"].deadline == old  # not yet
-    stored = await rig.store.get_call(call_id)
+    stored = await rig.store.calls.get_call(call_id)
     assert stored is not None and stored.deadline == old
     executed = await rig.desk.approvals.approve(
         request.approval_id, request.details_hash, SUPERVISOR
@@ -159,9 +159,9 @@ async def test_moving_a_deadline_needs_approval_then_is_audited_and_shown_at_onc
     moved = rig.desk.engine.open_calls["A1001"]
     assert moved.deadline == new and moved.deadline_reason == "client in hospital"
     assert rig.views[-1].warnings[0].call.deadline == new
-    stored = await rig.store.get_call(call_id)
+    stored = await rig.store.calls.get_call(call_id)
     assert stored is not None and stored.deadline == new
-    entries = await rig.store.audit_for(call_id)
+    entries = await rig.store.history.audit_for(call_id)
     assert [e.action for e in entries] == [
         "approval_requested",
         "approval_approved",
@@ -197,7 +197,7 @@ async def test_a_deadline_move_is_refused_with_the_reason(
     with pytest.raises(ActionRefused, match=problem):
         await rig.desk.intents.move_deadline(call_id, deadline, reason, actor)
     assert rig.desk.engine.open_calls["A1001"] == before
-    assert await rig.store.get_call(call_id) == before
+    assert await rig.store.calls.get_call(call_id) == before
     assert await audit_actions(rig.store, call_id) == ["deadline_move_refused"]
 
 
@@ -217,22 +217,22 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     assert request.state is ApprovalState.PENDING and "A1001" in rig.desk.engine.open_calls
     executed = await rig.desk.approvals.approve(request.approval_id, request.details_hash, TRADER)
     assert executed.state is ApprovalState.EXECUTED
-    ended = await rig.store.get_call(call_id)
+    ended = await rig.store.calls.get_call(call_id)
     assert ended is not None
     assert ended.state is CallState.ENDED and ended.end_reason is EndReason.CLOSED
     assert "A1001" not in rig.desk.engine.open_calls
     assert "A1001" not in [row.account_id for row in rig.views[-1].warnings]
     assert ended.end_note == "deposit confirmed by phone"
-    snapshots = await rig.store.snapshots_for(call_id)
+    snapshots = await rig.store.history.snapshots_for(call_id)
     assert [s.scenario for s in snapshots] == ["trigger", "end"]
     assert snapshots[-1].payload["call_state"] == "ended"
     assert snapshots[-1].payload["equity"] == "9500.00"
-    entries = await rig.store.audit_for(call_id)
+    entries = await rig.store.history.audit_for(call_id)
     closed = next(e for e in entries if e.action == "call_closed")
     assert closed.operator == "sue" and closed.details["reason"] == "deposit confirmed by phone"
     assert closed.details["approved_by"] == "jdoe"
     # Its plan is cancelled with it, and never sends anything.
-    (cancelled,) = await rig.store.auto_liquidations_for(call_id)
+    (cancelled,) = await rig.store.plans.auto_liquidations_for(call_id)
     assert cancelled.state is AutoLiquidationState.CANCELLED
     rig.clock.advance(hours=2)
     await rig.desk.plans.run_due()
@@ -263,7 +263,7 @@ async def test_a_plan_sends_one_order_per_line_at_its_time(rig: Rig) -> None:
     (executed,) = await rig.desk.plans.run_due()
     assert executed.state is AutoLiquidationState.EXECUTED
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1, f"{plan.plan_id}-1": 1}
-    orders = {o.client_order_id: o for o in await rig.store.list_orders(call_id=call_id)}
+    orders = {o.client_order_id: o for o in await rig.store.orders.page(call_id=call_id)}
     first = orders[f"{plan.plan_id}-0"]
     assert first.operator == AUTO_LIQUIDATION_ACTOR.name and first.reason == "auto_liquidation"
     assert (first.symbol, first.quantity, first.order_type) == ("B.SG", Decimal("200"), "market")
@@ -272,7 +272,7 @@ async def test_a_plan_sends_one_order_per_line_at_its_time(rig: Rig) -> None:
     actions = await audit_actions(rig.store, call_id)
     assert actions[0] == "auto_liquidation_scheduled"
     assert actions.count("order_created") == 2 and actions[-1] == "auto_liquidation_executed"
-    entry = (await rig.store.audit_for(call_id))[-1]
+    entry = (await rig.store.history.audit_for(call_id))[-1]
     assert entry.details["detail"] == "2 of 2 orders sent"
     assert [line["status"] for line in entry.details["lines"]] == ["working", "working"]
     assert (await run_verify(rig.url)).ok
@@ -296,7 +296,7 @@ async def test_the_scheduler_runs_inside_desk_run(rig: Rig) -> None:
 async def wait_for_state(store: Store, plan_id: str, state: AutoLiquidationState) -> None:
     async with asyncio.timeout(10):
         while True:
-            plan = await store.get_auto_liquidation(plan_id)
+            plan = await store.plans.get_auto_liquidation(plan_id)
             if plan is not None and plan.state is state:
                 return
             await asyncio.sleep(0.02)
@@ -309,9 +309,9 @@ async def test_a_plan_whose_call_is_met_first_is_cancelled_and_sends_nothing(rig
     rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "-13000"}]})
     await rig.desk.poller.poll()  # the deposit meets the call
     assert "A1001" not in rig.desk.engine.open_calls
-    (cancelled,) = await rig.store.auto_liquidations_for(call_id)
+    (cancelled,) = await rig.store.plans.auto_liquidations_for(call_id)
     assert cancelled.state is AutoLiquidationState.CANCELLED  # at once, not at its time
-    entry = (await rig.store.audit_for(call_id))[-1]
+    entry = (await rig.store.history.audit_for(call_id))[-1]
     assert entry.action == "auto_liquidation_cancelled"
     assert entry.details["detail"] == "call ended before execution"
     rig.clock.advance(hours=2)
@@ -328,14 +328,14 @@ async def test_plans_of_a_call_that_ended_while_the_desk_was_down_are_cancelled(
     async def crash_before_settling(call_ids: list[str]) -> None:
         return None
 
-    rig.desk._settle_plans_of_ended_calls = crash_before_settling  # type: ignore[method-assign]
+    rig.desk.plans.settle_for_ended_calls = crash_before_settling  # type: ignore[method-assign]
     rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "-13000"}]})
     await rig.desk.poller.poll()
-    stored = await rig.store.get_call(call_id)
+    stored = await rig.store.calls.get_call(call_id)
     assert stored is not None and not stored.is_open
-    assert (await rig.store.stranded_auto_liquidations())[0].plan_id == plan.plan_id
+    assert (await rig.store.plans.stranded_auto_liquidations())[0].plan_id == plan.plan_id
     restarted = await rig.new_desk()
-    (settled,) = await restarted.run_due_auto_liquidations()  # its time has not even come
+    (settled,) = await restarted.plans.run_due()  # its time has not even come
     assert settled.state is AutoLiquidationState.CANCELLED
     assert sum(rig.sim.order_posts.values()) == 0
 
@@ -349,7 +349,7 @@ async def test_a_below_fm_plan_is_not_executed_when_the_account_is_only_in_margi
     rig.clock.advance(hours=1)
     (cancelled,) = await rig.desk.plans.run_due()
     assert cancelled.state is AutoLiquidationState.CANCELLED
-    entry = (await rig.store.audit_for(plan.call_id))[-1]
+    entry = (await rig.store.history.audit_for(plan.call_id))[-1]
     assert "below_fm no longer holds" in entry.details["detail"]
     assert "margin_call" in entry.details["detail"]
     assert sum(rig.sim.order_posts.values()) == 0
@@ -384,7 +384,7 @@ async def test_a_due_plan_waits_for_a_live_feed(rig: Rig, caplog: pytest.LogCapt
     waiting = [r for r in caplog.records if "not live" in r.getMessage()]
     assert len(waiting) == 1  # said once, not every second
     assert sum(rig.sim.order_posts.values()) == 0
-    stored = await rig.store.get_auto_liquidation(plan.plan_id)
+    stored = await rig.store.plans.get_auto_liquidation(plan.plan_id)
     assert stored is not None and stored.state is AutoLiquidationState.SCHEDULED
     await rig.desk.poller.poll()  # the feed is back
     (executed,) = await rig.desk.plans.run_due()
@@ -401,7 +401,7 @@ async def test_a_restart_mid_execution_never_sends_a_line_twice(rig: Rig) -> Non
     await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(hours=1)
     first = rig.desk
-    real_submit = first._place_order
+    real_submit = first.trading.place_order
     submitted: list[str] = []
 
     async def dies_after_the_first_line(
@@ -412,20 +412,20 @@ async def test_a_restart_mid_execution_never_sends_a_line_twice(rig: Rig) -> Non
         submitted.append(intent.client_order_id)
         return await real_submit(intent, actor, **options)
 
-    first._place_order = dies_after_the_first_line  # type: ignore[method-assign]
+    first.trading.place_order = dies_after_the_first_line  # type: ignore[method-assign]
     with pytest.raises(Crash):
-        await first.run_due_auto_liquidations()
+        await first.plans.run_due()
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1}
-    stored = await rig.store.get_auto_liquidation(plan.plan_id)
+    stored = await rig.store.plans.get_auto_liquidation(plan.plan_id)
     assert stored is not None and stored.state is AutoLiquidationState.SCHEDULED
 
     restarted = await rig.new_desk()
-    (executed,) = await restarted.run_due_auto_liquidations()
+    (executed,) = await restarted.plans.run_due()
     assert executed.state is AutoLiquidationState.EXECUTED
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1, f"{plan.plan_id}-1": 1}
-    assert len(await rig.store.list_orders(call_id=plan.call_id)) == 2
+    assert len(await rig.store.orders.page(call_id=plan.call_id)) == 2
     again = await rig.new_desk()
-    assert await again.run_due_auto_liquidations() == []
+    assert await again.plans.run_due() == []
     assert sum(rig.sim.order_posts.values()) == 2
 
 
@@ -435,7 +435,7 @@ async def test_a_part_sent_plan_is_finished_even_if_its_condition_has_lapsed(rig
     # As if a run had judged it (the account below FM) and died after the first line.
     await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(hours=1)
-    intent = rig.plan_order(plan, 0, AUTO_LIQUIDATION_ACTOR.name)
+    intent = plan_order(plan, 0, AUTO_LIQUIDATION_ACTOR.name)
     await rig.desk.intents.submit_order(intent, AUTO_LIQUIDATION_ACTOR)
     (executed,) = await rig.desk.plans.run_due()
     assert executed.state is AutoLiquidationState.EXECUTED
@@ -470,11 +470,12 @@ async def test_a_part_sent_plan_is_finished_even_if_its_condition_has_lapsed(rig
 async def test_a_plan_is_refused_with_every_reason(
     rig: Rig, changes: dict[str, Any], actor: Actor, problem: str
 ) -> None:
+    changes = dict(changes)  # the parameters are shared by both databases
     lines = changes.pop("lines", ())
     plan = plan_of(rig.desk, *lines, **changes)
     with pytest.raises(ActionRefused, match=problem):
         await rig.desk.intents.schedule_plan(plan, actor)
-    assert await rig.store.auto_liquidations_for(plan.call_id) == []
+    assert await rig.store.plans.auto_liquidations_for(plan.call_id) == []
     assert await audit_actions(rig.store, plan.call_id) == ["auto_liquidation_refused"]
 
 
@@ -496,20 +497,20 @@ async def test_a_plan_that_moves_the_deadline_needs_approval_then_does_both_in_o
     plan = plan_of(rig.desk, moved_deadline=new, deadline_reason="typhoon signal 8")
     request = await rig.desk.intents.schedule_plan(plan, TRADER)
     assert isinstance(request, ApprovalRequest) and request.state is ApprovalState.PENDING
-    assert await rig.store.auto_liquidations_for(plan.call_id) == []
+    assert await rig.store.plans.auto_liquidations_for(plan.call_id) == []
     assert rig.desk.engine.open_calls["A1001"].deadline != new
     executed = await rig.desk.approvals.approve(
         request.approval_id, request.details_hash, SUPERVISOR
     )
     assert executed.state is ApprovalState.EXECUTED, executed.note
-    (stored,) = await rig.store.auto_liquidations_for(plan.call_id)
+    (stored,) = await rig.store.plans.auto_liquidations_for(plan.call_id)
     assert stored.plan() == plan  # exactly as requested
     assert stored.moved_deadline == new and stored.deadline_reason == "typhoon signal 8"
     assert rig.desk.engine.open_calls["A1001"].deadline == new
     assert rig.views[-1].warnings[0].call.deadline_reason == "typhoon signal 8"
-    call = await rig.store.get_call(plan.call_id)
+    call = await rig.store.calls.get_call(plan.call_id)
     assert call is not None and call.deadline == new
-    entries = await rig.store.audit_for(plan.call_id)
+    entries = await rig.store.history.audit_for(plan.call_id)
     assert [e.action for e in entries] == [
         "approval_requested",
         "approval_approved",
@@ -537,7 +538,7 @@ async def test_an_operator_can_withdraw_a_scheduled_plan(rig: Rig) -> None:
     assert sum(rig.sim.order_posts.values()) == 0
     entry = next(
         e
-        for e in await rig.store.audit_for(plan.call_id)
+        for e in await rig.store.history.audit_for(plan.call_id)
         if e.action == "auto_liquidation_cancelled"
     )
     assert entry.operator == "sue" and entry.details["detail"] == "client paid"

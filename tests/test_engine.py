@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
 from decimal import localcontext
@@ -12,52 +10,15 @@ from typing import Any
 
 from risk_tui.config import load_settings
 from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
-from risk_tui.core.lifecycle import CallState, EndReason, LifecycleBatch, MarginCall
+from risk_tui.core.lifecycle import CallState, EndReason
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.money import context, round_money
 from risk_tui.desk.engine import Engine
 from risk_tui.feed.models import parse_payload
 from risk_tui.sim.seed import seed_book
+from tests.recording import RecordingCalls
 
 NOW = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.calls: dict[str, MarginCall] = {}
-        self.batches: list[LifecycleBatch] = []
-        self.cache: dict[str, str] = {}
-
-    async def open_calls(self) -> dict[str, MarginCall]:
-        return {c.account_id: c for c in self.calls.values() if c.is_open}
-
-    async def calls_by_id(self, call_ids: Iterable[str]) -> list[MarginCall]:
-        return [self.calls[c] for c in call_ids if c in self.calls]
-
-    async def commit(
-        self, batch: LifecycleBatch, daily: Any = (), *, skip_changed: bool = False
-    ) -> frozenset[str]:
-        self.batches.append(batch)
-        for call in batch.calls:
-            self.calls[call.call_id] = call
-        for call in batch.repriced:  # as Store: only the amount and the level
-            stored = self.calls[call.call_id]
-            self.calls[call.call_id] = replace(
-                stored, call_amount=call.call_amount, risk_level=call.risk_level
-            )
-        return frozenset()
-
-    async def calls_with_fills(self) -> set[str]:
-        return set()
-
-    async def working_orders(self) -> list[Any]:
-        return []
-
-    async def get_cache(self, key: str) -> str | None:
-        return self.cache.get(key)
-
-    async def put_cache(self, key: str, value: str) -> None:
-        self.cache[key] = value
 
 
 def payload(**overrides: list[dict[str, Any]]) -> dict[str, Any]:
@@ -71,10 +32,10 @@ def changes(cursor: str, **lists: list[dict[str, Any]]) -> dict[str, Any]:
     return {"cursor": cursor, "as_of": "2026-11-23T10:15:05+08:00", **lists}
 
 
-async def engine_with(store: MemoryStore) -> Engine:
+async def engine_with(calls: RecordingCalls) -> Engine:
     calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
     engine = Engine(
-        load_settings(None, env={}, discover=False), store, calendars, clock=lambda: NOW
+        load_settings(None, env={}, discover=False), calls, calendars, clock=lambda: NOW
     )
     await engine.start()
     return engine
@@ -85,9 +46,8 @@ async def apply(engine: Engine, body: dict[str, Any], *, full: bool = False):  #
     return await engine.apply(parsed.changes, full=full, rejected=parsed.rejected)
 
 
-async def test_seed_desk_opens_the_expected_calls() -> None:
-    store = MemoryStore()
-    engine = await engine_with(store)
+async def test_seed_desk_opens_the_expected_calls(calls: RecordingCalls) -> None:
+    engine = await engine_with(calls)
     outcome = await apply(engine, payload(), full=True)
     view = outcome.view
     by_account = {row.account_id: row for row in view.warnings}
@@ -99,8 +59,8 @@ async def test_seed_desk_opens_the_expected_calls() -> None:
     assert [row.account_id for row in view.incomplete] == ["I7001"]
     assert "no price for NOQ.SG" in view.incomplete[0].reason
     # One transaction for the whole poll, a trigger snapshot per call (+ force call).
-    assert len(store.batches) == 1
-    scenarios = sorted((s.account_id, str(s.scenario)) for s in store.batches[0].snapshots)
+    assert len(calls.batches) == 1
+    scenarios = sorted((s.account_id, str(s.scenario)) for s in calls.batches[0].snapshots)
     assert ("U3001", "force_call") in scenarios and len(scenarios) == 5
     # Totals in SGD, from the same call amounts.
     with localcontext(context()):
@@ -115,24 +75,24 @@ async def test_seed_desk_opens_the_expected_calls() -> None:
     assert view.totals.count == 4 and not view.stale
 
 
-async def test_price_recovery_ends_call_with_end_snapshot() -> None:
-    store = MemoryStore()
-    engine = await engine_with(store)
+async def test_price_recovery_ends_call_with_end_snapshot(calls: RecordingCalls) -> None:
+    engine = await engine_with(calls)
     await apply(engine, payload(), full=True)
     outcome = await apply(engine, changes("2", quotes=[{"symbol": "B.SG", "price": "22.00"}]))
     ended = [t.call for t in outcome.transitions if not t.call.is_open]
     # D4001 (intraday, 1,000 B) recovers too: equity 5,500 ≥ MM 4,400 + 2 % × 22,000.
     assert [c.account_id for c in ended] == ["A1001", "D4001"]
     assert {c.end_reason for c in ended} == {EndReason.MET}
-    assert [s.scenario for s in store.batches[-1].snapshots] == ["end", "end"]
+    assert [s.scenario for s in calls.batches[-1].snapshots] == ["end", "end"]
     assert "A1001" not in {row.account_id for row in outcome.view.warnings}
     # Only holders of B.SG were recomputed.
     assert outcome.recomputed == 2  # A1001 and D4001
 
 
-async def test_rejected_record_makes_account_partial_and_call_survives() -> None:
-    store = MemoryStore()
-    engine = await engine_with(store)
+async def test_rejected_record_makes_account_partial_and_call_survives(
+    calls: RecordingCalls,
+) -> None:
+    engine = await engine_with(calls)
     await apply(engine, payload(), full=True)
     body = changes(
         "2",
@@ -154,9 +114,8 @@ async def test_rejected_record_makes_account_partial_and_call_survives() -> None
     assert outcome.view.rejected_records == 0
 
 
-async def test_account_missing_from_snapshot_keeps_its_call() -> None:
-    store = MemoryStore()
-    engine = await engine_with(store)
+async def test_account_missing_from_snapshot_keeps_its_call(calls: RecordingCalls) -> None:
+    engine = await engine_with(calls)
     await apply(engine, payload(), full=True)
     without = payload(
         accounts=[a for a in seed_book()["accounts"] if a["account_id"] != "A1001"],
@@ -168,19 +127,17 @@ async def test_account_missing_from_snapshot_keeps_its_call() -> None:
     assert rows["A1001"].call.is_open and rows["A1001"].margin is None
 
 
-async def test_restart_resumes_open_calls_without_duplicates() -> None:
-    store = MemoryStore()
-    engine = await engine_with(store)
+async def test_restart_resumes_open_calls_without_duplicates(calls: RecordingCalls) -> None:
+    engine = await engine_with(calls)
     await apply(engine, payload(), full=True)
-    restarted = await engine_with(store)
+    restarted = await engine_with(calls)
     outcome = await apply(restarted, payload(), full=True)
     assert not any(t.opened for t in outcome.transitions)
-    assert len(store.calls) == 4
+    assert await calls.count() == 4
 
 
-async def test_stale_view_keeps_last_figures() -> None:
-    store = MemoryStore()
-    engine = await engine_with(store)
+async def test_stale_view_keeps_last_figures(calls: RecordingCalls) -> None:
+    engine = await engine_with(calls)
     live = (await apply(engine, payload(), full=True)).view
     stale = engine.mark_stale()
     assert stale.stale and stale.warnings == live.warnings

@@ -14,15 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from risk_tui import engine as engine_module
 from risk_tui.core.book import BookChanges
 from risk_tui.core.lifecycle import LifecycleBatch
 from risk_tui.core.margin import MarginFigures, compute_account, is_monitored
 from risk_tui.core.model import Quote
+from risk_tui.desk import decide as decide_module
 from risk_tui.desk.engine import Engine
 from risk_tui.feed.models import parse_payload
 from risk_tui.sim.scenarios import build_state
-from tests.test_engine import NOW, MemoryStore, engine_with
+from tests.recording import RecordingCalls
+from tests.test_engine import NOW, engine_with
 
 ACCOUNTS = 3_000
 
@@ -65,9 +66,8 @@ def assert_engine_is_the_reference(engine: Engine) -> None:
             assert -unit < below < 4 * unit, (account_id, name, below)
 
 
-async def test_a_generated_desk_through_a_selloff_is_the_reference() -> None:
-    store = MemoryStore()
-    engine = await engine_with(store)
+async def test_a_generated_desk_through_a_selloff_is_the_reference(calls: RecordingCalls) -> None:
+    engine = await engine_with(calls)
     parsed = parse_payload(_snapshot())
     assert not parsed.rejected
     await engine.apply(parsed.changes, full=True)
@@ -90,17 +90,16 @@ async def test_a_generated_desk_through_a_selloff_is_the_reference() -> None:
     assert len(engine.open_calls) > opened  # the sell-off opened calls on the way down
     # Once the unwritten re-pricings are flushed, the store holds every open call as the
     # engine does.
-    await store.commit(LifecycleBatch(repriced=engine.unsaved_calls()))
+    await calls.commit(LifecycleBatch(repriced=engine.unsaved_calls()))
     for call in engine.open_calls.values():
-        assert store.calls[call.call_id] == call
+        assert await calls.stored(call.call_id) == call
 
 
 async def test_repriced_calls_are_written_oldest_first_a_batch_per_poll(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, calls: RecordingCalls
 ) -> None:
-    monkeypatch.setattr(engine_module, "REPRICED_PER_POLL", 40)
-    store = MemoryStore()
-    engine = await engine_with(store)
+    monkeypatch.setattr(decide_module, "REPRICED_PER_POLL", 40)
+    engine = await engine_with(calls)
     await engine.apply(parse_payload(_snapshot()).changes, full=True)
     quotes = [
         Quote(s, (q.price * D("0.6")).quantize(D("0.001"))) for s, q in engine.book.quotes.items()
@@ -108,11 +107,11 @@ async def test_repriced_calls_are_written_oldest_first_a_batch_per_poll(
     await engine.apply(BookChanges(cursor="2", as_of=NOW, quotes=quotes), full=False)
     assert len(engine.open_calls) > 100
 
-    def behind() -> list[str]:
+    async def behind() -> list[str]:
         return [
             c.call_id
             for c in engine.open_calls.values()
-            if store.calls[c.call_id].call_amount != c.call_amount
+            if (await calls.stored(c.call_id)).call_amount != c.call_amount
         ]
 
     # A further fall re-prices them all: the poll writes the 40 re-priced longest ago.
@@ -126,12 +125,12 @@ async def test_repriced_calls_are_written_oldest_first_a_batch_per_poll(
         )
         repriced = [t.call for t in outcome.transitions if not t.snapshots and t.call.is_open]
         assert len(repriced) > 40
-        assert len(store.batches[-1].repriced) == 40
-        assert all(store.calls[c.call_id] == c for c in store.batches[-1].repriced)
-    assert len(behind()) > 40
+        assert len(calls.batches[-1].repriced) == 40
+        assert all([await calls.stored(c.call_id) == c for c in calls.batches[-1].repriced])
+    assert len(await behind()) > 40
     # Stopping writes every call still behind, as it is now.
-    await store.commit(LifecycleBatch(repriced=engine.unsaved_calls()))
-    assert behind() == []
+    await calls.commit(LifecycleBatch(repriced=engine.unsaved_calls()))
+    assert await behind() == []
     assert engine.unsaved_calls() == []
     for call in engine.open_calls.values():
-        assert store.calls[call.call_id] == call
+        assert await calls.stored(call.call_id) == call

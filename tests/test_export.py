@@ -29,7 +29,7 @@ from risk_tui.core.lifecycle import (
 from risk_tui.desk.export import CSV_FIELDS, read_export, verify_export, write_export
 from risk_tui.storage.chain import export_records, heads
 from risk_tui.storage.db import create_engine, upgrade
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 from tests.storage.factories import T0, audit_of, make_call, snapshot_of
 
 RISK_TUI = [sys.executable, "-m", "risk_tui"]
@@ -65,14 +65,14 @@ async def fill(store: Store) -> Desk:
     day2 = T0 + timedelta(days=2)
     a = make_call("A1", client_name=NASTY)
     b = make_call("A2")
-    await store.commit(
+    await store.calls.commit(
         LifecycleBatch(
             calls=[a, b],
             snapshots=[snapshot_of(a), snapshot_of(b)],
             audit=[audit_of(a), audit_of(b)],
         )
     )
-    await store.append_audit([AuditEntry(day1, "alice", "login", details={"host": NASTY})])
+    await store.audit.append_audit([AuditEntry(day1, "alice", "login", details={"host": NASTY})])
     ended = replace(
         b,
         state=CallState.ENDED,
@@ -81,7 +81,7 @@ async def fill(store: Store) -> Desk:
         call_amount=b.call_amount,
         version=b.version + 1,
     )
-    await store.commit(
+    await store.calls.commit(
         LifecycleBatch(
             calls=[ended],
             snapshots=[
@@ -92,7 +92,7 @@ async def fill(store: Store) -> Desk:
         )
     )
     c = make_call("A3", triggered_at=day2)
-    await store.commit(
+    await store.calls.commit(
         LifecycleBatch(
             calls=[c],
             snapshots=[snapshot_of(c, taken_at=day2)],

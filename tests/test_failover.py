@@ -107,7 +107,7 @@ class Engines:
 
 
 async def beats(store: Store) -> list[EngineBeat]:
-    return await store.desk_engines(DESK)
+    return await store.engines.desk_engines(DESK)
 
 
 async def active_pid(store: Store) -> int | None:
@@ -181,7 +181,7 @@ async def test_kill_9_of_the_active_engine_loses_nothing_and_repeats_nothing(
 
         # A terminal schedules plan 2 after the kill: the new engine runs it.
         async with a_desk(settings, DeskRole.TERMINAL) as terminal:
-            plan_b = await terminal.schedule_auto_liquidation(
+            plan_b = await terminal.intents.schedule_plan(
                 plan_for(terminal, "A1001", "100"), TRADER
             )
         await until(lambda: _plan_done(store, plan_b.plan_id), "engine B ran plan 2", seconds=60)
@@ -267,5 +267,5 @@ async def _reminders_sent(sim: SimState, calls: set[str]) -> bool:
 
 
 async def _plan_done(store: Store, plan_id: str) -> bool:
-    plan = await store.get_auto_liquidation(plan_id)
+    plan = await store.plans.get_auto_liquidation(plan_id)
     return plan is not None and plan.state is AutoLiquidationState.EXECUTED

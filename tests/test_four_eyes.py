@@ -69,7 +69,7 @@ def sell(rig: Rig, quantity: str, symbol: str = "B.SG", **changes: Any) -> Order
 
 async def actions(store: Store, call_id: str | None = None) -> list[str]:
     if call_id is not None:
-        return [entry.action for entry in await store.audit_for(call_id)]
+        return [entry.action for entry in await store.history.audit_for(call_id)]
     return [action for action, _ in await audit_trail(store)]
 
 
@@ -98,7 +98,7 @@ async def test_a_liquidation_below_the_threshold_goes_straight_through(rig: Rig)
     at_limit = sell(rig, "200", order_type="limit", limit_price=Decimal("25"))  # exactly 5,000
     assert isinstance(await rig.desk.intents.submit_order(at_limit, TRADER), OrderOutcome)
     assert sum(rig.sim.order_posts.values()) == 2
-    assert await rig.store.approvals_in(list(ApprovalState)) == []
+    assert await rig.store.approvals.approvals_in(list(ApprovalState)) == []
 
 
 async def test_a_liquidation_above_the_threshold_waits_for_a_second_person_and_goes_once(
@@ -113,7 +113,7 @@ async def test_a_liquidation_above_the_threshold_waits_for_a_second_person_and_g
         await rig.desk.intents.submit_order(intent, TRADER) == request
     )  # a double press: one request
     assert rig.sim.order_posts == {}
-    assert await rig.store.get_order(intent.client_order_id) is None
+    assert await rig.store.orders.get(intent.client_order_id) is None
     seen = request.details_hash
 
     # Nobody approves their own; only traders and supervisors approve.
@@ -139,7 +139,7 @@ async def test_a_liquidation_above_the_threshold_waits_for_a_second_person_and_g
         "market",
     )
     assert sent.operator == "jdoe"  # the requester's order
-    stored = await rig.store.get_order(intent.client_order_id)
+    stored = await rig.store.orders.get(intent.client_order_id)
     assert stored is not None and stored.intent() == intent  # exactly as requested
 
     with pytest.raises(ActionRefused, match="already executed by sue"):
@@ -151,7 +151,7 @@ async def test_a_liquidation_above_the_threshold_waits_for_a_second_person_and_g
     assert trail.count("approval_refused") == 4  # three before, one after
     assert trail.index("approval_approved") < trail.index("order_created")
     assert trail[-2:] == ["approval_executed", "approval_refused"]
-    last = (await rig.store.audit_for(call_id))[-2]
+    last = (await rig.store.history.audit_for(call_id))[-2]
     assert last.details["requested_by"] == "jdoe" and last.details["approved_by"] == "sue"
     assert (await run_verify(rig.url)).ok
 
@@ -163,7 +163,7 @@ async def test_an_edit_voids_the_request_and_an_approval_with_the_old_hash_is_re
     edited_intent = sell(rig, "400")
     edited = await rig.desk.intents.submit_order(edited_intent, TRADER, replaces=first.approval_id)
     assert isinstance(edited, ApprovalRequest) and edited.replaces == first.approval_id
-    old = await rig.store.get_approval(first.approval_id)
+    old = await rig.store.approvals.get_approval(first.approval_id)
     assert old is not None and old.state is ApprovalState.VOIDED
     with pytest.raises(ActionRefused, match="already voided"):
         await rig.desk.approvals.approve(first.approval_id, first.details_hash, SUPERVISOR)
@@ -182,7 +182,7 @@ async def test_an_edit_below_the_threshold_voids_the_request_and_goes_now(rig: R
     smaller = sell(rig, "200")
     outcome = await rig.desk.intents.submit_order(smaller, TRADER, replaces=first.approval_id)
     assert isinstance(outcome, OrderOutcome)
-    old = await rig.store.get_approval(first.approval_id)
+    old = await rig.store.approvals.get_approval(first.approval_id)
     assert old is not None and old.state is ApprovalState.VOIDED
     assert "needs no approval" in (old.note or "")
     assert rig.sim.order_posts == {smaller.client_order_id: 1}
@@ -197,7 +197,7 @@ async def test_a_refused_order_is_not_even_requested(rig: Rig) -> None:
         await rig.desk.intents.submit_order(sell(rig, "5000"), TRADER)
     with pytest.raises(ActionRefused, match="may not place liquidation orders"):
         await rig.desk.intents.submit_order(sell(rig, "300"), OPERATOR)
-    assert await rig.store.approvals_in(list(ApprovalState)) == []
+    assert await rig.store.approvals.approvals_in(list(ApprovalState)) == []
 
 
 async def test_an_approval_that_cannot_be_done_now_is_refused_and_the_request_waits(
@@ -207,7 +207,7 @@ async def test_an_approval_that_cannot_be_done_now_is_refused_and_the_request_wa
     rig.monotonic.now += 31  # the feed goes stale
     with pytest.raises(ActionRefused, match="stale"):
         await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
-    stored = await rig.store.get_approval(request.approval_id)
+    stored = await rig.store.approvals.get_approval(request.approval_id)
     assert stored is not None and stored.state is ApprovalState.PENDING
     await rig.desk.poller.poll()  # live again
     done = await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
@@ -252,7 +252,7 @@ async def test_requests_of_a_call_that_ended_are_voided(rig: Rig) -> None:
     await rig.desk.poller.poll()  # the deposit meets the call
     assert "A1001" not in rig.desk.engine.open_calls
     for request in (close, order):
-        stored = await rig.store.get_approval(request.approval_id)
+        stored = await rig.store.approvals.get_approval(request.approval_id)
         assert stored is not None and stored.state is ApprovalState.VOIDED
         assert stored.note == "the call ended"
         with pytest.raises(ActionRefused, match="already voided"):
@@ -272,7 +272,7 @@ async def test_a_deadline_request_is_void_once_the_deadline_moved_otherwise(rig:
     await rig.desk.approvals.approve(first.approval_id, first.details_hash, SUPERVISOR)
     with pytest.raises(ActionRefused, match=r"deadline of call .* changed since the request"):
         await rig.desk.approvals.approve(second.approval_id, second.details_hash, SUPERVISOR)
-    stored = await rig.store.get_approval(second.approval_id)
+    stored = await rig.store.approvals.get_approval(second.approval_id)
     assert stored is not None and stored.state is ApprovalState.VOIDED
 
 
@@ -291,17 +291,17 @@ async def test_an_approved_order_left_unsent_by_a_crash_is_failed_not_sent_late(
     async def dies(*args: Any, **kwargs: Any) -> OrderOutcome:
         raise Crash
 
-    rig.desk._place_order = dies  # type: ignore[method-assign]
+    rig.desk.trading.place_order = dies  # type: ignore[method-assign]
     with pytest.raises(Crash):
         await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
-    stored = await rig.store.get_approval(request.approval_id)
+    stored = await rig.store.approvals.get_approval(request.approval_id)
     assert stored is not None and stored.state is ApprovalState.APPROVED
     restarted = await rig.new_desk()
     assert await restarted.approvals.recover() == []  # too recent: perhaps still running
     rig.clock.advance(minutes=6)
     (settled,) = await restarted.approvals.recover()
     assert settled.state is ApprovalState.FAILED and "nothing was sent" in (settled.note or "")
-    await restarted.recover_actions()
+    await restarted.recover()
     assert rig.sim.order_posts == {}
 
 
@@ -340,7 +340,7 @@ async def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones(rig: R
     )
     assert {o.status for o in rig.sim.orders.values()} == {"cancelled"}
     for intent in working:
-        stored = await rig.store.get_order(intent.client_order_id)
+        stored = await rig.store.orders.get(intent.client_order_id)
         assert stored is not None and stored.status == "cancelled"
     assert "KILL SWITCH engaged by sue" in engagement.summary()
 
@@ -357,17 +357,17 @@ async def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones(rig: R
         await desk.intents.schedule_plan(replace(plan, plan_id=new_plan_id()), TRADER)
     rig.clock.advance(minutes=31)
     assert await desk.plans.run_due() == []  # held, not lost
-    held = await rig.store.get_auto_liquidation(plan.plan_id)
+    held = await rig.store.plans.get_auto_liquidation(plan.plan_id)
     assert held is not None and held.state is AutoLiquidationState.SCHEDULED
     # Read from the database, not remembered: another terminal is blocked too.
     other = await rig.new_desk()
     with pytest.raises(ActionRefused, match="KILL SWITCH"):
-        await other.submit_order(sell(rig, "100", operator="bob"), BOB)
+        await other.intents.submit_order(sell(rig, "100", operator="bob"), BOB)
     assert sum(rig.sim.order_posts.values()) == 2
 
     with pytest.raises(ActionRefused, match="supervisors only"):
         await desk.kill_switch.release("all clear", TRADER)
-    released = await other.approvals.release_kill_switch("all clear", SUPERVISOR)
+    released = await other.kill_switch.release("all clear", SUPERVISOR)
     assert not released.engaged and released.released_by == "sue"
 
     # Released: the held plan runs (still due, call still open), new orders go again.
@@ -391,14 +391,14 @@ async def test_an_order_the_kill_switch_could_not_cancel_is_reported(rig: Rig) -
     first, second = sell(rig, "200"), sell(rig, "100", symbol="A.SG")
     for intent in (first, second):
         await rig.desk.intents.submit_order(intent, TRADER)
-    real_cancel = rig.desk.cancel_order
+    real_cancel = rig.desk.trading.cancel_order
 
     async def broker_down_for_one(key: str, actor: Actor) -> StoredOrder:
         if key == second.client_order_id:
             raise GatewayUnavailable("cancel: no usable answer after 4 tries")
         return await real_cancel(key, actor)
 
-    rig.desk.cancel_order = broker_down_for_one  # type: ignore[method-assign]
+    rig.desk.trading.cancel_order = broker_down_for_one  # type: ignore[method-assign]
     engagement = await rig.desk.kill_switch.engage("drill", SUPERVISOR)
     (failed,) = engagement.failed
     assert failed.client_order_id == second.client_order_id
@@ -412,11 +412,11 @@ async def test_an_order_the_kill_switch_could_not_cancel_is_reported(rig: Rig) -
 async def test_an_order_recorded_before_the_switch_is_never_posted_after_it(rig: Rig) -> None:
     """A crash left an order recorded, unsent; the switch withdraws it, recovery sends nothing."""
     intent = sell(rig, "200")
-    await rig.store.record_order_intent(intent, {}, TRADER)  # recorded, never posted
+    await rig.store.orders.record_intent(intent, {}, TRADER)  # recorded, never posted
     engagement = await rig.desk.kill_switch.engage("drill", SUPERVISOR)
     (outcome,) = engagement.orders
     assert outcome.result == "withdrawn"
     await rig.desk.recover()
     assert rig.sim.order_posts == {}
-    stored = await rig.store.get_order(intent.client_order_id)
+    stored = await rig.store.orders.get(intent.client_order_id)
     assert stored is not None and stored.send_state is SendState.FAILED

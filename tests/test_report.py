@@ -8,7 +8,9 @@ import json
 from typing import Any
 
 from risk_tui.cli.report import render_csv, render_json, render_table
-from tests.test_engine import MemoryStore, apply, engine_with, payload
+from risk_tui.core.view import DeskView
+from tests.recording import RecordingCalls
+from tests.test_engine import apply, engine_with, payload
 
 HOSTILE = (
     "\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\ \x1b[2J\x1b[H \x9b31m \x07"
@@ -16,17 +18,19 @@ HOSTILE = (
 )
 
 
-async def seed_view(client_name: str = "Tan Mei Ling", remark: str = ""):  # type: ignore[no-untyped-def]
+async def seed_view(
+    calls: RecordingCalls, client_name: str = "Tan Mei Ling", remark: str = ""
+) -> DeskView:
     body = payload()
     for account in body["accounts"]:
         if account["account_id"] == "A1001":
             account["client_name"] = client_name
-    engine = await engine_with(MemoryStore())
+    engine = await engine_with(calls)
     return (await apply(engine, body, full=True)).view
 
 
-async def test_json_has_spec_fields_and_exact_money() -> None:
-    report: dict[str, Any] = json.loads(render_json(await seed_view()))
+async def test_json_has_spec_fields_and_exact_money(calls: RecordingCalls) -> None:
+    report: dict[str, Any] = json.loads(render_json(await seed_view(calls)))
     assert set(report) >= {"as_of", "stale", "totals", "warnings", "incomplete"}
     assert report["stale"] is False
     assert set(report["totals"]) >= {"call_amount", "long_outstanding_amount", "count"}
@@ -67,16 +71,16 @@ async def test_json_has_spec_fields_and_exact_money() -> None:
         assert isinstance(warning["call_amount"], str)
 
 
-async def test_table_shows_the_seed_figures() -> None:
-    text = render_table(await seed_view())
+async def test_table_shows_the_seed_figures(calls: RecordingCalls) -> None:
+    text = render_table(await seed_view(calls))
     line = next(row for row in text.splitlines() if "A1001" in row)
     for figure in ("9,500.00", "11,250.00", "10,025.00", "8,800.00", "1,015.00"):
         assert figure in line
     assert "Incomplete" in text and "I7001" in text
 
 
-async def test_hostile_client_name_is_inert_in_every_format() -> None:
-    view = await seed_view(HOSTILE)
+async def test_hostile_client_name_is_inert_in_every_format(calls: RecordingCalls) -> None:
+    view = await seed_view(calls, HOSTILE)
     table = render_table(view)
     assert "\x1b" not in table and "\x07" not in table and "\x9b" not in table
     assert "\u202e" not in table

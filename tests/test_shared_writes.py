@@ -32,7 +32,7 @@ async def test_the_engine_does_not_end_a_call_a_terminal_changed_meanwhile(rig: 
     terminal = await rig.new_desk()
     call_id = seed_call_id(engine)
     moved_to = (rig.clock() + timedelta(days=3)).astimezone(SGT)
-    request = await terminal.move_deadline(call_id, moved_to, "client travelling", TRADER)
+    request = await terminal.intents.move_deadline(call_id, moved_to, "client travelling", TRADER)
     await terminal.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
     moved = terminal.engine.open_calls["A1001"]
     assert (moved.version, moved.deadline) == (2, moved_to)
@@ -40,19 +40,22 @@ async def test_the_engine_does_not_end_a_call_a_terminal_changed_meanwhile(rig: 
     # the call on that copy, which the store refuses (and its END snapshot with it).
     rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "0"}]})
     await engine.poller.poll()
-    assert [s.scenario for s in await rig.store.snapshots_for(call_id)] == ["trigger"]
+    assert [s.scenario for s in await rig.store.history.snapshots_for(call_id)] == ["trigger"]
     reread = engine.engine.open_calls["A1001"]
     assert (reread.version, reread.deadline) == (2, moved_to)  # read again, as stored
     # The next poll decides again on the call as stored, though nothing moved.
     await engine.poller.poll()
-    stored = await rig.store.get_call(call_id)
+    stored = await rig.store.calls.get_call(call_id)
     assert stored is not None
     assert (stored.state, stored.end_reason, stored.deadline) == (
         CallState.ENDED,
         EndReason.MET,
         moved_to,
     )
-    assert [s.scenario for s in await rig.store.snapshots_for(call_id)] == ["trigger", "end"]
+    assert [s.scenario for s in await rig.store.history.snapshots_for(call_id)] == [
+        "trigger",
+        "end",
+    ]
 
 
 async def test_an_action_on_a_call_changed_elsewhere_is_refused_and_shown_anew(
@@ -62,18 +65,18 @@ async def test_an_action_on_a_call_changed_elsewhere_is_refused_and_shown_anew(
     terminal = await rig.new_desk()
     call_id = seed_call_id(engine)
     later = (rig.clock() + timedelta(days=3)).astimezone(SGT)
-    moving = await terminal.move_deadline(call_id, later, "client travelling", TRADER)
+    moving = await terminal.intents.move_deadline(call_id, later, "client travelling", TRADER)
     # Meanwhile the engine's desk notifies the client: a lifecycle change (version 2).
     await engine.engine.record_notification(call_id, rig.clock())
     # The terminal still holds version 1: the approved move is refused, not written over it.
     with pytest.raises(ActionRefused, match="changed meanwhile"):
         await terminal.approvals.approve(moving.approval_id, moving.details_hash, SUPERVISOR)
-    stored = await rig.store.get_call(call_id)
+    stored = await rig.store.calls.get_call(call_id)
     assert stored is not None and stored.state is CallState.NOTIFIED and stored.deadline != later
     shown = terminal.engine.open_call(call_id)  # the terminal shows the call as it is now
     assert shown is not None and (shown.state, shown.version) == (CallState.NOTIFIED, 2)
     # Decided again on the call as it is: the request is still pending, and goes through.
     done = await terminal.approvals.approve(moving.approval_id, moving.details_hash, SUPERVISOR)
     assert done.state.value == "executed"
-    stored = await rig.store.get_call(call_id)
+    stored = await rig.store.calls.get_call(call_id)
     assert stored is not None and (stored.deadline, stored.version) == (later, 3)

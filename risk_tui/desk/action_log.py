@@ -4,28 +4,23 @@ and the audit entry of an action the desk refused (compliance reads attempts too
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any, NoReturn, Protocol
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, NoReturn
 
 from risk_tui.core.actions import ActionRefused
 from risk_tui.core.feed_health import FeedStatus
-from risk_tui.core.lifecycle import AuditEntry, MarginCall
+from risk_tui.core.lifecycle import AuditEntry
 from risk_tui.core.roles import Actor
 from risk_tui.desk.engine import Engine
-from risk_tui.storage.repository import CallChanged
-
-
-class AuditStore(Protocol):
-    async def append_audit(self, entries: list[AuditEntry]) -> None: ...
-
-    async def calls_by_id(self, call_ids: Iterable[str]) -> list[MarginCall]: ...
+from risk_tui.storage.errors import CallChanged
+from risk_tui.storage.store import Store
 
 
 class ActionLog:
     """Audited refusals, the details each action records, and calls changed meanwhile."""
 
     def __init__(
-        self, engine: Engine, store: AuditStore, feed_status: Callable[[], FeedStatus]
+        self, engine: Engine, store: Store, feed_status: Callable[[], FeedStatus]
     ) -> None:
         self._engine = engine
         self._store = store
@@ -58,7 +53,7 @@ class ActionLog:
             account_id=call.account_id if call else None,
             details={**dict(details), "problems": problems, "role": actor.role.value},
         )
-        await self._store.append_audit([entry])
+        await self._store.audit.append_audit([entry])
         raise ActionRefused(what, problems)
 
     @contextlib.asynccontextmanager
@@ -68,5 +63,5 @@ class ActionLog:
         try:
             yield
         except CallChanged as changed:
-            self._engine.take_stored(await self._store.calls_by_id(changed.call_ids))
+            self._engine.take_stored(await self._store.calls.calls_by_id(changed.call_ids))
             raise ActionRefused(what, [f"{changed}; it now shows as stored: look again"]) from None

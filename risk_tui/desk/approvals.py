@@ -54,7 +54,8 @@ from risk_tui.desk.kill_switch import KillSwitchService
 from risk_tui.desk.plans import AutoLiquidations
 from risk_tui.desk.trading import Trading
 from risk_tui.feed.gateway import GatewayError
-from risk_tui.storage.repository import ApprovalConflict, Store
+from risk_tui.storage.errors import ApprovalConflict
+from risk_tui.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -94,25 +95,27 @@ class Approvals:
         Requests whose call another process ended are voided first.
         """
         store = self._store
-        ended = {r.call_id for r in await store.pending_requests_of_ended_calls() if r.call_id}
+        ended = {
+            r.call_id for r in await store.approvals.pending_requests_of_ended_calls() if r.call_id
+        }
         if ended:
             await self.void_for_ended_calls(sorted(ended))
-        return await store.approvals_in([ApprovalState.PENDING, ApprovalState.APPROVED])
+        return await store.approvals.approvals_in([ApprovalState.PENDING, ApprovalState.APPROVED])
 
     async def request(self, approval_id: str) -> ApprovalRequest | None:
         """The request as stored now (a decision reads it afresh before it is shown)."""
-        return await self._store.get_approval(approval_id)
+        return await self._store.approvals.get_approval(approval_id)
 
     async def pending_count(self) -> int:
         """How many requests wait for a second person now."""
-        return await self._store.count_pending_approvals()
+        return await self._store.approvals.count_pending_approvals()
 
     async def void_for_ended_calls(self, call_ids: Sequence[str]) -> list[ApprovalRequest]:
         """Void the pending requests of calls that ended (never fails the caller's poll)."""
         if not call_ids:
             return []
         try:
-            return await self._store.void_requests(
+            return await self._store.approvals.void_requests(
                 call_ids=call_ids,
                 reason="the call ended",
                 operator=FOUR_EYES_ACTOR.name,
@@ -132,16 +135,16 @@ class Approvals:
         store = self._store
         settled: list[ApprovalRequest] = []
         cutoff = self._engine.clock() - UNFINISHED_AFTER
-        for request in await store.approvals_in([ApprovalState.APPROVED]):
+        for request in await store.approvals.approvals_in([ApprovalState.APPROVED]):
             if request.decided_at is None or request.decided_at > cutoff:
                 continue  # perhaps being executed by another terminal right now
             if request.kind is ApprovalKind.LIQUIDATION:
                 key = order_of(request)[0].client_order_id
-                found = await store.get_order(key) is not None
+                found = await store.orders.get(key) is not None
                 what = f"order {key}"
             else:
                 plan_id = plan_of(request).plan_id
-                found = await store.get_auto_liquidation(plan_id) is not None
+                found = await store.plans.get_auto_liquidation(plan_id) is not None
                 what = f"plan {plan_id}"
             note = (
                 f"{what} was recorded before the desk stopped; settled on restart"
@@ -149,7 +152,7 @@ class Approvals:
                 else f"the desk stopped before {what} was recorded: nothing was sent; ask again"
             )
             settled.append(
-                await store.finish_request(
+                await store.approvals.finish_request(
                     request.approval_id,
                     ApprovalState.EXECUTED if found else ApprovalState.FAILED,
                     operator=FOUR_EYES_ACTOR.name,
@@ -166,14 +169,14 @@ class Approvals:
     ) -> ApprovalRequest:
         """Reject a pending request (or withdraw one's own), with a reason, audited."""
         store = self._store
-        request = await store.get_approval(approval_id)
+        request = await store.approvals.get_approval(approval_id)
         if request is None:
             await self._refuse(actor, approval_id, None, [f"no request {approval_id}"], "rejection")
         problems = check_rejection(request, actor, seen_hash, note)
         if problems:
             await self._refuse(actor, approval_id, request, problems, "rejection")
         try:
-            return await store.reject_request(
+            return await store.approvals.reject_request(
                 approval_id, seen_hash, actor, note.strip(), at=self._engine.clock()
             )
         except ApprovalConflict as conflict:
@@ -186,7 +189,7 @@ class Approvals:
         Raises `ActionRefused` (audited) when it may not be approved, or not now.
         """
         store = self._store
-        request = await store.get_approval(approval_id)
+        request = await store.approvals.get_approval(approval_id)
         if request is None:
             await self._refuse(actor, approval_id, None, [f"no request {approval_id}"])
         problems = check_approval(request, actor, seen_hash)
@@ -194,7 +197,7 @@ class Approvals:
             await self._refuse(actor, approval_id, request, problems)
         gone = await self._call_gone(request)
         if gone is not None:
-            await store.void_requests(
+            await store.approvals.void_requests(
                 approval_ids=[approval_id],
                 reason=gone,
                 operator=actor.name,
@@ -209,7 +212,7 @@ class Approvals:
                 return await self._execute_deadline_move(request, actor)
             if request.kind is ApprovalKind.CALL_CLOSE:
                 return await self._execute_close(request, actor)
-            decided = await store.approve_request(
+            decided = await store.approvals.approve_request(
                 approval_id, seen_hash, actor, at=self._engine.clock()
             )
         except ApprovalConflict as conflict:
@@ -243,7 +246,7 @@ class Approvals:
         """Why the request can never be approved now its call changed; None if it still can."""
         if request.call_id is None:
             return None
-        stored = await self._store.get_call(request.call_id)
+        stored = await self._store.calls.get_call(request.call_id)
         if stored is None or not stored.is_open:
             return f"call {request.call_id} has ended"
         if request.kind in (ApprovalKind.DEADLINE_MOVE, ApprovalKind.AUTO_LIQUIDATION):
@@ -308,7 +311,7 @@ class Approvals:
             except (LookupError, ValueError) as problem:  # ended by a poll since the checks
                 raise ActionRefused("approval", [str(problem)]) from None
             async with self._actions.changed_elsewhere("approval"):
-                executed = await self._store.approve_request(
+                executed = await self._store.approvals.approve_request(
                     request.approval_id,
                     request.details_hash,
                     approver,
@@ -338,7 +341,7 @@ class Approvals:
             except LookupError as problem:
                 raise ActionRefused("approval", [str(problem)]) from None
             async with self._actions.changed_elsewhere("approval"):
-                executed = await self._store.approve_request(
+                executed = await self._store.approvals.approve_request(
                     request.approval_id,
                     request.details_hash,
                     approver,
@@ -368,7 +371,7 @@ class Approvals:
                 request, ApprovalState.FAILED, "; ".join(refused.problems), approver, outcome
             )
         except GatewayError as problem:
-            order = await self._store.get_order(key)
+            order = await self._store.orders.get(key)
             unsent = order is None or order.send_state is SendState.FAILED
             state = ApprovalState.FAILED if unsent else ApprovalState.EXECUTED
             return await self._finish(request, state, f"order {key}: {problem}", approver, outcome)
@@ -409,7 +412,7 @@ class Approvals:
             log.error(
                 "approved %s %s failed: %s", KIND_WORDS[request.kind], request.approval_id, note
             )
-        return await self._store.finish_request(
+        return await self._store.approvals.finish_request(
             request.approval_id,
             state,
             operator=approver.name,

@@ -15,7 +15,8 @@ from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.roles import Actor, Intent, Role, allowed, refusal
 from risk_tui.desk.action_log import ActionLog
 from risk_tui.desk.engine import Engine
-from risk_tui.storage.repository import ClaimTaken, Store, UnknownCall
+from risk_tui.storage.errors import ClaimTaken, UnknownCall
+from risk_tui.storage.store import Store
 
 
 class CallActions:
@@ -47,12 +48,14 @@ class CallActions:
         engine = self._engine
         async with self._calls_lock:
             try:
-                await self._store.add_remark(call_id, actor.name, text, exception, engine.clock())
+                await self._store.calls.add_remark(
+                    call_id, actor.name, text, exception, engine.clock()
+                )
             except UnknownCall as unknown:
                 raise ActionRefused("remark", [str(unknown)]) from None
             shown = engine.note_remark(call_id, text, exception)
         if shown is None:  # an ended call: not on the live screens
-            stored = await self._store.get_call(call_id)
+            stored = await self._store.calls.get_call(call_id)
             assert stored is not None  # add_remark just found it
             return stored
         return shown
@@ -75,7 +78,7 @@ class CallActions:
         Recorded like a remark edit (same text, new flag), so the remark history shows
         who flipped the flag and when. Setting the flag it already has writes nothing.
         """
-        call = await self._store.get_call(call_id)
+        call = await self._store.calls.get_call(call_id)
         if allowed(actor.role, Intent.REMARK) and call is not None and call.exception == flag:
             return call
         # The stored remark, not the engine's copy: another terminal may have edited it.
@@ -93,7 +96,7 @@ class CallActions:
         refused = refusal(actor, Intent.CLAIM, f"{what} calls")
         if refused:
             await self._actions.refuse(f"{what}_refused", what, actor, call_id, [refused], {})
-        current = await store.get_call(call_id)
+        current = await store.calls.get_call(call_id)
         holder = None if current is None else current.claimed_by
         over = (
             holder if holder not in (None, actor.name) and actor.role is Role.SUPERVISOR else None
@@ -111,7 +114,7 @@ class CallActions:
                 {},
             )
         try:
-            stored = await store.set_claim(
+            stored = await store.calls.set_claim(
                 call_id, actor.name, self._engine.clock(), claim=not release, over=over
             )
         except (ClaimTaken, UnknownCall) as taken:

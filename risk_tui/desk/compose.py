@@ -44,7 +44,7 @@ from risk_tui.desk.runtime import BookCache, Desk, PollSink
 from risk_tui.desk.trading import Trading
 from risk_tui.feed.gateway import Gateway
 from risk_tui.feed.poller import Poller
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 
 
 def compose_desk(
@@ -61,7 +61,9 @@ def compose_desk(
 ) -> Desk:
     """The desk process for `role` on this store, feed client and (optional) gateway."""
     events = EventHub()
-    engine = Engine(settings, store, calendars, clock=clock, follow=role is DeskRole.TERMINAL)
+    engine = Engine(
+        settings, store.calls, calendars, clock=clock, follow=role is DeskRole.TERMINAL
+    )
     engine.on_view = lambda view: events.publish(ViewChanged(view))
     calls_lock = asyncio.Lock()
     sink = PollSink(engine, calls_lock)

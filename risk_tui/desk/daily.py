@@ -35,7 +35,8 @@ from risk_tui.core.roles import Actor, Role
 from risk_tui.core.text import sanitize
 from risk_tui.desk.engine import Engine
 from risk_tui.desk.trading import Trading
-from risk_tui.storage.repository import DailyAlreadyDone, Store
+from risk_tui.storage.errors import DailyAlreadyDone
+from risk_tui.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ class DailyJobs:
         candidates = self._due_today(engine.settings.daily.snapshot_time, DAILY_SNAPSHOT_JOB)
         if not candidates:
             return []
-        last = await store.last_daily(DAILY_SNAPSHOT_JOB)
+        last = await store.daily.last_daily(DAILY_SNAPSHOT_JOB)
         due: list[tuple[MarginCall, DailyKey]] = []
         for call, key in candidates:
             if daily_snapshot_due(call, last.get(call.call_id), key[2], MARKET_TZ[call.market]):
@@ -193,7 +194,7 @@ class DailyJobs:
                     ]
                 )
                 try:
-                    await store.commit(batch, daily=[key for _, key in due])
+                    await store.calls.commit(batch, daily=[key for _, key in due])
                 except DailyAlreadyDone as done:  # another engine took some: not again
                     taken = set(done.keys)
                     self._settled.update(taken)
@@ -216,11 +217,11 @@ class DailyJobs:
         sent: list[str] = []
         waiting: list[DailyKey] = []
         for call, key in self._due_today(daily.reminder_time, DAILY_REMINDER_JOB):
-            if await store.daily_done(*key):
+            if await store.daily.daily_done(*key):
                 self._settled.add(key)
                 continue
             # The stored call: another terminal may have flagged it, moved or ended it.
-            stored = await store.get_call(call.call_id)
+            stored = await store.calls.get_call(call.call_id)
             now = self._engine.clock()
             if stored is None or not stored.is_open or stored.exception:
                 continue  # looked at again next pass: a flag may be lifted today
@@ -244,7 +245,7 @@ class DailyJobs:
         """
         store = self._store
         message_id = reminder_message_id(call.call_id, key[2])
-        existing = await store.get_message(message_id)
+        existing = await store.messages.get(message_id)
         intent = (
             existing.intent()  # recorded before a crash: the same message, whatever changed
             if existing is not None
@@ -271,7 +272,7 @@ class DailyJobs:
             return False  # re-sent with the same key on the next pass
         # Another engine may have marked it: the gateway's key kept it to one message.
         with contextlib.suppress(DailyAlreadyDone):
-            await store.mark_daily([key])
+            await store.daily.mark_daily([key])
         self._settled.add(key)
         self._late(DAILY_REMINDER_JOB, [key])
         return outcome.send_state is SendState.ACKNOWLEDGED and outcome.posts > 0

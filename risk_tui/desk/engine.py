@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 
 class CallStore(Protocol):
-    """What the engine needs of storage: the calls repository's reads and its commit."""
+    """What the engine needs of storage: the calls repository (`storage.calls.Calls`)."""
 
     async def open_calls(self) -> dict[str, MarginCall]: ...
 

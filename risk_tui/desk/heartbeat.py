@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from risk_tui.core.records import EngineBeat
 from risk_tui.desk.api import EngineStatus
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class Heartbeat:
 
     async def beat(self, role: str, *, polled: bool = False) -> None:
         """Write this engine process's heartbeat row (`engines`) once."""
-        await self._store.beat_engine(
+        await self._store.engines.beat_engine(
             self.engine_id,
             DESK,
             host=socket.gethostname(),
@@ -107,7 +107,7 @@ class EngineWatch:
         """Read the heartbeats every ENGINE_WATCH_INTERVAL until cancelled."""
         while True:
             try:
-                beats = await self._store.desk_engines(DESK)
+                beats = await self._store.engines.desk_engines(DESK)
             except (SQLAlchemyError, OSError) as problem:
                 log.warning("engine heartbeats unreadable: %s", problem)
                 beats = []

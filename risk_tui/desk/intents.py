@@ -44,13 +44,8 @@ from risk_tui.desk.engine import Engine
 from risk_tui.desk.kill_switch import KillSwitchService
 from risk_tui.desk.plans import AutoLiquidations
 from risk_tui.desk.trading import Trading
-from risk_tui.storage.repository import (
-    ApprovalConflict,
-    KeyConflict,
-    Store,
-    UnknownApproval,
-    UnknownCall,
-)
+from risk_tui.storage.errors import ApprovalConflict, KeyConflict, UnknownApproval, UnknownCall
+from risk_tui.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -260,13 +255,13 @@ class Intents:
     async def _record(self, request: ApprovalRequest, actor: Actor, what: str) -> ApprovalRequest:
         store = self._store
         if request.replaces is None:
-            for same in await store.pending_with_hash(request.details_hash):
+            for same in await store.approvals.pending_with_hash(request.details_hash):
                 return same  # a double press: the request already waiting
         else:
             await self._check_edit(request.replaces, request.kind, request.account_id)
         details = self._actions.details(actor, request.account_id)
         try:
-            stored = await store.request_approval(request, details=details)
+            stored = await store.approvals.request_approval(request, details=details)
         except (KeyConflict, UnknownCall, UnknownApproval, ApprovalConflict) as problem:
             raise ActionRefused(what, [str(problem)]) from None
         log.info(
@@ -280,7 +275,7 @@ class Intents:
 
     async def _check_edit(self, approval_id: str, kind: ApprovalKind, account_id: str) -> None:
         """An edit replaces a pending request of the same kind on the same account."""
-        old = await self._store.get_approval(approval_id)
+        old = await self._store.approvals.get_approval(approval_id)
         if old is None:
             raise ActionRefused("edit", [f"no request {approval_id}"])
         if old.kind is not kind or old.account_id != account_id:
@@ -297,14 +292,14 @@ class Intents:
     ) -> None:
         await self._check_edit(approval_id, kind, account_id)
         store = self._store
-        voided = await store.void_requests(
+        voided = await store.approvals.void_requests(
             approval_ids=[approval_id],
             reason=f"edited: replaced by {instead}, which needs no approval",
             operator=actor.name,
             at=self._engine.clock(),
         )
         if not voided:
-            request = await store.get_approval(approval_id)
+            request = await store.approvals.get_approval(approval_id)
             state = "unknown" if request is None else request.state.value
             raise ActionRefused(
                 "edit", [f"request {approval_id} is {state}: only a pending request can be edited"]

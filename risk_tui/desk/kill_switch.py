@@ -27,7 +27,8 @@ from risk_tui.desk.action_log import ActionLog
 from risk_tui.desk.api import CancelOutcome, Engagement
 from risk_tui.desk.trading import Trading
 from risk_tui.feed.gateway import OrderNotFound
-from risk_tui.storage.repository import KillSwitchConflict, Store
+from risk_tui.storage.errors import KillSwitchConflict
+from risk_tui.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class KillSwitchService:
 
     async def state(self) -> KillSwitch:
         """As stored now: read every time, because every terminal of the desk shares it."""
-        return await self._store.kill_switch()
+        return await self._store.kill_switch.get()
 
     async def holds_plans(self) -> bool:
         """Whether the kill switch holds the auto-liquidation runner now (said once)."""
@@ -81,13 +82,13 @@ class KillSwitchService:
         store = self._store
         await self._check(actor, reason, engage=True)
         try:
-            switch = await store.engage_kill_switch(actor, reason.strip(), at=self._clock())
+            switch = await store.kill_switch.engage(actor, reason.strip(), at=self._clock())
         except KillSwitchConflict as conflict:
             raise ActionRefused("kill switch", [str(conflict)]) from None
         log.warning("%s (reason: %s)", switch.describe(), switch.reason)
         stopped = tuple([await self._stop(order, actor) for order in await self.live_orders()])
         engagement = Engagement(switch, stopped)
-        await store.append_audit(
+        await store.audit.append_audit(
             [
                 AuditEntry(
                     at=self._clock(),
@@ -107,7 +108,7 @@ class KillSwitchService:
         """Release the kill switch (supervisors, with a reason), audited."""
         await self._check(actor, reason, engage=False)
         try:
-            released = await self._store.release_kill_switch(
+            released = await self._store.kill_switch.release(
                 actor, reason.strip(), at=self._clock()
             )
         except KillSwitchConflict as conflict:
@@ -118,8 +119,8 @@ class KillSwitchService:
     async def live_orders(self) -> list[StoredOrder]:
         """Orders still worked at the broker, then those not settled (pending, in doubt)."""
         store = self._store
-        orders = {o.client_order_id: o for o in await store.working_orders()}
-        for order in await store.orders_needing_send():
+        orders = {o.client_order_id: o for o in await store.orders.working_orders()}
+        for order in await store.orders.needing_send():
             orders.setdefault(order.client_order_id, order)
         return list(orders.values())
 
@@ -128,7 +129,7 @@ class KillSwitchService:
         try:
             cancelled = await self._trading.cancel_order(key, actor)
         except OrderNotFound as missing:
-            current = await self._store.get_order(key)
+            current = await self._store.orders.get(key)
             if current is not None and current.send_state is SendState.FAILED:
                 return CancelOutcome(key, "withdrawn", str(missing))
             return CancelOutcome(key, "failed", str(missing))

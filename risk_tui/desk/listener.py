@@ -16,7 +16,7 @@ from collections.abc import Callable
 from risk_tui.desk.api import DeskEvent, StoreChanged
 from risk_tui.desk.engine import Engine
 from risk_tui.storage.notify import ChangeListener, Changes
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 
 CallVersions = dict[str, int]  # call id → the version notified
 
@@ -59,7 +59,7 @@ class DeskListener:
 
     async def _reread(self) -> None:
         """After (re)connecting: every open call as stored; screens re-read the rest."""
-        stored = await self._store.open_calls()
+        stored = await self._store.calls.open_calls()
         async with self._calls_lock:
             self._engine.replace_open_calls(stored)
         self._publish(StoreChanged(frozenset()))
@@ -67,7 +67,7 @@ class DeskListener:
     async def _changes(self, changes: Changes) -> None:
         notified = self._wanted(changes.get("calls", {}), self._engine)
         if notified:
-            stored = await self._store.calls_by_id(notified)
+            stored = await self._store.calls.calls_by_id(notified)
             async with self._calls_lock:
                 self._engine.take_stored(stored)
         self._publish(StoreChanged(frozenset(changes)))

@@ -37,7 +37,8 @@ from risk_tui.desk.engine import Engine
 from risk_tui.desk.kill_switch import KillSwitchService
 from risk_tui.desk.trading import Trading
 from risk_tui.feed.gateway import GatewayError
-from risk_tui.storage.repository import KeyConflict, Store, UnknownCall
+from risk_tui.storage.errors import KeyConflict, UnknownCall
+from risk_tui.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class AutoLiquidations:
                 also = LifecycleBatch(calls=[moved], audit=[entry])
             try:
                 async with self._actions.changed_elsewhere("auto-liquidation"):
-                    stored, _ = await self._store.schedule_auto_liquidation(
+                    stored, _ = await self._store.plans.schedule_auto_liquidation(
                         plan, at=engine.clock(), details=details, also=also
                     )
             except (KeyConflict, UnknownCall) as problem:
@@ -161,12 +162,12 @@ class AutoLiquidations:
         return stored
 
     async def get(self, plan_id: str) -> StoredAutoLiquidation | None:
-        return await self._store.get_auto_liquidation(plan_id)
+        return await self._store.plans.get_auto_liquidation(plan_id)
 
     async def cancel(self, plan_id: str, reason: str, actor: Actor) -> StoredAutoLiquidation:
         """Withdraw a scheduled plan, with a reason (traders and supervisors), audited."""
         store = self._store
-        plan = await store.get_auto_liquidation(plan_id)
+        plan = await store.plans.get_auto_liquidation(plan_id)
         problems: list[str] = []
         refused = refusal(actor, Intent.CANCEL_PLAN)
         if refused:
@@ -187,7 +188,7 @@ class AutoLiquidations:
                 {"plan_id": plan_id, "reason": reason},
             )
         async with self._lock:  # not while the runner is sending it
-            return await store.mark_auto_liquidation(
+            return await store.plans.mark_auto_liquidation(
                 plan_id,
                 AutoLiquidationState.CANCELLED,
                 detail=reason,
@@ -212,11 +213,11 @@ class AutoLiquidations:
         store = self._store
         moved: list[StoredAutoLiquidation] = []
         async with self._lock:
-            for plan in await store.stranded_auto_liquidations():
+            for plan in await store.plans.stranded_auto_liquidations():
                 moved.append(await self._settle_ended(plan))
             if await self._kill_switch.holds_plans():
                 return moved  # the kill switch: due plans wait, scheduled, for its release
-            for plan in await store.due_auto_liquidations(self._engine.clock()):
+            for plan in await store.plans.due_auto_liquidations(self._engine.clock()):
                 outcome = await self._run_plan(plan)
                 if outcome is not None:
                     moved.append(outcome)
@@ -229,7 +230,7 @@ class AutoLiquidations:
         try:
             async with self._lock:
                 for call_id in call_ids:
-                    for plan in await self._store.auto_liquidations_for(call_id):
+                    for plan in await self._store.plans.auto_liquidations_for(call_id):
                         if plan.state is AutoLiquidationState.SCHEDULED:
                             await self._settle_ended(plan)
         except Exception:  # never fail the poll for it: the runner settles them later
@@ -239,7 +240,7 @@ class AutoLiquidations:
         return [
             index
             for index in range(len(plan.lines))
-            if await self._store.get_order(plan.client_order_id(index)) is not None
+            if await self._store.orders.get(plan.client_order_id(index)) is not None
         ]
 
     async def _settle_ended(self, plan: StoredAutoLiquidation) -> StoredAutoLiquidation:
@@ -248,7 +249,7 @@ class AutoLiquidations:
         now = self._engine.clock()
         self._waiting.discard(plan.plan_id)
         if started:
-            return await self._store.mark_auto_liquidation(
+            return await self._store.plans.mark_auto_liquidation(
                 plan.plan_id,
                 AutoLiquidationState.EXECUTED,
                 detail=f"the call ended during execution; lines sent: {started}",
@@ -256,7 +257,7 @@ class AutoLiquidations:
                 at=now,
                 details={"orders": [plan.client_order_id(i) for i in started]},
             )
-        return await self._store.mark_auto_liquidation(
+        return await self._store.plans.mark_auto_liquidation(
             plan.plan_id,
             AutoLiquidationState.CANCELLED,
             detail="call ended before execution",
@@ -276,7 +277,7 @@ class AutoLiquidations:
     async def _run_plan(self, plan: StoredAutoLiquidation) -> StoredAutoLiquidation | None:
         """Judge and send one due plan; None when it must wait for live data."""
         store = self._store
-        call = await store.get_call(plan.call_id)
+        call = await store.calls.get_call(plan.call_id)
         if call is None or not call.is_open:
             return await self._settle_ended(plan)
         started = await self._recorded_lines(plan)
@@ -295,7 +296,7 @@ class AutoLiquidations:
         now = self._engine.clock()
         problem = None if started else self._condition_problem(plan)
         if problem is not None:
-            return await store.mark_auto_liquidation(
+            return await store.plans.mark_auto_liquidation(
                 plan.plan_id,
                 AutoLiquidationState.CANCELLED,
                 detail=problem,
@@ -312,7 +313,7 @@ class AutoLiquidations:
         else:
             state = AutoLiquidationState.CANCELLED
             detail = "no order could be sent"
-        return await store.mark_auto_liquidation(
+        return await store.plans.mark_auto_liquidation(
             plan.plan_id,
             state,
             detail=detail,
@@ -332,7 +333,7 @@ class AutoLiquidations:
             outcome["refused"] = refused.problems
             return outcome
         except GatewayError as problem:  # credentials: the gateway marked it failed if unsent
-            order = await self._store.get_order(intent.client_order_id)
+            order = await self._store.orders.get(intent.client_order_id)
             outcome["send_state"] = None if order is None else order.send_state.value
             outcome["error"] = str(problem)
             return outcome

@@ -34,7 +34,7 @@ from risk_tui.desk.plans import AutoLiquidations
 from risk_tui.desk.trading import Trading
 from risk_tui.feed.models import FeedError, ParsedPayload, book_to_payload, parse_payload
 from risk_tui.feed.poller import Poller
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +99,11 @@ class BookCache:
             if book.cursor is None:
                 return
             text = await asyncio.to_thread(lambda: json.dumps(book_to_payload(book)))
-            await self._store.put_cache(BOOK_CACHE_KEY, text)
+            await self._store.cache.put_cache(BOOK_CACHE_KEY, text)
 
     async def restore(self) -> str | None:
         """The cached book applied (figures shown, no lifecycle: not live); its cursor."""
-        cached = await self._store.get_cache(BOOK_CACHE_KEY)
+        cached = await self._store.cache.get_cache(BOOK_CACHE_KEY)
         if not cached:
             return None
         try:
@@ -185,4 +185,4 @@ class Desk:
         async with self.calls_lock:
             calls = self.engine.unsaved_calls()
             if calls:
-                await self.store.commit(LifecycleBatch(repriced=calls))
+                await self.store.calls.commit(LifecycleBatch(repriced=calls))

@@ -134,19 +134,19 @@ class DeskService:
     async def call_details(self, call_id: str) -> CallDetails:
         store = self._desk.store
         return CallDetails(
-            tuple(await store.snapshots_for(call_id)),
-            tuple(await store.remarks_for(call_id)),
-            tuple(await store.list_orders(call_id=call_id)),
+            tuple(await store.history.snapshots_for(call_id)),
+            tuple(await store.history.remarks_for(call_id)),
+            tuple(await store.orders.page(call_id=call_id)),
         )
 
     async def remarks(self, call_id: str) -> list[StoredRemark]:
-        return await self._desk.store.remarks_for(call_id)
+        return await self._desk.store.history.remarks_for(call_id)
 
     async def orders_for_call(self, call_id: str) -> list[StoredOrder]:
-        return await self._desk.store.list_orders(call_id=call_id)
+        return await self._desk.store.orders.page(call_id=call_id)
 
     async def working_orders(self) -> list[StoredOrder]:
-        return await self._desk.store.working_orders()
+        return await self._desk.store.orders.working_orders()
 
     async def history_page(
         self,
@@ -157,23 +157,23 @@ class DeskService:
         needle: str | None = None,
     ) -> list[HistoryEntry]:
         store = self._desk.store
-        calls = await store.history_page(limit, before=before, since=since, needle=needle)
-        ends = await store.end_snapshots([call.call_id for call in calls])
+        calls = await store.history.history_page(limit, before=before, since=since, needle=needle)
+        ends = await store.history.end_snapshots([call.call_id for call in calls])
         return [HistoryEntry(call, ends[call.call_id]) for call in calls]
 
     async def history_count(self, needle: str | None = None) -> int:
-        return await self._desk.store.count_history(needle)
+        return await self._desk.store.history.count_history(needle)
 
     async def orders_window(
         self, limit: int, *, also: Iterable[str] = (), scan: bool = True
     ) -> list[OrderStamp]:
-        return await self._desk.store.order_window(limit, also=list(also), scan=scan)
+        return await self._desk.store.orders.order_window(limit, also=list(also), scan=scan)
 
     async def orders_by_key(self, keys: Iterable[str]) -> list[StoredOrder]:
-        return await self._desk.store.orders_by_key(list(keys))
+        return await self._desk.store.orders.orders_by_key(list(keys))
 
     async def order(self, client_order_id: str) -> StoredOrder | None:
-        return await self._desk.store.get_order(client_order_id)
+        return await self._desk.store.orders.get(client_order_id)
 
     async def approvals(self) -> list[ApprovalRequest]:
         return await self._desk.approvals.open_requests()

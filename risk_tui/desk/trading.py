@@ -28,7 +28,8 @@ from risk_tui.core.records import MessageOutcome, OrderOutcome, StoredMessage, S
 from risk_tui.core.roles import Actor
 from risk_tui.desk.engine import Engine
 from risk_tui.feed.gateway import Gateway, GatewayError
-from risk_tui.storage.repository import CallChanged, Store
+from risk_tui.storage.errors import CallChanged
+from risk_tui.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +122,12 @@ class Trading:
 
     async def note_working(self) -> None:
         """Which calls have desk orders the broker still works (`OpenCalls.working`)."""
-        working = await self._store.working_orders()
+        working = await self._store.orders.working_orders()
         self._engine.calls.working = {o.call_id for o in working if o.call_id}
 
     async def note_filled(self) -> None:
         """Which calls desk orders filled on, as stored (at start)."""
-        self._engine.calls.filled = await self._store.calls_with_fills()
+        self._engine.calls.filled = await self._store.orders.calls_with_fills()
 
     def note_fills(self, orders: Iterable[StoredOrder]) -> None:
         for order in orders:
@@ -149,7 +150,7 @@ class Trading:
         while True:
             await asyncio.sleep(ORDER_REFRESH_INTERVAL)
             try:
-                if await self._store.working_orders():
+                if await self._store.orders.working_orders():
                     await self.refresh_orders()
             except ActionError as problem:
                 log.warning("order status refresh failed: %s", problem)
@@ -175,7 +176,7 @@ class Trading:
             try:
                 await engine.record_notification(message.call_id, engine.clock())
             except CallChanged as changed:
-                engine.take_stored(await self._store.calls_by_id(changed.call_ids))
+                engine.take_stored(await self._store.calls.calls_by_id(changed.call_ids))
                 continue
             return
         log.error(

@@ -61,7 +61,8 @@ from risk_tui.core.records import (
 from risk_tui.core.roles import Actor
 from risk_tui.core.text import sanitize
 from risk_tui.feed.models import Code, NonNegative
-from risk_tui.storage.repository import KillSwitchEngaged, Store, UnknownCall
+from risk_tui.storage.errors import KillSwitchEngaged, UnknownCall
+from risk_tui.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ class Gateway:
         unsettled. A 422 comes back as an outcome in `failed`; retries used up leave it
         `in_doubt`, for `recover()` or the next submit of the same intent.
         """
-        existing = await self._store.get_order(intent.client_order_id)
+        existing = await self._store.orders.get(intent.client_order_id)
         created = False
         if existing is not None:
             if not same_order(existing, intent):
@@ -253,7 +254,7 @@ class Gateway:
                 raise ActionRefused("order", problems)
             override = override_reason if override_used(call_open, override_reason) else None
             try:
-                _, created = await self._store.record_order_intent(
+                _, created = await self._store.orders.record_intent(
                     intent, account_state, actor, override, at=self._clock()
                 )
             except UnknownCall as unknown:
@@ -289,7 +290,7 @@ class Gateway:
             raise ActionRefused("cancel", problems)
         async with self._exclusive(client_order_id):
             order = await self._order(client_order_id)
-            await self._store.record_cancel_request(client_order_id, actor, at=self._clock())
+            await self._store.orders.record_cancel_request(client_order_id, actor, at=self._clock())
             if order.send_state.needs_send:
                 # Raises GatewayUnavailable when the broker cannot say: the order stays as is.
                 order = await self._reconcile_by_query(
@@ -326,7 +327,7 @@ class Gateway:
             if value is not None
         }
         reports = await self._list_orders(params)
-        return await self._store.apply_order_reports(reports, at=self._clock())
+        return await self._store.orders.apply_order_reports(reports, at=self._clock())
 
     # --- messages --------------------------------------------------------------------------
 
@@ -334,7 +335,7 @@ class Gateway:
         self, intent: MessageIntent, *, account_state: Mapping[str, Any], actor: Actor
     ) -> MessageOutcome:
         """Check, record, then send `intent` (same pattern and errors as `submit_order`)."""
-        existing = await self._store.get_message(intent.message_id)
+        existing = await self._store.messages.get(intent.message_id)
         created = False
         if existing is not None:
             if not same_message(existing, intent):
@@ -353,7 +354,7 @@ class Gateway:
                 )
                 raise ActionRefused("message", problems)
             try:
-                _, created = await self._store.record_message_intent(
+                _, created = await self._store.messages.record_intent(
                     intent, account_state, actor, at=self._clock()
                 )
             except UnknownCall as unknown:
@@ -376,7 +377,7 @@ class Gateway:
         a re-post from sending a second one. Raises `GatewayAuthError` at the first 401/403.
         """
         recovery = Recovery()
-        for order in await self._store.orders_needing_send():
+        for order in await self._store.orders.needing_send():
             async with self._exclusive(order.client_order_id):
                 current = await self._order(order.client_order_id)
                 if current.send_state.needs_send:
@@ -384,7 +385,7 @@ class Gateway:
                     if error is not None:
                         log.warning("order %s still in doubt: %s", order.client_order_id, error)
                 recovery.orders.append(current)
-        for message in await self._store.messages_needing_send():
+        for message in await self._store.messages.needing_send():
             async with self._exclusive(message.message_id):
                 current_message = await self._message(message.message_id)
                 if current_message.send_state.needs_send:
@@ -397,7 +398,7 @@ class Gateway:
     # --- sending ---------------------------------------------------------------------------
 
     async def _settle_order(self, order: StoredOrder) -> tuple[StoredOrder, int, str | None]:
-        switch = await self._store.kill_switch()
+        switch = await self._store.kill_switch.get()
         if switch.engaged:
             # Recorded before the switch (a restart's recovery, a race with engaging it):
             # never posted now; reconciled, and withdrawn if the broker does not have it.
@@ -434,14 +435,14 @@ class Gateway:
                     raise _NoAnswer(answer.message())
             except _NoAnswer as problem:
                 error = f"attempt {attempt}: {problem}"
-                order = await self._store.mark_order(
+                order = await self._store.orders.mark(
                     key, SendState.IN_DOUBT, detail=error, at=self._clock()
                 )
                 if not order.send_state.needs_send:  # settled meanwhile (a status query)
                     return order, attempt, None
                 continue
             # Any other 4xx: the broker looked at it and refused it; it does not exist there.
-            failed = await self._store.mark_order(
+            failed = await self._store.orders.mark(
                 key,
                 SendState.FAILED,
                 reject_reason=answer.message(),
@@ -454,7 +455,7 @@ class Gateway:
     async def _acknowledge(
         self, order: StoredOrder, report: OrderReport, *, detail: str | None
     ) -> StoredOrder:
-        return await self._store.mark_order(
+        return await self._store.orders.mark(
             order.client_order_id,
             SendState.ACKNOWLEDGED,
             status=report.status,
@@ -472,7 +473,7 @@ class Gateway:
         # be, so it stays in doubt for recover().
         text = f"{answer.message()}: check feed.token (RISK_TUI_FEED_TOKEN)"
         if order.send_state is SendState.PENDING:
-            await self._store.mark_order(
+            await self._store.orders.mark(
                 order.client_order_id,
                 SendState.FAILED,
                 reject_reason=f"not authorised ({text})",
@@ -487,7 +488,7 @@ class Gateway:
         for report in reports:
             if report.client_order_id == order.client_order_id:
                 return await self._acknowledge(order, report, detail="status query")
-        return await self._store.mark_order(
+        return await self._store.orders.mark(
             order.client_order_id,
             SendState.FAILED,
             reject_reason=withdraw_reason,
@@ -527,13 +528,13 @@ class Gateway:
                 if answer.status in _AUTH_STATUSES:
                     text = f"{answer.message()}: check feed.token (RISK_TUI_FEED_TOKEN)"
                     if message.send_state is SendState.PENDING:
-                        await self._store.mark_message(
+                        await self._store.messages.mark(
                             key, SendState.FAILED, detail=text, at=self._clock()
                         )
                     raise GatewayAuthError(f"broker refused the credentials: {text}")
                 if answer.status in (200, 201):
                     status = _message_status(answer, key)
-                    sent = await self._store.mark_message(
+                    sent = await self._store.messages.mark(
                         key, SendState.ACKNOWLEDGED, status=status, at=self._clock()
                     )
                     return sent, attempt, None
@@ -541,13 +542,13 @@ class Gateway:
                     raise _NoAnswer(answer.message())
             except _NoAnswer as problem:
                 error = f"attempt {attempt}: {problem}"
-                message = await self._store.mark_message(
+                message = await self._store.messages.mark(
                     key, SendState.IN_DOUBT, detail=error, at=self._clock()
                 )
                 if not message.send_state.needs_send:
                     return message, attempt, None
                 continue
-            failed = await self._store.mark_message(
+            failed = await self._store.messages.mark(
                 key, SendState.FAILED, detail=answer.message(), at=self._clock()
             )
             return failed, attempt, None
@@ -630,13 +631,13 @@ class Gateway:
                 del self._lock_users[key], self._locks[key]
 
     async def _order(self, client_order_id: str) -> StoredOrder:
-        order = await self._store.get_order(client_order_id)
+        order = await self._store.orders.get(client_order_id)
         if order is None:
             raise OrderNotFound(f"no order {client_order_id}")
         return order
 
     async def _message(self, message_id: str) -> StoredMessage:
-        message = await self._store.get_message(message_id)
+        message = await self._store.messages.get(message_id)
         if message is None:
             raise GatewayError(f"no message {message_id}")
         return message
@@ -657,7 +658,7 @@ class Gateway:
             account_id=account_id,
             details={**details, "role": actor.role.value},
         )
-        await self._store.append_audit([entry])
+        await self._store.audit.append_audit([entry])
 
 
 def _order_report(answer: _Answer, client_order_id: str) -> OrderReport:

@@ -1,4 +1,4 @@
-"""Persistence: SQLAlchemy tables, the Store, the snapshot/audit hash chains, migrations.
+"""Persistence: SQLAlchemy tables, the Store and its repositories, the hash chains, migrations.
 
 The CLI calls `run_upgrade(url)` for `risk-tui db upgrade` and `run_verify(url)` for
 `risk-tui audit verify`.
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from risk_tui.storage.chain import VerifyResult, verify
 from risk_tui.storage.db import create_engine, upgrade
-from risk_tui.storage.repository import (
+from risk_tui.storage.errors import (
     CallChanged,
     ClaimTaken,
     DailyAlreadyDone,
     StorageError,
-    Store,
     UnknownCall,
 )
+from risk_tui.storage.store import Store
 
 
 async def run_upgrade(url: str) -> None:

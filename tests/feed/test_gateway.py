@@ -33,7 +33,7 @@ from risk_tui.feed.client import make_client
 from risk_tui.feed.gateway import Gateway, GatewayAuthError, GatewayUnavailable, OrderNotFound
 from risk_tui.storage.chain import verify
 from risk_tui.storage.db import create_engine, upgrade
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log, orders
 from tests.feed.gateway_fake import FakeBroker, serve_fake
 from tests.storage.factories import account_state, make_call
@@ -264,7 +264,7 @@ async def test_a_422_fails_the_order_without_retrying(
     assert outcome.send_state is SendState.FAILED and outcome.posts == 1
     assert "not a whole board lot" in (outcome.order.reject_reason or "")
     assert broker.posts[intent.client_order_id] == 1
-    assert await store.orders_needing_send() == []
+    assert await store.orders.needing_send() == []
     assert await audit_actions(store) == ["order_created", "order_failed"]
 
 
@@ -285,7 +285,7 @@ async def test_401_is_an_auth_error_and_not_retried(
     with pytest.raises(GatewayAuthError, match=r"feed\.token"):
         await submit(gateway, intent)
     assert broker.posts[intent.client_order_id] == 1
-    order = await store.get_order(intent.client_order_id)
+    order = await store.orders.get(intent.client_order_id)
     assert order is not None and order.send_state is SendState.FAILED
     assert "not authorised" in (order.reject_reason or "")
 
@@ -347,13 +347,13 @@ async def test_an_override_by_a_trader_is_sent_and_audited(
     gateway: Gateway, broker: FakeBroker, store: Store
 ) -> None:
     call = make_call("A1")
-    await store.commit(LifecycleBatch(calls=[call]))
+    await store.calls.commit(LifecycleBatch(calls=[call]))
     intent = sell(reference=call.call_id)
     outcome = await submit(
         gateway, intent, call_open=False, override_reason="client agreed to reduce exposure"
     )
     assert outcome.send_state is SendState.ACKNOWLEDGED
-    entries = await store.audit_for(call.call_id)
+    entries = await store.history.audit_for(call.call_id)
     assert [e.action for e in entries] == [
         "order_created",
         "order_override",
@@ -434,11 +434,11 @@ async def test_cancel_of_an_order_that_never_arrived_withdraws_it(
     gateway: Gateway, broker: FakeBroker, store: Store
 ) -> None:
     intent = sell()
-    await store.record_order_intent(intent, {}, TRADER)
-    await store.mark_order(intent.client_order_id, SendState.IN_DOUBT, detail="timeout")
+    await store.orders.record_intent(intent, {}, TRADER)
+    await store.orders.mark(intent.client_order_id, SendState.IN_DOUBT, detail="timeout")
     with pytest.raises(OrderNotFound, match="never reached the broker"):
         await gateway.cancel_order(intent.client_order_id, TRADER)
-    order = await store.get_order(intent.client_order_id)
+    order = await store.orders.get(intent.client_order_id)
     assert order is not None and order.send_state is SendState.FAILED
     assert "withdrawn by jdoe" in (order.reject_reason or "")
     await gateway.recover()  # and it stays withdrawn: nothing is sent later
@@ -449,10 +449,10 @@ async def test_cancel_when_the_broker_is_down_says_so(store: Store) -> None:
     async with make_client(FeedSettings(url="http://127.0.0.1:9")) as client:
         gateway = make_gateway(client, store, attempts=2)
         intent = sell()
-        await store.record_order_intent(intent, {}, TRADER)
+        await store.orders.record_intent(intent, {}, TRADER)
         with pytest.raises(GatewayUnavailable):
             await gateway.cancel_order(intent.client_order_id, TRADER)
-    order = await store.get_order(intent.client_order_id)
+    order = await store.orders.get(intent.client_order_id)
     assert order is not None and order.send_state is SendState.PENDING  # nothing decided
 
 
@@ -479,7 +479,7 @@ async def test_refresh_brings_status_and_fills_up_to_date(
         Decimal("19.50"),
     )
     assert await gateway.refresh_orders() == []  # nothing new
-    assert await store.get_order("RT-O-someone-else") is None
+    assert await store.orders.get("RT-O-someone-else") is None
 
 
 async def test_refresh_acknowledges_an_order_in_doubt(
@@ -521,7 +521,7 @@ async def test_an_old_unsent_order_is_withdrawn_not_sent(
 ) -> None:
     clock = Clock(datetime.now(UTC))
     intent = sell()
-    await store.record_order_intent(intent, {}, TRADER, at=clock.now)
+    await store.orders.record_intent(intent, {}, TRADER, at=clock.now)
     clock.now += timedelta(minutes=30)  # the desk was down half an hour
     gateway = make_gateway(client, store, clock=clock, resend_window=timedelta(minutes=2))
     (order,) = (await gateway.recover()).orders
@@ -593,7 +593,7 @@ async def test_refused_messages(gateway: Gateway, broker: FakeBroker, store: Sto
     with pytest.raises(ActionRefused, match="body is empty"):
         await send(gateway, notice(body=" "))
     assert broker.bodies == []
-    assert await store.list_messages() == []
+    assert await store.messages.page() == []
 
 
 async def test_a_message_the_broker_refuses_fails(
@@ -604,7 +604,7 @@ async def test_a_message_the_broker_refuses_fails(
     outcome = await send(gateway, intent)
     assert outcome.send_state is SendState.FAILED and outcome.posts == 1
     assert broker.posts[intent.message_id] == 1
-    assert await store.messages_needing_send() == []
+    assert await store.messages.needing_send() == []
     assert (await audit_actions(store))[-1] == "message_failed"
 
 
@@ -612,7 +612,7 @@ async def test_a_pending_message_is_sent_by_recover(
     gateway: Gateway, broker: FakeBroker, store: Store
 ) -> None:
     intent = notice()
-    await store.record_message_intent(intent, {}, TRADER)
+    await store.messages.record_intent(intent, {}, TRADER)
     (message,) = (await gateway.recover()).messages
     assert message.send_state is SendState.ACKNOWLEDGED
     assert broker.creations[intent.message_id] == 1

@@ -35,7 +35,7 @@ from risk_tui.core.roles import Actor, Role
 from risk_tui.feed.client import make_client
 from risk_tui.feed.gateway import Gateway
 from risk_tui.storage.db import create_engine, upgrade
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 from risk_tui.storage.tables import orders
 from tests.feed.gateway_fake import FakeBroker, serve_fake
 
@@ -165,7 +165,7 @@ async def test_killed_after_the_broker_created_it(tmp_path: Path, run: int) -> N
 
         store = await fresh_gateway_recover(db_url, feed_url)
         try:
-            order = await store.get_order(key)
+            order = await store.orders.get(key)
         finally:
             await store.engine.dispose()
     assert order is not None
@@ -189,16 +189,16 @@ async def test_killed_after_recording_before_sending(tmp_path: Path, run: int) -
             process = await spawn("unsent", db_url, feed_url, key)
 
             async def recorded() -> bool:
-                return await watcher.get_order(key) is not None
+                return await watcher.orders.get(key) is not None
 
             await wait_until(recorded, process, "the database")
             await kill(process)
             assert broker.bodies == []  # nothing reached the broker
-            assert (await watcher.get_order(key)).send_state is SendState.PENDING  # type: ignore[union-attr]
+            assert (await watcher.orders.get(key)).send_state is SendState.PENDING  # type: ignore[union-attr]
 
             store = await fresh_gateway_recover(db_url, feed_url)
             try:
-                order = await store.get_order(key)
+                order = await store.orders.get(key)
             finally:
                 await store.engine.dispose()
     finally:
@@ -240,7 +240,7 @@ async def test_killed_at_random_in_a_stream_of_orders(tmp_path: Path) -> None:
 
         store = await fresh_gateway_recover(db_url, feed_url)
         try:
-            final = {o.client_order_id: o for o in await store.list_orders(limit=100_000)}
+            final = {o.client_order_id: o for o in await store.orders.page(limit=100_000)}
         finally:
             await store.engine.dispose()
     assert set(final) == recorded == set(broker.orders), f"seed {seed}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from risk_tui.config import FeedSettings, load_settings
 from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
 from risk_tui.core.feed_health import FeedHealth, FeedStatus
+from risk_tui.desk.api import DeskRole
+from risk_tui.desk.compose import compose_desk
 from risk_tui.desk.runtime import Desk
 from risk_tui.feed.client import FeedAuthError, FeedUnavailable, make_client
 from risk_tui.feed.models import ParsedPayload
@@ -23,7 +26,7 @@ from tests.feed.fake_feed import (
     trickling_server,
     unconnectable_port,
 )
-from tests.test_engine import MemoryStore
+from tests.recording import recording_store
 
 
 class Recorder:
@@ -174,68 +177,71 @@ async def watch(
         await asyncio.sleep(0.05)
 
 
-async def test_feed_down_and_back_stale_then_down_then_live_and_no_call_ends() -> None:
+async def test_feed_down_and_back_stale_then_down_then_live_and_no_call_ends(
+    tmp_path: Path,
+) -> None:
     fake = FakeFeed()
     defaults = load_settings(None, env={}, discover=False)
-    store = MemoryStore()
     calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
     statuses: list[FeedStatus] = []
-    async with serve(fake.app()) as url:
-        port = int(url.rsplit(":", 1)[1])
-        feed = FeedSettings(url=url, poll_interval=0.1, stale_after=0.6, timeout=0.5)
-        client = make_client(feed)
-        desk = Desk(defaults.model_copy(update={"feed": feed}), store, calendars, client)
-        await desk.start()
-        desk.poller.backoff_cap = 0.3
-        task = asyncio.create_task(desk.run())
-        await watch(desk, statuses, 0.5)
-        assert [r.account_id for r in desk.engine.view.warnings] == ["A1001"]
-        fake.add_changes(quotes=[{"symbol": "B.SG", "price": "19.40"}])
-        await watch(desk, statuses, 0.5)
-    # The server is gone; polling goes on into the void. The call stays open.
-    await watch(desk, statuses, 2.5)
-    assert desk.engine.view.warnings and desk.engine.view.warnings[0].call.is_open
-    assert "cannot connect" in (desk.poller.health.last_error or "")
-    # Back on the same port, with a price recovery that ends the call on fresh data.
-    fake.add_changes(quotes=[{"symbol": "B.SG", "price": "22.00"}])
-    async with serve(fake.app(), port=port):
-        await watch(desk, statuses, 5, until=lambda: not desk.engine.view.warnings)
-        statuses.append(desk.poller.health.status(time.monotonic()))
-        task.cancel()
-        await client.aclose()
-    assert statuses[0] in (FeedStatus.CONNECTING, FeedStatus.LIVE)
-    assert FeedStatus.STALE in statuses and FeedStatus.DOWN in statuses
-    assert statuses.index(FeedStatus.STALE) < statuses.index(FeedStatus.DOWN)
-    assert statuses[-1] is FeedStatus.LIVE
-    assert desk.engine.view.warnings == ()
-    ends = [s for b in store.batches for s in b.snapshots if s.scenario == "end"]
-    assert len(ends) == 1
-    # Each change set went out once: the poller never re-asked from a cursor it had passed.
-    assert fake.delivered == {0: 1, 1: 1}
+    async with recording_store(tmp_path) as store:
+        async with serve(fake.app()) as url:
+            port = int(url.rsplit(":", 1)[1])
+            feed = FeedSettings(url=url, poll_interval=0.1, stale_after=0.6, timeout=0.5)
+            client = make_client(feed)
+            settings = defaults.model_copy(update={"feed": feed})
+            desk = compose_desk(DeskRole.EMBEDDED, settings, store, calendars, client)
+            await desk.start()
+            desk.poller.backoff_cap = 0.3
+            task = asyncio.create_task(desk.run())
+            await watch(desk, statuses, 0.5)
+            assert [r.account_id for r in desk.engine.view.warnings] == ["A1001"]
+            fake.add_changes(quotes=[{"symbol": "B.SG", "price": "19.40"}])
+            await watch(desk, statuses, 0.5)
+        # The server is gone; polling goes on into the void. The call stays open.
+        await watch(desk, statuses, 2.5)
+        assert desk.engine.view.warnings and desk.engine.view.warnings[0].call.is_open
+        assert "cannot connect" in (desk.poller.health.last_error or "")
+        # Back on the same port, with a price recovery that ends the call on fresh data.
+        fake.add_changes(quotes=[{"symbol": "B.SG", "price": "22.00"}])
+        async with serve(fake.app(), port=port):
+            await watch(desk, statuses, 5, until=lambda: not desk.engine.view.warnings)
+            statuses.append(desk.poller.health.status(time.monotonic()))
+            task.cancel()
+            await client.aclose()
+        assert statuses[0] in (FeedStatus.CONNECTING, FeedStatus.LIVE)
+        assert FeedStatus.STALE in statuses and FeedStatus.DOWN in statuses
+        assert statuses.index(FeedStatus.STALE) < statuses.index(FeedStatus.DOWN)
+        assert statuses[-1] is FeedStatus.LIVE
+        assert desk.engine.view.warnings == ()
+        ends = [s for b in store.calls.batches for s in b.snapshots if s.scenario == "end"]
+        assert len(ends) == 1
+        # Each change set went out once: the poller never re-asked from a cursor it had passed.
+        assert fake.delivered == {0: 1, 1: 1}
 
 
-async def test_restart_shows_cached_book_stale_until_first_poll() -> None:
+async def test_restart_shows_cached_book_stale_until_first_poll(tmp_path: Path) -> None:
     fake = FakeFeed()
-    store = MemoryStore()
     calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
     defaults = load_settings(None, env={}, discover=False)
-    async with serve(fake.app()) as url:
+    async with recording_store(tmp_path) as store, serve(fake.app()) as url:
         feed = FeedSettings(url=url, stale_after=1.0, timeout=1.0)
         settings = defaults.model_copy(update={"feed": feed})
         async with make_client(feed) as client:
-            first = Desk(settings, store, calendars, client)
+            first = compose_desk(DeskRole.EMBEDDED, settings, store, calendars, client)
             await first.start()
             await first.poller.poll()
             fake.add_changes(quotes=[{"symbol": "B.SG", "price": "19.40"}])
             await first.poller.poll()
-            await first.save_cache()
+            await first.cache.save()
             # A new process: the last known state at once, marked stale, calls loaded.
-            second = Desk(settings, store, calendars, client)
-            view = await second.start()
+            second = compose_desk(DeskRole.EMBEDDED, settings, store, calendars, client)
+            await second.start()
+            view = second.engine.view
             assert view.stale
             assert [r.account_id for r in view.warnings] == ["A1001"]
             assert view.warnings[0].margin is not None
             assert second.poller.cursor == "000000000000001"
             result = await second.poller.poll()  # resumes from the cached cursor
-            assert not result.full and not second.view.stale
+            assert not result.full and not second.engine.view.stale
     assert fake.requests["snapshot"] == 1

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from risk_tui.storage.db import create_engine, upgrade
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 
 
 @pytest.fixture

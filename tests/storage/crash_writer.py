@@ -15,7 +15,7 @@ import sys
 
 from risk_tui.core.lifecycle import LifecycleBatch
 from risk_tui.storage.db import create_engine
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 from tests.storage.factories import account_state, audit_of, make_call, snapshot_of
 
 
@@ -29,7 +29,7 @@ async def write_until_killed(url: str, prefix: str) -> None:
         size = rng.choice([1, 1, 1, 2, 3, 8, 40])  # now and then a big batch: a long commit
         calls = [make_call(f"{prefix}-{opened + i}") for i in range(size)]
         opened += size
-        await store.commit(
+        await store.calls.commit(
             LifecycleBatch(
                 calls=calls,
                 snapshots=[snapshot_of(c, payload=account_state(c.account_id, 20)) for c in calls],

@@ -17,13 +17,8 @@ from risk_tui.core.lifecycle import LifecycleBatch
 from risk_tui.core.model import Side
 from risk_tui.core.roles import Actor, Role
 from risk_tui.storage.chain import verify
-from risk_tui.storage.repository import (
-    KeyConflict,
-    Store,
-    UnknownCall,
-    UnknownMessage,
-    UnknownOrder,
-)
+from risk_tui.storage.errors import KeyConflict, UnknownCall, UnknownMessage, UnknownOrder
+from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log, orders
 from tests.storage.factories import T0, account_state, make_call
 
@@ -72,15 +67,15 @@ async def order_rows(engine: AsyncEngine) -> int:
 
 async def test_an_order_is_recorded_pending_once_per_key(store: Store) -> None:
     state = account_state("A1")
-    first, created = await store.record_order_intent(order(), state, TRADER, at=T0)
+    first, created = await store.orders.record_intent(order(), state, TRADER, at=T0)
     assert created
     assert first.send_state is SendState.PENDING
     assert first.quantity == Decimal("300.50") and first.limit_price == Decimal("19.40")
     assert first.account_state == state
     assert first.created_at == T0
-    again, created = await store.record_order_intent(order(), state, TRADER)
+    again, created = await store.orders.record_intent(order(), state, TRADER)
     assert not created
-    assert again == await store.get_order("RT-O-1")
+    assert again == await store.orders.get("RT-O-1")
     assert again.intent() == order()
     assert await order_rows(store.engine) == 1
     assert await actions_of(store.engine) == ["order_created"]
@@ -88,7 +83,7 @@ async def test_an_order_is_recorded_pending_once_per_key(store: Store) -> None:
 
 async def test_concurrent_records_of_one_key_make_one_row(store: Store) -> None:
     results = await asyncio.gather(
-        *(store.record_order_intent(order(), {}, TRADER) for _ in range(8))
+        *(store.orders.record_intent(order(), {}, TRADER) for _ in range(8))
     )
     assert sorted(created for _, created in results) == [False] * 7 + [True]
     assert await order_rows(store.engine) == 1
@@ -96,21 +91,21 @@ async def test_concurrent_records_of_one_key_make_one_row(store: Store) -> None:
 
 
 async def test_a_key_never_names_two_orders(store: Store) -> None:
-    await store.record_order_intent(order(), {}, TRADER)
+    await store.orders.record_intent(order(), {}, TRADER)
     with pytest.raises(KeyConflict):
-        await store.record_order_intent(order(quantity=Decimal("400")), {}, TRADER)
-    assert (await store.get_order("RT-O-1")).quantity == Decimal("300.50")  # type: ignore[union-attr]
+        await store.orders.record_intent(order(quantity=Decimal("400")), {}, TRADER)
+    assert (await store.orders.get("RT-O-1")).quantity == Decimal("300.50")  # type: ignore[union-attr]
 
 
 async def test_the_creation_audit_carries_the_account_state_and_any_override(
     store: Store,
 ) -> None:
     call = make_call("A1")
-    await store.commit(LifecycleBatch(calls=[call]))
+    await store.calls.commit(LifecycleBatch(calls=[call]))
     state = account_state("A1", 2)
     intent = order(reference=call.call_id)
-    await store.record_order_intent(intent, state, TRADER, "client asked to de-risk", at=T0)
-    entries = await store.audit_for(call.call_id)
+    await store.orders.record_intent(intent, state, TRADER, "client asked to de-risk", at=T0)
+    entries = await store.history.audit_for(call.call_id)
     assert [e.action for e in entries] == ["order_created", "order_override"]
     created, override = entries
     assert created.details["account_state"] == state
@@ -118,24 +113,24 @@ async def test_the_creation_audit_carries_the_account_state_and_any_override(
     assert created.details["role"] == "trader"
     assert override.details["reason"] == "client asked to de-risk"
     assert override.operator == "jdoe"
-    assert (await store.list_orders(call_id=call.call_id))[0].call_id == call.call_id
+    assert (await store.orders.page(call_id=call.call_id))[0].call_id == call.call_id
 
 
 async def test_an_unknown_call_reference_is_refused(store: Store) -> None:
     with pytest.raises(UnknownCall):
-        await store.record_order_intent(order(reference="MC-nope"), {}, TRADER)
+        await store.orders.record_intent(order(reference="MC-nope"), {}, TRADER)
     with pytest.raises(UnknownCall):
-        await store.record_message_intent(message(reference="MC-nope"), {}, TRADER)
+        await store.messages.record_intent(message(reference="MC-nope"), {}, TRADER)
     assert await order_rows(store.engine) == 0
     assert await actions_of(store.engine) == []
 
 
 async def test_send_state_moves_and_their_audit(store: Store) -> None:
-    await store.record_order_intent(order(), {}, TRADER)
-    doubt = await store.mark_order("RT-O-1", SendState.IN_DOUBT, detail="timeout")
+    await store.orders.record_intent(order(), {}, TRADER)
+    doubt = await store.orders.mark("RT-O-1", SendState.IN_DOUBT, detail="timeout")
     assert doubt.send_state is SendState.IN_DOUBT
-    await store.mark_order("RT-O-1", SendState.IN_DOUBT, detail="timeout again")
-    ack = await store.mark_order(
+    await store.orders.mark("RT-O-1", SendState.IN_DOUBT, detail="timeout again")
+    ack = await store.orders.mark(
         "RT-O-1",
         SendState.ACKNOWLEDGED,
         status="working",
@@ -148,11 +143,11 @@ async def test_send_state_moves_and_their_audit(store: Store) -> None:
         "BRK-1",
     )
     # A late timeout from a concurrent attempt cannot undo the broker's acknowledgement.
-    late = await store.mark_order("RT-O-1", SendState.IN_DOUBT, detail="late")
+    late = await store.orders.mark("RT-O-1", SendState.IN_DOUBT, detail="late")
     assert late == ack
     # The same report again changes nothing and writes nothing.
-    await store.mark_order("RT-O-1", SendState.ACKNOWLEDGED, status="working")
-    filled = await store.mark_order(
+    await store.orders.mark("RT-O-1", SendState.ACKNOWLEDGED, status="working")
+    filled = await store.orders.mark(
         "RT-O-1",
         SendState.ACKNOWLEDGED,
         status="filled",
@@ -160,7 +155,7 @@ async def test_send_state_moves_and_their_audit(store: Store) -> None:
         avg_price=Decimal("19.4100"),
     )
     assert filled.avg_price == Decimal("19.4100")
-    assert await store.get_order("RT-O-1") == filled
+    assert await store.orders.get("RT-O-1") == filled
     assert await actions_of(store.engine) == [
         "order_created",
         "order_in_doubt",
@@ -172,55 +167,57 @@ async def test_send_state_moves_and_their_audit(store: Store) -> None:
 
 
 async def test_failed_is_final_unless_the_broker_says_otherwise(store: Store) -> None:
-    await store.record_order_intent(order(), {}, TRADER)
-    failed = await store.mark_order("RT-O-1", SendState.FAILED, reject_reason="HTTP 422: lot")
+    await store.orders.record_intent(order(), {}, TRADER)
+    failed = await store.orders.mark("RT-O-1", SendState.FAILED, reject_reason="HTTP 422: lot")
     assert failed.reject_reason == "HTTP 422: lot"
-    assert (await store.mark_order("RT-O-1", SendState.IN_DOUBT)).send_state is SendState.FAILED
-    assert (await store.mark_order("RT-O-1", SendState.PENDING)).send_state is SendState.FAILED
-    found = await store.mark_order("RT-O-1", SendState.ACKNOWLEDGED, order_id="B", status="working")
+    assert (await store.orders.mark("RT-O-1", SendState.IN_DOUBT)).send_state is SendState.FAILED
+    assert (await store.orders.mark("RT-O-1", SendState.PENDING)).send_state is SendState.FAILED
+    found = await store.orders.mark(
+        "RT-O-1", SendState.ACKNOWLEDGED, order_id="B", status="working"
+    )
     assert found.send_state is SendState.ACKNOWLEDGED
 
 
 async def test_marking_an_unknown_order_or_message_raises(store: Store) -> None:
     with pytest.raises(UnknownOrder):
-        await store.mark_order("RT-O-x", SendState.FAILED)
+        await store.orders.mark("RT-O-x", SendState.FAILED)
     with pytest.raises(UnknownOrder):
-        await store.record_cancel_request("RT-O-x", TRADER)
+        await store.orders.record_cancel_request("RT-O-x", TRADER)
     with pytest.raises(UnknownMessage):
-        await store.mark_message("RT-M-x", SendState.FAILED)
-    assert await store.get_order("RT-O-x") is None
-    assert await store.get_message("RT-M-x") is None
+        await store.messages.mark("RT-M-x", SendState.FAILED)
+    assert await store.orders.get("RT-O-x") is None
+    assert await store.messages.get("RT-M-x") is None
 
 
 async def test_orders_needing_send_are_pending_or_in_doubt_oldest_first(store: Store) -> None:
     for index, key in enumerate(["c", "a", "b", "d"]):
-        await store.record_order_intent(order(key), {}, TRADER, at=T0 + timedelta(seconds=index))
-    await store.mark_order("a", SendState.IN_DOUBT)
-    await store.mark_order("b", SendState.ACKNOWLEDGED, order_id="B1", status="working")
-    await store.mark_order("d", SendState.FAILED)
-    assert [o.client_order_id for o in await store.orders_needing_send()] == ["c", "a"]
+        await store.orders.record_intent(order(key), {}, TRADER, at=T0 + timedelta(seconds=index))
+    await store.orders.mark("a", SendState.IN_DOUBT)
+    await store.orders.mark("b", SendState.ACKNOWLEDGED, order_id="B1", status="working")
+    await store.orders.mark("d", SendState.FAILED)
+    assert [o.client_order_id for o in await store.orders.needing_send()] == ["c", "a"]
 
 
 async def test_list_orders_filters_and_pages_newest_first(store: Store) -> None:
     for index in range(5):
-        await store.record_order_intent(
+        await store.orders.record_intent(
             order(f"k{index}", account_id="A1" if index % 2 else "A2"),
             {},
             TRADER,
             at=T0 + timedelta(minutes=index),
         )
-    assert [o.client_order_id for o in await store.list_orders()] == ["k4", "k3", "k2", "k1", "k0"]
-    assert [o.client_order_id for o in await store.list_orders("A1")] == ["k3", "k1"]
-    assert [o.client_order_id for o in await store.list_orders(limit=2, offset=1)] == ["k3", "k2"]
+    assert [o.client_order_id for o in await store.orders.page()] == ["k4", "k3", "k2", "k1", "k0"]
+    assert [o.client_order_id for o in await store.orders.page("A1")] == ["k3", "k1"]
+    assert [o.client_order_id for o in await store.orders.page(limit=2, offset=1)] == ["k3", "k2"]
 
 
 async def test_order_reports_apply_in_one_go(store: Store) -> None:
     for key in ("a", "b", "c"):
-        await store.record_order_intent(order(key), {}, TRADER)
-    await store.mark_order("a", SendState.IN_DOUBT)
-    await store.mark_order("b", SendState.ACKNOWLEDGED, order_id="B2", status="working")
-    await store.mark_order("c", SendState.ACKNOWLEDGED, order_id="B3", status="working")
-    changed = await store.apply_order_reports(
+        await store.orders.record_intent(order(key), {}, TRADER)
+    await store.orders.mark("a", SendState.IN_DOUBT)
+    await store.orders.mark("b", SendState.ACKNOWLEDGED, order_id="B2", status="working")
+    await store.orders.mark("c", SendState.ACKNOWLEDGED, order_id="B3", status="working")
+    changed = await store.orders.apply_order_reports(
         [
             OrderReport("a", "B1", "working", Decimal(0), None),
             OrderReport("b", "B2", "filled", Decimal("300.50"), Decimal("19.40")),
@@ -232,17 +229,17 @@ async def test_order_reports_apply_in_one_go(store: Store) -> None:
         "a": (SendState.ACKNOWLEDGED, "working"),
         "b": (SendState.ACKNOWLEDGED, "filled"),
     }
-    assert (await store.get_order("a")).order_id == "B1"  # type: ignore[union-attr]
-    assert await store.get_order("zz") is None
+    assert (await store.orders.get("a")).order_id == "B1"  # type: ignore[union-attr]
+    assert await store.orders.get("zz") is None
     assert (await actions_of(store.engine))[-2:] == ["order_acknowledged", "order_status"]
-    assert await store.apply_order_reports([]) == []
+    assert await store.orders.apply_order_reports([]) == []
 
 
 async def test_a_cancel_request_is_audited(store: Store) -> None:
-    await store.record_order_intent(order(), {}, TRADER)
-    await store.mark_order("RT-O-1", SendState.ACKNOWLEDGED, order_id="B1", status="working")
+    await store.orders.record_intent(order(), {}, TRADER)
+    await store.orders.mark("RT-O-1", SendState.ACKNOWLEDGED, order_id="B1", status="working")
     supervisor = Actor("boss", Role.SUPERVISOR)
-    await store.record_cancel_request("RT-O-1", supervisor)
+    await store.orders.record_cancel_request("RT-O-1", supervisor)
     async with store.engine.connect() as conn:
         row = (
             await conn.execute(select(audit_log).order_by(audit_log.c.seq.desc()).limit(1))
@@ -253,24 +250,24 @@ async def test_a_cancel_request_is_audited(store: Store) -> None:
 
 async def test_messages_are_recorded_once_and_keep_their_account_state(store: Store) -> None:
     state = account_state("A1", 1)
-    first, created = await store.record_message_intent(message(), state, TRADER, at=T0)
+    first, created = await store.messages.record_intent(message(), state, TRADER, at=T0)
     assert created and first.send_state is SendState.PENDING
     assert first.intent() == message()
-    again, created = await store.record_message_intent(message(), state, TRADER)
+    again, created = await store.messages.record_intent(message(), state, TRADER)
     assert not created and again == first
     with pytest.raises(KeyConflict):
-        await store.record_message_intent(message(body="other"), state, TRADER)
-    assert [m.message_id for m in await store.messages_needing_send()] == ["RT-M-1"]
-    await store.mark_message("RT-M-1", SendState.IN_DOUBT, detail="timeout")
-    sent = await store.mark_message("RT-M-1", SendState.ACKNOWLEDGED, status="queued")
+        await store.messages.record_intent(message(body="other"), state, TRADER)
+    assert [m.message_id for m in await store.messages.needing_send()] == ["RT-M-1"]
+    await store.messages.mark("RT-M-1", SendState.IN_DOUBT, detail="timeout")
+    sent = await store.messages.mark("RT-M-1", SendState.ACKNOWLEDGED, status="queued")
     assert (sent.send_state, sent.status) == (SendState.ACKNOWLEDGED, "queued")
-    assert await store.mark_message("RT-M-1", SendState.IN_DOUBT) == sent
-    delivered = await store.mark_message("RT-M-1", SendState.ACKNOWLEDGED, status="sent")
+    assert await store.messages.mark("RT-M-1", SendState.IN_DOUBT) == sent
+    delivered = await store.messages.mark("RT-M-1", SendState.ACKNOWLEDGED, status="sent")
     assert delivered.status == "sent"
-    assert await store.messages_needing_send() == []
-    assert await store.get_message("RT-M-1") == delivered
-    assert [m.message_id for m in await store.list_messages("A1")] == ["RT-M-1"]
-    assert await store.list_messages("A2") == []
+    assert await store.messages.needing_send() == []
+    assert await store.messages.get("RT-M-1") == delivered
+    assert [m.message_id for m in await store.messages.page("A1")] == ["RT-M-1"]
+    assert await store.messages.page("A2") == []
     assert await actions_of(store.engine) == [
         "message_created",
         "message_in_doubt",

@@ -37,13 +37,13 @@ from risk_tui.core.roles import Actor, Role
 from risk_tui.storage.chain import verify
 from risk_tui.storage.db import alembic_config, create_engine, current_revision, upgrade
 from risk_tui.storage.election import asyncpg_dsn
-from risk_tui.storage.repository import (
+from risk_tui.storage.errors import (
     ApprovalConflict,
     KillSwitchConflict,
     KillSwitchEngaged,
-    Store,
     UnknownCall,
 )
+from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log
 from tests.storage.factories import T0, make_call
 
@@ -61,7 +61,7 @@ async def actions_of(store: Store) -> list[str]:
 
 async def stored_call(store: Store, account_id: str = "A1") -> MarginCall:
     call = make_call(account_id)
-    await store.commit(LifecycleBatch(calls=[call]))
+    await store.calls.commit(LifecycleBatch(calls=[call]))
     return call
 
 
@@ -74,38 +74,38 @@ def move_request(call: MarginCall, days: int = 2, **options: str | None) -> Appr
 async def test_a_request_is_stored_pending_and_audited(store: Store) -> None:
     call = await stored_call(store)
     request = move_request(call)
-    stored = await store.request_approval(request, details={"role": "trader"})
+    stored = await store.approvals.request_approval(request, details={"role": "trader"})
     assert stored == request
-    assert await store.get_approval(request.approval_id) == request
+    assert await store.approvals.get_approval(request.approval_id) == request
     # The document read back hashes to the same binding, byte for byte, on either database.
-    read_back = await store.get_approval(request.approval_id)
+    read_back = await store.approvals.get_approval(request.approval_id)
     assert read_back is not None and details_hash(read_back.details) == request.details_hash
-    assert await store.approvals_in([ApprovalState.PENDING]) == [request]
-    assert await store.approvals_for(call.call_id) == [request]
-    (entry,) = await store.audit_for(call.call_id)
+    assert await store.approvals.approvals_in([ApprovalState.PENDING]) == [request]
+    assert await store.approvals.approvals_for(call.call_id) == [request]
+    (entry,) = await store.history.audit_for(call.call_id)
     assert entry.action == "approval_requested" and entry.operator == "jdoe"
     assert entry.details["details"] == request.details
     assert entry.details["details_hash"] == request.details_hash
     with pytest.raises(UnknownCall):
-        await store.request_approval(move_request(make_call("B2")))
+        await store.approvals.request_approval(move_request(make_call("B2")))
 
 
 async def test_approving_needs_the_hash_shown_and_happens_once(store: Store) -> None:
     call = await stored_call(store)
-    request = await store.request_approval(move_request(call))
+    request = await store.approvals.request_approval(move_request(call))
     with pytest.raises(ApprovalConflict, match="not those shown"):
-        await store.approve_request(request.approval_id, "0" * 64, SUPERVISOR, at=T0)
-    approved = await store.approve_request(
+        await store.approvals.approve_request(request.approval_id, "0" * 64, SUPERVISOR, at=T0)
+    approved = await store.approvals.approve_request(
         request.approval_id, request.details_hash, SUPERVISOR, at=T0
     )
     assert approved.state is ApprovalState.APPROVED and approved.decided_by == "sue"
     with pytest.raises(ApprovalConflict, match="already approved by sue"):
-        await store.approve_request(request.approval_id, request.details_hash, BOB, at=T0)
-    done = await store.finish_request(
+        await store.approvals.approve_request(request.approval_id, request.details_hash, BOB, at=T0)
+    done = await store.approvals.finish_request(
         request.approval_id, ApprovalState.EXECUTED, operator="sue", note="sent", at=T0
     )
     assert done.state is ApprovalState.EXECUTED
-    again = await store.finish_request(
+    again = await store.approvals.finish_request(
         request.approval_id, ApprovalState.FAILED, operator="sue", note="late", at=T0
     )
     assert again.state is ApprovalState.EXECUTED  # finished once
@@ -120,13 +120,15 @@ async def test_approving_needs_the_hash_shown_and_happens_once(store: Store) -> 
 async def test_two_approvers_at_once_one_wins(db_url: str, store: Store) -> None:
     """Two processes (two engines on one database) approve the same request together."""
     call = await stored_call(store)
-    request = await store.request_approval(move_request(call))
+    request = await store.approvals.request_approval(move_request(call))
     other_engine = await create_engine(db_url)
     try:
         other = Store(other_engine)
         results = await asyncio.gather(
             *(
-                desk.approve_request(request.approval_id, request.details_hash, who, at=T0)
+                desk.approvals.approve_request(
+                    request.approval_id, request.details_hash, who, at=T0
+                )
                 for desk, who in ((store, SUPERVISOR), (other, BOB)) * 3
             ),
             return_exceptions=True,
@@ -136,7 +138,7 @@ async def test_two_approvers_at_once_one_wins(db_url: str, store: Store) -> None
     won = [r for r in results if isinstance(r, ApprovalRequest)]
     lost = [r for r in results if isinstance(r, ApprovalConflict)]
     assert len(won) == 1 and len(lost) == 5, results
-    stored = await store.get_approval(request.approval_id)
+    stored = await store.approvals.get_approval(request.approval_id)
     assert stored is not None and stored.decided_by == won[0].decided_by
     assert (await actions_of(store)).count("approval_approved") == 1
     assert (await verify(store.engine)).ok
@@ -144,16 +146,20 @@ async def test_two_approvers_at_once_one_wins(db_url: str, store: Store) -> None
 
 async def test_an_edit_voids_the_request_it_replaces_in_the_same_step(store: Store) -> None:
     call = await stored_call(store)
-    first = await store.request_approval(move_request(call))
-    edited = await store.request_approval(move_request(call, 3, replaces=first.approval_id))
-    old = await store.get_approval(first.approval_id)
+    first = await store.approvals.request_approval(move_request(call))
+    edited = await store.approvals.request_approval(
+        move_request(call, 3, replaces=first.approval_id)
+    )
+    old = await store.approvals.get_approval(first.approval_id)
     assert old is not None and old.state is ApprovalState.VOIDED
     assert old.note == f"edited: replaced by {edited.approval_id}"
     with pytest.raises(ApprovalConflict, match="already voided"):
-        await store.approve_request(first.approval_id, first.details_hash, SUPERVISOR, at=T0)
+        await store.approvals.approve_request(
+            first.approval_id, first.details_hash, SUPERVISOR, at=T0
+        )
     with pytest.raises(ApprovalConflict, match="only a pending request can be edited"):
-        await store.request_approval(move_request(call, 4, replaces=first.approval_id))
-    assert [r.approval_id for r in await store.approvals_in([ApprovalState.PENDING])] == [
+        await store.approvals.request_approval(move_request(call, 4, replaces=first.approval_id))
+    assert [r.approval_id for r in await store.approvals.approvals_in([ApprovalState.PENDING])] == [
         edited.approval_id
     ]
     assert await actions_of(store) == [
@@ -165,7 +171,7 @@ async def test_an_edit_voids_the_request_it_replaces_in_the_same_step(store: Sto
 
 async def test_an_approved_deadline_move_is_written_with_its_approval(store: Store) -> None:
     call = await stored_call(store)
-    request = await store.request_approval(move_request(call))
+    request = await store.approvals.request_approval(move_request(call))
     new_deadline = call.deadline + timedelta(days=2)
     moved_call = replace(
         call,
@@ -176,7 +182,7 @@ async def test_an_approved_deadline_move_is_written_with_its_approval(store: Sto
     entry = AuditEntry(
         at=T0, operator="jdoe", action="deadline_moved", call_id=call.call_id, account_id="A1"
     )
-    executed = await store.approve_request(
+    executed = await store.approvals.approve_request(
         request.approval_id,
         request.details_hash,
         SUPERVISOR,
@@ -185,7 +191,7 @@ async def test_an_approved_deadline_move_is_written_with_its_approval(store: Sto
         outcome={"new_deadline": new_deadline.isoformat()},
     )
     assert executed.state is ApprovalState.EXECUTED
-    stored = await store.get_call(call.call_id)
+    stored = await store.calls.get_call(call.call_id)
     assert stored is not None and stored.deadline == new_deadline
     assert await actions_of(store) == [
         "approval_requested",
@@ -193,38 +199,40 @@ async def test_an_approved_deadline_move_is_written_with_its_approval(store: Sto
         "deadline_moved",
         "approval_executed",
     ]
-    last = (await store.audit_for(call.call_id))[-1]
+    last = (await store.history.audit_for(call.call_id))[-1]
     assert last.details["requested_by"] == "jdoe" and last.details["approved_by"] == "sue"
 
 
 async def test_rejecting_and_voiding_the_requests_of_an_ended_call(store: Store) -> None:
     call = await stored_call(store)
     other = await stored_call(store, "B2")
-    rejected = await store.request_approval(move_request(call))
-    result = await store.reject_request(
+    rejected = await store.approvals.request_approval(move_request(call))
+    result = await store.approvals.reject_request(
         rejected.approval_id, rejected.details_hash, SUPERVISOR, "no evidence", at=T0
     )
     assert result.state is ApprovalState.REJECTED and result.note == "no evidence"
     with pytest.raises(ApprovalConflict, match="already rejected"):
-        await store.reject_request(rejected.approval_id, rejected.details_hash, BOB, "x", at=T0)
-    pending = await store.request_approval(move_request(call))
-    kept = await store.request_approval(move_request(other))
+        await store.approvals.reject_request(
+            rejected.approval_id, rejected.details_hash, BOB, "x", at=T0
+        )
+    pending = await store.approvals.request_approval(move_request(call))
+    kept = await store.approvals.request_approval(move_request(other))
     ended = replace_call(call)
-    await store.commit(LifecycleBatch(calls=[ended]))
-    assert [r.approval_id for r in await store.pending_requests_of_ended_calls()] == [
+    await store.calls.commit(LifecycleBatch(calls=[ended]))
+    assert [r.approval_id for r in await store.approvals.pending_requests_of_ended_calls()] == [
         pending.approval_id
     ]
-    voided = await store.void_requests(
+    voided = await store.approvals.void_requests(
         call_ids=[call.call_id], reason="call ended", operator="engine", at=T0
     )
     assert [r.approval_id for r in voided] == [pending.approval_id]
     assert (
-        await store.void_requests(  # twice: nothing more
+        await store.approvals.void_requests(  # twice: nothing more
             call_ids=[call.call_id], reason="call ended", operator="engine", at=T0
         )
         == []
     )
-    assert [r.approval_id for r in await store.approvals_in([ApprovalState.PENDING])] == [
+    assert [r.approval_id for r in await store.approvals.approvals_in([ApprovalState.PENDING])] == [
         kept.approval_id
     ]
     assert (await actions_of(store)).count("approval_voided") == 1
@@ -256,24 +264,24 @@ def order(key: str = "RT-O-1") -> OrderIntent:
 
 
 async def test_the_kill_switch_refuses_new_orders_until_released(store: Store) -> None:
-    assert not (await store.kill_switch()).engaged
-    await store.record_order_intent(order("RT-O-before"), {}, TRADER)
-    engaged = await store.engage_kill_switch(SUPERVISOR, "runaway orders", at=T0)
+    assert not (await store.kill_switch.get()).engaged
+    await store.orders.record_intent(order("RT-O-before"), {}, TRADER)
+    engaged = await store.kill_switch.engage(SUPERVISOR, "runaway orders", at=T0)
     assert engaged.engaged and engaged.engaged_by == "sue" and engaged.reason == "runaway orders"
-    assert await store.kill_switch() == engaged
+    assert await store.kill_switch.get() == engaged
     with pytest.raises(KillSwitchConflict, match="already engaged"):
-        await store.engage_kill_switch(SUPERVISOR, "again", at=T0)
+        await store.kill_switch.engage(SUPERVISOR, "again", at=T0)
     with pytest.raises(KillSwitchEngaged, match="KILL SWITCH engaged by sue"):
-        await store.record_order_intent(order("RT-O-during"), {}, TRADER)
+        await store.orders.record_intent(order("RT-O-during"), {}, TRADER)
     # A key recorded before is the same order, not a new one.
-    _, created = await store.record_order_intent(order("RT-O-before"), {}, TRADER)
+    _, created = await store.orders.record_intent(order("RT-O-before"), {}, TRADER)
     assert not created
-    assert await store.get_order("RT-O-during") is None
-    released = await store.release_kill_switch(SUPERVISOR, "all clear", at=T0 + timedelta(hours=1))
+    assert await store.orders.get("RT-O-during") is None
+    released = await store.kill_switch.release(SUPERVISOR, "all clear", at=T0 + timedelta(hours=1))
     assert not released.engaged and released.released_by == "sue"
     with pytest.raises(KillSwitchConflict, match="not engaged"):
-        await store.release_kill_switch(SUPERVISOR, "again", at=T0)
-    _, created = await store.record_order_intent(order("RT-O-after"), {}, TRADER)
+        await store.kill_switch.release(SUPERVISOR, "again", at=T0)
+    _, created = await store.orders.record_intent(order("RT-O-after"), {}, TRADER)
     assert created
     assert await actions_of(store) == [
         "order_created",
@@ -291,8 +299,8 @@ async def test_postgresql_notifies_requests_and_the_kill_switch(db_url: str, sto
     try:
         await listener.add_listener("risk_tui", lambda *args: heard.put_nowait(args[3]))
         call = await stored_call(store)
-        request = await store.request_approval(move_request(call))
-        await store.engage_kill_switch(SUPERVISOR, "drill", at=T0)
+        request = await store.approvals.request_approval(move_request(call))
+        await store.kill_switch.engage(SUPERVISOR, "drill", at=T0)
         received = set()
         async with asyncio.timeout(5):
             while not {f"approvals:0:{request.approval_id}", "kill_switch:0:1"} <= received:
@@ -324,6 +332,6 @@ async def test_0003_downgrades_and_upgrades_again(db_url: str) -> None:
     assert await current_revision(db_url) == "0003"
     engine = await create_engine(db_url)
     try:
-        assert not (await Store(engine).kill_switch()).engaged
+        assert not (await Store(engine).kill_switch.get()).engaged
     finally:
         await engine.dispose()

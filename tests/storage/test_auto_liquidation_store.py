@@ -17,7 +17,8 @@ from risk_tui.core.lifecycle import AuditEntry, CallState, EndReason, LifecycleB
 from risk_tui.core.model import Side
 from risk_tui.core.records import AutoLiquidationState
 from risk_tui.storage.chain import verify
-from risk_tui.storage.repository import KeyConflict, Store, UnknownAutoLiquidation, UnknownCall
+from risk_tui.storage.errors import KeyConflict, UnknownAutoLiquidation, UnknownCall
+from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log, auto_liquidations
 from tests.storage.factories import T0, make_call
 
@@ -54,7 +55,7 @@ async def plan_rows(engine: AsyncEngine) -> int:
 
 async def stored_call(store: Store, account_id: str = "A1") -> str:
     call = make_call(account_id)
-    await store.commit(LifecycleBatch(calls=[call]))
+    await store.calls.commit(LifecycleBatch(calls=[call]))
     return call.call_id
 
 
@@ -66,7 +67,7 @@ async def test_a_plan_round_trips_and_is_scheduled_once_per_id(store: Store) -> 
         moved_deadline=T0 + timedelta(days=4),
         deadline_reason="client abroad; RO approved",
     )
-    stored, created = await store.schedule_auto_liquidation(
+    stored, created = await store.plans.schedule_auto_liquidation(
         plan, at=T0, details={"role": "trader", "account_state": {"equity": "9500.00"}}
     )
     assert created and stored.state is AutoLiquidationState.SCHEDULED
@@ -74,11 +75,11 @@ async def test_a_plan_round_trips_and_is_scheduled_once_per_id(store: Store) -> 
     assert stored.lines[1].quantity == Decimal("40.5") and stored.lines[1].side is Side.BUY
     assert stored.execute_at.tzinfo is not None and stored.created_at == T0
     assert stored.client_order_id(1) == "RT-A-1-1"
-    assert await store.get_auto_liquidation("RT-A-1") == stored
-    again, created = await store.schedule_auto_liquidation(plan, at=T0 + timedelta(seconds=1))
+    assert await store.plans.get_auto_liquidation("RT-A-1") == stored
+    again, created = await store.plans.schedule_auto_liquidation(plan, at=T0 + timedelta(seconds=1))
     assert not created and again == stored
     assert await plan_rows(store.engine) == 1
-    (entry,) = await store.audit_for(call_id)
+    (entry,) = await store.history.audit_for(call_id)
     assert entry.action == "auto_liquidation_scheduled" and entry.operator == "jdoe"
     assert entry.details["plan"]["lines"][1] == {
         "symbol": "TSLA.US",
@@ -91,32 +92,32 @@ async def test_a_plan_round_trips_and_is_scheduled_once_per_id(store: Store) -> 
 
 async def test_an_id_never_names_two_plans_and_the_call_must_exist(store: Store) -> None:
     call_id = await stored_call(store)
-    await store.schedule_auto_liquidation(plan_for(call_id), at=T0)
+    await store.plans.schedule_auto_liquidation(plan_for(call_id), at=T0)
     with pytest.raises(KeyConflict):
-        await store.schedule_auto_liquidation(
+        await store.plans.schedule_auto_liquidation(
             plan_for(call_id, condition=AutoCondition.BELOW_FM), at=T0
         )
     with pytest.raises(UnknownCall):
-        await store.schedule_auto_liquidation(plan_for("MC-nope", "RT-A-2"), at=T0)
+        await store.plans.schedule_auto_liquidation(plan_for("MC-nope", "RT-A-2"), at=T0)
     assert await plan_rows(store.engine) == 1
     assert await actions_of(store.engine) == ["auto_liquidation_scheduled"]
 
 
 async def test_a_moved_deadline_commits_with_the_plan_and_keeps_the_remark(store: Store) -> None:
     call = make_call("A1")
-    await store.commit(LifecycleBatch(calls=[call]))
-    await store.add_remark(call.call_id, "amy", "promised funds", True, T0)
+    await store.calls.commit(LifecycleBatch(calls=[call]))
+    await store.calls.add_remark(call.call_id, "amy", "promised funds", True, T0)
     new_deadline = T0 + timedelta(days=5)
     moved = replace(
         call, deadline=new_deadline, deadline_reason="typhoon", remark="", version=call.version + 1
     )
     entry = AuditEntry(T0, "jdoe", "deadline_moved", call.call_id, "A1", {"reason": "typhoon"})
-    await store.schedule_auto_liquidation(
+    await store.plans.schedule_auto_liquidation(
         plan_for(call.call_id, moved_deadline=new_deadline, deadline_reason="typhoon"),
         at=T0,
         also=LifecycleBatch(calls=[moved], audit=[entry]),
     )
-    loaded = await store.get_call(call.call_id)
+    loaded = await store.calls.get_call(call.call_id)
     assert loaded is not None
     assert loaded.deadline == new_deadline and loaded.deadline_reason == "typhoon"
     assert loaded.remark == "promised funds" and loaded.exception  # never overwritten
@@ -129,16 +130,16 @@ async def test_a_moved_deadline_commits_with_the_plan_and_keeps_the_remark(store
 
 async def test_a_failed_schedule_writes_nothing_of_the_action(store: Store) -> None:
     call = make_call("A1")
-    await store.commit(LifecycleBatch(calls=[call]))
+    await store.calls.commit(LifecycleBatch(calls=[call]))
     moved = replace(
         call, deadline=T0 + timedelta(days=5), deadline_reason="typhoon", version=call.version + 1
     )
     entry = AuditEntry(T0, "jdoe", "deadline_moved", call.call_id, "A1", {})
     with pytest.raises(UnknownCall):
-        await store.schedule_auto_liquidation(
+        await store.plans.schedule_auto_liquidation(
             plan_for("MC-nope"), at=T0, also=LifecycleBatch(calls=[moved], audit=[entry])
         )
-    assert await store.get_call(call.call_id) == call
+    assert await store.calls.get_call(call.call_id) == call
     assert await actions_of(store.engine) == []
 
 
@@ -148,29 +149,31 @@ async def test_due_plans_are_the_scheduled_ones_whose_time_has_come(store: Store
     late = plan_for(call_id, "RT-A-late", execute_at=T0 + timedelta(hours=3))
     done = plan_for(call_id, "RT-A-done", execute_at=T0 + timedelta(minutes=10))
     for plan in (late, done, early):
-        await store.schedule_auto_liquidation(plan, at=T0)
-    await store.mark_auto_liquidation("RT-A-done", AutoLiquidationState.EXECUTED, detail="sent")
-    assert await store.due_auto_liquidations(T0) == []
-    due = await store.due_auto_liquidations((T0 + timedelta(hours=1)).astimezone(SGT))
+        await store.plans.schedule_auto_liquidation(plan, at=T0)
+    await store.plans.mark_auto_liquidation(
+        "RT-A-done", AutoLiquidationState.EXECUTED, detail="sent"
+    )
+    assert await store.plans.due_auto_liquidations(T0) == []
+    due = await store.plans.due_auto_liquidations((T0 + timedelta(hours=1)).astimezone(SGT))
     assert [p.plan_id for p in due] == ["RT-A-early"]
-    due = await store.due_auto_liquidations(T0 + timedelta(hours=3))
+    due = await store.plans.due_auto_liquidations(T0 + timedelta(hours=3))
     assert [p.plan_id for p in due] == ["RT-A-early", "RT-A-late"]  # the exact instant is due
-    scheduled = await store.scheduled_auto_liquidations()
+    scheduled = await store.plans.scheduled_auto_liquidations()
     assert [p.plan_id for p in scheduled] == ["RT-A-early", "RT-A-late"]
-    every = await store.auto_liquidations_for(call_id)
+    every = await store.plans.auto_liquidations_for(call_id)
     assert {p.plan_id: p.state for p in every} == {
         "RT-A-late": AutoLiquidationState.SCHEDULED,
         "RT-A-done": AutoLiquidationState.EXECUTED,
         "RT-A-early": AutoLiquidationState.SCHEDULED,
     }
-    assert await store.auto_liquidations_for("MC-other") == []
+    assert await store.plans.auto_liquidations_for("MC-other") == []
 
 
 async def test_a_plan_moves_once_and_each_move_is_audited(store: Store) -> None:
     call_id = await stored_call(store)
-    await store.schedule_auto_liquidation(plan_for(call_id), at=T0)
+    await store.plans.schedule_auto_liquidation(plan_for(call_id), at=T0)
     at = T0 + timedelta(hours=2)
-    executed = await store.mark_auto_liquidation(
+    executed = await store.plans.mark_auto_liquidation(
         "RT-A-1",
         AutoLiquidationState.EXECUTED,
         detail="2 of 2 orders sent",
@@ -180,11 +183,11 @@ async def test_a_plan_moves_once_and_each_move_is_audited(store: Store) -> None:
     )
     assert executed.state is AutoLiquidationState.EXECUTED and executed.updated_at == at
     # A second scheduler (or an operator) arriving late changes nothing, writes nothing.
-    late = await store.mark_auto_liquidation(
+    late = await store.plans.mark_auto_liquidation(
         "RT-A-1", AutoLiquidationState.CANCELLED, detail="too late", at=at
     )
-    assert late == executed == await store.get_auto_liquidation("RT-A-1")
-    entries = await store.audit_for(call_id)
+    assert late == executed == await store.plans.get_auto_liquidation("RT-A-1")
+    entries = await store.history.audit_for(call_id)
     assert [e.action for e in entries] == [
         "auto_liquidation_scheduled",
         "auto_liquidation_executed",
@@ -193,18 +196,20 @@ async def test_a_plan_moves_once_and_each_move_is_audited(store: Store) -> None:
     assert entries[1].details["detail"] == "2 of 2 orders sent"
     assert entries[1].details["lines"][0]["client_order_id"] == "RT-A-1-0"
     with pytest.raises(ValueError, match="scheduled"):
-        await store.mark_auto_liquidation("RT-A-1", AutoLiquidationState.SCHEDULED, detail=None)
+        await store.plans.mark_auto_liquidation(
+            "RT-A-1", AutoLiquidationState.SCHEDULED, detail=None
+        )
     with pytest.raises(UnknownAutoLiquidation):
-        await store.mark_auto_liquidation("nope", AutoLiquidationState.CANCELLED, detail=None)
+        await store.plans.mark_auto_liquidation("nope", AutoLiquidationState.CANCELLED, detail=None)
     assert (await verify(store.engine)).ok
 
 
 async def test_racing_schedulers_move_a_plan_once(store: Store) -> None:
     call_id = await stored_call(store)
-    await store.schedule_auto_liquidation(plan_for(call_id), at=T0)
+    await store.plans.schedule_auto_liquidation(plan_for(call_id), at=T0)
     results = await asyncio.gather(
         *(
-            store.mark_auto_liquidation(
+            store.plans.mark_auto_liquidation(
                 "RT-A-1", AutoLiquidationState.CANCELLED, detail=f"runner {i}", operator="engine"
             )
             for i in range(6)
@@ -222,15 +227,15 @@ async def test_stranded_plans_are_the_scheduled_ones_of_ended_calls(store: Store
         ended_at=T0 + timedelta(hours=1),
         end_reason=EndReason.MET,
     )
-    await store.commit(LifecycleBatch(calls=[ended]))
-    await store.schedule_auto_liquidation(plan_for(open_id, "RT-A-open"), at=T0)
-    await store.schedule_auto_liquidation(
+    await store.calls.commit(LifecycleBatch(calls=[ended]))
+    await store.plans.schedule_auto_liquidation(plan_for(open_id, "RT-A-open"), at=T0)
+    await store.plans.schedule_auto_liquidation(
         plan_for(ended.call_id, "RT-A-stranded", account_id="B2"), at=T0
     )
-    await store.schedule_auto_liquidation(
+    await store.plans.schedule_auto_liquidation(
         plan_for(ended.call_id, "RT-A-settled", account_id="B2"), at=T0
     )
-    await store.mark_auto_liquidation(
+    await store.plans.mark_auto_liquidation(
         "RT-A-settled", AutoLiquidationState.CANCELLED, detail="call ended before execution"
     )
-    assert [p.plan_id for p in await store.stranded_auto_liquidations()] == ["RT-A-stranded"]
+    assert [p.plan_id for p in await store.plans.stranded_auto_liquidations()] == ["RT-A-stranded"]

@@ -21,7 +21,7 @@ from risk_tui.storage.chain import (
     verify,
     verify_records,
 )
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 from risk_tui.storage.types import canonical_json
 from tests.storage.factories import T0, make_call, snapshot_of
 
@@ -34,7 +34,7 @@ async def filled(store: Store) -> Store:
     """10 snapshots over 5 calls and 6 audit entries, committed in several batches."""
     for i in range(5):
         call = make_call(f"A{i}")
-        await store.commit(
+        await store.calls.commit(
             LifecycleBatch(
                 calls=[call],
                 snapshots=[
@@ -44,7 +44,7 @@ async def filled(store: Store) -> Store:
                 audit=[AuditEntry(T0, "engine", "call_opened", call.call_id, call.account_id)],
             )
         )
-    await store.append_audit([AuditEntry(T0, "alice", "login", details={"host": "desk-3"})])
+    await store.audit.append_audit([AuditEntry(T0, "alice", "login", details={"host": "desk-3"})])
     return store
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from risk_tui.core.lifecycle import CallState, EndReason, LifecycleBatch, MarginCall
 from risk_tui.core.lifecycle import SnapshotScenario as S
 from risk_tui.core.records import HistoryKey
-from risk_tui.storage.repository import Store
+from risk_tui.storage.store import Store
 from tests.storage.factories import T0, account_state, make_call, snapshot_of
 
 
@@ -31,13 +31,13 @@ def key(call: MarginCall) -> HistoryKey:
 async def test_pages_by_key_cover_history_newest_first_without_repeats(store: Store) -> None:
     # Ties on ended_at (three calls end in the same second) are ordered by call id.
     history = [ended(f"A{i:03d}", i // 3) for i in range(25)]
-    await store.commit(LifecycleBatch(calls=[*history, make_call("OPEN1")]))
+    await store.calls.commit(LifecycleBatch(calls=[*history, make_call("OPEN1")]))
     expected = sorted(history, key=key, reverse=True)
 
     pages: list[list[MarginCall]] = []
     before: HistoryKey | None = None
     while True:
-        page = await store.history_page(10, before=before)
+        page = await store.history.history_page(10, before=before)
         if not page:
             break
         pages.append(page)
@@ -46,18 +46,20 @@ async def test_pages_by_key_cover_history_newest_first_without_repeats(store: St
     read = [call for page in pages for call in page]
     assert [call.call_id for call in read] == [call.call_id for call in expected]
     assert read == expected  # the whole call, as stored
-    assert await store.count_history() == 25
+    assert await store.history.count_history() == 25
     # the same order as the offset paging it replaces
-    assert [c.call_id for c in await store.ended_calls(limit=25)] == [c.call_id for c in read]
+    assert [c.call_id for c in await store.history.ended_calls(limit=25)] == [
+        c.call_id for c in read
+    ]
 
 
 async def test_the_top_since_an_instant(store: Store) -> None:
     history = [ended(f"A{i:03d}", i) for i in range(10)]
-    await store.commit(LifecycleBatch(calls=history))
+    await store.calls.commit(LifecycleBatch(calls=history))
     since = T0 + timedelta(seconds=7)
-    top = await store.history_page(100, since=since)
+    top = await store.history.history_page(100, since=since)
     assert [call.account_id for call in top] == ["A009", "A008", "A007"]
-    assert await store.history_page(2, since=since) == top[:2]
+    assert await store.history.history_page(2, since=since) == top[:2]
 
 
 async def test_the_filter_runs_in_the_database(store: Store) -> None:
@@ -67,11 +69,11 @@ async def test_the_filter_runs_in_the_database(store: Store) -> None:
         ended("SG0003", 3, client_name="50%_off Ltd"),
         ended("US0004", 4, client_name="Smith"),
     ]
-    await store.commit(LifecycleBatch(calls=calls))
+    await store.calls.commit(LifecycleBatch(calls=calls))
 
     async def accounts(needle: str) -> list[str]:
-        found = [call.account_id for call in await store.history_page(100, needle=needle)]
-        assert await store.count_history(needle) == len(found)
+        found = [call.account_id for call in await store.history.history_page(100, needle=needle)]
+        assert await store.history.count_history(needle) == len(found)
         return found
 
     assert await accounts("sg00") == ["SG0003", "SG0002"]  # account, case-insensitive
@@ -83,8 +85,8 @@ async def test_the_filter_runs_in_the_database(store: Store) -> None:
     assert await accounts("   ") == ["US0004", "SG0003", "SG0002", "HK0001"]
     assert await accounts("nobody") == []
     # paging by key keeps the filter
-    first = await store.history_page(1, needle="sg")
-    rest = await store.history_page(5, before=key(first[0]), needle="sg")
+    first = await store.history.history_page(1, needle="sg")
+    rest = await store.history.history_page(5, before=key(first[0]), needle="sg")
     assert [call.account_id for call in first + rest] == ["SG0003", "SG0002"]
 
 
@@ -100,8 +102,10 @@ async def test_end_snapshots_give_the_first_trigger_and_the_last_end(store: Stor
         snapshot_of(full, S.END, T0 + timedelta(days=1, hours=1), payload=after),
         snapshot_of(no_end, S.TRIGGER, T0),
     ]
-    await store.commit(LifecycleBatch(calls=[full, no_end, bare], snapshots=records))
-    ends = await store.end_snapshots([full.call_id, no_end.call_id, bare.call_id, full.call_id])
+    await store.calls.commit(LifecycleBatch(calls=[full, no_end, bare], snapshots=records))
+    ends = await store.history.end_snapshots(
+        [full.call_id, no_end.call_id, bare.call_id, full.call_id]
+    )
     assert set(ends) == {full.call_id, no_end.call_id, bare.call_id}
     trigger, end = ends[full.call_id].trigger, ends[full.call_id].end
     assert trigger is not None and trigger.scenario is S.TRIGGER and trigger.seq == 1
@@ -109,15 +113,15 @@ async def test_end_snapshots_give_the_first_trigger_and_the_last_end(store: Stor
     assert end is not None and end.scenario is S.END and end.payload["equity"] == "15000.00"
     assert ends[no_end.call_id].trigger is not None and ends[no_end.call_id].end is None
     assert ends[bare.call_id].trigger is None and ends[bare.call_id].end is None
-    assert await store.end_snapshots([]) == {}
+    assert await store.history.end_snapshots([]) == {}
 
 
 async def test_end_snapshots_of_more_calls_than_one_query_may_bind(store: Store) -> None:
     # SQLite caps bound parameters: more than 1,000 call ids are read in chunks.
     history = [ended(f"A{i:04d}", i) for i in range(1_250)]
     records = [snapshot_of(call, S.END, T0) for call in history]
-    await store.commit(LifecycleBatch(calls=history, snapshots=records))
-    ends = await store.end_snapshots([call.call_id for call in history])
+    await store.calls.commit(LifecycleBatch(calls=history, snapshots=records))
+    ends = await store.history.end_snapshots([call.call_id for call in history])
     assert len(ends) == 1_250
     assert all(found.end is not None and found.trigger is None for found in ends.values())
     last = ends[history[-1].call_id].end
@@ -126,8 +130,8 @@ async def test_end_snapshots_of_more_calls_than_one_query_may_bind(store: Store)
 
 async def test_an_open_call_is_not_history_until_it_ends(store: Store) -> None:
     call = make_call("A1")
-    await store.commit(LifecycleBatch(calls=[call]))
-    assert await store.history_page(10) == [] and await store.count_history() == 0
+    await store.calls.commit(LifecycleBatch(calls=[call]))
+    assert await store.history.history_page(10) == [] and await store.history.count_history() == 0
     done = replace(
         call,
         state=CallState.ENDED,
@@ -136,6 +140,6 @@ async def test_an_open_call_is_not_history_until_it_ends(store: Store) -> None:
         end_note="gone",
         version=call.version + 1,
     )
-    await store.commit(LifecycleBatch(calls=[done]))
-    assert await store.history_page(10) == [done]
-    assert await store.count_history() == 1
+    await store.calls.commit(LifecycleBatch(calls=[done]))
+    assert await store.history.history_page(10) == [done]
+    assert await store.history.count_history() == 1

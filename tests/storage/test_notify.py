@@ -58,18 +58,18 @@ async def test_what_notifies_and_what_does_not(pg_db_url: str) -> None:
     try:
         await asyncio.wait_for(heard.connected.wait(), 5)
         call = replace(make_call("A1"), version=1)
-        await store.commit(LifecycleBatch(calls=[call]))
+        await store.calls.commit(LifecycleBatch(calls=[call]))
         assert await heard.next() == {"calls": {call.call_id: 1}}
         # Re-pricing alone is each terminal's own business: no notification.
-        await store.commit(
+        await store.calls.commit(
             LifecycleBatch(repriced=[replace(call, call_amount=call.call_amount + 1)])
         )
-        await store.add_remark(call.call_id, "alice", "called the client", False, T0)
+        await store.calls.add_remark(call.call_id, "alice", "called the client", False, T0)
         assert await heard.next() == {"calls": {call.call_id: 1}}  # the remark, not the price
-        await store.set_claim(call.call_id, "alice", T0, claim=True)
+        await store.calls.set_claim(call.call_id, "alice", T0, claim=True)
         assert await heard.next() == {"calls": {call.call_id: 1}}
         moved = move_deadline(call, T0 + timedelta(days=3), "agreed")
-        await store.commit(LifecycleBatch(calls=[moved]))
+        await store.calls.commit(LifecycleBatch(calls=[moved]))
         assert await heard.next() == {"calls": {call.call_id: 2}}
     finally:
         task.cancel()
@@ -96,12 +96,12 @@ async def test_a_cut_connection_reconnects_and_re_reads(pg_db_url: str) -> None:
             await admin.close()
         # While it is cut off, another terminal writes: that notification is lost ...
         call = replace(make_call("A1"), version=1)
-        await store.commit(LifecycleBatch(calls=[call]))
+        await store.calls.commit(LifecycleBatch(calls=[call]))
         # ... and the listener says so, reconnects and has everything re-read.
         await asyncio.wait_for(heard.connected.wait(), 5)
         assert heard.connects == 2 and listener.reconnects == 1
         assert states[:2] == [True, False] and listener.connected
-        await store.add_remark(call.call_id, "bob", "after the cut", False, T0)
+        await store.calls.add_remark(call.call_id, "bob", "after the cut", False, T0)
         assert await heard.next() == {"calls": {call.call_id: 1}}
     finally:
         task.cancel()

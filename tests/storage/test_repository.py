@@ -26,13 +26,9 @@ from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import AccountKind, Market
 from risk_tui.storage.chain import verify
 from risk_tui.storage.db import create_engine
-from risk_tui.storage.repository import (
-    CallChanged,
-    DailyAlreadyDone,
-    Store,
-    UnknownCall,
-    call_to_row,
-)
+from risk_tui.storage.errors import CallChanged, DailyAlreadyDone, UnknownCall
+from risk_tui.storage.rows import CALL_ROWS
+from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log, calls, chain_heads, daily_jobs, snapshots
 from tests.storage.factories import T0, account_state, audit_of, make_call, snapshot_of
 
@@ -65,8 +61,8 @@ async def test_margin_call_round_trips_every_field(store: Store) -> None:
         exception=True,
         remark="debt, no positions left",
     )
-    await store.commit(LifecycleBatch(calls=[call]))
-    loaded = await store.get_call(call.call_id)
+    await store.calls.commit(LifecycleBatch(calls=[call]))
+    loaded = await store.calls.get_call(call.call_id)
     assert loaded == call
     assert loaded is not None
     assert str(loaded.trigger_call_amount) == "1750.00"
@@ -74,14 +70,14 @@ async def test_margin_call_round_trips_every_field(store: Store) -> None:
     assert loaded.deadline is not None and loaded.deadline.tzinfo is UTC
 
     minimal = make_call("SG-1", deadline=None, deadline_error="no SGX calendar for 2031")
-    await store.commit(LifecycleBatch(calls=[minimal]))
-    assert await store.get_call(minimal.call_id) == minimal
-    assert await store.get_call("nope") is None
+    await store.calls.commit(LifecycleBatch(calls=[minimal]))
+    assert await store.calls.get_call(minimal.call_id) == minimal
+    assert await store.calls.get_call("nope") is None
 
 
 async def test_commit_updates_a_call_by_call_id(store: Store) -> None:
     call = make_call()
-    await store.commit(LifecycleBatch(calls=[call]))
+    await store.calls.commit(LifecycleBatch(calls=[call]))
     notified = replace(
         call,
         state=CallState.NOTIFIED,
@@ -90,41 +86,43 @@ async def test_commit_updates_a_call_by_call_id(store: Store) -> None:
         call_amount=Decimal("1200.50"),
         version=call.version + 1,
     )
-    await store.commit(LifecycleBatch(calls=[notified]))
-    assert await store.get_call(call.call_id) == notified
-    assert await store.open_calls() == {"A1": notified}
+    await store.calls.commit(LifecycleBatch(calls=[notified]))
+    assert await store.calls.get_call(call.call_id) == notified
+    assert await store.calls.open_calls() == {"A1": notified}
 
 
 async def test_repriced_calls_write_their_amount_and_level_only(store: Store) -> None:
     call = make_call()
     other = make_call("A2")
-    await store.commit(LifecycleBatch(calls=[call, other]))
-    await store.add_remark(call.call_id, "op1", "client called", False, T0)
+    await store.calls.commit(LifecycleBatch(calls=[call, other]))
+    await store.calls.add_remark(call.call_id, "op1", "client called", False, T0)
     moved = replace(call, call_amount=Decimal("1777.77"), risk_level=RiskLevel.FORCE_CALL)
     # Anything else the engine holds differently is not a re-pricing's to write.
     stray = replace(moved, client_name="not written", state=CallState.NOTIFIED)
-    await store.commit(LifecycleBatch(repriced=[stray]))
-    stored = await store.get_call(call.call_id)
+    await store.calls.commit(LifecycleBatch(repriced=[stray]))
+    stored = await store.calls.get_call(call.call_id)
     assert stored == replace(
         call,
         call_amount=Decimal("1777.77"),
         risk_level=RiskLevel.FORCE_CALL,
         remark="client called",
     )
-    assert await store.get_call(other.call_id) == other
+    assert await store.calls.get_call(other.call_id) == other
 
 
 async def test_one_open_call_per_account(store: Store, engine: AsyncEngine) -> None:
     first = make_call("A1")
-    await store.commit(LifecycleBatch(calls=[first]))
+    await store.calls.commit(LifecycleBatch(calls=[first]))
     with pytest.raises(CallChanged) as refused:  # the store says so before the index does
-        await store.commit(LifecycleBatch(calls=[make_call("A1")]))
+        await store.calls.commit(LifecycleBatch(calls=[make_call("A1")]))
     assert first.call_id in refused.value.call_ids  # the open call to read
     assert await _count(engine, calls) == 1
     # And the index itself, for any writer that goes around the store.
     async with engine.begin() as conn:
         with pytest.raises(IntegrityError):
-            await conn.execute(insert(calls).values(**call_to_row(make_call("A1"), T0)))
+            await conn.execute(
+                insert(calls).values(**CALL_ROWS.to_row(make_call("A1"), updated_at=T0))
+            )
     assert await _count(engine, calls) == 1
 
     # Ending the old call and opening the next in one batch is fine, in either order.
@@ -136,14 +134,14 @@ async def test_one_open_call_per_account(store: Store, engine: AsyncEngine) -> N
         version=first.version + 1,
     )
     second = make_call("A1", triggered_at=T0 + timedelta(days=2))
-    await store.commit(LifecycleBatch(calls=[second, ended]))
-    assert await store.open_calls() == {"A1": second}
-    assert [c.call_id for c in await store.ended_calls()] == [first.call_id]
+    await store.calls.commit(LifecycleBatch(calls=[second, ended]))
+    assert await store.calls.open_calls() == {"A1": second}
+    assert [c.call_id for c in await store.history.ended_calls()] == [first.call_id]
 
 
 async def test_failing_batch_writes_nothing(store: Store, engine: AsyncEngine) -> None:
     good = make_call("A1")
-    await store.commit(
+    await store.calls.commit(
         LifecycleBatch(calls=[good], snapshots=[snapshot_of(good)], audit=[audit_of(good)])
     )
     heads_before = await _heads(engine)
@@ -177,12 +175,12 @@ async def test_failing_batch_writes_nothing(store: Store, engine: AsyncEngine) -
     ]
     for batch in batches:
         with pytest.raises((ValueError, TypeError, IntegrityError, StatementError, CallChanged)):
-            await store.commit(batch)
+            await store.calls.commit(batch)
         assert await _count(engine, calls) == 1
         assert await _count(engine, snapshots) == 1
         assert await _count(engine, audit_log) == 1
         assert await _heads(engine) == heads_before
-        assert (await store.get_call(good.call_id)) == good
+        assert (await store.calls.get_call(good.call_id)) == good
     assert (await verify(engine)).ok
 
 
@@ -196,7 +194,7 @@ async def test_twenty_thousand_snapshots_in_one_commit(
     store: Store, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     accounts = [make_call(f"A{i:05d}") for i in range(2_000)]
-    await store.commit(LifecycleBatch(calls=accounts))
+    await store.calls.commit(LifecycleBatch(calls=accounts))
     records = [
         snapshot_of(
             call,
@@ -209,13 +207,16 @@ async def test_twenty_thousand_snapshots_in_one_commit(
     ]
     assert len(records) == 20_000
     started = time.perf_counter()
-    await store.commit(LifecycleBatch(snapshots=records))
+    await store.calls.commit(LifecycleBatch(snapshots=records))
     elapsed = time.perf_counter() - started
     with capsys.disabled():
         print(f"\n20,000 snapshots committed on {engine.dialect.name} in {elapsed:.2f} s")
     assert elapsed < 10, f"20,000 snapshots took {elapsed:.1f} s"
     assert await _count(engine, snapshots) == 20_000
-    assert await store.chain_head("snapshots") == (20_000, (await _heads(engine))["snapshots"][1])
+    assert await store.audit.chain_head("snapshots") == (
+        20_000,
+        (await _heads(engine))["snapshots"][1],
+    )
     assert (await verify(engine, page_size=3_000)).message == (
         "ok: 20000 snapshots, 0 audit records verified"
     )
@@ -225,7 +226,7 @@ async def test_snapshots_for_a_call_in_order(store: Store) -> None:
     call = make_call()
     other = make_call("A2")
     scenarios = [SnapshotScenario.TRIGGER, SnapshotScenario.NOTIFICATION, SnapshotScenario.DAILY]
-    await store.commit(
+    await store.calls.commit(
         LifecycleBatch(
             calls=[call, other],
             snapshots=[
@@ -235,12 +236,12 @@ async def test_snapshots_for_a_call_in_order(store: Store) -> None:
             ],
         )
     )
-    await store.commit(
+    await store.calls.commit(
         LifecycleBatch(
             snapshots=[snapshot_of(call, SnapshotScenario.DAILY, T0 + timedelta(days=1))]
         )
     )
-    stored = await store.snapshots_for(call.call_id)
+    stored = await store.history.snapshots_for(call.call_id)
     assert [s.scenario for s in stored] == scenarios
     assert [s.seq for s in stored] == [1, 3, 4]
     first = stored[0]
@@ -248,7 +249,7 @@ async def test_snapshots_for_a_call_in_order(store: Store) -> None:
     assert first.taken_at == T0 and first.feed_as_of == T0 - timedelta(seconds=1)
     assert first.feed_cursor == "c-000042"
     assert len(first.hash) == 64
-    assert await store.snapshots_for("nope") == []
+    assert await store.history.snapshots_for("nope") == []
 
 
 async def test_ended_calls_page_newest_first(store: Store) -> None:
@@ -261,32 +262,36 @@ async def test_ended_calls_page_newest_first(store: Store) -> None:
         )
         for i in range(5)
     ]
-    await store.commit(LifecycleBatch(calls=[*ended, make_call("OPEN")]))
+    await store.calls.commit(LifecycleBatch(calls=[*ended, make_call("OPEN")]))
     newest_first = [c.call_id for c in reversed(ended)]
-    assert [c.call_id for c in await store.ended_calls(limit=2)] == newest_first[:2]
-    assert [c.call_id for c in await store.ended_calls(limit=2, offset=2)] == newest_first[2:4]
-    assert [c.call_id for c in await store.ended_calls(limit=10, offset=4)] == newest_first[4:]
-    assert await store.count_ended_calls() == 5
-    assert list(await store.open_calls()) == ["OPEN"]
+    assert [c.call_id for c in await store.history.ended_calls(limit=2)] == newest_first[:2]
+    assert [c.call_id for c in await store.history.ended_calls(limit=2, offset=2)] == newest_first[
+        2:4
+    ]
+    assert [c.call_id for c in await store.history.ended_calls(limit=10, offset=4)] == newest_first[
+        4:
+    ]
+    assert await store.history.count_ended_calls() == 5
+    assert list(await store.calls.open_calls()) == ["OPEN"]
 
 
 async def test_remarks_history_and_audit(store: Store) -> None:
     call = make_call()
-    await store.commit(LifecycleBatch(calls=[call]))
-    await store.add_remark(call.call_id, "alice", "client says funds on the way", False, T0)
+    await store.calls.commit(LifecycleBatch(calls=[call]))
+    await store.calls.add_remark(call.call_id, "alice", "client says funds on the way", False, T0)
     later = T0 + timedelta(hours=2)
-    await store.add_remark(call.call_id, "bob", "debt, no positions left", True, later)
+    await store.calls.add_remark(call.call_id, "bob", "debt, no positions left", True, later)
 
-    history = await store.remarks_for(call.call_id)
+    history = await store.history.remarks_for(call.call_id)
     assert [(r.operator, r.text, r.exception, r.at) for r in history] == [
         ("alice", "client says funds on the way", False, T0),
         ("bob", "debt, no positions left", True, later),
     ]
-    current = await store.get_call(call.call_id)
+    current = await store.calls.get_call(call.call_id)
     assert current is not None
     assert (current.remark, current.exception) == ("debt, no positions left", True)
 
-    audit = await store.audit_for(call.call_id)
+    audit = await store.history.audit_for(call.call_id)
     assert [(a.action, a.operator, a.details) for a in audit] == [
         ("remark", "alice", {"text": "client says funds on the way", "exception": False}),
         ("remark", "bob", {"text": "debt, no positions left", "exception": True}),
@@ -295,14 +300,14 @@ async def test_remarks_history_and_audit(store: Store) -> None:
 
     # The engine's older copy of the call must not erase the operator's remark.
     older = replace(call, call_amount=Decimal("900.00"), version=call.version + 1)
-    await store.commit(LifecycleBatch(calls=[older]))
-    current = await store.get_call(call.call_id)
+    await store.calls.commit(LifecycleBatch(calls=[older]))
+    current = await store.calls.get_call(call.call_id)
     assert current is not None
     assert current.call_amount == Decimal("900.00")
     assert (current.remark, current.exception) == ("debt, no positions left", True)
 
     with pytest.raises(UnknownCall):
-        await store.add_remark("nope", "alice", "x", False, T0)
+        await store.calls.add_remark("nope", "alice", "x", False, T0)
 
 
 async def test_append_audit(store: Store, engine: AsyncEngine) -> None:
@@ -310,44 +315,46 @@ async def test_append_audit(store: Store, engine: AsyncEngine) -> None:
         AuditEntry(T0, "alice", "login"),
         AuditEntry(T0, "alice", "liquidate", "MC1", "A1", {"symbols": ["D05.SI"], "qty": "100"}),
     ]
-    await store.append_audit(entries)
-    await store.append_audit([])
+    await store.audit.append_audit(entries)
+    await store.audit.append_audit([])
     assert await _count(engine, audit_log) == 2
     assert (await verify(engine)).message == "ok: 0 snapshots, 2 audit records verified"
 
 
 async def test_daily_markers_commit_with_the_snapshot(store: Store, engine: AsyncEngine) -> None:
     call = make_call()
-    await store.commit(LifecycleBatch(calls=[call], snapshots=[snapshot_of(call)]))
+    await store.calls.commit(LifecycleBatch(calls=[call], snapshots=[snapshot_of(call)]))
     day = date(2026, 3, 3)
-    assert not await store.daily_done("snapshot", call.call_id, day)
+    assert not await store.daily.daily_done("snapshot", call.call_id, day)
 
     daily = snapshot_of(call, SnapshotScenario.DAILY, T0 + timedelta(days=1))
-    await store.commit(LifecycleBatch(snapshots=[daily]), daily=[("snapshot", call.call_id, day)])
-    assert await store.daily_done("snapshot", call.call_id, day)
-    assert not await store.daily_done("reminder", call.call_id, day)
-    assert not await store.daily_done("snapshot", call.call_id, date(2026, 3, 4))
+    await store.calls.commit(
+        LifecycleBatch(snapshots=[daily]), daily=[("snapshot", call.call_id, day)]
+    )
+    assert await store.daily.daily_done("snapshot", call.call_id, day)
+    assert not await store.daily.daily_done("reminder", call.call_id, day)
+    assert not await store.daily.daily_done("snapshot", call.call_id, date(2026, 3, 4))
 
     # Doing it again (say, after a restart) is refused, and the snapshot is not repeated.
     with pytest.raises(DailyAlreadyDone) as raised:
-        await store.commit(
+        await store.calls.commit(
             LifecycleBatch(snapshots=[daily]), daily=[("snapshot", call.call_id, day)]
         )
     assert raised.value.keys == [("snapshot", call.call_id, day)]
-    assert len(await store.snapshots_for(call.call_id)) == 2
+    assert len(await store.history.snapshots_for(call.call_id)) == 2
 
-    await store.mark_daily([("reminder", call.call_id, day), ("reminder", call.call_id, day)])
-    assert await store.daily_done("reminder", call.call_id, day)
-    await store.commit(LifecycleBatch(), daily=[("snapshot", call.call_id, date(2026, 3, 4))])
-    assert await store.last_daily("snapshot") == {call.call_id: date(2026, 3, 4)}
+    await store.daily.mark_daily([("reminder", call.call_id, day), ("reminder", call.call_id, day)])
+    assert await store.daily.daily_done("reminder", call.call_id, day)
+    await store.calls.commit(LifecycleBatch(), daily=[("snapshot", call.call_id, date(2026, 3, 4))])
+    assert await store.daily.last_daily("snapshot") == {call.call_id: date(2026, 3, 4)}
     assert await _count(engine, daily_jobs) == 3
 
 
 async def test_feed_cache(store: Store) -> None:
-    assert await store.get_cache("book") is None
-    await store.put_cache("book", '{"cursor": "c-1"}')
-    await store.put_cache("book", '{"cursor": "c-2"}')
-    assert await store.get_cache("book") == '{"cursor": "c-2"}'
+    assert await store.cache.get_cache("book") is None
+    await store.cache.put_cache("book", '{"cursor": "c-1"}')
+    await store.cache.put_cache("book", '{"cursor": "c-2"}')
+    assert await store.cache.get_cache("book") == '{"cursor": "c-2"}'
 
 
 async def test_concurrent_writers_keep_the_chains_contiguous(db_url: str, store: Store) -> None:
@@ -358,7 +365,7 @@ async def test_concurrent_writers_keep_the_chains_contiguous(db_url: str, store:
     async def write(engine: AsyncEngine, batch_calls: list) -> None:  # type: ignore[type-arg]
         writer = Store(engine)
         for call in batch_calls:
-            await writer.commit(
+            await writer.calls.commit(
                 LifecycleBatch(
                     calls=[call], snapshots=[snapshot_of(call)] * 2, audit=[audit_of(call)]
                 )
@@ -388,7 +395,7 @@ async def test_snapshot_records_keep_their_order_within_a_batch(store: Store) ->
         )
         for i in range(50)
     ]
-    await store.commit(LifecycleBatch(calls=[call], snapshots=records))
-    stored = await store.snapshots_for(call.call_id)
+    await store.calls.commit(LifecycleBatch(calls=[call], snapshots=records))
+    stored = await store.history.snapshots_for(call.call_id)
     assert [s.payload["i"] for s in stored] == list(range(50))
     assert stored[0].feed_as_of is None and stored[0].feed_cursor is None

@@ -22,30 +22,30 @@ from tests.storage.factories import T0, make_call, snapshot_of
 
 async def test_a_lifecycle_write_over_a_newer_version_is_refused(store: Store) -> None:
     opened = replace(make_call("A1"), version=1)
-    await store.commit(LifecycleBatch(calls=[opened]))
+    await store.calls.commit(LifecycleBatch(calls=[opened]))
     # A terminal closes the call; the engine, not having heard yet, escalates its copy.
     closed = close_by_operator(opened, T0 + timedelta(minutes=5), "client paid").call
-    await store.commit(LifecycleBatch(calls=[closed]))
+    await store.calls.commit(LifecycleBatch(calls=[closed]))
     escalated = replace(
         opened, state=CallState.FORCE_CALL, force_call_at=T0, version=opened.version + 1
     )
     snapshot = snapshot_of(escalated, SnapshotScenario.FORCE_CALL)
     with pytest.raises(CallChanged) as refused:
-        await store.commit(LifecycleBatch(calls=[escalated], snapshots=[snapshot]))
+        await store.calls.commit(LifecycleBatch(calls=[escalated], snapshots=[snapshot]))
     assert refused.value.call_ids == {opened.call_id}
-    assert await store.get_call(opened.call_id) == closed
-    assert await store.snapshots_for(opened.call_id) == []  # nothing of it written
+    assert await store.calls.get_call(opened.call_id) == closed
+    assert await store.history.snapshots_for(opened.call_id) == []  # nothing of it written
 
 
 async def test_a_poll_skips_the_changed_call_and_writes_the_rest(store: Store) -> None:
     first = replace(make_call("A1"), version=1)
     second = replace(make_call("A2"), version=1)
-    await store.commit(LifecycleBatch(calls=[first, second]))
+    await store.calls.commit(LifecycleBatch(calls=[first, second]))
     moved = move_deadline(first, T0 + timedelta(days=5), "agreed with the client")
-    await store.commit(LifecycleBatch(calls=[moved]))
+    await store.calls.commit(LifecycleBatch(calls=[moved]))
     stale_end = replace(first, state=CallState.ENDED, ended_at=T0, version=2)
     other_end = replace(second, state=CallState.ENDED, ended_at=T0, version=2)
-    refused = await store.commit(
+    refused = await store.calls.commit(
         LifecycleBatch(
             calls=[stale_end, other_end],
             snapshots=[
@@ -56,42 +56,42 @@ async def test_a_poll_skips_the_changed_call_and_writes_the_rest(store: Store) -
         skip_changed=True,
     )
     assert refused == {first.call_id}
-    assert await store.get_call(first.call_id) == moved  # the operator's move stands
-    assert (await store.get_call(second.call_id)) == other_end
-    assert [s.call_id for s in await store.snapshots_for(first.call_id)] == []
-    assert [s.scenario for s in await store.snapshots_for(second.call_id)] == ["end"]
+    assert await store.calls.get_call(first.call_id) == moved  # the operator's move stands
+    assert (await store.calls.get_call(second.call_id)) == other_end
+    assert [s.call_id for s in await store.history.snapshots_for(first.call_id)] == []
+    assert [s.scenario for s in await store.history.snapshots_for(second.call_id)] == ["end"]
 
 
 async def test_re_pricing_never_touches_an_ended_call(store: Store) -> None:
     opened = replace(make_call("A1"), version=1)
-    await store.commit(LifecycleBatch(calls=[opened]))
+    await store.calls.commit(LifecycleBatch(calls=[opened]))
     closed = close_by_operator(opened, T0, "paid").call
-    await store.commit(LifecycleBatch(calls=[closed]))
+    await store.calls.commit(LifecycleBatch(calls=[closed]))
     late = replace(opened, call_amount=Decimal("99.00"), risk_level=RiskLevel.FORCE_CALL)
-    await store.commit(LifecycleBatch(repriced=[late]))
-    assert await store.get_call(opened.call_id) == closed
+    await store.calls.commit(LifecycleBatch(repriced=[late]))
+    assert await store.calls.get_call(opened.call_id) == closed
 
 
 async def test_a_claim_is_one_operator_at_a_time(store: Store) -> None:
     call = replace(make_call("A1"), version=1)
-    await store.commit(LifecycleBatch(calls=[call]))
-    claimed = await store.set_claim(call.call_id, "alice", T0, claim=True)
+    await store.calls.commit(LifecycleBatch(calls=[call]))
+    claimed = await store.calls.set_claim(call.call_id, "alice", T0, claim=True)
     assert (claimed.claimed_by, claimed.claimed_at) == ("alice", T0)
     assert claimed.version == call.version  # a claim is not a lifecycle change
     with pytest.raises(ClaimTaken, match="claimed by alice"):
-        await store.set_claim(call.call_id, "bob", T0, claim=True)
+        await store.calls.set_claim(call.call_id, "bob", T0, claim=True)
     with pytest.raises(ClaimTaken, match="claimed by alice"):
-        await store.set_claim(call.call_id, "bob", T0, claim=False)  # not bob's to give up
-    again = await store.set_claim(call.call_id, "alice", T0, claim=True)  # a double press
+        await store.calls.set_claim(call.call_id, "bob", T0, claim=False)  # not bob's to give up
+    again = await store.calls.set_claim(call.call_id, "alice", T0, claim=True)  # a double press
     assert again.claimed_by == "alice"
     # A supervisor takes it over, naming whose it was.
-    taken = await store.set_claim(call.call_id, "sue", T0, claim=True, over="alice")
+    taken = await store.calls.set_claim(call.call_id, "sue", T0, claim=True, over="alice")
     assert taken.claimed_by == "sue"
-    released = await store.set_claim(call.call_id, "sue", T0, claim=False)
+    released = await store.calls.set_claim(call.call_id, "sue", T0, claim=False)
     assert released.claimed_by is None and released.claimed_at is None
-    bob = await store.set_claim(call.call_id, "bob", T0, claim=True)
+    bob = await store.calls.set_claim(call.call_id, "bob", T0, claim=True)
     assert bob.claimed_by == "bob"
-    actions = [a.action for a in await store.audit_for(call.call_id)]
+    actions = [a.action for a in await store.history.audit_for(call.call_id)]
     assert actions == [
         "call_claimed",
         "call_claimed",
@@ -99,24 +99,24 @@ async def test_a_claim_is_one_operator_at_a_time(store: Store) -> None:
         "call_released",
         "call_claimed",
     ]
-    taken_from = [a.details for a in await store.audit_for(call.call_id)][2]
+    taken_from = [a.details for a in await store.history.audit_for(call.call_id)][2]
     assert taken_from == {"taken_from": "alice"}
 
 
 async def test_a_lifecycle_write_keeps_the_claim(store: Store) -> None:
     call = replace(make_call("A1"), version=1)
-    await store.commit(LifecycleBatch(calls=[call]))
-    await store.set_claim(call.call_id, "alice", T0, claim=True)
+    await store.calls.commit(LifecycleBatch(calls=[call]))
+    await store.calls.set_claim(call.call_id, "alice", T0, claim=True)
     escalated = replace(call, state=CallState.FORCE_CALL, version=2)  # the engine's copy
-    await store.commit(LifecycleBatch(calls=[escalated]))
-    stored = await store.get_call(call.call_id)
+    await store.calls.commit(LifecycleBatch(calls=[escalated]))
+    stored = await store.calls.get_call(call.call_id)
     assert stored is not None
     assert (stored.state, stored.claimed_by) == (CallState.FORCE_CALL, "alice")
 
 
 async def test_an_ended_call_cannot_be_claimed(store: Store) -> None:
     call = replace(make_call("A1"), version=1)
-    await store.commit(LifecycleBatch(calls=[call]))
-    await store.commit(LifecycleBatch(calls=[close_by_operator(call, T0, "paid").call]))
+    await store.calls.commit(LifecycleBatch(calls=[call]))
+    await store.calls.commit(LifecycleBatch(calls=[close_by_operator(call, T0, "paid").call]))
     with pytest.raises(ClaimTaken, match="has ended"):
-        await store.set_claim(call.call_id, "alice", T0, claim=True)
+        await store.calls.set_claim(call.call_id, "alice", T0, claim=True)

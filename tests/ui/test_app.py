@@ -187,7 +187,7 @@ async def test_message_remark_and_exception_from_the_keyboard(desk: Desk) -> Non
         await until(pilot, lambda: "client called back" in row_text(app, "A1001", "exceptions"))
         assert row_text(app, "A1001") == ""
         assert app.desk is not None
-        remarks = await desk_of(app).store.remarks_for(
+        remarks = await desk_of(app).store.history.remarks_for(
             desk_of(app).engine.open_calls["A1001"].call_id
         )
         assert any(r.exception for r in remarks)
@@ -246,9 +246,9 @@ async def test_details_and_auto_liquidation_from_the_keyboard(desk: Desk) -> Non
         call_id = desk_of(app).engine.open_calls["A1001"].call_id
         store = desk_of(app).store
         await until(pilot, lambda: True)
-        plans = await store.auto_liquidations_for(call_id)  # type: ignore[attr-defined]
+        plans = await store.plans.auto_liquidations_for(call_id)  # type: ignore[attr-defined]
         assert len(plans) == 1 and str(plans[0].state).endswith("scheduled")
-        audit = await store.audit_for(call_id)  # type: ignore[attr-defined]
+        audit = await store.history.audit_for(call_id)  # type: ignore[attr-defined]
         assert any("auto" in entry.action for entry in audit)
 
 

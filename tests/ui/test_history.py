@@ -128,7 +128,7 @@ async def test_a_call_ended_by_a_price_recovery_appears_in_history_with_both_sna
 
         store = desk_of(app).store
         assert isinstance(store, Store)
-        snapshots = await store.snapshots_for(call_id)
+        snapshots = await store.history.snapshots_for(call_id)
         assert [s.scenario for s in snapshots] == [SnapshotScenario.TRIGGER, SnapshotScenario.END]
         assert snapshots[0].payload["equity"] == "9500.00"
         assert D(snapshots[1].payload["call_amount"]) == 0
@@ -189,7 +189,7 @@ async def test_export_from_the_tab_writes_files_that_verify_offline(
         store = desk_of(app).store
         assert isinstance(store, Store)
         calls = list(desk_of(app).engine.open_calls.values())
-        snapshots = sum([len(await store.snapshots_for(call.call_id)) for call in calls])
+        snapshots = sum([len(await store.history.snapshots_for(call.call_id)) for call in calls])
     assert not await asyncio.to_thread(lambda: list(tmp_path.glob(".*.partial")))
     for fmt in ("jsonl", "csv"):
         verified = verify_cli(tmp_path / f"day.{fmt}")
@@ -305,7 +305,7 @@ async def fill_history(db_path: Path, count: int) -> list[MarginCall]:
         )
     ]  # fmt: skip
     try:
-        await Store(engine).commit(LifecycleBatch(calls=calls, snapshots=records))
+        await Store(engine).calls.commit(LifecycleBatch(calls=calls, snapshots=records))
     finally:
         await engine.dispose()
     return sorted(calls, key=lambda c: (c.ended_at, c.call_id), reverse=True)
@@ -323,16 +323,17 @@ async def test_a_long_history_is_read_a_page_at_a_time(
         store = desk_of(app).store
         assert isinstance(store, Store)
         reads: list[dict[str, Any]] = []
-        page = store.history_page
+        page = store.history.history_page
 
-        async def spy(limit: int, **kw: Any) -> list[MarginCall]:
+        async def spy(limit: int, **given: Any) -> list[MarginCall]:
+            kw = {k: v for k, v in given.items() if v is not None or k == "needle"}
             if "before" in kw:  # where the cursor was when the next page was asked for
                 kw["cursor"] = app.query_one("#history-pane-table", LiveTable).cursor_index
             found = await page(limit, **{k: v for k, v in kw.items() if k != "cursor"})
             reads.append({"limit": limit, "rows": len(found), **kw})
             return found
 
-        store.history_page = spy  # type: ignore[method-assign]
+        store.history.history_page = spy  # type: ignore[method-assign]
         await pilot.press("4")
         pane, table = history_of(app)
         await until(pilot, lambda: table.total_row_count > 0)
@@ -380,7 +381,7 @@ async def test_a_long_history_is_read_a_page_at_a_time(
             end_reason=EndReason.CLOSED,
             end_note="written off",
         )
-        await store.commit(LifecycleBatch(calls=[later]))
+        await store.calls.commit(LifecycleBatch(calls=[later]))
         await until(pilot, lambda: table.visible_keys()[:1] == [later.call_id], seconds=5)
         assert pane.total == 5_001 and table.total_row_count == PAGE_SIZE + 1
         assert "closed by operator" in cells_text(table, later.call_id)
@@ -401,7 +402,7 @@ async def test_a_database_error_is_one_line_and_history_recovers(
         async def locked(needle: str | None = None) -> int:
             raise OperationalError("SELECT count(*)", {}, Exception("database is locked"))
 
-        store.count_history = locked  # type: ignore[method-assign]
+        store.history.count_history = locked  # type: ignore[method-assign]
         await pilot.press("4")
         pane, table = history_of(app)
         status = app.query_one("#history-status", Static)
@@ -409,7 +410,7 @@ async def test_a_database_error_is_one_line_and_history_recovers(
         assert str(status.render()) == "History: cannot read history: database is locked"
         await until(pilot, notified(app, "cannot read history: database is locked"))
         assert table.row_count == 0
-        del store.count_history  # the database answers again: the next probe reads it
+        del store.history.count_history  # the database answers again: the next probe reads it
         await until(pilot, lambda: table.row_count == 3, seconds=5)
         assert pane.total == 3
         assert str(status.render()).startswith("History: 3 ended calls, newest first")
@@ -467,7 +468,7 @@ def history_app(fixed_app: Callable[..., RiskApp], tmp_path: Path) -> Callable[[
             await upgrade(url)
             engine = await create_engine(url)
             try:
-                await Store(engine).commit(LifecycleBatch(calls=calls, snapshots=records))
+                await Store(engine).calls.commit(LifecycleBatch(calls=calls, snapshots=records))
             finally:
                 await engine.dispose()
 
@@ -569,7 +570,7 @@ async def test_outside_text_in_history_is_inert(
     await upgrade(url)
     engine = await create_engine(url)
     try:
-        await Store(engine).commit(LifecycleBatch(calls=[hostile], snapshots=records[4:]))
+        await Store(engine).calls.commit(LifecycleBatch(calls=[hostile], snapshots=records[4:]))
     finally:
         await engine.dispose()
     app = fixed_app()

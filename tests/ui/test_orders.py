@@ -33,11 +33,13 @@ from risk_tui.core.model import Market, Side
 from risk_tui.core.records import StoredOrder
 from risk_tui.core.roles import Actor, Role
 from risk_tui.screens.order_words import CancelOrderDialog, cancel_refusal, order_cells, order_facts
-from risk_tui.screens.orders import OrdersPane, average_price
+from risk_tui.screens.orders import OrdersPane
+from risk_tui.screens.order_words import average_price
 from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import build_state
 from risk_tui.storage import Store, create_engine, upgrade
-from risk_tui.storage.actions import order_to_row
+from risk_tui.storage.orders import pending_order
+from risk_tui.storage.rows import ORDER_ROWS
 from risk_tui.storage.tables import orders
 from risk_tui.widgets.live_table import LiveTable
 from tests.threaded_sim import serve_in_thread
@@ -154,7 +156,7 @@ def cancel_posts(state: SimState) -> int:
 
 async def audit_actions(app: RiskApp, call_id: str) -> list[tuple[str, str]]:
     assert app.desk is not None
-    entries = await desk_of(app).store.audit_for(call_id)
+    entries = await desk_of(app).store.history.audit_for(call_id)
     return [(entry.action, entry.operator) for entry in entries]
 
 
@@ -226,7 +228,9 @@ def _rows(count: int, *, status: str = "filled", start: int = 0) -> list[dict[st
     rows = []
     for n in range(start, start + count):
         intent = stored(f"RT-O-{n:06d}").intent()
-        row = order_to_row(intent, {"big": "x" * 2000}, NOW + timedelta(seconds=n))
+        row = ORDER_ROWS.to_row(
+            pending_order(intent, {"big": "x" * 2000}, NOW + timedelta(seconds=n))
+        )
         row.update(
             call_id=None,
             send_state=SendState.ACKNOWLEDGED.value,
@@ -255,15 +259,15 @@ async def test_the_window_is_the_newest_orders_and_every_unfinished_one(store: S
         await conn.execute(insert(orders), _rows(450, start=1))
         pending = _rows(1, start=451)[0] | {"send_state": "pending", "status": None}
         await conn.execute(insert(orders), [pending | {"created_at": NOW - timedelta(days=9)}])
-    window = await store.order_window(100)
+    window = await store.orders.order_window(100)
     keys = [stamp.client_order_id for stamp in window]
     assert len(keys) == 102
     assert keys[:100] == [f"RT-O-{n:06d}" for n in range(450, 350, -1)]  # newest first
     assert keys[100:] == ["RT-O-000000", "RT-O-000451"]  # old but unfinished
     # Without the scan: the newest, and of the keys named those still unfinished.
-    known = await store.order_window(100, also=["RT-O-000000", "RT-O-000001"], scan=False)
+    known = await store.orders.order_window(100, also=["RT-O-000000", "RT-O-000001"], scan=False)
     assert [stamp.client_order_id for stamp in known] == [*keys[:100], "RT-O-000000"]
-    fetched = await store.orders_by_key(["RT-O-000000", "RT-O-000451", "nobody"])
+    fetched = await store.orders.orders_by_key(["RT-O-000000", "RT-O-000451", "nobody"])
     assert {order.client_order_id for order in fetched} == {"RT-O-000000", "RT-O-000451"}
 
 

@@ -21,6 +21,7 @@ from risk_tui.cli.compose import desk_api, desk_process
 from risk_tui.config import FeedSettings, Settings, load_settings
 from risk_tui.core.roles import Actor, Role
 from risk_tui.desk.api import DeskRole
+from risk_tui.desk.decide import Follower
 from risk_tui.desk.runtime import Desk
 from risk_tui.sim.app import SimState
 from risk_tui.storage import upgrade
@@ -96,12 +97,13 @@ async def test_two_terminals_see_each_other_and_the_engine(shared: SharedDesk) -
         # The engine opened the seed call; both terminals show it, with their own figures.
         await until(lambda: "1,015.00" in cells(first) and "1,015.00" in cells(second))
         assert first.desk is not None and second.desk is not None
-        assert first.desk.role is DeskRole.TERMINAL and not first.desk.engine.lifecycle
+        assert first.desk.role is DeskRole.TERMINAL
+        assert isinstance(desk_of(first).engine.decider, Follower)
         await until(lambda: "engine" in str(second.query_one(EngineBanner).render()))
 
         # A remark in one shows in the other within a second.
         call_id = call_of(first)
-        await first.desk.call_actions.add_remark(
+        await desk_of(first).call_actions.add_remark(
             call_id, "client calls back at 3pm", exception=False, actor=ALICE
         )
         took = await until(lambda: "client calls back at 3pm" in cells(second), seconds=1.0)
@@ -115,11 +117,11 @@ async def test_two_terminals_see_each_other_and_the_engine(shared: SharedDesk) -
         await until(
             lambda: any("claimed by alice" in str(n.message) for n in second._notifications)
         )
-        stored = await shared.engine.store.get_call(call_id)  # type: ignore[attr-defined]
+        stored = await shared.engine.store.calls.get_call(call_id)  # type: ignore[attr-defined]
         assert stored.claimed_by == "alice"
         await one.press("o")  # alice gives it up; bob may take it now
         await until(lambda: "alice" not in cells(second), seconds=1.0)
-        await second.desk.call_actions.claim(call_id, BOB)
+        await desk_of(second).call_actions.claim(call_id, BOB)
         await until(lambda: "bob" in cells(first), seconds=1.0)
 
 
@@ -128,7 +130,7 @@ async def test_a_terminal_cut_off_from_notifications_catches_up(shared: SharedDe
     async with first.run_test(size=(200, 40)), second.run_test(size=(200, 40)):
         await until(lambda: "1,015.00" in cells(first) and "1,015.00" in cells(second))
         assert first.desk is not None and second.desk is not None
-        shared_part = second.desk.shared
+        shared_part = desk_of(second).listener
         assert shared_part is not None
         await until(lambda: shared_part.listener.connected)
         states: list[bool] = []
@@ -149,7 +151,7 @@ async def test_a_terminal_cut_off_from_notifications_catches_up(shared: SharedDe
             await admin.close()
         await until(lambda: not shared_part.listener.connected)
         # While bob's terminal hears nothing, alice remarks: that notification is lost.
-        await first.desk.call_actions.add_remark(
+        await desk_of(first).call_actions.add_remark(
             call_of(first), "written while bob was cut off", exception=False, actor=ALICE
         )
         await until(lambda: states[:1] == [False])  # said so (the banner: "UPDATES CUT OFF")
