@@ -32,9 +32,14 @@ from risk_tui.core.actions import OrderIntent, SendState
 from risk_tui.core.model import Market, Side
 from risk_tui.core.records import StoredOrder
 from risk_tui.core.roles import Actor, Role
-from risk_tui.screens.order_words import CancelOrderDialog, cancel_refusal, order_cells, order_facts
+from risk_tui.screens.order_words import (
+    CancelOrderDialog,
+    average_price,
+    cancel_refusal,
+    order_cells,
+    order_facts,
+)
 from risk_tui.screens.orders import OrdersPane
-from risk_tui.screens.order_words import average_price
 from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import build_state
 from risk_tui.storage import Store, create_engine, upgrade
