@@ -42,7 +42,7 @@ from risk_tui.desk.api import (
     ViewChanged,
 )
 from risk_tui.screens.approvals import ApprovalsPane
-from risk_tui.screens.call_actions import CallActions
+from risk_tui.screens.call_dialogs import CallDialogs
 from risk_tui.screens.history import HistoryPane
 from risk_tui.screens.orders import OrdersPane
 from risk_tui.screens.shorts import ShortsPane
@@ -181,7 +181,7 @@ class RiskApp(App[int]):
         self._changed_rows = 0
         self._deferred = False
         self._desk_closing = False  # the desk is closing: no new reads of its database
-        self.calls = CallActions(self)  # the dialogs and commands behind a call's keys
+        self.calls = CallDialogs(self)  # the dialogs and commands behind a call's keys
         self.kill_switch: KillSwitch | None = None  # as last read from the database
         self.pending_approvals = 0
 
@@ -564,7 +564,7 @@ class RiskApp(App[int]):
 
         self.run_worker(self.act(claim, "claim"), group="claim")
 
-    # The keys' dialogs and commands are `screens.call_actions`; each runs in a worker of
+    # The keys' dialogs and commands are `screens.call_dialogs`; each runs in a worker of
     # its own group, one dialog at a time.
 
     @work(exclusive=True, group="dialog")

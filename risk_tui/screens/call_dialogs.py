@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class CallActions:
-    """The operator's actions on calls, for the app that hosts them."""
+class CallDialogs:
+    """The dialogs of the operator's actions on calls, for the app that hosts them."""
 
     def __init__(self, app: App[Any]) -> None:
         self.app = app
