@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from risk_tui import engine as engine_module
 from risk_tui.core.book import BookChanges
 from risk_tui.core.lifecycle import LifecycleBatch
 from risk_tui.core.margin import MarginFigures, compute_account, is_monitored
 from risk_tui.core.model import Quote
+from risk_tui.desk import decide
 from risk_tui.desk.engine import Engine
 from risk_tui.feed.models import parse_payload
 from risk_tui.sim.scenarios import build_state
@@ -98,7 +98,7 @@ async def test_a_generated_desk_through_a_selloff_is_the_reference() -> None:
 async def test_repriced_calls_are_written_oldest_first_a_batch_per_poll(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(engine_module, "REPRICED_PER_POLL", 40)
+    monkeypatch.setattr(decide, "REPRICED_PER_POLL", 40)
     store = MemoryStore()
     engine = await engine_with(store)
     await engine.apply(parse_payload(_snapshot()).changes, full=True)
