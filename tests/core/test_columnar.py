@@ -4,7 +4,7 @@ For every account: the same risk level, the same call amount (to the minor unit,
 tolerance) and the same incompleteness. Equity, IM, MM, FM and the other figures are
 digit for digit the reference's when no inverse fx rate is involved, and within the
 reference's own 40-significant-digit precision when one is (1/7.8050 does not
-terminate: see the module doc of risk_tui.core.columnar).
+terminate: see the module doc of risk_tui.core.columnar_scales).
 """
 
 from __future__ import annotations
