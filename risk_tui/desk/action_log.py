@@ -1,29 +1,40 @@
 """What every operator action records besides itself: who, in which role, on what state —
-and the audit entry of an action the desk refused (compliance reads attempts too)."""
+the audit entry of an action the desk refused (compliance reads attempts too), and the
+one way a change to a call is made: built under the calls lock, committed (refused if
+another process changed the call first), then shown."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, NoReturn
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, NoReturn, TypeVar
 
 from risk_tui.core.actions import ActionRefused
 from risk_tui.core.feed_health import FeedStatus
-from risk_tui.core.lifecycle import AuditEntry
+from risk_tui.core.lifecycle import AuditEntry, MarginCall
 from risk_tui.core.roles import Actor
 from risk_tui.desk.engine import Engine
 from risk_tui.storage.errors import CallChanged
 from risk_tui.storage.store import Store
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 class ActionLog:
-    """Audited refusals, the details each action records, and calls changed meanwhile."""
+    """Audited refusals, the details each action records, and changes to calls."""
 
     def __init__(
-        self, engine: Engine, store: Store, feed_status: Callable[[], FeedStatus]
+        self,
+        engine: Engine,
+        store: Store,
+        calls_lock: asyncio.Lock,
+        feed_status: Callable[[], FeedStatus],
     ) -> None:
         self._engine = engine
         self._store = store
+        self._calls_lock = calls_lock
         self._feed_status = feed_status
 
     def details(self, actor: Actor, account_id: str) -> dict[str, Any]:
@@ -65,3 +76,28 @@ class ActionLog:
         except CallChanged as changed:
             self._engine.take_stored(await self._store.calls.calls_by_id(changed.call_ids))
             raise ActionRefused(what, [f"{changed}; it now shows as stored: look again"]) from None
+
+    async def change_call(
+        self,
+        what: str,
+        build: Callable[[], tuple[MarginCall | None, T]],
+        write: Callable[[T], Awaitable[R]],
+    ) -> R:
+        """Lock → build → commit → show, for every operator change to a call.
+
+        Under the calls lock (no poll puts an older copy back meanwhile): `build` makes
+        the changed call, unwritten, and what `write` commits with it; a call no longer
+        open here, or a change the lifecycle refuses, is refused as `what`. A call another
+        process changed first is refused and shown as stored now (`changed_elsewhere`).
+        Once committed, the changed call is shown at once.
+        """
+        async with self._calls_lock:
+            try:
+                changed, payload = build()
+            except (LookupError, ValueError) as problem:  # ended by a poll since the checks
+                raise ActionRefused(what, [str(problem)]) from None
+            async with self.changed_elsewhere(what):
+                result = await write(payload)
+            if changed is not None:
+                self._engine.adopt(changed)
+        return result

@@ -26,7 +26,6 @@ process left are voided when the requests are next listed).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -46,7 +45,7 @@ from risk_tui.core.four_eyes import (
     order_of,
     plan_of,
 )
-from risk_tui.core.lifecycle import LifecycleBatch
+from risk_tui.core.lifecycle import LifecycleBatch, MarginCall
 from risk_tui.core.roles import Actor, Role
 from risk_tui.desk.action_log import ActionLog
 from risk_tui.desk.engine import Engine
@@ -77,7 +76,6 @@ class Approvals:
         plans: AutoLiquidations,
         kill_switch: KillSwitchService,
         actions: ActionLog,
-        calls_lock: asyncio.Lock,
     ) -> None:
         self._engine = engine
         self._store = store
@@ -85,7 +83,6 @@ class Approvals:
         self._plans = plans
         self._kill_switch = kill_switch
         self._actions = actions
-        self._calls_lock = calls_lock
 
     # --- listing, voiding, recovering ------------------------------------------------------
 
@@ -296,63 +293,62 @@ class Approvals:
         engine = self._engine
         new_deadline, reason = deadline_of(request)
         requester = request.requester
-        async with self._calls_lock:
-            try:
-                moved, entry = engine.deadline_move(
-                    request.call_id or "",
-                    new_deadline,
-                    reason,
-                    operator=requester.name,
-                    details={
-                        **self._actions.details(requester, request.account_id),
-                        **self._approval_details(request, approver),
-                    },
-                )
-            except (LookupError, ValueError) as problem:  # ended by a poll since the checks
-                raise ActionRefused("approval", [str(problem)]) from None
-            async with self._actions.changed_elsewhere("approval"):
-                executed = await self._store.approvals.approve_request(
-                    request.approval_id,
-                    request.details_hash,
-                    approver,
-                    at=engine.clock(),
-                    execute=LifecycleBatch(calls=[moved], audit=[entry]),
-                    outcome={"new_deadline": new_deadline.isoformat()},
-                    note=f"deadline of call {moved.call_id} moved to {new_deadline.isoformat()}",
-                )
-            engine.adopt(moved)
-        return executed
+
+        def build() -> tuple[MarginCall, LifecycleBatch]:
+            moved, entry = engine.deadline_move(
+                request.call_id or "",
+                new_deadline,
+                reason,
+                operator=requester.name,
+                details={
+                    **self._actions.details(requester, request.account_id),
+                    **self._approval_details(request, approver),
+                },
+            )
+            return moved, LifecycleBatch(calls=[moved], audit=[entry])
+
+        async def write(batch: LifecycleBatch) -> ApprovalRequest:
+            return await self._store.approvals.approve_request(
+                request.approval_id,
+                request.details_hash,
+                approver,
+                at=engine.clock(),
+                execute=batch,
+                outcome={"new_deadline": new_deadline.isoformat()},
+                note=f"deadline of call {request.call_id} moved to {new_deadline.isoformat()}",
+            )
+
+        return await self._actions.change_call("approval", build, write)
 
     async def _execute_close(self, request: ApprovalRequest, approver: Actor) -> ApprovalRequest:
         engine = self._engine
         call_id = request.call_id or ""
         requester = request.requester
-        async with self._calls_lock:
-            try:
-                ended, batch = engine.closing(
-                    call_id,
-                    close_reason_of(request),
-                    operator=requester.name,
-                    details={
-                        **self._actions.details(requester, request.account_id),
-                        **self._approval_details(request, approver),
-                    },
-                )
-            except LookupError as problem:
-                raise ActionRefused("approval", [str(problem)]) from None
-            async with self._actions.changed_elsewhere("approval"):
-                executed = await self._store.approvals.approve_request(
-                    request.approval_id,
-                    request.details_hash,
-                    approver,
-                    at=engine.clock(),
-                    execute=batch,
-                    outcome={
-                        "ended_at": None if ended.ended_at is None else ended.ended_at.isoformat()
-                    },
-                    note=f"call {call_id} closed",
-                )
-            engine.adopt(ended)
+
+        def build() -> tuple[MarginCall, LifecycleBatch]:
+            return engine.closing(
+                call_id,
+                close_reason_of(request),
+                operator=requester.name,
+                details={
+                    **self._actions.details(requester, request.account_id),
+                    **self._approval_details(request, approver),
+                },
+            )
+
+        async def write(batch: LifecycleBatch) -> ApprovalRequest:
+            ended_at = batch.calls[0].ended_at
+            return await self._store.approvals.approve_request(
+                request.approval_id,
+                request.details_hash,
+                approver,
+                at=engine.clock(),
+                execute=batch,
+                outcome={"ended_at": None if ended_at is None else ended_at.isoformat()},
+                note=f"call {call_id} closed",
+            )
+
+        executed = await self._actions.change_call("approval", build, write)
         await self._plans.settle_for_ended_calls([call_id])
         await self.void_for_ended_calls([call_id])
         return executed

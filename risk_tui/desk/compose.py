@@ -81,10 +81,10 @@ def compose_desk(
     def feed_live() -> bool:
         return feed_status() is FeedStatus.LIVE
 
-    actions = ActionLog(engine, store, feed_status)
+    actions = ActionLog(engine, store, calls_lock, feed_status)
     trading = Trading(engine, store, gateway, feed_live=feed_live)
     kill_switch = KillSwitchService(store, trading, actions, clock=engine.clock)
-    plans = AutoLiquidations(engine, store, trading, kill_switch, actions, calls_lock)
+    plans = AutoLiquidations(engine, store, trading, kill_switch, actions)
     desk = Desk(
         role=role,
         settings=settings,
@@ -98,7 +98,7 @@ def compose_desk(
         kill_switch=kill_switch,
         plans=plans,
         intents=Intents(settings, engine, store, trading, plans, kill_switch, actions),
-        approvals=Approvals(engine, store, trading, plans, kill_switch, actions, calls_lock),
+        approvals=Approvals(engine, store, trading, plans, kill_switch, actions),
         call_actions=CallActions(engine, store, actions, calls_lock),
         daily=DailyJobs(
             engine,

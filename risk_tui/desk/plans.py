@@ -60,7 +60,6 @@ class AutoLiquidations:
         trading: Trading,
         kill_switch: KillSwitchService,
         actions: ActionLog,
-        calls_lock: asyncio.Lock,
         *,
         interval: float = AUTO_LIQUIDATION_INTERVAL,
     ) -> None:
@@ -69,7 +68,6 @@ class AutoLiquidations:
         self._trading = trading
         self._kill_switch = kill_switch
         self._actions = actions
-        self._calls_lock = calls_lock
         self.interval = interval
         # One runner of plans at a time in this process (the loop, a test, the end hook).
         self._lock = asyncio.Lock()
@@ -133,33 +131,30 @@ class AutoLiquidations:
         """Store a checked plan (and its deadline move) in one commit; `approval`: who
         approved it, for the audit entries."""
         engine = self._engine
-        async with self._calls_lock:
+
+        def build() -> tuple[MarginCall | None, LifecycleBatch]:
+            if plan.moved_deadline is None:
+                return None, LifecycleBatch()
+            moved, entry = engine.deadline_move(
+                plan.call_id,
+                plan.moved_deadline,
+                plan.deadline_reason or "",
+                operator=actor.name,
+                details={"role": actor.role.value, "plan_id": plan.plan_id, **dict(approval or {})},
+            )
+            return moved, LifecycleBatch(calls=[moved], audit=[entry])
+
+        async def write(also: LifecycleBatch) -> StoredAutoLiquidation:
             details = {**self._actions.details(actor, plan.account_id), **dict(approval or {})}
-            also = LifecycleBatch()
-            moved: MarginCall | None = None
-            if plan.moved_deadline is not None:
-                moved, entry = engine.deadline_move(
-                    plan.call_id,
-                    plan.moved_deadline,
-                    plan.deadline_reason or "",
-                    operator=actor.name,
-                    details={
-                        "role": actor.role.value,
-                        "plan_id": plan.plan_id,
-                        **dict(approval or {}),
-                    },
-                )
-                also = LifecycleBatch(calls=[moved], audit=[entry])
             try:
-                async with self._actions.changed_elsewhere("auto-liquidation"):
-                    stored, _ = await self._store.plans.schedule_auto_liquidation(
-                        plan, at=engine.clock(), details=details, also=also
-                    )
+                stored, _ = await self._store.plans.schedule_auto_liquidation(
+                    plan, at=engine.clock(), details=details, also=also
+                )
             except (KeyConflict, UnknownCall) as problem:
                 raise ActionRefused("auto-liquidation", [str(problem)]) from None
-            if moved is not None:
-                engine.adopt(moved)
-        return stored
+            return stored
+
+        return await self._actions.change_call("auto-liquidation", build, write)
 
     async def get(self, plan_id: str) -> StoredAutoLiquidation | None:
         return await self._store.plans.get_auto_liquidation(plan_id)
