@@ -63,7 +63,7 @@ from textual import events
 from textual.screen import Screen
 
 from benchmarks.gc_log import GcLog
-from risk_tui.app import RiskApp, ViewUpdated
+from risk_tui.app import RiskApp
 from risk_tui.cli.commands import serve_simulator
 from risk_tui.cli.compose import desk_api
 from risk_tui.config import FeedSettings, load_settings
@@ -76,6 +76,7 @@ from risk_tui.core.roles import Role
 from risk_tui.core.view import DeskView, Totals, WarningRow
 from risk_tui.screens.details import DetailsScreen
 from risk_tui.sim.app import SimState
+from risk_tui.widgets.desk_messages import ViewUpdated
 from risk_tui.widgets.live_table import LiveTable
 
 CALLS = 20_000

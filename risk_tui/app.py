@@ -20,7 +20,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
@@ -35,11 +34,6 @@ from risk_tui.core.view import DeskView, WarningRow
 from risk_tui.desk.api import (
     DeskApi,
     DeskEvent,
-    EngineChanged,
-    EngineStatus,
-    HealthChanged,
-    StoreChanged,
-    ViewChanged,
 )
 from risk_tui.screens.approvals import ApprovalsPane
 from risk_tui.screens.call_dialogs import CallDialogs
@@ -47,6 +41,13 @@ from risk_tui.screens.history import HistoryPane
 from risk_tui.screens.orders import OrdersPane
 from risk_tui.screens.shorts import ShortsPane
 from risk_tui.screens.warnings import SORT_KEYS, WarningsPane
+from risk_tui.widgets.desk_messages import (
+    DeskChanged,
+    EngineUpdated,
+    HealthUpdated,
+    ViewUpdated,
+    message_of,
+)
 from risk_tui.widgets.desk_pane import DeskPane
 from risk_tui.widgets.feed_banner import EngineBanner, FeedBanner
 from risk_tui.widgets.kill_switch_banner import KillSwitchBanner
@@ -80,45 +81,6 @@ TABS = (
     ("orders", "6 Liquidation orders"),
     ("approvals", "7 Approvals"),
 )
-
-
-class ViewUpdated(Message):
-    """A new desk view; a backlog collapses to the latest."""
-
-    def __init__(self, view: DeskView) -> None:
-        super().__init__()
-        self.view = view
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ViewUpdated)
-
-
-class EngineUpdated(Message):
-    """A shared desk's engine status, as this terminal last saw it."""
-
-    def __init__(self, status: EngineStatus) -> None:
-        super().__init__()
-        self.status = status
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, EngineUpdated)
-
-
-class DeskChanged(Message):
-    """Another process of a shared desk committed changes (tables named; none: re-read all)."""
-
-    def __init__(self, tables: frozenset[str]) -> None:
-        super().__init__()
-        self.tables = tables
-
-
-class HealthUpdated(Message):
-    def __init__(self, health: FeedHealth) -> None:
-        super().__init__()
-        self.health = health
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, HealthUpdated)
 
 
 class RiskApp(App[int]):
@@ -245,14 +207,7 @@ class RiskApp(App[int]):
     async def _hear(self, events: AsyncIterator[DeskEvent]) -> None:
         """The desk's events, posted as the app's messages (a backlog collapses)."""
         async for event in events:
-            if isinstance(event, ViewChanged):
-                self.post_message(ViewUpdated(event.view))
-            elif isinstance(event, HealthChanged):
-                self.post_message(HealthUpdated(event.health))
-            elif isinstance(event, EngineChanged):
-                self.post_message(EngineUpdated(event.status))
-            elif isinstance(event, StoreChanged):
-                self.post_message(DeskChanged(event.tables))
+            self.post_message(message_of(event))
 
     async def _stop_readers(self) -> None:
         """Before the desk's database closes, every other worker (the tabs' and the kill
