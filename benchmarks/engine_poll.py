@@ -138,7 +138,10 @@ async def run(
         )
         clock = [NOW]
         engine = Engine(
-            load_settings(None, env={}, discover=False), store, calendars, clock=lambda: clock[0]
+            load_settings(None, env={}, discover=False),
+            store.calls,
+            calendars,
+            clock=lambda: clock[0],
         )
         await engine.start()
         engine.prepare_calendars()  # as the desk does after its first paint
@@ -231,7 +234,10 @@ async def run(
         del engine, mover, saved, cache_text
         gc.collect()
         restarted = Engine(
-            load_settings(None, env={}, discover=False), store, calendars, clock=lambda: clock[0]
+            load_settings(None, env={}, discover=False),
+            store.calls,
+            calendars,
+            clock=lambda: clock[0],
         )
         started = time.perf_counter()
         await restarted.start()

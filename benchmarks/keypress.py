@@ -74,6 +74,7 @@ from risk_tui.core.model import AccountKind, Market
 from risk_tui.core.money import ZERO
 from risk_tui.core.roles import Role
 from risk_tui.core.view import DeskView, Totals, WarningRow
+from risk_tui.desk.service import DeskService
 from risk_tui.screens.details import DetailsScreen
 from risk_tui.sim.app import SimState
 from risk_tui.widgets.desk_messages import ViewUpdated
@@ -283,7 +284,9 @@ async def _scenario(
                     await asyncio.sleep(0.05)
                 # From here the synthetic views stand for the engine's: the desk's own
                 # (of the seed book, republished now and then) would replace them.
-                app.desk.on_view = lambda view: None
+                desk = app.desk
+                assert isinstance(desk, DeskService)
+                desk.process.engine.on_view = lambda view: None
                 loaded = time.perf_counter()
                 app.post_message(ViewUpdated(views[0]))
                 deadline = time.monotonic() + 60

@@ -264,7 +264,7 @@ async def _timed_load(pilot: Pilot[None], load: Callable[[], None]) -> float:
 
 @contextlib.contextmanager
 def _desk_collector() -> Iterator[None]:
-    """The collector as the desk runs it (`Desk._collect_garbage`): what exists frozen,
+    """The collector as the desk runs it (`desk.collector.collect_garbage`): what exists frozen,
     automatic collection off, the young generations collected between polls (not
     timed: in the app it runs on its own one-second tick, not inside a frame)."""
     was_enabled = hold_collector()
