@@ -19,8 +19,8 @@ from risk_tui.desk.api import DeskApi, DeskRole
 from risk_tui.desk.compose import compose_desk
 from risk_tui.desk.runtime import Desk
 from risk_tui.desk.service import DeskService
+from risk_tui.feed.broker import Broker
 from risk_tui.feed.client import make_client
-from risk_tui.feed.gateway import Gateway
 from risk_tui.storage import Store, create_engine, upgrade
 from risk_tui.storage.db import alembic_config, current_revision, is_sqlite
 
@@ -74,11 +74,7 @@ async def desk_process(
             store,
             calendars,
             client,
-            gateway=(
-                Gateway(client, store, deadline=settings.feed.timeout, clock=clock)
-                if gateway
-                else None
-            ),
+            broker=Broker(client, deadline=settings.feed.timeout) if gateway else None,
             clock=clock,
             monotonic=monotonic,
         )
