@@ -1,5 +1,5 @@
 """A desk on the simulator with hand-moved clocks: a real Store (SQLite or PostgreSQL, as
-the `db_url` fixture gives), the Gateway, and `new_desk()` for "another process on the
+the `db_url` fixture gives), the broker client, and `new_desk()` for "another process on the
 same database" (restarts, racing engines)."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from risk_tui.core.view import DeskView
 from risk_tui.desk.api import DeskRole
 from risk_tui.desk.compose import compose_desk
 from risk_tui.desk.runtime import Desk
+from risk_tui.feed.broker import Broker
 from risk_tui.feed.client import make_client
-from risk_tui.feed.gateway import Gateway
 from risk_tui.sim.app import SimState
 from risk_tui.storage import Store, create_engine, upgrade
 
@@ -69,14 +69,13 @@ class Rig:
 
     async def new_desk(self, daily_interval: float = 30.0) -> Desk:
         """Another process on the same database and broker: started and polled once."""
-        gateway = Gateway(self.client, self.store, deadline=5, clock=self.clock)
         desk = compose_desk(
             DeskRole.EMBEDDED,
             self.settings,
             self.store,
             self.calendars,
             self.client,
-            gateway=gateway,
+            broker=Broker(self.client, deadline=5),
             clock=self.clock,
             monotonic=self.monotonic,
             daily_interval=daily_interval,

@@ -32,7 +32,7 @@ from risk_tui.core.four_eyes import ApprovalKind, ApprovalRequest, ApprovalState
 from risk_tui.core.model import Side
 from risk_tui.core.records import AutoLiquidationState, OrderOutcome, StoredOrder
 from risk_tui.core.roles import Actor, Role
-from risk_tui.feed.gateway import GatewayUnavailable
+from risk_tui.feed.broker import GatewayUnavailable
 from risk_tui.storage import Store, run_verify
 from risk_tui.storage.tables import audit_log
 from tests.desk_rig import SGT, Rig, desk_rig, seed_call_id

@@ -57,7 +57,7 @@ async def report(settings: Settings, fmt: str) -> int:
     """Poll through the robust poller until one poll succeeds or stale_after runs out."""
     calendars = calendars_for(settings)
     async with desk_process(
-        settings, calendars, role=DeskRole.EMBEDDED, gateway=False
+        settings, calendars, role=DeskRole.EMBEDDED, broker=False
     ) as desk:
         await desk.start()
         limit = settings.feed.stale_after

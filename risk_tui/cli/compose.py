@@ -19,8 +19,8 @@ from risk_tui.desk.api import DeskApi, DeskRole
 from risk_tui.desk.compose import compose_desk
 from risk_tui.desk.runtime import Desk
 from risk_tui.desk.service import DeskService
+from risk_tui.feed.broker import Broker
 from risk_tui.feed.client import make_client
-from risk_tui.feed.gateway import Gateway
 from risk_tui.storage import Store, create_engine, upgrade
 from risk_tui.storage.db import alembic_config, current_revision, is_sqlite
 
@@ -61,12 +61,13 @@ async def desk_process(
     calendars: TradingCalendars,
     *,
     role: DeskRole | None = None,
-    gateway: bool = True,
+    broker: bool = True,
     clock: Callable[[], datetime] = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Desk]:
     """A desk process on the configured feed and database, for its role (by default
-    `default_role`), with its gateway to the broker unless `gateway=False` (`report`)."""
+    `default_role`), with its client for the broker's orders and messages unless
+    `broker=False` (`report`, which sends nothing)."""
     async with make_client(settings.feed) as client, database(settings) as store:
         yield compose_desk(
             role or default_role(settings),
@@ -74,11 +75,7 @@ async def desk_process(
             store,
             calendars,
             client,
-            gateway=(
-                Gateway(client, store, deadline=settings.feed.timeout, clock=clock)
-                if gateway
-                else None
-            ),
+            broker=Broker(client, deadline=settings.feed.timeout) if broker else None,
             clock=clock,
             monotonic=monotonic,
         )

@@ -1,6 +1,6 @@
 """Desk actions as pure data: orders and messages, their idempotency keys and pre-send checks.
 
-An action is decided here and sent by `risk_tui.feed.gateway`. Its key (`client_order_id`,
+An action is decided here and sent by `risk_tui.desk.outbox`. Its key (`client_order_id`,
 `message_id`) is minted once, when the operator confirms, and is the action's identity
 for ever after: a retry, a restart or a second key press re-uses it, so the broker sees
 one order however often it is asked. The checks return every problem at once, in the
@@ -168,7 +168,7 @@ def check_order(
     None: no position). `call_open` says the account has an open margin call (for a
     recall buy-in, the caller passes whether the account is short a recalled symbol).
     Outside a call only a trader or supervisor may liquidate, and only with a reason —
-    the gateway audits that override. Stale data have no override: nobody sends an
+    the outbox audits that override. Stale data have no override: nobody sends an
     order computed on figures the desk cannot vouch for.
     """
     problems: list[str] = []

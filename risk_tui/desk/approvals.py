@@ -14,7 +14,7 @@ approver's name beside it in the audit:
 
 - a deadline move or a close is written in the approving transaction itself;
 - an order or a plan: the request is approved (one transaction, so of two approvers
-  one wins), then the order is sent through the gateway (its key is in the request, so
+  one wins), then the order is sent through the outbox (its key is in the request, so
   it is one order however often this runs) or the plan stored (idempotent on its id),
   and the request moves to executed or failed, with what happened. A process that
   stops in between leaves it approved: `recover` settles it at the next start.
@@ -52,7 +52,7 @@ from risk_tui.desk.engine import Engine
 from risk_tui.desk.kill_switch import KillSwitchService
 from risk_tui.desk.plans import AutoLiquidations
 from risk_tui.desk.trading import Trading
-from risk_tui.feed.gateway import GatewayError
+from risk_tui.feed.broker import GatewayError
 from risk_tui.storage.errors import ApprovalConflict
 from risk_tui.storage.store import Store
 
@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 # Voids a request whose call ended: the desk, not a person.
 FOUR_EYES_ACTOR = Actor("engine:four-eyes", Role.TRADER)
 # An approved order or plan not finished after this long was left by a process that
-# stopped (a live one finishes within the gateway's retries): `recover` settles it.
+# stopped (a live one finishes within the outbox's retries): `recover` settles it.
 UNFINISHED_AFTER = timedelta(minutes=5)
 
 
@@ -125,7 +125,7 @@ class Approvals:
     async def recover(self) -> list[ApprovalRequest]:
         """Settle approved orders and plans a stopped process left unfinished; those settled.
 
-        Executed when what they name was recorded (the gateway's own recovery settles the
+        Executed when what they name was recorded (the outbox's own recovery settles the
         order; the runner, the plan), failed when nothing was: never sent late, on figures
         from before the stop.
         """

@@ -39,10 +39,11 @@ from risk_tui.desk.heartbeat import EngineWatch, Heartbeat
 from risk_tui.desk.intents import Intents
 from risk_tui.desk.kill_switch import KillSwitchService
 from risk_tui.desk.listener import DeskListener, every_call, newer_calls
+from risk_tui.desk.outbox import Outbox
 from risk_tui.desk.plans import AutoLiquidations
 from risk_tui.desk.runtime import BookCache, Desk, PollSink
 from risk_tui.desk.trading import Trading
-from risk_tui.feed.gateway import Gateway
+from risk_tui.feed.broker import Broker
 from risk_tui.feed.poller import Poller
 from risk_tui.storage.store import Store
 
@@ -54,12 +55,13 @@ def compose_desk(
     calendars: TradingCalendars,
     client: httpx.AsyncClient,
     *,
-    gateway: Gateway | None = None,
+    broker: Broker | None = None,
     clock: Callable[[], datetime] = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
     daily_interval: float = DAILY_INTERVAL,
 ) -> Desk:
-    """The desk process for `role` on this store, feed client and (optional) gateway."""
+    """The desk process for `role` on this store, feed client and (optional) broker
+    client, through which its outbox sends orders and messages."""
     events = EventHub()
     engine = Engine(
         settings, store.calls, calendars, clock=clock, follow=role is DeskRole.TERMINAL
@@ -82,7 +84,8 @@ def compose_desk(
         return feed_status() is FeedStatus.LIVE
 
     actions = ActionLog(engine, store, calls_lock, feed_status)
-    trading = Trading(engine, store, gateway, feed_live=feed_live)
+    outbox = None if broker is None else Outbox(broker, store, clock=clock)
+    trading = Trading(engine, store, outbox, feed_live=feed_live)
     kill_switch = KillSwitchService(store, trading, actions, clock=engine.clock)
     plans = AutoLiquidations(engine, store, trading, kill_switch, actions)
     desk = Desk(
@@ -107,7 +110,7 @@ def compose_desk(
             calls_lock,
             feed_live=feed_live,
             first_poll=sink.applied,
-            reminders=gateway is not None,
+            reminders=outbox is not None,
             interval=daily_interval,
         ),
     )
@@ -116,13 +119,13 @@ def compose_desk(
     if role is DeskRole.TERMINAL:
         _as_terminal(desk)
         return desk
-    _runs_the_lifecycle(desk, sink, gateway is not None)
+    _runs_the_lifecycle(desk, sink, outbox is not None)
     if role is DeskRole.ENGINE:
         _as_engine(desk, sink)
     return desk
 
 
-def _runs_the_lifecycle(desk: Desk, sink: PollSink, has_gateway: bool) -> None:
+def _runs_the_lifecycle(desk: Desk, sink: PollSink, has_outbox: bool) -> None:
     """The embedded desk and an engine: after each poll, orders' fills asked for, the book
     cached, the plans and requests of ended calls settled; plans, daily jobs and orders
     followed; unsettled orders and messages recovered at start."""
@@ -137,7 +140,7 @@ def _runs_the_lifecycle(desk: Desk, sink: PollSink, has_gateway: bool) -> None:
         await desk.trading.after_poll()
 
     sink.after += [fills, desk.cache.after_poll, settle_ended]
-    if has_gateway:
+    if has_outbox:
         desk.runners += [desk.trading.follow_orders, desk.plans.run]
         desk.recoveries.append(desk.trading.recover)
     desk.runners.append(desk.daily.run)

@@ -93,7 +93,7 @@ class DailyJobs:
         self._calls_lock = calls_lock
         self._feed_live = feed_live
         self._first_poll = first_poll
-        self._reminders = reminders  # a gateway to send them through
+        self._reminders = reminders  # an outbox to send them through
         self.interval = interval
         self._lock = asyncio.Lock()  # one pass of the daily jobs at a time
         self._settled: set[DailyKey] = set()  # done (or settled) here: not looked up again
@@ -270,7 +270,7 @@ class DailyJobs:
         elif outcome.send_state is not SendState.ACKNOWLEDGED:
             log.warning("daily reminder %s in doubt: %s", message_id, outcome.error)
             return False  # re-sent with the same key on the next pass
-        # Another engine may have marked it: the gateway's key kept it to one message.
+        # Another engine may have marked it: the outbox's key kept it to one message.
         with contextlib.suppress(DailyAlreadyDone):
             await store.daily.mark_daily([key])
         self._settled.add(key)

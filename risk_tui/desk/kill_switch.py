@@ -2,9 +2,9 @@
 
 Engaging it is one audited step that blocks every new liquidation on the desk: the store
 refuses to record a new order while it is engaged (read in the same transaction, for
-every order, from the database every terminal shares), the gateway posts no order
+every order, from the database every terminal shares), the outbox posts no order
 recorded before it, new plans and liquidation requests are refused, approvals of them
-wait. Then every working or unsettled desk order is cancelled through the gateway, each
+wait. Then every working or unsettled desk order is cancelled through the outbox, each
 cancel audited like an operator's, and the outcome of each (failures too) is reported
 and audited. Scheduled auto-liquidations are held, not lost: the runner sends nothing
 while it is engaged, and after the release a held plan runs if its call is still open
@@ -26,7 +26,7 @@ from risk_tui.core.roles import Actor
 from risk_tui.desk.action_log import ActionLog
 from risk_tui.desk.api import CancelOutcome, Engagement
 from risk_tui.desk.trading import Trading
-from risk_tui.feed.gateway import OrderNotFound
+from risk_tui.feed.broker import OrderNotFound
 from risk_tui.storage.errors import KillSwitchConflict
 from risk_tui.storage.store import Store
 
@@ -133,7 +133,7 @@ class KillSwitchService:
             if current is not None and current.send_state is SendState.FAILED:
                 return CancelOutcome(key, "withdrawn", str(missing))
             return CancelOutcome(key, "failed", str(missing))
-        except ActionError as problem:  # refused (no gateway, say) or the broker failed
+        except ActionError as problem:  # refused (no outbox, say) or the broker failed
             return CancelOutcome(key, "failed", str(problem))
         if cancelled.status == "cancelled":
             return CancelOutcome(key, "cancelled", f"{cancelled.filled_quantity} had filled")

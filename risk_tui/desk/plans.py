@@ -2,7 +2,7 @@
 
 A plan is stored `scheduled`. At its time the runner sends one market order per line,
 each under the key `{plan_id}-{line}`: a crash and restart in the middle re-submits the
-same keys, which the gateway and the broker answer with the orders already made, so no
+same keys, which the outbox and the broker answer with the orders already made, so no
 line is ever sent twice. A plan is judged (call still open, condition still true) once,
 on live data; one found part-sent after a crash is finished, not judged again. Its call's
 end cancels it: right after a poll or an operator ends the call, or — should the process
@@ -36,7 +36,7 @@ from risk_tui.desk.action_log import ActionLog
 from risk_tui.desk.engine import Engine
 from risk_tui.desk.kill_switch import KillSwitchService
 from risk_tui.desk.trading import Trading
-from risk_tui.feed.gateway import GatewayError
+from risk_tui.feed.broker import GatewayError
 from risk_tui.storage.errors import KeyConflict, UnknownCall
 from risk_tui.storage.store import Store
 

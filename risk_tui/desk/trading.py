@@ -1,5 +1,5 @@
 """The desk's orders and messages: checked on the desk's own figures, recorded before they
-are sent (by the gateway's outbox), and followed until the broker settles them.
+are sent (by the desk's `Outbox`), and followed until the broker settles them.
 
 Every order is checked against the account as this desk computes it now (live feed,
 complete figures, the position held, whether a call is open); a message that reached the
@@ -27,7 +27,8 @@ from risk_tui.core.actions import (
 from risk_tui.core.records import MessageOutcome, OrderOutcome, StoredMessage, StoredOrder
 from risk_tui.core.roles import Actor
 from risk_tui.desk.engine import Engine
-from risk_tui.feed.gateway import Gateway, GatewayError
+from risk_tui.desk.outbox import Outbox
+from risk_tui.feed.broker import GatewayError
 from risk_tui.storage.errors import CallChanged
 from risk_tui.storage.store import Store
 
@@ -38,28 +39,29 @@ ORDER_REFRESH_INTERVAL = 2.0  # seconds between status queries while desk orders
 
 
 class Trading:
-    """Orders and messages of one desk process, through its gateway to the broker.
+    """Orders and messages of one desk process, through its outbox to the broker.
 
-    Without a gateway (`risk-tui report`) every order, cancel and message is refused.
+    Without an outbox (`risk-tui report` has no gateway to the broker) every order,
+    cancel and message is refused.
     """
 
     def __init__(
         self,
         engine: Engine,
         store: Store,
-        gateway: Gateway | None,
+        outbox: Outbox | None,
         *,
         feed_live: Callable[[], bool],
     ) -> None:
         self._engine = engine
         self._store = store
-        self._gateway_or_none = gateway
+        self._outbox_or_none = outbox
         self._feed_live = feed_live
 
-    def _gateway(self) -> Gateway:
-        if self._gateway_or_none is None:
+    def _outbox(self) -> Outbox:
+        if self._outbox_or_none is None:
             raise ActionRefused("action", ["this desk has no gateway to the broker"])
-        return self._gateway_or_none
+        return self._outbox_or_none
 
     # --- checks -----------------------------------------------------------------------------
 
@@ -71,7 +73,7 @@ class Trading:
     def order_problems(
         self, intent: OrderIntent, actor: Actor, override_reason: str | None
     ) -> list[str]:
-        """Every reason the gateway would refuse `intent` now (`check_order` on this desk)."""
+        """Every reason the outbox would refuse `intent` now (`check_order` on this desk)."""
         return check_order(
             intent,
             position_quantity=self._holding(intent),
@@ -89,13 +91,13 @@ class Trading:
     async def place_order(
         self, intent: OrderIntent, actor: Actor, *, override_reason: str | None = None
     ) -> OrderOutcome:
-        """Check, record and send through the gateway (refused while the kill switch is on).
+        """Check, record and send through the outbox (refused while the kill switch is on).
 
         No four-eyes here: `desk.intents` decides whether an order goes now or waits for
         a second person, and sends the ones that go through this.
         """
         engine = self._engine
-        outcome = await self._gateway().submit_order(
+        outcome = await self._outbox().submit_order(
             intent,
             account_state=engine.account_state(intent.account_id),
             actor=actor,
@@ -109,13 +111,13 @@ class Trading:
         return outcome
 
     async def cancel_order(self, client_order_id: str, actor: Actor) -> StoredOrder:
-        order = await self._gateway().cancel_order(client_order_id, actor)
+        order = await self._outbox().cancel_order(client_order_id, actor)
         self.note_fills([order])
         return order
 
     async def refresh_orders(self) -> list[StoredOrder]:
         """The broker's latest status and fills of the desk's orders."""
-        changed = await self._gateway().refresh_orders()
+        changed = await self._outbox().refresh_orders()
         self.note_fills(changed)
         await self.note_working()
         return changed
@@ -137,7 +139,7 @@ class Trading:
     async def after_poll(self) -> None:
         """A call with working orders looked met: were they filled? (decided next poll)"""
         calls = self._engine.calls
-        if not calls.fills_wanted or self._gateway_or_none is None:
+        if not calls.fills_wanted or self._outbox_or_none is None:
             return
         calls.fills_wanted = False
         try:
@@ -158,7 +160,7 @@ class Trading:
     # --- messages ---------------------------------------------------------------------------
 
     async def send_message(self, intent: MessageIntent, actor: Actor) -> MessageOutcome:
-        outcome = await self._gateway().send_message(
+        outcome = await self._outbox().send_message(
             intent, account_state=self._engine.account_state(intent.account_id), actor=actor
         )
         # Only the send that delivered it notifies: a double press (posts == 0) does not.
@@ -188,10 +190,10 @@ class Trading:
 
     async def recover(self) -> None:
         """Settle orders and messages a previous run left unsent or in doubt (same keys)."""
-        if self._gateway_or_none is None:
+        if self._outbox_or_none is None:
             return
         try:
-            recovery = await self._gateway_or_none.recover()
+            recovery = await self._outbox_or_none.recover()
         except GatewayError as problem:
             log.error("recovering unsettled actions failed: %s", problem)
             return

@@ -1,1 +1,2 @@
-"""Talking to the broker: FEED.md wire models, the poller, the order/message gateway."""
+"""Talking to the broker over HTTP: FEED.md wire models, the poller, the broker client for
+orders, messages and cancels, and the one retry policy they share."""

@@ -5,8 +5,9 @@
 - Every poll runs under a total deadline (`asyncio.timeout`): httpx's read timeout is per
   chunk, and a server that trickles bytes would otherwise hold a poll for ever.
 - Connect errors, timeouts, 5xx and unusable payloads are retried with capped exponential
-  backoff and jitter (tenacity); 401/403 are reported as a credentials problem and retried
-  only at the cap, not in a tight loop; 410 Gone fetches a fresh snapshot.
+  backoff and jitter (the process's `RetryPolicy`, until a poll succeeds); 401/403 are
+  reported as a credentials problem and retried only at the cap, not in a tight loop;
+  410 Gone fetches a fresh snapshot.
 - The cursor advances only after the sink (the engine) has applied and stored a payload,
   so a storage failure re-fetches the same changes rather than losing them.
 """
@@ -21,24 +22,20 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_never,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState
 
 from risk_tui.config import FeedSettings
 from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.text import sanitize
 from risk_tui.feed.client import CursorGone, FeedAuthError, FeedUnavailable, get_json
 from risk_tui.feed.models import FeedError, ParsedPayload, parse_payload
+from risk_tui.feed.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 BACKOFF_INITIAL = 0.5  # seconds before the first retry
 BACKOFF_CAP = 30.0  # never wait longer than this between attempts
+BACKOFF_JITTER = 1.0  # up to this many seconds added at random to each wait
 MIN_ATTEMPT = 0.25  # seconds an attempt needs to be worth starting before giving up
 
 
@@ -176,13 +173,17 @@ class Poller:
             left = remaining()
             return left is not None and left - state.upcoming_sleep < MIN_ATTEMPT
 
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(_retryable),
-            wait=wait_exponential_jitter(multiplier=BACKOFF_INITIAL, max=self.backoff_cap),
-            stop=out_of_time if give_up_at is not None else stop_never,
-            before_sleep=self._record_failure,
+        policy = RetryPolicy(
+            attempts=None,
+            backoff=BACKOFF_INITIAL,
+            backoff_cap=self.backoff_cap,
+            jitter=BACKOFF_JITTER,
             sleep=self.sleep,
-            reraise=True,
+        )
+        retrying = policy.retrying(
+            _retryable,
+            stop=out_of_time if give_up_at is not None else None,
+            before_sleep=self._record_failure,
         )
         result: PollResult | None = None
         async for attempt in retrying:

@@ -204,7 +204,7 @@ class Orders(Outbox[StoredOrder, OrderIntent]):
                     tx.conn,
                     order,
                     SendState.ACKNOWLEDGED,
-                    _report_changes(report),
+                    report_changes(report),
                     detail="status query",
                     operator=None,
                     at=at,
@@ -309,7 +309,8 @@ class Orders(Outbox[StoredOrder, OrderIntent]):
         return found
 
 
-def _report_changes(report: OrderReport) -> dict[str, Any]:
+def report_changes(report: OrderReport) -> dict[str, Any]:
+    """The fields of an order the broker's report sets (`Orders.mark`'s keywords)."""
     return {
         "order_id": report.order_id,
         "status": report.status,
@@ -319,4 +320,4 @@ def _report_changes(report: OrderReport) -> dict[str, Any]:
     }
 
 
-__all__ = ["Orders", "pending_order"]
+__all__ = ["Orders", "pending_order", "report_changes"]

@@ -1,8 +1,8 @@
 """kill -9 in the middle of sending an order: after `recover()` the broker has it exactly once.
 
 A child process (this module run with `python -m`, see `child`) submits orders through
-a real Gateway to the fake broker served by the test, on a SQLite file; the test
-SIGKILLs it at a chosen moment, then a fresh Gateway in the test process runs
+a real Outbox to the fake broker served by the test, on a SQLite file; the test
+SIGKILLs it at a chosen moment, then a fresh Outbox in the test process runs
 `recover()` on the same file:
 
 - killed after the broker created the order but before its answer arrived: the row is
@@ -32,8 +32,10 @@ from risk_tui.config import FeedSettings
 from risk_tui.core.actions import OrderIntent, SendState
 from risk_tui.core.model import Side
 from risk_tui.core.roles import Actor, Role
+from risk_tui.desk.outbox import Outbox
+from risk_tui.feed.broker import Broker
 from risk_tui.feed.client import make_client
-from risk_tui.feed.gateway import Gateway
+from risk_tui.feed.retry import RetryPolicy
 from risk_tui.storage.db import create_engine, upgrade
 from risk_tui.storage.store import Store
 from risk_tui.storage.tables import orders
@@ -60,8 +62,8 @@ def intent_for(key: str) -> OrderIntent:
     )
 
 
-async def submit(gateway: Gateway, key: str) -> None:
-    await gateway.submit_order(
+async def submit(outbox: Outbox, key: str) -> None:
+    await outbox.submit_order(
         intent_for(key),
         account_state={"account_id": "A1", "equity": "9500.00"},
         actor=TRADER,
@@ -87,13 +89,13 @@ async def child(mode: str, db_url: str, feed_url: str, key: str) -> None:
     else:
         client = make_client(FeedSettings(url=feed_url, timeout=60))
     async with client:
-        gateway = Gateway(client, store, deadline=60)
+        outbox = Outbox(Broker(client, deadline=60), store)
         print("ready", flush=True)
         if mode == "stream":
             for n in count():
-                await submit(gateway, f"{key}-{n}")
+                await submit(outbox, f"{key}-{n}")
         else:
-            await submit(gateway, key)
+            await submit(outbox, key)
     print("finished", flush=True)  # not reached: the test kills us first
 
 
@@ -138,11 +140,12 @@ async def wait_until(
         await asyncio.sleep(0.005)
 
 
-async def fresh_gateway_recover(db_url: str, feed_url: str) -> Store:
+async def fresh_outbox_recover(db_url: str, feed_url: str) -> Store:
     engine = await create_engine(db_url)
     store = Store(engine)
     async with make_client(FeedSettings(url=feed_url)) as client:
-        await Gateway(client, store, deadline=5, backoff=0.01).recover()
+        broker = Broker(client, deadline=5, retry=RetryPolicy(backoff=0.01))
+        await Outbox(broker, store).recover()
     return store
 
 
@@ -163,7 +166,7 @@ async def test_killed_after_the_broker_created_it(tmp_path: Path, run: int) -> N
         await kill(process)
         broker.hold_replies = False  # the broker is well again; the desk restarts
 
-        store = await fresh_gateway_recover(db_url, feed_url)
+        store = await fresh_outbox_recover(db_url, feed_url)
         try:
             order = await store.orders.get(key)
         finally:
@@ -196,7 +199,7 @@ async def test_killed_after_recording_before_sending(tmp_path: Path, run: int) -
             assert broker.bodies == []  # nothing reached the broker
             assert (await watcher.orders.get(key)).send_state is SendState.PENDING  # type: ignore[union-attr]
 
-            store = await fresh_gateway_recover(db_url, feed_url)
+            store = await fresh_outbox_recover(db_url, feed_url)
             try:
                 order = await store.orders.get(key)
             finally:
@@ -238,7 +241,7 @@ async def test_killed_at_random_in_a_stream_of_orders(tmp_path: Path) -> None:
         assert set(broker.orders) <= recorded, f"seed {seed}"
         before = len(broker.orders)
 
-        store = await fresh_gateway_recover(db_url, feed_url)
+        store = await fresh_outbox_recover(db_url, feed_url)
         try:
             final = {o.client_order_id: o for o in await store.orders.page(limit=100_000)}
         finally:
