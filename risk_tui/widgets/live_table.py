@@ -12,6 +12,13 @@ The rows, their sorted and filtered view, the cursor and the marks are a
 the returned `TableChange` names. Column widths and painting a row into a strip are
 `TableLayout` (`table_layout`).
 
+This module passes ~600 lines and stays one file because all of it is the one widget
+class, sharing its state (scroll offset, strip and header caches, repaint suspension):
+Textual's declarations (bindings, CSS, four messages: ~120 lines), the public methods
+the screens call, each handing the operation to the model and repainting what changed,
+the Line API, and the ScrollView overrides. Splitting it further would put two halves
+of one repaint path in two files.
+
 How repaints are kept small:
 
 - A row's strip is cached under (row key, row version, layout generation, style
