@@ -7,6 +7,18 @@ warnings table on a crash day. `LiveTable` follows toolong's `LogLines` instead:
 key and version, so a poll's diff costs a dictionary update plus re-rendering the few
 changed rows that are actually on screen.
 
+The rows, their sorted and filtered view, the cursor and the marks are a
+`TableModel` (`table_model`): this widget hands it every operation and repaints what
+the returned `TableChange` names. Column widths and painting a row into a strip are
+`TableLayout` (`table_layout`).
+
+This module passes ~600 lines and stays one file because all of it is the one widget
+class, sharing its state (scroll offset, strip and header caches, repaint suspension):
+Textual's declarations (bindings, CSS, four messages: ~120 lines), the public methods
+the screens call, each handing the operation to the model and repainting what changed,
+the Line API, and the ScrollView overrides. Splitting it further would put two halves
+of one repaint path in two files.
+
 How repaints are kept small:
 
 - A row's strip is cached under (row key, row version, layout generation, style
@@ -18,20 +30,8 @@ How repaints are kept small:
   that show a changed row, or a different row, are refreshed; a row that stayed on its
   line refreshes only the columns whose cells changed, so Textual writes just those
   cells to the terminal (a live equity figure, not the whole 120-column line).
-- Rows are rendered as few segments as their styles allow (adjacent cells of one style
-  merged): Textual writes a full SGR sequence and a reset around every segment, so an
-  unmerged row costs about three times the bytes on the wire.
 - Screen layouts elsewhere (any `Static.update`, e.g. a clock) do not repaint the
   scrollbars: Textual's ScrollView would redraw both on every layout.
-- The view is a sorted list of entries, one per shown row, ordered by (sort value,
-  arrival sequence): a diff moves only the entries whose sort value changed (bisect, or
-  one merge when many moved), never re-sorts the whole view. A descending sort reads
-  the list backwards. When every sort value is an `int` (arrival order, and the
-  warnings tab's money in minor units) an entry is the single integer
-  `value * 2**40 + sequence`, so every comparison made while moving entries is one
-  C-level integer comparison; other sort values (text, Decimal, tuples) use
-  (value, sequence, key) tuples, whose comparisons go through the values' own
-  (slower) rich comparisons.
 - While repaints are suspended (hidden tab, open dialog) diffs update only the model;
   resuming repaints the visible region once.
 
@@ -41,17 +41,9 @@ markup.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from itertools import count
-from operator import itemgetter
-from typing import Any, ClassVar, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
-from rich.cells import cell_len
-from rich.console import Console
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -61,181 +53,20 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from risk_tui.widgets.table_layout import AUTO_WIDTH_SAMPLE, RowStyles, TableLayout
+from risk_tui.widgets.table_model import (
+    Column,
+    CursorMove,
+    RowData,
+    RowFilter,
+    TableChange,
+    TableModel,
+)
+
 __all__ = ["Column", "LiveTable", "RowData", "RowFilter"]
 
-Align = Literal["left", "right"]
-
-CURSOR_MARKER = ">"
-"""Shown in the gutter of the cursor row, so the cursor is visible without colour."""
-MARK_MARKER = "*"
-"""Shown in the gutter of marked rows, so marks are visible without colour."""
-SORT_ASCENDING = "▲"
-SORT_DESCENDING = "▼"
-
-_GUTTER_WIDTH = 2  # cursor marker + mark marker
-_SEPARATOR = " "
-_SEPARATOR_SEGMENT = Segment(_SEPARATOR)
-_EMPTY_CELL = Text()
-_AUTO_WIDTH_SAMPLE = 1000
-"""Rows measured when auto-sizing columns on a full load; widths then only grow (up to
-each column's cap) as wider rows come on screen, until the next full load."""
-_RESORT_THRESHOLD = 256
-"""Above this many entry moves, one merge of the view beats moving entries one by one.
-
-Measured on 20,000 rows with Decimal sort values (tuple entries): per-entry bisect moves
-cost about as much as one merge at ~1,000 moves, and grow with them (each is a list
-memmove). With packed integer entries the crossover is lower (~64 moves, 0.25 ms) but
-between 64 and 256 moves the per-entry path costs at most ~0.4 ms more than a merge.
-"""
 _STRIP_CACHE_SIZE = 2048
 """Rendered rows kept: several screens' worth, so scrolling back is also cheap."""
-# A raw line break or tab inside a cell would break the row's cell geometry on screen.
-# Callers sanitize data (risk_tui.core.text); this is only a same-length layout guard
-# (so the cell's style spans stay aligned), taken when `str.isprintable` says so.
-_LAYOUT_BREAKERS = str.maketrans({"\n": "\u240a", "\r": "\u240d", "\t": "\u2409"})
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One column of a `LiveTable`.
-
-    `width=None` sizes the column from its label and a sample of rows, between
-    `min_width` and `max_width`; a fixed `width` is used as given. `sort_key` maps a
-    cell to a comparable value (values must be mutually comparable across rows); without
-    it the column sorts by the cell's plain text.
-    """
-
-    key: str
-    label: str
-    width: int | None = None
-    align: Align = "left"
-    sort_key: Callable[[Text], Any] | None = None
-    min_width: int = 1
-    max_width: int = 40
-
-
-class RowData:
-    """The cells of one row, in column order, and the row's version.
-
-    Pass a new `version` whenever the cells change, and the same version to say
-    "unchanged" (the cheap path for callers that resend whole snapshots). With
-    `version=None` the table compares the cells itself and bumps its stored version
-    when they differ. Cells are not copied: do not mutate a `Text` after passing it.
-
-    `RowData.lazy(make, version)` defers making the cells until the table first needs
-    them: to paint the row, to sort by a column or filter by text, to size a column
-    from a sample. A crash poll changes thousands of rows of which forty are on the
-    screen; the others are formatted only if they are ever shown. `make` must depend
-    only on what it captured (it runs later, at most once).
-    """
-
-    __slots__ = ("_cells", "_make", "version")
-
-    def __init__(self, cells: tuple[Text, ...], version: int | None = None) -> None:
-        self._cells: tuple[Text, ...] | None = cells
-        self._make: Callable[[], tuple[Text, ...]] | None = None
-        self.version = version
-
-    @classmethod
-    def lazy(cls, make: Callable[[], tuple[Text, ...]], version: int) -> RowData:
-        row = cls.__new__(cls)
-        row._cells = None
-        row._make = make
-        row.version = version
-        return row
-
-    @property
-    def cells(self) -> tuple[Text, ...]:
-        cells = self._cells
-        if cells is None:
-            assert self._make is not None
-            cells = self._cells = self._make()
-            self._make = None
-        return cells
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RowData):
-            return NotImplemented
-        return self.version == other.version and self.cells == other.cells
-
-    __hash__ = None  # type: ignore[assignment]  # mutable cache inside: not hashable
-
-    def __repr__(self) -> str:
-        cells = "…" if self._cells is None else repr(self._cells)
-        return f"RowData({cells}, version={self.version})"
-
-
-RowFilter = Callable[[str, RowData], bool]
-"""A filter predicate: given a row key and its data, True to show the row."""
-
-# A view entry orders a row by (sort value, insertion sequence); the sequence breaks
-# ties and is unique, so rows with equal sort values keep arrival order. Integer sort
-# values pack both into one int (`value * _SEQ_SPAN + sequence`: exact, and in the same
-# order, for any int value while the sequence is below _SEQ_SPAN); any other value
-# makes a (sort value, insertion sequence, row key) tuple, whose comparisons never
-# reach the key.
-_Entry = int | tuple[Any, int, str]
-_SEQ_SPAN = 1 << 40
-_tuple_entry_key: Callable[[Any], str] = itemgetter(2)
-
-
-@dataclass(frozen=True, slots=True)
-class _RowStyles:
-    """Rich styles resolved from the component classes, for one style generation."""
-
-    base: Style
-    marked: Style
-    cursor: Style
-    header: Style
-
-
-def _natural_order(row: RowData) -> int:
-    """Sort value when unsorted: all equal, so the insertion sequence decides."""
-    return 0
-
-
-def _cells_equal(old: tuple[Text, ...], new: tuple[Text, ...]) -> bool:
-    """Whether two cell tuples would render identically (text, base style and spans)."""
-    if len(old) != len(new):
-        return False
-    for a, b in zip(old, new, strict=True):
-        if a is b:
-            continue
-        if a.plain != b.plain or a.style != b.style or a.spans != b.spans:
-            return False
-    return True
-
-
-def _append_cell(
-    segments: list[Segment], cell: Text, width: int, align: Align, console: Console
-) -> None:
-    """Append a separator and `cell`, truncated with an ellipsis or padded to exactly `width`."""
-    plain = cell.plain
-    if not plain.isprintable():
-        cell = cell.copy()
-        cell.plain = plain = plain.translate(_LAYOUT_BREAKERS)
-    length = cell_len(plain)
-    if length > width:
-        # An ellipsis, not a silent crop: a cut-off amount must look cut off.
-        cell = cell.copy()
-        cell.truncate(width, overflow="ellipsis")
-        plain = cell.plain
-        length = cell_len(plain)
-    pad = width - length
-    if pad > 0 and align == "right":
-        segments.append(Segment(" " * (pad + 1)))
-    else:
-        segments.append(_SEPARATOR_SEGMENT)
-    if cell.spans:
-        segments.extend(cell.render(console))
-    elif plain:
-        # Text.render drops the base style of a Text without spans: apply it here.
-        style = cell.style
-        segments.append(
-            Segment(plain, console.get_style(style) if isinstance(style, str) else style)
-        )
-    if pad > 0 and align != "right":
-        segments.append(Segment(" " * pad))
 
 
 class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
@@ -373,36 +204,12 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         `fixed_columns` leading columns stay in place (with the marker gutter) when the
         table scrolls horizontally, e.g. the account number on an 80-column terminal.
         """
-        self._columns: tuple[Column, ...] = tuple(columns)
-        if not self._columns:
-            raise ValueError("LiveTable needs at least one column")
-        keys = [column.key for column in self._columns]
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"duplicate column keys: {keys}")
-        self._column_index = {key: index for index, key in enumerate(keys)}
-        self._fixed_columns = max(0, min(fixed_columns, len(self._columns)))
-        # The model: every row, and the insertion sequence that orders unsorted rows.
-        self._rows: dict[str, RowData] = {}
-        self._seq: dict[str, int] = {}
-        self._next_seq = count()
-        # The view: rows that pass the filter, as entries sorted ascending; a descending
-        # sort reads the same list backwards, so reversing never re-sorts.
-        self._entries: list[_Entry] = []
-        self._entry_of: dict[str, _Entry] = {}
-        # Packed-integer entries (every sort value an int) need a way back to the key.
-        self._int_entries = True
-        self._key_of_code: dict[_Entry, str] = {}  # only ints in it
-        self._entry_key: Callable[[_Entry], str] = self._key_of_code.__getitem__
-        self._predicate: RowFilter | None = None
-        self._sort_index: int | None = None
-        self._sort_reverse = False
-        self._cursor_key: str | None = None
-        self._marked: set[str] = set()
-        # Layout: column widths and the generation that keys the strip cache.
-        self._widths: list[int] = [self._initial_width(column) for column in self._columns]
+        self._model = TableModel(columns)
+        self._layout = TableLayout(self._model.columns, fixed_columns)
+        # The generations that key the strip cache: column widths, resolved styles.
         self._layout_gen = 0
         self._style_gen = 0
-        self._styles_cached: _RowStyles | None = None
+        self._styles_cached: RowStyles | None = None
         self._strip_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(_STRIP_CACHE_SIZE)
         self._header_cache: tuple[tuple[Any, ...], Strip] | None = None
         self._pause_depth = 0
@@ -417,47 +224,47 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
     @property
     def columns(self) -> tuple[Column, ...]:
         """The columns, in display order."""
-        return self._columns
+        return self._model.columns
 
     @property
     def column_widths(self) -> tuple[int, ...]:
         """Current width of each column in cells (auto widths only grow between full loads)."""
-        return tuple(self._widths)
+        return tuple(self._layout.widths)
 
     @property
     def row_count(self) -> int:
         """Rows in the current view (those passing the filter)."""
-        return len(self._entries)
+        return self._model.row_count
 
     @property
     def total_row_count(self) -> int:
         """All rows in the model, filtered out or not."""
-        return len(self._rows)
+        return self._model.total_row_count
 
     @property
     def cursor_key(self) -> str | None:
         """Key of the row under the cursor, or None when the view is empty."""
-        return self._cursor_key
+        return self._model.cursor_key
 
     @property
     def cursor_index(self) -> int | None:
         """Position of the cursor row in the current view, or None."""
-        return self._index_of(self._cursor_key)
+        return self._model.cursor_index
 
     @property
     def marked_keys(self) -> frozenset[str]:
         """Keys of marked rows (including marked rows the filter currently hides)."""
-        return frozenset(self._marked)
+        return self._model.marked_keys
 
     @property
     def sort_column(self) -> str | None:
         """Key of the column the view is sorted by, or None for arrival order."""
-        return None if self._sort_index is None else self._columns[self._sort_index].key
+        return self._model.sort_column
 
     @property
     def sort_reverse(self) -> bool:
         """Whether the sort is descending."""
-        return self._sort_reverse
+        return self._model.sort_reverse
 
     @property
     def paused(self) -> bool:
@@ -466,41 +273,28 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def get_row(self, key: str) -> RowData | None:
         """The stored data of row `key`, or None."""
-        return self._rows.get(key)
+        return self._model.get_row(key)
 
     def key_at(self, index: int) -> str:
         """Key of the row at `index` in the current view."""
-        return self._entry_key(self._entry_at(index))
+        return self._model.key_at(index)
 
     def visible_keys(self) -> list[str]:
         """All keys of the current view, in display order."""
-        keys = list(map(self._entry_key, self._entries))
-        if self._sort_reverse:
-            keys.reverse()
-        return keys
+        return self._model.visible_keys()
 
     # ------------------------------------------------------------------ loading and diffs
 
     def set_rows(self, rows: Mapping[str, RowData]) -> None:
         """Replace every row (a full load); keeps the cursor and marks on surviving keys."""
-        cursor_before = self.cursor_index
-        self._rows = {}
-        self._seq = {}
-        self._next_seq = count()  # every row gets a new sequence: restart from 0
-        for key, row in rows.items():
-            self._rows[key] = row if row.version is not None else RowData(row.cells, 0)
-            self._seq[key] = next(self._next_seq)
-        marked = {key for key in self._marked if key in self._rows}
-        if marked != self._marked:
-            self._marked = marked
-            self.post_message(self.MarksChanged(self, frozenset(marked)))
-        self._rebuild_entries()
-        every_row = list(self._rows.values())
+        change = self._model.set_rows(rows)
+        self._show_marks(change)
+        every_row = list(self._model.rows.values())
         # Spread over the whole load, not its head: feeds often send rows grouped.
-        step = max(1, len(every_row) // _AUTO_WIDTH_SAMPLE)
-        self._widths = self._measure_widths(row.cells for row in every_row[::step])
+        step = max(1, len(every_row) // AUTO_WIDTH_SAMPLE)
+        self._layout.measure(row.cells for row in every_row[::step])
         self._invalidate_layout()
-        self._restore_cursor(cursor_before)
+        self._show_cursor_move(change.cursor)
         self._after_structural_change()
 
     def apply_diff(self, upserts: Mapping[str, RowData], removals: Iterable[str] = ()) -> None:
@@ -510,93 +304,9 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         count as changed; only those, plus rows that moved on screen, are repainted.
         """
         window_before = self._window_keys()
-        cursor_before = self.cursor_index
-        drops: list[_Entry] = []
-        adds: list[_Entry] = []
-        changed: set[str] = set()
-        previous: dict[str, RowData] = {}  # the replaced data of updated rows
-        marks_changed = False
-        # Locals: this loop runs for every changed row of every poll.
-        rows = self._rows
-        seq = self._seq
-        entry_of = self._entry_of
-        predicate = self._predicate
-        sort_value = self._sort_value_function()
-        sorted_view = self._sort_index is not None
-        packed = self._int_entries
-        key_of_code = self._key_of_code
-        rebuild = False  # a non-int sort value arrived in a packed view: re-pack once
-
-        for key in removals:
-            if rows.pop(key, None) is None:
-                continue
-            del seq[key]
-            entry = entry_of.pop(key, None)
-            if entry is not None:
-                drops.append(entry)
-                if packed:
-                    del key_of_code[entry]
-            if key in self._marked:
-                self._marked.discard(key)
-                marks_changed = True
-
-        for key, row in upserts.items():
-            old = rows.get(key)
-            version = row.version
-            if old is None:
-                seq[key] = next(self._next_seq)
-                stored = row if version is not None else RowData(row.cells, 0)
-            elif version is None:
-                if _cells_equal(old.cells, row.cells):
-                    continue
-                stored = RowData(row.cells, (old.version or 0) + 1)
-            elif version == old.version:
-                continue
-            else:
-                stored = row
-            rows[key] = stored
-            changed.add(key)
-            if old is not None:
-                previous[key] = old
-            if rebuild:
-                continue  # the view is rebuilt from the model below
-            old_entry = entry_of.get(key)
-            new_entry: _Entry | None
-            if predicate is None or predicate(key, stored):
-                if old_entry is not None and not sorted_view:
-                    continue  # arrival order: a shown row never moves
-                value = sort_value(stored)
-                if not packed:
-                    new_entry = (value, seq[key], key)
-                elif type(value) is int and seq[key] < _SEQ_SPAN:
-                    new_entry = value * _SEQ_SPAN + seq[key]
-                else:
-                    rebuild = True
-                    continue
-                if new_entry == old_entry:
-                    continue  # same place in the view
-                entry_of[key] = new_entry
-                adds.append(new_entry)
-                if packed:
-                    key_of_code[new_entry] = key
-            elif old_entry is None:
-                continue  # still filtered out
-            else:
-                del entry_of[key]
-            if old_entry is not None:
-                drops.append(old_entry)
-                if packed:
-                    del key_of_code[old_entry]
-
-        if marks_changed:
-            self.post_message(self.MarksChanged(self, frozenset(self._marked)))
-        cursor_key_before = self._cursor_key
-        if rebuild:
-            self._rebuild_entries()
-            self._restore_cursor(cursor_before)
-        elif drops or adds:
-            self._move_entries(drops, adds)
-            self._restore_cursor(cursor_before)
+        change = self._model.apply_diff(upserts, removals)
+        self._show_marks(change)
+        self._show_cursor_move(change.cursor)
         if self.paused:
             return  # the model is current; resume_repaints() repaints once
         if self._virtual_height() != self.virtual_size.height:
@@ -605,15 +315,16 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
             # Setting the reactive would repaint the whole widget: on a crash day rows
             # come and go every poll, and every poll would rewrite the whole screen.
             self.set_reactive(
-                LiveTable.virtual_size, Size(self._total_width(), self._virtual_height())
+                LiveTable.virtual_size, Size(self._layout.total_width(), self._virtual_height())
             )
             self.refresh(repaint=False, layout=True)
+        changed = change.changed
         restyled: set[str] = set()  # rows whose cursor marker changed: whole lines
-        if cursor_key_before != self._cursor_key:
-            for cursor_key in (cursor_key_before, self._cursor_key):
+        if change.cursor is not None:
+            for cursor_key in (change.cursor.before, change.cursor.after):
                 if cursor_key is not None:
                     restyled.add(cursor_key)
-        changed |= restyled
+            changed = changed | restyled
         self._scroll_cursor_into_view()
         window_after = self._window_keys()
         stale = [
@@ -627,10 +338,11 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         if self._fit_widths_to(window_after[offset] for offset in stale):
             self._after_structural_change()
             return
+        rows = self._model.rows
         whole_lines: list[int] = []
         for offset in stale:
             key = window_after[offset]
-            old = previous.get(key)
+            old = change.previous.get(key)
             if (
                 old is None
                 or key in restyled
@@ -645,48 +357,25 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def sort_by(self, column_key: str | None, reverse: bool = False) -> None:
         """Sort the view by `column_key` (None: arrival order); the cursor keeps its row."""
-        if column_key is None:
-            index = None
-        else:
-            try:
-                index = self._column_index[column_key]
-            except KeyError:
-                raise ValueError(f"no column {column_key!r}") from None
-        if index == self._sort_index and reverse == self._sort_reverse:
-            return
-        rebuild = index != self._sort_index
-        self._sort_index = index
-        self._sort_reverse = reverse
-        if rebuild:
-            self._rebuild_entries()
-        # Reversing only changes how the ascending entries are read: nothing to sort.
-        self._header_cache = None
-        self.post_message(self.SortChanged(self, column_key, reverse))
-        self._after_structural_change()
+        self._show_sort(self._model.sort_by(column_key, reverse))
 
     def cycle_sort(self, column_key: str) -> None:
         """Sort by `column_key` ascending, or flip its direction if already sorted by it."""
-        if self.sort_column == column_key:
-            self.sort_by(column_key, reverse=not self._sort_reverse)
-        else:
-            self.sort_by(column_key)
+        self._show_sort(self._model.cycle_sort(column_key))
 
     def set_filter(self, predicate: RowFilter | None) -> None:
         """Show only rows for which `predicate(key, row)` is true (None: all rows).
 
         The cursor stays on its row if the row is still shown, else goes to the first row.
         """
-        self._predicate = predicate
-        self._rebuild_entries()
-        if self._cursor_key not in self._entry_of:
-            self._restore_cursor(0)
+        self._show_cursor_move(self._model.set_filter(predicate).cursor)
         self._after_structural_change()
 
     # ------------------------------------------------------------------ cursor and marks
 
     def move_cursor(self, key: str) -> bool:
         """Put the cursor on row `key`; False if that row is not in the current view."""
-        if key not in self._entry_of:
+        if not self._model.is_shown(key):
             return False
         self._set_cursor(key)
         self._scroll_cursor_into_view()
@@ -694,23 +383,11 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def toggle_mark(self, key: str) -> None:
         """Mark row `key`, or unmark it if marked."""
-        if key not in self._rows:
-            return
-        if key in self._marked:
-            self._marked.discard(key)
-        else:
-            self._marked.add(key)
-        self._refresh_key(key)
-        self.post_message(self.MarksChanged(self, frozenset(self._marked)))
+        self._show_marks(self._model.toggle_mark(key))
 
     def clear_marks(self) -> None:
         """Unmark every row."""
-        if not self._marked:
-            return
-        marked, self._marked = self._marked, set()
-        for key in marked:
-            self._refresh_key(key)
-        self.post_message(self.MarksChanged(self, frozenset()))
+        self._show_marks(self._model.clear_marks())
 
     # ------------------------------------------------------------------ deferred repaint
 
@@ -749,38 +426,38 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def action_cursor_home(self) -> None:
         """Move the cursor to the first row."""
-        if self._entries:
-            self._set_cursor(self.key_at(0))
+        if self._model.row_count:
+            self._set_cursor(self._model.key_at(0))
             self._scroll_cursor_into_view()
 
     def action_cursor_end(self) -> None:
         """Move the cursor to the last row."""
-        if self._entries:
-            self._set_cursor(self.key_at(len(self._entries) - 1))
+        if self._model.row_count:
+            self._set_cursor(self._model.key_at(self._model.row_count - 1))
             self._scroll_cursor_into_view()
 
     def action_scroll_column_left(self) -> None:
         """Scroll left to the previous column boundary."""
         x = round(self.scroll_x)
-        starts = [start for start in self._scroll_column_starts() if start < x]
+        starts = [start for start in self._layout.scroll_column_starts() if start < x]
         self.scroll_to(x=starts[-1] if starts else 0, animate=False, force=True)
 
     def action_scroll_column_right(self) -> None:
         """Scroll right to the next column boundary."""
         x = round(self.scroll_x)
-        starts = [start for start in self._scroll_column_starts() if start > x]
+        starts = [start for start in self._layout.scroll_column_starts() if start > x]
         target = min(starts[0], self.max_scroll_x) if starts else self.max_scroll_x
         self.scroll_to(x=target, animate=False, force=True)
 
     def action_toggle_mark(self) -> None:
         """Toggle the mark on the cursor row."""
-        if self._cursor_key is not None:
-            self.toggle_mark(self._cursor_key)
+        if self._model.cursor_key is not None:
+            self.toggle_mark(self._model.cursor_key)
 
     def action_select_row(self) -> None:
         """Post `RowSelected` for the cursor row."""
-        if self._cursor_key is not None:
-            self.post_message(self.RowSelected(self, self._cursor_key))
+        if self._model.cursor_key is not None:
+            self.post_message(self.RowSelected(self, self._model.cursor_key))
 
     def action_cycle_sort(self, column_key: str) -> None:
         """Cycle the sort on `column_key` (for shift+letter bindings in the app)."""
@@ -794,14 +471,15 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         width = self.scrollable_content_region.width
         styles = self._row_styles()
         if y == 0:
-            return self._crop(self._header_strip(), scroll_x, width, styles.header)
+            return self._layout.crop(self._header_strip(), scroll_x, width, styles.header)
+        model = self._model
         index = scroll_y + y - 1
-        if index >= len(self._entries):
+        if index >= model.row_count:
             return Strip.blank(width, styles.base)
-        key = self.key_at(index)
-        row = self._rows[key]
-        is_cursor = key == self._cursor_key
-        is_marked = key in self._marked
+        key = model.key_at(index)
+        row = model.rows[key]
+        is_cursor = key == model.cursor_key
+        is_marked = model.is_marked(key)
         cache_key = (
             key,
             row.version,
@@ -812,8 +490,7 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         )
         strip = self._strip_cache.get(cache_key)
         if strip is None:
-            grow = self._growable_columns()
-            if grow and self._grow_widths(grow, row.cells):
+            if self._layout.fit((row.cells,)):
                 # A row the load's sample missed is wider: widen now (never truncate a
                 # figure that fits under the cap) and repaint the rest after this frame.
                 self._invalidate_layout()
@@ -822,60 +499,25 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
             strip = self._render_row(key, row, is_cursor, is_marked)
             self._strip_cache.set(cache_key, strip)
         pad_style = styles.cursor if is_cursor else styles.marked if is_marked else styles.base
-        return self._crop(strip, scroll_x, width, pad_style)
+        return self._layout.crop(strip, scroll_x, width, pad_style)
 
     def _render_row(self, key: str, row: RowData, is_cursor: bool, is_marked: bool) -> Strip:
         """Render one whole row (all columns, unscrolled) into a strip: the cache-miss path."""
         self.row_renders += 1
-        styles = self._row_styles()
-        console = self.app.console
-        segments = [
-            Segment((CURSOR_MARKER if is_cursor else " ") + (MARK_MARKER if is_marked else " "))
-        ]
-        cells = row.cells
-        for index, (column, width) in enumerate(zip(self._columns, self._widths, strict=True)):
-            cell = cells[index] if index < len(cells) else _EMPTY_CELL
-            _append_cell(segments, cell, width, column.align, console)
-        # The cursor goes on top of the cells' own colours: the cursor row must read the
-        # same in every theme, and at 16 colours a red cell on the cursor colour may not.
-        styled = Segment.apply_style(
-            segments,
-            styles.marked if is_marked else styles.base,
-            styles.cursor if is_cursor else None,
+        return self._layout.render_row(
+            row.cells, self.app.console, self._row_styles(), is_cursor, is_marked
         )
-        # One segment per run of equal style: each segment costs an SGR and a reset.
-        return Strip(Segment.simplify(styled), self._total_width())
 
     def _header_strip(self) -> Strip:
         """The header row, cached per layout, style and sort state."""
-        stamp = (self._layout_gen, self._style_gen, self._sort_index, self._sort_reverse)
+        sort_index, reverse = self._model.sort_index, self._model.sort_reverse
+        stamp = (self._layout_gen, self._style_gen, sort_index, reverse)
         if self._header_cache is not None and self._header_cache[0] == stamp:
             return self._header_cache[1]
-        console = self.app.console
-        segments = [Segment(" " * _GUTTER_WIDTH)]
-        for index, (column, width) in enumerate(zip(self._columns, self._widths, strict=True)):
-            label = Text(column.label)
-            if index == self._sort_index:
-                indicator = SORT_DESCENDING if self._sort_reverse else SORT_ASCENDING
-                label.truncate(max(width - 1, 0), overflow="ellipsis")
-                label.append(indicator)
-            _append_cell(segments, label, width, column.align, console)
-        styled = Segment.apply_style(segments, self._row_styles().header)
-        strip = Strip(Segment.simplify(styled), self._total_width())
+        header_style = self._row_styles().header
+        strip = self._layout.render_header(self.app.console, header_style, sort_index, reverse)
         self._header_cache = (stamp, strip)
         return strip
-
-    def _crop(self, strip: Strip, scroll_x: int, width: int, pad_style: Style) -> Strip:
-        """Cut the viewport out of a whole-row strip, keeping the fixed columns in place."""
-        if scroll_x == 0:
-            return strip.crop_extend(0, width, pad_style)
-        fixed = self._fixed_width()
-        if fixed >= width:
-            return strip.crop_extend(0, width, pad_style)
-        start = fixed + scroll_x
-        return Strip.join(
-            [strip.crop(0, fixed), strip.crop_extend(start, start + width - fixed, pad_style)]
-        )
 
     # ------------------------------------------------------------------ events
 
@@ -932,91 +574,36 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         if offset is None or offset.y < 1:
             return
         index = self.scroll_offset.y + offset.y - 1
-        if index < len(self._entries):
-            self._set_cursor(self.key_at(index))
+        if index < self._model.row_count:
+            self._set_cursor(self._model.key_at(index))
 
-    # ------------------------------------------------------------------ internals: view
+    # ------------------------------------------------------------------ internals: repaint
 
-    def _entry_at(self, index: int) -> _Entry:
-        """The entry at display position `index` (reading backwards for a descending sort)."""
-        if self._sort_reverse:
-            return self._entries[len(self._entries) - 1 - index]
-        return self._entries[index]
-
-    def _index_of(self, key: str | None) -> int | None:
-        """Display position of row `key`, by bisecting its entry; None if not in view."""
-        if key is None:
-            return None
-        entry = self._entry_of.get(key)
-        if entry is None:
-            return None
-        position = bisect_left(self._entries, entry)
-        return len(self._entries) - 1 - position if self._sort_reverse else position
-
-    def _sort_value_function(self) -> Callable[[RowData], Any]:
-        """A function giving the value a row sorts by under the current sort column."""
-        index = self._sort_index
-        if index is None:
-            return _natural_order
-        sort_key = self._columns[index].sort_key
-
-        def sort_value(row: RowData) -> Any:
-            cells = row.cells
-            cell = cells[index] if index < len(cells) else _EMPTY_CELL
-            return cell.plain if sort_key is None else sort_key(cell)
-
-        return sort_value
-
-    def _rebuild_entries(self) -> None:
-        """Recompute the view from the model (filter and sort changes, full loads)."""
-        predicate = self._predicate
-        sort_value = self._sort_value_function()
-        seq = self._seq
-        values = {
-            key: sort_value(row)
-            for key, row in self._rows.items()
-            if predicate is None or predicate(key, row)
-        }
-        entry_of: dict[str, _Entry]
-        if all(type(value) is int for value in values.values()) and all(
-            seq[key] < _SEQ_SPAN for key in values
-        ):
-            entry_of = {key: value * _SEQ_SPAN + seq[key] for key, value in values.items()}
-            self._int_entries = True
-            self._key_of_code = {code: key for key, code in entry_of.items()}
-            self._entry_key = self._key_of_code.__getitem__
-        else:
-            entry_of = {key: (value, seq[key], key) for key, value in values.items()}
-            self._int_entries = False
-            self._key_of_code = {}
-            self._entry_key = _tuple_entry_key
-        self._entry_of = entry_of
-        self._entries = sorted(entry_of.values())
-
-    def _move_entries(self, drops: list[_Entry], adds: list[_Entry]) -> None:
-        """Remove and insert view entries: by bisection when few, else by one merge."""
-        entries = self._entries
-        if len(drops) + len(adds) <= _RESORT_THRESHOLD:
-            for entry in drops:
-                del entries[bisect_left(entries, entry)]
-            for entry in adds:
-                insort(entries, entry)
+    def _show_cursor_move(self, move: CursorMove | None) -> None:
+        """The cursor moved in the model: repaint both rows and tell the app."""
+        if move is None:
             return
-        # Copy the still-sorted stretches between dropped entries (found by bisection,
-        # copied as C-level slices), then merge in the sorted newcomers: timsort merges
-        # two sorted runs in linear time, where sorting 20,000 entries afresh (in
-        # arbitrary order) costs ~20 ms.
-        merged: list[_Entry] = []
-        start = 0
-        for position in sorted(bisect_left(entries, entry) for entry in drops):
-            merged.extend(entries[start:position])
-            start = position + 1
-        merged.extend(entries[start:])
-        merged.extend(sorted(adds))
-        merged.sort()
-        # In place: the view list stays an old object to the garbage collector, so young
-        # collections during the poll do not traverse a fresh 20,000-entry list.
-        entries[:] = merged
+        if move.before is not None:
+            self._refresh_key(move.before)
+        if move.after is not None:
+            self._refresh_key(move.after)
+        self.post_message(self.CursorMoved(self, move.after))
+
+    def _show_marks(self, change: TableChange) -> None:
+        """Marks flipped in the model: repaint those rows (if still there), tell the app."""
+        if not change.marks:
+            return
+        for key in change.marks:
+            self._refresh_key(key)
+        self.post_message(self.MarksChanged(self, self._model.marked_keys))
+
+    def _show_sort(self, change: TableChange) -> None:
+        """The sort changed in the model: new header, tell the app, repaint."""
+        if not change.reordered:
+            return
+        self._header_cache = None
+        self.post_message(self.SortChanged(self, self._model.sort_column, self._model.sort_reverse))
+        self._after_structural_change()
 
     def _page_rows(self) -> int:
         """Rows visible below the header."""
@@ -1028,8 +615,7 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         if height <= 0:
             return []
         top = self.scroll_offset.y
-        bottom = min(top + height, len(self._entries))
-        return [self.key_at(index) for index in range(top, bottom)]
+        return self._model.keys_between(top, top + height)
 
     def _refresh_offsets(self, offsets: list[int], vacated: int) -> None:
         """Repaint the rows at these window offsets (ascending), in contiguous runs.
@@ -1048,7 +634,7 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         if run_start is not None:
             self.refresh_lines(top + run_start + 1, previous - run_start + 1)
         if vacated > 0:
-            rows_shown = min(self._page_rows(), len(self._entries) - top)
+            rows_shown = min(self._page_rows(), self._model.row_count - top)
             self.refresh_lines(top + rows_shown + 1, vacated)
 
     def _refresh_changed_cells(
@@ -1059,20 +645,11 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         False when that cannot be worked out (scrolled sideways, cell count changed):
         the caller repaints the whole line.
         """
-        if len(old) != len(new) or self.scroll_offset.x != 0:
+        if self.scroll_offset.x != 0:
             return False
-        spans: list[tuple[int, int]] = []  # (first x, end x), adjacent columns merged
-        x = _GUTTER_WIDTH
-        for index, width in enumerate(self._widths):
-            start = x + len(_SEPARATOR)
-            x = start + width
-            a, b = old[index] if index < len(old) else _EMPTY_CELL, new[index]
-            if a is b or (a.plain == b.plain and a.style == b.style and a.spans == b.spans):
-                continue
-            if spans and spans[-1][1] + len(_SEPARATOR) == start:
-                spans[-1] = (spans[-1][0], x)
-            else:
-                spans.append((start, x))
+        spans = self._layout.changed_spans(old, new)
+        if spans is None:
+            return False
         y = offset + 1  # below the header
         for start, end in spans:
             self.refresh(Region(start, y, end - start, 1))
@@ -1082,7 +659,7 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         """Repaint row `key` if it is on screen and repaints are not suspended."""
         if self.paused:
             return
-        index = self._index_of(key)
+        index = self._model.index_of(key)
         if index is None:
             return
         top = self.scroll_offset.y
@@ -1100,10 +677,10 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.refresh()
 
     def _virtual_height(self) -> int:
-        return len(self._entries) + 1  # + the header line
+        return self._model.row_count + 1  # + the header line
 
     def _sync_virtual_size(self) -> None:
-        size = Size(self._total_width(), self._virtual_height())
+        size = Size(self._layout.total_width(), self._virtual_height())
         if size != self.virtual_size:
             self.virtual_size = size
 
@@ -1111,36 +688,17 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _set_cursor(self, key: str | None) -> None:
         """Move the cursor to `key`, repaint both rows and tell the app."""
-        old = self._cursor_key
-        if key == old:
-            return
-        self._cursor_key = key
-        if old is not None:
-            self._refresh_key(old)
-        if key is not None:
-            self._refresh_key(key)
-        self.post_message(self.CursorMoved(self, key))
-
-    def _restore_cursor(self, index_before: int | None) -> None:
-        """After the view changed: keep the cursor's row, else take the row now at its place."""
-        if self._cursor_key is not None and self._cursor_key in self._entry_of:
-            return
-        if not self._entries:
-            self._set_cursor(None)
-            return
-        index = min(index_before or 0, len(self._entries) - 1)
-        self._set_cursor(self.key_at(index))
+        self._show_cursor_move(self._model.set_cursor(key).cursor)
 
     def _move_cursor_by(self, delta: int, scroll: bool = False) -> None:
         """Move the cursor `delta` rows; a page move scrolls the view by the same amount."""
-        if not self._entries:
+        target = self._model.cursor_target(delta)
+        if target is None:
             return
-        current = self.cursor_index
-        start = 0 if current is None else current
-        target = max(0, min(len(self._entries) - 1, start + delta))
+        start, index = target
         if scroll:
-            self.scroll_to(y=self.scroll_offset.y + (target - start), animate=False, force=True)
-        self._set_cursor(self.key_at(target))
+            self.scroll_to(y=self.scroll_offset.y + (index - start), animate=False, force=True)
+        self._set_cursor(self._model.key_at(index))
         self._scroll_cursor_into_view()
 
     def _scroll_cursor_into_view(self) -> None:
@@ -1159,79 +717,13 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     # ------------------------------------------------------------------ internals: layout
 
-    @staticmethod
-    def _initial_width(column: Column) -> int:
-        if column.width is not None:
-            return max(1, column.width)
-        # Room for the label and a sort indicator.
-        return max(column.min_width, min(column.max_width, cell_len(column.label) + 1))
-
-    def _measure_widths(self, sample: Iterable[tuple[Text, ...]]) -> list[int]:
-        """Column widths from the labels and a sample of rows, within each column's bounds."""
-        widths = [self._initial_width(column) for column in self._columns]
-        grow = self._growable_columns(widths)
-        for cells in sample:
-            self._grow_widths(grow, cells, widths)
-        return widths
-
-    def _growable_columns(self, widths: list[int] | None = None) -> list[tuple[int, int]]:
-        """(index, cap) of auto-width columns still narrower than their cap."""
-        widths = self._widths if widths is None else widths
-        return [
-            (index, max(column.min_width, column.max_width))
-            for index, column in enumerate(self._columns)
-            if column.width is None and widths[index] < max(column.min_width, column.max_width)
-        ]
-
-    def _grow_widths(
-        self, grow: list[tuple[int, int]], cells: tuple[Text, ...], widths: list[int] | None = None
-    ) -> bool:
-        """Widen auto columns to fit `cells` (up to their caps); True if any grew.
-
-        Widths only grow between full loads: a column that shrank and grew back every
-        poll would invalidate every cached row each time.
-        """
-        widths = self._widths if widths is None else widths
-        grew = False
-        for index, cap in grow:
-            if index >= len(cells):
-                continue
-            length = cells[index].cell_len
-            if length > widths[index]:
-                widths[index] = min(length, cap)
-                grew = True
-        return grew
-
     def _fit_widths_to(self, keys: Iterable[str]) -> bool:
         """Widen auto columns to fit rows `keys` (about to be painted); True if any grew."""
-        grow = self._growable_columns()
-        if not grow:
-            return False
-        grew = False
-        for key in keys:
-            row = self._rows.get(key)
-            if row is not None and self._grow_widths(grow, row.cells):
-                grew = True
-        if grew:
+        rows = self._model.rows
+        if self._layout.fit(row.cells for row in map(rows.get, keys) if row is not None):
             self._invalidate_layout()
-        return grew
-
-    def _total_width(self) -> int:
-        return _GUTTER_WIDTH + sum(self._widths) + len(_SEPARATOR) * len(self._widths)
-
-    def _fixed_width(self) -> int:
-        """Cells that do not scroll sideways: the gutter and the fixed columns."""
-        fixed = self._widths[: self._fixed_columns]
-        return _GUTTER_WIDTH + sum(fixed) + len(_SEPARATOR) * len(fixed)
-
-    def _scroll_column_starts(self) -> list[int]:
-        """scroll_x values that put each scrolling column at the left edge."""
-        starts: list[int] = []
-        x = 0
-        for width in self._widths[self._fixed_columns :]:
-            starts.append(x)
-            x += width + len(_SEPARATOR)
-        return starts
+            return True
+        return False
 
     def _invalidate_layout(self) -> None:
         """Column widths changed: every rendered row and the header are stale."""
@@ -1245,10 +737,10 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._strip_cache.clear()
         self._header_cache = None
 
-    def _row_styles(self) -> _RowStyles:
+    def _row_styles(self) -> RowStyles:
         """Rich styles for rows, resolved once per style generation."""
         if self._styles_cached is None:
-            self._styles_cached = _RowStyles(
+            self._styles_cached = RowStyles(
                 base=self.rich_style,
                 marked=self.get_component_rich_style("live-table--marked"),
                 cursor=self.get_component_rich_style("live-table--cursor"),
