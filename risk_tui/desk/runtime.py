@@ -20,7 +20,7 @@ from typing import Any
 
 from risk_tui.config import Settings
 from risk_tui.core.lifecycle import LifecycleBatch
-from risk_tui.desk.api import DeskRole, ViewChanged
+from risk_tui.desk.api import DeskRole
 from risk_tui.desk.approvals import Approvals
 from risk_tui.desk.call_actions import CallActions
 from risk_tui.desk.daily import DailyJobs
@@ -158,10 +158,11 @@ class Desk:
                 async with asyncio.timeout(FIRST_PAINT_WAIT):
                     await self.shown.wait()
         engine.prepare_calendars()
+        # The cached book's figures are published by the engine as it applies them; with
+        # no cache, the stale view above stands until the first poll.
         cursor = await self.cache.restore()
         if cursor is not None:
             self.poller.cursor = cursor
-        self.events.publish(ViewChanged(engine.view))
 
     async def recover(self) -> None:
         """Settle what a previous run of this role left unfinished (orders and messages
