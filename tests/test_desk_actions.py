@@ -43,10 +43,12 @@ async def test_message_notifies_the_call_with_a_snapshot(rig: Rig) -> None:
     )
     outcome = await rig.desk.trading.send_message(intent, TRADER)
     again = await rig.desk.trading.send_message(intent, TRADER)  # a double key press
-    assert outcome.send_state is SendState.ACKNOWLEDGED and not again.created
+    assert outcome.send_state is SendState.ACKNOWLEDGED
+    assert not again.created
     assert rig.sim.message_posts[intent.message_id] == 1
     call = rig.desk.engine.open_calls["A1001"]
-    assert call.state is CallState.NOTIFIED and call.notified_call_amount == Decimal("1015.00")
+    assert call.state is CallState.NOTIFIED
+    assert call.notified_call_amount == Decimal("1015.00")
     scenarios = [s.scenario for s in await rig.store.history.snapshots_for(call_id)]
     assert scenarios == ["trigger", "notification"]
     assert rig.desk.engine.view.warnings[0].call.state is CallState.NOTIFIED
@@ -68,14 +70,16 @@ async def test_liquidation_fills_through_the_feed_and_ends_the_call_liquidated(r
     )
     first = await rig.desk.intents.submit_order(intent, TRADER)
     second = await rig.desk.intents.submit_order(intent, TRADER)  # a double key press
-    assert first.send_state is SendState.ACKNOWLEDGED and not second.created
+    assert first.send_state is SendState.ACKNOWLEDGED
+    assert not second.created
     assert rig.sim.order_posts[intent.client_order_id] == 1
     rig.sim.tick()  # the market order fills at 19.50
     await rig.desk.trading.refresh_orders()
     await rig.desk.poller.poll()  # the fill arrives as position and cash changes
     assert "A1001" not in rig.desk.engine.open_calls
     ended = await rig.store.calls.get_call(call_id)
-    assert ended is not None and ended.end_reason is EndReason.LIQUIDATED
+    assert ended is not None
+    assert ended.end_reason is EndReason.LIQUIDATED
     assert [s.scenario for s in await rig.store.history.snapshots_for(call_id)] == [
         "trigger",
         "end",
@@ -110,7 +114,8 @@ async def test_a_fill_seen_in_the_positions_first_still_ends_the_call_liquidated
     assert call_id in rig.desk.engine.calls.filled  # the desk asked for the order's status
     await rig.desk.poller.poll()
     ended = await rig.store.calls.get_call(call_id)
-    assert ended is not None and ended.end_reason is EndReason.LIQUIDATED
+    assert ended is not None
+    assert ended.end_reason is EndReason.LIQUIDATED
     assert [s.scenario for s in await rig.store.history.snapshots_for(call_id)] == [
         "trigger",
         "end",

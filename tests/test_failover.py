@@ -155,7 +155,8 @@ async def test_kill_9_of_the_active_engine_loses_nothing_and_repeats_nothing(
         # The desk before the engines: the first poll's calls, a day old; plan 1 due now.
         async with a_desk(settings, DeskRole.EMBEDDED) as desk:
             seeded = {c.call_id for c in desk.engine.open_calls.values()}
-            assert "A1001" in desk.engine.open_calls and len(seeded) >= 3
+            assert "A1001" in desk.engine.open_calls
+            assert len(seeded) >= 3
             plan_a = await desk.intents.schedule_plan(plan_for(desk, "A1001", "100"), TRADER)
         async with engine.begin() as conn:
             await conn.execute(

@@ -211,11 +211,16 @@ def test_send_state_moves() -> None:
         SendState.FAILED,
     )
     assert all(can_move(pending, state) for state in SendState)
-    assert can_move(doubt, ack) and can_move(doubt, failed) and can_move(doubt, doubt)
+    assert can_move(doubt, ack)
+    assert can_move(doubt, failed)
+    assert can_move(doubt, doubt)
     assert not can_move(doubt, pending)
     # The broker's acknowledgement is final: a late timeout cannot put it back in doubt.
     assert [s for s in SendState if can_move(ack, s)] == [ack]
     # A status query that finds a withdrawn order is the truth about it.
-    assert can_move(failed, ack) and not can_move(failed, doubt)
-    assert pending.needs_send and doubt.needs_send
-    assert not ack.needs_send and not failed.needs_send
+    assert can_move(failed, ack)
+    assert not can_move(failed, doubt)
+    assert pending.needs_send
+    assert doubt.needs_send
+    assert not ack.needs_send
+    assert not failed.needs_send

@@ -121,10 +121,12 @@ def test_notional_converts_into_the_reporting_currency_with_the_books_fx() -> No
 
 def test_a_notional_that_cannot_be_computed_needs_approval() -> None:
     missing = order_notional(order(symbol="NOPE.SG"), book(), "SGD")
-    assert missing.amount is None and "no instrument NOPE.SG" in (missing.problem or "")
+    assert missing.amount is None
+    assert "no instrument NOPE.SG" in (missing.problem or "")
     assert missing.exceeds(Decimal("1000000000"))
     no_fx = order_notional(order(symbol="TSLA.US"), book(), "HKD")
-    assert no_fx.amount is None and "fx" in (no_fx.problem or "")
+    assert no_fx.amount is None
+    assert "fx" in (no_fx.problem or "")
 
 
 def plan(**changes: object) -> AutoLiquidationPlan:
@@ -159,7 +161,8 @@ def test_the_details_document_binds_every_field_and_reads_back_exactly() -> None
     intent = order("200", order_type="limit", limit_price=Decimal("19.40"))
     notional = order_notional(intent, book(), "SGD")
     request = liquidation_request(intent, None, notional, TRADER, NOW)
-    assert request.kind is ApprovalKind.LIQUIDATION and request.state is ApprovalState.PENDING
+    assert request.kind is ApprovalKind.LIQUIDATION
+    assert request.state is ApprovalState.PENDING
     assert request.details_hash == details_hash(request.details)
     assert request.details["requested_by"] == "jdoe"
     assert request.details["requested_role"] == "trader"
@@ -242,7 +245,8 @@ def test_only_a_supervisor_engages_or_releases_the_kill_switch_with_a_reason() -
     assert check_kill_switch(SUPERVISOR, released, engage=True, reason="runaway algo") == []
     assert check_kill_switch(SUPERVISOR, engaged, engage=False, reason="all clear") == []
     problems = check_kill_switch(TRADER, released, engage=True, reason=" ")
-    assert len(problems) == 2 and "supervisors only" in problems[0]
+    assert len(problems) == 2
+    assert "supervisors only" in problems[0]
     assert check_kill_switch(SUPERVISOR, engaged, engage=True, reason="x") == [
         "the kill switch is already engaged (by sue)"
     ]

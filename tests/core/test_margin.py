@@ -90,7 +90,8 @@ def test_seed_example_cure_plan_call_over_im_ratio_in_whole_lots() -> None:
     assert plan["B"].value_needed == D("2030")
     assert plan["B"].quantity == D("200")
     assert plan["B"].value == D("3900.00")
-    assert plan["B"].side is Side.SELL and plan["B"].sufficient
+    assert plan["B"].side is Side.SELL
+    assert plan["B"].sufficient
     # A: 1,015 ÷ 30 % = 3,383.33 → 676.67 shares at 5.00 → 7 lots.
     assert plan["A"].quantity == D("700")
     # Selling those lots covers at least the call.
@@ -104,7 +105,8 @@ def test_cure_line_capped_at_holding_and_flagged_insufficient() -> None:
     book.set_cash(CashBalance("A1001", "SGD", D("-19000")))
     result = compute_account(book, "A1001", MM_BUFFER)
     line = next(line for line in cure_plan(result) if line.symbol == "A")
-    assert line.quantity == D("100") and not line.sufficient
+    assert line.quantity == D("100")
+    assert not line.sufficient
 
 
 def test_risk_levels_boundaries() -> None:
@@ -164,7 +166,9 @@ def test_short_uses_short_ratios_and_reduces_equity() -> None:
     result = compute_account(book, "X", MM_BUFFER)
     assert result.short_mv == D("10000")
     assert result.equity == D("10000")  # 20,000 − |−10,000|
-    assert result.im == D("15000.00") and result.mm == D("13000.00") and result.fm == D("12000.00")
+    assert result.im == D("15000.00")
+    assert result.mm == D("13000.00")
+    assert result.fm == D("12000.00")
     assert result.risk_level is RiskLevel.FORCE_CALL
     line = cure_plan(result)[0]
     assert line.side is Side.BUY
@@ -231,7 +235,8 @@ def test_incomplete_never_safe(mutate: object, reason: str) -> None:
     result = compute_account(book, "A1001", MM_BUFFER)
     assert result.risk_level is RiskLevel.INCOMPLETE
     assert result.incomplete == reason
-    assert not result.in_call and result.call_amount == 0
+    assert not result.in_call
+    assert result.call_amount == 0
 
 
 def test_call_amount_rounds_up_to_minor_unit() -> None:

@@ -30,7 +30,8 @@ async def test_views_collapse_to_the_latest_and_kinds_keep_their_order() -> None
     hub.publish(ViewChanged(view("2")))
     hub.publish(ViewChanged(view("3")))
     first, second = await drain(events, 2)
-    assert isinstance(first, ViewChanged) and first.view.cursor == "3"
+    assert isinstance(first, ViewChanged)
+    assert first.view.cursor == "3"
     assert isinstance(second, HealthChanged)
 
 
@@ -54,7 +55,8 @@ async def test_a_subscription_starts_when_made_and_ends_when_closed() -> None:
     events = hub.subscribe()
     hub.publish(ViewChanged(view("after")))
     (seen,) = await drain(events, 1)
-    assert isinstance(seen, ViewChanged) and seen.view.cursor == "after"
+    assert isinstance(seen, ViewChanged)
+    assert seen.view.cursor == "after"
     events.close()
     hub.publish(ViewChanged(view("closed")))
     waiting = asyncio.ensure_future(events.__anext__())

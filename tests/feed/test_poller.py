@@ -52,12 +52,15 @@ async def test_snapshot_then_changes_with_cursor() -> None:
         sink = Recorder()
         poller = Poller(client, feed_settings(url), sink)
         first = await poller.poll_once()
-        assert first.full and first.cursor == "000000000000000"
+        assert first.full
+        assert first.cursor == "000000000000000"
         fake.add_changes(quotes=[{"symbol": "B.SG", "price": "19.00"}])
         second = await poller.poll_once()
-        assert not second.full and second.cursor == "000000000000001"
+        assert not second.full
+        assert second.cursor == "000000000000001"
         third = await poller.poll_once()  # an empty change list is a heartbeat
-        assert not third.full and third.applied == 0
+        assert not third.full
+        assert third.applied == 0
     assert fake.requests == {"snapshot": 1, "changes": 2}
     assert sink.payloads[1][1].changes.quotes[0].price == 19
     assert poller.health.status(time.monotonic()) is FeedStatus.LIVE
@@ -75,7 +78,8 @@ async def test_410_gone_fetches_a_fresh_snapshot() -> None:
     assert result.full
     assert fake.requests == {"snapshot": 2, "changes": 1}
     full, parsed = sink.payloads[-1]
-    assert full and parsed.changes.cursor == "000000000000001"
+    assert full
+    assert parsed.changes.cursor == "000000000000001"
 
 
 async def test_malformed_records_rejected_alone_and_counted() -> None:
@@ -93,7 +97,8 @@ async def test_malformed_records_rejected_alone_and_counted() -> None:
         )
         result = await poller.poll_once()
     assert (result.applied, result.rejected) == (1, 2)
-    assert poller.health.rejected == 2 and poller.health.rejected_total == 2
+    assert poller.health.rejected == 2
+    assert poller.health.rejected_total == 2
     assert [q.symbol for q in sink.payloads[-1][1].changes.quotes] == ["B.SG"]
 
 
@@ -133,10 +138,12 @@ async def test_5xx_retried_with_capped_exponential_backoff() -> None:
             on_health=health.append,
         )
         result = await poller.poll()
-    assert result.full and fake.requests["snapshot"] == 9
+    assert result.full
+    assert fake.requests["snapshot"] == 9
     assert len(delays) == 8
     assert all(0.5 <= d <= 4.0 for d in delays)
-    assert delays[-1] == 4.0 and delays[0] < 2.0  # grows, then capped
+    assert delays[-1] == 4.0
+    assert delays[0] < 2.0
     assert [h.consecutive_failures for h in health[:8]] == list(range(1, 9))
     assert "HTTP 503" in (health[0].last_error or "")
     assert health[-1].consecutive_failures == 0
@@ -200,7 +207,8 @@ async def test_feed_down_and_back_stale_then_down_then_live_and_no_call_ends(
             await watch(desk, statuses, 0.5)
         # The server is gone; polling goes on into the void. The call stays open.
         await watch(desk, statuses, 2.5)
-        assert desk.engine.view.warnings and desk.engine.view.warnings[0].call.is_open
+        assert desk.engine.view.warnings
+        assert desk.engine.view.warnings[0].call.is_open
         assert "cannot connect" in (desk.poller.health.last_error or "")
         # Back on the same port, with a price recovery that ends the call on fresh data.
         fake.add_changes(quotes=[{"symbol": "B.SG", "price": "22.00"}])
@@ -210,7 +218,8 @@ async def test_feed_down_and_back_stale_then_down_then_live_and_no_call_ends(
             task.cancel()
             await client.aclose()
         assert statuses[0] in (FeedStatus.CONNECTING, FeedStatus.LIVE)
-        assert FeedStatus.STALE in statuses and FeedStatus.DOWN in statuses
+        assert FeedStatus.STALE in statuses
+        assert FeedStatus.DOWN in statuses
         assert statuses.index(FeedStatus.STALE) < statuses.index(FeedStatus.DOWN)
         assert statuses[-1] is FeedStatus.LIVE
         assert desk.engine.view.warnings == ()
@@ -243,5 +252,6 @@ async def test_restart_shows_cached_book_stale_until_first_poll(tmp_path: Path) 
             assert view.warnings[0].margin is not None
             assert second.poller.cursor == "000000000000001"
             result = await second.poller.poll()  # resumes from the cached cursor
-            assert not result.full and not second.engine.view.stale
+            assert not result.full
+            assert not second.engine.view.stale
     assert fake.requests["snapshot"] == 1

@@ -104,8 +104,10 @@ def test_shorts_have_borrow_with_room_to_spare(desk: Book) -> None:
         borrow = desk.borrow[symbol]
         assert borrow.available >= total, symbol
         if symbol not in SEED_SYMBOLS:
-            assert borrow.recall_quantity == 0 and borrow.recall_due is None
-            assert borrow.rate is not None and 0 < borrow.rate < 1
+            assert borrow.recall_quantity == 0
+            assert borrow.recall_due is None
+            assert borrow.rate is not None
+            assert 0 < borrow.rate < 1
 
 
 def test_a_few_accounts_start_below_maintenance(desk: Book) -> None:

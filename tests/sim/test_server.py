@@ -43,7 +43,8 @@ async def test_over_loopback_the_ticker_fills_an_order_and_the_snapshot_streams(
         ]
         assert "quotes" in changes  # calm prices moved meanwhile
         status = (await client.get("/sim/status")).json()
-        assert status["scenario"] == "calm" and status["tick"] >= 1
+        assert status["scenario"] == "calm"
+        assert status["tick"] >= 1
 
 
 async def test_a_state_without_a_ticker_stays_put_over_loopback() -> None:
@@ -92,7 +93,8 @@ def test_risk_tui_sim_says_where_in_one_line_and_serves() -> None:
         line = process.stdout.readline()
         match = re.search(r"at (http://127\.0\.0\.1:\d+) — scenario calm, 307 accounts", line)
         assert match, line
-        assert "t0k3n" not in line and "bearer token required" in line
+        assert "t0k3n" not in line
+        assert "bearer token required" in line
         headers = {"Authorization": "Bearer t0k3n"}
         with httpx.Client(base_url=match.group(1), headers=headers, timeout=10) as client:
             assert client.get("/v1/snapshot").status_code == 200
@@ -102,14 +104,17 @@ def test_risk_tui_sim_says_where_in_one_line_and_serves() -> None:
     finally:
         process.terminate()
         out, err = process.communicate(timeout=10)
-    assert out == "" and "Traceback" not in err
+    assert out == ""
+    assert "Traceback" not in err
 
 
 def test_risk_tui_sim_refuses_accounts_on_the_seed_desk() -> None:
     process = _sim("--port", "0", "--accounts", "10")
     out, err = process.communicate(timeout=30)
-    assert process.returncode == 2 and out == ""
-    assert err.count("\n") == 1 and "--accounts needs a generated scenario" in err
+    assert process.returncode == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "--accounts needs a generated scenario" in err
 
 
 def test_risk_tui_sim_reports_a_busy_port_in_one_line() -> None:
@@ -121,8 +126,10 @@ def test_risk_tui_sim_reports_a_busy_port_in_one_line() -> None:
         port = taken.getsockname()[1]
         process = _sim("--port", str(port))
         out, err = process.communicate(timeout=30)
-    assert process.returncode == 2 and out == "", err
-    assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err
+    assert process.returncode == 2, err
+    assert out == "", err
+    assert err.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in err
 
 
 def test_snapshot_json_is_exactly_the_decoded_book() -> None:

@@ -70,7 +70,8 @@ async def test_an_order_is_recorded_pending_once_per_key(store: Store) -> None:
     first, created = await store.orders.record_intent(order(), state, TRADER, at=T0)
     assert created
     assert first.send_state is SendState.PENDING
-    assert first.quantity == Decimal("300.50") and first.limit_price == Decimal("19.40")
+    assert first.quantity == Decimal("300.50")
+    assert first.limit_price == Decimal("19.40")
     assert first.account_state == state
     assert first.created_at == T0
     again, created = await store.orders.record_intent(order(), state, TRADER)
@@ -251,10 +252,12 @@ async def test_a_cancel_request_is_audited(store: Store) -> None:
 async def test_messages_are_recorded_once_and_keep_their_account_state(store: Store) -> None:
     state = account_state("A1", 1)
     first, created = await store.messages.record_intent(message(), state, TRADER, at=T0)
-    assert created and first.send_state is SendState.PENDING
+    assert created
+    assert first.send_state is SendState.PENDING
     assert first.intent() == message()
     again, created = await store.messages.record_intent(message(), state, TRADER)
-    assert not created and again == first
+    assert not created
+    assert again == first
     with pytest.raises(KeyConflict):
         await store.messages.record_intent(message(body="other"), state, TRADER)
     assert [m.message_id for m in await store.messages.needing_send()] == ["RT-M-1"]

@@ -79,11 +79,13 @@ async def test_a_request_is_stored_pending_and_audited(store: Store) -> None:
     assert await store.approvals.get_approval(request.approval_id) == request
     # The document read back hashes to the same binding, byte for byte, on either database.
     read_back = await store.approvals.get_approval(request.approval_id)
-    assert read_back is not None and details_hash(read_back.details) == request.details_hash
+    assert read_back is not None
+    assert details_hash(read_back.details) == request.details_hash
     assert await store.approvals.approvals_in([ApprovalState.PENDING]) == [request]
     assert await store.approvals.approvals_for(call.call_id) == [request]
     (entry,) = await store.history.audit_for(call.call_id)
-    assert entry.action == "approval_requested" and entry.operator == "jdoe"
+    assert entry.action == "approval_requested"
+    assert entry.operator == "jdoe"
     assert entry.details["details"] == request.details
     assert entry.details["details_hash"] == request.details_hash
     with pytest.raises(UnknownCall):
@@ -98,7 +100,8 @@ async def test_approving_needs_the_hash_shown_and_happens_once(store: Store) -> 
     approved = await store.approvals.approve_request(
         request.approval_id, request.details_hash, SUPERVISOR, at=T0
     )
-    assert approved.state is ApprovalState.APPROVED and approved.decided_by == "sue"
+    assert approved.state is ApprovalState.APPROVED
+    assert approved.decided_by == "sue"
     with pytest.raises(ApprovalConflict, match="already approved by sue"):
         await store.approvals.approve_request(request.approval_id, request.details_hash, BOB, at=T0)
     done = await store.approvals.finish_request(
@@ -137,9 +140,11 @@ async def test_two_approvers_at_once_one_wins(db_url: str, store: Store) -> None
         await other_engine.dispose()
     won = [r for r in results if isinstance(r, ApprovalRequest)]
     lost = [r for r in results if isinstance(r, ApprovalConflict)]
-    assert len(won) == 1 and len(lost) == 5, results
+    assert len(won) == 1, results
+    assert len(lost) == 5, results
     stored = await store.approvals.get_approval(request.approval_id)
-    assert stored is not None and stored.decided_by == won[0].decided_by
+    assert stored is not None
+    assert stored.decided_by == won[0].decided_by
     assert (await actions_of(store)).count("approval_approved") == 1
     assert (await verify(store.engine)).ok
 
@@ -151,7 +156,8 @@ async def test_an_edit_voids_the_request_it_replaces_in_the_same_step(store: Sto
         move_request(call, 3, replaces=first.approval_id)
     )
     old = await store.approvals.get_approval(first.approval_id)
-    assert old is not None and old.state is ApprovalState.VOIDED
+    assert old is not None
+    assert old.state is ApprovalState.VOIDED
     assert old.note == f"edited: replaced by {edited.approval_id}"
     with pytest.raises(ApprovalConflict, match="already voided"):
         await store.approvals.approve_request(
@@ -192,7 +198,8 @@ async def test_an_approved_deadline_move_is_written_with_its_approval(store: Sto
     )
     assert executed.state is ApprovalState.EXECUTED
     stored = await store.calls.get_call(call.call_id)
-    assert stored is not None and stored.deadline == new_deadline
+    assert stored is not None
+    assert stored.deadline == new_deadline
     assert await actions_of(store) == [
         "approval_requested",
         "approval_approved",
@@ -200,7 +207,8 @@ async def test_an_approved_deadline_move_is_written_with_its_approval(store: Sto
         "approval_executed",
     ]
     last = (await store.history.audit_for(call.call_id))[-1]
-    assert last.details["requested_by"] == "jdoe" and last.details["approved_by"] == "sue"
+    assert last.details["requested_by"] == "jdoe"
+    assert last.details["approved_by"] == "sue"
 
 
 async def test_rejecting_and_voiding_the_requests_of_an_ended_call(store: Store) -> None:
@@ -210,7 +218,8 @@ async def test_rejecting_and_voiding_the_requests_of_an_ended_call(store: Store)
     result = await store.approvals.reject_request(
         rejected.approval_id, rejected.details_hash, SUPERVISOR, "no evidence", at=T0
     )
-    assert result.state is ApprovalState.REJECTED and result.note == "no evidence"
+    assert result.state is ApprovalState.REJECTED
+    assert result.note == "no evidence"
     with pytest.raises(ApprovalConflict, match="already rejected"):
         await store.approvals.reject_request(
             rejected.approval_id, rejected.details_hash, BOB, "x", at=T0
@@ -267,7 +276,9 @@ async def test_the_kill_switch_refuses_new_orders_until_released(store: Store) -
     assert not (await store.kill_switch.get()).engaged
     await store.orders.record_intent(order("RT-O-before"), {}, TRADER)
     engaged = await store.kill_switch.engage(SUPERVISOR, "runaway orders", at=T0)
-    assert engaged.engaged and engaged.engaged_by == "sue" and engaged.reason == "runaway orders"
+    assert engaged.engaged
+    assert engaged.engaged_by == "sue"
+    assert engaged.reason == "runaway orders"
     assert await store.kill_switch.get() == engaged
     with pytest.raises(KillSwitchConflict, match="already engaged"):
         await store.kill_switch.engage(SUPERVISOR, "again", at=T0)
@@ -278,7 +289,8 @@ async def test_the_kill_switch_refuses_new_orders_until_released(store: Store) -
     assert not created
     assert await store.orders.get("RT-O-during") is None
     released = await store.kill_switch.release(SUPERVISOR, "all clear", at=T0 + timedelta(hours=1))
-    assert not released.engaged and released.released_by == "sue"
+    assert not released.engaged
+    assert released.released_by == "sue"
     with pytest.raises(KillSwitchConflict, match="not engaged"):
         await store.kill_switch.release(SUPERVISOR, "again", at=T0)
     _, created = await store.orders.record_intent(order("RT-O-after"), {}, TRADER)

@@ -60,7 +60,8 @@ async def test_a_killed_session_loses_the_desk_and_the_standby_takes_it(pg_url: 
         watching = asyncio.create_task(first.watch())
         standby = asyncio.create_task(second.acquire())
         await asyncio.sleep(0.3)
-        assert not watching.done() and not standby.done()
+        assert not watching.done()
+        assert not standby.done()
         # What PostgreSQL does when the engine's process dies: its session ends.
         admin = await asyncpg.connect(asyncpg_dsn(pg_url))
         try:

@@ -67,7 +67,8 @@ async def test_margin_call_round_trips_every_field(store: Store) -> None:
     assert loaded is not None
     assert str(loaded.trigger_call_amount) == "1750.00"
     assert loaded.deadline == datetime(2026, 3, 4, 7, 0, tzinfo=UTC)
-    assert loaded.deadline is not None and loaded.deadline.tzinfo is UTC
+    assert loaded.deadline is not None
+    assert loaded.deadline.tzinfo is UTC
 
     minimal = make_call("SG-1", deadline=None, deadline_error="no SGX calendar for 2031")
     await store.calls.commit(LifecycleBatch(calls=[minimal]))
@@ -246,7 +247,8 @@ async def test_snapshots_for_a_call_in_order(store: Store) -> None:
     assert [s.seq for s in stored] == [1, 3, 4]
     first = stored[0]
     assert first.payload == account_state("A1")
-    assert first.taken_at == T0 and first.feed_as_of == T0 - timedelta(seconds=1)
+    assert first.taken_at == T0
+    assert first.feed_as_of == T0 - timedelta(seconds=1)
     assert first.feed_cursor == "c-000042"
     assert len(first.hash) == 64
     assert await store.history.snapshots_for("nope") == []
@@ -378,7 +380,8 @@ async def test_concurrent_writers_keep_the_chains_contiguous(db_url: str, store:
             await engine.dispose()
     result = await verify(store.engine)
     assert result.ok, result.message
-    assert result.snapshots == 90 and result.audit == 45
+    assert result.snapshots == 90
+    assert result.audit == 45
 
 
 async def test_snapshot_records_keep_their_order_within_a_batch(store: Store) -> None:
@@ -398,4 +401,5 @@ async def test_snapshot_records_keep_their_order_within_a_batch(store: Store) ->
     await store.calls.commit(LifecycleBatch(calls=[call], snapshots=records))
     stored = await store.history.snapshots_for(call.call_id)
     assert [s.payload["i"] for s in stored] == list(range(50))
-    assert stored[0].feed_as_of is None and stored[0].feed_cursor is None
+    assert stored[0].feed_as_of is None
+    assert stored[0].feed_cursor is None

@@ -103,7 +103,8 @@ async def test_stale_banner_when_the_feed_stops_and_live_again_when_it_returns(
         await server.aclose()  # the feed goes away
         await until(pilot, lambda: banner.status is FeedStatus.STALE, seconds=4)
         text = str(banner.render())
-        assert "STALE" in text and "FIGURES NOT LIVE" in text
+        assert "STALE" in text
+        assert "FIGURES NOT LIVE" in text
         assert "1,015.00" in row_text(app, "A1001")  # the last figures stay, marked stale
         await until(pilot, lambda: banner.status is FeedStatus.DOWN, seconds=6)
         assert "DOWN" in str(banner.render())
@@ -164,8 +165,10 @@ async def test_liquidate_from_the_keyboard_sends_exactly_one_order(desk: Desk) -
     assert sum(desk.sim.order_posts.values()) == 1
     (order,) = desk.sim.orders.values() if isinstance(desk.sim.orders, dict) else desk.sim.orders
     wire = order if isinstance(order, dict) else vars(order)
-    assert str(wire.get("symbol")) == "B.SG" and str(wire.get("quantity")) == "200"
-    assert str(wire.get("side")).endswith("sell") and wire.get("operator") == "trader1"
+    assert str(wire.get("symbol")) == "B.SG"
+    assert str(wire.get("quantity")) == "200"
+    assert str(wire.get("side")).endswith("sell")
+    assert wire.get("operator") == "trader1"
 
 
 async def test_message_remark_and_exception_from_the_keyboard(desk: Desk) -> None:
@@ -247,7 +250,8 @@ async def test_details_and_auto_liquidation_from_the_keyboard(desk: Desk) -> Non
         store = desk_of(app).store
         await until(pilot, lambda: True)
         plans = await store.plans.auto_liquidations_for(call_id)  # type: ignore[attr-defined]
-        assert len(plans) == 1 and str(plans[0].state).endswith("scheduled")
+        assert len(plans) == 1
+        assert str(plans[0].state).endswith("scheduled")
         audit = await store.history.audit_for(call_id)  # type: ignore[attr-defined]
         assert any("auto" in entry.action for entry in audit)
 

@@ -89,7 +89,8 @@ async def test_a_supervisor_approves_a_request_after_reading_it_in_full(tmp_path
         await until(lambda: any(f"request {request.approval_id} executed" in n for n in notes(app)))
         assert app.desk is not None
         stored = await desk_of(app).approvals.request(request.approval_id)
-        assert stored is not None and stored.state is ApprovalState.EXECUTED
+        assert stored is not None
+        assert stored.state is ApprovalState.EXECUTED
         assert stored.decided_by == "sup1"
         await until(lambda: table_of(app).get_row(request.approval_id) is None)
 
@@ -165,7 +166,8 @@ async def test_the_kill_switch_needs_a_reason_stops_orders_and_shows_a_banner(
         await pilot.press(*"runaway algo", "ctrl+s")
         await until(lambda: banner.has_class("-engaged"))
         shown = str(banner.render())
-        assert "KILL SWITCH engaged by sup1" in shown and "liquidations blocked" in shown
+        assert "KILL SWITCH engaged by sup1" in shown
+        assert "liquidations blocked" in shown
         assert "runaway algo" in shown
         assert {o.status for o in state.orders.values()} == {"cancelled"}
         await until(lambda: any("1 of 1 working orders stopped" in n for n in notes(app)))

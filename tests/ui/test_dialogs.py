@@ -443,7 +443,8 @@ async def test_auto_escape_returns_none() -> None:
     app = Host(auto())
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
-        assert app.focused is not None and app.focused.id == "execute-at"
+        assert app.focused is not None
+        assert app.focused.id == "execute-at"
         await pilot.press("escape")
         await pilot.pause()
     assert app.results == [None]
@@ -489,7 +490,8 @@ async def test_auto_defaults_to_the_deadline_while_still_in_call() -> None:
     plan = app.results[0]
     assert plan.execute_at == datetime(2026, 3, 12, 15, 0, tzinfo=SG)
     assert plan.condition is AutoCondition.STILL_IN_CALL
-    assert plan.moved_deadline is None and plan.deadline_reason is None
+    assert plan.moved_deadline is None
+    assert plan.deadline_reason is None
 
 
 @pytest.mark.parametrize(
@@ -531,7 +533,8 @@ async def test_message_escape_returns_none() -> None:
     app = Host(message())
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        assert app.focused is not None and app.focused.id == "channel"
+        assert app.focused is not None
+        assert app.focused.id == "channel"
         app.dialog.query_one("#body", TextArea).focus()
         await pilot.press("escape")  # even from the text editor
         await pilot.pause()
@@ -570,7 +573,8 @@ async def test_message_preview_is_editable_and_the_template_can_change() -> None
         await pilot.pause()
     assert len(app.results) == 1
     (intent,) = app.results[0]
-    assert intent.channel == "app" and intent.subject is None
+    assert intent.channel == "app"
+    assert intent.subject is None
     assert intent.body.endswith("still in margin call. The amount due is SGD 1,015.00, to be "
                                 "met by 2026-03-12 15:00 SG time. If it is not met by then, we "
                                 "may liquidate your positions without further notice.\n"
@@ -596,8 +600,10 @@ async def test_message_to_marked_rows_fills_the_template_per_account() -> None:
     assert [i.account_id for i in intents] == ["A1", "A2", "A3"]
     assert [i.reference for i in intents] == ["C1", "C2", "C3"]
     assert [i.message_id for i in intents] == ["RT-M-0000", "RT-M-0001", "RT-M-0002"]
-    assert "Dear Wong," in intents[1].body and "SGD 250.50" in intents[1].body
-    assert "Dear Ng," in intents[2].body and "SGD 1,000.00" in intents[2].body
+    assert "Dear Wong," in intents[1].body
+    assert "SGD 250.50" in intents[1].body
+    assert "Dear Ng," in intents[2].body
+    assert "SGD 1,000.00" in intents[2].body
 
 
 async def test_message_empty_body_is_refused() -> None:
@@ -629,7 +635,8 @@ async def test_remark_escape_returns_none() -> None:
     app = Host(remark_dialog())
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        assert app.focused is not None and app.focused.id == "remark"
+        assert app.focused is not None
+        assert app.focused.id == "remark"
         await pilot.press("escape")
         await pilot.pause()
     assert app.results == [None]

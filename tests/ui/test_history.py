@@ -197,7 +197,8 @@ async def test_export_from_the_tab_writes_files_that_verify_offline(
         assert verified.stdout.startswith(
             f"ok: export of {today}..{today}: {len(calls)} calls, {snapshots} snapshots"
         )
-    assert len(calls) == 4 and snapshots >= 4  # the seed desk: a trigger snapshot each
+    assert len(calls) == 4
+    assert snapshots >= 4
 
 
 async def test_the_export_dialog_checks_entries_and_follows_the_format(tmp_path: Path) -> None:
@@ -339,7 +340,8 @@ async def test_a_long_history_is_read_a_page_at_a_time(
         await until(pilot, lambda: table.total_row_count > 0)
         await pilot.pause(0.3)
         # One page held, not 5,000; every read asks for one page.
-        assert pane.total == 5_000 and table.total_row_count == PAGE_SIZE
+        assert pane.total == 5_000
+        assert table.total_row_count == PAGE_SIZE
         assert reads[0] == {"limit": PAGE_SIZE, "rows": PAGE_SIZE, "needle": None}
         assert all(read["limit"] == PAGE_SIZE and "before" not in read for read in reads)
         assert table.visible_keys() == [c.call_id for c in newest_first[:PAGE_SIZE]]
@@ -369,7 +371,8 @@ async def test_a_long_history_is_read_a_page_at_a_time(
         oldest = newest_first[-1]
         await pilot.press("slash", *oldest.account_id.lower(), "enter")
         await until(pilot, lambda: table.visible_keys() == [oldest.call_id])
-        assert pane.total == 1 and pane.exhausted
+        assert pane.total == 1
+        assert pane.exhausted
         await pilot.press("escape")
         await until(pilot, lambda: pane.total == 5_000 and table.total_row_count == PAGE_SIZE)
 
@@ -383,7 +386,8 @@ async def test_a_long_history_is_read_a_page_at_a_time(
         )
         await store.calls.commit(LifecycleBatch(calls=[later]))
         await until(pilot, lambda: table.visible_keys()[:1] == [later.call_id], seconds=5)
-        assert pane.total == 5_001 and table.total_row_count == PAGE_SIZE + 1
+        assert pane.total == 5_001
+        assert table.total_row_count == PAGE_SIZE + 1
         assert "closed by operator" in cells_text(table, later.call_id)
 
 
@@ -545,7 +549,8 @@ async def test_details_compare_the_trigger_with_any_snapshot_on_the_timeline() -
         )
         assert has_row(text, "Cash SGD", "-15,000.00", "-11,100.00", "+3,900.00")
         assert has_row(text, "B.SG", "1,000", "800", "-200", "-3,900.00", "19.50", "19.50")
-        assert "How it was met  liquidation" in text and "at notice       SGD 990.50" in text
+        assert "How it was met  liquidation" in text
+        assert "at notice       SGD 990.50" in text
         timeline = host.screen.query_one("#timeline", DataTable)
         timeline.focus()
         await pilot.press("down", "enter")  # the notification snapshot
@@ -594,7 +599,8 @@ async def test_the_export_key_has_an_id_shows_in_help_and_clashes_with_nothing(
     fixed_app: Callable[..., RiskApp],
 ) -> None:
     (export,) = HistoryPane.BINDINGS
-    assert isinstance(export, Binding) and export.id == "history.export"
+    assert isinstance(export, Binding)
+    assert export.id == "history.export"
     app_keys = {b.key for b in RiskApp.BINDINGS if isinstance(b, Binding)}
     assert export.key not in app_keys
     app = fixed_app()

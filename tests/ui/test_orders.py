@@ -197,7 +197,8 @@ def test_only_an_acknowledged_working_order_may_be_cancelled() -> None:
     assert cancel_refusal(stored("k")) is None
     assert cancel_refusal(stored("k", status="partially_filled", filled_quantity=D(100))) is None
     filled = cancel_refusal(stored("k", status="filled", filled_quantity=D(200)))
-    assert filled is not None and "already filled (200 of 200 filled)" in filled
+    assert filled is not None
+    assert "already filled (200 of 200 filled)" in filled
     assert "\n" not in filled
     for state, words in (
         (SendState.PENDING, "is pending"),
@@ -205,7 +206,8 @@ def test_only_an_acknowledged_working_order_may_be_cancelled() -> None:
         (SendState.FAILED, "never reached the broker"),
     ):
         refusal = cancel_refusal(stored("k", send_state=state, status=None, order_id=None))
-        assert refusal is not None and words in refusal
+        assert refusal is not None
+        assert words in refusal
     assert cancel_refusal(None) is not None
 
 
@@ -414,7 +416,8 @@ async def test_a_viewer_has_no_cancel_key_at_all(tmp_path: Path) -> None:
         await until(lambda: "WORKING" in row_text(app, "RT-O-1"))
         assert pane_of(app).check_action("cancel_order", ()) is False
         shown = {active.binding.action for active in app.screen.active_bindings.values()}
-        assert "cancel_order" not in shown and "older" in shown
+        assert "cancel_order" not in shown
+        assert "older" in shown
         await pilot.press("c")
         await pilot.pause(0.3)
         assert app.screen is app.screen_stack[0]

@@ -96,7 +96,8 @@ async def test_two_terminals_see_each_other_and_the_engine(shared: SharedDesk) -
     async with first.run_test(size=(200, 40)) as one, second.run_test(size=(200, 40)) as two:
         # The engine opened the seed call; both terminals show it, with their own figures.
         await until(lambda: "1,015.00" in cells(first) and "1,015.00" in cells(second))
-        assert first.desk is not None and second.desk is not None
+        assert first.desk is not None
+        assert second.desk is not None
         assert first.desk.role is DeskRole.TERMINAL
         assert isinstance(desk_of(first).engine.decider, Follower)
         await until(lambda: "engine" in str(second.query_one(EngineBanner).render()))
@@ -129,7 +130,8 @@ async def test_a_terminal_cut_off_from_notifications_catches_up(shared: SharedDe
     first, second = terminal(shared, "alice"), terminal(shared, "bob")
     async with first.run_test(size=(200, 40)), second.run_test(size=(200, 40)):
         await until(lambda: "1,015.00" in cells(first) and "1,015.00" in cells(second))
-        assert first.desk is not None and second.desk is not None
+        assert first.desk is not None
+        assert second.desk is not None
         shared_part = desk_of(second).listener
         assert shared_part is not None
         await until(lambda: shared_part.listener.connected)

@@ -204,7 +204,8 @@ async def test_recall_shortfalls_show_and_are_allocated_largest_deficit_first(
         worth: dict[str, D] = {}
         for symbol in expected:
             line = short_line(book, symbol, "SGD")
-            assert line is not None and line.shortfall_value is not None
+            assert line is not None
+            assert line.shortfall_value is not None
             worth[symbol] = line.shortfall_value
         ranked_by_worth = sorted(expected, key=lambda s: -worth[s])
         assert table.visible_keys()[: len(expected)] == ranked_by_worth
@@ -242,7 +243,8 @@ async def test_recall_shortfalls_show_and_are_allocated_largest_deficit_first(
     assert sum(sim.order_posts.values()) == 1
     (order,) = sim.orders.values()
     assert (order.account_id, order.symbol, order.side) == (first, worst, "buy")
-    assert order.quantity == suggested and order.reason == "recall"
+    assert order.quantity == suggested
+    assert order.reason == "recall"
     assert order.operator == "trader1"
     assert order.reference == (engine.open_calls[first].call_id if in_call else None)
 
@@ -354,7 +356,8 @@ async def test_a_client_not_in_call_is_bought_in_only_with_a_reason_and_audited(
         "buy",
         D(10),
     )
-    assert order.reference is None and order.reason == "recall"
+    assert order.reference is None
+    assert order.reason == "recall"
     assert [a.details["reason"] for a in audits] == [
         "recall: lender wants all TSLA back by Wednesday"
     ]
@@ -408,7 +411,8 @@ async def test_a_viewer_sees_the_allocation_but_cannot_buy_in_or_message(
         await pilot.pause()
         assert app.screen is screen
         assert cells(details, "U3001")["suggested"] == "40"
-    assert sum(sim.order_posts.values()) == 0 and sum(sim.message_posts.values()) == 0
+    assert sum(sim.order_posts.values()) == 0
+    assert sum(sim.message_posts.values()) == 0
 
 
 @pytest.mark.parametrize("scenario_desk", [seed_recall_sim], indirect=True)
@@ -481,7 +485,8 @@ async def test_the_dialog_mints_one_key_and_answers_once() -> None:
         await pilot.pause()
     (answer,) = app.results
     assert answer.intent.client_order_id == "RT-O-first"
-    assert answer.intent.side is Side.BUY and answer.intent.quantity == D(10)
+    assert answer.intent.side is Side.BUY
+    assert answer.intent.quantity == D(10)
     assert answer.override_reason.startswith("Recall buy-in:")
 
 

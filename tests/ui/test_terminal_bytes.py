@@ -96,4 +96,6 @@ def test_hostile_name_reaches_the_terminal_inert(
     assert "␛[2J⟨9B⟩31m␇⟨U+202E⟩txt" in visible
     # None of it reached the terminal as a control sequence.
     assert not any("evil" in m.group(0) for m in ANSI.finditer(text))
-    assert "\u009b" not in text and "\u202e" not in text and "\x07" not in visible
+    assert "\u009b" not in text
+    assert "\u202e" not in text
+    assert "\x07" not in visible
