@@ -17,12 +17,12 @@ import pytest
 
 from risk_tui.config import ConfigError, load_settings
 from risk_tui.core.lifecycle import CallState
-from risk_tui.core.roles import Actor, Role
 from risk_tui.desk.daily import DAILY_REMINDER_ACTOR, reminder_message_id
 from tests.desk_rig import Rig, desk_rig, seed_call_id
+from tests.factories import OPERATOR
+from tests.waiting import until
 
 TUESDAY = date(2026, 11, 24)
-OPERATOR = Actor("amy", Role.OPERATOR)
 
 
 @pytest.fixture
@@ -219,10 +219,11 @@ async def test_desk_run_starts_the_daily_loop(rig: Rig) -> None:
     message_id = reminder_message_id(call_id, TUESDAY)
     task = asyncio.create_task(desk.run())
     try:
-        for _ in range(500):
-            if await rig.store.daily.daily_done("reminder", call_id, TUESDAY):
-                break
-            await asyncio.sleep(0.01)
+        await until(
+            lambda: rig.store.daily.daily_done("reminder", call_id, TUESDAY),
+            what="the day's reminder done by desk.run()",
+        )
+
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -33,12 +33,10 @@ from risk_tui.core.roles import Actor, Role
 from risk_tui.desk.plans import AUTO_LIQUIDATION_ACTOR, plan_order
 from risk_tui.desk.runtime import Desk
 from risk_tui.storage import Store, run_verify
-from tests.desk_rig import NOW, SGT, Rig, desk_rig, seed_call_id
-
-OPERATOR = Actor("amy", Role.OPERATOR)
-TRADER = Actor("jdoe", Role.TRADER)
-SUPERVISOR = Actor("sue", Role.SUPERVISOR)
-VIEWER = Actor("vic", Role.VIEWER)
+from tests.clocks import SGT
+from tests.desk_rig import NOW, Rig, desk_rig, seed_call_id
+from tests.factories import OPERATOR, SUPERVISOR, TRADER, VIEWER, naive
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -198,7 +196,7 @@ async def test_moving_a_deadline_needs_approval_then_is_audited_and_shown_at_onc
     [
         (OPERATOR, datetime(2026, 11, 27, 7, tzinfo=UTC), "ok", "may not move deadlines"),
         (TRADER, datetime(2026, 11, 27, 7, tzinfo=UTC), "  ", "needs a reason"),
-        (TRADER, datetime(2026, 11, 27, 7), "naive", "time zone"),
+        (TRADER, naive(2026, 11, 27, 7), "naive", "time zone"),
         (SUPERVISOR, datetime(2026, 11, 23, 2, tzinfo=UTC), "past", "not in the future"),
     ],
 )
@@ -302,23 +300,19 @@ async def test_the_scheduler_runs_inside_desk_run(rig: Rig) -> None:
     await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(seconds=30)
     rig.desk.plans.interval = 0.02
+
+    async def executed() -> bool:
+        stored = await rig.store.plans.get_auto_liquidation(plan.plan_id)
+        return stored is not None and stored.state is AutoLiquidationState.EXECUTED
+
     task = asyncio.create_task(rig.desk.run())
     try:
-        await wait_for_state(rig.store, plan.plan_id, AutoLiquidationState.EXECUTED)
+        await until(executed, what="the plan executed by desk.run()")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1}
-
-
-async def wait_for_state(store: Store, plan_id: str, state: AutoLiquidationState) -> None:
-    async with asyncio.timeout(10):
-        while True:
-            plan = await store.plans.get_auto_liquidation(plan_id)
-            if plan is not None and plan.state is state:
-                return
-            await asyncio.sleep(0.02)
 
 
 async def test_a_plan_whose_call_is_met_first_is_cancelled_and_sends_nothing(rig: Rig) -> None:
@@ -347,6 +341,7 @@ async def test_plans_of_a_call_that_ended_while_the_desk_was_down_are_cancelled(
     async def crash_before_settling(call_ids: list[str]) -> None:
         return None
 
+    # The crash, on this desk only (a restarted desk settles for real).
     rig.desk.plans.settle_for_ended_calls = crash_before_settling  # type: ignore[method-assign]
     rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "-13000"}]})
     await rig.desk.poller.poll()
@@ -433,7 +428,7 @@ async def test_a_restart_mid_execution_never_sends_a_line_twice(rig: Rig) -> Non
         submitted.append(intent.client_order_id)
         return await real_submit(intent, actor, **options)
 
-    first.trading.place_order = dies_after_the_first_line  # type: ignore[method-assign]
+    first.trading.place_order = dies_after_the_first_line  # type: ignore[method-assign]  # this desk only
     with pytest.raises(Crash):
         await first.plans.run_due()
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1}

@@ -13,7 +13,7 @@ from risk_tui.core.calendar import TradingCalendars, default_overrides_path, loa
 from risk_tui.core.lifecycle import CallState, EndReason
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.money import context, round_money
-from risk_tui.desk.engine import Engine
+from risk_tui.desk.engine import Engine, PollOutcome
 from risk_tui.feed.models import parse_payload
 from risk_tui.sim.seed import seed_book
 from tests.recording import RecordingCalls
@@ -41,7 +41,7 @@ async def engine_with(calls: RecordingCalls) -> Engine:
     return engine
 
 
-async def apply(engine: Engine, body: dict[str, Any], *, full: bool = False):  # type: ignore[no-untyped-def]
+async def apply(engine: Engine, body: dict[str, Any], *, full: bool = False) -> PollOutcome:
     parsed = parse_payload(body)
     return await engine.apply(parsed.changes, full=full, rejected=parsed.rejected)
 

@@ -30,7 +30,7 @@ from risk_tui.desk.export import CSV_FIELDS, read_export, verify_export, write_e
 from risk_tui.storage.chain import export_records, heads
 from risk_tui.storage.db import create_engine, upgrade
 from risk_tui.storage.store import Store
-from tests.storage.factories import T0, audit_of, make_call, snapshot_of
+from tests.factories import T0, audit_of, make_call, snapshot_of
 
 RISK_TUI = [sys.executable, "-m", "risk_tui"]
 DAY0 = T0.date()  # 2026-03-02

@@ -31,17 +31,13 @@ from risk_tui.core.actions import (
 from risk_tui.core.four_eyes import ApprovalKind, ApprovalRequest, ApprovalState
 from risk_tui.core.model import Side
 from risk_tui.core.records import AutoLiquidationState, OrderOutcome, StoredOrder
-from risk_tui.core.roles import Actor, Role
+from risk_tui.core.roles import Actor
 from risk_tui.feed.gateway import GatewayUnavailable
 from risk_tui.storage import Store, run_verify
 from risk_tui.storage.tables import audit_log
-from tests.desk_rig import SGT, Rig, desk_rig, seed_call_id
-
-TRADER = Actor("jdoe", Role.TRADER)
-BOB = Actor("bob", Role.TRADER)
-SUPERVISOR = Actor("sue", Role.SUPERVISOR)
-OPERATOR = Actor("amy", Role.OPERATOR)
-VIEWER = Actor("vic", Role.VIEWER)
+from tests.clocks import SGT
+from tests.desk_rig import Rig, desk_rig, seed_call_id
+from tests.factories import BOB, OPERATOR, SUPERVISOR, TRADER, VIEWER, sell_order
 
 
 @pytest.fixture
@@ -52,19 +48,13 @@ async def rig(db_url: str) -> AsyncIterator[Rig]:
 
 
 def sell(rig: Rig, quantity: str, symbol: str = "B.SG", **changes: Any) -> OrderIntent:
-    intent = OrderIntent(
-        new_client_order_id(),
-        "A1001",
-        symbol,
-        Side.SELL,
-        Decimal(quantity),
-        "market",
-        None,
-        "margin_call",
-        seed_call_id(rig.desk),
-        "jdoe",
+    return sell_order(
+        quantity,
+        client_order_id=new_client_order_id(),
+        symbol=symbol,
+        reference=seed_call_id(rig.desk),
+        **changes,
     )
-    return replace(intent, **changes)
 
 
 async def actions(store: Store, call_id: str | None = None) -> list[str]:
@@ -302,7 +292,7 @@ async def test_an_approved_order_left_unsent_by_a_crash_is_failed_not_sent_late(
     async def dies(*args: Any, **kwargs: Any) -> OrderOutcome:
         raise Crash
 
-    rig.desk.trading.place_order = dies  # type: ignore[method-assign]
+    rig.desk.trading.place_order = dies  # type: ignore[method-assign]  # the crash, this desk only
     with pytest.raises(Crash):
         await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
     stored = await rig.store.approvals.get_approval(request.approval_id)
@@ -405,18 +395,20 @@ async def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones(rig: R
     assert (await run_verify(rig.url)).ok
 
 
-async def test_an_order_the_kill_switch_could_not_cancel_is_reported(rig: Rig) -> None:
+async def test_an_order_the_kill_switch_could_not_cancel_is_reported(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first, second = sell(rig, "200"), sell(rig, "100", symbol="A.SG")
     for intent in (first, second):
         await rig.desk.intents.submit_order(intent, TRADER)
     real_cancel = rig.desk.trading.cancel_order
 
-    async def broker_down_for_one(key: str, actor: Actor) -> StoredOrder:
-        if key == second.client_order_id:
+    async def broker_down_for_one(client_order_id: str, actor: Actor) -> StoredOrder:
+        if client_order_id == second.client_order_id:
             raise GatewayUnavailable("cancel: no usable answer after 4 tries")
-        return await real_cancel(key, actor)
+        return await real_cancel(client_order_id, actor)
 
-    rig.desk.trading.cancel_order = broker_down_for_one  # type: ignore[method-assign]
+    monkeypatch.setattr(rig.desk.trading, "cancel_order", broker_down_for_one)
     engagement = await rig.desk.kill_switch.engage("drill", SUPERVISOR)
     (failed,) = engagement.failed
     assert failed.client_order_id == second.client_order_id

@@ -14,11 +14,9 @@ import pytest
 
 from risk_tui.core.actions import ActionRefused
 from risk_tui.core.lifecycle import CallState, EndReason
-from risk_tui.core.roles import Actor, Role
-from tests.desk_rig import SGT, Rig, desk_rig, seed_call_id
-
-TRADER = Actor("jdoe", Role.TRADER)
-SUPERVISOR = Actor("sue", Role.SUPERVISOR)
+from tests.clocks import SGT
+from tests.desk_rig import Rig, desk_rig, seed_call_id
+from tests.factories import SUPERVISOR, TRADER
 
 
 @pytest.fixture

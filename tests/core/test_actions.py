@@ -22,24 +22,11 @@ from risk_tui.core.actions import (
 )
 from risk_tui.core.model import Side
 from risk_tui.core.roles import Actor, Role
-
-TRADER = Actor("jdoe", Role.TRADER)
+from tests.factories import TRADER, sell_order
 
 
 def sell(quantity: str = "300", **changes: Any) -> OrderIntent:
-    intent = OrderIntent(
-        client_order_id="RT-O-1",
-        account_id="A1001",
-        symbol="B.SG",
-        side=Side.SELL,
-        quantity=Decimal(quantity),
-        order_type="market",
-        limit_price=None,
-        reason="margin_call",
-        reference="MC1",
-        operator="jdoe",
-    )
-    return replace(intent, **changes)
+    return sell_order(quantity, **changes)
 
 
 def check(

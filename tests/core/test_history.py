@@ -14,24 +14,18 @@ from risk_tui.core.history import (
     position_changes,
 )
 from risk_tui.core.lifecycle import CallState, EndReason, MarginCall
-from risk_tui.core.margin import CallPolicy, RiskLevel, compute_account
+from risk_tui.core.margin import CallPolicy, compute_account
 from risk_tui.core.model import Account, AccountKind, Book, CashBalance, Market, Position, Quote
 from risk_tui.core.snapshot import snapshot_payload
 from tests.core.test_margin import seed_book
+from tests.factories import make_call
 
 T = datetime(2026, 3, 10, 1, 5, tzinfo=UTC)
-CALL = MarginCall(
+CALL = make_call(
+    "A1001",
     call_id="MC20260310-A1001-0001",
-    account_id="A1001",
     client_name="Tan Mei Ling",
-    kind=AccountKind.MARGIN,
-    market=Market.SG,
-    currency="SGD",
-    state=CallState.TRIGGERED,
-    risk_level=RiskLevel.MARGIN_CALL,
     triggered_at=T,
-    trigger_call_amount=D("1015.00"),
-    call_amount=D("1015.00"),
     deadline=None,
 )
 

@@ -14,6 +14,7 @@ from risk_tui.core.lifecycle import (
     EndReason,
     MarginCall,
     SnapshotScenario,
+    Transition,
     close_by_operator,
     daily_snapshot_due,
     evaluate,
@@ -45,8 +46,8 @@ def step(
     *,
     fresh: bool = True,
     now: datetime = NOW,
-    **kw: object,
-):  # type: ignore[no-untyped-def]
+    liquidated_since_trigger: bool = False,
+) -> Transition | None:
     return evaluate(
         call,
         result,
@@ -55,8 +56,8 @@ def step(
         market=Market.SG,
         client_name="Tan Mei Ling",
         deadline_for=deadline_for,
-        **kw,
-    )  # type: ignore[arg-type]
+        liquidated_since_trigger=liquidated_since_trigger,
+    )
 
 
 def opened() -> MarginCall:
@@ -168,7 +169,7 @@ def test_operator_close_needs_a_reason() -> None:
     transition = close_by_operator(call, NOW, "client paid at the counter")
     assert transition.call.end_reason is EndReason.CLOSED
     assert transition.call.end_note == "client paid at the counter"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="has already ended"):
         close_by_operator(transition.call, NOW, "again")
 
 
@@ -178,9 +179,9 @@ def test_move_deadline_with_reason_and_zone() -> None:
     moved = move_deadline(call, later, "client travelling, approved by RO")
     assert moved.deadline == later
     assert moved.deadline_reason
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must carry its time zone"):
         move_deadline(call, later.replace(tzinfo=None), "x")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs a reason"):
         move_deadline(call, later, "")
 
 

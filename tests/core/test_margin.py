@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal as D
 from decimal import localcontext
+from typing import Any
 
 import pytest
 
@@ -11,7 +13,6 @@ from risk_tui.core.margin import (
     CallFormula,
     CallPolicy,
     RiskLevel,
-    Side,
     classify,
     compute_account,
     covered_amount,
@@ -27,6 +28,7 @@ from risk_tui.core.model import (
     Market,
     Position,
     Quote,
+    Side,
 )
 from risk_tui.core.money import context, format_money, round_call_amount
 
@@ -35,7 +37,7 @@ IM_FORMULA = CallPolicy(CallFormula.IM)
 
 
 def instrument(
-    symbol: str, im: str, mm: str, fm: str, currency: str = "SGD", **kw: object
+    symbol: str, im: str, mm: str, fm: str, currency: str = "SGD", **kw: Any
 ) -> Instrument:
     return Instrument(
         symbol=symbol,
@@ -46,7 +48,7 @@ def instrument(
         im_ratio=D(im),
         mm_ratio=D(mm),
         fm_ratio=D(fm),
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
@@ -229,9 +231,9 @@ def test_net_asset_ratio_undefined_without_exposure_or_assets() -> None:
         (lambda b: b.set_cash(CashBalance("A1001", "JPY", D("1"))), "no fx rate JPY→SGD"),
     ],
 )
-def test_incomplete_never_safe(mutate: object, reason: str) -> None:
+def test_incomplete_never_safe(mutate: Callable[[Book], object], reason: str) -> None:
     book = seed_book()
-    mutate(book)  # type: ignore[operator]
+    mutate(book)
     result = compute_account(book, "A1001", MM_BUFFER)
     assert result.risk_level is RiskLevel.INCOMPLETE
     assert result.incomplete == reason

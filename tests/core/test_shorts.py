@@ -151,13 +151,13 @@ def test_the_index_always_equals_a_scan_of_every_position(
 # --- the overview -------------------------------------------------------------------------
 
 
-class Untouchable(dict):  # type: ignore[type-arg]
+class Untouchable(dict[str, Any]):
     """A positions table that fails the test if anyone scans it."""
 
     def _scan(self, *args: Any) -> Any:
         raise AssertionError("the overview scanned every position")
 
-    values = items = keys = __iter__ = get = __getitem__ = _scan  # type: ignore[assignment]
+    values = items = keys = __iter__ = get = __getitem__ = _scan
 
 
 def test_the_overview_per_stock_reads_the_index_not_the_positions() -> None:

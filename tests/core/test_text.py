@@ -97,7 +97,7 @@ def test_max_length() -> None:
     # The limit applies to the result, stand-ins included.
     assert sanitize("\x1b\x1b\x1b", max_length=2) == "␛…"
     assert len(sanitize(BIDI_OVERRIDE, max_length=8)) == 8
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_length must be at least 1, got 0"):
         sanitize("x", max_length=0)
 
 

@@ -78,7 +78,9 @@ def test_feed_md_example_parses_exactly() -> None:
     assert changes.accounts[0].kind is AccountKind.MARGIN
     assert changes.accounts[0].market is Market.SG
     assert changes.cash[0].balance == Decimal("-15000.00")
-    assert changes.borrow[0].recall_due.isoformat() == "2026-11-25"  # type: ignore[union-attr]
+    recall_due = changes.borrow[0].recall_due
+    assert recall_due is not None
+    assert recall_due.isoformat() == "2026-11-25"
 
 
 def test_unknown_fields_are_ignored() -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from risk_tui.core.margin import CallPolicy, compute_account
 from risk_tui.sim.app import SimState
-from risk_tui.sim.scenarios import FaultRates, FaultsScenario
+from risk_tui.sim.scenarios import FaultsScenario
+from risk_tui.sim.state import FaultRates
 from tests.sim.helpers import client_for, desk_book, fixed_clock, order
 
 

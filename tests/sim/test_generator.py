@@ -142,6 +142,6 @@ def test_size_scales_and_zero_is_the_seed_desk() -> None:
     small = generate_book(100, 1)
     assert small.count("instruments") == len(SEED_SYMBOLS) + MIN_SYMBOLS
     assert small.count("accounts") == 100 + len(SEED_ACCOUNTS)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="accounts must be ≥ 0"):
         generate_book(-1, 1)
     assert generate_book(10, -3).count("accounts") == 10 + len(SEED_ACCOUNTS)

@@ -6,6 +6,7 @@ import json
 import math
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -16,26 +17,26 @@ from risk_tui.sim.scenarios import (
     SEED_ACCOUNTS,
     SEED_SYMBOLS,
     CrashScenario,
-    FaultRates,
     FaultsScenario,
     RecallScenario,
     SelloffScenario,
     build_state,
 )
 from risk_tui.sim.seed import seed_book
+from risk_tui.sim.state import FaultRates
 from tests.sim.helpers import NOW, client_for, desk_book, fixed_clock, in_call, margins, shortfalls
 
 ACCOUNTS = 2_000
 
 
-def state_for(scenario: str, seed: int = 11, **options: object) -> SimState:
+def state_for(scenario: str, seed: int = 11, **options: Any) -> SimState:
     return build_state(
         scenario,
         accounts=ACCOUNTS,
         seed=seed,
         clock=fixed_clock,
         tick_interval=None,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
 
 

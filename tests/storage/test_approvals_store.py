@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
-from decimal import Decimal
 
 import asyncpg
 import pytest
@@ -32,8 +31,6 @@ from risk_tui.core.lifecycle import (
     LifecycleBatch,
     MarginCall,
 )
-from risk_tui.core.model import Side
-from risk_tui.core.roles import Actor, Role
 from risk_tui.storage.chain import verify
 from risk_tui.storage.db import alembic_config, create_engine, current_revision, upgrade
 from risk_tui.storage.election import asyncpg_dsn
@@ -45,11 +42,7 @@ from risk_tui.storage.errors import (
 )
 from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log
-from tests.storage.factories import T0, make_call
-
-TRADER = Actor("jdoe", Role.TRADER)
-SUPERVISOR = Actor("sue", Role.SUPERVISOR)
-BOB = Actor("bob", Role.TRADER)
+from tests.factories import BOB, SUPERVISOR, T0, TRADER, make_call, sell_order
 
 
 async def actions_of(store: Store) -> list[str]:
@@ -66,6 +59,7 @@ async def stored_call(store: Store, account_id: str = "A1") -> MarginCall:
 
 
 def move_request(call: MarginCall, days: int = 2, **options: str | None) -> ApprovalRequest:
+    assert call.deadline is not None
     return deadline_request(
         call, call.deadline + timedelta(days=days), "client in hospital", TRADER, T0, **options
     )
@@ -178,6 +172,7 @@ async def test_an_edit_voids_the_request_it_replaces_in_the_same_step(store: Sto
 async def test_an_approved_deadline_move_is_written_with_its_approval(store: Store) -> None:
     call = await stored_call(store)
     request = await store.approvals.request_approval(move_request(call))
+    assert call.deadline is not None
     new_deadline = call.deadline + timedelta(days=2)
     moved_call = replace(
         call,
@@ -258,18 +253,7 @@ def replace_call(call: MarginCall) -> MarginCall:
 
 
 def order(key: str = "RT-O-1") -> OrderIntent:
-    return OrderIntent(
-        client_order_id=key,
-        account_id="A1",
-        symbol="B.SG",
-        side=Side.SELL,
-        quantity=Decimal("300"),
-        order_type="market",
-        limit_price=None,
-        reason="margin_call",
-        reference=None,
-        operator="jdoe",
-    )
+    return sell_order("300", client_order_id=key, account_id="A1", reference=None)
 
 
 async def test_the_kill_switch_refuses_new_orders_until_released(store: Store) -> None:
@@ -313,7 +297,7 @@ async def test_postgresql_notifies_requests_and_the_kill_switch(db_url: str, sto
         call = await stored_call(store)
         request = await store.approvals.request_approval(move_request(call))
         await store.kill_switch.engage(SUPERVISOR, "drill", at=T0)
-        received = set()
+        received: set[str] = set()
         async with asyncio.timeout(5):
             while not {f"approvals:0:{request.approval_id}", "kill_switch:0:1"} <= received:
                 received.add(await heard.get())

@@ -20,7 +20,7 @@ from risk_tui.storage.chain import verify
 from risk_tui.storage.errors import KeyConflict, UnknownAutoLiquidation, UnknownCall
 from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log, auto_liquidations
-from tests.storage.factories import T0, make_call
+from tests.factories import T0, make_call
 
 SGT = timezone(timedelta(hours=8))
 

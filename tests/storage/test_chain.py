@@ -23,7 +23,7 @@ from risk_tui.storage.chain import (
 )
 from risk_tui.storage.store import Store
 from risk_tui.storage.types import canonical_json
-from tests.storage.factories import T0, make_call, snapshot_of
+from tests.factories import T0, make_call, snapshot_of
 
 SNAPSHOTS = 10
 AUDITS = 6

@@ -10,7 +10,7 @@ from risk_tui.core.lifecycle import CallState, EndReason, LifecycleBatch, Margin
 from risk_tui.core.lifecycle import SnapshotScenario as S
 from risk_tui.core.records import HistoryKey
 from risk_tui.storage.store import Store
-from tests.storage.factories import T0, account_state, make_call, snapshot_of
+from tests.factories import T0, account_state, make_call, snapshot_of
 
 
 def ended(account_id: str, seconds: int, **changes: object) -> MarginCall:

@@ -12,7 +12,7 @@ from risk_tui.core.lifecycle import LifecycleBatch, move_deadline
 from risk_tui.storage import Store, create_engine, upgrade
 from risk_tui.storage.election import asyncpg_dsn
 from risk_tui.storage.notify import ChangeListener, Changes, parse_notification
-from tests.storage.factories import T0, make_call
+from tests.factories import T0, make_call
 
 
 def test_notifications_are_parsed_strictly() -> None:

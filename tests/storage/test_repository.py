@@ -10,7 +10,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +19,7 @@ from risk_tui.core.lifecycle import (
     CallState,
     EndReason,
     LifecycleBatch,
+    MarginCall,
     SnapshotRecord,
     SnapshotScenario,
 )
@@ -30,12 +31,12 @@ from risk_tui.storage.errors import CallChanged, DailyAlreadyDone, UnknownCall
 from risk_tui.storage.rows import CALL_ROWS
 from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log, calls, chain_heads, daily_jobs, snapshots
-from tests.storage.factories import T0, account_state, audit_of, make_call, snapshot_of
+from tests.factories import T0, account_state, audit_of, make_call, naive, snapshot_of
 
 
-async def _count(engine: AsyncEngine, table: object) -> int:
+async def _count(engine: AsyncEngine, table: Table) -> int:
     async with engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
 async def test_margin_call_round_trips_every_field(store: Store) -> None:
@@ -148,7 +149,7 @@ async def test_failing_batch_writes_nothing(store: Store, engine: AsyncEngine) -
     heads_before = await _heads(engine)
 
     fresh = make_call("A2")
-    bad_snapshot = replace(snapshot_of(fresh), taken_at=datetime(2026, 3, 2, 9, 0))  # naive
+    bad_snapshot = replace(snapshot_of(fresh), taken_at=naive(2026, 3, 2, 9, 0))
     batches = [
         # the last snapshot cannot be stored: nothing of the batch may be
         LifecycleBatch(
@@ -364,7 +365,7 @@ async def test_concurrent_writers_keep_the_chains_contiguous(db_url: str, store:
     calls_by_writer = [[make_call(f"W{w}-{i}") for i in range(15)] for w in range(3)]
     engines = [await create_engine(db_url) for _ in calls_by_writer]
 
-    async def write(engine: AsyncEngine, batch_calls: list) -> None:  # type: ignore[type-arg]
+    async def write(engine: AsyncEngine, batch_calls: list[MarginCall]) -> None:
         writer = Store(engine)
         for call in batch_calls:
             await writer.calls.commit(

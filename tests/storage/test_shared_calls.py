@@ -17,7 +17,7 @@ from risk_tui.core.lifecycle import (
 )
 from risk_tui.core.margin import RiskLevel
 from risk_tui.storage import CallChanged, ClaimTaken, Store
-from tests.storage.factories import T0, make_call, snapshot_of
+from tests.factories import T0, make_call, snapshot_of
 
 
 async def test_a_lifecycle_write_over_a_newer_version_is_refused(store: Store) -> None:

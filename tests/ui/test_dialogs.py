@@ -28,8 +28,8 @@ from risk_tui.core.actions import (
     SendState,
 )
 from risk_tui.core.calendar import MARKET_TZ
-from risk_tui.core.lifecycle import CallState, MarginCall
-from risk_tui.core.margin import AccountMargin, CallPolicy, RiskLevel, compute_account
+from risk_tui.core.lifecycle import MarginCall
+from risk_tui.core.margin import AccountMargin, CallPolicy, compute_account
 from risk_tui.core.model import (
     Account,
     AccountKind,
@@ -51,12 +51,13 @@ from risk_tui.widgets.dialogs import (
     RemarkDialog,
 )
 from risk_tui.widgets.dialogs.base import MarkCheckbox, Problems
+from tests.factories import OPERATOR, VIEWER, make_call
 
 SG = MARKET_TZ[Market.SG]
 NOW = datetime(2026, 3, 10, 10, 30, tzinfo=SG)  # a Tuesday morning in Singapore
+# Not the shared TRADER: the review's snapshot shows "operator alice".
 TRADER = Actor("alice", Role.TRADER)
-OPERATOR = Actor("omar", Role.OPERATOR)
-VIEWER = Actor("vic", Role.VIEWER)
+
 HOSTILE = "\x1b]8;;http://evil\x1b\\x\x1b]8;;\x1b\\ \x1b[2J \x9b31m [b]bold[/b] \u202e"
 RAW_CONTROLS = ("\x1b", "\x9b", "\u202e", "\x07")
 
@@ -96,21 +97,15 @@ def seed_margin(book: Book | None = None) -> AccountMargin:
 
 
 def seed_call(client_name: str = "Tan Mei Ling", **changes: Any) -> MarginCall:
-    call = MarginCall(
-        call_id="MC20260310-A1001-0001",
-        account_id="A1001",
-        client_name=client_name,
-        kind=AccountKind.MARGIN,
-        market=Market.SG,
-        currency="SGD",
-        state=CallState.TRIGGERED,
-        risk_level=RiskLevel.MARGIN_CALL,
-        triggered_at=datetime(2026, 3, 10, 9, 5, tzinfo=SG),
-        trigger_call_amount=D("1015.00"),
-        call_amount=D("1015.00"),
-        deadline=datetime(2026, 3, 12, 15, 0, tzinfo=SG),
-    )
-    return replace(call, **changes)
+    """The seed account's call, with the fixed id the snapshots show."""
+    seed: dict[str, Any] = {
+        "account_id": "A1001",
+        "call_id": "MC20260310-A1001-0001",
+        "client_name": client_name,
+        "triggered_at": datetime(2026, 3, 10, 9, 5, tzinfo=SG),
+        "deadline": datetime(2026, 3, 12, 15, 0, tzinfo=SG),
+    }
+    return make_call(**(seed | changes))
 
 
 def ids(prefix: str) -> Callable[[], str]:

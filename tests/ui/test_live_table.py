@@ -87,7 +87,7 @@ def recorded_renders(table: LiveTable) -> Iterator[list[str]]:
         keys.append(key)
         return original(key, *args)
 
-    table._render_row = recording  # type: ignore[method-assign,assignment]
+    table._render_row = recording  # type: ignore[method-assign,assignment]  # a spy, until `del`
     try:
         yield keys
     finally:
@@ -166,8 +166,9 @@ async def test_unchanged_version_and_equal_cells_are_not_changes() -> None:
             table.apply_diff({"A00002": row(2, Decimal("7.00"), version=None)})
             await pilot.pause()
         assert rendered == ["A00002"]
-        assert table.get_row("A00002") is not None
-        assert table.get_row("A00002").version == 2  # type: ignore[union-attr]
+        changed = table.get_row("A00002")
+        assert changed is not None
+        assert changed.version == 2
         assert "7.00" in table.render_line(3).text
 
 

@@ -130,7 +130,7 @@ async def test_a_changed_cell_repaints_only_its_column() -> None:
             refreshed.append(regions)
             return original(*regions, **options)
 
-        table.refresh = recording  # type: ignore[method-assign]
+        table.refresh = recording  # type: ignore[method-assign]  # a spy, until `del`
         try:
             table.apply_diff({"A00003": row(3, Decimal("999.99"), version=2)})
             await pilot.pause()
@@ -175,7 +175,7 @@ async def test_layouts_elsewhere_do_not_redraw_the_scrollbars() -> None:
             redraws += 1
             return original(*regions, **options)
 
-        scrollbar.refresh = counting  # type: ignore[method-assign]
+        scrollbar.refresh = counting  # type: ignore[method-assign]  # a spy, until `del`
         try:
             for _ in range(3):  # what a Static.update elsewhere on the screen causes
                 app.screen.refresh(layout=True)
