@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test test-fast lint venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +17,18 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/risk-tui demo
 
-# The whole suite: lint, types, the import contract, then pytest with a real
+# The whole suite (CI): lint, types, the import contract, then pytest with a real
 # PostgreSQL server started (and stopped) by scripts/with-postgres.sh.
 test: $(STAMP)
-	$(BIN)/ruff check risk_tui tests
-	$(BIN)/mypy risk_tui
+	$(BIN)/ruff check risk_tui tests benchmarks
+	$(BIN)/mypy risk_tui tests
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/with-postgres.sh $(BIN)/python -m pytest
+
+# The inner loop: lint, types, and pytest on SQLite only, without the slow tests; no PostgreSQL.
+test-fast: $(STAMP)
+	$(BIN)/ruff check risk_tui tests benchmarks
+	$(BIN)/mypy risk_tui tests
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -m "not slow and not postgresql"
 
 clean:
 	rm -rf $(VENV)

@@ -3,6 +3,9 @@
 `db_url`: a fresh, empty database, once on SQLite (a temp file) and once on PostgreSQL
 (a database created for the test on the server `scripts/with-postgres.sh` started, and
 dropped afterwards). Without that server the PostgreSQL case fails; it never skips.
+
+Every test that needs that server (the PostgreSQL case of `db_url`, or `pg_db_url`) is
+marked `postgresql`, so `-m "not postgresql"` (`make test-fast`) runs the rest alone.
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ from sqlalchemy import make_url
 from tests.recording import RecordingCalls, recording_calls
 
 PG_URL_ENV = "RISK_TUI_TEST_PG_URL"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgresql = callspec is not None and callspec.params.get("db_url") == "postgresql"
+        if on_postgresql or "pg_db_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgresql)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -52,7 +63,7 @@ async def fresh_pg_database() -> AsyncIterator[str]:
             f"{PG_URL_ENV} is not set: run the tests with `make test` or "
             "`bash scripts/with-postgres.sh .venv/bin/pytest …`, which start PostgreSQL"
         )
-    import asyncpg  # type: ignore[import-untyped]  # no stubs published
+    import asyncpg
 
     base = make_url(server)
     admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)

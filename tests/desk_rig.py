@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -23,35 +23,9 @@ from risk_tui.feed.broker import Broker
 from risk_tui.feed.client import make_client
 from risk_tui.sim.app import SimState
 from risk_tui.storage import Store, create_engine, upgrade
+from tests.clocks import Clock, Monotonic
 
 NOW = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)  # Monday, 10:15 in Singapore
-SGT = timezone(timedelta(hours=8))
-
-
-class Clock:
-    """A wall clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-    def set_sgt(self, day: date, hour: int, minute: int) -> None:
-        self.now = datetime(day.year, day.month, day.day, hour, minute, tzinfo=SGT)
-
-
-class Monotonic:
-    """The desk's monotonic clock: feed health (live/stale) reads it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -93,8 +67,8 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def desk_rig(url: str, **settings: Any) -> AsyncIterator[Rig]:
-    """The rig on a fresh database at `url`; `settings` replace whole sections of the
+async def desk_rig(url: str, **sections: Any) -> AsyncIterator[Rig]:
+    """The rig on a fresh database at `url`; `sections` replace whole sections of the
     default settings (e.g. `four_eyes=FourEyesSettings(…)`)."""
     await upgrade(url)
     engine = await create_engine(url)
@@ -106,7 +80,7 @@ async def desk_rig(url: str, **settings: Any) -> AsyncIterator[Rig]:
     async with serve_simulator(sim) as feed_url:
         feed = FeedSettings(url=feed_url, stale_after=30)
         settings = load_settings(None, env={}, discover=False).model_copy(
-            update={"feed": feed, **settings}
+            update={"feed": feed, **sections}
         )
         async with make_client(feed) as client:
             rig = Rig(

@@ -48,7 +48,8 @@ def test_report_json_matches_spec_to_the_cent(feed_url: str, tmp_path: Path) -> 
     seed = next(w for w in report["warnings"] if w["account_id"] == "A1001")
     assert seed["call_amount"] == "1015.00"
     assert (seed["equity"], seed["im"], seed["mm"]) == ("9500.00", "11250.00", "10025.00")
-    assert report["stale"] is False and report["totals"]["count"] == 4
+    assert report["stale"] is False
+    assert report["totals"]["count"] == 4
     # The calls and their trigger snapshots are in the database, and the chains verify.
     with sqlite3.connect(tmp_path / "desk.db") as conn:
         assert conn.execute("select count(*) from calls").fetchone()[0] == 4
@@ -60,7 +61,8 @@ def test_report_json_matches_spec_to_the_cent(feed_url: str, tmp_path: Path) -> 
     again = run("report", "--format", "json", "--feed-url", feed_url, "--db", db)
     assert again.returncode == 0, again.stderr
     reloaded = next(w for w in json.loads(again.stdout)["warnings"] if w["account_id"] == "A1001")
-    assert reloaded["deadline"] == seed["deadline"] and seed["deadline"].endswith("+08:00")
+    assert reloaded["deadline"] == seed["deadline"]
+    assert seed["deadline"].endswith("+08:00")
     assert reloaded["call_id"] == seed["call_id"]
     with sqlite3.connect(tmp_path / "desk.db") as conn:
         assert conn.execute("select count(*) from calls").fetchone()[0] == 4
@@ -109,7 +111,8 @@ def test_broken_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = run("report", "--config", str(config))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
-    assert str(config) in result.stderr and "margin_call.formula" in result.stderr
+    assert str(config) in result.stderr
+    assert "margin_call.formula" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -120,7 +123,8 @@ def test_unusable_database_is_one_line_and_exit_4(feed_url: str, tmp_path: Path)
         "report", "--feed-url", feed_url, "--db", f"sqlite+aiosqlite:///{blocker}/sub/desk.db"
     )
     assert result.returncode == 4, result.stderr
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("risk-tui: database")
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("risk-tui: database")
 
 
 def test_tampered_snapshot_fails_verify_naming_the_record(feed_url: str, tmp_path: Path) -> None:

@@ -29,14 +29,16 @@ def test_example_file_is_valid_and_documents_the_defaults() -> None:
 
 def test_defaults_match_spec() -> None:
     settings = load_settings(None, env={}, discover=False)
-    assert settings.feed.poll_interval == 1.0 and settings.feed.stale_after == 5.0
+    assert settings.feed.poll_interval == 1.0
+    assert settings.feed.stale_after == 5.0
     assert settings.desk.reporting_currency == "SGD"
     assert settings.desk.long_outstanding_days == 90
     assert settings.four_eyes.liquidation_notional == Decimal("1000000")
     sg = settings.margin_call.rule_for(Market.SG)
     assert sg.policy.formula is CallFormula.MM_BUFFER
     assert sg.policy.buffer_pct == Decimal("0.02")
-    assert sg.due_trading_days == 3 and sg.cutoff_time == time(15, 0)
+    assert sg.due_trading_days == 3
+    assert sg.cutoff_time == time(15, 0)
     assert settings.margin_call.rule_for(Market.HK).policy.formula is CallFormula.IM
 
 
@@ -44,7 +46,8 @@ def test_market_override_layers_over_defaults(tmp_path: Path) -> None:
     path = write(tmp_path, '[margin_call.markets.US]\nbuffer_pct = "0.05"\ncutoff_time = "16:00"\n')
     settings = load_settings(path, env={})
     us = settings.margin_call.rule_for(Market.US)
-    assert us.policy.buffer_pct == Decimal("0.05") and us.cutoff_time == time(16, 0)
+    assert us.policy.buffer_pct == Decimal("0.05")
+    assert us.cutoff_time == time(16, 0)
     assert settings.margin_call.rule_for(Market.HK).policy.formula is CallFormula.IM
 
 
@@ -129,4 +132,5 @@ def test_missing_explicit_file(tmp_path: Path) -> None:
 def test_token_is_never_echoed(tmp_path: Path) -> None:
     settings = load_settings(None, env={"RISK_TUI_FEED_TOKEN": "s3cret"}, discover=False)
     assert settings.feed.token.get_secret_value() == "s3cret"
-    assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.feed)
+    assert "s3cret" not in repr(settings)
+    assert "s3cret" not in str(settings.feed)

@@ -17,12 +17,12 @@ import pytest
 
 from risk_tui.config import ConfigError, load_settings
 from risk_tui.core.lifecycle import CallState
-from risk_tui.core.roles import Actor, Role
 from risk_tui.desk.daily import DAILY_REMINDER_ACTOR, reminder_message_id
 from tests.desk_rig import Rig, desk_rig, seed_call_id
+from tests.factories import OPERATOR
+from tests.waiting import until
 
 TUESDAY = date(2026, 11, 24)
-OPERATOR = Actor("amy", Role.OPERATOR)
 
 
 @pytest.fixture
@@ -40,7 +40,8 @@ def test_daily_settings_defaults_and_validation() -> None:
         "17:30:00",
         "09:30:00",
     )
-    assert daily.reminders is True and daily.reminder_channel == "app"
+    assert daily.reminders is True
+    assert daily.reminder_channel == "app"
     with pytest.raises(ConfigError, match=r"daily\.reminder_channel"):
         load_settings(None, env={"RISK_TUI_DAILY__REMINDER_CHANNEL": "fax"}, discover=False)
     with pytest.raises(ConfigError, match=r"daily\.snapshot_time: a market local time"):
@@ -56,7 +57,8 @@ async def test_daily_snapshot_once_per_day_from_the_day_after_the_trigger(rig: R
     call_id = seed_call_id(rig.desk)
     rig.clock.set_sgt(date(2026, 11, 23), 18, 0)  # Monday, after 17:30: the trigger day
     snapshots, _ = await rig.desk.daily.run_once()
-    assert call_id not in snapshots and await rig.daily_snapshots(call_id) == []
+    assert call_id not in snapshots
+    assert await rig.daily_snapshots(call_id) == []
 
     rig.clock.set_sgt(TUESDAY, 17, 29)  # before snapshot_time
     snapshots, _ = await rig.desk.daily.run_once()
@@ -70,7 +72,8 @@ async def test_daily_snapshot_once_per_day_from_the_day_after_the_trigger(rig: R
     stored = next(
         s for s in await rig.store.history.snapshots_for(call_id) if s.scenario == "daily"
     )
-    assert stored.payload["account_id"] == "A1001" and stored.payload["call_amount"] == "1015.00"
+    assert stored.payload["account_id"] == "A1001"
+    assert stored.payload["call_amount"] == "1015.00"
     assert await rig.store.daily.daily_done("snapshot", call_id, TUESDAY)
 
     # A second pass, and a restart on the same database: still one for Tuesday.
@@ -122,7 +125,8 @@ async def test_no_daily_snapshot_while_stale_then_taken_once_live(
     await rig.desk.poller.poll()  # live again
     with caplog.at_level(logging.WARNING, logger="risk_tui.engine"):
         snapshots, reminders = await rig.desk.daily.run_once()
-    assert call_id in snapshots and call_id in reminders
+    assert call_id in snapshots
+    assert call_id in reminders
     assert await rig.daily_snapshots(call_id) == [rig.clock.now]
     assert any("done late" in r.getMessage() for r in caplog.records)
 
@@ -146,9 +150,12 @@ async def test_one_reminder_on_tuesday_after_reminder_time_across_a_restart(
     assert call_id in reminders
     assert rig.sim.message_posts[message_id] == 1
     message = await rig.store.messages.get(message_id)
-    assert message is not None and message.operator == DAILY_REMINDER_ACTOR.name
-    assert message.channel == "app" and message.call_id == call_id
-    assert "Tan Mei Ling" in message.body and "SGD 1,015.00" in message.body
+    assert message is not None
+    assert message.operator == DAILY_REMINDER_ACTOR.name
+    assert message.channel == "app"
+    assert message.call_id == call_id
+    assert "Tan Mei Ling" in message.body
+    assert "SGD 1,015.00" in message.body
     assert "25 Nov 2026 15:00 (SG time)" in message.body
     assert await rig.store.daily.daily_done("reminder", call_id, TUESDAY)
     call = rig.desk.engine.open_calls["A1001"]
@@ -212,10 +219,11 @@ async def test_desk_run_starts_the_daily_loop(rig: Rig) -> None:
     message_id = reminder_message_id(call_id, TUESDAY)
     task = asyncio.create_task(desk.run())
     try:
-        for _ in range(500):
-            if await rig.store.daily.daily_done("reminder", call_id, TUESDAY):
-                break
-            await asyncio.sleep(0.01)
+        await until(
+            lambda: rig.store.daily.daily_done("reminder", call_id, TUESDAY),
+            what="the day's reminder done by desk.run()",
+        )
+
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -16,12 +16,11 @@ from risk_tui.core.actions import (
     new_message_id,
 )
 from risk_tui.core.lifecycle import CallState, EndReason
-from risk_tui.core.model import Side
+from risk_tui.core.records import OrderOutcome
 from risk_tui.core.roles import Actor, Role
 from risk_tui.storage import run_verify
 from tests.desk_rig import Rig, desk_rig, seed_call_id
-
-TRADER = Actor("jdoe", Role.TRADER)
+from tests.factories import TRADER, sell_order
 
 
 @pytest.fixture
@@ -43,10 +42,12 @@ async def test_message_notifies_the_call_with_a_snapshot(rig: Rig) -> None:
     )
     outcome = await rig.desk.trading.send_message(intent, TRADER)
     again = await rig.desk.trading.send_message(intent, TRADER)  # a double key press
-    assert outcome.send_state is SendState.ACKNOWLEDGED and not again.created
+    assert outcome.send_state is SendState.ACKNOWLEDGED
+    assert not again.created
     assert rig.sim.message_posts[intent.message_id] == 1
     call = rig.desk.engine.open_calls["A1001"]
-    assert call.state is CallState.NOTIFIED and call.notified_call_amount == Decimal("1015.00")
+    assert call.state is CallState.NOTIFIED
+    assert call.notified_call_amount == Decimal("1015.00")
     scenarios = [s.scenario for s in await rig.store.history.snapshots_for(call_id)]
     assert scenarios == ["trigger", "notification"]
     assert rig.desk.engine.view.warnings[0].call.state is CallState.NOTIFIED
@@ -54,28 +55,21 @@ async def test_message_notifies_the_call_with_a_snapshot(rig: Rig) -> None:
 
 async def test_liquidation_fills_through_the_feed_and_ends_the_call_liquidated(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
-    intent = OrderIntent(
-        new_client_order_id(),
-        "A1001",
-        "B.SG",
-        Side.SELL,
-        Decimal("200"),
-        "market",
-        None,
-        "margin_call",
-        call_id,
-        "jdoe",
-    )
+    intent = sell_order("200", client_order_id=new_client_order_id(), reference=call_id)
     first = await rig.desk.intents.submit_order(intent, TRADER)
     second = await rig.desk.intents.submit_order(intent, TRADER)  # a double key press
-    assert first.send_state is SendState.ACKNOWLEDGED and not second.created
+    assert isinstance(first, OrderOutcome)
+    assert isinstance(second, OrderOutcome)
+    assert first.send_state is SendState.ACKNOWLEDGED
+    assert not second.created
     assert rig.sim.order_posts[intent.client_order_id] == 1
     rig.sim.tick()  # the market order fills at 19.50
     await rig.desk.trading.refresh_orders()
     await rig.desk.poller.poll()  # the fill arrives as position and cash changes
     assert "A1001" not in rig.desk.engine.open_calls
     ended = await rig.store.calls.get_call(call_id)
-    assert ended is not None and ended.end_reason is EndReason.LIQUIDATED
+    assert ended is not None
+    assert ended.end_reason is EndReason.LIQUIDATED
     assert [s.scenario for s in await rig.store.history.snapshots_for(call_id)] == [
         "trigger",
         "end",
@@ -91,18 +85,7 @@ async def test_a_fill_seen_in_the_positions_first_still_ends_the_call_liquidated
     does: the call is not ended "met" then; the desk asks for the orders' status and the
     next poll ends it "liquidated"."""
     call_id = seed_call_id(rig.desk)
-    intent = OrderIntent(
-        new_client_order_id(),
-        "A1001",
-        "B.SG",
-        Side.SELL,
-        Decimal("200"),
-        "market",
-        None,
-        "margin_call",
-        call_id,
-        "jdoe",
-    )
+    intent = sell_order("200", client_order_id=new_client_order_id(), reference=call_id)
     await rig.desk.intents.submit_order(intent, TRADER)
     rig.sim.tick()  # the market order fills at 19.50
     await rig.desk.poller.poll()  # positions and cash first; no order refresh yet
@@ -110,7 +93,8 @@ async def test_a_fill_seen_in_the_positions_first_still_ends_the_call_liquidated
     assert call_id in rig.desk.engine.calls.filled  # the desk asked for the order's status
     await rig.desk.poller.poll()
     ended = await rig.store.calls.get_call(call_id)
-    assert ended is not None and ended.end_reason is EndReason.LIQUIDATED
+    assert ended is not None
+    assert ended.end_reason is EndReason.LIQUIDATED
     assert [s.scenario for s in await rig.store.history.snapshots_for(call_id)] == [
         "trigger",
         "end",
@@ -120,40 +104,25 @@ async def test_a_fill_seen_in_the_positions_first_still_ends_the_call_liquidated
 async def test_refusals_viewer_oversize_and_not_in_call(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
 
-    def order(quantity: str, account: str = "A1001", symbol: str = "B.SG") -> OrderIntent:
-        return OrderIntent(
-            new_client_order_id(),
-            account,
-            symbol,
-            Side.SELL,
-            Decimal(quantity),
-            "market",
-            None,
-            "margin_call",
-            call_id,
-            "jdoe",
-        )
+    def order(quantity: str) -> OrderIntent:
+        return sell_order(quantity, client_order_id=new_client_order_id(), reference=call_id)
 
     with pytest.raises(ActionRefused):
         await rig.desk.intents.submit_order(order("100"), Actor("jdoe", Role.VIEWER))
     with pytest.raises(ActionRefused, match=r"larger|exceeds|more than"):
         await rig.desk.intents.submit_order(order("5000"), TRADER)
-    safe = OrderIntent(
-        new_client_order_id(),
-        "S5001",
-        "A.SG",
-        Side.SELL,
-        Decimal("100"),
-        "market",
-        None,
-        "margin_call",
-        None,
-        "jdoe",
+    safe = sell_order(
+        "100",
+        client_order_id=new_client_order_id(),
+        account_id="S5001",
+        symbol="A.SG",
+        reference=None,
     )
     with pytest.raises(ActionRefused, match=r"not in (margin )?call"):
         await rig.desk.intents.submit_order(safe, TRADER)
     overridden = await rig.desk.intents.submit_order(
         safe, TRADER, override_reason="client asked, RO ok"
     )
+    assert isinstance(overridden, OrderOutcome)
     assert overridden.send_state is SendState.ACKNOWLEDGED
     assert sum(rig.sim.order_posts.values()) == 1

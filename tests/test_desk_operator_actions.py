@@ -33,12 +33,10 @@ from risk_tui.core.roles import Actor, Role
 from risk_tui.desk.plans import AUTO_LIQUIDATION_ACTOR, plan_order
 from risk_tui.desk.runtime import Desk
 from risk_tui.storage import Store, run_verify
-from tests.desk_rig import NOW, SGT, Rig, desk_rig, seed_call_id
-
-OPERATOR = Actor("amy", Role.OPERATOR)
-TRADER = Actor("jdoe", Role.TRADER)
-SUPERVISOR = Actor("sue", Role.SUPERVISOR)
-VIEWER = Actor("vic", Role.VIEWER)
+from tests.clocks import SGT
+from tests.desk_rig import NOW, Rig, desk_rig, seed_call_id
+from tests.factories import OPERATOR, SUPERVISOR, TRADER, VIEWER, naive
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -84,16 +82,20 @@ async def test_remark_and_exception_flag_round_trip_with_history_and_audit(rig: 
     call_id = seed_call_id(rig.desk)
     text = "client promised funds by Wed \x1b[31m(see email)"  # stored as typed
     shown = await rig.desk.call_actions.add_remark(call_id, text, exception=True, actor=OPERATOR)
-    assert shown.remark == text and shown.exception
+    assert shown.remark == text
+    assert shown.exception
     # Shown at once: the engine's open call and a republished view.
     assert rig.desk.engine.open_calls["A1001"].remark == text
     assert rig.views[-1].warnings[0].call.exception
     stored = await rig.store.calls.get_call(call_id)
-    assert stored is not None and stored.remark == text and stored.exception
+    assert stored is not None
+    assert stored.remark == text
+    assert stored.exception
 
     rig.clock.advance(minutes=5)
     flipped = await rig.desk.call_actions.set_exception(call_id, False, TRADER)
-    assert flipped.remark == text and not flipped.exception
+    assert flipped.remark == text
+    assert not flipped.exception
     assert (
         await rig.desk.call_actions.set_exception(call_id, False, TRADER) == flipped
     )  # no change: no row
@@ -108,7 +110,9 @@ async def test_remark_and_exception_flag_round_trip_with_history_and_audit(rig: 
     rig.sim.publish({"quotes": [{"symbol": "B.SG", "price": "19.40"}]})
     await rig.desk.poller.poll()
     call = rig.desk.engine.open_calls["A1001"]
-    assert call.remark == text and not call.exception and call.call_amount > Decimal("1015")
+    assert call.remark == text
+    assert not call.exception
+    assert call.call_amount > Decimal("1015")
 
 
 async def test_a_viewer_may_not_edit_remarks_and_the_attempt_is_audited(rig: Rig) -> None:
@@ -121,7 +125,8 @@ async def test_a_viewer_may_not_edit_remarks_and_the_attempt_is_audited(rig: Rig
     assert not rig.desk.engine.open_calls["A1001"].exception
     entries = await rig.store.history.audit_for(call_id)
     assert [e.action for e in entries] == ["remark_refused", "remark_refused"]
-    assert entries[0].operator == "vic" and entries[0].details["role"] == "viewer"
+    assert entries[0].operator == "vic"
+    assert entries[0].details["role"] == "viewer"
     with pytest.raises(ActionRefused, match="no margin call"):
         await rig.desk.call_actions.add_remark("MC-nope", "x", exception=False, actor=OPERATOR)
 
@@ -148,19 +153,24 @@ async def test_moving_a_deadline_needs_approval_then_is_audited_and_shown_at_onc
     assert old == datetime(2026, 11, 25, 7, 0, tzinfo=UTC)  # T+2, 15:00 in Singapore
     new = datetime(2026, 11, 27, 15, 0, tzinfo=SGT)
     request = await rig.desk.intents.move_deadline(call_id, new, "client in hospital", TRADER)
-    assert request.state is ApprovalState.PENDING and request.requested_by == "jdoe"
+    assert request.state is ApprovalState.PENDING
+    assert request.requested_by == "jdoe"
     assert rig.desk.engine.open_calls["A1001"].deadline == old  # not yet
     stored = await rig.store.calls.get_call(call_id)
-    assert stored is not None and stored.deadline == old
+    assert stored is not None
+    assert stored.deadline == old
     executed = await rig.desk.approvals.approve(
         request.approval_id, request.details_hash, SUPERVISOR
     )
-    assert executed.state is ApprovalState.EXECUTED and executed.decided_by == "sue"
+    assert executed.state is ApprovalState.EXECUTED
+    assert executed.decided_by == "sue"
     moved = rig.desk.engine.open_calls["A1001"]
-    assert moved.deadline == new and moved.deadline_reason == "client in hospital"
+    assert moved.deadline == new
+    assert moved.deadline_reason == "client in hospital"
     assert rig.views[-1].warnings[0].call.deadline == new
     stored = await rig.store.calls.get_call(call_id)
-    assert stored is not None and stored.deadline == new
+    assert stored is not None
+    assert stored.deadline == new
     entries = await rig.store.history.audit_for(call_id)
     assert [e.action for e in entries] == [
         "approval_requested",
@@ -175,7 +185,8 @@ async def test_moving_a_deadline_needs_approval_then_is_audited_and_shown_at_onc
     assert entry.details["old_deadline"] == old.isoformat()
     assert entry.details["new_deadline"] == new.isoformat()
     assert entry.details["reason"] == "client in hospital"
-    assert entry.details["role"] == "trader" and entry.details["feed_status"] == "live"
+    assert entry.details["role"] == "trader"
+    assert entry.details["feed_status"] == "live"
     assert entry.details["account_state"]["call_amount"] == "1015.00"
     assert (await run_verify(rig.url)).ok
 
@@ -185,7 +196,7 @@ async def test_moving_a_deadline_needs_approval_then_is_audited_and_shown_at_onc
     [
         (OPERATOR, datetime(2026, 11, 27, 7, tzinfo=UTC), "ok", "may not move deadlines"),
         (TRADER, datetime(2026, 11, 27, 7, tzinfo=UTC), "  ", "needs a reason"),
-        (TRADER, datetime(2026, 11, 27, 7), "naive", "time zone"),
+        (TRADER, naive(2026, 11, 27, 7), "naive", "time zone"),
         (SUPERVISOR, datetime(2026, 11, 23, 2, tzinfo=UTC), "past", "not in the future"),
     ],
 )
@@ -214,12 +225,14 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(minutes=1)
     request = await rig.desk.intents.close_call(call_id, "deposit confirmed by phone", SUPERVISOR)
-    assert request.state is ApprovalState.PENDING and "A1001" in rig.desk.engine.open_calls
+    assert request.state is ApprovalState.PENDING
+    assert "A1001" in rig.desk.engine.open_calls
     executed = await rig.desk.approvals.approve(request.approval_id, request.details_hash, TRADER)
     assert executed.state is ApprovalState.EXECUTED
     ended = await rig.store.calls.get_call(call_id)
     assert ended is not None
-    assert ended.state is CallState.ENDED and ended.end_reason is EndReason.CLOSED
+    assert ended.state is CallState.ENDED
+    assert ended.end_reason is EndReason.CLOSED
     assert "A1001" not in rig.desk.engine.open_calls
     assert "A1001" not in [row.account_id for row in rig.views[-1].warnings]
     assert ended.end_note == "deposit confirmed by phone"
@@ -229,7 +242,8 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     assert snapshots[-1].payload["equity"] == "9500.00"
     entries = await rig.store.history.audit_for(call_id)
     closed = next(e for e in entries if e.action == "call_closed")
-    assert closed.operator == "sue" and closed.details["reason"] == "deposit confirmed by phone"
+    assert closed.operator == "sue"
+    assert closed.details["reason"] == "deposit confirmed by phone"
     assert closed.details["approved_by"] == "jdoe"
     # Its plan is cancelled with it, and never sends anything.
     (cancelled,) = await rig.store.plans.auto_liquidations_for(call_id)
@@ -243,7 +257,8 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     rig.sim.publish({"quotes": [{"symbol": "B.SG", "price": "19.40"}]})
     await rig.desk.poller.poll()
     reopened = rig.desk.engine.open_calls["A1001"]
-    assert reopened.call_id != call_id and reopened.call_amount > ended.call_amount
+    assert reopened.call_id != call_id
+    assert reopened.call_amount > ended.call_amount
     assert (await run_verify(rig.url)).ok
 
 
@@ -265,13 +280,15 @@ async def test_a_plan_sends_one_order_per_line_at_its_time(rig: Rig) -> None:
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1, f"{plan.plan_id}-1": 1}
     orders = {o.client_order_id: o for o in await rig.store.orders.page(call_id=call_id)}
     first = orders[f"{plan.plan_id}-0"]
-    assert first.operator == AUTO_LIQUIDATION_ACTOR.name and first.reason == "auto_liquidation"
+    assert first.operator == AUTO_LIQUIDATION_ACTOR.name
+    assert first.reason == "auto_liquidation"
     assert (first.symbol, first.quantity, first.order_type) == ("B.SG", Decimal("200"), "market")
     assert await rig.desk.plans.run_due() == []  # executed once
     assert sum(rig.sim.order_posts.values()) == 2
     actions = await audit_actions(rig.store, call_id)
     assert actions[0] == "auto_liquidation_scheduled"
-    assert actions.count("order_created") == 2 and actions[-1] == "auto_liquidation_executed"
+    assert actions.count("order_created") == 2
+    assert actions[-1] == "auto_liquidation_executed"
     entry = (await rig.store.history.audit_for(call_id))[-1]
     assert entry.details["detail"] == "2 of 2 orders sent"
     assert [line["status"] for line in entry.details["lines"]] == ["working", "working"]
@@ -283,23 +300,19 @@ async def test_the_scheduler_runs_inside_desk_run(rig: Rig) -> None:
     await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(seconds=30)
     rig.desk.plans.interval = 0.02
+
+    async def executed() -> bool:
+        stored = await rig.store.plans.get_auto_liquidation(plan.plan_id)
+        return stored is not None and stored.state is AutoLiquidationState.EXECUTED
+
     task = asyncio.create_task(rig.desk.run())
     try:
-        await wait_for_state(rig.store, plan.plan_id, AutoLiquidationState.EXECUTED)
+        await until(executed, what="the plan executed by desk.run()")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1}
-
-
-async def wait_for_state(store: Store, plan_id: str, state: AutoLiquidationState) -> None:
-    async with asyncio.timeout(10):
-        while True:
-            plan = await store.plans.get_auto_liquidation(plan_id)
-            if plan is not None and plan.state is state:
-                return
-            await asyncio.sleep(0.02)
 
 
 async def test_a_plan_whose_call_is_met_first_is_cancelled_and_sends_nothing(rig: Rig) -> None:
@@ -328,11 +341,13 @@ async def test_plans_of_a_call_that_ended_while_the_desk_was_down_are_cancelled(
     async def crash_before_settling(call_ids: list[str]) -> None:
         return None
 
+    # The crash, on this desk only (a restarted desk settles for real).
     rig.desk.plans.settle_for_ended_calls = crash_before_settling  # type: ignore[method-assign]
     rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "-13000"}]})
     await rig.desk.poller.poll()
     stored = await rig.store.calls.get_call(call_id)
-    assert stored is not None and not stored.is_open
+    assert stored is not None
+    assert not stored.is_open
     assert (await rig.store.plans.stranded_auto_liquidations())[0].plan_id == plan.plan_id
     restarted = await rig.new_desk()
     (settled,) = await restarted.plans.run_due()  # its time has not even come
@@ -385,7 +400,8 @@ async def test_a_due_plan_waits_for_a_live_feed(rig: Rig, caplog: pytest.LogCapt
     assert len(waiting) == 1  # said once, not every second
     assert sum(rig.sim.order_posts.values()) == 0
     stored = await rig.store.plans.get_auto_liquidation(plan.plan_id)
-    assert stored is not None and stored.state is AutoLiquidationState.SCHEDULED
+    assert stored is not None
+    assert stored.state is AutoLiquidationState.SCHEDULED
     await rig.desk.poller.poll()  # the feed is back
     (executed,) = await rig.desk.plans.run_due()
     assert executed.state is AutoLiquidationState.EXECUTED
@@ -412,12 +428,13 @@ async def test_a_restart_mid_execution_never_sends_a_line_twice(rig: Rig) -> Non
         submitted.append(intent.client_order_id)
         return await real_submit(intent, actor, **options)
 
-    first.trading.place_order = dies_after_the_first_line  # type: ignore[method-assign]
+    first.trading.place_order = dies_after_the_first_line  # type: ignore[method-assign]  # this desk only
     with pytest.raises(Crash):
         await first.plans.run_due()
     assert rig.sim.order_posts == {f"{plan.plan_id}-0": 1}
     stored = await rig.store.plans.get_auto_liquidation(plan.plan_id)
-    assert stored is not None and stored.state is AutoLiquidationState.SCHEDULED
+    assert stored is not None
+    assert stored.state is AutoLiquidationState.SCHEDULED
 
     restarted = await rig.new_desk()
     (executed,) = await restarted.plans.run_due()
@@ -496,7 +513,8 @@ async def test_a_plan_that_moves_the_deadline_needs_approval_then_does_both_in_o
     new = datetime(2026, 11, 27, 15, 0, tzinfo=SGT)
     plan = plan_of(rig.desk, moved_deadline=new, deadline_reason="typhoon signal 8")
     request = await rig.desk.intents.schedule_plan(plan, TRADER)
-    assert isinstance(request, ApprovalRequest) and request.state is ApprovalState.PENDING
+    assert isinstance(request, ApprovalRequest)
+    assert request.state is ApprovalState.PENDING
     assert await rig.store.plans.auto_liquidations_for(plan.call_id) == []
     assert rig.desk.engine.open_calls["A1001"].deadline != new
     executed = await rig.desk.approvals.approve(
@@ -505,11 +523,13 @@ async def test_a_plan_that_moves_the_deadline_needs_approval_then_does_both_in_o
     assert executed.state is ApprovalState.EXECUTED, executed.note
     (stored,) = await rig.store.plans.auto_liquidations_for(plan.call_id)
     assert stored.plan() == plan  # exactly as requested
-    assert stored.moved_deadline == new and stored.deadline_reason == "typhoon signal 8"
+    assert stored.moved_deadline == new
+    assert stored.deadline_reason == "typhoon signal 8"
     assert rig.desk.engine.open_calls["A1001"].deadline == new
     assert rig.views[-1].warnings[0].call.deadline_reason == "typhoon signal 8"
     call = await rig.store.calls.get_call(plan.call_id)
-    assert call is not None and call.deadline == new
+    assert call is not None
+    assert call.deadline == new
     entries = await rig.store.history.audit_for(plan.call_id)
     assert [e.action for e in entries] == [
         "approval_requested",
@@ -519,8 +539,10 @@ async def test_a_plan_that_moves_the_deadline_needs_approval_then_does_both_in_o
         "approval_executed",
     ]
     scheduled, moved = entries[2], entries[3]
-    assert scheduled.operator == "jdoe" and scheduled.details["approved_by"] == "sue"
-    assert moved.details["plan_id"] == plan.plan_id and moved.details["approved_by"] == "sue"
+    assert scheduled.operator == "jdoe"
+    assert scheduled.details["approved_by"] == "sue"
+    assert moved.details["plan_id"] == plan.plan_id
+    assert moved.details["approved_by"] == "sue"
     assert moved.details["reason"] == "typhoon signal 8"
 
 
@@ -541,4 +563,5 @@ async def test_an_operator_can_withdraw_a_scheduled_plan(rig: Rig) -> None:
         for e in await rig.store.history.audit_for(plan.call_id)
         if e.action == "auto_liquidation_cancelled"
     )
-    assert entry.operator == "sue" and entry.details["detail"] == "client paid"
+    assert entry.operator == "sue"
+    assert entry.details["detail"] == "client paid"

@@ -13,7 +13,7 @@ from risk_tui.core.calendar import TradingCalendars, default_overrides_path, loa
 from risk_tui.core.lifecycle import CallState, EndReason
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.money import context, round_money
-from risk_tui.desk.engine import Engine
+from risk_tui.desk.engine import Engine, PollOutcome
 from risk_tui.feed.models import parse_payload
 from risk_tui.sim.seed import seed_book
 from tests.recording import RecordingCalls
@@ -41,7 +41,7 @@ async def engine_with(calls: RecordingCalls) -> Engine:
     return engine
 
 
-async def apply(engine: Engine, body: dict[str, Any], *, full: bool = False):  # type: ignore[no-untyped-def]
+async def apply(engine: Engine, body: dict[str, Any], *, full: bool = False) -> PollOutcome:
     parsed = parse_payload(body)
     return await engine.apply(parsed.changes, full=full, rejected=parsed.rejected)
 
@@ -55,13 +55,15 @@ async def test_seed_desk_opens_the_expected_calls(calls: RecordingCalls) -> None
     assert by_account["A1001"].call.call_amount == D("1015.00")
     assert by_account["H2001"].call.call_amount == D("22000.00")  # HK calls back to IM
     assert by_account["U3001"].call.state is CallState.FORCE_CALL
-    assert by_account["D4001"].intraday and by_account["D4001"].call.call_amount == D("1290.00")
+    assert by_account["D4001"].intraday
+    assert by_account["D4001"].call.call_amount == D("1290.00")
     assert [row.account_id for row in view.incomplete] == ["I7001"]
     assert "no price for NOQ.SG" in view.incomplete[0].reason
     # One transaction for the whole poll, a trigger snapshot per call (+ force call).
     assert len(calls.batches) == 1
     scenarios = sorted((s.account_id, str(s.scenario)) for s in calls.batches[0].snapshots)
-    assert ("U3001", "force_call") in scenarios and len(scenarios) == 5
+    assert ("U3001", "force_call") in scenarios
+    assert len(scenarios) == 5
     # Totals in SGD, from the same call amounts.
     with localcontext(context()):
         expected = (
@@ -72,7 +74,8 @@ async def test_seed_desk_opens_the_expected_calls(calls: RecordingCalls) -> None
         )
     assert view.totals.call_amount == expected
     assert round_money(view.totals.call_amount, "SGD") == round_money(expected, "SGD")
-    assert view.totals.count == 4 and not view.stale
+    assert view.totals.count == 4
+    assert not view.stale
 
 
 async def test_price_recovery_ends_call_with_end_snapshot(calls: RecordingCalls) -> None:
@@ -101,7 +104,8 @@ async def test_rejected_record_makes_account_partial_and_call_survives(
     )
     outcome = await apply(engine, body)
     rows = {row.account_id: row for row in outcome.view.warnings}
-    assert "A1001" in rows and rows["A1001"].call.is_open
+    assert "A1001" in rows
+    assert rows["A1001"].call.is_open
     assert rows["A1001"].margin is not None
     assert rows["A1001"].margin.risk_level is RiskLevel.INCOMPLETE
     assert outcome.view.rejected_records == 1
@@ -124,7 +128,8 @@ async def test_account_missing_from_snapshot_keeps_its_call(calls: RecordingCall
     )
     outcome = await apply(engine, without, full=True)
     rows = {row.account_id: row for row in outcome.view.warnings}
-    assert rows["A1001"].call.is_open and rows["A1001"].margin is None
+    assert rows["A1001"].call.is_open
+    assert rows["A1001"].margin is None
 
 
 async def test_restart_resumes_open_calls_without_duplicates(calls: RecordingCalls) -> None:
@@ -140,4 +145,5 @@ async def test_stale_view_keeps_last_figures(calls: RecordingCalls) -> None:
     engine = await engine_with(calls)
     live = (await apply(engine, payload(), full=True)).view
     stale = engine.mark_stale()
-    assert stale.stale and stale.warnings == live.warnings
+    assert stale.stale
+    assert stale.warnings == live.warnings

@@ -30,7 +30,7 @@ from risk_tui.desk.export import CSV_FIELDS, read_export, verify_export, write_e
 from risk_tui.storage.chain import export_records, heads
 from risk_tui.storage.db import create_engine, upgrade
 from risk_tui.storage.store import Store
-from tests.storage.factories import T0, audit_of, make_call, snapshot_of
+from tests.factories import T0, audit_of, make_call, snapshot_of
 
 RISK_TUI = [sys.executable, "-m", "risk_tui"]
 DAY0 = T0.date()  # 2026-03-02
@@ -180,7 +180,8 @@ async def test_export_round_trip_verifies(engine: AsyncEngine, fmt: str) -> None
     empty = verify_export(
         read_export(await export_text(engine, date(2020, 1, 1), date(2020, 1, 1), fmt))
     )
-    assert empty.ok and empty.counts == {"call": 0, "snapshot": 0, "audit": 0}
+    assert empty.ok
+    assert empty.counts == {"call": 0, "snapshot": 0, "audit": 0}
 
 
 async def test_jsonl_is_ascii_and_csv_sanitizes_only_the_human_columns(
@@ -188,12 +189,14 @@ async def test_jsonl_is_ascii_and_csv_sanitizes_only_the_human_columns(
 ) -> None:
     await fill(Store(engine))
     jsonl = await export_text(engine, DAY0, DAY2, "jsonl")
-    assert jsonl.isascii() and "\x1b" not in jsonl
+    assert jsonl.isascii()
+    assert "\x1b" not in jsonl
     assert any(r.get("client_name") == NASTY for r in jsonl_records(jsonl))  # data intact
     text = await export_text(engine, DAY0, DAY2, "csv")
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     assert tuple(rows[0]) == CSV_FIELDS
-    assert "\x1b" not in text and "\u202e" not in text
+    assert "\x1b" not in text
+    assert "\u202e" not in text
     login = next(r for r in rows if r["what"] == "login" and r["operator"] == "alice")
     assert json.loads(login["data"])["details"] == {"host": NASTY}  # exact, as hashed
 
@@ -275,7 +278,8 @@ def cli_round_trip(db_url: str, tmp_path: Path, desk: Desk) -> None:
         "export", *period, "--format", "jsonl", "--output", str(out), "--db", db_url, cwd=tmp_path
     )
     assert exported.returncode == 0, exported.stderr
-    assert exported.stdout == "" and not list(tmp_path.glob(".*.partial"))
+    assert exported.stdout == ""
+    assert not list(tmp_path.glob(".*.partial"))
     assert desk.ended_day1 in out.read_text(encoding="utf-8")
     verified = run("audit", "verify", "--export", str(out), cwd=tmp_path)
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -308,17 +312,19 @@ def test_cli_usage_and_database_errors(tmp_path: Path) -> None:
     assert backwards.returncode == 2
     assert backwards.stderr == "risk-tui: export: --to 2026-03-02 is before --from 2026-03-03\n"
     bad_date = run("export", "--from", "03/03/2026", "--to", "2026-03-03", cwd=tmp_path)
-    assert bad_date.returncode == 2 and "not a date YYYY-MM-DD" in bad_date.stderr
+    assert bad_date.returncode == 2
+    assert "not a date YYYY-MM-DD" in bad_date.stderr
     no_db = run(
         "export", "--from", "2026-03-03", "--to", "2026-03-03", "--db", missing_db, cwd=tmp_path
     )
     assert no_db.returncode == 4
-    assert no_db.stderr.count("\n") == 1 and "no such file" in no_db.stderr
+    assert no_db.stderr.count("\n") == 1
+    assert "no such file" in no_db.stderr
     assert not (tmp_path / "nowhere.db").exists()  # an export creates no database
     unreadable = run("audit", "verify", "--export", str(tmp_path / "none.jsonl"), cwd=tmp_path)
-    assert unreadable.returncode == 2 and unreadable.stderr.startswith(
-        "risk-tui: cannot read export"
-    )
+    assert unreadable.returncode == 2
+    assert unreadable.stderr.startswith("risk-tui: cannot read export")
     (tmp_path / "junk.jsonl").write_text("{not json\n", encoding="utf-8")
     junk = run("audit", "verify", "--export", str(tmp_path / "junk.jsonl"), cwd=tmp_path)
-    assert junk.returncode == 1 and "line 1: not JSON" in junk.stdout
+    assert junk.returncode == 1
+    assert "line 1: not JSON" in junk.stdout

@@ -32,8 +32,7 @@ from risk_tui.cli.compose import calendars_for, desk_process
 from risk_tui.config import FeedSettings, Settings, load_settings
 from risk_tui.core.actions import AutoCondition, AutoLiquidationPlan, PlanLine, new_plan_id
 from risk_tui.core.model import Side
-from risk_tui.core.records import AutoLiquidationState, EngineBeat
-from risk_tui.core.roles import Actor, Role
+from risk_tui.core.records import AutoLiquidationState, EngineBeat, StoredAutoLiquidation
 from risk_tui.desk.api import DeskRole
 from risk_tui.desk.daily import reminder_message_id
 from risk_tui.desk.heartbeat import DESK
@@ -41,10 +40,16 @@ from risk_tui.desk.runtime import Desk
 from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import build_state
 from risk_tui.storage import Store, create_engine, run_verify, upgrade
+from tests.factories import TRADER
 from tests.threaded_sim import serve_in_thread
+from tests.waiting import until
 
-TRADER = Actor("tessa", Role.TRADER)
-TAKEOVER_LIMIT = 30.0  # seconds allowed for a standby to become active (measured: ~2 s)
+STARTUP_LIMIT = 30.0  # seconds for an engine to start (import, first poll) on a slow machine
+# Seconds from kill -9 of the active engine to the standby's first active heartbeat: the
+# server drops the dead session's lock at once, the standby asks for it every second, then
+# starts the desk. Measured on the 2-core machine: 1.5-2.4 s, and 3.5-5.3 s with both
+# cores kept busy by other processes; the bound leaves three times that.
+TAKEOVER_LIMIT = 15.0
 
 
 @pytest.fixture
@@ -52,16 +57,6 @@ def crash_sim() -> Iterator[tuple[SimState, str]]:
     state = build_state("crash", accounts=2_000, seed=7, tick_interval=0.5)
     for url in serve_in_thread(state):
         yield state, url
-
-
-async def until(
-    condition: Callable[[], Awaitable[bool]], what: str, seconds: float = TAKEOVER_LIMIT
-) -> float:
-    start = time.monotonic()
-    while not await condition():
-        assert time.monotonic() - start < seconds, f"{what}: not within {seconds:.0f}s"
-        await asyncio.sleep(0.1)
-    return time.monotonic() - start
 
 
 class Engines:
@@ -135,6 +130,7 @@ async def a_desk(settings: Settings, role: DeskRole) -> AsyncIterator[Desk]:
         yield desk
 
 
+@pytest.mark.slow
 async def test_kill_9_of_the_active_engine_loses_nothing_and_repeats_nothing(
     crash_sim: tuple[SimState, str], pg_db_url: str, tmp_path: Path
 ) -> None:
@@ -155,36 +151,72 @@ async def test_kill_9_of_the_active_engine_loses_nothing_and_repeats_nothing(
         # The desk before the engines: the first poll's calls, a day old; plan 1 due now.
         async with a_desk(settings, DeskRole.EMBEDDED) as desk:
             seeded = {c.call_id for c in desk.engine.open_calls.values()}
-            assert "A1001" in desk.engine.open_calls and len(seeded) >= 3
+            assert "A1001" in desk.engine.open_calls
+            assert len(seeded) >= 3
             plan_a = await desk.intents.schedule_plan(plan_for(desk, "A1001", "100"), TRADER)
+            assert isinstance(plan_a, StoredAutoLiquidation)  # under the four-eyes threshold
         async with engine.begin() as conn:
             await conn.execute(
                 text("UPDATE calls SET triggered_at = triggered_at - interval '1 day'")
             )
 
         first = await engines.start("a")
-        await until(lambda: _is(active_pid(store), first.pid), "engine A active")
+        a_exited = exited(first)
+        await until(
+            lambda: _is(active_pid(store), first.pid),
+            what="engine A active",
+            seconds=STARTUP_LIMIT,
+            give_up_if=a_exited,
+        )
         second = await engines.start("b")
-        await until(lambda: _standby_count(store), "engine B registered as standby")
+        b_exited = exited(second)
+        await until(
+            lambda: _standby_count(store),
+            what="engine B registered as standby",
+            seconds=STARTUP_LIMIT,
+            give_up_if=b_exited,
+        )
         # A sends today's reminders (A1001's call, on a stable price, stays open; others
         # may end first) and runs plan 1; then it is killed.
         a1001 = next(c for c in seeded if "-A1001-" in c)
-        await until(lambda: _reminders_sent(sim, {a1001}), "engine A sent reminders", seconds=60)
-        await until(lambda: _plan_done(store, plan_a.plan_id), "engine A ran plan 1", seconds=60)
+        await until(
+            lambda: _reminders_sent(sim, {a1001}),
+            what="engine A sent reminders",
+            seconds=60,
+            give_up_if=a_exited,
+        )
+        await until(
+            lambda: _plan_done(store, plan_a.plan_id),
+            what="engine A ran plan 1",
+            seconds=60,
+            give_up_if=a_exited,
+        )
         at_kill = await _count(store, "SELECT count(*) FROM snapshots")
         first.send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         assert await first.wait() == -signal.SIGKILL
-        await until(lambda: _is(active_pid(store), second.pid), "engine B took over")
+        await until(
+            lambda: _is(active_pid(store), second.pid),
+            what="engine B active after kill -9 of A",
+            seconds=STARTUP_LIMIT,
+            give_up_if=b_exited,
+        )
         takeover = time.monotonic() - killed_at
-        print(f"standby active {takeover:.1f}s after kill -9")
+        print(f"standby active {takeover:.2f}s after kill -9")
+        assert takeover < TAKEOVER_LIMIT, f"takeover took {takeover:.1f}s"
 
         # A terminal schedules plan 2 after the kill: the new engine runs it.
         async with a_desk(settings, DeskRole.TERMINAL) as terminal:
             plan_b = await terminal.intents.schedule_plan(
                 plan_for(terminal, "A1001", "100"), TRADER
             )
-        await until(lambda: _plan_done(store, plan_b.plan_id), "engine B ran plan 2", seconds=60)
+            assert isinstance(plan_b, StoredAutoLiquidation)
+        await until(
+            lambda: _plan_done(store, plan_b.plan_id),
+            what="engine B ran plan 2",
+            seconds=60,
+            give_up_if=b_exited,
+        )
         await asyncio.sleep(3)  # B goes on with the crash for a few polls
         after = await _count(store, "SELECT count(*) FROM snapshots") - at_kill
         print(f"{at_kill} snapshots before the kill, {after} after it")
@@ -242,13 +274,18 @@ async def test_kill_9_of_the_active_engine_loses_nothing_and_repeats_nothing(
         await engine.dispose()
 
 
+def exited(proc: asyncio.subprocess.Process) -> Callable[[], bool]:
+    """Whether `proc` has exited: waiting for what it should do is then hopeless."""
+    return lambda: proc.returncode is not None
+
+
 def _days() -> list[Any]:
     """Today in the calls' markets (SGT/HKT), and either side of midnight UTC."""
     now = datetime.now(UTC) + timedelta(hours=8)
     return [now.date() + timedelta(days=d) for d in (-1, 0, 1)]
 
 
-async def _is(pid: Any, expected: int) -> bool:
+async def _is(pid: Awaitable[int | None], expected: int) -> bool:
     return (await pid) == expected
 
 

@@ -31,17 +31,13 @@ from risk_tui.core.actions import (
 from risk_tui.core.four_eyes import ApprovalKind, ApprovalRequest, ApprovalState
 from risk_tui.core.model import Side
 from risk_tui.core.records import AutoLiquidationState, OrderOutcome, StoredOrder
-from risk_tui.core.roles import Actor, Role
+from risk_tui.core.roles import Actor
 from risk_tui.feed.broker import GatewayUnavailable
 from risk_tui.storage import Store, run_verify
 from risk_tui.storage.tables import audit_log
-from tests.desk_rig import SGT, Rig, desk_rig, seed_call_id
-
-TRADER = Actor("jdoe", Role.TRADER)
-BOB = Actor("bob", Role.TRADER)
-SUPERVISOR = Actor("sue", Role.SUPERVISOR)
-OPERATOR = Actor("amy", Role.OPERATOR)
-VIEWER = Actor("vic", Role.VIEWER)
+from tests.clocks import SGT
+from tests.desk_rig import Rig, desk_rig, seed_call_id
+from tests.factories import BOB, OPERATOR, SUPERVISOR, TRADER, VIEWER, sell_order
 
 
 @pytest.fixture
@@ -52,19 +48,13 @@ async def rig(db_url: str) -> AsyncIterator[Rig]:
 
 
 def sell(rig: Rig, quantity: str, symbol: str = "B.SG", **changes: Any) -> OrderIntent:
-    intent = OrderIntent(
-        new_client_order_id(),
-        "A1001",
-        symbol,
-        Side.SELL,
-        Decimal(quantity),
-        "market",
-        None,
-        "margin_call",
-        seed_call_id(rig.desk),
-        "jdoe",
+    return sell_order(
+        quantity,
+        client_order_id=new_client_order_id(),
+        symbol=symbol,
+        reference=seed_call_id(rig.desk),
+        **changes,
     )
-    return replace(intent, **changes)
 
 
 async def actions(store: Store, call_id: str | None = None) -> list[str]:
@@ -94,7 +84,8 @@ async def requested(rig: Rig, intent: OrderIntent, actor: Actor = TRADER) -> App
 async def test_a_liquidation_below_the_threshold_goes_straight_through(rig: Rig) -> None:
     intent = sell(rig, "200")  # 200 × 19.50 = SGD 3,900
     outcome = await rig.desk.intents.submit_order(intent, TRADER)
-    assert isinstance(outcome, OrderOutcome) and outcome.send_state is SendState.ACKNOWLEDGED
+    assert isinstance(outcome, OrderOutcome)
+    assert outcome.send_state is SendState.ACKNOWLEDGED
     at_limit = sell(rig, "200", order_type="limit", limit_price=Decimal("25"))  # exactly 5,000
     assert isinstance(await rig.desk.intents.submit_order(at_limit, TRADER), OrderOutcome)
     assert sum(rig.sim.order_posts.values()) == 2
@@ -107,7 +98,8 @@ async def test_a_liquidation_above_the_threshold_waits_for_a_second_person_and_g
     call_id = seed_call_id(rig.desk)
     intent = sell(rig, "300")  # 300 × 19.50 = SGD 5,850
     request = await requested(rig, intent)
-    assert request.kind is ApprovalKind.LIQUIDATION and request.state is ApprovalState.PENDING
+    assert request.kind is ApprovalKind.LIQUIDATION
+    assert request.state is ApprovalState.PENDING
     assert request.details["notional"] == {"amount": "5850.00", "currency": "SGD", "problem": None}
     assert (
         await rig.desk.intents.submit_order(intent, TRADER) == request
@@ -140,7 +132,8 @@ async def test_a_liquidation_above_the_threshold_waits_for_a_second_person_and_g
     )
     assert sent.operator == "jdoe"  # the requester's order
     stored = await rig.store.orders.get(intent.client_order_id)
-    assert stored is not None and stored.intent() == intent  # exactly as requested
+    assert stored is not None
+    assert stored.intent() == intent
 
     with pytest.raises(ActionRefused, match="already executed by sue"):
         await rig.desk.approvals.approve(request.approval_id, seen, BOB)
@@ -152,7 +145,8 @@ async def test_a_liquidation_above_the_threshold_waits_for_a_second_person_and_g
     assert trail.index("approval_approved") < trail.index("order_created")
     assert trail[-2:] == ["approval_executed", "approval_refused"]
     last = (await rig.store.history.audit_for(call_id))[-2]
-    assert last.details["requested_by"] == "jdoe" and last.details["approved_by"] == "sue"
+    assert last.details["requested_by"] == "jdoe"
+    assert last.details["approved_by"] == "sue"
     assert (await run_verify(rig.url)).ok
 
 
@@ -162,9 +156,11 @@ async def test_an_edit_voids_the_request_and_an_approval_with_the_old_hash_is_re
     first = await requested(rig, sell(rig, "300"))
     edited_intent = sell(rig, "400")
     edited = await rig.desk.intents.submit_order(edited_intent, TRADER, replaces=first.approval_id)
-    assert isinstance(edited, ApprovalRequest) and edited.replaces == first.approval_id
+    assert isinstance(edited, ApprovalRequest)
+    assert edited.replaces == first.approval_id
     old = await rig.store.approvals.get_approval(first.approval_id)
-    assert old is not None and old.state is ApprovalState.VOIDED
+    assert old is not None
+    assert old.state is ApprovalState.VOIDED
     with pytest.raises(ActionRefused, match="already voided"):
         await rig.desk.approvals.approve(first.approval_id, first.details_hash, SUPERVISOR)
     with pytest.raises(ActionRefused, match="details shown are not those"):
@@ -183,7 +179,8 @@ async def test_an_edit_below_the_threshold_voids_the_request_and_goes_now(rig: R
     outcome = await rig.desk.intents.submit_order(smaller, TRADER, replaces=first.approval_id)
     assert isinstance(outcome, OrderOutcome)
     old = await rig.store.approvals.get_approval(first.approval_id)
-    assert old is not None and old.state is ApprovalState.VOIDED
+    assert old is not None
+    assert old.state is ApprovalState.VOIDED
     assert "needs no approval" in (old.note or "")
     assert rig.sim.order_posts == {smaller.client_order_id: 1}
     with pytest.raises(ActionRefused, match="is a liquidation on A1001, not a close"):
@@ -208,7 +205,8 @@ async def test_an_approval_that_cannot_be_done_now_is_refused_and_the_request_wa
     with pytest.raises(ActionRefused, match="stale"):
         await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
     stored = await rig.store.approvals.get_approval(request.approval_id)
-    assert stored is not None and stored.state is ApprovalState.PENDING
+    assert stored is not None
+    assert stored.state is ApprovalState.PENDING
     await rig.desk.poller.poll()  # live again
     done = await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
     assert done.state is ApprovalState.EXECUTED
@@ -223,7 +221,8 @@ async def test_a_rejected_request_is_never_executed(rig: Rig) -> None:
     with pytest.raises(ActionRefused, match="may not reject"):
         await rig.desk.approvals.reject(request.approval_id, seen, "no", VIEWER)
     rejected = await rig.desk.approvals.reject(request.approval_id, seen, "too big", SUPERVISOR)
-    assert rejected.state is ApprovalState.REJECTED and rejected.note == "too big"
+    assert rejected.state is ApprovalState.REJECTED
+    assert rejected.note == "too big"
     with pytest.raises(ActionRefused, match="already rejected by sue"):
         await rig.desk.approvals.approve(request.approval_id, seen, BOB)
     assert rig.sim.order_posts == {}
@@ -253,7 +252,8 @@ async def test_requests_of_a_call_that_ended_are_voided(rig: Rig) -> None:
     assert "A1001" not in rig.desk.engine.open_calls
     for request in (close, order):
         stored = await rig.store.approvals.get_approval(request.approval_id)
-        assert stored is not None and stored.state is ApprovalState.VOIDED
+        assert stored is not None
+        assert stored.state is ApprovalState.VOIDED
         assert stored.note == "the call ended"
         with pytest.raises(ActionRefused, match="already voided"):
             await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
@@ -273,7 +273,8 @@ async def test_a_deadline_request_is_void_once_the_deadline_moved_otherwise(rig:
     with pytest.raises(ActionRefused, match=r"deadline of call .* changed since the request"):
         await rig.desk.approvals.approve(second.approval_id, second.details_hash, SUPERVISOR)
     stored = await rig.store.approvals.get_approval(second.approval_id)
-    assert stored is not None and stored.state is ApprovalState.VOIDED
+    assert stored is not None
+    assert stored.state is ApprovalState.VOIDED
 
 
 # --- a process stopping between approval and execution -----------------------------------------
@@ -291,16 +292,18 @@ async def test_an_approved_order_left_unsent_by_a_crash_is_failed_not_sent_late(
     async def dies(*args: Any, **kwargs: Any) -> OrderOutcome:
         raise Crash
 
-    rig.desk.trading.place_order = dies  # type: ignore[method-assign]
+    rig.desk.trading.place_order = dies  # type: ignore[method-assign]  # the crash, this desk only
     with pytest.raises(Crash):
         await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
     stored = await rig.store.approvals.get_approval(request.approval_id)
-    assert stored is not None and stored.state is ApprovalState.APPROVED
+    assert stored is not None
+    assert stored.state is ApprovalState.APPROVED
     restarted = await rig.new_desk()
     assert await restarted.approvals.recover() == []  # too recent: perhaps still running
     rig.clock.advance(minutes=6)
     (settled,) = await restarted.approvals.recover()
-    assert settled.state is ApprovalState.FAILED and "nothing was sent" in (settled.note or "")
+    assert settled.state is ApprovalState.FAILED
+    assert "nothing was sent" in (settled.note or "")
     await restarted.recover()
     assert rig.sim.order_posts == {}
 
@@ -334,14 +337,16 @@ async def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones(rig: R
     with pytest.raises(ActionRefused, match="needs a reason"):
         await desk.kill_switch.engage("  ", SUPERVISOR)
     engagement = await desk.kill_switch.engage("runaway orders", SUPERVISOR)
-    assert engagement.switch.engaged and engagement.failed == ()
+    assert engagement.switch.engaged
+    assert engagement.failed == ()
     assert sorted(o.client_order_id for o in engagement.orders) == sorted(
         i.client_order_id for i in working
     )
     assert {o.status for o in rig.sim.orders.values()} == {"cancelled"}
     for intent in working:
         stored = await rig.store.orders.get(intent.client_order_id)
-        assert stored is not None and stored.status == "cancelled"
+        assert stored is not None
+        assert stored.status == "cancelled"
     assert "KILL SWITCH engaged by sue" in engagement.summary()
 
     # New liquidations are blocked everywhere: manual, requested, approved, scheduled.
@@ -358,7 +363,8 @@ async def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones(rig: R
     rig.clock.advance(minutes=31)
     assert await desk.plans.run_due() == []  # held, not lost
     held = await rig.store.plans.get_auto_liquidation(plan.plan_id)
-    assert held is not None and held.state is AutoLiquidationState.SCHEDULED
+    assert held is not None
+    assert held.state is AutoLiquidationState.SCHEDULED
     # Read from the database, not remembered: another terminal is blocked too.
     other = await rig.new_desk()
     with pytest.raises(ActionRefused, match="KILL SWITCH"):
@@ -368,7 +374,8 @@ async def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones(rig: R
     with pytest.raises(ActionRefused, match="supervisors only"):
         await desk.kill_switch.release("all clear", TRADER)
     released = await other.kill_switch.release("all clear", SUPERVISOR)
-    assert not released.engaged and released.released_by == "sue"
+    assert not released.engaged
+    assert released.released_by == "sue"
 
     # Released: the held plan runs (still due, call still open), new orders go again.
     (executed,) = await desk.plans.run_due()
@@ -382,23 +389,26 @@ async def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones(rig: R
     assert trail.count("kill_switch_refused") == 3
     engaged_at = trail.index("kill_switch_engaged")
     assert trail[engaged_at + 1 : engaged_at + 7].count("order_cancel_requested") == 2
-    assert "kill_switch_orders_stopped" in trail and "kill_switch_released" in trail
+    assert "kill_switch_orders_stopped" in trail
+    assert "kill_switch_released" in trail
     assert trail.count("order_refused") == 3  # two here (one would have been a request), one there
     assert (await run_verify(rig.url)).ok
 
 
-async def test_an_order_the_kill_switch_could_not_cancel_is_reported(rig: Rig) -> None:
+async def test_an_order_the_kill_switch_could_not_cancel_is_reported(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first, second = sell(rig, "200"), sell(rig, "100", symbol="A.SG")
     for intent in (first, second):
         await rig.desk.intents.submit_order(intent, TRADER)
     real_cancel = rig.desk.trading.cancel_order
 
-    async def broker_down_for_one(key: str, actor: Actor) -> StoredOrder:
-        if key == second.client_order_id:
+    async def broker_down_for_one(client_order_id: str, actor: Actor) -> StoredOrder:
+        if client_order_id == second.client_order_id:
             raise GatewayUnavailable("cancel: no usable answer after 4 tries")
-        return await real_cancel(key, actor)
+        return await real_cancel(client_order_id, actor)
 
-    rig.desk.trading.cancel_order = broker_down_for_one  # type: ignore[method-assign]
+    monkeypatch.setattr(rig.desk.trading, "cancel_order", broker_down_for_one)
     engagement = await rig.desk.kill_switch.engage("drill", SUPERVISOR)
     (failed,) = engagement.failed
     assert failed.client_order_id == second.client_order_id
@@ -419,4 +429,5 @@ async def test_an_order_recorded_before_the_switch_is_never_posted_after_it(rig:
     await rig.desk.recover()
     assert rig.sim.order_posts == {}
     stored = await rig.store.orders.get(intent.client_order_id)
-    assert stored is not None and stored.send_state is SendState.FAILED
+    assert stored is not None
+    assert stored.send_state is SendState.FAILED

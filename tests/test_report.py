@@ -61,11 +61,14 @@ async def test_json_has_spec_fields_and_exact_money(calls: RecordingCalls) -> No
         "10025.00",
         "8800.00",
     )
-    assert seed["kind"] == "margin" and seed["risk_level"] == "margin_call"
-    assert seed["state"] == "triggered" and seed["currency"] == "SGD"
+    assert seed["kind"] == "margin"
+    assert seed["risk_level"] == "margin_call"
+    assert seed["state"] == "triggered"
+    assert seed["currency"] == "SGD"
     assert seed["deadline"] == "2026-11-25T15:00:00+08:00"
     hk = next(w for w in report["warnings"] if w["account_id"] == "H2001")
-    assert hk["call_amount"] == "22000.00" and hk["currency"] == "HKD"
+    assert hk["call_amount"] == "22000.00"
+    assert hk["currency"] == "HKD"
     assert report["incomplete"][0]["account_id"] == "I7001"
     for warning in report["warnings"]:  # money is always a decimal string
         assert isinstance(warning["call_amount"], str)
@@ -76,18 +79,25 @@ async def test_table_shows_the_seed_figures(calls: RecordingCalls) -> None:
     line = next(row for row in text.splitlines() if "A1001" in row)
     for figure in ("9,500.00", "11,250.00", "10,025.00", "8,800.00", "1,015.00"):
         assert figure in line
-    assert "Incomplete" in text and "I7001" in text
+    assert "Incomplete" in text
+    assert "I7001" in text
 
 
 async def test_hostile_client_name_is_inert_in_every_format(calls: RecordingCalls) -> None:
     view = await seed_view(calls, HOSTILE)
     table = render_table(view)
-    assert "\x1b" not in table and "\x07" not in table and "\x9b" not in table
+    assert "\x1b" not in table
+    assert "\x07" not in table
+    assert "\x9b" not in table
     assert "\u202e" not in table
-    assert "[b]bold[/b]" in table and "[link=https://evil]x[/link]" in table
-    assert "␛]8;;http://evil" in table and "⟨9B⟩31m" in table and "陳大文" in table
+    assert "[b]bold[/b]" in table
+    assert "[link=https://evil]x[/link]" in table
+    assert "␛]8;;http://evil" in table
+    assert "⟨9B⟩31m" in table
+    assert "陳大文" in table
     raw_csv = render_csv(view)
-    assert "\x1b" not in raw_csv and "\x9b" not in raw_csv
+    assert "\x1b" not in raw_csv
+    assert "\x9b" not in raw_csv
     row = next(r for r in csv.DictReader(io.StringIO(raw_csv)) if r["account_id"] == "A1001")
     assert "[b]bold[/b]" in row["client_name"]
     raw_json = render_json(view)

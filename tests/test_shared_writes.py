@@ -14,11 +14,9 @@ import pytest
 
 from risk_tui.core.actions import ActionRefused
 from risk_tui.core.lifecycle import CallState, EndReason
-from risk_tui.core.roles import Actor, Role
-from tests.desk_rig import SGT, Rig, desk_rig, seed_call_id
-
-TRADER = Actor("jdoe", Role.TRADER)
-SUPERVISOR = Actor("sue", Role.SUPERVISOR)
+from tests.clocks import SGT
+from tests.desk_rig import Rig, desk_rig, seed_call_id
+from tests.factories import SUPERVISOR, TRADER
 
 
 @pytest.fixture
@@ -72,11 +70,15 @@ async def test_an_action_on_a_call_changed_elsewhere_is_refused_and_shown_anew(
     with pytest.raises(ActionRefused, match="changed meanwhile"):
         await terminal.approvals.approve(moving.approval_id, moving.details_hash, SUPERVISOR)
     stored = await rig.store.calls.get_call(call_id)
-    assert stored is not None and stored.state is CallState.NOTIFIED and stored.deadline != later
+    assert stored is not None
+    assert stored.state is CallState.NOTIFIED
+    assert stored.deadline != later
     shown = terminal.engine.open_call(call_id)  # the terminal shows the call as it is now
-    assert shown is not None and (shown.state, shown.version) == (CallState.NOTIFIED, 2)
+    assert shown is not None
+    assert (shown.state, shown.version) == (CallState.NOTIFIED, 2)
     # Decided again on the call as it is: the request is still pending, and goes through.
     done = await terminal.approvals.approve(moving.approval_id, moving.details_hash, SUPERVISOR)
     assert done.state.value == "executed"
     stored = await rig.store.calls.get_call(call_id)
-    assert stored is not None and (stored.deadline, stored.version) == (later, 3)
+    assert stored is not None
+    assert (stored.deadline, stored.version) == (later, 3)

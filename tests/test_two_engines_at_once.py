@@ -78,6 +78,7 @@ async def test_two_engines_at_once_never_record_a_call_twice(
     )
     print(f"{calls} calls ({ended} ended); {lost} calls' writes refused, read again")
     assert refused == 0  # a lost race costs the loser those calls' writes, not its poll
-    assert calls > 10 and lost > 0  # the crash opened calls while both engines raced
+    assert calls > 10
+    assert lost > 0
     assert twice == []
     assert (await run_verify(pg_db_url)).ok

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -81,11 +82,13 @@ class OrdersPane(DeskPane):
         window: int = WINDOW,
         read_interval: float = READ_INTERVAL,
         id: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(id=id)
         self.window = window
         self.limit = window
         self.read_interval = read_interval
+        self.monotonic = monotonic  # when reads and scans are due (tests move it by hand)
         self.reads = 0  # reads of the window done (for tests: the throttle holds)
         self.rows_fetched = 0  # whole order rows fetched (for tests: only what moved)
         self.scans = 0  # reads that scanned the whole table (for tests)
@@ -116,7 +119,7 @@ class OrdersPane(DeskPane):
 
     def refresh_from(self, desk: DeskApi, view: DeskView, now: datetime) -> None:
         self._desk = desk
-        if self._reading or (not self._dirty and time.monotonic() < self._next_read):
+        if self._reading or (not self._dirty and self.monotonic() < self._next_read):
             return  # cheap when nothing is due: the window is re-read once a second
         self._start_read()
 
@@ -138,12 +141,12 @@ class OrdersPane(DeskPane):
     @work(exclusive=True, group="orders-read", exit_on_error=False)
     async def _read(self, desk: DeskApi) -> None:
         try:
-            scan = time.monotonic() >= self._next_scan
+            scan = self.monotonic() >= self._next_scan
             unfinished = [key for key, order in self._orders.items() if rank(order) < 2]
             stamps = await desk.orders_window(self.limit, also=unfinished, scan=scan)
             if scan:
                 self.scans += 1
-                self._next_scan = time.monotonic() + SCAN_INTERVAL
+                self._next_scan = self.monotonic() + SCAN_INTERVAL
             moved = [s.client_order_id for s in stamps if self._stamps.get(s.client_order_id) != s]
             fresh = await desk.orders_by_key(moved) if moved else []
             self.rows_fetched += len(fresh)
@@ -156,7 +159,7 @@ class OrdersPane(DeskPane):
             self._show_summary()
         finally:
             self._reading = False
-            self._next_read = time.monotonic() + self.read_interval
+            self._next_read = self.monotonic() + self.read_interval
 
     def _apply(self, desk: DeskApi, stamps: list[OrderStamp], fresh: list[StoredOrder]) -> None:
         if not self.is_mounted:

@@ -22,24 +22,11 @@ from risk_tui.core.actions import (
 )
 from risk_tui.core.model import Side
 from risk_tui.core.roles import Actor, Role
-
-TRADER = Actor("jdoe", Role.TRADER)
+from tests.factories import TRADER, sell_order
 
 
 def sell(quantity: str = "300", **changes: Any) -> OrderIntent:
-    intent = OrderIntent(
-        client_order_id="RT-O-1",
-        account_id="A1001",
-        symbol="B.SG",
-        side=Side.SELL,
-        quantity=Decimal(quantity),
-        order_type="market",
-        limit_price=None,
-        reason="margin_call",
-        reference="MC1",
-        operator="jdoe",
-    )
-    return replace(intent, **changes)
+    return sell_order(quantity, **changes)
 
 
 def check(
@@ -211,11 +198,16 @@ def test_send_state_moves() -> None:
         SendState.FAILED,
     )
     assert all(can_move(pending, state) for state in SendState)
-    assert can_move(doubt, ack) and can_move(doubt, failed) and can_move(doubt, doubt)
+    assert can_move(doubt, ack)
+    assert can_move(doubt, failed)
+    assert can_move(doubt, doubt)
     assert not can_move(doubt, pending)
     # The broker's acknowledgement is final: a late timeout cannot put it back in doubt.
     assert [s for s in SendState if can_move(ack, s)] == [ack]
     # A status query that finds a withdrawn order is the truth about it.
-    assert can_move(failed, ack) and not can_move(failed, doubt)
-    assert pending.needs_send and doubt.needs_send
-    assert not ack.needs_send and not failed.needs_send
+    assert can_move(failed, ack)
+    assert not can_move(failed, doubt)
+    assert pending.needs_send
+    assert doubt.needs_send
+    assert not ack.needs_send
+    assert not failed.needs_send

@@ -21,6 +21,7 @@ from risk_tui.core.calendar import (
     load_overrides,
 )
 from risk_tui.core.model import Market
+from tests.factories import naive
 
 HK, SG, US = Market.HK, Market.SG, Market.US
 CUTOFF = time(15, 0)
@@ -209,7 +210,7 @@ def test_closure_in_an_uncovered_year_does_not_cover_it() -> None:
 
 def test_naive_notice_is_rejected(calendars: TradingCalendars) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        calendars.deadline(HK, datetime(2026, 7, 3, 11, 0), 3, CUTOFF)
+        calendars.deadline(HK, naive(2026, 7, 3, 11, 0), 3, CUTOFF)
 
 
 def test_add_sessions_requires_a_session(calendars: TradingCalendars) -> None:
@@ -217,7 +218,7 @@ def test_add_sessions_requires_a_session(calendars: TradingCalendars) -> None:
     assert calendars.add_sessions(HK, date(2026, 7, 3), 2) == date(2026, 7, 7)
     with pytest.raises(ValueError, match="not a HK session"):
         calendars.add_sessions(HK, date(2026, 7, 4), 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n must be zero or more, got -1"):
         calendars.add_sessions(HK, date(2026, 7, 3), -1)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from risk_tui.core.actions import AutoCondition, AutoLiquidationPlan, OrderIntent, PlanLine
+from risk_tui.core.actions import AutoCondition, AutoLiquidationPlan, PlanLine
 from risk_tui.core.four_eyes import (
     ApprovalKind,
     ApprovalState,
@@ -28,15 +29,13 @@ from risk_tui.core.four_eyes import (
     plan_of,
     plan_request,
 )
-from risk_tui.core.lifecycle import CallState, MarginCall
-from risk_tui.core.margin import RiskLevel
-from risk_tui.core.model import AccountKind, Book, Instrument, Market, Quote, Side
+from risk_tui.core.lifecycle import MarginCall
+from risk_tui.core.model import Book, Instrument, Market, Quote, Side
 from risk_tui.core.roles import Actor, Role
+from tests.factories import SUPERVISOR, TRADER, make_call, sell_order
 
 NOW = datetime(2026, 11, 23, 2, 15, tzinfo=UTC)
 SGT = timezone(timedelta(hours=8))
-TRADER = Actor("jdoe", Role.TRADER)
-SUPERVISOR = Actor("sue", Role.SUPERVISOR)
 
 
 def instrument(symbol: str, currency: str) -> Instrument:
@@ -62,35 +61,13 @@ def book() -> Book:
     return book
 
 
-def order(quantity: str = "200", **changes: object) -> OrderIntent:
-    intent = OrderIntent(
-        client_order_id="RT-O-1",
-        account_id="A1001",
-        symbol="B.SG",
-        side=Side.SELL,
-        quantity=Decimal(quantity),
-        order_type="market",
-        limit_price=None,
-        reason="margin_call",
-        reference="MC1",
-        operator="jdoe",
-    )
-    return replace(intent, **changes)  # type: ignore[arg-type]
-
-
 def call() -> MarginCall:
-    return MarginCall(
+    """The seed account's call, due on Wednesday 15:00 in Singapore."""
+    return make_call(
+        "A1001",
         call_id="MC1",
-        account_id="A1001",
         client_name="Tan Mei Ling",
-        kind=AccountKind.MARGIN,
-        market=Market.SG,
-        currency="SGD",
-        state=CallState.TRIGGERED,
-        risk_level=RiskLevel.MARGIN_CALL,
         triggered_at=NOW,
-        trigger_call_amount=Decimal("1015.00"),
-        call_amount=Decimal("1015.00"),
         deadline=datetime(2026, 11, 25, 7, tzinfo=UTC),
     )
 
@@ -99,20 +76,20 @@ def call() -> MarginCall:
 
 
 def test_market_order_notional_is_quantity_times_last_price_exactly() -> None:
-    notional = order_notional(order("200"), book(), "SGD")
+    notional = order_notional(sell_order("200"), book(), "SGD")
     assert notional == Notional(Decimal("3900.00"), "SGD")
     assert not notional.exceeds(Decimal("3900"))  # above, not at
     assert notional.exceeds(Decimal("3899.99"))
 
 
 def test_limit_order_notional_uses_the_limit_price() -> None:
-    limit = order("200", order_type="limit", limit_price=Decimal("25"))
+    limit = sell_order("200", order_type="limit", limit_price=Decimal("25"))
     assert order_notional(limit, book(), "SGD").amount == Decimal("5000")
 
 
 def test_notional_converts_into_the_reporting_currency_with_the_books_fx() -> None:
     # 10 × 180.10 USD at SGD→USD 0.75, inverted: 1801 / 0.75 = 2401.333…
-    cover = order("10", symbol="TSLA.US", side=Side.BUY)
+    cover = sell_order("10", symbol="TSLA.US", side=Side.BUY)
     amount = order_notional(cover, book(), "SGD").amount
     assert amount is not None
     assert amount.quantize(Decimal("0.000001")) == Decimal("2401.333333")
@@ -120,14 +97,16 @@ def test_notional_converts_into_the_reporting_currency_with_the_books_fx() -> No
 
 
 def test_a_notional_that_cannot_be_computed_needs_approval() -> None:
-    missing = order_notional(order(symbol="NOPE.SG"), book(), "SGD")
-    assert missing.amount is None and "no instrument NOPE.SG" in (missing.problem or "")
+    missing = order_notional(sell_order(symbol="NOPE.SG"), book(), "SGD")
+    assert missing.amount is None
+    assert "no instrument NOPE.SG" in (missing.problem or "")
     assert missing.exceeds(Decimal("1000000000"))
-    no_fx = order_notional(order(symbol="TSLA.US"), book(), "HKD")
-    assert no_fx.amount is None and "fx" in (no_fx.problem or "")
+    no_fx = order_notional(sell_order(symbol="TSLA.US"), book(), "HKD")
+    assert no_fx.amount is None
+    assert "fx" in (no_fx.problem or "")
 
 
-def plan(**changes: object) -> AutoLiquidationPlan:
+def plan(**changes: Any) -> AutoLiquidationPlan:
     base = AutoLiquidationPlan(
         plan_id="RT-A-1",
         call_id="MC1",
@@ -140,7 +119,7 @@ def plan(**changes: object) -> AutoLiquidationPlan:
         ),
         operator="jdoe",
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 def test_a_plan_needs_approval_above_the_threshold_or_when_it_moves_the_deadline() -> None:
@@ -156,22 +135,24 @@ def test_a_plan_needs_approval_above_the_threshold_or_when_it_moves_the_deadline
 
 
 def test_the_details_document_binds_every_field_and_reads_back_exactly() -> None:
-    intent = order("200", order_type="limit", limit_price=Decimal("19.40"))
+    intent = sell_order("200", order_type="limit", limit_price=Decimal("19.40"))
     notional = order_notional(intent, book(), "SGD")
     request = liquidation_request(intent, None, notional, TRADER, NOW)
-    assert request.kind is ApprovalKind.LIQUIDATION and request.state is ApprovalState.PENDING
+    assert request.kind is ApprovalKind.LIQUIDATION
+    assert request.state is ApprovalState.PENDING
     assert request.details_hash == details_hash(request.details)
     assert request.details["requested_by"] == "jdoe"
     assert request.details["requested_role"] == "trader"
     assert order_of(request) == (intent, None)
     assert request.requester == TRADER
-    for field, value in [
+    edits: list[tuple[str, Any]] = [
         ("quantity", Decimal("201")),
         ("limit_price", Decimal("19.41")),
         ("symbol", "A.SG"),
         ("side", Side.BUY),
         ("reference", "MC2"),
-    ]:
+    ]
+    for field, value in edits:
         edited = liquidation_request(replace(intent, **{field: value}), None, notional, TRADER, NOW)
         assert edited.details_hash != request.details_hash, field
 
@@ -242,7 +223,8 @@ def test_only_a_supervisor_engages_or_releases_the_kill_switch_with_a_reason() -
     assert check_kill_switch(SUPERVISOR, released, engage=True, reason="runaway algo") == []
     assert check_kill_switch(SUPERVISOR, engaged, engage=False, reason="all clear") == []
     problems = check_kill_switch(TRADER, released, engage=True, reason=" ")
-    assert len(problems) == 2 and "supervisors only" in problems[0]
+    assert len(problems) == 2
+    assert "supervisors only" in problems[0]
     assert check_kill_switch(SUPERVISOR, engaged, engage=True, reason="x") == [
         "the kill switch is already engaged (by sue)"
     ]

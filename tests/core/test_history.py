@@ -14,24 +14,18 @@ from risk_tui.core.history import (
     position_changes,
 )
 from risk_tui.core.lifecycle import CallState, EndReason, MarginCall
-from risk_tui.core.margin import CallPolicy, RiskLevel, compute_account
+from risk_tui.core.margin import CallPolicy, compute_account
 from risk_tui.core.model import Account, AccountKind, Book, CashBalance, Market, Position, Quote
 from risk_tui.core.snapshot import snapshot_payload
 from tests.core.test_margin import seed_book
+from tests.factories import make_call
 
 T = datetime(2026, 3, 10, 1, 5, tzinfo=UTC)
-CALL = MarginCall(
+CALL = make_call(
+    "A1001",
     call_id="MC20260310-A1001-0001",
-    account_id="A1001",
     client_name="Tan Mei Ling",
-    kind=AccountKind.MARGIN,
-    market=Market.SG,
-    currency="SGD",
-    state=CallState.TRIGGERED,
-    risk_level=RiskLevel.MARGIN_CALL,
     triggered_at=T,
-    trigger_call_amount=D("1015.00"),
-    call_amount=D("1015.00"),
     deadline=None,
 )
 
@@ -100,7 +94,8 @@ def test_sale_and_recovery_together_and_a_short_covered() -> None:
 def test_closed_by_operator_and_missing_snapshots_are_said_plainly() -> None:
     closed = call_outcome(ended(EndReason.CLOSED, "debt written off"), trigger_payload(), None)
     assert closed.how == "closed by operator"
-    assert closed.cash_in is None and closed.equity_change is None
+    assert closed.cash_in is None
+    assert closed.equity_change is None
     missing = call_outcome(ended(EndReason.MET), None, trigger_payload())
     assert missing.how == "snapshot missing"
     assert missing.cash_in is None
@@ -120,12 +115,14 @@ def test_figure_changes_side_by_side_with_cash_per_currency() -> None:
     book.set_cash(CashBalance("A1001", "HKD", D("1000")))
     book.fx[("HKD", "SGD")] = D("0.1723")
     rows = {row.key: row for row in figure_changes(trigger_payload(), payload_of(book))}
-    assert rows["cash:HKD"].before == 0 and rows["cash:HKD"].after == D("1000")
+    assert rows["cash:HKD"].before == 0
+    assert rows["cash:HKD"].after == D("1000")
     assert rows["cash:HKD"].currency == "HKD"
     assert rows["cash:SGD"].change == 0
     assert rows["equity"].before == D("9500.00")
     assert rows["equity"].after == D("15172.30")  # + 1,000 HKD × 0.1723 and B at 25
-    assert rows["call_amount"].before == D("1015.00") and rows["call_amount"].after == 0
+    assert rows["call_amount"].before == D("1015.00")
+    assert rows["call_amount"].after == 0
     assert rows["cash_base"].change == D("172.3000")
     assert [row.key for row in figure_changes(None, None)][:2] == ["cash_base", "long_mv"]
     assert all(row.before is None and row.change is None for row in figure_changes(None, None))

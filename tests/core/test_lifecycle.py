@@ -14,6 +14,7 @@ from risk_tui.core.lifecycle import (
     EndReason,
     MarginCall,
     SnapshotScenario,
+    Transition,
     close_by_operator,
     daily_snapshot_due,
     evaluate,
@@ -45,8 +46,8 @@ def step(
     *,
     fresh: bool = True,
     now: datetime = NOW,
-    **kw: object,
-):  # type: ignore[no-untyped-def]
+    liquidated_since_trigger: bool = False,
+) -> Transition | None:
     return evaluate(
         call,
         result,
@@ -55,8 +56,8 @@ def step(
         market=Market.SG,
         client_name="Tan Mei Ling",
         deadline_for=deadline_for,
-        **kw,
-    )  # type: ignore[arg-type]
+        liquidated_since_trigger=liquidated_since_trigger,
+    )
 
 
 def opened() -> MarginCall:
@@ -67,7 +68,8 @@ def opened() -> MarginCall:
 
 def test_opens_below_mm_with_trigger_snapshot_and_deadline() -> None:
     transition = step(None, margin())
-    assert transition is not None and transition.opened
+    assert transition is not None
+    assert transition.opened
     call = transition.call
     assert call.state is CallState.TRIGGERED
     assert call.trigger_call_amount == D("1015.00") == call.call_amount
@@ -104,7 +106,8 @@ def test_escalates_below_fm_once() -> None:
 def test_current_amount_tracks_while_trigger_amount_stays() -> None:
     call = opened()
     transition = step(call, margin("19.00"))
-    assert transition is not None and transition.snapshots == ()
+    assert transition is not None
+    assert transition.snapshots == ()
     assert transition.call.call_amount > call.call_amount
     assert transition.call.trigger_call_amount == D("1015.00")
 
@@ -113,9 +116,11 @@ def test_ends_met_when_recomputed_amount_is_zero() -> None:
     call = opened()
     # Above MM but inside the buffer: still open (hysteresis), with a smaller amount.
     inside = step(call, margin("20.50"))
-    assert inside is not None and inside.call.is_open
+    assert inside is not None
+    assert inside.call.is_open
     transition = step(call, margin("22.00"))
-    assert transition is not None and transition.ended
+    assert transition is not None
+    assert transition.ended
     assert transition.call.end_reason is EndReason.MET
     assert transition.snapshots == (SnapshotScenario.END,)
 
@@ -126,7 +131,8 @@ def test_ends_liquidated_when_desk_orders_filled() -> None:
     book.set_position(Position("A1001", "B", D("0")))
     book.cash["A1001"]["SGD"] = D("4500")
     transition = step(call, compute_account(book, "A1001", POLICY), liquidated_since_trigger=True)
-    assert transition is not None and transition.call.end_reason is EndReason.LIQUIDATED
+    assert transition is not None
+    assert transition.call.end_reason is EndReason.LIQUIDATED
 
 
 @pytest.mark.parametrize("case", ["stale", "vanished", "incomplete"])
@@ -163,7 +169,7 @@ def test_operator_close_needs_a_reason() -> None:
     transition = close_by_operator(call, NOW, "client paid at the counter")
     assert transition.call.end_reason is EndReason.CLOSED
     assert transition.call.end_note == "client paid at the counter"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="has already ended"):
         close_by_operator(transition.call, NOW, "again")
 
 
@@ -171,10 +177,11 @@ def test_move_deadline_with_reason_and_zone() -> None:
     call = opened()
     later = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
     moved = move_deadline(call, later, "client travelling, approved by RO")
-    assert moved.deadline == later and moved.deadline_reason
-    with pytest.raises(ValueError):
+    assert moved.deadline == later
+    assert moved.deadline_reason
+    with pytest.raises(ValueError, match="must carry its time zone"):
         move_deadline(call, later.replace(tzinfo=None), "x")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs a reason"):
         move_deadline(call, later, "")
 
 
@@ -207,6 +214,7 @@ def test_calendar_gap_opens_call_without_deadline_and_says_why() -> None:
         client_name="x",
         deadline_for=no_calendar,
     )
-    assert transition is not None and transition.opened
+    assert transition is not None
+    assert transition.opened
     assert transition.call.deadline is None
     assert "SG calendar does not cover 2026-11-23" in (transition.call.deadline_error or "")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal as D
 from decimal import localcontext
+from typing import Any
 
 import pytest
 
@@ -11,7 +13,6 @@ from risk_tui.core.margin import (
     CallFormula,
     CallPolicy,
     RiskLevel,
-    Side,
     classify,
     compute_account,
     covered_amount,
@@ -27,6 +28,7 @@ from risk_tui.core.model import (
     Market,
     Position,
     Quote,
+    Side,
 )
 from risk_tui.core.money import context, format_money, round_call_amount
 
@@ -35,7 +37,7 @@ IM_FORMULA = CallPolicy(CallFormula.IM)
 
 
 def instrument(
-    symbol: str, im: str, mm: str, fm: str, currency: str = "SGD", **kw: object
+    symbol: str, im: str, mm: str, fm: str, currency: str = "SGD", **kw: Any
 ) -> Instrument:
     return Instrument(
         symbol=symbol,
@@ -46,7 +48,7 @@ def instrument(
         im_ratio=D(im),
         mm_ratio=D(mm),
         fm_ratio=D(fm),
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
@@ -90,7 +92,8 @@ def test_seed_example_cure_plan_call_over_im_ratio_in_whole_lots() -> None:
     assert plan["B"].value_needed == D("2030")
     assert plan["B"].quantity == D("200")
     assert plan["B"].value == D("3900.00")
-    assert plan["B"].side is Side.SELL and plan["B"].sufficient
+    assert plan["B"].side is Side.SELL
+    assert plan["B"].sufficient
     # A: 1,015 ÷ 30 % = 3,383.33 → 676.67 shares at 5.00 → 7 lots.
     assert plan["A"].quantity == D("700")
     # Selling those lots covers at least the call.
@@ -104,7 +107,8 @@ def test_cure_line_capped_at_holding_and_flagged_insufficient() -> None:
     book.set_cash(CashBalance("A1001", "SGD", D("-19000")))
     result = compute_account(book, "A1001", MM_BUFFER)
     line = next(line for line in cure_plan(result) if line.symbol == "A")
-    assert line.quantity == D("100") and not line.sufficient
+    assert line.quantity == D("100")
+    assert not line.sufficient
 
 
 def test_risk_levels_boundaries() -> None:
@@ -164,7 +168,9 @@ def test_short_uses_short_ratios_and_reduces_equity() -> None:
     result = compute_account(book, "X", MM_BUFFER)
     assert result.short_mv == D("10000")
     assert result.equity == D("10000")  # 20,000 − |−10,000|
-    assert result.im == D("15000.00") and result.mm == D("13000.00") and result.fm == D("12000.00")
+    assert result.im == D("15000.00")
+    assert result.mm == D("13000.00")
+    assert result.fm == D("12000.00")
     assert result.risk_level is RiskLevel.FORCE_CALL
     line = cure_plan(result)[0]
     assert line.side is Side.BUY
@@ -225,13 +231,14 @@ def test_net_asset_ratio_undefined_without_exposure_or_assets() -> None:
         (lambda b: b.set_cash(CashBalance("A1001", "JPY", D("1"))), "no fx rate JPY→SGD"),
     ],
 )
-def test_incomplete_never_safe(mutate: object, reason: str) -> None:
+def test_incomplete_never_safe(mutate: Callable[[Book], object], reason: str) -> None:
     book = seed_book()
-    mutate(book)  # type: ignore[operator]
+    mutate(book)
     result = compute_account(book, "A1001", MM_BUFFER)
     assert result.risk_level is RiskLevel.INCOMPLETE
     assert result.incomplete == reason
-    assert not result.in_call and result.call_amount == 0
+    assert not result.in_call
+    assert result.call_amount == 0
 
 
 def test_call_amount_rounds_up_to_minor_unit() -> None:

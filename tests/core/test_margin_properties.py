@@ -54,8 +54,12 @@ class Holding:
     intraday: tuple[Decimal, Decimal, Decimal] | None
 
 
+# An account as drawn: base currency, kind, cash balances, holdings.
+Drawn = tuple[str, AccountKind, dict[str, Decimal], list[Holding]]
+
+
 @st.composite
-def accounts(draw: st.DrawFn) -> tuple[str, AccountKind, dict[str, Decimal], list[Holding]]:
+def accounts(draw: st.DrawFn) -> Drawn:
     base = draw(st.sampled_from(CURRENCIES))
     kind = draw(st.sampled_from([AccountKind.MARGIN, AccountKind.INTRADAY]))
     cash = draw(st.dictionaries(st.sampled_from(CURRENCIES), money, max_size=3))
@@ -161,7 +165,7 @@ policies = st.sampled_from(
 
 @settings(max_examples=400, deadline=None)
 @given(accounts(), policies)
-def test_engine_matches_reference(account: tuple, policy: CallPolicy) -> None:  # type: ignore[type-arg]
+def test_engine_matches_reference(account: Drawn, policy: CallPolicy) -> None:
     result = compute_account(build(*account), "X", policy)
     expected = reference(*account, policy)
     # Exact, except that an inverse fx rate (1 / 7.8050) does not terminate: both sides
@@ -175,8 +179,8 @@ def test_engine_matches_reference(account: tuple, policy: CallPolicy) -> None:  
 @settings(max_examples=300, deadline=None)
 @given(accounts(), policies)
 def test_call_amount_never_negative_and_above_mm_never_in_call(
-    account: tuple,
-    policy: CallPolicy,  # type: ignore[type-arg]
+    account: Drawn,
+    policy: CallPolicy,
 ) -> None:
     result = compute_account(build(*account), "X", policy)
     assert result.call_amount >= 0

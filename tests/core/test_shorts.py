@@ -111,9 +111,11 @@ def test_the_index_follows_every_kind_of_position_change() -> None:
     book.set_position(Position("U1", "TSLA.US", D("-10")))  # partly covered
     assert book.short_totals["TSLA.US"] == D(370)
     book.set_position(Position("S1", "TSLA.US", D("5")))  # flipped long
-    assert "S1" not in book.shorts["TSLA.US"] and book.short_totals["TSLA.US"] == D(310)
+    assert "S1" not in book.shorts["TSLA.US"]
+    assert book.short_totals["TSLA.US"] == D(310)
     book.set_position(Position("S1", "0700.HK", D("0")))  # closed: the stock leaves
-    assert "0700.HK" not in book.shorts and "0700.HK" not in book.short_totals
+    assert "0700.HK" not in book.shorts
+    assert "0700.HK" not in book.short_totals
     assert "B.SG" not in book.shorts
     assert (book.shorts, book.short_totals) == brute_force(book)
 
@@ -121,7 +123,8 @@ def test_the_index_follows_every_kind_of_position_change() -> None:
 def test_a_book_built_with_positions_indexes_them() -> None:
     positions = {"X": {"T": Position("X", "T", D("-7"))}, "Y": {"T": Position("Y", "T", D("3"))}}
     book = Book(positions=positions)
-    assert book.shorts == {"T": {"X": D(7)}} and book.short_totals == {"T": D(7)}
+    assert book.shorts == {"T": {"X": D(7)}}
+    assert book.short_totals == {"T": D(7)}
 
 
 changes = st.lists(
@@ -148,13 +151,13 @@ def test_the_index_always_equals_a_scan_of_every_position(
 # --- the overview -------------------------------------------------------------------------
 
 
-class Untouchable(dict):  # type: ignore[type-arg]
+class Untouchable(dict[str, Any]):
     """A positions table that fails the test if anyone scans it."""
 
     def _scan(self, *args: Any) -> Any:
         raise AssertionError("the overview scanned every position")
 
-    values = items = keys = __iter__ = get = __getitem__ = _scan  # type: ignore[assignment]
+    values = items = keys = __iter__ = get = __getitem__ = _scan
 
 
 def test_the_overview_per_stock_reads_the_index_not_the_positions() -> None:
@@ -164,11 +167,14 @@ def test_the_overview_per_stock_reads_the_index_not_the_positions() -> None:
     assert set(lines) == {"TSLA.US", "0700.HK"}
     tsla = lines["TSLA.US"]
     assert (tsla.short_quantity, tsla.clients, tsla.shortfall) == (D(400), 3, D(250))
-    assert tsla.borrow is not None and tsla.borrow.recall_quantity == D(2000)
+    assert tsla.borrow is not None
+    assert tsla.borrow.recall_quantity == D(2000)
     assert tsla.shortfall_value == D(250) * D(250) * D("1.3450")  # 84,062.50 SGD
     hk = lines["0700.HK"]
-    assert hk.borrow is None and hk.shortfall is None  # unknown: never silently 0
-    assert hk.shortfall_value is None and hk.lot_size == D(100)
+    assert hk.borrow is None
+    assert hk.shortfall is None
+    assert hk.shortfall_value is None
+    assert hk.lot_size == D(100)
 
 
 def test_the_summary_counts_shortfalls_unknowns_and_recalls() -> None:
@@ -183,7 +189,8 @@ def test_the_summary_counts_shortfalls_unknowns_and_recalls() -> None:
     assert summary.shortfall_value == D(250) * D(250) * 2 + D(100) * D("19.50")
     del book.fx[("SGD", "USD")]
     summary = summarize(short_overview(book, "SGD"), "SGD")
-    assert summary.unvalued == ("TSLA.US",) and summary.shortfall_value == D(1950)
+    assert summary.unvalued == ("TSLA.US",)
+    assert summary.shortfall_value == D(1950)
 
 
 def test_no_shorts_no_rows() -> None:
@@ -220,7 +227,8 @@ def test_a_client_without_figures_ranks_after_every_known_deficit_and_says_why()
     order = allocation_order(holders, AllocationRule.LARGEST_DEFICIT)
     assert [h.account_id for h in order] == ["H1", "U1", "GHOST", "S1"]
     why = {h.account_id: h.unknown for h in holders}
-    assert why["S1"] is not None and "no price for 0700.HK" in why["S1"]
+    assert why["S1"] is not None
+    assert "no price for 0700.HK" in why["S1"]
     assert why["GHOST"] == "the feed has not described this account"
     assert margin_deficit(margins["S1"]) is None
 
@@ -233,7 +241,8 @@ def test_the_recall_shortfall_is_allocated_largest_deficit_first_in_whole_lots()
     got = [(a.holder.account_id, a.suggested) for a in detail.allocations]
     # 250 to buy back: H1 (the largest deficit) is short 300, so it alone gives the 250.
     assert got == [("H1", D(250)), ("U1", D(0)), ("S1", D(0))]
-    assert detail.suggested_total == D(250) and detail.covered is True
+    assert detail.suggested_total == D(250)
+    assert detail.covered is True
 
 
 def test_lots_round_up_but_never_beyond_a_clients_short() -> None:
@@ -267,7 +276,9 @@ def test_no_or_unknown_shortfall_suggests_nothing() -> None:
     book = desk()
     detail = short_detail(book, results(book), {}, "0700.HK", AllocationRule.LARGEST_DEFICIT,
                           "SGD")  # fmt: skip
-    assert detail is not None and detail.covered is None and detail.suggested_total == 0
+    assert detail is not None
+    assert detail.covered is None
+    assert detail.suggested_total == 0
     assert short_detail(book, {}, {}, "NOBODY", AllocationRule.PRO_RATA, "SGD") is None
 
 
@@ -358,5 +369,8 @@ def test_the_allocation_rule_is_configured_and_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         load_settings(chosen, env={})
     line = str(refused.value)
-    assert "\n" not in line and str(chosen) in line and "shorts.allocation" in line
-    assert "smallest_first" in line and "largest_deficit" in line
+    assert "\n" not in line
+    assert str(chosen) in line
+    assert "shorts.allocation" in line
+    assert "smallest_first" in line
+    assert "largest_deficit" in line

@@ -6,20 +6,17 @@ import asyncio
 
 from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.view import DeskView, Totals
-from risk_tui.desk.api import HealthChanged, StoreChanged, ViewChanged
-from risk_tui.desk.events import EventHub
+from risk_tui.desk.api import DeskEvent, HealthChanged, StoreChanged, ViewChanged
+from risk_tui.desk.events import EventHub, Subscription
 
 
 def view(cursor: str) -> DeskView:
     return DeskView(None, cursor, False, (), (), Totals("SGD", 0, 0, 0))  # type: ignore[arg-type]  # totals' figures are not read here
 
 
-async def drain(subscription: object, count: int) -> list[object]:
-    events = []
+async def drain(subscription: Subscription, count: int) -> list[DeskEvent]:
     async with asyncio.timeout(1):
-        for _ in range(count):
-            events.append(await subscription.__anext__())  # type: ignore[attr-defined]
-    return events
+        return [await anext(subscription) for _ in range(count)]
 
 
 async def test_views_collapse_to_the_latest_and_kinds_keep_their_order() -> None:
@@ -30,7 +27,8 @@ async def test_views_collapse_to_the_latest_and_kinds_keep_their_order() -> None
     hub.publish(ViewChanged(view("2")))
     hub.publish(ViewChanged(view("3")))
     first, second = await drain(events, 2)
-    assert isinstance(first, ViewChanged) and first.view.cursor == "3"
+    assert isinstance(first, ViewChanged)
+    assert first.view.cursor == "3"
     assert isinstance(second, HealthChanged)
 
 
@@ -54,7 +52,8 @@ async def test_a_subscription_starts_when_made_and_ends_when_closed() -> None:
     events = hub.subscribe()
     hub.publish(ViewChanged(view("after")))
     (seen,) = await drain(events, 1)
-    assert isinstance(seen, ViewChanged) and seen.view.cursor == "after"
+    assert isinstance(seen, ViewChanged)
+    assert seen.view.cursor == "after"
     events.close()
     hub.publish(ViewChanged(view("closed")))
     waiting = asyncio.ensure_future(events.__anext__())

@@ -73,11 +73,14 @@ def test_feed_md_example_parses_exactly() -> None:
     assert changes.instruments[0].short_im_ratio is None
     assert changes.quotes[0].price == Decimal("19.50")
     assert str(changes.quotes[0].price) == "19.50"  # the string, not a float's digits
-    assert changes.fx[0].from_ccy == "HKD" and changes.fx[0].rate == Decimal("0.1723")
+    assert changes.fx[0].from_ccy == "HKD"
+    assert changes.fx[0].rate == Decimal("0.1723")
     assert changes.accounts[0].kind is AccountKind.MARGIN
     assert changes.accounts[0].market is Market.SG
     assert changes.cash[0].balance == Decimal("-15000.00")
-    assert changes.borrow[0].recall_due.isoformat() == "2026-11-25"  # type: ignore[union-attr]
+    recall_due = changes.borrow[0].recall_due
+    assert recall_due is not None
+    assert recall_due.isoformat() == "2026-11-25"
 
 
 def test_unknown_fields_are_ignored() -> None:
@@ -88,7 +91,8 @@ def test_unknown_fields_are_ignored() -> None:
             extra="y",
         )
     )
-    assert parsed.rejected == [] and parsed.changes.quotes[0].symbol == "B.SG"
+    assert parsed.rejected == []
+    assert parsed.changes.quotes[0].symbol == "B.SG"
 
 
 @pytest.mark.parametrize(
@@ -107,7 +111,8 @@ def test_bad_record_rejected_alone_with_reason(record: Any, reason: str) -> None
     assert [q.symbol for q in parsed.changes.quotes] == ["OK"]
     assert len(parsed.rejected) == 1
     rejection = parsed.rejected[0]
-    assert rejection.kind == "quotes" and rejection.index == 1
+    assert rejection.kind == "quotes"
+    assert rejection.index == 1
     assert reason in rejection.reason
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from risk_tui.core.margin import CallPolicy, compute_account
 from risk_tui.sim.app import SimState
-from risk_tui.sim.scenarios import FaultRates, FaultsScenario
+from risk_tui.sim.scenarios import FaultsScenario
+from risk_tui.sim.state import FaultRates
 from tests.sim.helpers import client_for, desk_book, fixed_clock, order
 
 
@@ -24,8 +25,10 @@ async def test_same_client_order_id_twice_is_one_order(state: SimState) -> None:
         again = await client.post("/v1/orders", json=order(quantity="500"))  # same id
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json() == again.json()
-    assert first.json()["status"] == "working" and first.json()["quantity"] == "300"
-    assert len(state.orders) == 1 and state.order_posts["RT-O-1"] == 2
+    assert first.json()["status"] == "working"
+    assert first.json()["quantity"] == "300"
+    assert len(state.orders) == 1
+    assert state.order_posts["RT-O-1"] == 2
 
 
 async def test_a_market_order_fills_on_the_next_tick_as_position_and_cash(state: SimState) -> None:
@@ -168,7 +171,8 @@ async def test_a_body_that_is_not_json_is_422(state: SimState) -> None:
     async with client_for(state) as client:
         answer = await client.post("/v1/orders", content=b"{not json")
         message = await client.post("/v1/messages", content=b"[]")
-    assert answer.status_code == 422 and message.status_code == 422
+    assert answer.status_code == 422
+    assert message.status_code == 422
 
 
 @pytest.mark.parametrize(
@@ -187,8 +191,10 @@ async def test_the_broker_rejects_what_it_cannot_trade(
     async with client_for(state) as client:
         answer = await client.post("/v1/orders", json=order(**fields))
         again = await client.post("/v1/orders", json=order(**fields))
-    assert answer.status_code == 201 and again.status_code == 200
-    assert answer.json()["status"] == "rejected" and reason in answer.json()["reject_reason"]
+    assert answer.status_code == 201
+    assert again.status_code == 200
+    assert answer.json()["status"] == "rejected"
+    assert reason in answer.json()["reject_reason"]
     state.tick()
     assert state.orders[answer.json()["order_id"]].fills == []
 
@@ -222,7 +228,8 @@ async def test_order_listing_filters(state: SimState) -> None:
         bad = await client.get("/v1/orders", params={"status": "done"})
     assert [o["client_order_id"] for o in everyone] == ["a", "b"]
     assert [o["client_order_id"] for o in one] == ["b"]
-    assert none == [] and bad.status_code == 422
+    assert none == []
+    assert bad.status_code == 422
 
 
 def message(**fields: Any) -> dict[str, Any]:
@@ -247,9 +254,11 @@ async def test_messages_are_idempotent_queued_then_sent(state: SimState) -> None
         later = await client.post("/v1/messages", json=message())
         recorded = (await client.get("/sim/messages")).json()
     assert (first.status_code, again.status_code, later.status_code) == (201, 200, 200)
-    assert first.json()["status"] == "queued" and again.json()["status"] == "queued"
+    assert first.json()["status"] == "queued"
+    assert again.json()["status"] == "queued"
     assert later.json()["status"] == "sent"
-    assert len(recorded["messages"]) == 1 and recorded["posts"] == {"RT-M-1": 3}
+    assert len(recorded["messages"]) == 1
+    assert recorded["posts"] == {"RT-M-1": 3}
     assert state.message_posts["RT-M-1"] == 3
 
 
@@ -262,9 +271,8 @@ async def test_a_message_to_a_client_without_that_contact_fails(state: SimState)
             "/v1/messages", json=message(message_id="a", account_id="S5001", channel="app")
         )
         state.tick()
-    assert state.messages["e"].status == "failed" and "no email" in str(
-        state.messages["e"].failure_reason
-    )
+    assert state.messages["e"].status == "failed"
+    assert "no email" in str(state.messages["e"].failure_reason)
     assert state.messages["a"].status == "sent"
 
 
@@ -280,7 +288,8 @@ async def test_a_message_to_a_client_without_that_contact_fails(state: SimState)
 async def test_invalid_messages_get_422(state: SimState, fields: dict[str, Any], text: str) -> None:
     async with client_for(state) as client:
         answer = await client.post("/v1/messages", json=message(**fields))
-    assert answer.status_code == 422 and text in answer.json()["error"]
+    assert answer.status_code == 422
+    assert text in answer.json()["error"]
     assert state.messages == {}
 
 
@@ -331,7 +340,8 @@ async def test_every_endpoint_wants_the_token() -> None:
             assert answer.headers["www-authenticate"] == "Bearer"
         wrong = await anonymous.get("/v1/snapshot", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
-    assert state.orders == {} and state.ticks == 0
+    assert state.orders == {}
+    assert state.ticks == 0
     async with client_for(state, token="s3cret") as client:
         assert (await client.get("/v1/snapshot")).status_code == 200
         assert (await client.post("/v1/orders", json=order())).status_code == 201

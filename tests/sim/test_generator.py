@@ -104,8 +104,10 @@ def test_shorts_have_borrow_with_room_to_spare(desk: Book) -> None:
         borrow = desk.borrow[symbol]
         assert borrow.available >= total, symbol
         if symbol not in SEED_SYMBOLS:
-            assert borrow.recall_quantity == 0 and borrow.recall_due is None
-            assert borrow.rate is not None and 0 < borrow.rate < 1
+            assert borrow.recall_quantity == 0
+            assert borrow.recall_due is None
+            assert borrow.rate is not None
+            assert 0 < borrow.rate < 1
 
 
 def test_a_few_accounts_start_below_maintenance(desk: Book) -> None:
@@ -140,6 +142,6 @@ def test_size_scales_and_zero_is_the_seed_desk() -> None:
     small = generate_book(100, 1)
     assert small.count("instruments") == len(SEED_SYMBOLS) + MIN_SYMBOLS
     assert small.count("accounts") == 100 + len(SEED_ACCOUNTS)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="accounts must be ≥ 0"):
         generate_book(-1, 1)
     assert generate_book(10, -3).count("accounts") == 10 + len(SEED_ACCOUNTS)

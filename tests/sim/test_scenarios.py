@@ -6,6 +6,7 @@ import json
 import math
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -16,26 +17,26 @@ from risk_tui.sim.scenarios import (
     SEED_ACCOUNTS,
     SEED_SYMBOLS,
     CrashScenario,
-    FaultRates,
     FaultsScenario,
     RecallScenario,
     SelloffScenario,
     build_state,
 )
 from risk_tui.sim.seed import seed_book
+from risk_tui.sim.state import FaultRates
 from tests.sim.helpers import NOW, client_for, desk_book, fixed_clock, in_call, margins, shortfalls
 
 ACCOUNTS = 2_000
 
 
-def state_for(scenario: str, seed: int = 11, **options: object) -> SimState:
+def state_for(scenario: str, seed: int = 11, **options: Any) -> SimState:
     return build_state(
         scenario,
         accounts=ACCOUNTS,
         seed=seed,
         clock=fixed_clock,
         tick_interval=None,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
 
 
@@ -43,9 +44,11 @@ def test_the_seed_desk_ticks_heartbeats_only() -> None:
     state = SimState()
     before = state.snapshot()
     entry = state.tick()
-    assert len(entry) == 0 and state.cursor() == "000000000000001"
+    assert len(entry) == 0
+    assert state.cursor() == "000000000000001"
     heartbeat = state.changes_since(0)
-    assert heartbeat is not None and set(heartbeat) == {"cursor", "as_of"}
+    assert heartbeat is not None
+    assert set(heartbeat) == {"cursor", "as_of"}
     after = state.snapshot()
     assert {k: v for k, v in after.items() if k not in ("cursor", "as_of")} == {
         k: v for k, v in before.items() if k not in ("cursor", "as_of")
@@ -98,7 +101,8 @@ def test_a_selloff_puts_hundreds_into_call_some_below_fm() -> None:
     )
     median = drops[len(drops) // 2]
     assert 0.12 <= median <= 0.28, median
-    assert in_call(end) >= 3 * start_in_call and in_call(end) >= ACCOUNTS * 0.03
+    assert in_call(end) >= 3 * start_in_call
+    assert in_call(end) >= ACCOUNTS * 0.03
     forced = [m for m in margins(end).values() if str(m.risk_level) == "force_call"]
     assert len(forced) > sum(
         1 for m in margins(start).values() if str(m.risk_level) == "force_call"
@@ -150,7 +154,8 @@ def test_a_recall_opens_a_shortfall_due_in_two_weekdays() -> None:
         changed += state.tick().decoded().get("borrow", [])
     after = desk_book(state)
     short = shortfalls(after)
-    assert short and all(amount > 0 for amount in short.values())
+    assert short
+    assert all(amount > 0 for amount in short.values())
     assert changed
     for record in changed:
         symbol = str(record["symbol"])
@@ -167,7 +172,8 @@ def test_a_crash_day_falls_and_recalls_at_once() -> None:
     for _ in range(state.scenario.recalls.recall_ticks):
         recalled += state.tick().decoded().get("borrow", [])
     after = desk_book(state)
-    assert recalled and shortfalls(after)
+    assert recalled
+    assert shortfalls(after)
     fallen = [
         symbol
         for symbol, quote in after.quotes.items()
@@ -256,7 +262,8 @@ def test_the_change_log_keeps_within_its_budget() -> None:
     )
     for _ in range(20):
         state.tick()
-    assert len(state.log) == 5 and state.changes_since(14) is None
+    assert len(state.log) == 5
+    assert state.changes_since(14) is None
     merged = state.changes_since(15)
     assert merged is not None
     symbols = [q["symbol"] for q in merged["quotes"]]

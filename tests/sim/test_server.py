@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from risk_tui.feed.models import parse_payload
 from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import SCENARIOS, build_state
 from tests.sim.helpers import order
+from tests.waiting import read_until, until
 
 
 async def test_over_loopback_the_ticker_fills_an_order_and_the_snapshot_streams() -> None:
@@ -32,18 +34,23 @@ async def test_over_loopback_the_ticker_fills_an_order_and_the_snapshot_streams(
         assert len(body["accounts"]) == 507
         created = await client.post("/v1/orders", json=order())
         assert created.status_code == 201
-        deadline = time.monotonic() + 10
-        positions: list[dict[str, str]] = []
-        while time.monotonic() < deadline and not positions:
-            await asyncio.sleep(0.05)
+        changes: dict[str, Any] = {}
+
+        async def filled() -> bool:
+            nonlocal changes
             changes = (await client.get("/v1/changes", params={"cursor": body["cursor"]})).json()
-            positions = [p for p in changes.get("positions", []) if p["account_id"] == "A1001"]
+            return any(p["account_id"] == "A1001" for p in changes.get("positions", []))
+
+        await until(filled, what="the order's fill in /v1/changes")
+        positions = [p for p in changes["positions"] if p["account_id"] == "A1001"]
+
         assert positions == [
             {"account_id": "A1001", "symbol": "B.SG", "quantity": "700", "avg_cost": "25.00"}
         ]
         assert "quotes" in changes  # calm prices moved meanwhile
         status = (await client.get("/sim/status")).json()
-        assert status["scenario"] == "calm" and status["tick"] >= 1
+        assert status["scenario"] == "calm"
+        assert status["tick"] >= 1
 
 
 async def test_a_state_without_a_ticker_stays_put_over_loopback() -> None:
@@ -89,10 +96,18 @@ def test_risk_tui_sim_says_where_in_one_line_and_serves() -> None:
     process = _sim(*options.split())
     try:
         assert process.stdout is not None
-        line = process.stdout.readline()
+        said = read_until(
+            process.stdout.fileno(),
+            lambda out: b"\n" in out,
+            seconds=30,
+            what="`risk-tui sim` saying where it serves",
+        )
+        line, _, rest = said.decode().partition("\n")
+
         match = re.search(r"at (http://127\.0\.0\.1:\d+) — scenario calm, 307 accounts", line)
         assert match, line
-        assert "t0k3n" not in line and "bearer token required" in line
+        assert "t0k3n" not in line
+        assert "bearer token required" in line
         headers = {"Authorization": "Bearer t0k3n"}
         with httpx.Client(base_url=match.group(1), headers=headers, timeout=10) as client:
             assert client.get("/v1/snapshot").status_code == 200
@@ -102,14 +117,17 @@ def test_risk_tui_sim_says_where_in_one_line_and_serves() -> None:
     finally:
         process.terminate()
         out, err = process.communicate(timeout=10)
-    assert out == "" and "Traceback" not in err
+    assert rest + out == ""  # that one line, nothing more
+    assert "Traceback" not in err
 
 
 def test_risk_tui_sim_refuses_accounts_on_the_seed_desk() -> None:
     process = _sim("--port", "0", "--accounts", "10")
     out, err = process.communicate(timeout=30)
-    assert process.returncode == 2 and out == ""
-    assert err.count("\n") == 1 and "--accounts needs a generated scenario" in err
+    assert process.returncode == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "--accounts needs a generated scenario" in err
 
 
 def test_risk_tui_sim_reports_a_busy_port_in_one_line() -> None:
@@ -121,8 +139,10 @@ def test_risk_tui_sim_reports_a_busy_port_in_one_line() -> None:
         port = taken.getsockname()[1]
         process = _sim("--port", str(port))
         out, err = process.communicate(timeout=30)
-    assert process.returncode == 2 and out == "", err
-    assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err
+    assert process.returncode == 2, err
+    assert out == "", err
+    assert err.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in err
 
 
 def test_snapshot_json_is_exactly_the_decoded_book() -> None:

@@ -16,7 +16,7 @@ import sys
 from risk_tui.core.lifecycle import LifecycleBatch
 from risk_tui.storage.db import create_engine
 from risk_tui.storage.store import Store
-from tests.storage.factories import account_state, audit_of, make_call, snapshot_of
+from tests.factories import account_state, audit_of, make_call, snapshot_of
 
 
 async def write_until_killed(url: str, prefix: str) -> None:

@@ -14,29 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from risk_tui.core.actions import MessageIntent, OrderIntent, OrderReport, SendState
 from risk_tui.core.lifecycle import LifecycleBatch
-from risk_tui.core.model import Side
 from risk_tui.core.roles import Actor, Role
 from risk_tui.storage.chain import verify
 from risk_tui.storage.errors import KeyConflict, UnknownCall, UnknownMessage, UnknownOrder
 from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log, orders
-from tests.storage.factories import T0, account_state, make_call
-
-TRADER = Actor("jdoe", Role.TRADER)
+from tests.factories import T0, TRADER, account_state, make_call, sell_order
 
 
 def order(key: str = "RT-O-1", **changes: Any) -> OrderIntent:
-    intent = OrderIntent(
+    """A limit order selling 300.50 B.SG on A1, on no call."""
+    intent = sell_order(
+        "300.50",
         client_order_id=key,
         account_id="A1",
-        symbol="B.SG",
-        side=Side.SELL,
-        quantity=Decimal("300.50"),
         order_type="limit",
         limit_price=Decimal("19.40"),
-        reason="margin_call",
         reference=None,
-        operator="jdoe",
     )
     return replace(intent, **changes)
 
@@ -70,7 +64,8 @@ async def test_an_order_is_recorded_pending_once_per_key(store: Store) -> None:
     first, created = await store.orders.record_intent(order(), state, TRADER, at=T0)
     assert created
     assert first.send_state is SendState.PENDING
-    assert first.quantity == Decimal("300.50") and first.limit_price == Decimal("19.40")
+    assert first.quantity == Decimal("300.50")
+    assert first.limit_price == Decimal("19.40")
     assert first.account_state == state
     assert first.created_at == T0
     again, created = await store.orders.record_intent(order(), state, TRADER)
@@ -94,7 +89,9 @@ async def test_a_key_never_names_two_orders(store: Store) -> None:
     await store.orders.record_intent(order(), {}, TRADER)
     with pytest.raises(KeyConflict):
         await store.orders.record_intent(order(quantity=Decimal("400")), {}, TRADER)
-    assert (await store.orders.get("RT-O-1")).quantity == Decimal("300.50")  # type: ignore[union-attr]
+    stored = await store.orders.get("RT-O-1")
+    assert stored is not None
+    assert stored.quantity == Decimal("300.50")
 
 
 async def test_the_creation_audit_carries_the_account_state_and_any_override(
@@ -229,7 +226,9 @@ async def test_order_reports_apply_in_one_go(store: Store) -> None:
         "a": (SendState.ACKNOWLEDGED, "working"),
         "b": (SendState.ACKNOWLEDGED, "filled"),
     }
-    assert (await store.orders.get("a")).order_id == "B1"  # type: ignore[union-attr]
+    stored = await store.orders.get("a")
+    assert stored is not None
+    assert stored.order_id == "B1"
     assert await store.orders.get("zz") is None
     assert (await actions_of(store.engine))[-2:] == ["order_acknowledged", "order_status"]
     assert await store.orders.apply_order_reports([]) == []
@@ -251,10 +250,12 @@ async def test_a_cancel_request_is_audited(store: Store) -> None:
 async def test_messages_are_recorded_once_and_keep_their_account_state(store: Store) -> None:
     state = account_state("A1", 1)
     first, created = await store.messages.record_intent(message(), state, TRADER, at=T0)
-    assert created and first.send_state is SendState.PENDING
+    assert created
+    assert first.send_state is SendState.PENDING
     assert first.intent() == message()
     again, created = await store.messages.record_intent(message(), state, TRADER)
-    assert not created and again == first
+    assert not created
+    assert again == first
     with pytest.raises(KeyConflict):
         await store.messages.record_intent(message(body="other"), state, TRADER)
     assert [m.message_id for m in await store.messages.needing_send()] == ["RT-M-1"]

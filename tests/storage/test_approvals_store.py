@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
-from decimal import Decimal
 
 import asyncpg
 import pytest
@@ -32,8 +31,6 @@ from risk_tui.core.lifecycle import (
     LifecycleBatch,
     MarginCall,
 )
-from risk_tui.core.model import Side
-from risk_tui.core.roles import Actor, Role
 from risk_tui.storage.chain import verify
 from risk_tui.storage.db import alembic_config, create_engine, current_revision, upgrade
 from risk_tui.storage.election import asyncpg_dsn
@@ -45,11 +42,7 @@ from risk_tui.storage.errors import (
 )
 from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log
-from tests.storage.factories import T0, make_call
-
-TRADER = Actor("jdoe", Role.TRADER)
-SUPERVISOR = Actor("sue", Role.SUPERVISOR)
-BOB = Actor("bob", Role.TRADER)
+from tests.factories import BOB, SUPERVISOR, T0, TRADER, make_call, sell_order
 
 
 async def actions_of(store: Store) -> list[str]:
@@ -66,6 +59,7 @@ async def stored_call(store: Store, account_id: str = "A1") -> MarginCall:
 
 
 def move_request(call: MarginCall, days: int = 2, **options: str | None) -> ApprovalRequest:
+    assert call.deadline is not None
     return deadline_request(
         call, call.deadline + timedelta(days=days), "client in hospital", TRADER, T0, **options
     )
@@ -79,11 +73,13 @@ async def test_a_request_is_stored_pending_and_audited(store: Store) -> None:
     assert await store.approvals.get_approval(request.approval_id) == request
     # The document read back hashes to the same binding, byte for byte, on either database.
     read_back = await store.approvals.get_approval(request.approval_id)
-    assert read_back is not None and details_hash(read_back.details) == request.details_hash
+    assert read_back is not None
+    assert details_hash(read_back.details) == request.details_hash
     assert await store.approvals.approvals_in([ApprovalState.PENDING]) == [request]
     assert await store.approvals.approvals_for(call.call_id) == [request]
     (entry,) = await store.history.audit_for(call.call_id)
-    assert entry.action == "approval_requested" and entry.operator == "jdoe"
+    assert entry.action == "approval_requested"
+    assert entry.operator == "jdoe"
     assert entry.details["details"] == request.details
     assert entry.details["details_hash"] == request.details_hash
     with pytest.raises(UnknownCall):
@@ -98,7 +94,8 @@ async def test_approving_needs_the_hash_shown_and_happens_once(store: Store) -> 
     approved = await store.approvals.approve_request(
         request.approval_id, request.details_hash, SUPERVISOR, at=T0
     )
-    assert approved.state is ApprovalState.APPROVED and approved.decided_by == "sue"
+    assert approved.state is ApprovalState.APPROVED
+    assert approved.decided_by == "sue"
     with pytest.raises(ApprovalConflict, match="already approved by sue"):
         await store.approvals.approve_request(request.approval_id, request.details_hash, BOB, at=T0)
     done = await store.approvals.finish_request(
@@ -137,9 +134,11 @@ async def test_two_approvers_at_once_one_wins(db_url: str, store: Store) -> None
         await other_engine.dispose()
     won = [r for r in results if isinstance(r, ApprovalRequest)]
     lost = [r for r in results if isinstance(r, ApprovalConflict)]
-    assert len(won) == 1 and len(lost) == 5, results
+    assert len(won) == 1, results
+    assert len(lost) == 5, results
     stored = await store.approvals.get_approval(request.approval_id)
-    assert stored is not None and stored.decided_by == won[0].decided_by
+    assert stored is not None
+    assert stored.decided_by == won[0].decided_by
     assert (await actions_of(store)).count("approval_approved") == 1
     assert (await verify(store.engine)).ok
 
@@ -151,7 +150,8 @@ async def test_an_edit_voids_the_request_it_replaces_in_the_same_step(store: Sto
         move_request(call, 3, replaces=first.approval_id)
     )
     old = await store.approvals.get_approval(first.approval_id)
-    assert old is not None and old.state is ApprovalState.VOIDED
+    assert old is not None
+    assert old.state is ApprovalState.VOIDED
     assert old.note == f"edited: replaced by {edited.approval_id}"
     with pytest.raises(ApprovalConflict, match="already voided"):
         await store.approvals.approve_request(
@@ -172,6 +172,7 @@ async def test_an_edit_voids_the_request_it_replaces_in_the_same_step(store: Sto
 async def test_an_approved_deadline_move_is_written_with_its_approval(store: Store) -> None:
     call = await stored_call(store)
     request = await store.approvals.request_approval(move_request(call))
+    assert call.deadline is not None
     new_deadline = call.deadline + timedelta(days=2)
     moved_call = replace(
         call,
@@ -192,7 +193,8 @@ async def test_an_approved_deadline_move_is_written_with_its_approval(store: Sto
     )
     assert executed.state is ApprovalState.EXECUTED
     stored = await store.calls.get_call(call.call_id)
-    assert stored is not None and stored.deadline == new_deadline
+    assert stored is not None
+    assert stored.deadline == new_deadline
     assert await actions_of(store) == [
         "approval_requested",
         "approval_approved",
@@ -200,7 +202,8 @@ async def test_an_approved_deadline_move_is_written_with_its_approval(store: Sto
         "approval_executed",
     ]
     last = (await store.history.audit_for(call.call_id))[-1]
-    assert last.details["requested_by"] == "jdoe" and last.details["approved_by"] == "sue"
+    assert last.details["requested_by"] == "jdoe"
+    assert last.details["approved_by"] == "sue"
 
 
 async def test_rejecting_and_voiding_the_requests_of_an_ended_call(store: Store) -> None:
@@ -210,7 +213,8 @@ async def test_rejecting_and_voiding_the_requests_of_an_ended_call(store: Store)
     result = await store.approvals.reject_request(
         rejected.approval_id, rejected.details_hash, SUPERVISOR, "no evidence", at=T0
     )
-    assert result.state is ApprovalState.REJECTED and result.note == "no evidence"
+    assert result.state is ApprovalState.REJECTED
+    assert result.note == "no evidence"
     with pytest.raises(ApprovalConflict, match="already rejected"):
         await store.approvals.reject_request(
             rejected.approval_id, rejected.details_hash, BOB, "x", at=T0
@@ -249,25 +253,16 @@ def replace_call(call: MarginCall) -> MarginCall:
 
 
 def order(key: str = "RT-O-1") -> OrderIntent:
-    return OrderIntent(
-        client_order_id=key,
-        account_id="A1",
-        symbol="B.SG",
-        side=Side.SELL,
-        quantity=Decimal("300"),
-        order_type="market",
-        limit_price=None,
-        reason="margin_call",
-        reference=None,
-        operator="jdoe",
-    )
+    return sell_order("300", client_order_id=key, account_id="A1", reference=None)
 
 
 async def test_the_kill_switch_refuses_new_orders_until_released(store: Store) -> None:
     assert not (await store.kill_switch.get()).engaged
     await store.orders.record_intent(order("RT-O-before"), {}, TRADER)
     engaged = await store.kill_switch.engage(SUPERVISOR, "runaway orders", at=T0)
-    assert engaged.engaged and engaged.engaged_by == "sue" and engaged.reason == "runaway orders"
+    assert engaged.engaged
+    assert engaged.engaged_by == "sue"
+    assert engaged.reason == "runaway orders"
     assert await store.kill_switch.get() == engaged
     with pytest.raises(KillSwitchConflict, match="already engaged"):
         await store.kill_switch.engage(SUPERVISOR, "again", at=T0)
@@ -278,7 +273,8 @@ async def test_the_kill_switch_refuses_new_orders_until_released(store: Store) -
     assert not created
     assert await store.orders.get("RT-O-during") is None
     released = await store.kill_switch.release(SUPERVISOR, "all clear", at=T0 + timedelta(hours=1))
-    assert not released.engaged and released.released_by == "sue"
+    assert not released.engaged
+    assert released.released_by == "sue"
     with pytest.raises(KillSwitchConflict, match="not engaged"):
         await store.kill_switch.release(SUPERVISOR, "again", at=T0)
     _, created = await store.orders.record_intent(order("RT-O-after"), {}, TRADER)
@@ -301,7 +297,7 @@ async def test_postgresql_notifies_requests_and_the_kill_switch(db_url: str, sto
         call = await stored_call(store)
         request = await store.approvals.request_approval(move_request(call))
         await store.kill_switch.engage(SUPERVISOR, "drill", at=T0)
-        received = set()
+        received: set[str] = set()
         async with asyncio.timeout(5):
             while not {f"approvals:0:{request.approval_id}", "kill_switch:0:1"} <= received:
                 received.add(await heard.get())

@@ -20,7 +20,7 @@ from risk_tui.storage.chain import verify
 from risk_tui.storage.errors import KeyConflict, UnknownAutoLiquidation, UnknownCall
 from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log, auto_liquidations
-from tests.storage.factories import T0, make_call
+from tests.factories import T0, make_call
 
 SGT = timezone(timedelta(hours=8))
 
@@ -70,17 +70,22 @@ async def test_a_plan_round_trips_and_is_scheduled_once_per_id(store: Store) -> 
     stored, created = await store.plans.schedule_auto_liquidation(
         plan, at=T0, details={"role": "trader", "account_state": {"equity": "9500.00"}}
     )
-    assert created and stored.state is AutoLiquidationState.SCHEDULED
+    assert created
+    assert stored.state is AutoLiquidationState.SCHEDULED
     assert stored.plan() == plan
-    assert stored.lines[1].quantity == Decimal("40.5") and stored.lines[1].side is Side.BUY
-    assert stored.execute_at.tzinfo is not None and stored.created_at == T0
+    assert stored.lines[1].quantity == Decimal("40.5")
+    assert stored.lines[1].side is Side.BUY
+    assert stored.execute_at.tzinfo is not None
+    assert stored.created_at == T0
     assert stored.client_order_id(1) == "RT-A-1-1"
     assert await store.plans.get_auto_liquidation("RT-A-1") == stored
     again, created = await store.plans.schedule_auto_liquidation(plan, at=T0 + timedelta(seconds=1))
-    assert not created and again == stored
+    assert not created
+    assert again == stored
     assert await plan_rows(store.engine) == 1
     (entry,) = await store.history.audit_for(call_id)
-    assert entry.action == "auto_liquidation_scheduled" and entry.operator == "jdoe"
+    assert entry.action == "auto_liquidation_scheduled"
+    assert entry.operator == "jdoe"
     assert entry.details["plan"]["lines"][1] == {
         "symbol": "TSLA.US",
         "side": "buy",
@@ -119,8 +124,10 @@ async def test_a_moved_deadline_commits_with_the_plan_and_keeps_the_remark(store
     )
     loaded = await store.calls.get_call(call.call_id)
     assert loaded is not None
-    assert loaded.deadline == new_deadline and loaded.deadline_reason == "typhoon"
-    assert loaded.remark == "promised funds" and loaded.exception  # never overwritten
+    assert loaded.deadline == new_deadline
+    assert loaded.deadline_reason == "typhoon"
+    assert loaded.remark == "promised funds"
+    assert loaded.exception
     assert await actions_of(store.engine) == [
         "remark",
         "auto_liquidation_scheduled",
@@ -181,7 +188,8 @@ async def test_a_plan_moves_once_and_each_move_is_audited(store: Store) -> None:
         operator="engine:auto-liquidation",
         details={"lines": [{"line": 0, "client_order_id": "RT-A-1-0"}]},
     )
-    assert executed.state is AutoLiquidationState.EXECUTED and executed.updated_at == at
+    assert executed.state is AutoLiquidationState.EXECUTED
+    assert executed.updated_at == at
     # A second scheduler (or an operator) arriving late changes nothing, writes nothing.
     late = await store.plans.mark_auto_liquidation(
         "RT-A-1", AutoLiquidationState.CANCELLED, detail="too late", at=at

@@ -23,7 +23,7 @@ from risk_tui.storage.chain import (
 )
 from risk_tui.storage.store import Store
 from risk_tui.storage.types import canonical_json
-from tests.storage.factories import T0, make_call, snapshot_of
+from tests.factories import T0, make_call, snapshot_of
 
 SNAPSHOTS = 10
 AUDITS = 6
@@ -62,10 +62,12 @@ def _reference_hash(prev_hash: str, fields: dict[str, object]) -> str:
 
 async def test_verify_ok(filled: Store, db_url: str) -> None:
     result = await verify(filled.engine)
-    assert result.ok and result.broken is None
+    assert result.ok
+    assert result.broken is None
     assert result.message == "ok: 10 snapshots, 6 audit records verified"
     via_cli = await run_verify(db_url)
-    assert via_cli.ok and via_cli.message == result.message
+    assert via_cli.ok
+    assert via_cli.message == result.message
 
 
 async def test_empty_database_verifies(store: Store) -> None:
@@ -185,7 +187,8 @@ async def test_non_canonical_rewrite_is_caught(filled: Store) -> None:
     )
     chain, seq, problem = await _verdict(filled)
     assert (chain, seq) == ("snapshots", 3)
-    assert "not in canonical form" in problem and "record edited" in problem
+    assert "not in canonical form" in problem
+    assert "record edited" in problem
 
 
 async def test_garbage_in_a_record_is_caught(filled: Store) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import asyncpg
 import pytest
@@ -14,15 +13,6 @@ from risk_tui.storage.election import (
     asyncpg_dsn,
     desk_lock_key,
 )
-from tests.conftest import PG_URL_ENV
-
-
-@pytest.fixture
-def pg_url() -> str:
-    url = os.environ.get(PG_URL_ENV)
-    if not url:
-        pytest.fail(f"{PG_URL_ENV} is not set: run the tests with `make test`")
-    return url
 
 
 def test_the_desk_key_is_stable_and_per_desk() -> None:
@@ -34,10 +24,10 @@ def test_the_desk_key_is_stable_and_per_desk() -> None:
         asyncpg_dsn("sqlite+aiosqlite:///x.db")
 
 
-async def test_one_engine_holds_the_desk_the_other_waits_then_takes_over(pg_url: str) -> None:
-    first = Leadership(pg_url, "desk-a", retry=0.1, check=0.1)
-    second = Leadership(pg_url, "desk-a", retry=0.1, check=0.1)
-    other_desk = Leadership(pg_url, "desk-b", retry=0.1, check=0.1)
+async def test_one_engine_holds_the_desk_the_other_waits_then_takes_over(pg_db_url: str) -> None:
+    first = Leadership(pg_db_url, "desk-a", retry=0.1, check=0.1)
+    second = Leadership(pg_db_url, "desk-a", retry=0.1, check=0.1)
+    other_desk = Leadership(pg_db_url, "desk-b", retry=0.1, check=0.1)
     try:
         await first.acquire()
         standby = asyncio.create_task(second.acquire())
@@ -52,17 +42,18 @@ async def test_one_engine_holds_the_desk_the_other_waits_then_takes_over(pg_url:
             await leadership.release()
 
 
-async def test_a_killed_session_loses_the_desk_and_the_standby_takes_it(pg_url: str) -> None:
-    first = Leadership(pg_url, "desk-kill", retry=0.1, check=0.1)
-    second = Leadership(pg_url, "desk-kill", retry=0.1, check=0.1)
+async def test_a_killed_session_loses_the_desk_and_the_standby_takes_it(pg_db_url: str) -> None:
+    first = Leadership(pg_db_url, "desk-kill", retry=0.1, check=0.1)
+    second = Leadership(pg_db_url, "desk-kill", retry=0.1, check=0.1)
     try:
         await first.acquire()
         watching = asyncio.create_task(first.watch())
         standby = asyncio.create_task(second.acquire())
         await asyncio.sleep(0.3)
-        assert not watching.done() and not standby.done()
+        assert not watching.done()
+        assert not standby.done()
         # What PostgreSQL does when the engine's process dies: its session ends.
-        admin = await asyncpg.connect(asyncpg_dsn(pg_url))
+        admin = await asyncpg.connect(asyncpg_dsn(pg_db_url))
         try:
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", first.backend_pid)
         finally:
@@ -96,7 +87,7 @@ class _CutConnection:
 
 async def test_any_failure_of_the_lock_connection_is_the_lock_lost() -> None:
     leadership = Leadership("postgresql+asyncpg://u@127.0.0.1:1/d", "desk-cut", check=0.01)
-    leadership._conn = _CutConnection()  # type: ignore[assignment]
+    leadership._conn = _CutConnection()  # type: ignore[assignment]  # asyncpg's, cut mid-query
     with pytest.raises(LeadershipLost, match="another operation"):
         await asyncio.wait_for(leadership.watch(), 2)
     assert not leadership.held

@@ -10,7 +10,7 @@ from risk_tui.core.lifecycle import CallState, EndReason, LifecycleBatch, Margin
 from risk_tui.core.lifecycle import SnapshotScenario as S
 from risk_tui.core.records import HistoryKey
 from risk_tui.storage.store import Store
-from tests.storage.factories import T0, account_state, make_call, snapshot_of
+from tests.factories import T0, account_state, make_call, snapshot_of
 
 
 def ended(account_id: str, seconds: int, **changes: object) -> MarginCall:
@@ -108,11 +108,17 @@ async def test_end_snapshots_give_the_first_trigger_and_the_last_end(store: Stor
     )
     assert set(ends) == {full.call_id, no_end.call_id, bare.call_id}
     trigger, end = ends[full.call_id].trigger, ends[full.call_id].end
-    assert trigger is not None and trigger.scenario is S.TRIGGER and trigger.seq == 1
+    assert trigger is not None
+    assert trigger.scenario is S.TRIGGER
+    assert trigger.seq == 1
     assert trigger.payload["equity"] == "9500.00"
-    assert end is not None and end.scenario is S.END and end.payload["equity"] == "15000.00"
-    assert ends[no_end.call_id].trigger is not None and ends[no_end.call_id].end is None
-    assert ends[bare.call_id].trigger is None and ends[bare.call_id].end is None
+    assert end is not None
+    assert end.scenario is S.END
+    assert end.payload["equity"] == "15000.00"
+    assert ends[no_end.call_id].trigger is not None
+    assert ends[no_end.call_id].end is None
+    assert ends[bare.call_id].trigger is None
+    assert ends[bare.call_id].end is None
     assert await store.history.end_snapshots([]) == {}
 
 
@@ -125,13 +131,15 @@ async def test_end_snapshots_of_more_calls_than_one_query_may_bind(store: Store)
     assert len(ends) == 1_250
     assert all(found.end is not None and found.trigger is None for found in ends.values())
     last = ends[history[-1].call_id].end
-    assert last is not None and last.account_id == "A1249"
+    assert last is not None
+    assert last.account_id == "A1249"
 
 
 async def test_an_open_call_is_not_history_until_it_ends(store: Store) -> None:
     call = make_call("A1")
     await store.calls.commit(LifecycleBatch(calls=[call]))
-    assert await store.history.history_page(10) == [] and await store.history.count_history() == 0
+    assert await store.history.history_page(10) == []
+    assert await store.history.count_history() == 0
     done = replace(
         call,
         state=CallState.ENDED,

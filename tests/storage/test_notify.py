@@ -12,7 +12,7 @@ from risk_tui.core.lifecycle import LifecycleBatch, move_deadline
 from risk_tui.storage import Store, create_engine, upgrade
 from risk_tui.storage.election import asyncpg_dsn
 from risk_tui.storage.notify import ChangeListener, Changes, parse_notification
-from tests.storage.factories import T0, make_call
+from tests.factories import T0, make_call
 
 
 def test_notifications_are_parsed_strictly() -> None:
@@ -99,8 +99,10 @@ async def test_a_cut_connection_reconnects_and_re_reads(pg_db_url: str) -> None:
         await store.calls.commit(LifecycleBatch(calls=[call]))
         # ... and the listener says so, reconnects and has everything re-read.
         await asyncio.wait_for(heard.connected.wait(), 5)
-        assert heard.connects == 2 and listener.reconnects == 1
-        assert states[:2] == [True, False] and listener.connected
+        assert heard.connects == 2
+        assert listener.reconnects == 1
+        assert states[:2] == [True, False]
+        assert listener.connected
         await store.calls.add_remark(call.call_id, "bob", "after the cut", False, T0)
         assert await heard.next() == {"calls": {call.call_id: 1}}
     finally:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +19,7 @@ from risk_tui.core.lifecycle import (
     CallState,
     EndReason,
     LifecycleBatch,
+    MarginCall,
     SnapshotRecord,
     SnapshotScenario,
 )
@@ -30,12 +31,12 @@ from risk_tui.storage.errors import CallChanged, DailyAlreadyDone, UnknownCall
 from risk_tui.storage.rows import CALL_ROWS
 from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log, calls, chain_heads, daily_jobs, snapshots
-from tests.storage.factories import T0, account_state, audit_of, make_call, snapshot_of
+from tests.factories import T0, account_state, audit_of, make_call, naive, snapshot_of
 
 
-async def _count(engine: AsyncEngine, table: object) -> int:
+async def _count(engine: AsyncEngine, table: Table) -> int:
     async with engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
 async def test_margin_call_round_trips_every_field(store: Store) -> None:
@@ -67,7 +68,8 @@ async def test_margin_call_round_trips_every_field(store: Store) -> None:
     assert loaded is not None
     assert str(loaded.trigger_call_amount) == "1750.00"
     assert loaded.deadline == datetime(2026, 3, 4, 7, 0, tzinfo=UTC)
-    assert loaded.deadline is not None and loaded.deadline.tzinfo is UTC
+    assert loaded.deadline is not None
+    assert loaded.deadline.tzinfo is UTC
 
     minimal = make_call("SG-1", deadline=None, deadline_error="no SGX calendar for 2031")
     await store.calls.commit(LifecycleBatch(calls=[minimal]))
@@ -147,7 +149,7 @@ async def test_failing_batch_writes_nothing(store: Store, engine: AsyncEngine) -
     heads_before = await _heads(engine)
 
     fresh = make_call("A2")
-    bad_snapshot = replace(snapshot_of(fresh), taken_at=datetime(2026, 3, 2, 9, 0))  # naive
+    bad_snapshot = replace(snapshot_of(fresh), taken_at=naive(2026, 3, 2, 9, 0))
     batches = [
         # the last snapshot cannot be stored: nothing of the batch may be
         LifecycleBatch(
@@ -246,7 +248,8 @@ async def test_snapshots_for_a_call_in_order(store: Store) -> None:
     assert [s.seq for s in stored] == [1, 3, 4]
     first = stored[0]
     assert first.payload == account_state("A1")
-    assert first.taken_at == T0 and first.feed_as_of == T0 - timedelta(seconds=1)
+    assert first.taken_at == T0
+    assert first.feed_as_of == T0 - timedelta(seconds=1)
     assert first.feed_cursor == "c-000042"
     assert len(first.hash) == 64
     assert await store.history.snapshots_for("nope") == []
@@ -362,7 +365,7 @@ async def test_concurrent_writers_keep_the_chains_contiguous(db_url: str, store:
     calls_by_writer = [[make_call(f"W{w}-{i}") for i in range(15)] for w in range(3)]
     engines = [await create_engine(db_url) for _ in calls_by_writer]
 
-    async def write(engine: AsyncEngine, batch_calls: list) -> None:  # type: ignore[type-arg]
+    async def write(engine: AsyncEngine, batch_calls: list[MarginCall]) -> None:
         writer = Store(engine)
         for call in batch_calls:
             await writer.calls.commit(
@@ -378,7 +381,8 @@ async def test_concurrent_writers_keep_the_chains_contiguous(db_url: str, store:
             await engine.dispose()
     result = await verify(store.engine)
     assert result.ok, result.message
-    assert result.snapshots == 90 and result.audit == 45
+    assert result.snapshots == 90
+    assert result.audit == 45
 
 
 async def test_snapshot_records_keep_their_order_within_a_batch(store: Store) -> None:
@@ -398,4 +402,5 @@ async def test_snapshot_records_keep_their_order_within_a_batch(store: Store) ->
     await store.calls.commit(LifecycleBatch(calls=[call], snapshots=records))
     stored = await store.history.snapshots_for(call.call_id)
     assert [s.payload["i"] for s in stored] == list(range(50))
-    assert stored[0].feed_as_of is None and stored[0].feed_cursor is None
+    assert stored[0].feed_as_of is None
+    assert stored[0].feed_cursor is None

@@ -17,7 +17,7 @@ from risk_tui.core.lifecycle import (
 )
 from risk_tui.core.margin import RiskLevel
 from risk_tui.storage import CallChanged, ClaimTaken, Store
-from tests.storage.factories import T0, make_call, snapshot_of
+from tests.factories import T0, make_call, snapshot_of
 
 
 async def test_a_lifecycle_write_over_a_newer_version_is_refused(store: Store) -> None:
@@ -88,7 +88,8 @@ async def test_a_claim_is_one_operator_at_a_time(store: Store) -> None:
     taken = await store.calls.set_claim(call.call_id, "sue", T0, claim=True, over="alice")
     assert taken.claimed_by == "sue"
     released = await store.calls.set_claim(call.call_id, "sue", T0, claim=False)
-    assert released.claimed_by is None and released.claimed_at is None
+    assert released.claimed_by is None
+    assert released.claimed_at is None
     bob = await store.calls.set_claim(call.call_id, "bob", T0, claim=True)
     assert bob.claimed_by == "bob"
     actions = [a.action for a in await store.history.audit_for(call.call_id)]

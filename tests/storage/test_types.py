@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from risk_tui.storage.db import create_engine
 from risk_tui.storage.types import CanonicalJSON, ExactDecimal, UTCDateTime, canonical_json
+from tests.factories import naive
 
 scratch = MetaData()
 values = Table(
@@ -108,7 +109,7 @@ async def test_datetimes_come_back_aware_utc(scratch_engine: AsyncEngine) -> Non
 async def test_naive_datetimes_are_refused(scratch_engine: AsyncEngine) -> None:
     with pytest.raises(StatementError) as raised:
         async with scratch_engine.begin() as conn:
-            await conn.execute(insert(values), [{"id": 1, "at": datetime(2026, 3, 2, 7, 0)}])
+            await conn.execute(insert(values), [{"id": 1, "at": naive(2026, 3, 2, 7, 0)}])
     assert isinstance(raised.value.orig, ValueError)
 
 
@@ -116,7 +117,7 @@ async def test_naive_datetimes_are_refused(scratch_engine: AsyncEngine) -> None:
 def test_naive_datetime_bind_raises_value_error(url: str) -> None:
     dialect: Dialect = make_url(url).get_dialect()()
     with pytest.raises(ValueError, match="naive"):
-        UTCDateTime().process_bind_param(datetime(2026, 3, 2), dialect)
+        UTCDateTime().process_bind_param(naive(2026, 3, 2), dialect)
 
 
 async def test_json_is_stored_canonically(scratch_engine: AsyncEngine) -> None:

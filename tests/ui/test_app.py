@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +22,7 @@ from risk_tui.sim.server import serve_on_loopback
 from risk_tui.widgets.feed_banner import FeedBanner
 from risk_tui.widgets.live_table import LiveTable
 from tests.ui.helpers import desk_of
+from tests.waiting import until
 
 CALENDARS = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
 
@@ -59,13 +58,6 @@ def make_app(desk: Desk, operator: str = "trader1") -> RiskApp:
     )
 
 
-async def until(pilot: object, condition: Callable[[], bool], seconds: float = 5) -> None:
-    end = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < end, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 def row_text(app: RiskApp, account: str, pane: str = "warnings") -> str:
     table = app.query_one(f"#{pane}-pane-table", LiveTable)
     row = table.get_row(account)
@@ -74,20 +66,25 @@ def row_text(app: RiskApp, account: str, pane: str = "warnings") -> str:
 
 async def test_seed_account_shows_1015_and_a_price_move_shows_within_a_poll(desk: Desk) -> None:
     app = make_app(desk)
-    async with app.run_test(size=(160, 50)) as pilot:
-        await until(pilot, lambda: "1,015.00" in row_text(app, "A1001"))
+    async with app.run_test(size=(160, 50)):
+        await until(lambda: "1,015.00" in row_text(app, "A1001"))
         assert "Tan Mei Ling" in row_text(app, "A1001")
         summary_before = str(app.query_one("#warnings-pane").query_one("SummaryBar").render())
         desk.sim.publish({"quotes": [{"symbol": "B.SG", "price": "19.00"}]})
         # equity 9,000; MM 1,250 + 8,550 = 9,800; call 9,800 + 2 % × 24,000 − 9,000 = 1,280
-        await until(pilot, lambda: "1,280.00" in row_text(app, "A1001"), seconds=3)
+        await until(lambda: "1,280.00" in row_text(app, "A1001"), seconds=3)
         summary_after = str(app.query_one("#warnings-pane").query_one("SummaryBar").render())
         assert summary_after != summary_before
 
 
+@pytest.mark.slow
 async def test_stale_banner_when_the_feed_stops_and_live_again_when_it_returns(
     desk: Desk,
 ) -> None:
+    """The one real-time test of the feed going down and coming back, end to end: a real
+    server stops and restarts, the real clocks run, the banner says STALE, DOWN, LIVE.
+    `tests/feed/test_poller.py` drives the same on a hand-moved clock, in no time."""
+
     sim = SimState(tick_interval=None)
     server = AsyncExitStack()
     url = await server.enter_async_context(serve_on_loopback(create_app(sim)))
@@ -98,17 +95,18 @@ async def test_stale_banner_when_the_feed_stops_and_live_again_when_it_returns(
     app = make_app(desk)
     async with app.run_test(size=(120, 40)) as pilot:
         banner = app.query_one(FeedBanner)
-        await until(pilot, lambda: banner.status is FeedStatus.LIVE)
+        await until(lambda: banner.status is FeedStatus.LIVE)
         assert "LIVE" in str(banner.render())
         await server.aclose()  # the feed goes away
-        await until(pilot, lambda: banner.status is FeedStatus.STALE, seconds=4)
+        await until(lambda: banner.status is FeedStatus.STALE, seconds=4)
         text = str(banner.render())
-        assert "STALE" in text and "FIGURES NOT LIVE" in text
+        assert "STALE" in text
+        assert "FIGURES NOT LIVE" in text
         assert "1,015.00" in row_text(app, "A1001")  # the last figures stay, marked stale
-        await until(pilot, lambda: banner.status is FeedStatus.DOWN, seconds=6)
+        await until(lambda: banner.status is FeedStatus.DOWN, seconds=6)
         assert "DOWN" in str(banner.render())
         async with serve_on_loopback(create_app(sim), port):  # and comes back
-            await until(pilot, lambda: banner.status is FeedStatus.LIVE, seconds=8)
+            await until(lambda: banner.status is FeedStatus.LIVE, seconds=8)
             assert "LIVE" in str(banner.render())
             await pilot.press("q")
 
@@ -116,7 +114,7 @@ async def test_stale_banner_when_the_feed_stops_and_live_again_when_it_returns(
 async def test_viewer_cannot_liquidate_or_message(desk: Desk) -> None:
     app = make_app(desk, operator="viewer1")
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: "1,015.00" in row_text(app, "A1001"))
+        await until(lambda: "1,015.00" in row_text(app, "A1001"))
         assert app.actor.role is Role.VIEWER
         assert app.check_action("liquidate", ()) is False
         assert app.check_action("message", ()) is False
@@ -131,12 +129,12 @@ async def test_filter_sort_and_mark_from_the_keyboard(desk: Desk) -> None:
     app = make_app(desk)
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.query_one("#warnings-pane-table", LiveTable)
-        await until(pilot, lambda: table.row_count == 4)
+        await until(lambda: table.row_count == 4)
         await pilot.press("slash", *"h2001", "enter")
-        await until(pilot, lambda: table.row_count == 1)
+        await until(lambda: table.row_count == 1)
         assert table.cursor_key == "H2001"
         await pilot.press("escape")
-        await until(pilot, lambda: table.row_count == 4)
+        await until(lambda: table.row_count == 4)
         await pilot.press("K")  # shift+k: sort by call amount
         assert table.sort_column == "call_amount"
         await pilot.press("home", "space")
@@ -145,7 +143,7 @@ async def test_filter_sort_and_mark_from_the_keyboard(desk: Desk) -> None:
 
 async def _seed_row_selected(app: RiskApp, pilot: object) -> LiveTable:
     table = app.query_one("#warnings-pane-table", LiveTable)
-    await until(pilot, lambda: "1,015.00" in row_text(app, "A1001"))
+    await until(lambda: "1,015.00" in row_text(app, "A1001"))
     assert table.move_cursor("A1001")
     return table
 
@@ -155,17 +153,19 @@ async def test_liquidate_from_the_keyboard_sends_exactly_one_order(desk: Desk) -
     async with app.run_test(size=(160, 50)) as pilot:
         await _seed_row_selected(app, pilot)
         await pilot.press("l")
-        await until(pilot, lambda: app.screen is not app.screen_stack[0])
+        await until(lambda: app.screen is not app.screen_stack[0])
         await pilot.press("ctrl+r")  # review
         await pilot.pause()
         await pilot.press("ctrl+s", "ctrl+s")  # confirm (twice: still one order)
-        await until(pilot, lambda: sum(desk.sim.order_posts.values()) >= 1, seconds=5)
+        await until(lambda: sum(desk.sim.order_posts.values()) >= 1, seconds=5)
         await pilot.pause(0.3)
     assert sum(desk.sim.order_posts.values()) == 1
     (order,) = desk.sim.orders.values() if isinstance(desk.sim.orders, dict) else desk.sim.orders
     wire = order if isinstance(order, dict) else vars(order)
-    assert str(wire.get("symbol")) == "B.SG" and str(wire.get("quantity")) == "200"
-    assert str(wire.get("side")).endswith("sell") and wire.get("operator") == "trader1"
+    assert str(wire.get("symbol")) == "B.SG"
+    assert str(wire.get("quantity")) == "200"
+    assert str(wire.get("side")).endswith("sell")
+    assert wire.get("operator") == "trader1"
 
 
 async def test_message_remark_and_exception_from_the_keyboard(desk: Desk) -> None:
@@ -173,18 +173,18 @@ async def test_message_remark_and_exception_from_the_keyboard(desk: Desk) -> Non
     async with app.run_test(size=(160, 50)) as pilot:
         await _seed_row_selected(app, pilot)
         await pilot.press("m")
-        await until(pilot, lambda: app.screen is not app.screen_stack[0])
+        await until(lambda: app.screen is not app.screen_stack[0])
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: sum(desk.sim.message_posts.values()) == 1, seconds=5)
-        await until(pilot, lambda: app.screen is app.screen_stack[0])
+        await until(lambda: sum(desk.sim.message_posts.values()) == 1, seconds=5)
+        await until(lambda: app.screen is app.screen_stack[0])
         await pilot.press("r")
-        await until(pilot, lambda: app.screen is not app.screen_stack[0])
+        await until(lambda: app.screen is not app.screen_stack[0])
         await pilot.press(*"client called back")
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: app.screen is app.screen_stack[0])
-        await until(pilot, lambda: "client called back" in row_text(app, "A1001"))
+        await until(lambda: app.screen is app.screen_stack[0])
+        await until(lambda: "client called back" in row_text(app, "A1001"))
         await pilot.press("e")  # marked: off the live list, onto the Exceptions tab
-        await until(pilot, lambda: "client called back" in row_text(app, "A1001", "exceptions"))
+        await until(lambda: "client called back" in row_text(app, "A1001", "exceptions"))
         assert row_text(app, "A1001") == ""
         assert app.desk is not None
         remarks = await desk_of(app).store.history.remarks_for(
@@ -194,9 +194,9 @@ async def test_message_remark_and_exception_from_the_keyboard(desk: Desk) -> Non
         assert any("client called back" in r.text for r in remarks)
         await pilot.press("5")
         exceptions = app.query_one("#exceptions-pane-table", LiveTable)
-        await until(pilot, lambda: exceptions.cursor_key == "A1001")
+        await until(lambda: exceptions.cursor_key == "A1001")
         await pilot.press("e")  # un-marked: back on the live list
-        await until(pilot, lambda: "client called back" in row_text(app, "A1001"))
+        await until(lambda: "client called back" in row_text(app, "A1001"))
         assert row_text(app, "A1001", "exceptions") == ""
         assert "EXC" not in row_text(app, "A1001")
     assert sum(desk.sim.message_posts.values()) == 1
@@ -210,7 +210,7 @@ async def test_marking_an_unremarked_call_asks_why_first(desk: Desk) -> None:
     async with app.run_test(size=(160, 50)) as pilot:
         await _seed_row_selected(app, pilot)
         await pilot.press("e")
-        await until(pilot, lambda: isinstance(app.screen, RemarkDialog))
+        await until(lambda: isinstance(app.screen, RemarkDialog))
         assert app.screen.query_one("#exception", MarkCheckbox).value is True
         await pilot.press("ctrl+s")  # no reason typed: the dialog says so and stays
         await pilot.pause()
@@ -220,9 +220,7 @@ async def test_marking_an_unremarked_call_asks_why_first(desk: Desk) -> None:
         )
         await pilot.press(*"debt only, no positions")
         await pilot.press("ctrl+s")
-        await until(
-            pilot, lambda: "debt only, no positions" in row_text(app, "A1001", "exceptions")
-        )
+        await until(lambda: "debt only, no positions" in row_text(app, "A1001", "exceptions"))
         assert row_text(app, "A1001") == ""
 
 
@@ -233,22 +231,22 @@ async def test_details_and_auto_liquidation_from_the_keyboard(desk: Desk) -> Non
     async with app.run_test(size=(160, 50)) as pilot:
         await _seed_row_selected(app, pilot)
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, DetailsScreen))
+        await until(lambda: isinstance(app.screen, DetailsScreen))
         await pilot.press("escape")
-        await until(pilot, lambda: app.screen is app.screen_stack[0])
+        await until(lambda: app.screen is app.screen_stack[0])
         await pilot.press("a")
-        await until(pilot, lambda: app.screen is not app.screen_stack[0])
+        await until(lambda: app.screen is not app.screen_stack[0])
         await pilot.press("ctrl+r")
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: app.screen is app.screen_stack[0])
+        await until(lambda: app.screen is app.screen_stack[0])
         assert app.desk is not None
         call_id = desk_of(app).engine.open_calls["A1001"].call_id
         store = desk_of(app).store
-        await until(pilot, lambda: True)
-        plans = await store.plans.auto_liquidations_for(call_id)  # type: ignore[attr-defined]
-        assert len(plans) == 1 and str(plans[0].state).endswith("scheduled")
-        audit = await store.history.audit_for(call_id)  # type: ignore[attr-defined]
+        plans = await store.plans.auto_liquidations_for(call_id)
+        assert len(plans) == 1
+        assert str(plans[0].state).endswith("scheduled")
+        audit = await store.history.audit_for(call_id)
         assert any("auto" in entry.action for entry in audit)
 
 
@@ -261,7 +259,7 @@ async def test_keys_are_remapped_by_binding_id_from_the_config(desk: Desk) -> No
         await pilot.pause()
         assert app.screen is app.screen_stack[0]
         await pilot.press("x")
-        await until(pilot, lambda: app.screen is not app.screen_stack[0])
+        await until(lambda: app.screen is not app.screen_stack[0])
         await pilot.press("escape")  # cancels: nothing sent
-        await until(pilot, lambda: app.screen is app.screen_stack[0])
+        await until(lambda: app.screen is app.screen_stack[0])
     assert sum(desk.sim.order_posts.values()) == 0

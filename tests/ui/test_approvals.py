@@ -11,11 +11,11 @@ from __future__ import annotations
 from decimal import Decimal as D
 from pathlib import Path
 
+from textual.widgets import TabbedContent
+
 from risk_tui.app import RiskApp
 from risk_tui.config import FourEyesSettings
-from risk_tui.core.actions import OrderIntent
 from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState
-from risk_tui.core.model import Side
 from risk_tui.core.roles import Actor, Role
 from risk_tui.screens.approvals import ApprovalsPane, DecideDialog, request_cells, request_facts
 from risk_tui.sim.app import SimState
@@ -23,11 +23,12 @@ from risk_tui.widgets.dialogs.call_change import CloseCallDialog
 from risk_tui.widgets.dialogs.kill_switch import KillSwitchDialog
 from risk_tui.widgets.kill_switch_banner import KillSwitchBanner
 from risk_tui.widgets.live_table import LiveTable
+from tests.factories import make_call, sell_order
 from tests.ui.conftest import NOW
-from tests.ui.helpers import desk_of
-from tests.ui.test_orders import HOSTILE, desk_ready, notes, running, until
+from tests.ui.helpers import TRADER1, desk_of
+from tests.ui.test_orders import HOSTILE, desk_ready, notes, running
+from tests.waiting import until
 
-TRADER = Actor("trader1", Role.TRADER)
 OPERATORS = {"trader1": Role.TRADER, "sup1": Role.SUPERVISOR, "viewer1": Role.VIEWER}
 LOW = FourEyesSettings(liquidation_notional=D("5000"))
 
@@ -45,19 +46,13 @@ async def requested(app: RiskApp, quantity: str = "300") -> ApprovalRequest:
     """A liquidation above the threshold, asked by trader1 on another terminal."""
     desk = desk_of(app)
     assert desk is not None
-    intent = OrderIntent(
+    intent = sell_order(
+        quantity,
         client_order_id=f"RT-O-{quantity}",
-        account_id="A1001",
-        symbol="B.SG",
-        side=Side.SELL,
-        quantity=D(quantity),
-        order_type="market",
-        limit_price=None,
-        reason="margin_call",
         reference=desk.engine.open_calls["A1001"].call_id,
-        operator=TRADER.name,
+        operator=TRADER1.name,
     )
-    outcome = await desk.intents.submit_order(intent, TRADER)
+    outcome = await desk.intents.submit_order(intent, TRADER1)
     assert isinstance(outcome, ApprovalRequest)
     return outcome
 
@@ -76,7 +71,7 @@ async def test_a_supervisor_approves_a_request_after_reading_it_in_full(tmp_path
         for shown in ("liquidation", "A1001", "sell 300 B.SG market", "SGD 5,850.00", "trader1"):
             assert shown in row
         await until(
-            lambda: "Approvals (1)" in str(app.query_one("#tabs").get_tab("approvals").label)
+            lambda: "Approvals (1)" in str(app.query_one(TabbedContent).get_tab("approvals").label)
         )
         await pilot.press("y")
         await until(lambda: isinstance(app.screen, DecideDialog))
@@ -89,7 +84,8 @@ async def test_a_supervisor_approves_a_request_after_reading_it_in_full(tmp_path
         await until(lambda: any(f"request {request.approval_id} executed" in n for n in notes(app)))
         assert app.desk is not None
         stored = await desk_of(app).approvals.request(request.approval_id)
-        assert stored is not None and stored.state is ApprovalState.EXECUTED
+        assert stored is not None
+        assert stored.state is ApprovalState.EXECUTED
         assert stored.decided_by == "sup1"
         await until(lambda: table_of(app).get_row(request.approval_id) is None)
 
@@ -143,19 +139,12 @@ async def test_the_kill_switch_needs_a_reason_stops_orders_and_shows_a_banner(
         banner = app.query_one(KillSwitchBanner)
         assert not banner.display or not banner.has_class("-engaged")
         assert app.desk is not None
-        intent = OrderIntent(
-            "RT-O-1",
-            "A1001",
-            "B.SG",
-            Side.SELL,
-            D("200"),
-            "market",
-            None,
-            "margin_call",
-            desk_of(app).engine.open_calls["A1001"].call_id,
-            TRADER.name,
+        intent = sell_order(
+            "200",
+            reference=desk_of(app).engine.open_calls["A1001"].call_id,
+            operator=TRADER1.name,
         )
-        await desk_of(app).intents.submit_order(intent, TRADER)
+        await desk_of(app).intents.submit_order(intent, TRADER1)
         await pilot.press("ctrl+k")
         await until(lambda: isinstance(app.screen, KillSwitchDialog))
         await pilot.press("ctrl+s")  # no reason yet: refused in the dialog
@@ -165,7 +154,8 @@ async def test_the_kill_switch_needs_a_reason_stops_orders_and_shows_a_banner(
         await pilot.press(*"runaway algo", "ctrl+s")
         await until(lambda: banner.has_class("-engaged"))
         shown = str(banner.render())
-        assert "KILL SWITCH engaged by sup1" in shown and "liquidations blocked" in shown
+        assert "KILL SWITCH engaged by sup1" in shown
+        assert "liquidations blocked" in shown
         assert "runaway algo" in shown
         assert {o.status for o in state.orders.values()} == {"cancelled"}
         await until(lambda: any("1 of 1 working orders stopped" in n for n in notes(app)))
@@ -198,7 +188,6 @@ async def test_only_a_supervisor_is_offered_the_kill_switch(tmp_path: Path) -> N
 
 def test_rows_and_confirmation_show_outside_text_as_inert_data() -> None:
     from risk_tui.core.four_eyes import close_request
-    from tests.storage.factories import make_call
 
     call = make_call("A1001", client_name=HOSTILE)
     request = close_request(call, HOSTILE, Actor(HOSTILE, Role.TRADER), NOW)

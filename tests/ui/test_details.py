@@ -116,8 +116,10 @@ async def test_details_without_trading_or_messaging_rights_offers_neither() -> N
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.pause()
         footer = screen_text(app).splitlines()[-1]
-        assert "Liquidate" not in footer and "Message" not in footer
-        assert "Remark" in footer and "Back" in footer
+        assert "Liquidate" not in footer
+        assert "Message" not in footer
+        assert "Remark" in footer
+        assert "Back" in footer
         await pilot.press("l", "a", "m")
         await pilot.pause()
         assert app.results == []

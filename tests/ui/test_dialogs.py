@@ -28,8 +28,8 @@ from risk_tui.core.actions import (
     SendState,
 )
 from risk_tui.core.calendar import MARKET_TZ
-from risk_tui.core.lifecycle import CallState, MarginCall
-from risk_tui.core.margin import AccountMargin, CallPolicy, RiskLevel, compute_account
+from risk_tui.core.lifecycle import MarginCall
+from risk_tui.core.margin import AccountMargin, CallPolicy, compute_account
 from risk_tui.core.model import (
     Account,
     AccountKind,
@@ -51,12 +51,13 @@ from risk_tui.widgets.dialogs import (
     RemarkDialog,
 )
 from risk_tui.widgets.dialogs.base import MarkCheckbox, Problems
+from tests.factories import OPERATOR, VIEWER, make_call
 
 SG = MARKET_TZ[Market.SG]
 NOW = datetime(2026, 3, 10, 10, 30, tzinfo=SG)  # a Tuesday morning in Singapore
+# Not the shared TRADER: the review's snapshot shows "operator alice".
 TRADER = Actor("alice", Role.TRADER)
-OPERATOR = Actor("omar", Role.OPERATOR)
-VIEWER = Actor("vic", Role.VIEWER)
+
 HOSTILE = "\x1b]8;;http://evil\x1b\\x\x1b]8;;\x1b\\ \x1b[2J \x9b31m [b]bold[/b] \u202e"
 RAW_CONTROLS = ("\x1b", "\x9b", "\u202e", "\x07")
 
@@ -96,21 +97,15 @@ def seed_margin(book: Book | None = None) -> AccountMargin:
 
 
 def seed_call(client_name: str = "Tan Mei Ling", **changes: Any) -> MarginCall:
-    call = MarginCall(
-        call_id="MC20260310-A1001-0001",
-        account_id="A1001",
-        client_name=client_name,
-        kind=AccountKind.MARGIN,
-        market=Market.SG,
-        currency="SGD",
-        state=CallState.TRIGGERED,
-        risk_level=RiskLevel.MARGIN_CALL,
-        triggered_at=datetime(2026, 3, 10, 9, 5, tzinfo=SG),
-        trigger_call_amount=D("1015.00"),
-        call_amount=D("1015.00"),
-        deadline=datetime(2026, 3, 12, 15, 0, tzinfo=SG),
-    )
-    return replace(call, **changes)
+    """The seed account's call, with the fixed id the snapshots show."""
+    seed: dict[str, Any] = {
+        "account_id": "A1001",
+        "call_id": "MC20260310-A1001-0001",
+        "client_name": client_name,
+        "triggered_at": datetime(2026, 3, 10, 9, 5, tzinfo=SG),
+        "deadline": datetime(2026, 3, 12, 15, 0, tzinfo=SG),
+    }
+    return make_call(**(seed | changes))
 
 
 def ids(prefix: str) -> Callable[[], str]:
@@ -443,7 +438,8 @@ async def test_auto_escape_returns_none() -> None:
     app = Host(auto())
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
-        assert app.focused is not None and app.focused.id == "execute-at"
+        assert app.focused is not None
+        assert app.focused.id == "execute-at"
         await pilot.press("escape")
         await pilot.pause()
     assert app.results == [None]
@@ -489,7 +485,8 @@ async def test_auto_defaults_to_the_deadline_while_still_in_call() -> None:
     plan = app.results[0]
     assert plan.execute_at == datetime(2026, 3, 12, 15, 0, tzinfo=SG)
     assert plan.condition is AutoCondition.STILL_IN_CALL
-    assert plan.moved_deadline is None and plan.deadline_reason is None
+    assert plan.moved_deadline is None
+    assert plan.deadline_reason is None
 
 
 @pytest.mark.parametrize(
@@ -531,7 +528,8 @@ async def test_message_escape_returns_none() -> None:
     app = Host(message())
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        assert app.focused is not None and app.focused.id == "channel"
+        assert app.focused is not None
+        assert app.focused.id == "channel"
         app.dialog.query_one("#body", TextArea).focus()
         await pilot.press("escape")  # even from the text editor
         await pilot.pause()
@@ -570,7 +568,8 @@ async def test_message_preview_is_editable_and_the_template_can_change() -> None
         await pilot.pause()
     assert len(app.results) == 1
     (intent,) = app.results[0]
-    assert intent.channel == "app" and intent.subject is None
+    assert intent.channel == "app"
+    assert intent.subject is None
     assert intent.body.endswith("still in margin call. The amount due is SGD 1,015.00, to be "
                                 "met by 2026-03-12 15:00 SG time. If it is not met by then, we "
                                 "may liquidate your positions without further notice.\n"
@@ -596,8 +595,10 @@ async def test_message_to_marked_rows_fills_the_template_per_account() -> None:
     assert [i.account_id for i in intents] == ["A1", "A2", "A3"]
     assert [i.reference for i in intents] == ["C1", "C2", "C3"]
     assert [i.message_id for i in intents] == ["RT-M-0000", "RT-M-0001", "RT-M-0002"]
-    assert "Dear Wong," in intents[1].body and "SGD 250.50" in intents[1].body
-    assert "Dear Ng," in intents[2].body and "SGD 1,000.00" in intents[2].body
+    assert "Dear Wong," in intents[1].body
+    assert "SGD 250.50" in intents[1].body
+    assert "Dear Ng," in intents[2].body
+    assert "SGD 1,000.00" in intents[2].body
 
 
 async def test_message_empty_body_is_refused() -> None:
@@ -629,7 +630,8 @@ async def test_remark_escape_returns_none() -> None:
     app = Host(remark_dialog())
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        assert app.focused is not None and app.focused.id == "remark"
+        assert app.focused is not None
+        assert app.focused.id == "remark"
         await pilot.press("escape")
         await pilot.pause()
     assert app.results == [None]

@@ -8,15 +8,15 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import make_url
 from sqlalchemy.exc import OperationalError
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
@@ -43,10 +43,10 @@ from risk_tui.storage import Store, create_engine, upgrade
 from risk_tui.widgets.dialogs.base import MarkRadioButton
 from risk_tui.widgets.dialogs.export import ExportDialog
 from risk_tui.widgets.live_table import LiveTable
-from tests.storage.factories import account_state, make_call, snapshot_of
+from tests.factories import account_state, make_call, snapshot_of
 from tests.ui import test_app as app_tests
 from tests.ui.helpers import desk_of
-from tests.ui.test_app import make_app, row_text, until
+from tests.ui.test_app import make_app, row_text
 from tests.ui.test_dialogs import (
     HOSTILE,
     RAW_CONTROLS,
@@ -61,6 +61,7 @@ from tests.ui.test_dialogs import (
     segments,
     working_order,
 )
+from tests.waiting import until
 
 desk = app_tests.desk  # the simulator desk of the app tests: a real feed and SQLite file
 
@@ -108,22 +109,22 @@ async def test_a_call_ended_by_a_price_recovery_appears_in_history_with_both_sna
 ) -> None:
     app = make_app(desk)
     async with app.run_test(size=(160, 50)) as pilot:
-        await until(pilot, lambda: "1,015.00" in row_text(app, "A1001"))
+        await until(lambda: "1,015.00" in row_text(app, "A1001"))
         assert app.desk is not None
         call_id = desk_of(app).engine.open_calls["A1001"].call_id
         await pilot.press("4")
         pane, table = history_of(app)
-        await until(pilot, lambda: pane.total == 0)
+        await until(lambda: pane.total == 0)
         assert table.get_row(call_id) is None
 
         # B recovers: equity 15,000 ≥ MM 12,500 + 2 % × 30,000: the call is met.
         desk.sim.publish({"quotes": [{"symbol": "B.SG", "price": "25.00"}]})
-        await until(pilot, lambda: table.get_row(call_id) is not None, seconds=8)
+        await until(lambda: table.get_row(call_id) is not None, seconds=8)
         assert row_text(app, "A1001") == ""  # off the live list
         shown = cells_text(table, call_id)
         for words in ("A1001", "Tan Mei Ling", " met ", "SGD", "1,015.00", "prices up", " SG"):
             assert words in shown, (words, shown)
-        await until(pilot, lambda: pane.total == table.row_count)  # every call B.SG cured
+        await until(lambda: pane.total == table.row_count)  # every call B.SG cured
         assert table.move_cursor(call_id)
 
         store = desk_of(app).store
@@ -134,7 +135,7 @@ async def test_a_call_ended_by_a_price_recovery_appears_in_history_with_both_sna
         assert D(snapshots[1].payload["call_amount"]) == 0
 
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, HistoryDetailsScreen))
+        await until(lambda: isinstance(app.screen, HistoryDetailsScreen))
         await pilot.pause()
         text = screen_text(app)
         for words in (
@@ -154,7 +155,7 @@ async def test_a_call_ended_by_a_price_recovery_appears_in_history_with_both_sna
             "end",
         ]
         await pilot.press("escape")
-        await until(pilot, lambda: app.screen is app.screen_stack[0])
+        await until(lambda: app.screen is app.screen_stack[0])
 
 
 # --- export from the tab ----------------------------------------------------------------------
@@ -165,11 +166,11 @@ async def test_export_from_the_tab_writes_files_that_verify_offline(
 ) -> None:
     app = make_app(desk)
     async with app.run_test(size=(160, 50)) as pilot:
-        await until(pilot, lambda: "1,015.00" in row_text(app, "A1001"))
+        await until(lambda: "1,015.00" in row_text(app, "A1001"))
         await pilot.press("4")
         for fmt in ("jsonl", "csv"):
             await pilot.press("x")
-            await until(pilot, lambda: isinstance(app.screen, ExportDialog))
+            await until(lambda: isinstance(app.screen, ExportDialog))
             dialog = app.screen
             assert isinstance(dialog, ExportDialog)
             today = app.clock().date().isoformat()  # the desk's clock, in UTC
@@ -182,9 +183,9 @@ async def test_export_from_the_tab_writes_files_that_verify_offline(
             written = tmp_path / f"day.{fmt}"
             dialog.query_one("#path", Input).value = str(written)
             await pilot.press("ctrl+s")
-            await until(pilot, lambda: app.screen is app.screen_stack[0])
-            await until(pilot, written.exists, seconds=10)
-            await until(pilot, notified(app, f"export written: {written}"))
+            await until(lambda: app.screen is app.screen_stack[0])
+            await until(written.exists, seconds=10)
+            await until(notified(app, f"export written: {written}"))
         assert app.desk is not None
         store = desk_of(app).store
         assert isinstance(store, Store)
@@ -197,12 +198,13 @@ async def test_export_from_the_tab_writes_files_that_verify_offline(
         assert verified.stdout.startswith(
             f"ok: export of {today}..{today}: {len(calls)} calls, {snapshots} snapshots"
         )
-    assert len(calls) == 4 and snapshots >= 4  # the seed desk: a trigger snapshot each
+    assert len(calls) == 4
+    assert snapshots >= 4
 
 
 async def test_the_export_dialog_checks_entries_and_follows_the_format(tmp_path: Path) -> None:
     (tmp_path / "taken.jsonl").write_text("keep me", encoding="utf-8")
-    day = datetime(2026, 11, 23).date()
+    day = date(2026, 11, 23)
     host = Host(ExportDialog(day, tmp_path))
     async with host.run_test(size=(120, 40)) as pilot:
         dialog = host.dialog
@@ -236,7 +238,7 @@ async def test_the_export_dialog_checks_entries_and_follows_the_format(tmp_path:
         await pilot.pause()
     (request,) = host.results
     assert request == ExportRequest(
-        Period(datetime(2026, 11, 20).date(), datetime(2026, 11, 21).date()),
+        Period(date(2026, 11, 20), date(2026, 11, 21)),
         "csv",
         tmp_path / "mine.csv",
     )
@@ -244,7 +246,7 @@ async def test_the_export_dialog_checks_entries_and_follows_the_format(tmp_path:
 
 
 async def test_escape_cancels_the_export() -> None:
-    host = Host(ExportDialog(datetime(2026, 11, 23).date(), Path("/desk/exports")))
+    host = Host(ExportDialog(date(2026, 11, 23), Path("/desk/exports")))
     async with host.run_test(size=(80, 24)) as pilot:
         await pilot.press("escape")
         await pilot.pause()
@@ -254,12 +256,12 @@ async def test_escape_cancels_the_export() -> None:
 async def test_a_failed_export_is_one_line_and_leaves_no_file(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
     await upgrade(url)
-    day = datetime(2026, 11, 23).date()
+    day = date(2026, 11, 23)
     now = datetime(2026, 11, 23, 10, 0, tzinfo=SG)
     missing = tmp_path / "gone" / "x.jsonl"
     with pytest.raises(ExportFailed) as failed:
         await asyncio.to_thread(
-            export_file, url, ExportRequest(Period(day, day), "jsonl", missing), now
+            export_file, make_url(url), ExportRequest(Period(day, day), "jsonl", missing), now
         )
     assert str(failed.value).startswith(f"cannot write {missing}: ")
     assert "\n" not in str(failed.value)
@@ -267,7 +269,7 @@ async def test_a_failed_export_is_one_line_and_leaves_no_file(tmp_path: Path) ->
     taken.write_text("keep me", encoding="utf-8")
     with pytest.raises(ExportFailed, match="already exists: nothing overwritten"):
         await asyncio.to_thread(
-            export_file, url, ExportRequest(Period(day, day), "csv", taken), now
+            export_file, make_url(url), ExportRequest(Period(day, day), "csv", taken), now
         )
     assert taken.read_text(encoding="utf-8") == "keep me"
     assert not await asyncio.to_thread(lambda: list(tmp_path.glob(".*")))
@@ -318,7 +320,7 @@ async def test_a_long_history_is_read_a_page_at_a_time(
     monkeypatch.setattr(history_module, "PROBE_SECONDS", 0.5)
     app = fixed_app()
     async with app.run_test(size=(160, 50)) as pilot:
-        await until(pilot, lambda: app.desk is not None and app.view is not None)
+        await until(lambda: app.desk is not None and app.view is not None)
         assert app.desk is not None
         store = desk_of(app).store
         assert isinstance(store, Store)
@@ -333,13 +335,14 @@ async def test_a_long_history_is_read_a_page_at_a_time(
             reads.append({"limit": limit, "rows": len(found), **kw})
             return found
 
-        store.history.history_page = spy  # type: ignore[method-assign]
+        store.history.history_page = spy  # type: ignore[method-assign]  # a spy, this store only
         await pilot.press("4")
         pane, table = history_of(app)
-        await until(pilot, lambda: table.total_row_count > 0)
+        await until(lambda: table.total_row_count > 0)
         await pilot.pause(0.3)
         # One page held, not 5,000; every read asks for one page.
-        assert pane.total == 5_000 and table.total_row_count == PAGE_SIZE
+        assert pane.total == 5_000
+        assert table.total_row_count == PAGE_SIZE
         assert reads[0] == {"limit": PAGE_SIZE, "rows": PAGE_SIZE, "needle": None}
         assert all(read["limit"] == PAGE_SIZE and "before" not in read for read in reads)
         assert table.visible_keys() == [c.call_id for c in newest_first[:PAGE_SIZE]]
@@ -353,7 +356,7 @@ async def test_a_long_history_is_read_a_page_at_a_time(
                 break
             await pilot.press("pagedown")
             await pilot.pause(0.05)
-        await until(pilot, lambda: table.total_row_count == 2 * PAGE_SIZE)
+        await until(lambda: table.total_row_count == 2 * PAGE_SIZE)
         (next_page,) = [read for read in reads if "before" in read]
         assert next_page.pop("cursor") >= PAGE_SIZE - PREFETCH_ROWS
         last_of_first = newest_first[PAGE_SIZE - 1]
@@ -368,22 +371,26 @@ async def test_a_long_history_is_read_a_page_at_a_time(
         # The filter runs in the database: it finds the oldest call, far beyond the pages read.
         oldest = newest_first[-1]
         await pilot.press("slash", *oldest.account_id.lower(), "enter")
-        await until(pilot, lambda: table.visible_keys() == [oldest.call_id])
-        assert pane.total == 1 and pane.exhausted
+        await until(lambda: table.visible_keys() == [oldest.call_id])
+        assert pane.total == 1
+        assert pane.exhausted
         await pilot.press("escape")
-        await until(pilot, lambda: pane.total == 5_000 and table.total_row_count == PAGE_SIZE)
+        await until(lambda: pane.total == 5_000 and table.total_row_count == PAGE_SIZE)
 
         # A call ended by another engine on the same database comes in at the top.
+        last_ended = newest_first[0].ended_at
+        assert last_ended is not None
         later = replace(
             make_call("LATE1"),
             state=CallState.ENDED,
-            ended_at=newest_first[0].ended_at + timedelta(minutes=1),  # type: ignore[operator]
+            ended_at=last_ended + timedelta(minutes=1),
             end_reason=EndReason.CLOSED,
             end_note="written off",
         )
         await store.calls.commit(LifecycleBatch(calls=[later]))
-        await until(pilot, lambda: table.visible_keys()[:1] == [later.call_id], seconds=5)
-        assert pane.total == 5_001 and table.total_row_count == PAGE_SIZE + 1
+        await until(lambda: table.visible_keys()[:1] == [later.call_id], seconds=5)
+        assert pane.total == 5_001
+        assert table.total_row_count == PAGE_SIZE + 1
         assert "closed by operator" in cells_text(table, later.call_id)
 
 
@@ -394,7 +401,7 @@ async def test_a_database_error_is_one_line_and_history_recovers(
     monkeypatch.setattr(history_module, "PROBE_SECONDS", 0.3)
     app = fixed_app()
     async with app.run_test(size=(160, 50)) as pilot:
-        await until(pilot, lambda: app.desk is not None)
+        await until(lambda: app.desk is not None)
         assert app.desk is not None
         store = desk_of(app).store
         assert isinstance(store, Store)
@@ -402,16 +409,16 @@ async def test_a_database_error_is_one_line_and_history_recovers(
         async def locked(needle: str | None = None) -> int:
             raise OperationalError("SELECT count(*)", {}, Exception("database is locked"))
 
-        store.history.count_history = locked  # type: ignore[method-assign]
+        store.history.count_history = locked  # type: ignore[method-assign]  # until `del` below
         await pilot.press("4")
         pane, table = history_of(app)
         status = app.query_one("#history-status", Static)
-        await until(pilot, lambda: "cannot read history" in str(status.render()))
+        await until(lambda: "cannot read history" in str(status.render()))
         assert str(status.render()) == "History: cannot read history: database is locked"
-        await until(pilot, notified(app, "cannot read history: database is locked"))
+        await until(notified(app, "cannot read history: database is locked"))
         assert table.row_count == 0
         del store.history.count_history  # the database answers again: the next probe reads it
-        await until(pilot, lambda: table.row_count == 3, seconds=5)
+        await until(lambda: table.row_count == 3, seconds=5)
         assert pane.total == 3
         assert str(status.render()).startswith("History: 3 ended calls, newest first")
 
@@ -436,13 +443,14 @@ def seed_history() -> tuple[list[MarginCall], list[SnapshotRecord]]:
             ("H3003", "陳大文", EndReason.CLOSED, "debt written off, client bankrupt", seed_book()),
         ]
     ):
+        ended_at = at + timedelta(days=1, hours=n, minutes=25)
         call = replace(
             seed_call(client),
             call_id=f"MC20261120-{account}-000{n}",
             account_id=account,
             state=CallState.ENDED,
             triggered_at=at + timedelta(hours=n),
-            ended_at=at + timedelta(days=1, hours=n, minutes=25),
+            ended_at=ended_at,
             end_reason=reason,
             end_note=note,
         )
@@ -450,7 +458,7 @@ def seed_history() -> tuple[list[MarginCall], list[SnapshotRecord]]:
         calls.append(call)
         for scenario, taken, payload in (
             (SnapshotScenario.TRIGGER, call.triggered_at, dict(trigger, account_id=account)),
-            (SnapshotScenario.END, call.ended_at, dict(end, account_id=account)),
+            (SnapshotScenario.END, ended_at, dict(end, account_id=account)),
         ):
             records.append(
                 SnapshotRecord(call.call_id, account, scenario, taken, taken, "c", payload)
@@ -481,15 +489,10 @@ def history_app(fixed_app: Callable[..., RiskApp], tmp_path: Path) -> Callable[[
 async def _history_shown(pilot: Any) -> None:
     app = pilot.app
     table = app.query_one("#warnings-pane-table", LiveTable)
-    end = time.monotonic() + 10
-    while table.row_count < 4:
-        assert time.monotonic() < end, "the seed desk did not load"
-        await asyncio.sleep(0.05)
+    await until(lambda: table.row_count >= 4, what="the seed desk")
     await pilot.press("4")
     history = app.query_one("#history-pane-table", LiveTable)
-    while history.row_count < 3:
-        assert time.monotonic() < end, "the history did not load"
-        await asyncio.sleep(0.05)
+    await until(lambda: history.row_count >= 3, what="the history")
     await pilot.pause()
 
 
@@ -530,7 +533,7 @@ def test_snapshot_history_details(snap_compare: Any, size: tuple[int, int]) -> N
 
 
 def test_snapshot_export_dialog(snap_compare: Any) -> None:
-    dialog = ExportDialog(datetime(2026, 11, 23).date(), Path("/desk/exports"))
+    dialog = ExportDialog(date(2026, 11, 23), Path("/desk/exports"))
     assert snap_compare(Host(dialog), terminal_size=(80, 24))
 
 
@@ -545,7 +548,8 @@ async def test_details_compare_the_trigger_with_any_snapshot_on_the_timeline() -
         )
         assert has_row(text, "Cash SGD", "-15,000.00", "-11,100.00", "+3,900.00")
         assert has_row(text, "B.SG", "1,000", "800", "-200", "-3,900.00", "19.50", "19.50")
-        assert "How it was met  liquidation" in text and "at notice       SGD 990.50" in text
+        assert "How it was met  liquidation" in text
+        assert "at notice       SGD 990.50" in text
         timeline = host.screen.query_one("#timeline", DataTable)
         timeline.focus()
         await pilot.press("down", "enter")  # the notification snapshot
@@ -577,13 +581,13 @@ async def test_outside_text_in_history_is_inert(
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.press("4")
         _, table = history_of(app)
-        await until(pilot, lambda: table.row_count == 1)
+        await until(lambda: table.row_count == 1)
         await pilot.pause()
         for seg in segments(app):
             assert not any(raw in seg.text for raw in RAW_CONTROLS)
         assert "[b]bold[/b]" in cells_text(table, hostile.call_id)
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, HistoryDetailsScreen))
+        await until(lambda: isinstance(app.screen, HistoryDetailsScreen))
         await pilot.pause()
         for seg in segments(app):
             assert not any(raw in seg.text for raw in RAW_CONTROLS)
@@ -594,7 +598,8 @@ async def test_the_export_key_has_an_id_shows_in_help_and_clashes_with_nothing(
     fixed_app: Callable[..., RiskApp],
 ) -> None:
     (export,) = HistoryPane.BINDINGS
-    assert isinstance(export, Binding) and export.id == "history.export"
+    assert isinstance(export, Binding)
+    assert export.id == "history.export"
     app_keys = {b.key for b in RiskApp.BINDINGS if isinstance(b, Binding)}
     assert export.key not in app_keys
     app = fixed_app()

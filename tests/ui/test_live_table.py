@@ -87,7 +87,7 @@ def recorded_renders(table: LiveTable) -> Iterator[list[str]]:
         keys.append(key)
         return original(key, *args)
 
-    table._render_row = recording  # type: ignore[method-assign,assignment]
+    table._render_row = recording  # type: ignore[method-assign,assignment]  # a spy, until `del`
     try:
         yield keys
     finally:
@@ -166,8 +166,9 @@ async def test_unchanged_version_and_equal_cells_are_not_changes() -> None:
             table.apply_diff({"A00002": row(2, Decimal("7.00"), version=None)})
             await pilot.pause()
         assert rendered == ["A00002"]
-        assert table.get_row("A00002") is not None
-        assert table.get_row("A00002").version == 2  # type: ignore[union-attr]
+        changed = table.get_row("A00002")
+        assert changed is not None
+        assert changed.version == 2
         assert "7.00" in table.render_line(3).text
 
 
@@ -234,7 +235,8 @@ async def test_sorted_view_matches_a_full_sort_after_every_diff(changes: int) ->
             assert table.visible_keys() == expected
             assert [table.key_at(index) for index in range(5)] == expected[:5]
             cursor = table.cursor_key
-            assert cursor is not None and table.key_at(table.cursor_index or 0) == cursor
+            assert cursor is not None
+            assert table.key_at(table.cursor_index or 0) == cursor
 
 
 async def test_header_shows_the_sort_direction_as_text() -> None:
@@ -383,7 +385,9 @@ async def test_unstyled_cells_get_the_table_background_and_cell_styles_survive()
         segments = list(table.render_line(2))  # not the cursor row
         assert all(segment.style and segment.style.bgcolor == background for segment in segments)
         red = [segment for segment in segments if segment.text.strip() == "C0"]
-        assert red and red[0].style is not None and red[0].style.color is not None
+        assert red
+        assert red[0].style is not None
+        assert red[0].style.color is not None
         assert red[0].style.color.name == "red"
 
 
@@ -404,7 +408,8 @@ async def test_cell_line_breaks_cannot_break_the_row() -> None:
         await pilot.pause()
         table = app.query_one(LiveTable)
         strip = table.render_line(1)
-        assert "\n" not in strip.text and "\t" not in strip.text
+        assert "\n" not in strip.text
+        assert "\t" not in strip.text
         assert strip.cell_length == table.scrollable_content_region.width
 
 
@@ -465,8 +470,10 @@ def test_every_binding_has_an_id() -> None:
     bindings = [binding for binding in LiveTable.BINDINGS if isinstance(binding, Binding)]
     assert len(bindings) == len(LiveTable.BINDINGS)
     ids = [binding.id for binding in bindings]
-    assert all(ids) and len(set(ids)) == len(ids)
-    assert "table.mark" in ids and "table.select" in ids
+    assert all(ids)
+    assert len(set(ids)) == len(ids)
+    assert "table.mark" in ids
+    assert "table.select" in ids
 
 
 def test_columns_must_have_unique_keys() -> None:

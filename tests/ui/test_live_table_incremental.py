@@ -130,7 +130,7 @@ async def test_a_changed_cell_repaints_only_its_column() -> None:
             refreshed.append(regions)
             return original(*regions, **options)
 
-        table.refresh = recording  # type: ignore[method-assign]
+        table.refresh = recording  # type: ignore[method-assign]  # a spy, until `del`
         try:
             table.apply_diff({"A00003": row(3, Decimal("999.99"), version=2)})
             await pilot.pause()
@@ -141,7 +141,8 @@ async def test_a_changed_cell_repaints_only_its_column() -> None:
         amount_x = 2 + (1 + widths[0]) + (1 + widths[1]) + 1
         assert refreshed[0] == (Region(amount_x, 4, widths[2], 1),)
         line = screen_lines(app)[4]
-        assert line.startswith("   A00003   C3") and "999.99" in line
+        assert line.startswith("   A00003   C3")
+        assert "999.99" in line
 
 
 async def test_a_moved_row_and_the_cursor_row_repaint_whole_lines() -> None:
@@ -154,7 +155,8 @@ async def test_a_moved_row_and_the_cursor_row_repaint_whole_lines() -> None:
         table.apply_diff({"A00050": row(50, Decimal("100000"), version=2)})
         await pilot.pause()
         lines = screen_lines(app)
-        assert lines[1].startswith("   A00050") and "100000.00" in lines[1]
+        assert lines[1].startswith("   A00050")
+        assert "100000.00" in lines[1]
         assert lines[2].startswith(">  A00099")  # the cursor row moved down a line
         assert all(line.startswith(f"   A000{98 - n}") for n, line in enumerate(lines[3:23]))
 
@@ -173,7 +175,7 @@ async def test_layouts_elsewhere_do_not_redraw_the_scrollbars() -> None:
             redraws += 1
             return original(*regions, **options)
 
-        scrollbar.refresh = counting  # type: ignore[method-assign]
+        scrollbar.refresh = counting  # type: ignore[method-assign]  # a spy, until `del`
         try:
             for _ in range(3):  # what a Static.update elsewhere on the screen causes
                 app.screen.refresh(layout=True)

@@ -6,7 +6,6 @@ the snapshots run it in a thread with a stopped clock and deterministic call ids
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,6 +16,7 @@ from decimal import Decimal as D
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 import pytest
@@ -28,10 +28,10 @@ from risk_tui.cli.commands import serve_simulator
 from risk_tui.cli.compose import desk_api
 from risk_tui.config import FeedSettings, Settings, load_settings
 from risk_tui.core import lifecycle
-from risk_tui.core.actions import OrderIntent, SendState
+from risk_tui.core.actions import SendState
 from risk_tui.core.model import Market, Side
-from risk_tui.core.records import StoredOrder
-from risk_tui.core.roles import Actor, Role
+from risk_tui.core.records import OrderOutcome, StoredOrder
+from risk_tui.core.roles import Role
 from risk_tui.screens.order_words import (
     CancelOrderDialog,
     average_price,
@@ -39,7 +39,7 @@ from risk_tui.screens.order_words import (
     order_cells,
     order_facts,
 )
-from risk_tui.screens.orders import OrdersPane
+from risk_tui.screens.orders import SCAN_INTERVAL, OrdersPane
 from risk_tui.sim.app import SimState
 from risk_tui.sim.scenarios import build_state
 from risk_tui.storage import Store, create_engine, upgrade
@@ -47,11 +47,13 @@ from risk_tui.storage.orders import pending_order
 from risk_tui.storage.rows import ORDER_ROWS
 from risk_tui.storage.tables import orders
 from risk_tui.widgets.live_table import LiveTable
+from tests.clocks import Monotonic
+from tests.factories import sell_order
 from tests.threaded_sim import serve_in_thread
 from tests.ui.conftest import CALENDARS, NOW
-from tests.ui.helpers import desk_of
+from tests.ui.helpers import TRADER1, desk_of
+from tests.waiting import until
 
-TRADER = Actor("trader1", Role.TRADER)
 HOSTILE = "\x1b]8;;http://evil\x1b\\x\x1b]8;;\x1b\\ \x1b[2J [b]bold[/b] \u202e"
 
 
@@ -93,13 +95,6 @@ async def running(
             yield app, pilot
 
 
-async def until(condition: Callable[[], bool], seconds: float = 8) -> None:
-    end = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < end, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 async def desk_ready(app: RiskApp) -> None:
     """A1001 in call on live figures: an order may be placed on it."""
     await until(
@@ -122,19 +117,17 @@ async def place(
     """A liquidation order on A1001's open call, as the trader places it."""
     desk = desk_of(app)
     assert desk is not None
-    intent = OrderIntent(
+    intent = sell_order(
+        quantity,
         client_order_id=key,
-        account_id="A1001",
         symbol=symbol,
-        side=Side.SELL,
-        quantity=D(quantity),
         order_type="market" if limit is None else "limit",
         limit_price=None if limit is None else D(limit),
-        reason="margin_call",
         reference=desk.engine.open_calls["A1001"].call_id,
-        operator=TRADER.name,
+        operator=TRADER1.name,
     )
-    outcome = await desk.intents.submit_order(intent, TRADER)
+    outcome = await desk.intents.submit_order(intent, TRADER1)
+    assert isinstance(outcome, OrderOutcome), "sent, not waiting for approval"
     return outcome.order
 
 
@@ -197,7 +190,8 @@ def test_only_an_acknowledged_working_order_may_be_cancelled() -> None:
     assert cancel_refusal(stored("k")) is None
     assert cancel_refusal(stored("k", status="partially_filled", filled_quantity=D(100))) is None
     filled = cancel_refusal(stored("k", status="filled", filled_quantity=D(200)))
-    assert filled is not None and "already filled (200 of 200 filled)" in filled
+    assert filled is not None
+    assert "already filled (200 of 200 filled)" in filled
     assert "\n" not in filled
     for state, words in (
         (SendState.PENDING, "is pending"),
@@ -205,7 +199,8 @@ def test_only_an_acknowledged_working_order_may_be_cancelled() -> None:
         (SendState.FAILED, "never reached the broker"),
     ):
         refusal = cancel_refusal(stored("k", send_state=state, status=None, order_id=None))
-        assert refusal is not None and words in refusal
+        assert refusal is not None
+        assert words in refusal
     assert cancel_refusal(None) is not None
 
 
@@ -308,13 +303,37 @@ async def test_the_tab_reads_at_most_once_a_second_and_fetches_only_what_moved(
         await pilot.press("6")
         pane = pane_of(app)
         await until(lambda: "WORKING" in row_text(app, "RT-O-1"))
-        reads, fetched, renders = pane.reads, pane.rows_fetched, table_of(app).row_renders
-        scans = pane.scans
-        await asyncio.sleep(3.2)  # some 16 polls of the feed, 3 ticks of the clock
-        assert 1 <= pane.reads - reads <= 4
-        assert pane.scans - scans <= 1  # the whole table: once in 10 seconds at most
-        assert pane.rows_fetched == fetched  # nothing moved: no row read again
-        assert table_of(app).row_renders == renders  # and nothing repainted
+        # The tab's clock, moved by hand from here, on from the real one: a read is due.
+        clock = Monotonic(time.monotonic() + pane.read_interval)
+        pane.monotonic = clock
+        with patch.object(pane, "refresh_from", wraps=pane.refresh_from) as looks:
+
+            async def looked_at(times: int) -> None:
+                """The tab asked to refresh `times` more times (at each poll, each tick)."""
+                looked = looks.call_count
+                await until(lambda: looks.call_count >= looked + times, what="looks at the tab")
+
+            async def a_second_passes() -> None:
+                """The clock moves a second on: one read, however often the tab is looked
+                at until the clock moves again."""
+                reads = pane.reads
+                clock.advance(pane.read_interval)
+                await until(lambda: pane.reads > reads, what="a read once the second passed")
+                await looked_at(2)
+                assert pane.reads == reads + 1
+
+            await a_second_passes()
+            reads, fetched, renders = pane.reads, pane.rows_fetched, table_of(app).row_renders
+            scans = pane.scans
+            await looked_at(3)  # the clock stands: no read
+            assert pane.reads == reads
+            await a_second_passes()
+            assert pane.scans - scans <= 1  # the whole table: once in 10 seconds at most
+
+            assert pane.rows_fetched == fetched  # nothing moved: no row read again
+            assert table_of(app).row_renders == renders  # and nothing repainted
+            clock.advance(SCAN_INTERVAL)  # ten seconds on: the next read scans
+            await until(lambda: pane.scans > scans, what="a scan of the whole table")
 
 
 async def test_cancelling_a_working_order_sends_exactly_one_cancel_and_is_audited(
@@ -414,7 +433,8 @@ async def test_a_viewer_has_no_cancel_key_at_all(tmp_path: Path) -> None:
         await until(lambda: "WORKING" in row_text(app, "RT-O-1"))
         assert pane_of(app).check_action("cancel_order", ()) is False
         shown = {active.binding.action for active in app.screen.active_bindings.values()}
-        assert "cancel_order" not in shown and "older" in shown
+        assert "cancel_order" not in shown
+        assert "older" in shown
         await pilot.press("c")
         await pilot.pause(0.3)
         assert app.screen is app.screen_stack[0]

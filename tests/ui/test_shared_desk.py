@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
@@ -19,7 +18,6 @@ from risk_tui.app import RiskApp
 from risk_tui.cli.commands import serve_simulator
 from risk_tui.cli.compose import desk_api, desk_process
 from risk_tui.config import FeedSettings, Settings, load_settings
-from risk_tui.core.roles import Actor, Role
 from risk_tui.desk.api import DeskRole
 from risk_tui.desk.decide import Follower
 from risk_tui.desk.runtime import Desk
@@ -28,11 +26,10 @@ from risk_tui.storage import upgrade
 from risk_tui.storage.election import asyncpg_dsn
 from risk_tui.widgets.feed_banner import EngineBanner
 from risk_tui.widgets.live_table import LiveTable
+from tests.factories import BOB, OPERATOR
 from tests.ui.helpers import desk_of
 from tests.ui.test_app import CALENDARS
-
-ALICE = Actor("alice", Role.OPERATOR)
-BOB = Actor("bob", Role.TRADER)
+from tests.waiting import until
 
 
 @dataclass
@@ -51,7 +48,7 @@ async def shared(pg_db_url: str) -> AsyncIterator[SharedDesk]:
             update={
                 "feed": FeedSettings(url=url, poll_interval=0.2, stale_after=5.0, timeout=1.0),
                 "db": defaults.db.model_copy(update={"url": pg_db_url}),
-                "operators": {"alice": Role.OPERATOR, "bob": Role.TRADER},
+                "operators": {OPERATOR.name: OPERATOR.role, BOB.name: BOB.role},
             }
         )
         async with desk_process(settings, CALENDARS, role=DeskRole.ENGINE) as engine:
@@ -72,15 +69,6 @@ def terminal(shared: SharedDesk, operator: str) -> RiskApp:
     )
 
 
-async def until(condition: Callable[[], bool], seconds: float = 10) -> float:
-    """Wait for the condition; how long it took."""
-    start = time.monotonic()
-    while not condition():
-        assert time.monotonic() - start < seconds, "condition not met in time"
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
-
-
 def cells(app: RiskApp, account: str = "A1001") -> str:
     row = app.query_one("#warnings-pane-table", LiveTable).get_row(account)
     return " ".join(cell.plain for cell in row.cells) if row else ""
@@ -92,11 +80,12 @@ def call_of(app: RiskApp, account: str = "A1001") -> str:
 
 
 async def test_two_terminals_see_each_other_and_the_engine(shared: SharedDesk) -> None:
-    first, second = terminal(shared, "alice"), terminal(shared, "bob")
+    first, second = terminal(shared, OPERATOR.name), terminal(shared, BOB.name)
     async with first.run_test(size=(200, 40)) as one, second.run_test(size=(200, 40)) as two:
         # The engine opened the seed call; both terminals show it, with their own figures.
         await until(lambda: "1,015.00" in cells(first) and "1,015.00" in cells(second))
-        assert first.desk is not None and second.desk is not None
+        assert first.desk is not None
+        assert second.desk is not None
         assert first.desk.role is DeskRole.TERMINAL
         assert isinstance(desk_of(first).engine.decider, Follower)
         await until(lambda: "engine" in str(second.query_one(EngineBanner).render()))
@@ -104,32 +93,34 @@ async def test_two_terminals_see_each_other_and_the_engine(shared: SharedDesk) -
         # A remark in one shows in the other within a second.
         call_id = call_of(first)
         await desk_of(first).call_actions.add_remark(
-            call_id, "client calls back at 3pm", exception=False, actor=ALICE
+            call_id, "client calls back at 3pm", exception=False, actor=OPERATOR
         )
         took = await until(lambda: "client calls back at 3pm" in cells(second), seconds=1.0)
         print(f"remark seen by the other terminal after {took * 1000:.0f} ms")
 
         # A claim is one operator's, shown to everyone.
         await one.press("o")
-        await until(lambda: "alice" in cells(second), seconds=1.0)
+        await until(lambda: OPERATOR.name in cells(second), seconds=1.0)
         await two.press("o")
         await one.pause()
-        await until(
-            lambda: any("claimed by alice" in str(n.message) for n in second._notifications)
-        )
-        stored = await shared.engine.store.calls.get_call(call_id)  # type: ignore[attr-defined]
-        assert stored.claimed_by == "alice"
-        await one.press("o")  # alice gives it up; bob may take it now
-        await until(lambda: "alice" not in cells(second), seconds=1.0)
+        refusal = f"claimed by {OPERATOR.name}"
+        await until(lambda: any(refusal in str(n.message) for n in second._notifications))
+        stored = await shared.engine.store.calls.get_call(call_id)
+        assert stored is not None
+        assert stored.claimed_by == OPERATOR.name
+
+        await one.press("o")  # amy gives it up; bob may take it now
+        await until(lambda: OPERATOR.name not in cells(second), seconds=1.0)
         await desk_of(second).call_actions.claim(call_id, BOB)
-        await until(lambda: "bob" in cells(first), seconds=1.0)
+        await until(lambda: BOB.name in cells(first), seconds=1.0)
 
 
 async def test_a_terminal_cut_off_from_notifications_catches_up(shared: SharedDesk) -> None:
-    first, second = terminal(shared, "alice"), terminal(shared, "bob")
+    first, second = terminal(shared, OPERATOR.name), terminal(shared, BOB.name)
     async with first.run_test(size=(200, 40)), second.run_test(size=(200, 40)):
         await until(lambda: "1,015.00" in cells(first) and "1,015.00" in cells(second))
-        assert first.desk is not None and second.desk is not None
+        assert first.desk is not None
+        assert second.desk is not None
         shared_part = desk_of(second).listener
         assert shared_part is not None
         await until(lambda: shared_part.listener.connected)
@@ -150,9 +141,9 @@ async def test_a_terminal_cut_off_from_notifications_catches_up(shared: SharedDe
         finally:
             await admin.close()
         await until(lambda: not shared_part.listener.connected)
-        # While bob's terminal hears nothing, alice remarks: that notification is lost.
+        # While bob's terminal hears nothing, amy remarks: that notification is lost.
         await desk_of(first).call_actions.add_remark(
-            call_of(first), "written while bob was cut off", exception=False, actor=ALICE
+            call_of(first), "written while bob was cut off", exception=False, actor=OPERATOR
         )
         await until(lambda: states[:1] == [False])  # said so (the banner: "UPDATES CUT OFF")
         # Reconnected, bob's terminal re-reads everything and shows it.

@@ -3,16 +3,17 @@ against the simulator (`recall`, `selloff` and the seed desk) and snapshotted.""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from sqlalchemy import select
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from risk_tui.app import RiskApp
@@ -31,11 +32,13 @@ from risk_tui.storage.tables import audit_log
 from risk_tui.widgets.dialogs import MessageDialog
 from risk_tui.widgets.dialogs.cover import BuyToCoverDialog
 from risk_tui.widgets.live_table import LiveTable
+from tests.clocks import Monotonic
 from tests.sim.helpers import desk_book, fixed_clock, shortfalls
 from tests.threaded_sim import serve_in_thread
 from tests.ui.helpers import desk_of
-from tests.ui.test_app import Desk, make_app, until
+from tests.ui.test_app import Desk, make_app
 from tests.ui.test_dialogs import HOSTILE, RAW_CONTROLS, Host, problems_text, screen_text
+from tests.waiting import until
 
 SIZES = [(80, 24), (160, 50)]
 
@@ -78,19 +81,19 @@ def shown_shortfalls(table: LiveTable) -> dict[str, D]:
 
 
 async def open_shorts(app: RiskApp, pilot: Any, rows: int = 1) -> LiveTable:
-    await until(pilot, lambda: app.desk is not None and desk_of(app).engine.book.cursor is not None)
+    await until(lambda: app.desk is not None and desk_of(app).engine.book.cursor is not None)
     await pilot.press("3")
     table = app.query_one("#shorts-pane-table", LiveTable)
-    await until(pilot, lambda: table.row_count >= rows)
+    await until(lambda: table.row_count >= rows)
     return table
 
 
 async def open_details(app: RiskApp, pilot: Any, table: LiveTable, symbol: str) -> LiveTable:
     assert table.move_cursor(symbol)
     await pilot.press("enter")
-    await until(pilot, lambda: isinstance(app.screen, ShortDetailsScreen))
+    await until(lambda: isinstance(app.screen, ShortDetailsScreen))
     details = app.screen.query_one("#short-clients", LiveTable)
-    await until(pilot, lambda: details.row_count > 0)
+    await until(lambda: details.row_count > 0)
     return details
 
 
@@ -189,7 +192,7 @@ async def test_recall_shortfalls_show_and_are_allocated_largest_deficit_first(
         book = desk_book(sim)
         expected = shortfalls(book)
         assert len(expected) >= 2
-        await until(pilot, lambda: shown_shortfalls(table) == expected, seconds=10)
+        await until(lambda: shown_shortfalls(table) == expected, seconds=10)
         # every row against the simulator's own book: totals, clients, borrow, recall
         for symbol in table.visible_keys():
             row = cells(table, symbol)
@@ -204,7 +207,8 @@ async def test_recall_shortfalls_show_and_are_allocated_largest_deficit_first(
         worth: dict[str, D] = {}
         for symbol in expected:
             line = short_line(book, symbol, "SGD")
-            assert line is not None and line.shortfall_value is not None
+            assert line is not None
+            assert line.shortfall_value is not None
             worth[symbol] = line.shortfall_value
         ranked_by_worth = sorted(expected, key=lambda s: -worth[s])
         assert table.visible_keys()[: len(expected)] == ranked_by_worth
@@ -228,7 +232,7 @@ async def test_recall_shortfalls_show_and_are_allocated_largest_deficit_first(
         in_call = first in engine.open_calls
         assert details.cursor_key == first
         await pilot.press("l")
-        await until(pilot, lambda: isinstance(app.screen, BuyToCoverDialog))
+        await until(lambda: isinstance(app.screen, BuyToCoverDialog))
         dialog = app.screen
         assert isinstance(dialog, BuyToCoverDialog)
         assert dialog.query_one("#quantity", Input).value == f"{suggested:,}"
@@ -236,13 +240,14 @@ async def test_recall_shortfalls_show_and_are_allocated_largest_deficit_first(
         await pilot.press("ctrl+r")
         await pilot.pause()
         await pilot.press("ctrl+s", "ctrl+s")  # twice: still one order
-        await until(pilot, lambda: sum(sim.order_posts.values()) >= 1, seconds=5)
-        await until(pilot, lambda: isinstance(app.screen, ShortDetailsScreen))
+        await until(lambda: sum(sim.order_posts.values()) >= 1, seconds=5)
+        await until(lambda: isinstance(app.screen, ShortDetailsScreen))
         await pilot.pause(0.3)
     assert sum(sim.order_posts.values()) == 1
     (order,) = sim.orders.values()
     assert (order.account_id, order.symbol, order.side) == (first, worst, "buy")
-    assert order.quantity == suggested and order.reason == "recall"
+    assert order.quantity == suggested
+    assert order.reason == "recall"
     assert order.operator == "trader1"
     assert order.reference == (engine.open_calls[first].call_id if in_call else None)
 
@@ -266,7 +271,7 @@ async def test_selloff_moves_the_deficits_live_and_a_borrow_cut_is_allocated_by_
         before = screen_text(app)
         for _ in range(10):  # the market falls: the stock's price and value move
             sim.tick()
-        await until(pilot, lambda: screen_text(app) != before, seconds=10)
+        await until(lambda: screen_text(app) != before, seconds=10)
         # the lender cuts this stock's borrow to half the clients' short: a shortfall
         total = book.short_totals[symbol]
         lot = book.instruments[symbol].lot_size
@@ -291,15 +296,15 @@ async def test_selloff_moves_the_deficits_live_and_a_borrow_cut_is_allocated_by_
             rows = allocation_rows(details)
             return sum((number(r["suggested"]) for r in rows), D(0)) >= shortfall
 
-        await until(pilot, allocated, seconds=10)
+        await until(allocated, seconds=10)
         rows = allocation_rows(details)
         assert_allocated_by_deficit(rows, shortfall, lot)
         # in the order of the engine's current (fallen-market) figures
         ranked = [r["account"] for r in rows]
         assert ranked == ranked_by_the_engine(app, ranked, symbol)
         await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, ShortDetailsScreen))
-        await until(pilot, lambda: shown_shortfalls(table) == {symbol: shortfall}, seconds=5)
+        await until(lambda: not isinstance(app.screen, ShortDetailsScreen))
+        await until(lambda: shown_shortfalls(table) == {symbol: shortfall}, seconds=5)
 
 
 # --- the seed desk with a recall: overrides, messages, roles --------------------------------
@@ -317,14 +322,14 @@ async def test_a_client_not_in_call_is_bought_in_only_with_a_reason_and_audited(
         assert cells(table, "0700.HK")["available"] == "no record"
         assert cells(table, "TSLA.US")["shortfall"] == "50"
         details = await open_details(app, pilot, table, "TSLA.US")
-        await until(pilot, lambda: details.row_count == 2)
+        await until(lambda: details.row_count == 2)
         rows = allocation_rows(details)
         # U3001 is in force call (the largest deficit): all its 40; S5001 (safe) the last 10
         assert [(r["account"], r["suggested"]) for r in rows] == [("U3001", "40"), ("S5001", "10")]
         assert "override" in rows[1]["note"]
         assert details.move_cursor("S5001")
         await pilot.press("l")
-        await until(pilot, lambda: isinstance(app.screen, BuyToCoverDialog))
+        await until(lambda: isinstance(app.screen, BuyToCoverDialog))
         dialog = app.screen
         reason = dialog.query_one("#reason", Input)
         assert "recalled 50,000 TSLA.US due 2026-11-25" in reason.value
@@ -337,9 +342,9 @@ async def test_a_client_not_in_call_is_bought_in_only_with_a_reason_and_audited(
         await pilot.press("ctrl+r")
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: sum(sim.order_posts.values()) == 1, seconds=5)
-        await until(pilot, lambda: isinstance(app.screen, ShortDetailsScreen))
-        await until(pilot, lambda: cells(details, "S5001")["working"] == "10", seconds=8)
+        await until(lambda: sum(sim.order_posts.values()) == 1, seconds=5)
+        await until(lambda: isinstance(app.screen, ShortDetailsScreen))
+        await until(lambda: cells(details, "S5001")["working"] == "10", seconds=8)
         store = desk_of(app).store
         async with store._engine.connect() as conn:
             audits = (
@@ -354,7 +359,8 @@ async def test_a_client_not_in_call_is_bought_in_only_with_a_reason_and_audited(
         "buy",
         D(10),
     )
-    assert order.reference is None and order.reason == "recall"
+    assert order.reference is None
+    assert order.reason == "recall"
     assert [a.details["reason"] for a in audits] == [
         "recall: lender wants all TSLA back by Wednesday"
     ]
@@ -369,7 +375,7 @@ async def test_messages_go_to_clients_in_call_and_say_why_not_to_the_others(
     async with app.run_test(size=(160, 50)) as pilot:
         table = await open_shorts(app, pilot, rows=2)
         details = await open_details(app, pilot, table, "TSLA.US")
-        await until(pilot, lambda: details.row_count == 2)
+        await until(lambda: details.row_count == 2)
         assert details.move_cursor("S5001")
         await pilot.press("m")
         await pilot.pause()
@@ -378,16 +384,18 @@ async def test_messages_go_to_clients_in_call_and_say_why_not_to_the_others(
         assert any("S5001" in n and "not in margin call" in n for n in notes)
         assert details.move_cursor("U3001")
         await pilot.press("m")
-        await until(pilot, lambda: isinstance(app.screen, MessageDialog))
+        await until(lambda: isinstance(app.screen, MessageDialog))
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: sum(sim.message_posts.values()) == 1, seconds=5)
-        await until(pilot, lambda: isinstance(app.screen, ShortDetailsScreen))
+        await until(lambda: sum(sim.message_posts.values()) == 1, seconds=5)
+        await until(lambda: isinstance(app.screen, ShortDetailsScreen))
         # enter: the client's margin call in full, as on the Real-time warnings tab
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, DetailsScreen))
-        assert app.screen.call.account_id == "U3001"
+        await until(lambda: isinstance(app.screen, DetailsScreen))
+        details_screen = app.screen
+        assert isinstance(details_screen, DetailsScreen)
+        assert details_screen.call.account_id == "U3001"
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, ShortDetailsScreen))
+        await until(lambda: isinstance(app.screen, ShortDetailsScreen))
     (message,) = sim.messages.values()
     assert message.account_id == "U3001"
 
@@ -408,7 +416,8 @@ async def test_a_viewer_sees_the_allocation_but_cannot_buy_in_or_message(
         await pilot.pause()
         assert app.screen is screen
         assert cells(details, "U3001")["suggested"] == "40"
-    assert sum(sim.order_posts.values()) == 0 and sum(sim.message_posts.values()) == 0
+    assert sum(sim.order_posts.values()) == 0
+    assert sum(sim.message_posts.values()) == 0
 
 
 @pytest.mark.parametrize("scenario_desk", [seed_recall_sim], indirect=True)
@@ -420,31 +429,56 @@ async def test_the_tab_recomputes_only_when_the_feed_moved_and_at_most_once_a_se
     async with app.run_test(size=(120, 80)) as pilot:  # tall: the help lists every key
         table = await open_shorts(app, pilot, rows=2)
         pane = app.query_one("#shorts-pane", ShortsPane)
-        await pilot.pause(1.2)
-        idle = pane.computed
-        await asyncio.sleep(2.5)  # polls and ticks go on; the book does not move
-        assert pane.computed - idle <= 1  # (a minute may turn)
-        busy = pane.computed
-        started = time.monotonic()
-        for step in range(25):  # the feed moves every 0.1 s
-            sim.publish({"quotes": [{"symbol": "TSLA.US", "price": f"{250 + step}.00"}]})
-            await asyncio.sleep(0.1)
-        elapsed = time.monotonic() - started
-        value = f"SGD {50 * 274 * D('1.3450'):,.2f}"  # TSLA's 50 shortfall at the last price
-        await until(pilot, lambda: value in str(pane.query_one("#shorts-summary").render()))
-        assert pane.computed - busy <= elapsed / pane.min_interval + 2
+        desk = desk_of(app)
+        # The pane's rate limit on a clock moved by hand from here, on from the real one.
+        clock = Monotonic(time.monotonic() + pane.min_interval)
+        pane.monotonic = clock
+
+        def summary() -> str:
+            return str(pane.query_one("#shorts-summary").render())
+
+        async def move_to(price: D) -> None:
+            """TSLA.US moves, and the app hands the tab the view with the move."""
+            sim.publish({"quotes": [{"symbol": "TSLA.US", "price": str(price)}]})
+            await until(
+                lambda: (
+                    desk.engine.book.quotes["TSLA.US"].price == price
+                    and app.view is not None
+                    and app.view.cursor == desk.engine.view.cursor
+                ),
+                what=f"the move to {price} shown to the tab",
+            )
+
+        with patch.object(pane, "refresh_from", wraps=pane.refresh_from) as looks:
+            # Idle: polls and repaints go on, the book does not move: nothing recomputed.
+            idle = pane.computed
+            await until(lambda: looks.call_count >= 2, what="two looks at the idle tab")
+            assert pane.computed - idle <= 1  # (the minute may turn)
+            # Busy: the feed moves at every poll, the clock stands: one recompute at most.
+            busy = pane.computed
+            for step in range(5):
+                await move_to(D(f"{250 + step}.00"))
+
+            assert pane.computed - busy <= 1
+            value = f"SGD {50 * 254 * D('1.3450'):,.2f}"  # TSLA's 50 shortfall at the last price
+            assert value not in summary()
+            # A second later the next look recomputes, and shows the last price.
+            clock.advance(pane.min_interval)
+            await until(lambda: value in summary(), what="the last price in the summary")
+            assert pane.computed - busy <= 2
+
         # `o` orders by the next column, the help lists it, the filter works here too
         assert (table.sort_column, table.sort_reverse) == ("value", True)
         assert table.visible_keys() == ["TSLA.US", "0700.HK"]  # worth, then unknown
         await pilot.press("o")
         assert (table.sort_column, table.sort_reverse) == ("shortfall", True)
         await pilot.press("question_mark")
-        await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        await until(lambda: type(app.screen).__name__ == "HelpScreen")
         await pilot.pause()
         assert "shorts.order" in screen_text(app)
         await pilot.press("escape")
         await pilot.press("slash", *"0700", "enter")
-        await until(pilot, lambda: table.row_count == 1)
+        await until(lambda: table.row_count == 1)
         assert table.cursor_key == "0700.HK"
 
 
@@ -481,7 +515,8 @@ async def test_the_dialog_mints_one_key_and_answers_once() -> None:
         await pilot.pause()
     (answer,) = app.results
     assert answer.intent.client_order_id == "RT-O-first"
-    assert answer.intent.side is Side.BUY and answer.intent.quantity == D(10)
+    assert answer.intent.side is Side.BUY
+    assert answer.intent.quantity == D(10)
     assert answer.override_reason.startswith("Recall buy-in:")
 
 
@@ -528,34 +563,24 @@ def seed_feed() -> Iterator[str]:
     yield from serve_in_thread(seed_recall_sim())
 
 
-async def _shorts_loaded(pilot: Any) -> LiveTable:
+async def _shorts_loaded(pilot: Pilot[Any]) -> LiveTable:
     app = pilot.app
     warnings = app.query_one("#warnings-pane-table", LiveTable)
-    end = time.monotonic() + 10
-    while warnings.row_count < 4:
-        assert time.monotonic() < end, "the seed desk did not load"
-        await asyncio.sleep(0.05)
+    await until(lambda: warnings.row_count >= 4, what="the seed desk")
     await pilot.press("3")
     table = app.query_one("#shorts-pane-table", LiveTable)
-    while table.row_count < 2:
-        assert time.monotonic() < end, "the shorts did not show"
-        await asyncio.sleep(0.05)
+    await until(lambda: table.row_count >= 2, what="the shorts")
     await pilot.pause()
     return table
 
 
-async def _details_open(pilot: Any) -> LiveTable:
+async def _details_open(pilot: Pilot[Any]) -> LiveTable:
     table = await _shorts_loaded(pilot)
     table.move_cursor("TSLA.US")
     await pilot.press("enter")
-    end = time.monotonic() + 10
-    while not isinstance(pilot.app.screen, ShortDetailsScreen):
-        assert time.monotonic() < end, "the details did not open"
-        await asyncio.sleep(0.05)
+    await until(lambda: isinstance(pilot.app.screen, ShortDetailsScreen), what="the details")
     details = pilot.app.screen.query_one("#short-clients", LiveTable)
-    while details.row_count < 2:
-        assert time.monotonic() < end, "the clients did not show"
-        await asyncio.sleep(0.05)
+    await until(lambda: details.row_count >= 2, what="the clients")
     await pilot.pause()
     return details
 
@@ -578,10 +603,8 @@ def test_snapshot_buy_to_cover(snap_compare: Any, fixed_app: Any, size: tuple[in
         details = await _details_open(pilot)
         details.move_cursor("S5001")
         await pilot.press("l")
-        end = time.monotonic() + 10
-        while not isinstance(pilot.app.screen, BuyToCoverDialog):
-            assert time.monotonic() < end, "the dialog did not open"
-            await asyncio.sleep(0.05)
+        await until(lambda: isinstance(pilot.app.screen, BuyToCoverDialog), what="the dialog")
+
         await pilot.pause()
 
     assert snap_compare(fixed_app(), terminal_size=size, run_before=run_before)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,16 +10,14 @@ import pytest
 from risk_tui.app import TABS, RiskApp
 from risk_tui.widgets.live_table import LiveTable
 from tests.ui.helpers import desk_of
+from tests.waiting import until
 
 SIZES = [(80, 24), (160, 50)]
 
 
 async def _loaded(pilot: Any) -> None:
     table = pilot.app.query_one("#warnings-pane-table", LiveTable)
-    end = time.monotonic() + 10
-    while table.row_count < 4:
-        assert time.monotonic() < end, "the seed desk did not load"
-        await asyncio.sleep(0.05)
+    await until(lambda: table.row_count >= 4, what="the seed desk")
     await pilot.pause()
 
 
@@ -61,10 +57,7 @@ def test_exceptions_tab_with_a_marked_call(
         )
         await pilot.press("5")
         table = app.query_one("#exceptions-pane-table", LiveTable)
-        end = time.monotonic() + 5
-        while table.row_count < 1:
-            assert time.monotonic() < end, "the marked call did not reach the Exceptions tab"
-            await asyncio.sleep(0.05)
+        await until(lambda: table.row_count >= 1, what="the marked call on the Exceptions tab")
         await pilot.pause()
 
     assert snap_compare(fixed_app(), terminal_size=size, run_before=run_before)

@@ -19,6 +19,7 @@ import pytest
 from risk_tui.sim.app import SimState
 from risk_tui.sim.seed import SEED_ACCOUNT, seed_book
 from tests.threaded_sim import serve_in_thread
+from tests.waiting import read_until
 
 # One hostile name per account: the Client column is narrow, and each must be seen whole.
 HOSTILE = {
@@ -65,35 +66,31 @@ def test_hostile_name_reaches_the_terminal_inert(
         close_fds=True,
     )
     os.close(follower)
-    output = bytearray()
-    deadline = time.monotonic() + 20
     try:
-        while time.monotonic() < deadline:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            output.extend(chunk)
-            if b"[b]bold[/b]" in output and b"click" in output and b"txt" in output:
-                time.sleep(0.5)
-                break
+        # Every read waits in select() for the time left: a deadline holds even when the
+        # app stops writing (a bare os.read would block for ever).
+        shown = read_until(
+            leader,
+            lambda out: b"[b]bold[/b]" in out and b"click" in out and b"txt" in out,
+            seconds=20,
+            what="the three hostile names on the screen",
+        )
+        time.sleep(0.5)  # let the frame finish before asking to quit
         os.write(leader, b"q")
-        stop = time.monotonic() + 5
-        while process.poll() is None and time.monotonic() < stop:
-            try:
-                output.extend(os.read(leader, 65536))
-            except OSError:
-                break
+        rest = read_until(leader, seconds=10, what="the app quitting and closing its terminal")
     finally:
         if process.poll() is None:
             process.kill()
         os.close(leader)
     assert process.wait(5) == 0
-    text = output.decode("utf-8", "replace")
+    text = (shown + rest).decode("utf-8", "replace")
+
     visible = ANSI.sub("", text)
     assert "[b]bold[/b][link=x]y" in visible  # markup shown, not applied
     assert "␛]8;;http://evil␛\\click" in visible  # the OSC 8 link shown as inert pictures
     assert "␛[2J⟨9B⟩31m␇⟨U+202E⟩txt" in visible
     # None of it reached the terminal as a control sequence.
     assert not any("evil" in m.group(0) for m in ANSI.finditer(text))
-    assert "\u009b" not in text and "\u202e" not in text and "\x07" not in visible
+    assert "\u009b" not in text
+    assert "\u202e" not in text
+    assert "\x07" not in visible

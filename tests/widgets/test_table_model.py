@@ -8,6 +8,7 @@ stored versions, and the `TableChange` each operation returned.
 
 from __future__ import annotations
 
+import functools
 import random
 import subprocess
 import sys
@@ -428,7 +429,7 @@ class TableModelMachine(RuleBasedStateMachine):
             else:
                 version = (old_version or 0) + 1
                 if send == "lazy":
-                    sent[key] = RowData.lazy(lambda made=new_cells: made, version)
+                    sent[key] = RowData.lazy(functools.partial(tuple, new_cells), version)
                 else:
                     sent[key] = RowData(new_cells, version)
                 naive.rows[key] = (new_cells, version)
