@@ -17,17 +17,20 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/risk-tui demo
 
-# The whole suite (CI): lint, types, the import contract, then pytest with a real
+# The whole suite (CI): lint, types, the import contracts (pyproject.toml: layers, the
+# pure core, the terminal on the Desk API only, no cycles), then pytest with a real
 # PostgreSQL server started (and stopped) by scripts/with-postgres.sh.
 test: $(STAMP)
 	$(BIN)/ruff check risk_tui tests benchmarks
 	$(BIN)/mypy risk_tui tests
+	$(BIN)/lint-imports
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/with-postgres.sh $(BIN)/python -m pytest
 
 # The inner loop: lint, types, and pytest on SQLite only, without the slow tests; no PostgreSQL.
 test-fast: $(STAMP)
 	$(BIN)/ruff check risk_tui tests benchmarks
 	$(BIN)/mypy risk_tui tests
+	$(BIN)/lint-imports
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -m "not slow and not postgresql"
 
 clean:

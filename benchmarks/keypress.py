@@ -52,7 +52,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -255,7 +255,8 @@ async def _scenario(
     name: str, views: list[DeskView], presses: int, *, storm: bool, freeze: bool
 ) -> dict[str, Any]:
     rng = random.Random(SEED + 1)
-    calendars = TradingCalendars(load_overrides(default_overrides_path()), today=date.today())
+    today = datetime.now(UTC).date()
+    calendars = TradingCalendars(load_overrides(default_overrides_path()), today=today)
     with tempfile.TemporaryDirectory(prefix="bench-keypress-") as tmp:
         async with serve_simulator(SimState(tick_interval=None)) as url:
             defaults = load_settings(None, env={}, discover=False)

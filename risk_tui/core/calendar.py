@@ -22,7 +22,7 @@ import warnings
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -386,7 +386,7 @@ class TradingCalendars:
         if bound_max is not None:
             end = _to_date(bound_max)
         else:
-            today = self._today or date.today()
+            today = self._today or datetime.now(UTC).date()
             end = date(today.year + self._unbounded_years, 12, 31)
         if start > end:
             return None, []

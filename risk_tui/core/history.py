@@ -83,27 +83,26 @@ class FigureChange:
 
 def figure_changes(before: Payload | None, after: Payload | None) -> list[FigureChange]:
     """Cash per currency (as held), then `FIGURES`, before → after."""
-    rows: list[FigureChange] = []
     cash_before, cash_after = _cash(before), _cash(after)
     # A currency not held at one snapshot was a zero balance there, if that snapshot
     # recorded cash at all.
     none_before = ZERO if _records_cash(before) else None
     none_after = ZERO if _records_cash(after) else None
-    for currency in sorted(set(cash_before) | set(cash_after)):
-        rows.append(
-            FigureChange(
-                f"cash:{currency}",
-                f"Cash {currency}",
-                cash_before.get(currency, none_before),
-                cash_after.get(currency, none_after),
-                currency,
-            )
+    cash = [
+        FigureChange(
+            f"cash:{currency}",
+            f"Cash {currency}",
+            cash_before.get(currency, none_before),
+            cash_after.get(currency, none_after),
+            currency,
         )
-    for key, label in FIGURES:
-        rows.append(
-            FigureChange(key, label, payload_decimal(before, key), payload_decimal(after, key))
-        )
-    return rows
+        for currency in sorted(set(cash_before) | set(cash_after))
+    ]
+    figures = [
+        FigureChange(key, label, payload_decimal(before, key), payload_decimal(after, key))
+        for key, label in FIGURES
+    ]
+    return cash + figures
 
 
 def _records_cash(payload: Payload | None) -> bool:
@@ -210,8 +209,10 @@ def _price_effect(change: PositionChange) -> Decimal | None:
         return None
     kept = min(abs(before.quantity), abs(after.quantity))
     sign = 1 if before.quantity > 0 else -1
-    assert before.price is not None and before.fx is not None  # checked just above
-    assert after.price is not None and after.fx is not None
+    assert before.price is not None
+    assert before.fx is not None
+    assert after.price is not None
+    assert after.fx is not None
     with localcontext(context()):
         return sign * kept * (after.price * after.fx - before.price * before.fx)
 

@@ -208,8 +208,8 @@ class AutoLiquidations:
         store = self._store
         moved: list[StoredAutoLiquidation] = []
         async with self._lock:
-            for plan in await store.plans.stranded_auto_liquidations():
-                moved.append(await self._settle_ended(plan))
+            stranded = await store.plans.stranded_auto_liquidations()
+            moved.extend([await self._settle_ended(plan) for plan in stranded])
             if await self._kill_switch.holds_plans():
                 return moved  # the kill switch: due plans wait, scheduled, for its release
             for plan in await store.plans.due_auto_liquidations(self._engine.clock()):

@@ -39,7 +39,8 @@ def _check_words() -> None:
     tables += list(_SUFFIX.values())
     for words in tables:
         for word in words:
-            assert not any(c in word for c in '"\\') and word.isprintable(), word
+            assert not any(c in word for c in '"\\'), word
+            assert word.isprintable(), word
 
 
 _check_words()

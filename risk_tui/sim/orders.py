@@ -217,7 +217,8 @@ class OrderDesk:
     def _validated(self, body: dict[str, Any], key: str, now: datetime) -> Order:
         account_id = _text(body, "account_id", required=True)
         symbol = _text(body, "symbol", required=True)
-        assert account_id is not None and symbol is not None
+        assert account_id is not None
+        assert symbol is not None
         if self.book.raw("accounts", (account_id,)) is None:
             raise Invalid(f"unknown account {account_id}")
         if self.book.raw("instruments", (symbol,)) is None:

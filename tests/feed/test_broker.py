@@ -1,7 +1,7 @@
 """The broker client alone (no store): how each answer is classified, and the retry policy.
 
 The outbox's promises, through this client to a fake broker on a real port, are pinned
-in `test_gateway.py`; here an `httpx.MockTransport` plays the broker, so each answer
+in `tests/desk/test_outbox.py`; here an `httpx.MockTransport` plays the broker, so each answer
 can be chosen exactly.
 """
 
@@ -84,7 +84,8 @@ async def test_a_422_is_a_refusal_with_the_brokers_one_line_reason() -> None:
     broker, requests = broker_answering(answer(422, {"message": "not a whole\nboard lot"}))
     refused = await broker.post(ORDERS, "RT-O-1", {})
     assert isinstance(refused, Refused)
-    assert refused.reason.startswith("HTTP 422: not a whole") and "\n" not in refused.reason
+    assert refused.reason.startswith("HTTP 422: not a whole")
+    assert "\n" not in refused.reason
     assert len(requests) == 1
 
 

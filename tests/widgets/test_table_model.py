@@ -77,7 +77,8 @@ def test_a_load_shows_rows_in_arrival_order_with_the_cursor_on_the_first() -> No
     model = TableModel(COLUMNS)
     change = model.set_rows({"B": row("B", 2), "A": row("A", 1), "C": row("C", 3)})
     assert model.visible_keys() == ["B", "A", "C"]
-    assert change.reordered and change.cursor == CursorMove(None, "B")
+    assert change.reordered
+    assert change.cursor == CursorMove(None, "B")
     assert (model.row_count, model.total_row_count, model.cursor_index) == (3, 3, 0)
     assert [model.index_of(key) for key in "ABC"] == [1, 0, 2]
     assert model.keys_between(1, 10) == ["A", "C"]
@@ -88,9 +89,11 @@ def test_a_diff_reports_changed_rows_and_the_data_they_replaced() -> None:
     old_a = model.get_row("A")
     change = model.apply_diff({"A": row("A", 5, version=2), "N": row("N", 0, version=None)})
     assert change.changed == {"A", "N"}
-    assert change.previous == {"A": old_a} and change.previous["A"] is old_a
+    assert change.previous == {"A": old_a}
+    assert change.previous["A"] is old_a
     assert change.reordered  # N entered the view
-    assert change.cursor is None and not change.marks
+    assert change.cursor is None
+    assert not change.marks
     assert model.visible_keys() == ["A", "B", "N"]
     assert model.get_row("N") == RowData(cells("N", 0), 0)  # no version: stored as 0
 
@@ -105,7 +108,8 @@ def test_an_unchanged_version_or_equal_cells_are_no_change() -> None:
     assert model.apply_diff({"A": row("A", 1, version=None)}) == TableChange()
     assert model.get_row("A") is stored
     change = model.apply_diff({"A": row("A", 7, version=None)})
-    assert change.changed == {"A"} and change.reordered
+    assert change.changed == {"A"}
+    assert change.reordered
     assert model.get_row("A") == RowData(cells("A", 7), 2)  # the stored version, bumped
     assert model.visible_keys() == ["B", "A"]
 
@@ -113,7 +117,8 @@ def test_an_unchanged_version_or_equal_cells_are_no_change() -> None:
 def test_in_arrival_order_an_update_never_moves_a_row() -> None:
     model = loaded({"A": 1, "B": 2})
     change = model.apply_diff({"A": row("A", 9, version=2)})
-    assert change.changed == {"A"} and not change.reordered
+    assert change.changed == {"A"}
+    assert not change.reordered
     assert model.visible_keys() == ["A", "B"]
 
 
@@ -124,7 +129,9 @@ def test_sorting_descending_reads_the_ascending_view_backwards() -> None:
     assert model.sort_by("int", reverse=True).reordered
     assert model.visible_keys() == ["D", "C", "A", "B"]
     assert [model.key_at(index) for index in range(4)] == ["D", "C", "A", "B"]
-    assert model.index_of("D") == 0 and model.cursor_key == "A" and model.cursor_index == 2
+    assert model.index_of("D") == 0
+    assert model.cursor_key == "A"
+    assert model.cursor_index == 2
     assert model.sort_by("int", reverse=True) == TableChange()  # already so
     assert (model.sort_column, model.sort_reverse, model.sort_index) == ("int", True, 1)
     assert model.sort_by(None).reordered
@@ -159,8 +166,10 @@ def test_a_row_that_stops_matching_the_filter_leaves_the_view() -> None:
     model = loaded({"A": 2, "B": 4, "C": 6})
     model.set_filter(lambda key, data: int(data.cells[1].plain) % 2 == 0)
     change = model.apply_diff({"B": row("B", 5, version=2), "D": row("D", 8)})
-    assert change.reordered and change.changed == {"B", "D"}
-    assert model.visible_keys() == ["A", "C", "D"] and not model.is_shown("B")
+    assert change.reordered
+    assert change.changed == {"B", "D"}
+    assert model.visible_keys() == ["A", "C", "D"]
+    assert not model.is_shown("B")
     model.apply_diff({"B": row("B", 0, version=3)})
     assert model.visible_keys() == ["A", "B", "C", "D"]  # back in its arrival place
 
@@ -205,11 +214,13 @@ def test_removing_the_cursor_row_puts_the_cursor_on_the_row_now_at_its_place() -
     model = loaded({key: index for index, key in enumerate("ABCD")})
     model.set_cursor("C")
     change = model.apply_diff({}, ["C", "missing"])
-    assert change.cursor == CursorMove("C", "D") and change.reordered
+    assert change.cursor == CursorMove("C", "D")
+    assert change.reordered
     change = model.apply_diff({}, ["D"])  # the last row: the cursor takes the new last
     assert change.cursor == CursorMove("D", "B")
     change = model.apply_diff({}, ["A", "B"])
-    assert change.cursor == CursorMove("B", None) and model.cursor_index is None
+    assert change.cursor == CursorMove("B", None)
+    assert model.cursor_index is None
     change = model.apply_diff({"E": row("E", 0)})
     assert change.cursor == CursorMove(None, "E")
 
@@ -220,15 +231,20 @@ def test_marks_flip_survive_filters_and_go_with_removed_rows() -> None:
     assert model.toggle_mark("A").marks == {"A"}
     assert model.toggle_mark("B").marks == {"B"}
     model.set_filter(lambda key, data: key != "A")
-    assert model.marked_keys == {"A", "B"} and model.is_marked("A")
+    assert model.marked_keys == {"A", "B"}
+    assert model.is_marked("A")
     change = model.apply_diff({}, ["B"])
-    assert change.marks == {"B"} and model.marked_keys == {"A"}
+    assert change.marks == {"B"}
+    assert model.marked_keys == {"A"}
     change = model.set_rows({"A": row("A", 1), "C": row("C", 3)})
-    assert not change.marks and model.marked_keys == {"A"}
+    assert not change.marks
+    assert model.marked_keys == {"A"}
     model.toggle_mark("C")
     change = model.set_rows({"C": row("C", 3)})
-    assert change.marks == {"A"} and model.marked_keys == {"C"}
-    assert model.clear_marks().marks == {"C"} and model.marked_keys == frozenset()
+    assert change.marks == {"A"}
+    assert model.marked_keys == {"C"}
+    assert model.clear_marks().marks == {"C"}
+    assert model.marked_keys == frozenset()
     assert model.clear_marks() == TableChange()
 
 
@@ -236,15 +252,19 @@ def test_a_filter_keeps_the_cursor_row_else_takes_the_first() -> None:
     model = loaded({f"K{index}": index for index in range(20)})
     model.set_cursor("K13")
     change = model.set_filter(lambda key, data: key.endswith("3"))
-    assert model.visible_keys() == ["K3", "K13"] and change.cursor is None
+    assert model.visible_keys() == ["K3", "K13"]
+    assert change.cursor is None
     change = model.set_filter(lambda key, data: key.endswith("7"))
     assert change.cursor == CursorMove("K13", "K7")
     # A diff that makes a row match shows it; one that stops matching hides it.
     change = model.apply_diff({"K27": row("K27", 27)}, ["K17"])
-    assert model.visible_keys() == ["K7", "K27"] and change.reordered
+    assert model.visible_keys() == ["K7", "K27"]
+    assert change.reordered
     model.set_filter(None)
-    assert model.row_count == 20 and model.cursor_key == "K7"
-    assert not model.is_shown("K17") and model.is_shown("K27")
+    assert model.row_count == 20
+    assert model.cursor_key == "K7"
+    assert not model.is_shown("K17")
+    assert model.is_shown("K27")
 
 
 def test_cursor_target_stays_in_the_view() -> None:
@@ -519,7 +539,8 @@ class TableModelMachine(RuleBasedStateMachine):
         assert (model.sort_column, model.sort_reverse) == (naive.sort, naive.reverse)
         for key, (expected_cells, version) in naive.rows.items():
             stored = model.get_row(key)
-            assert stored is not None and stored.version == version
+            assert stored is not None
+            assert stored.version == version
             assert stored.cells == expected_cells
         assert list(model.rows) == list(naive.rows)
 

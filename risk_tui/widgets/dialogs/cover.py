@@ -110,7 +110,8 @@ class BuyToCoverDialog(ReviewedDialog[CoverOrder]):
         if problem is not None:
             raise ValueError(f"{holder.account_id}: {problem}")
         position = short_position(holder, line.symbol)
-        assert position is not None and holder.margin is not None
+        assert position is not None
+        assert holder.margin is not None
         super().__init__()
         self.line = line
         self.holder = holder

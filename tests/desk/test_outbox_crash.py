@@ -39,7 +39,8 @@ from risk_tui.feed.retry import RetryPolicy
 from risk_tui.storage.db import create_engine, upgrade
 from risk_tui.storage.store import Store
 from risk_tui.storage.tables import orders
-from tests.feed.gateway_fake import FakeBroker, serve_fake
+from tests.desk.broker_fake import FakeBroker, serve_fake
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]
 TRADER = Actor("jdoe", Role.TRADER)
@@ -106,7 +107,7 @@ async def spawn(mode: str, db_url: str, feed_url: str, key: str) -> asyncio.subp
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.feed.test_gateway_crash",
+        "tests.desk.test_outbox_crash",
         mode,
         db_url,
         feed_url,
@@ -127,17 +128,23 @@ async def kill(process: asyncio.subprocess.Process) -> None:
 async def wait_until(
     condition: Callable[[], Awaitable[bool]], process: asyncio.subprocess.Process, what: str
 ) -> None:
-    """Poll `condition` until it holds; fail with the child's stderr if it died or stalled."""
-    deadline = time.monotonic() + 30
-    while not await condition():
-        if process.returncode is not None or time.monotonic() > deadline:
-            if process.returncode is None:
-                process.kill()
-            await process.wait()
-            assert process.stderr is not None
-            error = (await process.stderr.read()).decode()
-            pytest.fail(f"child never got to {what} (exit {process.returncode}):\n{error}")
-        await asyncio.sleep(0.005)
+    """Wait for `condition`; fail with the child's stderr if it died or stalled."""
+
+    async def stderr() -> str:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+        assert process.stderr is not None
+        error = (await process.stderr.read()).decode()
+        return f"child exit {process.returncode}, stderr:\n{error}"
+
+    await until(
+        condition,
+        seconds=30,
+        what=f"the child got to {what}",
+        context=stderr,
+        give_up_if=lambda: process.returncode is not None,
+    )
 
 
 async def fresh_outbox_recover(db_url: str, feed_url: str) -> Store:
@@ -206,9 +213,11 @@ async def test_killed_after_recording_before_sending(tmp_path: Path, run: int) -
                 await store.engine.dispose()
     finally:
         await watcher.engine.dispose()
-    assert order is not None and order.send_state is SendState.ACKNOWLEDGED
+    assert order is not None
+    assert order.send_state is SendState.ACKNOWLEDGED
     assert order.order_id == broker.orders[key]["order_id"]
-    assert broker.creations[key] == 1 and broker.posts[key] == 1
+    assert broker.creations[key] == 1
+    assert broker.posts[key] == 1
 
 
 @pytest.mark.slow

@@ -38,8 +38,8 @@ from risk_tui.storage.chain import verify
 from risk_tui.storage.db import create_engine, upgrade
 from risk_tui.storage.store import Store
 from risk_tui.storage.tables import audit_log, orders
-from tests.feed.gateway_fake import FakeBroker, serve_fake
-from tests.storage.factories import account_state, make_call
+from tests.desk.broker_fake import FakeBroker, serve_fake
+from tests.factories import account_state, make_call
 
 TOKEN = "s3cret-token"
 TRADER = Actor("jdoe", Role.TRADER)
@@ -145,11 +145,13 @@ async def test_an_order_is_recorded_then_sent_and_acknowledged(
 ) -> None:
     intent = sell("300", order_type="limit", limit_price=Decimal("19.40"))
     outcome = await submit(outbox, intent)
-    assert outcome.created and outcome.posts == 1
+    assert outcome.created
+    assert outcome.posts == 1
     assert outcome.send_state is SendState.ACKNOWLEDGED
     order = outcome.order
     assert order.order_id == broker.orders[intent.client_order_id]["order_id"]
-    assert order.status == "working" and order.filled_quantity == 0
+    assert order.status == "working"
+    assert order.filled_quantity == 0
     assert broker.bodies[0]["quantity"] == "300"  # decimal strings on the wire
     assert broker.bodies[0]["limit_price"] == "19.40"
     assert broker.bodies[0]["operator"] == "jdoe"
@@ -178,7 +180,8 @@ async def test_a_press_after_the_acknowledgement_sends_nothing(
     # The position has since been sold: the checks would refuse a new order, but this is
     # the same order, already at the broker.
     again = await submit(outbox, intent, position_quantity=Decimal(0), data_fresh=False)
-    assert not again.created and again.posts == 0
+    assert not again.created
+    assert again.posts == 0
     assert again.send_state is SendState.ACKNOWLEDGED
     assert broker.posts[intent.client_order_id] == 1
     assert await order_rows(store) == 1
@@ -226,7 +229,8 @@ async def test_5xx_is_retried_until_the_broker_answers(outbox: Outbox, broker: F
     broker.fail_5xx = 2
     intent = sell()
     outcome = await submit(outbox, intent)
-    assert outcome.send_state is SendState.ACKNOWLEDGED and outcome.posts == 3
+    assert outcome.send_state is SendState.ACKNOWLEDGED
+    assert outcome.posts == 3
     assert broker.creations[intent.client_order_id] == 1
 
 
@@ -236,7 +240,8 @@ async def test_a_5xx_after_the_broker_created_it_still_makes_one_order(
     broker.fail_5xx_after_create = 1
     intent = sell()
     outcome = await submit(outbox, intent)
-    assert outcome.send_state is SendState.ACKNOWLEDGED and outcome.posts == 2
+    assert outcome.send_state is SendState.ACKNOWLEDGED
+    assert outcome.posts == 2
     assert broker.creations[intent.client_order_id] == 1
 
 
@@ -248,12 +253,15 @@ async def test_retries_run_out_in_doubt_and_recover_settles_it(
     intent = sell()
     outcome = await submit(outbox, intent)
     assert outcome.send_state is SendState.IN_DOUBT
-    assert outcome.posts == 3 and broker.posts[intent.client_order_id] == 3
-    assert outcome.error is not None and "503" in outcome.error
+    assert outcome.posts == 3
+    assert broker.posts[intent.client_order_id] == 3
+    assert outcome.error is not None
+    assert "503" in outcome.error
     broker.fail_5xx = 0
     recovery = await make_outbox(client, store).recover()
     (order,) = recovery.orders
-    assert order.send_state is SendState.ACKNOWLEDGED and recovery.unsettled == 0
+    assert order.send_state is SendState.ACKNOWLEDGED
+    assert recovery.unsettled == 0
     assert broker.creations[intent.client_order_id] == 1
     assert await make_outbox(client, store).recover() == type(recovery)()  # nothing left
 
@@ -264,7 +272,8 @@ async def test_a_422_fails_the_order_without_retrying(
     broker.reject_symbols["B.SG"] = "quantity is not a whole board lot"
     intent = sell("150")
     outcome = await submit(outbox, intent)
-    assert outcome.send_state is SendState.FAILED and outcome.posts == 1
+    assert outcome.send_state is SendState.FAILED
+    assert outcome.posts == 1
     assert "not a whole board lot" in (outcome.order.reject_reason or "")
     assert broker.posts[intent.client_order_id] == 1
     assert await store.orders.needing_send() == []
@@ -289,7 +298,8 @@ async def test_401_is_an_auth_error_and_not_retried(
         await submit(outbox, intent)
     assert broker.posts[intent.client_order_id] == 1
     order = await store.orders.get(intent.client_order_id)
-    assert order is not None and order.send_state is SendState.FAILED
+    assert order is not None
+    assert order.send_state is SendState.FAILED
     assert "not authorised" in (order.reject_reason or "")
 
 
@@ -305,7 +315,8 @@ async def test_an_unreachable_broker_leaves_the_order_in_doubt(store: Store) -> 
     async with make_client(FeedSettings(url="http://127.0.0.1:9")) as client:
         outcome = await submit(make_outbox(client, store, attempts=2), sell())
     assert outcome.send_state is SendState.IN_DOUBT
-    assert outcome.error is not None and "cannot connect" in outcome.error
+    assert outcome.error is not None
+    assert "cannot connect" in outcome.error
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -442,7 +453,8 @@ async def test_cancel_of_an_order_that_never_arrived_withdraws_it(
     with pytest.raises(OrderNotFound, match="never reached the broker"):
         await outbox.cancel_order(intent.client_order_id, TRADER)
     order = await store.orders.get(intent.client_order_id)
-    assert order is not None and order.send_state is SendState.FAILED
+    assert order is not None
+    assert order.send_state is SendState.FAILED
     assert "withdrawn by jdoe" in (order.reject_reason or "")
     await outbox.recover()  # and it stays withdrawn: nothing is sent later
     assert broker.bodies == []
@@ -456,7 +468,8 @@ async def test_cancel_when_the_broker_is_down_says_so(store: Store) -> None:
         with pytest.raises(GatewayUnavailable):
             await outbox.cancel_order(intent.client_order_id, TRADER)
     order = await store.orders.get(intent.client_order_id)
-    assert order is not None and order.send_state is SendState.PENDING  # nothing decided
+    assert order is not None
+    assert order.send_state is SendState.PENDING
 
 
 @pytest.mark.parametrize("envelope", [True, False])
@@ -530,7 +543,8 @@ async def test_an_old_unsent_order_is_withdrawn_not_sent(
     (order,) = (await outbox.recover()).orders
     assert order.send_state is SendState.FAILED
     assert "out of date" in (order.reject_reason or "")
-    assert broker.bodies == [] and broker.order_queries == 1
+    assert broker.bodies == []
+    assert broker.order_queries == 1
 
 
 async def test_an_old_order_in_doubt_found_at_the_broker_is_acknowledged(
@@ -564,7 +578,8 @@ async def test_a_message_is_sent_once_per_key(
     assert first.send_state is second.send_state is SendState.ACKNOWLEDGED
     assert first.message.status == "queued"
     again = await send(outbox, intent)
-    assert again.posts == 0 and not again.created
+    assert again.posts == 0
+    assert not again.created
     assert broker.posts[intent.message_id] == 1
     assert await audit_actions(store) == ["message_created", "message_sent"]
 
@@ -580,14 +595,16 @@ async def test_a_message_retried_after_a_timeout_is_delivered_once(
     broker.reply_delays = [SLOW_REPLY]
     intent = notice(channel="sms")
     outcome = await send(outbox, intent)
-    assert outcome.send_state is SendState.ACKNOWLEDGED and outcome.posts == 2
+    assert outcome.send_state is SendState.ACKNOWLEDGED
+    assert outcome.posts == 2
     assert broker.creations[intent.message_id] == 1
 
 
 async def test_a_message_5xx_then_success(outbox: Outbox, broker: FakeBroker) -> None:
     broker.fail_5xx = 1
     outcome = await send(outbox, notice())
-    assert outcome.send_state is SendState.ACKNOWLEDGED and outcome.posts == 2
+    assert outcome.send_state is SendState.ACKNOWLEDGED
+    assert outcome.posts == 2
 
 
 async def test_refused_messages(outbox: Outbox, broker: FakeBroker, store: Store) -> None:
@@ -605,7 +622,8 @@ async def test_a_message_the_broker_refuses_fails(
     broker.reject_channels["voice"] = "no phone number on file"
     intent = notice(channel="voice")
     outcome = await send(outbox, intent)
-    assert outcome.send_state is SendState.FAILED and outcome.posts == 1
+    assert outcome.send_state is SendState.FAILED
+    assert outcome.posts == 1
     assert broker.posts[intent.message_id] == 1
     assert await store.messages.needing_send() == []
     assert (await audit_actions(store))[-1] == "message_failed"
