@@ -18,7 +18,7 @@ objects to the garbage collector, as the warnings tab's freshly built rows are. 
 spent in garbage collections that ran inside a timed poll is recorded with
 `gc.callbacks` (`gc_ms`, `polls_with_gc`), to tell collector pauses from the widget's
 own work in the p99. The collector runs on the desk's schedule, as in the app
-(`risk_tui.engine.hold_collector`: automatic collection off, the young generations
+(`risk_tui.desk.collector.hold_collector`: automatic collection off, the young generations
 collected between polls, where the app's one-second tick collects them), for both
 widgets alike.
 

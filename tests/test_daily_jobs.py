@@ -113,7 +113,7 @@ async def test_no_daily_snapshot_while_stale_then_taken_once_live(
     call_id = seed_call_id(rig.desk)
     rig.clock.set_sgt(TUESDAY, 17, 31)
     rig.monotonic.now += 31  # no successful poll for longer than stale_after: STALE
-    with caplog.at_level(logging.WARNING, logger="risk_tui.engine"):
+    with caplog.at_level(logging.WARNING, logger="risk_tui.desk"):
         assert await rig.desk.daily.run_once() == ([], [])
         assert await rig.desk.daily.run_once() == ([], [])
     assert await rig.daily_snapshots(call_id) == []
@@ -123,7 +123,7 @@ async def test_no_daily_snapshot_while_stale_then_taken_once_live(
 
     rig.clock.set_sgt(TUESDAY, 19, 0)
     await rig.desk.poller.poll()  # live again
-    with caplog.at_level(logging.WARNING, logger="risk_tui.engine"):
+    with caplog.at_level(logging.WARNING, logger="risk_tui.desk"):
         snapshots, reminders = await rig.desk.daily.run_once()
     assert call_id in snapshots
     assert call_id in reminders

@@ -393,7 +393,7 @@ async def test_a_due_plan_waits_for_a_live_feed(rig: Rig, caplog: pytest.LogCapt
     await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(hours=1)
     rig.monotonic.now += 31  # no successful poll for longer than stale_after: STALE
-    with caplog.at_level(logging.WARNING, logger="risk_tui.engine"):
+    with caplog.at_level(logging.WARNING, logger="risk_tui.desk"):
         assert await rig.desk.plans.run_due() == []
         assert await rig.desk.plans.run_due() == []
     waiting = [r for r in caplog.records if "not live" in r.getMessage()]

@@ -34,7 +34,7 @@ async def engine_desk(settings: Settings) -> AsyncIterator[Desk]:
 async def test_two_engines_at_once_never_record_a_call_twice(
     pg_db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="risk_tui.engine")
+    caplog.set_level(logging.WARNING, logger="risk_tui.desk")
     await upgrade(pg_db_url)
     sim = build_state("crash", accounts=1_000, seed=3, tick_interval=None)
     async with serve_simulator(sim) as url:

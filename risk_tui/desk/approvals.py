@@ -287,6 +287,13 @@ class Approvals:
             "approver_role": approver.role.value,
         }
 
+    def _executed_details(self, request: ApprovalRequest, approver: Actor) -> dict[str, Any]:
+        """What an approved change records: the requester's action, the approver beside."""
+        return {
+            **self._actions.details(request.requester, request.account_id),
+            **self._approval_details(request, approver),
+        }
+
     async def _execute_deadline_move(
         self, request: ApprovalRequest, approver: Actor
     ) -> ApprovalRequest:
@@ -300,10 +307,7 @@ class Approvals:
                 new_deadline,
                 reason,
                 operator=requester.name,
-                details={
-                    **self._actions.details(requester, request.account_id),
-                    **self._approval_details(request, approver),
-                },
+                details=self._executed_details(request, approver),
             )
             return moved, LifecycleBatch(calls=[moved], audit=[entry])
 
@@ -330,10 +334,7 @@ class Approvals:
                 call_id,
                 close_reason_of(request),
                 operator=requester.name,
-                details={
-                    **self._actions.details(requester, request.account_id),
-                    **self._approval_details(request, approver),
-                },
+                details=self._executed_details(request, approver),
             )
 
         async def write(batch: LifecycleBatch) -> ApprovalRequest:

@@ -19,6 +19,7 @@ import gc
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +27,7 @@ import numpy as np
 
 from risk_tui.core.book import BookChanges, apply_records, book_from_snapshot, exposed_to
 from risk_tui.core.columnar import INCOMPLETE, LEVELS, ColumnarBook
-from risk_tui.core.lifecycle import MarginCall
+from risk_tui.core.lifecycle import MarginCall, SnapshotRecord, SnapshotScenario
 from risk_tui.core.margin import (
     AccountMargin,
     CallPolicy,
@@ -276,6 +277,24 @@ class BookState:
             return {"account_id": account_id, "unavailable": "no figures for this account"}
         return snapshot_payload(
             result, call, feed_as_of=self.book.as_of, feed_cursor=self.book.cursor
+        )
+
+    def snapshot(
+        self,
+        call: MarginCall,
+        scenario: SnapshotScenario,
+        at: datetime,
+        payload: dict[str, Any],
+    ) -> SnapshotRecord:
+        """A snapshot of `call` taken `at`, on the feed data the book holds now."""
+        return SnapshotRecord(
+            call_id=call.call_id,
+            account_id=call.account_id,
+            scenario=scenario,
+            taken_at=at,
+            feed_as_of=self.book.as_of,
+            feed_cursor=self.book.cursor,
+            payload=payload,
         )
 
     def holding(self, account_id: str, symbol: str) -> Decimal | None:

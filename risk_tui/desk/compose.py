@@ -38,7 +38,7 @@ from risk_tui.desk.events import EventHub
 from risk_tui.desk.heartbeat import EngineWatch, Heartbeat
 from risk_tui.desk.intents import Intents
 from risk_tui.desk.kill_switch import KillSwitchService
-from risk_tui.desk.listener import DeskListener, every_call, newer_calls
+from risk_tui.desk.listener import CallVersions, DeskListener, every_call, newer_calls
 from risk_tui.desk.outbox import Outbox
 from risk_tui.desk.plans import AutoLiquidations
 from risk_tui.desk.runtime import BookCache, Desk, PollSink
@@ -154,14 +154,7 @@ def _as_engine(desk: Desk, sink: PollSink) -> None:
         heartbeat.polled()
 
     sink.after.insert(0, polled)
-    desk.listener = DeskListener(
-        desk.settings.db.url,
-        desk.engine,
-        desk.store,
-        desk.calls_lock,
-        desk.events.publish,
-        wanted=newer_calls,
-    )
+    desk.listener = _listener(desk, newer_calls)
 
     async def active() -> None:
         await heartbeat.beats("active")
@@ -174,13 +167,23 @@ def _as_terminal(desk: Desk) -> None:
     watch = desk.watch = EngineWatch(
         desk.store, lambda status: desk.events.publish(EngineChanged(status))
     )
-    desk.listener = DeskListener(
+    desk.listener = _listener(desk, every_call, on_state=watch.listener_state)
+    desk.runners += [desk.listener.run, watch.watch]
+
+
+def _listener(
+    desk: Desk,
+    wanted: Callable[[CallVersions, Engine], CallVersions],
+    *,
+    on_state: Callable[[bool], None] | None = None,
+) -> DeskListener:
+    """The desk's listener for the others' changes, taking in the calls `wanted` picks."""
+    return DeskListener(
         desk.settings.db.url,
         desk.engine,
         desk.store,
         desk.calls_lock,
         desk.events.publish,
-        wanted=every_call,
-        on_state=watch.listener_state,
+        wanted=wanted,
+        on_state=on_state,
     )
-    desk.runners += [desk.listener.run, watch.watch]

@@ -25,7 +25,6 @@ from risk_tui.core.calendar import MARKET_TZ
 from risk_tui.core.lifecycle import (
     LifecycleBatch,
     MarginCall,
-    SnapshotRecord,
     SnapshotScenario,
     daily_snapshot_due,
 )
@@ -181,14 +180,11 @@ class DailyJobs:
             while due:
                 batch = LifecycleBatch(
                     snapshots=[
-                        SnapshotRecord(
-                            call_id=call.call_id,
-                            account_id=call.account_id,
-                            scenario=SnapshotScenario.DAILY,
-                            taken_at=now,
-                            feed_as_of=engine.book.as_of,
-                            feed_cursor=engine.book.cursor,
-                            payload=engine.account_state(call.account_id),
+                        engine.state.snapshot(
+                            call,
+                            SnapshotScenario.DAILY,
+                            now,
+                            engine.account_state(call.account_id),
                         )
                         for call, _ in due
                     ]

@@ -24,7 +24,6 @@ from risk_tui.core.columnar import FORCE_CALL, INCOMPLETE, LEVELS, MARGIN_CALL
 from risk_tui.core.lifecycle import (
     EndReason,
     LifecycleBatch,
-    SnapshotRecord,
     Transition,
     evaluate,
     repriced,
@@ -186,18 +185,9 @@ class Lifecycle:
                 result, call, feed_as_of=book.as_of, feed_cursor=book.cursor
             )
             decision.recorded[account_id] = MarginFigures.of(result)
-            for scenario in transition.snapshots:
-                batch.snapshots.append(
-                    SnapshotRecord(
-                        call_id=call.call_id,
-                        account_id=account_id,
-                        scenario=scenario,
-                        taken_at=now,
-                        feed_as_of=book.as_of,
-                        feed_cursor=book.cursor,
-                        payload=payload,
-                    )
-                )
+            batch.snapshots.extend(
+                state.snapshot(call, scenario, now, payload) for scenario in transition.snapshots
+            )
         if calls.unsaved:
             batch.repriced.extend(
                 calls.take_unsaved((t.call for t in transitions), limit=REPRICED_PER_POLL)

@@ -29,7 +29,6 @@ from risk_tui.core.lifecycle import (
     CallState,
     LifecycleBatch,
     MarginCall,
-    SnapshotRecord,
     SnapshotScenario,
     Transition,
     close_by_operator,
@@ -294,15 +293,8 @@ class Engine:
         if call is None:
             return None
         transition = record_notification(call, at)
-        book = self.book
-        snapshot = SnapshotRecord(
-            call_id=call.call_id,
-            account_id=call.account_id,
-            scenario=SnapshotScenario.NOTIFICATION,
-            taken_at=at,
-            feed_as_of=book.as_of,
-            feed_cursor=book.cursor,
-            payload=self.account_state(call.account_id),
+        snapshot = self.state.snapshot(
+            call, SnapshotScenario.NOTIFICATION, at, self.account_state(call.account_id)
         )
         await self.store.commit(LifecycleBatch(calls=[transition.call], snapshots=[snapshot]))
         self.calls.calls[call.account_id] = transition.call
@@ -365,15 +357,7 @@ class Engine:
             if result is not None
             else self.account_state(call.account_id)
         )
-        snapshot = SnapshotRecord(
-            call_id=call.call_id,
-            account_id=call.account_id,
-            scenario=SnapshotScenario.END,
-            taken_at=now,
-            feed_as_of=book.as_of,
-            feed_cursor=book.cursor,
-            payload=payload,
-        )
+        snapshot = self.state.snapshot(call, SnapshotScenario.END, now, payload)
         entry = AuditEntry(
             at=now,
             operator=operator,
