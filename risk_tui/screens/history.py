@@ -82,11 +82,7 @@ class HistoryRow:
 
     call: MarginCall
     outcome: CallOutcome
-
-    @property
-    def key(self) -> HistoryKey:
-        assert self.call.ended_at is not None  # only ended calls are in history
-        return (self.call.ended_at, self.call.call_id)
+    key: HistoryKey  # its place in history (`HistoryEntry.key`)
 
 
 def _amount(cell: Text) -> Decimal:
@@ -150,6 +146,7 @@ def history_row(entry: HistoryEntry) -> HistoryRow:
             trigger.payload if trigger is not None and isinstance(trigger.payload, dict) else None,
             end.payload if end is not None and isinstance(end.payload, dict) else None,
         ),
+        entry.key,
     )
 
 
