@@ -278,8 +278,9 @@ class RiskApp(App[int]):
             pane.refresh_from(self.desk, self.view, self.clock())
 
     def _render_banner(self) -> None:
-        for banner in self.query(FeedBanner):  # none while the app is closing
-            banner.show(self.health, self.monotonic(), changed_rows=self._changed_rows)
+        for screen in self.screen_stack:  # none while the app is closing
+            for banner in screen.query(FeedBanner):
+                banner.show(self.health, self.monotonic(), changed_rows=self._changed_rows)
 
     def _tick(self) -> None:
         for top in self.query("#top").results(Static):
@@ -453,11 +454,14 @@ class RiskApp(App[int]):
             can_remark=allowed(role, Intent.REMARK),
         )
         dismissed = self.push_screen(screen, wait_for_dismiss=True)
+        screen.follow_desk()
         details = await desk.call_details(call.call_id)
         screen.update_history(details.snapshots, details.remarks)
-        screen.update_orders(details.orders)
+        screen.update_records(details.orders, details.messages, details.plans)
         choice = await dismissed
-        if choice == "liquidate":
+        if choice is not None and choice.startswith("cancel_plan:"):
+            self.cancel_plan(account_id, choice.removeprefix("cancel_plan:"))
+        elif choice == "liquidate":
             self.liquidate(account_id)
         elif choice == "message":
             self.message([account_id])
@@ -574,6 +578,10 @@ class RiskApp(App[int]):
     @work(exclusive=True, group="dialog")
     async def toggle_exception(self, account_id: str) -> None:
         await self.calls.toggle_exception(account_id)
+
+    @work(exclusive=True, group="dialog")
+    async def cancel_plan(self, account_id: str, plan_id: str) -> None:
+        await self.calls.cancel_plan(account_id, plan_id)
 
     async def act(self, action: Callable[[], Awaitable[str]], what: str) -> None:
         """Run one desk action and tell the operator how it went, in one line."""

@@ -25,6 +25,7 @@ class WarningRow:
     call: MarginCall
     margin: MarginFigures | None
     long_outstanding: bool
+    planned: bool = False  # an auto-liquidation is scheduled for the call
 
     @property
     def account_id(self) -> str:

@@ -48,6 +48,7 @@ from risk_tui.core.records import (
     OrderOutcome,
     OrderStamp,
     StoredAutoLiquidation,
+    StoredMessage,
     StoredOrder,
     StoredRemark,
     StoredSnapshot,
@@ -142,11 +143,14 @@ class Engagement:
 
 @dataclass(frozen=True, slots=True)
 class CallDetails:
-    """One call's record as stored: its snapshots, remarks and desk orders."""
+    """One call's record as stored: its snapshots, remarks, desk orders, the messages
+    sent about it and its auto-liquidation plans."""
 
     snapshots: tuple[StoredSnapshot, ...]
     remarks: tuple[StoredRemark, ...]
     orders: tuple[StoredOrder, ...]
+    messages: tuple[StoredMessage, ...] = ()
+    plans: tuple[StoredAutoLiquidation, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,9 +63,7 @@ def compose_desk(
     """The desk process for `role` on this store, feed client and (optional) broker
     client, through which its outbox sends orders and messages."""
     events = EventHub()
-    engine = Engine(
-        settings, store.calls, calendars, clock=clock, follow=role is DeskRole.TERMINAL
-    )
+    engine = Engine(settings, store.calls, calendars, clock=clock, follow=role is DeskRole.TERMINAL)
     engine.on_view = lambda view: events.publish(ViewChanged(view))
     calls_lock = asyncio.Lock()
     sink = PollSink(engine, calls_lock)
@@ -177,8 +175,9 @@ def _listener(
     *,
     on_state: Callable[[bool], None] | None = None,
 ) -> DeskListener:
-    """The desk's listener for the others' changes, taking in the calls `wanted` picks."""
-    return DeskListener(
+    """The desk's listener for the others' changes, taking in the calls `wanted` picks
+    and the plans another process scheduled, ran or cancelled."""
+    listener = DeskListener(
         desk.settings.db.url,
         desk.engine,
         desk.store,
@@ -187,3 +186,10 @@ def _listener(
         wanted=wanted,
         on_state=on_state,
     )
+
+    async def plans_changed(tables: frozenset[str]) -> None:
+        if not tables or "auto_liquidations" in tables:
+            await desk.plans.note_planned()
+
+    listener.after.append(plans_changed)
+    return listener

@@ -278,6 +278,12 @@ class Engine:
             self.views.forget([call.account_id])
         self._republish()
 
+    def note_planned(self, call_ids: frozenset[str]) -> None:
+        """The calls with an auto-liquidation scheduled now; their rows say so."""
+        if call_ids != self.calls.planned:
+            self.calls.planned = call_ids
+            self._republish()
+
     def note_remark(self, call_id: str, text: str, exception: bool) -> MarginCall | None:
         """Show a remark and exception flag already stored (`add_remark`) at once."""
         call = self.open_call(call_id)

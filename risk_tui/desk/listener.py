@@ -11,7 +11,7 @@ notifications sent while disconnected are lost.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from risk_tui.desk.api import DeskEvent, StoreChanged
 from risk_tui.desk.engine import Engine
@@ -53,6 +53,8 @@ class DeskListener:
         self._publish = publish
         self._wanted = wanted
         self.listener = ChangeListener(url, self._changes, self._reread, on_state=on_state)
+        # What else this process refreshes when others change tables (none named: all).
+        self.after: list[Callable[[frozenset[str]], Awaitable[None]]] = []
 
     async def run(self) -> None:
         await self.listener.run()
@@ -62,7 +64,7 @@ class DeskListener:
         stored = await self._store.calls.open_calls()
         async with self._calls_lock:
             self._engine.replace_open_calls(stored)
-        self._publish(StoreChanged(frozenset()))
+        await self._told(frozenset())
 
     async def _changes(self, changes: Changes) -> None:
         notified = self._wanted(changes.get("calls", {}), self._engine)
@@ -70,4 +72,9 @@ class DeskListener:
             stored = await self._store.calls.calls_by_id(notified)
             async with self._calls_lock:
                 self._engine.take_stored(stored)
-        self._publish(StoreChanged(frozenset(changes)))
+        await self._told(frozenset(changes))
+
+    async def _told(self, tables: frozenset[str]) -> None:
+        for refresh in self.after:
+            await refresh(tables)
+        self._publish(StoreChanged(tables))

@@ -59,6 +59,8 @@ class OpenCalls:
         self.working: set[str] = set()
         self.fills_wanted = False
         self.end_deferred: set[str] = set()
+        # Calls with an auto-liquidation scheduled (their rows say so), as stored.
+        self.planned: frozenset[str] = frozenset()
 
     def reset_rows(self) -> None:
         """New columns (a snapshot): every open call marked on its new row."""

@@ -154,7 +154,14 @@ class AutoLiquidations:
                 raise ActionRefused("auto-liquidation", [str(problem)]) from None
             return stored
 
-        return await self._actions.change_call("auto-liquidation", build, write)
+        stored = await self._actions.change_call("auto-liquidation", build, write)
+        await self.note_planned()
+        return stored
+
+    async def note_planned(self) -> None:
+        """Tell the engine which calls have a plan scheduled (their rows say so)."""
+        scheduled = await self._store.plans.scheduled_auto_liquidations()
+        self._engine.note_planned(frozenset(plan.call_id for plan in scheduled))
 
     async def get(self, plan_id: str) -> StoredAutoLiquidation | None:
         return await self._store.plans.get_auto_liquidation(plan_id)
@@ -183,7 +190,7 @@ class AutoLiquidations:
                 {"plan_id": plan_id, "reason": reason},
             )
         async with self._lock:  # not while the runner is sending it
-            return await store.plans.mark_auto_liquidation(
+            cancelled = await store.plans.mark_auto_liquidation(
                 plan_id,
                 AutoLiquidationState.CANCELLED,
                 detail=reason,
@@ -191,6 +198,8 @@ class AutoLiquidations:
                 at=self._engine.clock(),
                 details={"role": actor.role.value},
             )
+        await self.note_planned()
+        return cancelled
 
     # --- running --------------------------------------------------------------------------------
 
@@ -216,6 +225,8 @@ class AutoLiquidations:
                 outcome = await self._run_plan(plan)
                 if outcome is not None:
                     moved.append(outcome)
+        if moved:
+            await self.note_planned()
         return moved
 
     async def settle_for_ended_calls(self, call_ids: list[str]) -> None:

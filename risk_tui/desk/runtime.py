@@ -59,9 +59,7 @@ class PollSink:
 
     async def __call__(self, parsed: ParsedPayload, *, full: bool) -> int:
         async with self._calls_lock:
-            outcome = await self._engine.apply(
-                parsed.changes, full=full, rejected=parsed.rejected
-            )
+            outcome = await self._engine.apply(parsed.changes, full=full, rejected=parsed.rejected)
         self.applied.set()
         for work in self.after:
             await work(outcome, full)
@@ -148,6 +146,7 @@ class Desk:
         await engine.start()
         await self.trading.note_filled()
         await self.trading.note_working()
+        await self.plans.note_planned()
         # First paint: the open calls as last stored, marked stale, before the cached
         # book (seconds to read at crash-day size, in a worker thread) gives figures.
         engine.mark_stale()

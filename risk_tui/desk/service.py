@@ -137,6 +137,8 @@ class DeskService:
             tuple(await store.history.snapshots_for(call_id)),
             tuple(await store.history.remarks_for(call_id)),
             tuple(await store.orders.page(call_id=call_id)),
+            tuple(await store.messages.page(call_id=call_id)),
+            tuple(await store.plans.auto_liquidations_for(call_id)),
         )
 
     async def remarks(self, call_id: str) -> list[StoredRemark]:

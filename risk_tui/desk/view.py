@@ -97,14 +97,16 @@ class ViewBuilder:
             if figures is None and account_id not in self.figures:
                 figures = self.figures[account_id] = self._state.reference_figures(account_id)
             long_outstanding = call.triggered_at < cutoff
+            planned = call.call_id in self._calls.planned
             row = kept.get(account_id)
             if (
                 row is None
                 or row.call is not call
                 or row.margin is not figures
                 or row.long_outstanding != long_outstanding
+                or row.planned != planned
             ):
-                row = WarningRow(call, figures, long_outstanding)
+                row = WarningRow(call, figures, long_outstanding, planned)
             rows.append(row)
         self._shown_rows = {row.account_id: row for row in rows}
         return tuple(rows)

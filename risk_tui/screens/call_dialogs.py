@@ -25,6 +25,7 @@ from risk_tui.widgets.dialogs import (
     RemarkDialog,
 )
 from risk_tui.widgets.dialogs.call_change import CloseCallDialog, MoveDeadlineDialog
+from risk_tui.widgets.dialogs.cancel_plan import CancelPlanDialog
 from risk_tui.widgets.dialogs.kill_switch import KillSwitchDialog
 from risk_tui.widgets.host import DeskHost
 
@@ -246,3 +247,27 @@ class CallDialogs:
             return f"{'marked as' if flag else 'cleared as'} exception"
 
         await self.host.act(flip, "exception flag")
+
+    async def cancel_plan(self, account_id: str, plan_id: str) -> None:
+        """Withdraw a scheduled plan of the account's call, with a reason."""
+        row = self._row(account_id)
+        desk = self.host.desk
+        if row is None or desk is None:
+            return
+        if not allowed(self.host.actor.role, Intent.CANCEL_PLAN):
+            self.host.refuse("cancel plan")
+            return
+        details = await desk.call_details(row.call.call_id)
+        plan = next((p for p in details.plans if p.plan_id == plan_id), None)
+        if plan is None:
+            self.app.notify(f"plan {sanitize(plan_id)} is not this call's", severity="warning")
+            return
+        reason = await self.app.push_screen_wait(CancelPlanDialog(plan, row.call, self.host.actor))
+        if reason is None:
+            return
+
+        async def cancel() -> str:
+            done = await desk.cancel_auto_liquidation(plan_id, reason)
+            return f"auto-liquidation {done.plan_id} {done.state.value}"
+
+        await self.host.act(cancel, "cancel plan")

@@ -1,8 +1,11 @@
-"""Details of one margin call: fund summary, positions with cure lots, orders, timeline, remarks.
+"""Details of one margin call: fund summary, positions with cure lots, orders, messages,
+auto-liquidation plans, timeline, remarks — live, under the feed's banner.
 
 Pure UI: it shows what the app hands it and answers what the operator wants next —
-`"liquidate"`, `"auto_liquidate"`, `"message"`, `"remark"` (the app opens that dialog)
-or None (back). `update_margin` and friends let the app refresh figures live.
+`"liquidate"`, `"auto_liquidate"`, `"message"`, `"remark"`, `"cancel_plan:<plan id>"`
+(the app opens that dialog) or None (back). The app refreshes it with every view
+(`update_call`, `update_margin`, `call_ended`), every second (`tick`: elapsed time and
+time left) and every few seconds from the database (`update_records`).
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -24,7 +28,14 @@ from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin, CureLine, RiskLevel, cure_plan
 from risk_tui.core.model import Market
 from risk_tui.core.money import format_money, format_ratio
-from risk_tui.core.records import StoredOrder, StoredRemark, StoredSnapshot
+from risk_tui.core.records import (
+    AutoLiquidationState,
+    StoredAutoLiquidation,
+    StoredMessage,
+    StoredOrder,
+    StoredRemark,
+    StoredSnapshot,
+)
 from risk_tui.widgets.dialogs.formatting import (
     aware,
     format_elapsed,
@@ -36,7 +47,15 @@ from risk_tui.widgets.dialogs.formatting import (
     state_words,
 )
 from risk_tui.widgets.dialogs.remark import remark_history
+from risk_tui.widgets.feed_banner import FeedBanner
+from risk_tui.widgets.host import DeskHost
 from risk_tui.widgets.render import data_text
+
+if TYPE_CHECKING:
+    from risk_tui.desk.api import DeskApi
+
+LIVE_INTERVAL = 1.0  # seconds between catching up with the desk's latest view
+RECORDS_INTERVAL = 3.0  # seconds between reads of the call's orders, messages and plans
 
 # Emphasis only: every level is also written out in words (RISK_WORDS).
 _RISK_STYLE: dict[RiskLevel, str] = {
@@ -94,6 +113,42 @@ def order_cells(order: StoredOrder, market: Market) -> tuple[Text, ...]:
     )
 
 
+def message_labels(market: Market) -> tuple[str, ...]:
+    return (f"Sent ({market.value})", "Channel", "Subject", "By", "Delivery")
+
+
+def message_cells(message: StoredMessage, market: Market) -> tuple[Text, ...]:
+    """One message about the call (`message_labels`): the broker's word once it answered."""
+    delivery = message.status or message.send_state.value
+    return (
+        Text(local_time(message.created_at, market)),
+        Text(message.channel),
+        data_text(message.subject or "—"),
+        data_text(message.operator),
+        data_text(delivery),
+    )
+
+
+def plan_labels(market: Market) -> tuple[str, ...]:
+    return (f"Runs at ({market.value})", "Condition", "Lines", "By", "State")
+
+
+def plan_cells(plan: StoredAutoLiquidation, market: Market) -> tuple[Text, ...]:
+    """One auto-liquidation plan of the call (`plan_labels`)."""
+    lines = "; ".join(
+        f"{line.side.value} {format_quantity(line.quantity)} {line.symbol}" for line in plan.lines
+    )
+    scheduled = plan.state is AutoLiquidationState.SCHEDULED
+    state = Text(plan.state.value, style="bold" if scheduled else "")
+    return (
+        Text(local_time(plan.execute_at, market)),
+        Text(plan.condition.value),
+        data_text(lines),
+        data_text(plan.operator),
+        state,
+    )
+
+
 def timeline_labels(market: Market, currency: str) -> tuple[str, ...]:
     ccy = currency
     return (f"Time ({market.value})", "Scenario", f"Equity {ccy}", f"Call {ccy}", "Risk level")
@@ -126,6 +181,7 @@ class DetailsScreen(Screen[str | None]):
         Binding("a", "open('auto_liquidate')", "Auto-liquidate", id="details.auto_liquidate"),
         Binding("m", "open('message')", "Message", id="details.message"),
         Binding("r", "open('remark')", "Remark", id="details.remark"),
+        Binding("x", "cancel_plan", "Cancel plan", id="details.cancel_plan"),
     ]
 
     DEFAULT_CSS = """
@@ -164,6 +220,8 @@ class DetailsScreen(Screen[str | None]):
         can_message: bool,
         *,
         can_remark: bool = True,
+        messages: Sequence[StoredMessage] = (),
+        plans: Sequence[StoredAutoLiquidation] = (),
     ) -> None:
         super().__init__()
         self.call = call
@@ -171,15 +229,20 @@ class DetailsScreen(Screen[str | None]):
         self.snapshots = tuple(snapshots)
         self.remarks = tuple(remarks)
         self.orders = tuple(orders)
+        self.messages = tuple(messages)
+        self.plans = tuple(plans)
         self.now = aware(now)
         self.can_trade = can_trade
         self.can_message = can_message
         self.can_remark = can_remark
+        self.ended = False  # the call left the open list while shown
+        self._since_records = 0.0  # seconds since the orders, messages and plans were read
 
     # --- layout ----------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="details-title")
+        yield FeedBanner(id="details-banner")
         with VerticalScroll(id="details-body"):
             yield Static(Text(f"Fund summary ({self.call.currency})"), classes="section-title")
             yield Static(id="summary")
@@ -187,6 +250,10 @@ class DetailsScreen(Screen[str | None]):
             yield DataTable(id="positions", cursor_type="row", show_row_labels=False)
             yield Static(Text("Liquidation orders"), classes="section-title")
             yield DataTable(id="orders", cursor_type="row", show_row_labels=False)
+            yield Static(Text("Auto-liquidation plans (x cancels)"), classes="section-title")
+            yield DataTable(id="plans", cursor_type="row", show_row_labels=False)
+            yield Static(Text("Messages to the client"), classes="section-title")
+            yield DataTable(id="messages", cursor_type="row", show_row_labels=False)
             yield Static(Text("Lifecycle timeline (snapshots)"), classes="section-title")
             yield DataTable(id="timeline", cursor_type="row", show_row_labels=False)
             yield Static(Text("Remarks (newest first)"), classes="section-title")
@@ -199,9 +266,45 @@ class DetailsScreen(Screen[str | None]):
             "Symbol", "Qty", "Price", "Ccy", "FX", f"MV {ccy}", "IM%", "MM%", "FM%", "Cure lots"
         )
         self._table("orders").add_columns(*order_labels(self.call.market))
+        self._table("plans").add_columns(*plan_labels(self.call.market))
+        self._table("messages").add_columns(*message_labels(self.call.market))
         self._table("timeline").add_columns(*timeline_labels(self.call.market, ccy))
         self._render_all()
         self.query_one("#details-body", VerticalScroll).focus()
+
+    @property
+    def host(self) -> DeskHost:
+        return cast("DeskHost", self.app)
+
+    def follow_desk(self) -> None:
+        """Keep up with the desk of the hosting app (`DeskHost`) while shown."""
+        self.set_interval(LIVE_INTERVAL, self.refresh_live)
+
+    def refresh_live(self) -> None:
+        """Catch up with the desk: the call and its figures as the latest view has them,
+        the clock, and now and then the call's orders, messages and plans as stored."""
+        host = self.host
+        view, desk = host.view, host.desk
+        if view is not None and not self.ended:
+            row = next((r for r in view.warnings if r.call.call_id == self.call.call_id), None)
+            if row is None:
+                self.call_ended()
+            else:
+                if row.call is not self.call:
+                    self.update_call(row.call)
+                margin = None if desk is None else desk.account(self.call.account_id)
+                if margin is not self.margin:
+                    self.update_margin(margin)
+        self.tick(host.now())
+        self._since_records += LIVE_INTERVAL
+        if desk is not None and self._since_records >= RECORDS_INTERVAL:
+            self._since_records = 0.0
+            self._read_records(desk)
+
+    @work(exclusive=True, group="details-records", exit_on_error=False)
+    async def _read_records(self, desk: DeskApi) -> None:
+        details = await desk.call_details(self.call.call_id)
+        self.update_records(details.orders, details.messages, details.plans)
 
     def _table(self, table_id: str) -> DataTable[Any]:
         return self.query_one(f"#{table_id}", DataTable)
@@ -230,6 +333,38 @@ class DetailsScreen(Screen[str | None]):
         if self.is_mounted:
             self._render_orders()
 
+    def update_records(
+        self,
+        orders: Sequence[StoredOrder],
+        messages: Sequence[StoredMessage],
+        plans: Sequence[StoredAutoLiquidation],
+    ) -> None:
+        """The call's orders, messages and plans as stored now (redrawn only if changed)."""
+        if tuple(orders) != self.orders:
+            self.update_orders(orders)
+        if tuple(messages) != self.messages:
+            self.messages = tuple(messages)
+            if self.is_mounted:
+                self._render_messages()
+        if tuple(plans) != self.plans:
+            self.plans = tuple(plans)
+            if self.is_mounted:
+                self._render_plans()
+
+    def call_ended(self) -> None:
+        """The call is no longer open: the figures shown are the last ones, said so."""
+        if not self.ended:
+            self.ended = True
+            if self.is_mounted:
+                self.query_one("#details-title", Static).update(self._title())
+                self._render_summary()
+
+    def tick(self, now: datetime) -> None:
+        """Time moved on: elapsed time and time left."""
+        self.now = aware(now)
+        if self.is_mounted:
+            self._render_summary()
+
     def update_history(
         self, snapshots: Sequence[StoredSnapshot], remarks: Sequence[StoredRemark]
     ) -> None:
@@ -248,12 +383,16 @@ class DetailsScreen(Screen[str | None]):
         text.append(" · ")
         text.append_text(data_text(call.client_name))
         text.append(f" · {call.kind.value} · {call.market.value} · {call.currency}")
+        if self.ended:
+            text.append(" · NO LONGER OPEN: figures as last shown", style="bold reverse")
         return text
 
     def _render_all(self) -> None:
         self._render_summary()
         self._render_positions()
         self._render_orders()
+        self._render_plans()
+        self._render_messages()
         self._render_timeline()
         self.query_one("#remarks", Static).update(remark_history(self.remarks, self.call))
 
@@ -356,6 +495,18 @@ class DetailsScreen(Screen[str | None]):
         for order in sorted(self.orders, key=lambda o: o.created_at):
             table.add_row(*order_cells(order, self.call.market))
 
+    def _render_plans(self) -> None:
+        table = self._table("plans")
+        table.clear()
+        for plan in self.plans:
+            table.add_row(*plan_cells(plan, self.call.market), key=plan.plan_id)
+
+    def _render_messages(self) -> None:
+        table = self._table("messages")
+        table.clear()
+        for message in sorted(self.messages, key=lambda m: m.created_at):
+            table.add_row(*message_cells(message, self.call.market))
+
     def _render_timeline(self) -> None:
         table = self._table("timeline")
         table.clear()
@@ -373,7 +524,31 @@ class DetailsScreen(Screen[str | None]):
                 "remark": self.can_remark,
             }
             return allowed.get(str(parameters[0]), False)
+        if action == "cancel_plan":
+            return self.can_trade and any(
+                p.state is AutoLiquidationState.SCHEDULED for p in self.plans
+            )
         return True
+
+    def scheduled_plan(self) -> StoredAutoLiquidation | None:
+        """The scheduled plan to cancel: the one under the plans' cursor, or the only one."""
+        scheduled = [p for p in self.plans if p.state is AutoLiquidationState.SCHEDULED]
+        if len(scheduled) == 1:
+            return scheduled[0]
+        table = self._table("plans")
+        row = table.cursor_row
+        if 0 <= row < len(self.plans):
+            chosen = self.plans[row]
+            if chosen.state is AutoLiquidationState.SCHEDULED:
+                return chosen
+        return None
+
+    def action_cancel_plan(self) -> None:
+        plan = self.scheduled_plan()
+        if plan is None:
+            self.notify("move the cursor to the scheduled plan to cancel", severity="warning")
+            return
+        self.dismiss(f"cancel_plan:{plan.plan_id}")
 
     def action_open(self, what: str) -> None:
         if self.check_action("open", (what,)):

@@ -80,7 +80,7 @@ COLUMNS = (
     Column("call_amount", "Call amount", align="right", sort_key=_amount, max_width=16),
     Column("nar", "NAR", align="right", sort_key=_amount, max_width=8),
     Column("exception", "Exc", max_width=3),
-    Column("flag", "Flag", max_width=12),
+    Column("flag", "Flag", max_width=20),  # FLATTEN NOW (intraday), AUTO-LIQ (a plan)
     Column("remark", "Remark", max_width=30),
 )
 # The Exceptions tab is read for why each call is there: the remark comes right after
@@ -145,7 +145,10 @@ def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
             Text(format_money(call.call_amount, ccy), style="bold"),
             Text(format_ratio(margin.net_asset_ratio if margin else None)),
             Text("EXC" if call.exception else ""),
-            Text(flag, style="bold"),
+            Text(
+                ", ".join(word for word in (flag, "AUTO-LIQ" if row.planned else "") if word),
+                style="bold",
+            ),
             data_text(call.remark),
         )
     )
