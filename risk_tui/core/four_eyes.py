@@ -80,6 +80,12 @@ class ApprovalState(StrEnum):
     VOIDED = "voided"
 
 
+# Where a request no longer waits and is no longer being executed: its decision is final.
+DECIDED_STATES = frozenset(
+    {ApprovalState.EXECUTED, ApprovalState.FAILED, ApprovalState.REJECTED, ApprovalState.VOIDED}
+)
+
+
 KIND_WORDS = {
     ApprovalKind.LIQUIDATION: "liquidation",
     ApprovalKind.AUTO_LIQUIDATION: "auto-liquidation",

@@ -99,6 +99,10 @@ class Approvals:
             await self.void_for_ended_calls(sorted(ended))
         return await store.approvals.approvals_in([ApprovalState.PENDING, ApprovalState.APPROVED])
 
+    async def decided_requests(self, limit: int) -> list[ApprovalRequest]:
+        """The `limit` requests decided last, the latest first."""
+        return await self._store.approvals.decided_approvals(limit=limit)
+
     async def request(self, approval_id: str) -> ApprovalRequest | None:
         """The request as stored now (a decision reads it afresh before it is shown)."""
         return await self._store.approvals.get_approval(approval_id)

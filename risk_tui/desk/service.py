@@ -180,6 +180,9 @@ class DeskService:
     async def approvals(self) -> list[ApprovalRequest]:
         return await self._desk.approvals.open_requests()
 
+    async def decided_approvals(self, limit: int = 500) -> list[ApprovalRequest]:
+        return await self._desk.approvals.decided_requests(limit)
+
     async def approval(self, approval_id: str) -> ApprovalRequest | None:
         return await self._desk.approvals.request(approval_id)
 

@@ -1,42 +1,49 @@
 """The Approvals tab: four-eyes requests waiting for a second person, approve and reject.
 
 The tab re-reads the open requests (pending, and approved ones still being executed) at
-most once a second, in a worker, while it is shown. `y` approves and `n` rejects the
-request under the cursor (traders and supervisors: the keys are not offered to other
-roles; the requester may reject their own, which withdraws it). Either opens a
-confirmation showing the request exactly as stored — every field of its details
-document and its SHA-256 — read afresh from the database; the decision names that hash,
-so an edit made meanwhile (which voids the request) can never be approved unseen.
+most once a second, in a worker, while it is shown; `h` switches to the requests decided
+last (executed, failed, rejected, withdrawn, voided: who decided, when, and why) and
+back. `enter` opens the request under the cursor as stored now — its full details
+document and SHA-256, its state, requester and age, and its decision — from where the
+requester may withdraw their own and a second trader or supervisor may approve or
+reject it. `y` approves and `n` rejects the request under the cursor (traders and
+supervisors: the keys are not offered to other roles; the requester may reject their
+own, which withdraws it). Either opens a confirmation showing the request exactly as
+stored — every field of its details document and its SHA-256 — read afresh from the
+database; the decision names that hash, so an edit made meanwhile (which voids the
+request) can never be approved unseen.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Static
+from textual.widgets import Static
 
 from risk_tui.core.four_eyes import (
     KIND_WORDS,
     ApprovalRequest,
     ApprovalState,
     describe,
-    details_hash,
-    document_lines,
     same_person,
 )
 from risk_tui.core.roles import Intent, allowed
 from risk_tui.core.text import sanitize
 from risk_tui.widgets.desk_pane import DeskPane
-from risk_tui.widgets.dialogs.base import DialogScreen, Problems, compact_input, field_row
+from risk_tui.widgets.dialogs.approval import (
+    DecideDialog,
+    Decision,
+    RequestDialog,
+    state_text,
+    utc_time,
+)
 from risk_tui.widgets.dialogs.formatting import aware, format_elapsed
 from risk_tui.widgets.host import DeskHost
 from risk_tui.widgets.live_table import Column, LiveTable, RowData
@@ -49,7 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_INTERVAL = 1.0  # seconds between reads of the open requests while the tab is shown
-MAX_NOTE = 500
+DECIDED_SHOWN = 500  # the decided requests listed (`h`): the latest decisions
 
 COLUMNS = (
     Column("kind", "Kind", max_width=16),
@@ -60,22 +67,13 @@ COLUMNS = (
     Column("at", "Requested (UTC)", max_width=16),
     Column("waiting", "Waiting", max_width=9),
     Column("state", "State", max_width=12),
+    Column("decided_by", "Decided by", max_width=16),
+    Column("decided_at", "Decided (UTC)", max_width=16),
+    Column("note", "Note", max_width=60),
     Column("call", "Call", max_width=28),
     Column("id", "Request", max_width=24),
     Column("hash", "SHA-256", max_width=14),
 )
-
-
-def utc_time(at: datetime) -> str:
-    return f"{aware(at).astimezone(UTC):%m-%d %H:%M:%S}"
-
-
-def state_text(request: ApprovalRequest) -> Text:
-    if request.state is ApprovalState.PENDING:
-        return Text("PENDING", style="bold")
-    if request.state is ApprovalState.APPROVED:
-        return Text("EXECUTING", style="bold")
-    return Text(request.state.value)
 
 
 def request_cells(request: ApprovalRequest, client_name: str, now: datetime) -> RowData:
@@ -89,6 +87,9 @@ def request_cells(request: ApprovalRequest, client_name: str, now: datetime) -> 
             Text(utc_time(request.requested_at)),
             Text(format_elapsed(aware(now) - aware(request.requested_at))),
             state_text(request),
+            data_text(request.decided_by or "—"),
+            Text(utc_time(request.decided_at) if request.decided_at else "—"),
+            data_text(request.note or ""),
             data_text(request.call_id or "—"),
             data_text(request.approval_id),
             Text(request.details_hash[:12]),
@@ -96,138 +97,9 @@ def request_cells(request: ApprovalRequest, client_name: str, now: datetime) -> 
     )
 
 
-def request_facts(request: ApprovalRequest, *, client_name: str = "") -> Text:
-    """The request exactly as stored: who, what, and every field it binds, with its hash."""
-    text = Text()
-
-    def line(label: str, *parts: Text) -> None:
-        if text:
-            text.append("\n")
-        text.append(f"{label:<13}", style="bold")
-        for part in parts:
-            text.append_text(part)
-
-    line("Request", data_text(request.approval_id), Text(f"  ({KIND_WORDS[request.kind]})"))
-    account = data_text(request.account_id)
-    if client_name:
-        account.append("  ")
-        account.append_text(data_text(client_name))
-    line("Account", account)
-    line("Call", data_text(request.call_id or "none (not tied to a margin call)"))
-    line(
-        "Requested by",
-        data_text(request.requested_by),
-        Text(f" ({request.requested_role.value}) at {utc_time(request.requested_at)} UTC"),
-    )
-    line("What", data_text(describe(request), "bold"))
-    text.append("\n\nDetails bound by SHA-256 ", style="bold")
-    text.append(request.details_hash)
-    for path, value in document_lines(request.details):
-        text.append("\n  ")
-        text.append_text(data_text(f"{path}: ", "dim"))
-        text.append_text(data_text(value))
-    return text
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What the confirmation answers: the hash of the details shown, and the reason given."""
-
-    seen_hash: str
-    note: str = ""
-
-
-class DecideDialog(DialogScreen[Decision]):
-    """Confirm approving (or rejecting, with a reason) one request, shown exactly as stored.
-
-    Focus starts on "Back" (a rejection: in its reason box), so enter (or a doubled key)
-    decides nothing; only ctrl+s or the decision's button does, and it answers once.
-    """
-
-    DEFAULT_CSS = """
-    DecideDialog > .dialog { width: 100; }
-    DecideDialog .facts { height: auto; margin-top: 1; }
-    DecideDialog .consequence { height: auto; margin-top: 1; }
-    """
-
-    def __init__(
-        self, request: ApprovalRequest, operator: str, *, approve: bool, client_name: str = ""
-    ) -> None:
-        super().__init__()
-        self.request = request
-        self.operator = operator
-        self.approve = approve
-        self.client_name = client_name
-        # The hash of what this dialog shows, computed from it: the binding the decision names.
-        self.shown_hash = details_hash(request.details)
-
-    def compose(self) -> ComposeResult:
-        request = self.request
-        verb = "Approve" if self.approve else "Reject"
-        with Vertical(classes="dialog") as frame:
-            frame.border_title = f"{verb} {KIND_WORDS[request.kind]}"
-            with VerticalScroll(classes="dialog-body"):
-                yield Static(request_facts(request, client_name=self.client_name), classes="facts")
-                yield Static(self._consequence(), classes="consequence")
-                if not self.approve:
-                    yield field_row(
-                        "Reason",
-                        compact_input("", "required", max_length=MAX_NOTE, id="note"),
-                    )
-            with Vertical(classes="dialog-foot"):
-                yield Problems(id="problems")
-                with Horizontal(classes="dialog-buttons"):
-                    yield Button("Back  esc", id="back", variant="primary")
-                    yield Button(
-                        f"{verb}  ctrl+s",
-                        id="decide",
-                        variant="warning" if self.approve else "error",
-                    )
-
-    def _consequence(self) -> Text:
-        text = Text()
-        requester = data_text(self.request.requested_by)
-        if self.approve:
-            text.append("Approving executes it now, exactly as shown, in the name of ")
-            text.append_text(requester)
-            text.append(", recorded in the audit log with yours (")
-        else:
-            withdraw = same_person(self.operator, self.request.requested_by)
-            text.append("Withdrawing" if withdraw else "Rejecting")
-            text.append(" it means it is never executed; recorded in the audit log under ")
-            text.append("your name (")
-        text.append_text(data_text(self.operator))
-        text.append(").")
-        return text
-
-    def on_mount(self) -> None:
-        if self.approve:
-            self.query_one("#back", Button).focus()
-        else:
-            self.query_one("#note", Input).focus()
-
-    def action_confirm(self) -> None:
-        if self.approve:
-            self.answer(Decision(self.shown_hash))
-            return
-        note = self.query_one("#note", Input).value.strip()
-        if not note:
-            self.query_one("#problems", Problems).show(["Reason: rejecting needs a reason"])
-            self.query_one("#note", Input).focus()
-            return
-        self.answer(Decision(self.shown_hash, note))
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "decide":
-            self.action_confirm()
-        elif event.button.id == "back":
-            self.action_cancel()
-
-
 class ApprovalsPane(DeskPane):
-    """Tab 7: requests waiting for a second person's approval, oldest first."""
+    """Tab 7: requests waiting for a second person's approval, oldest first; or (`h`) the
+    requests decided last, the latest first."""
 
     DEFAULT_CSS = """
     ApprovalsPane > .approvals-summary { height: 1; padding: 0 1; }
@@ -236,6 +108,7 @@ class ApprovalsPane(DeskPane):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "approve", "Approve", id="approvals.approve"),
         Binding("n", "reject", "Reject", id="approvals.reject"),
+        Binding("h", "toggle_decided", "Decided", id="approvals.decided"),
     ]
 
     def __init__(self, *, read_interval: float = READ_INTERVAL, id: str | None = None) -> None:
@@ -248,6 +121,7 @@ class ApprovalsPane(DeskPane):
         self._reading = False
         self._problem: str | None = None
         self._deciding: set[str] = set()
+        self.showing_decided = False  # `h`: the decided requests instead of the open ones
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Reading the requests…"), classes="approvals-summary")
@@ -277,7 +151,13 @@ class ApprovalsPane(DeskPane):
     @work(exclusive=True, group="approvals-read", exit_on_error=False)
     async def _read(self, desk: DeskApi) -> None:
         try:
-            requests = await desk.approvals()
+            decided = self.showing_decided
+            if decided:
+                requests = await desk.decided_approvals(DECIDED_SHOWN)
+            else:
+                requests = await desk.approvals()
+            if decided is not self.showing_decided:
+                return  # switched while reading: the read the switch started shows it
             self.reads += 1
             self._problem = None
             self._apply(desk, requests)
@@ -311,6 +191,16 @@ class ApprovalsPane(DeskPane):
     def _summary(self) -> Text:
         if self._problem is not None:
             return Text(sanitize(self._problem, max_length=200), style="bold red")
+        if self.showing_decided:
+            count = len(self._requests)
+            text = Text("Decided requests", style="bold")
+            text.append(
+                f": the latest {count} (at most {DECIDED_SHOWN}), latest first"
+                if count
+                else ": none yet"
+            )
+            text.append(" · enter: open · h: back to the open requests")
+            return text
         if not self._requests:
             return Text(
                 "No requests waiting. Liquidations above the four-eyes threshold, deadline "
@@ -319,7 +209,8 @@ class ApprovalsPane(DeskPane):
         pending = sum(r.state is ApprovalState.PENDING for r in self._requests.values())
         text = Text(f"{pending} waiting for approval", style="bold" if pending else "")
         text.append(
-            " · y: approve · n: reject (the requester: withdraw) · nobody approves their own"
+            " · enter: open · y: approve · n: reject (the requester: withdraw) · nobody "
+            "approves their own · h: decided"
         )
         return text
 
@@ -328,8 +219,21 @@ class ApprovalsPane(DeskPane):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Deciding is for traders and supervisors: not offered at all to other roles."""
         if action in ("approve", "reject"):
+            if self.showing_decided:
+                return False  # nothing there waits for a decision
             return allowed(self.host.actor.role, Intent.DECIDE)
         return True
+
+    def action_toggle_decided(self) -> None:
+        """Switch between the open requests and the ones decided last."""
+        self.showing_decided = not self.showing_decided
+        self._requests = {}
+        self.table.set_rows({})
+        self._problem = None
+        self._show_summary()
+        self.refresh_bindings()
+        self._reading = False
+        self.read_now()
 
     def action_approve(self) -> None:
         self._decide(approve=True)
@@ -337,14 +241,50 @@ class ApprovalsPane(DeskPane):
     def action_reject(self) -> None:
         self._decide(approve=False)
 
-    def _decide(self, *, approve: bool) -> None:
+    # --- opening one request ------------------------------------------------------------
+
+    @on(LiveTable.RowSelected)
+    def _open_selected(self, event: LiveTable.RowSelected) -> None:
+        event.stop()
+        self._open(event.key)
+
+    @work(exclusive=True, group="approvals-open", exit_on_error=False)
+    async def _open(self, key: str) -> None:
+        """Show the request as stored now; a decision taken there goes on as `y`/`n` do."""
+        app = self.app
+        desk = self.host.desk
+        if desk is None:
+            return
+        try:
+            request = await desk.approval(key)
+        except Exception as problem:  # the operator must see it
+            log.exception("reading request %s failed", key)
+            app.notify(f"request {sanitize(key)} could not be read: {problem}", severity="error")
+            return
+        if request is None:
+            app.notify(f"request {sanitize(key)} is gone", severity="warning")
+            return
+        account = desk.accounts([request.account_id]).get(request.account_id)
+        answer = await app.push_screen_wait(
+            RequestDialog(
+                request,
+                self.host.actor,
+                self.host.now(),
+                client_name=account.client_name if account else "",
+            )
+        )
+        if answer is not None:
+            self._decide(approve=answer, key=key)
+
+    def _decide(self, *, approve: bool, key: str | None = None) -> None:
         app = self.app
         host = self.host
-        if not allowed(host.actor.role, Intent.DECIDE):
+        key = self.table.cursor_key if key is None else key
+        request = self._requests.get(key) if key is not None else None
+        own = request is not None and same_person(host.actor.name, request.requested_by)
+        if not allowed(host.actor.role, Intent.DECIDE) and not (own and not approve):
             host.refuse("approve" if approve else "reject")
             return
-        key = self.table.cursor_key
-        request = self._requests.get(key) if key is not None else None
         if key is None or request is None:
             app.notify("no request under the cursor", severity="warning")
             return
@@ -418,11 +358,4 @@ class ApprovalsPane(DeskPane):
         self.host.repaint()
 
 
-__all__ = [
-    "COLUMNS",
-    "ApprovalsPane",
-    "DecideDialog",
-    "Decision",
-    "request_cells",
-    "request_facts",
-]
+__all__ = ["COLUMNS", "ApprovalsPane", "request_cells"]

@@ -19,7 +19,12 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState, details_hash
+from risk_tui.core.four_eyes import (
+    DECIDED_STATES,
+    ApprovalRequest,
+    ApprovalState,
+    details_hash,
+)
 from risk_tui.core.lifecycle import AuditEntry, CallState, LifecycleBatch
 from risk_tui.core.roles import Actor
 from risk_tui.storage.audited import audited
@@ -30,6 +35,8 @@ from risk_tui.storage.rows import APPROVAL_ROWS
 from risk_tui.storage.tables import approvals, calls
 
 _OLDEST_FIRST = (approvals.c.requested_at, approvals.c.id)
+# Decided requests, the latest decision first (`updated_at` is when it last moved).
+_LATEST_DECIDED_FIRST = (approvals.c.updated_at.desc(), approvals.c.id.desc())
 
 
 class ApprovalRequests(Repository):
@@ -287,6 +294,20 @@ class ApprovalRequests(Repository):
         return await self._where(
             approvals.c.state.in_([state.value for state in states]), limit=limit
         )
+
+    async def decided_approvals(self, *, limit: int = 500) -> list[ApprovalRequest]:
+        """The `limit` requests decided last (executed, failed, rejected or withdrawn,
+        voided), the latest first: the approvals tab's record of what was decided."""
+        decided = [state.value for state in ApprovalState if state in DECIDED_STATES]
+        query = (
+            select(approvals)
+            .where(approvals.c.state.in_(decided))
+            .order_by(*_LATEST_DECIDED_FIRST)
+            .limit(limit)
+        )
+        async with self._reader() as conn:
+            result = await conn.execute(query)
+            return [APPROVAL_ROWS.from_row(row) for row in result.mappings()]
 
     async def approvals_for(self, call_id: str) -> list[ApprovalRequest]:
         """Every request about a call, in any state, oldest first."""

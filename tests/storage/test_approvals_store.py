@@ -242,6 +242,45 @@ async def test_rejecting_and_voiding_the_requests_of_an_ended_call(store: Store)
     assert (await actions_of(store)).count("approval_voided") == 1
 
 
+async def test_the_decided_requests_latest_first_with_who_and_when(store: Store) -> None:
+    call = await stored_call(store)
+    minute = timedelta(minutes=1)
+    rejected = await store.approvals.request_approval(move_request(call, days=1))
+    voided = await store.approvals.request_approval(move_request(call, days=2))
+    executed = await store.approvals.request_approval(move_request(call, days=3))
+    waiting = await store.approvals.request_approval(move_request(call, days=4))
+    await store.approvals.reject_request(
+        rejected.approval_id, rejected.details_hash, TRADER, "wrong day", at=T0 + minute
+    )
+    await store.approvals.void_requests(
+        approval_ids=[voided.approval_id], reason="edited", operator="jdoe", at=T0 + 2 * minute
+    )
+    await store.approvals.approve_request(
+        executed.approval_id, executed.details_hash, SUPERVISOR, at=T0 + 3 * minute
+    )
+    assert [r.approval_id for r in await store.approvals.decided_approvals()] == [
+        voided.approval_id,  # still being executed: not decided for good yet
+        rejected.approval_id,
+    ]
+    await store.approvals.finish_request(
+        executed.approval_id,
+        ApprovalState.EXECUTED,
+        operator="sue",
+        note="moved",
+        at=T0 + 4 * minute,
+    )
+    decided = await store.approvals.decided_approvals()
+    assert [(r.approval_id, r.state, r.decided_by, r.decided_at, r.note) for r in decided] == [
+        (executed.approval_id, ApprovalState.EXECUTED, "sue", T0 + 3 * minute, "moved"),
+        (voided.approval_id, ApprovalState.VOIDED, "jdoe", T0 + 2 * minute, "edited"),
+        (rejected.approval_id, ApprovalState.REJECTED, "jdoe", T0 + minute, "wrong day"),
+    ]
+    assert waiting.approval_id not in {r.approval_id for r in decided}
+    assert [r.approval_id for r in await store.approvals.decided_approvals(limit=1)] == [
+        executed.approval_id
+    ]
+
+
 def replace_call(call: MarginCall) -> MarginCall:
     return replace(
         call,

@@ -11,14 +11,15 @@ from __future__ import annotations
 from decimal import Decimal as D
 from pathlib import Path
 
-from textual.widgets import TabbedContent
+from textual.widgets import Button, TabbedContent
 
 from risk_tui.app import RiskApp
 from risk_tui.config import FourEyesSettings
 from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState
 from risk_tui.core.roles import Actor, Role
-from risk_tui.screens.approvals import ApprovalsPane, DecideDialog, request_cells, request_facts
+from risk_tui.screens.approvals import ApprovalsPane, request_cells
 from risk_tui.sim.app import SimState
+from risk_tui.widgets.dialogs.approval import DecideDialog, RequestDialog, request_facts
 from risk_tui.widgets.dialogs.call_change import CloseCallDialog
 from risk_tui.widgets.dialogs.kill_switch import KillSwitchDialog
 from risk_tui.widgets.kill_switch_banner import KillSwitchBanner
@@ -114,6 +115,81 @@ async def test_the_requester_cannot_approve_and_a_rejection_needs_a_reason(
         await pilot.press(*"changed my mind", "ctrl+s")
         await until(lambda: any(f"request {request.approval_id} rejected" in n for n in notes(app)))
     assert state.order_posts == {}
+
+
+async def test_enter_opens_the_request_and_its_requester_withdraws_it_from_there(
+    tmp_path: Path,
+) -> None:
+    state = SimState(tick_interval=None)
+    async with running(state, tmp_path, operator="trader1", operators=OPERATORS, four_eyes=LOW) as (
+        app,
+        pilot,
+    ):
+        await desk_ready(app)
+        request = await requested(app)
+        await pilot.press("7")
+        await until(lambda: "PENDING" in row_text(app, request.approval_id))
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, RequestDialog))
+        dialog = app.screen
+        status = str(dialog.query_one(".status").render())
+        facts = str(dialog.query_one(".facts").render())
+        for shown in ("PENDING", "asked", "trader1"):
+            assert shown in status
+        for shown in (request.approval_id, request.details_hash, "order.quantity: 300"):
+            assert shown in facts
+        labels = {str(button.label) for button in dialog.query(Button)}
+        assert "Withdraw…  n" in labels
+        assert not any("Approve" in label for label in labels)  # never one's own
+        await pilot.press("y")  # not offered: nothing happens
+        await pilot.pause(0.2)
+        assert app.screen is dialog
+        await pilot.press("n")
+        await until(lambda: isinstance(app.screen, DecideDialog))
+        await pilot.press(*"sent the wrong size", "ctrl+s")
+        await until(lambda: any(f"request {request.approval_id} rejected" in n for n in notes(app)))
+        await until(lambda: table_of(app).get_row(request.approval_id) is None)
+        await pilot.press("h")  # the decided requests: the withdrawal, by whom and why
+        await until(lambda: "withdrawn" in row_text(app, request.approval_id))
+        row = row_text(app, request.approval_id)
+        assert "sent the wrong size" in row
+        assert row.count("trader1") == 2  # asked by and decided by
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, RequestDialog))
+        status = str(app.screen.query_one(".status").render())
+        assert "withdrawn" in status
+        assert "Decided by   trader1" in status
+        assert "sent the wrong size" in status
+        labels = {str(button.label) for button in app.screen.query(Button)}
+        assert labels == {"Back  esc"}  # decided: nothing more to do with it
+        await pilot.press("escape")
+        await pilot.press("h")
+        await until(lambda: table_of(app).get_row(request.approval_id) is None)
+    assert state.order_posts == {}
+
+
+async def test_a_supervisor_opens_a_request_and_approves_it_from_there(tmp_path: Path) -> None:
+    state = SimState(tick_interval=None)
+    async with running(state, tmp_path, operator="sup1", operators=OPERATORS, four_eyes=LOW) as (
+        app,
+        pilot,
+    ):
+        await desk_ready(app)
+        request = await requested(app)
+        await pilot.press("7")
+        await until(lambda: "PENDING" in row_text(app, request.approval_id))
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, RequestDialog))
+        labels = {str(button.label) for button in app.screen.query(Button)}
+        assert {"Approve…  y", "Reject…  n"} <= labels
+        await pilot.press("y")
+        await until(lambda: isinstance(app.screen, DecideDialog))
+        await pilot.press("ctrl+s")
+        await until(lambda: state.order_posts == {"RT-O-300": 1})
+        await pilot.press("h")
+        await until(lambda: "executed" in row_text(app, request.approval_id))
+        assert "sup1" in row_text(app, request.approval_id)
+        assert app.query_one(ApprovalsPane).check_action("approve", ()) is False
 
 
 async def test_a_close_asked_with_c_goes_to_approval_and_says_so(tmp_path: Path) -> None:
