@@ -14,6 +14,7 @@ from risk_tui.core.model import (
     Book,
     Borrow,
     CashBalance,
+    CashMovement,
     FxRate,
     Instrument,
     Position,
@@ -34,6 +35,9 @@ class BookChanges:
     cash: list[CashBalance] = field(default_factory=list)
     positions: list[Position] = field(default_factory=list)
     borrow: list[Borrow] = field(default_factory=list)
+    # Not applied to the book (the cash balances already include them): the desk keeps
+    # them apart, per open call (`desk.deposits`).
+    cash_movements: list[CashMovement] = field(default_factory=list)
 
     @property
     def record_count(self) -> int:
@@ -45,6 +49,7 @@ class BookChanges:
             + len(self.cash)
             + len(self.positions)
             + len(self.borrow)
+            + len(self.cash_movements)
         )
 
 

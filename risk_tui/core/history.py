@@ -4,11 +4,13 @@ Pure reading of stored snapshot payloads (`risk_tui.core.snapshot`): money is pa
 from their decimal strings, never recomputed. A figure that is missing or unreadable
 stays None (shown as `—`), never zero.
 
-"Cash in" (the History tab's "amount collected") is derived, not recorded: FEED.md
-carries no deposit records, so it is the rise in the account's cash, in its base
-currency at each snapshot's own fx rates, from the trigger snapshot to the end
-snapshot (`cash_base` end − trigger). It counts deposits and sale proceeds alike; when
-positions were sold between the two, part or all of it is proceeds, and `how` says so.
+"Cash in" (the History tab's "amount collected") is derived from the snapshots: the rise
+in the account's cash, in its base currency at each snapshot's own fx rates, from the
+trigger snapshot to the end snapshot (`cash_base` end − trigger). It counts deposits and
+sale proceeds alike; when positions were sold between the two, part or all of it is
+proceeds, and `how` says so. The deposits themselves are recorded: a call's snapshots
+list the cash movements it counted toward met by deposit (`core.deposits`), with their
+net (`deposits` below).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
+from risk_tui.core.deposits import movement_lines
 from risk_tui.core.lifecycle import EndReason, MarginCall
 from risk_tui.core.money import ZERO, context
 
@@ -25,7 +28,7 @@ Payload = Mapping[str, Any]
 
 CASH_IN_MEANING = (
     "Cash in = rise in cash (base currency) from the trigger snapshot to the end snapshot: "
-    "deposits plus sale proceeds; the feed has no deposit records"
+    "deposits plus sale proceeds; the deposits the call counted are listed below"
 )
 
 # The account-level figures compared side by side, in the order a risk officer reads them.
@@ -222,6 +225,7 @@ class CallOutcome:
     """How an ended call was met, read from its trigger and end snapshots."""
 
     cash_in: Decimal | None  # see the module docstring: deposits plus sale proceeds
+    deposits: Decimal | None  # net deposits the call counted (end snapshot), if any
     equity_change: Decimal | None
     price_effect: Decimal | None  # price/fx moves on the quantity held throughout
     reduced: bool  # positions sold (longs) or covered (shorts) since the trigger
@@ -238,8 +242,10 @@ def call_outcome(call: MarginCall, trigger: Payload | None, end: Payload | None)
     if changes and None not in effects:
         with localcontext(context()):
             price_effect = sum((e for e in effects if e is not None), ZERO)
+    deposits = payload_decimal(end, "net_deposits") if movement_lines(end) else None
     return CallOutcome(
         cash_in,
+        deposits,
         equity_change,
         price_effect,
         reduced,
@@ -257,6 +263,8 @@ def _how(
 ) -> str:
     if call.end_reason is EndReason.CLOSED:
         return "closed by operator"
+    if call.end_reason is EndReason.MET_BY_DEPOSIT:  # whatever prices did meanwhile
+        return "met by deposit + sold" if reduced else "met by deposit"
     if trigger is None or end is None:
         return "snapshot missing"
     parts: list[str] = []

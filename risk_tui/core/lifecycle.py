@@ -1,7 +1,9 @@
 """The margin-call lifecycle as pure logic: triggered → notified → force_call → ended(reason).
 
 A call opens when equity < MM on fresh, complete data, escalates below FM, and ends only
-on fresh, complete data: met, liquidated, or closed by an operator with a reason. It is
+on fresh, complete data: met by deposit (the net deposits first received after the poll
+that opened it reach the amount called at trigger, whatever prices did meanwhile), met,
+liquidated, or closed by an operator with a reason. It is
 never ended because an account vanished from a poll, a price was missing or the feed
 went stale. Each transition names the snapshots (快照) it requires.
 """
@@ -18,6 +20,7 @@ from operator import attrgetter
 from typing import Any
 
 from risk_tui.core.calendar import CalendarNotCovered
+from risk_tui.core.deposits import ReceivedMovement
 from risk_tui.core.margin import MarginVerdict, RiskLevel
 from risk_tui.core.model import AccountKind, Market
 
@@ -30,6 +33,7 @@ class CallState(StrEnum):
 
 
 class EndReason(StrEnum):
+    MET_BY_DEPOSIT = "met_by_deposit"  # net deposits since the trigger ≥ amount at trigger
     MET = "met"  # recomputed call amount ≤ 0 with no liquidation since the trigger
     LIQUIDATED = "liquidated"  # cured after desk liquidation orders filled
     CLOSED = "closed"  # closed by an operator, with a reason
@@ -134,17 +138,29 @@ def evaluate(
     client_name: str,
     deadline_for: DeadlineFn,
     liquidated_since_trigger: bool = False,
+    deposits: Decimal | None = None,
     call_id_factory: Callable[[str, datetime], str] = new_call_id,
 ) -> Transition | None:
-    """One poll's verdict for one account; None when nothing about the call changes."""
+    """One poll's verdict for one account; None when nothing about the call changes.
+
+    `deposits`: the open call's net deposits (deposits − withdrawals, in its base
+    currency) first received after the poll that opened it (`core.deposits`); None when
+    there are none or they are not known (a movement refused or not convertible).
+    """
     if not fresh or result is None or result.incomplete is not None:
         return None  # never open or end a call on stale, missing or partial data
     if result.kind is AccountKind.CASH:
         return None
     if call is None or not call.is_open:
         return _maybe_open(result, now, market, client_name, deadline_for, call_id_factory)
-    if result.call_amount <= 0:
-        reason = EndReason.LIQUIDATED if liquidated_since_trigger else EndReason.MET
+    met_by_deposit = deposits is not None and deposits >= call.trigger_call_amount
+    if met_by_deposit or result.call_amount <= 0:
+        if met_by_deposit:  # SPEC.md: it ends so even if prices fell meanwhile
+            reason = EndReason.MET_BY_DEPOSIT
+        elif liquidated_since_trigger:
+            reason = EndReason.LIQUIDATED
+        else:
+            reason = EndReason.MET
         ended = replace(
             call,
             state=CallState.ENDED,
@@ -306,6 +322,10 @@ class LifecycleBatch:
     # Open calls already stored whose amount or level moved (`repriced`): only those two
     # figures are written.
     repriced: list[MarginCall] = field(default_factory=list)
+    # Cash movements received and not yet stored (`desk.deposits`): each once by id.
+    movements: list[ReceivedMovement] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.calls or self.snapshots or self.audit or self.repriced)
+        return bool(
+            self.calls or self.snapshots or self.audit or self.repriced or self.movements
+        )

@@ -1,4 +1,5 @@
-"""Domain types of the book: instruments, quotes, fx, accounts, cash, positions, borrow.
+"""Domain types of the book: instruments, quotes, fx, accounts, cash, positions, borrow,
+and the cash movements (deposits and withdrawals) the feed reports once each.
 
 These are the feed's records after validation, in the desk's words. They are immutable;
 the Book holds the latest of each keyed record.
@@ -85,6 +86,32 @@ class CashBalance:
     account_id: str
     currency: str
     balance: Decimal
+
+
+class MovementKind(StrEnum):
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+
+
+@dataclass(frozen=True, slots=True)
+class CashMovement:
+    """Money the client moved in or out (FEED.md `cash_movements`), sent once by the feed.
+
+    Not a keyed record of the book: the `cash` balance already includes it. It is what
+    lets a call be met by deposit (`core.deposits`).
+    """
+
+    movement_id: str
+    account_id: str
+    currency: str
+    amount: Decimal  # positive
+    kind: MovementKind
+    ts: datetime
+
+    @property
+    def signed_amount(self) -> Decimal:
+        """In the movement's currency: + for a deposit, − for a withdrawal."""
+        return self.amount if self.kind is MovementKind.DEPOSIT else -self.amount
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,19 @@
 
 JSON-ready (money, prices, ratios and fx as decimal strings, unrounded so the evidence
 is exactly what the engine computed), built from the same AccountMargin the screen and
-the call amount come from.
+the call amount come from. A call that counts cash movements (`core.deposits`) has them
+in every snapshot taken since, with their net: the END snapshot of a call met by deposit
+shows the deposits that met it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from risk_tui.core.deposits import ReceivedMovement, movements_payload
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin
 
@@ -29,8 +33,9 @@ def snapshot_payload(
     *,
     feed_as_of: datetime | None,
     feed_cursor: str | None,
+    movements: Sequence[ReceivedMovement] = (),
 ) -> dict[str, Any]:
-    return {
+    payload = {
         "account_id": result.account_id,
         "kind": str(result.kind),
         "currency": result.currency,
@@ -69,3 +74,6 @@ def snapshot_payload(
         "feed_as_of": _t(feed_as_of),
         "feed_cursor": feed_cursor,
     }
+    if movements:
+        payload.update(movements_payload(movements))
+    return payload

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -27,6 +27,7 @@ import numpy as np
 
 from risk_tui.core.book import BookChanges, apply_records, book_from_snapshot, exposed_to
 from risk_tui.core.columnar import INCOMPLETE, LEVELS, ColumnarBook
+from risk_tui.core.deposits import ReceivedMovement
 from risk_tui.core.lifecycle import MarginCall, SnapshotRecord, SnapshotScenario
 from risk_tui.core.margin import (
     AccountMargin,
@@ -224,11 +225,18 @@ class BookState:
                 affected = self.book.holders_of([key.split("/", 1)[0]])
             elif kind == "fx":
                 affected = exposed_to(self.book, set(key.split("/")))
-            else:
-                continue
+            else:  # borrow; a refused cash movement leaves the figures whole (the
+                continue  # balance includes it) but stops an end by deposit (`doubted`)
             for account_id in affected:
                 partial.setdefault(account_id, reason)
         return partial
+
+    def doubted_movements(self) -> set[str]:
+        """Accounts with a cash movement the feed sent but this desk refused: their net
+        deposits are not known (it may have been a withdrawal)."""
+        return {
+            key.split("/", 1)[0] for kind, key in self.tainted if kind == "cash_movements"
+        }
 
     def note_incomplete(self, rows: np.ndarray, others: list[str]) -> None:
         """Keep the list of monitored accounts without figures, and why."""
@@ -270,13 +278,23 @@ class BookState:
         result = self.results.get(account_id)
         return result if result is not None and result.incomplete is None else None
 
-    def account_state(self, account_id: str, call: MarginCall | None) -> dict[str, Any]:
-        """The account as the desk sees it now: recorded with every action taken on it."""
+    def account_state(
+        self,
+        account_id: str,
+        call: MarginCall | None,
+        movements: Sequence[ReceivedMovement] = (),
+    ) -> dict[str, Any]:
+        """The account as the desk sees it now: recorded with every action taken on it
+        (with the cash movements its call counts)."""
         result = self.results.get(account_id)
         if result is None:
             return {"account_id": account_id, "unavailable": "no figures for this account"}
         return snapshot_payload(
-            result, call, feed_as_of=self.book.as_of, feed_cursor=self.book.cursor
+            result,
+            call,
+            feed_as_of=self.book.as_of,
+            feed_cursor=self.book.cursor,
+            movements=movements,
         )
 
     def snapshot(
@@ -312,4 +330,5 @@ def _valid_keys(changes: BookChanges) -> list[tuple[str, list[str]]]:
         ("cash", [f"{c.account_id}/{c.currency}" for c in changes.cash]),
         ("positions", [f"{p.account_id}/{p.symbol}" for p in changes.positions]),
         ("borrow", [b.symbol for b in changes.borrow]),
+        ("cash_movements", [f"{m.account_id}/{m.movement_id}" for m in changes.cash_movements]),
     ]

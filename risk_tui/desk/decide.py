@@ -3,8 +3,9 @@
 Two deciders, chosen when the desk is composed for its role:
 
 - `Lifecycle` (the embedded desk and the engine of a shared one) runs `core.lifecycle`
-  on every account in call or with an open call that moved: opens, re-prices, escalates
-  and ends calls, with their snapshots, into one batch to commit.
+  on every account in call or with an open call that moved, or whose call's net deposits
+  reach its amount at trigger (`desk.deposits`): opens, re-prices, escalates and ends
+  calls, with their snapshots, into one batch to commit.
 - `Follower` (a terminal of a shared desk) only re-prices the open calls in memory, when
   their figures are complete and still due; opening, escalating and ending are the
   engine's, and come back as stored (`Engine.take_stored`).
@@ -32,6 +33,7 @@ from risk_tui.core.margin import MarginFigures, is_monitored
 from risk_tui.core.model import Market
 from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.desk.book import BookState
+from risk_tui.desk.deposits import Deposits
 from risk_tui.desk.open_calls import OpenCalls
 
 _IN_CALL_CODES = (MARGIN_CALL, FORCE_CALL)
@@ -67,12 +69,14 @@ def candidates(
     flipped: set[str],
     *,
     fresh: bool,
+    whole: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[np.ndarray, list[str]]:
     """Moved accounts the lifecycle must see: in call, or with an open call whose
-    level or amount changed, or whose partial mark came or went. Returns the rows
-    of open calls that are only re-priced (amount still due, no escalation, decided
-    by the columns: `lifecycle.repriced`), and every other account (sorted) for
-    the whole of `evaluate`."""
+    level or amount changed, or whose partial mark came or went, and the `whole`
+    accounts (moved or not: a call met by deposit). Returns the rows of open calls
+    that are only re-priced (amount still due, no escalation, not `whole`, decided by
+    the columns: `lifecycle.repriced`), and every other account (sorted) for the
+    whole of `evaluate`."""
     columns = state.columns
     codes = columns.level_codes[rows]
     minor = columns.call_minor[rows]
@@ -90,11 +94,16 @@ def candidates(
     ids = columns.account_ids
     if not fresh:
         fast[:] = False  # nothing moves on data that are not live
-    elif state.partial:  # a partial account's verdict is the reference's
-        fast[fast] = [ids[row] not in state.partial for row in rows[fast].tolist()]
+    else:
+        # A partial account's verdict is the reference's; a call met by deposit ends
+        # in `evaluate`, never re-priced past it.
+        apart = state.partial.keys() | whole if whole else state.partial.keys()
+        if apart:
+            fast[fast] = [ids[row] not in apart for row in rows[fast].tolist()]
     chosen = {ids[row] for row in rows[(changed | opening) & ~fast].tolist()}
     chosen.update(others)
     chosen.update(flipped)
+    chosen.update(whole)
     if fresh and calls.recheck:
         chosen.update(calls.recheck)
         calls.recheck.clear()
@@ -126,10 +135,17 @@ def reprice(state: BookState, calls: OpenCalls, rows: np.ndarray) -> list[Transi
 class Lifecycle:
     """The desk's lifecycle: every moved account in call, or with an open call, decided."""
 
-    def __init__(self, state: BookState, calls: OpenCalls, deadline_for: DeadlineFor) -> None:
+    def __init__(
+        self,
+        state: BookState,
+        calls: OpenCalls,
+        deadline_for: DeadlineFor,
+        deposits: Deposits,
+    ) -> None:
         self._state = state
         self._calls = calls
         self._deadline_for = deadline_for
+        self._deposits = deposits
 
     async def decide(
         self, fast: np.ndarray, slow: list[str], *, now: datetime, fresh: bool
@@ -142,11 +158,20 @@ class Lifecycle:
         decision = Decision(transitions, repriced=len(transitions))
         batch = decision.batch
         book = state.book
+        deposits = self._deposits
+        counting = bool(deposits.counted)
+        # A movement the feed sent but this desk refused: the net is not known.
+        doubted = state.doubted_movements() if counting and state.tainted else set()
         for done, account_id in enumerate(slow, 1):
             if done % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # a crash poll is seconds of work: let keys through
             account = book.accounts[account_id]
             current = calls.calls.get(account_id)
+            net = (
+                deposits.net(current)
+                if counting and current is not None and account_id not in doubted
+                else None
+            )
             transition = evaluate(
                 current,
                 state.verdict(account_id),
@@ -156,6 +181,7 @@ class Lifecycle:
                 client_name=account.client_name,
                 deadline_for=self._deadline_for,
                 liquidated_since_trigger=current is not None and current.call_id in calls.filled,
+                deposits=net,
             )
             if transition is None:
                 continue
@@ -182,7 +208,11 @@ class Lifecycle:
             # shows the same figures.
             result = state.results[account_id]
             payload = snapshot_payload(
-                result, call, feed_as_of=book.as_of, feed_cursor=book.cursor
+                result,
+                call,
+                feed_as_of=book.as_of,
+                feed_cursor=book.cursor,
+                movements=deposits.movements_of(call) if counting else (),
             )
             decision.recorded[account_id] = MarginFigures.of(result)
             batch.snapshots.extend(

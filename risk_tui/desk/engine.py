@@ -1,12 +1,13 @@
 """One poll in phases — recompute → decide → commit → absorb → publish — and the calls it holds.
 
 `Engine.apply` is one payload's work: the book and its columns recompute the accounts it
-moved (`desk.book`), the decider chosen for the desk's role decides the lifecycle of the
-moved calls (`desk.decide`), the batch is committed (a call another process changed first
-is left out and read again), the outcome is taken into the open calls (`desk.open_calls`)
-and a new immutable view is published (`desk.view`). It also makes, unwritten, what an
-operator's change to a call commits (a moved deadline, a close, a notification), and takes
-in calls as another process stored them.
+moved (`desk.book`), its cash movements are taken toward the open calls (`desk.deposits`,
+on the desk that runs the lifecycle), the decider chosen for the desk's role decides the
+lifecycle of the moved calls (`desk.decide`), the batch is committed (a call another
+process changed first is left out and read again), the outcome is taken into the open
+calls (`desk.open_calls`) and a new immutable view is published (`desk.view`). It also
+makes, unwritten, what an operator's change to a call commits (a moved deadline, a close,
+a notification), and takes in calls as another process stored them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from risk_tui.core.book import BookChanges
 from risk_tui.core.calendar import TradingCalendars
 from risk_tui.core.clock import utc_now
 from risk_tui.core.columnar import ColumnarBook
+from risk_tui.core.deposits import ReceivedMovement
 from risk_tui.core.lifecycle import (
     AuditEntry,
     CallState,
@@ -41,6 +43,7 @@ from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.core.view import DeskView
 from risk_tui.desk.book import BookState, MarginResults
 from risk_tui.desk.decide import Decider, Follower, Lifecycle, candidates
+from risk_tui.desk.deposits import Deposits, MovementStore
 from risk_tui.desk.open_calls import OpenCalls
 from risk_tui.desk.view import ViewBuilder
 from risk_tui.feed.models import Rejection
@@ -48,7 +51,7 @@ from risk_tui.feed.models import Rejection
 log = logging.getLogger(__name__)
 
 
-class CallStore(Protocol):
+class CallStore(MovementStore, Protocol):
     """What the engine needs of storage: the calls repository (`storage.calls.Calls`)."""
 
     async def open_calls(self) -> dict[str, MarginCall]: ...
@@ -111,6 +114,9 @@ class Engine:
         self.policies = {m: settings.margin_call.rule_for(m).policy for m in Market}
         self.state = BookState(self.policies)
         self.calls = OpenCalls(self.state)
+        # The cash movements toward calls met by deposit: taken by the desk that runs
+        # the lifecycle; a terminal of a shared desk has the engine's ends as stored.
+        self.deposits: Deposits | None = None if follow else Deposits(store)
         self.views = ViewBuilder(
             self.state,
             self.calls,
@@ -119,8 +125,8 @@ class Engine:
         )
         self.decider: Decider = (
             Follower(self.state, self.calls)
-            if follow
-            else Lifecycle(self.state, self.calls, self._deadline)
+            if self.deposits is None
+            else Lifecycle(self.state, self.calls, self._deadline, self.deposits)
         )
         # Told of every new view (the desk's event hub).
         self.on_view: Callable[[DeskView], None] | None = None
@@ -154,12 +160,18 @@ class Engine:
 
     def account_state(self, account_id: str) -> dict[str, Any]:
         """The account as the desk sees it now: recorded with every action taken on it."""
-        return self.state.account_state(account_id, self.calls.calls.get(account_id))
+        call = self.calls.calls.get(account_id)
+        return self.state.account_state(account_id, call, self._movements_of(call))
+
+    def _movements_of(self, call: MarginCall | None) -> list[ReceivedMovement]:
+        return [] if self.deposits is None else self.deposits.movements_of(call)
 
     # --- start ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.calls.calls = await self.store.open_calls()
+        if self.deposits is not None:
+            await self.deposits.start(self.calls.calls)
 
     def prepare_calendars(self) -> None:
         """Build the trading calendars in a worker thread now (about 2 s of the calendar
@@ -197,23 +209,36 @@ class Engine:
             views.figures.clear()
         clock.done("recompute")
         flipped = state.refresh_partial()
-        fast, slow = candidates(state, calls, rows, outside, flipped, fresh=fresh)
+        deposits = self.deposits
+        whole: set[str] = set()  # accounts the lifecycle must see whole this poll
+        if deposits is not None and fresh:
+            await deposits.receive(changes.cash_movements, calls.calls, state.book, now=now)
+            whole.update(deposits.due)
+        fast, slow = candidates(state, calls, rows, outside, flipped, fresh=fresh, whole=whole)
         state.note_incomplete(rows, outside)
         decision = await self.decider.decide(fast, slow, now=now, fresh=fresh)
         views.figures.update(decision.recorded)
         clock.done("lifecycle")
         transitions = decision.transitions
+        batch = decision.batch
+        if deposits is not None and deposits.unsaved:
+            batch.movements.extend(deposits.unsaved.values())
         refused: frozenset[str] = frozenset()
-        if decision.batch:
+        if batch:
             # A call another process changed since this engine read it (an operator's
             # close in a terminal, say) is left out, with its snapshots, and read again.
-            refused = await self.store.commit(decision.batch, skip_changed=True)
+            refused = await self.store.commit(batch, skip_changed=True)
+            if deposits is not None:
+                deposits.saved(batch.movements)
         if refused:
             transitions = [t for t in transitions if t.call.call_id not in refused]
         clock.done("commit")
         for moved in transitions[: decision.repriced]:  # their rows are already marked
             calls.calls[moved.call.account_id] = moved.call
-        views.forget(calls.absorb(transitions[decision.repriced :]))
+        decided = transitions[decision.repriced :]
+        views.forget(calls.absorb(decided))
+        if deposits is not None:
+            deposits.forget(t.call for t in decided if t.ended)
         if refused:
             log.warning("%d calls changed meanwhile elsewhere; read again", len(refused))
             stored = await self.store.calls_by_id(refused)
@@ -259,6 +284,9 @@ class Engine:
         self._republish()
 
     def _merge(self, stored: Iterable[MarginCall]) -> None:
+        stored = list(stored)
+        if self.deposits is not None:
+            self.deposits.forget(c for c in stored if not c.is_open)
         merged = self.calls.merge(stored, self.state.verdict)
         self.views.forget([*merged.ended, *merged.new])
         self.views.show_from_columns(merged.new)
@@ -276,6 +304,8 @@ class Engine:
         self.calls.put(call)
         if not call.is_open and before is not None and before.call_id == call.call_id:
             self.views.forget([call.account_id])
+            if self.deposits is not None:
+                self.deposits.forget([call])
         self._republish()
 
     def note_planned(self, call_ids: frozenset[str]) -> None:
@@ -359,7 +389,13 @@ class Engine:
         # The END snapshot shows the ended call, like the ones `apply` writes.
         result = self.results.get(call.account_id)
         payload = (
-            snapshot_payload(result, ended, feed_as_of=book.as_of, feed_cursor=book.cursor)
+            snapshot_payload(
+                result,
+                ended,
+                feed_as_of=book.as_of,
+                feed_cursor=book.cursor,
+                movements=self._movements_of(call),
+            )
             if result is not None
             else self.account_state(call.account_id)
         )

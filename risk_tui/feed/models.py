@@ -30,10 +30,12 @@ from risk_tui.core.model import (
     Book,
     Borrow,
     CashBalance,
+    CashMovement,
     Contact,
     FxRate,
     Instrument,
     Market,
+    MovementKind,
     Position,
     Quote,
 )
@@ -192,6 +194,30 @@ class BorrowRecord(_Record):
         return Borrow(self.symbol, self.available, self.recall_quantity, self.recall_due, self.rate)
 
 
+class CashMovementRecord(_Record):
+    """A deposit or withdrawal, sent once (FEED.md `cash_movements`). Its key names the
+    account too, so a record refused for a bad field still says whose money it was."""
+
+    kind: ClassVar[str] = "cash_movements"
+    key_fields: ClassVar[tuple[str, ...]] = ("account_id", "movement_id")
+    movement_id: Code
+    account_id: Code
+    currency: Currency
+    amount: Positive
+    movement_kind: Literal["deposit", "withdrawal"] = Field(alias="kind")
+    ts: AwareDatetime
+
+    def to_domain(self) -> CashMovement:
+        return CashMovement(
+            movement_id=self.movement_id,
+            account_id=self.account_id,
+            currency=self.currency,
+            amount=self.amount,
+            kind=MovementKind(self.movement_kind),
+            ts=self.ts,
+        )
+
+
 RECORD_TYPES: tuple[type[_Record], ...] = (
     InstrumentRecord,
     QuoteRecord,
@@ -200,6 +226,7 @@ RECORD_TYPES: tuple[type[_Record], ...] = (
     CashRecord,
     PositionRecord,
     BorrowRecord,
+    CashMovementRecord,
 )
 
 

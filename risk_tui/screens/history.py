@@ -70,7 +70,12 @@ engine ended with a slightly earlier clock is not missed."""
 
 CASH_IN_SHORT = "Cash in: rise in cash, trigger to end snapshot = deposits + sale proceeds"
 
-REASON_WORDS = {"met": "met", "liquidated": "liquidated", "closed": "closed"}
+REASON_WORDS = {
+    "met_by_deposit": "deposit",
+    "met": "met",
+    "liquidated": "liquidated",
+    "closed": "closed",
+}
 
 
 # --- rows ------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -16,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from risk_tui.core.calendar import MARKET_TZ
+from risk_tui.core.deposits import MovementLine, movement_lines
 from risk_tui.core.history import (
     CASH_IN_MEANING,
     FigureChange,
@@ -33,6 +35,7 @@ from risk_tui.core.records import StoredOrder, StoredRemark, StoredSnapshot
 from risk_tui.screens.details import order_cells, order_labels, timeline_cells, timeline_labels
 from risk_tui.screens.warnings import RISK_LABEL, RISK_STYLE
 from risk_tui.widgets.dialogs.formatting import (
+    END_WORDS,
     aware,
     format_elapsed,
     format_fx,
@@ -102,6 +105,7 @@ class HistoryDetailsScreen(Screen[None]):
     HistoryDetailsScreen .legend { height: auto; color: $text-muted; }
     HistoryDetailsScreen DataTable { height: auto; max-height: 16; }
     HistoryDetailsScreen #remarks { height: auto; }
+    HistoryDetailsScreen #movements { height: auto; }
     """
 
     def __init__(
@@ -149,6 +153,11 @@ class HistoryDetailsScreen(Screen[None]):
             yield DataTable(id="timeline", cursor_type="row", show_row_labels=False)
             yield Static(Text("Liquidation orders"), classes="section-title")
             yield DataTable(id="orders", cursor_type="row", show_row_labels=False)
+            yield Static(
+                Text("Deposits and withdrawals counted toward met by deposit"),
+                classes="section-title",
+            )
+            yield Static(self.movements_table(), id="movements")
             yield Static(Text("Remarks (newest first)"), classes="section-title")
             yield Static(remark_history(self.remarks, self.call), id="remarks")
         yield Footer()
@@ -200,7 +209,7 @@ class HistoryDetailsScreen(Screen[None]):
         grid.add_column(no_wrap=True)
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(ratio=1)
-        reason = call.end_reason.value if call.end_reason is not None else "—"
+        reason = END_WORDS[call.end_reason] if call.end_reason is not None else "—"
         note = data_text(call.end_note) if call.end_note else Text("—")
         rows: list[tuple[str, Text | str, str, Text | str]] = [
             ("Triggered", market_stamp(call.triggered_at, call), "End reason", reason),
@@ -212,9 +221,48 @@ class HistoryDetailsScreen(Screen[None]):
              "Cash in", signed_money(outcome.cash_in, ccy)),
             ("Equity change", signed_money(outcome.equity_change, ccy),
              "Price effect", signed_money(outcome.price_effect, ccy)),
+            ("Net deposits", signed_money(outcome.deposits, ccy), "", ""),
         ]  # fmt: skip
         for row in rows:
             grid.add_row(*row)
+        return grid
+
+    # --- the cash movements the call counted -------------------------------------------
+
+    def counted_movements(self) -> list[MovementLine]:
+        """What the latest snapshot recording them lists (the end one, for a call met
+        by deposit)."""
+        for snap in reversed(self.snapshots):
+            lines = movement_lines(self._payload(snap))
+            if lines:
+                return lines
+        return []
+
+    def movements_table(self) -> Table | Text:
+        lines = self.counted_movements()
+        if not lines:
+            return Text(
+                "None: no deposit or withdrawal was received while the call was open.",
+                style="dim",
+            )
+        call, ccy = self.call, self.call.currency
+        grid = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+        for label in ("Received", "Kind", "Amount", "FX", f"In {ccy}", "Movement"):
+            right = label in ("Amount", "FX") or label.startswith("In ")
+            grid.add_column(label, justify="right" if right else "left", no_wrap=True)
+        for line in lines:
+            amount = data_text(line.currency)
+            amount.append(f" {format_money(line.amount, line.currency or None)}")
+            grid.add_row(
+                market_stamp(_instant(line.received_at), call),
+                data_text(line.kind),
+                amount,
+                "—" if line.fx is None else format_fx(line.fx),
+                signed_money(line.base_amount, ccy),
+                data_text(line.movement_id),
+            )
+        outcome = call_outcome(call, self._payload(self.trigger), self._payload(self.end))
+        grid.add_row("", Text("net", style="bold"), "", "", signed_money(outcome.deposits, ccy), "")
         return grid
 
     # --- trigger vs the compared snapshot ------------------------------------------------
@@ -323,6 +371,14 @@ class HistoryDetailsScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss(None)
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 __all__ = ["SIDE_NAMES", "HistoryDetailsScreen"]

@@ -6,9 +6,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
-from risk_tui.sim.store import Key, SimBook, encode
+from risk_tui.sim.store import Key, SimBook, decimal_text, encode
 
 
 class ChangeSet:
@@ -40,6 +41,35 @@ class ChangeSet:
             return False
         self._log(name, key, data)
         return True
+
+    def move_cash(
+        self,
+        movement_id: str,
+        account_id: str,
+        currency: str,
+        amount: Decimal,
+        kind: Literal["deposit", "withdrawal"],
+    ) -> None:
+        """The client moves money in or out: the balance changes and the movement is
+        published once (FEED.md: the balance already includes it)."""
+        held = self.book.get("cash", (account_id, currency))
+        balance = Decimal(held["balance"]) if held is not None else Decimal(0)
+        balance += amount if kind == "deposit" else -amount
+        self.put(
+            "cash",
+            {"account_id": account_id, "currency": currency, "balance": decimal_text(balance)},
+        )
+        self.put(
+            "cash_movements",
+            {
+                "movement_id": movement_id,
+                "account_id": account_id,
+                "currency": currency,
+                "amount": decimal_text(amount),
+                "kind": kind,
+                "ts": self.ts,
+            },
+        )
 
     def add_malformed(self, name: str, record: Any) -> None:
         self.malformed.setdefault(name, []).append(encode(record))

@@ -11,7 +11,10 @@
 - `recall`: calm prices, and within `recall_ticks` the prime broker recalls stock in
   about a third of the shorted symbols: `recall_quantity` rises, `available` falls (below
   the clients' total short in most of them) and `recall_due` is two weekdays out.
-- `crash`: the sell-off, and the recalls of `recall` meanwhile (what `risk-tui demo` runs).
+- `crash`: the sell-off, and the recalls of `recall` meanwhile (what `risk-tui demo` runs);
+  and clients moving money (`ClientMoney`): H2001, in call for HKD 22,000 from the
+  start, deposits it in two parts (ticks 15 and 30: its call is met by deposit), and
+  S5001, safe, withdraws SGD 5,000 (tick 10).
 - `faults`: calm prices, plus request-level faults (5xx, trickled answers, decided per
   request by `SimState.request_rng`), malformed records in some change sets (re-sent
   valid on the next tick) and, now and then, every cursor invalidated (410 Gone).
@@ -25,7 +28,7 @@ import json
 import math
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from risk_tui.sim.changes import ChangeSet
 from risk_tui.sim.generator import generate_book
@@ -261,14 +264,45 @@ class RecallScenario(CalmScenario):
         self.recalls.advance(state, changes)
 
 
+MovementEvent = tuple[str, str, Decimal, Literal["deposit", "withdrawal"]]
+
+# tick → (account, currency, amount, kind): the seed desk's clients moving money on a
+# crash day. H2001 is called for HKD 22,000 (back to IM) from the first poll: its two
+# deposits reach that amount, so its call is met by deposit at tick 30.
+CLIENT_MONEY: dict[int, list[MovementEvent]] = {
+    10: [("S5001", "SGD", Decimal("5000.00"), "withdrawal")],
+    15: [("H2001", "HKD", Decimal("12000.00"), "deposit")],
+    30: [("H2001", "HKD", Decimal("10000.00"), "deposit")],
+}
+
+
+class ClientMoney:
+    """Deposits and withdrawals at set ticks (`CLIENT_MONEY`), each published once. A
+    movement's id carries the tick and the clock, so a simulator started again (the demo
+    restarted on the same database) sends new movements, not repeats."""
+
+    def __init__(self, events: dict[int, list[MovementEvent]] | None = None) -> None:
+        self.events = CLIENT_MONEY if events is None else events
+
+    def advance(self, state: SimState, changes: ChangeSet) -> None:
+        for index, (account_id, currency, amount, kind) in enumerate(
+            self.events.get(state.ticks, [])
+        ):
+            if state.store.raw("accounts", (account_id,)) is None:
+                continue
+            movement_id = f"CM-{changes.now:%Y%m%d%H%M%S}-{state.ticks}-{index}-{account_id}"
+            changes.move_cash(movement_id, account_id, currency, amount, kind)
+
+
 class CrashScenario(SelloffScenario):
-    """A crash day: the sell-off, and the prime broker recalling stock meanwhile."""
+    """A crash day: the sell-off, the prime broker recalling stock, clients moving money."""
 
     name: ClassVar[str] = "crash"
 
     def __init__(self, *, recall_ticks: int = 60, share: float = 0.35) -> None:
         super().__init__()
         self.recalls = Recalls(recall_ticks=recall_ticks, share=share)
+        self.money = ClientMoney()
 
     def setup(self, state: SimState) -> None:
         super().setup(state)
@@ -277,6 +311,7 @@ class CrashScenario(SelloffScenario):
     def advance(self, state: SimState, changes: ChangeSet) -> None:
         super().advance(state, changes)
         self.recalls.advance(state, changes)
+        self.money.advance(state, changes)
 
 
 def short_totals(book: SimBook) -> dict[str, int]:

@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-RECORD_LISTS = ("instruments", "quotes", "fx", "accounts", "cash", "positions", "borrow")
+RECORD_LISTS = (
+    "instruments",
+    "quotes",
+    "fx",
+    "accounts",
+    "cash",
+    "positions",
+    "borrow",
+    "cash_movements",  # the day's deposits and withdrawals, each once (`ChangeSet.move_cash`)
+)
 
 # One key per record list: the record that replaces another is the one with the same key.
 KEY_FIELDS: dict[str, tuple[str, ...]] = {
@@ -26,9 +35,13 @@ KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "cash": ("account_id", "currency"),
     "positions": ("account_id", "symbol"),
     "borrow": ("symbol",),
+    "cash_movements": ("movement_id",),
 }
 
 Key = tuple[str, ...]
+
+# FEED.md's optional lists: left out of a snapshot while empty.
+OPTIONAL_LISTS = frozenset({"cash_movements"})
 
 # Records per streamed piece: about half a megabyte of positions, so a chunk is cheap to
 # join and the event loop gets control back often enough for the ticker.
@@ -125,11 +138,19 @@ class SimBook:
             yield json.loads(data)
 
     def as_lists(self) -> dict[str, list[dict[str, Any]]]:
-        return {name: list(self.records(name)) for name in RECORD_LISTS}
+        return {
+            name: list(self.records(name))
+            for name in RECORD_LISTS
+            if self.tables[name] or name not in OPTIONAL_LISTS
+        }
 
     def capture(self) -> dict[str, list[bytes]]:
         """A consistent copy for one snapshot: references only, taken without yielding."""
-        return {name: list(table.values()) for name, table in self.tables.items()}
+        return {
+            name: list(table.values())
+            for name, table in self.tables.items()
+            if table or name not in OPTIONAL_LISTS
+        }
 
 
 @dataclass(frozen=True, slots=True)

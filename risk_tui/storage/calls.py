@@ -17,14 +17,15 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from risk_tui.core.deposits import ReceivedMovement
 from risk_tui.core.lifecycle import AuditEntry, CallState, LifecycleBatch, MarginCall
 from risk_tui.core.records import DailyKey
 from risk_tui.storage.audited import audited
 from risk_tui.storage.base import Repository, by_key, chunks, insert_for
 from risk_tui.storage.daily import insert_daily_marks
 from risk_tui.storage.errors import CallChanged, ClaimTaken, UnknownCall
-from risk_tui.storage.rows import CALL_ROWS
-from risk_tui.storage.tables import calls, remarks
+from risk_tui.storage.rows import CALL_ROWS, MOVEMENT_ROWS
+from risk_tui.storage.tables import calls, cash_movements, remarks
 
 # Columns `commit` never overwrites on an existing call (see the module docstring).
 OPERATOR_OWNED = frozenset({"call_id", "remark", "exception", "claimed_by", "claimed_at"})
@@ -47,7 +48,9 @@ class Calls(Repository):
         Then `CallChanged` is raised and nothing is written; with `skip_changed` (a poll:
         its other calls must not wait) the refused calls and their snapshots and audit
         entries are left out, the rest is written, and the refused ids are returned.
-        Snapshots and audit entries are appended to their chains in order; `daily` marks
+        Cash movements are stored once each by id (one already stored is left as it is),
+        whichever calls were refused. Snapshots and audit entries are appended to their
+        chains in order; `daily` marks
         the daily jobs this batch performs (e.g. the daily snapshot), so the marker and
         the snapshot commit together. Raises `DailyAlreadyDone` when one is already marked.
         """
@@ -66,6 +69,8 @@ class Calls(Repository):
                 await upsert_calls(tx.conn, batch.calls, now)
             if batch.repriced:
                 await _reprice_calls(tx.conn, batch.repriced, now)
+            if batch.movements:
+                await _insert_movements(tx.conn, batch.movements)
             await tx.append_snapshots(batch.snapshots)
             await tx.append_audit(batch.audit)
             if daily:
@@ -172,6 +177,34 @@ class Calls(Repository):
         async with self._reader() as conn:
             return await read_call(conn, call_id)
 
+    async def known_movements(self, movement_ids: Iterable[str]) -> frozenset[str]:
+        """Which of these cash movements are stored already (received before)."""
+        known: set[str] = set()
+        async with self._reader() as conn:
+            for chunk in chunks(sorted(set(movement_ids))):
+                query = select(cash_movements.c.movement_id).where(
+                    cash_movements.c.movement_id.in_(chunk)
+                )
+                known.update((await conn.execute(query)).scalars())
+        return frozenset(known)
+
+    async def counted_movements(
+        self, call_ids: Iterable[str]
+    ) -> dict[str, list[ReceivedMovement]]:
+        """The cash movements each of these calls counts, in the order received."""
+        counted: dict[str, list[ReceivedMovement]] = {}
+        async with self._reader() as conn:
+            for chunk in chunks(sorted(set(call_ids))):
+                query = (
+                    select(cash_movements)
+                    .where(cash_movements.c.call_id.in_(chunk))
+                    .order_by(cash_movements.c.received_at, cash_movements.c.movement_id)
+                )
+                for row in (await conn.execute(query)).mappings():
+                    movement = MOVEMENT_ROWS.from_row(row)
+                    counted.setdefault(row["call_id"], []).append(movement)
+        return counted
+
 
 async def read_call(conn: AsyncConnection, call_id: str) -> MarginCall | None:
     return await by_key(conn, calls.c.call_id, call_id, CALL_ROWS)
@@ -270,13 +303,23 @@ async def _reprice_calls(
     )
 
 
+async def _insert_movements(conn: AsyncConnection, movements: Sequence[ReceivedMovement]) -> None:
+    """Store cash movements once each by id: a repeat leaves the first as it was."""
+    stmt = insert_for(conn, cash_movements).on_conflict_do_nothing(
+        index_elements=[cash_movements.c.movement_id]
+    )
+    await conn.execute(stmt, [MOVEMENT_ROWS.to_row(movement) for movement in movements])
+
+
 def _without_calls(batch: LifecycleBatch, call_ids: frozenset[str]) -> LifecycleBatch:
-    """The batch without these calls' writes, snapshots and audit entries."""
+    """The batch without these calls' writes, snapshots and audit entries (the cash
+    movements stay: they were received whatever became of the calls)."""
     return LifecycleBatch(
         calls=[c for c in batch.calls if c.call_id not in call_ids],
         snapshots=[s for s in batch.snapshots if s.call_id not in call_ids],
         audit=[a for a in batch.audit if a.call_id not in call_ids],
         repriced=[c for c in batch.repriced if c.call_id not in call_ids],
+        movements=batch.movements,
     )
 
 

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, Table
 
 from risk_tui.core.actions import AutoCondition, PlanLine, SendState, lines_wire
+from risk_tui.core.deposits import ReceivedMovement
 from risk_tui.core.four_eyes import ApprovalKind, ApprovalRequest, ApprovalState, KillSwitch
 from risk_tui.core.lifecycle import CallState, EndReason, MarginCall, SnapshotScenario
 from risk_tui.core.margin import RiskLevel
-from risk_tui.core.model import AccountKind, Market, Side
+from risk_tui.core.model import AccountKind, Market, MovementKind, Side
 from risk_tui.core.records import (
     AutoLiquidationState,
     OrderStamp,
@@ -213,6 +214,16 @@ APPROVAL_ROWS = Rows(
 
 KILL_SWITCH_ROWS = Rows(KillSwitch, {"engaged": FLAG})
 
+MOVEMENT_ROWS = Rows(
+    ReceivedMovement,
+    {
+        "amount": DECIMAL,
+        "kind": by_value(MovementKind),
+        "fx": DECIMAL,
+        "base_amount": DECIMAL,
+    },
+)
+
 
 __all__ = [
     "APPROVAL_ROWS",
@@ -222,6 +233,7 @@ __all__ = [
     "FLAG",
     "KILL_SWITCH_ROWS",
     "MESSAGE_ROWS",
+    "MOVEMENT_ROWS",
     "ORDER_ROWS",
     "PLAN_ROWS",
     "REMARK_ROWS",

@@ -52,6 +52,7 @@ SEND_STATES = ("pending", "in_doubt", "acknowledged", "failed")
 ORDER_STATUSES = ("working", "filled", "partially_filled", "cancelled", "rejected")
 AUTO_LIQUIDATION_CONDITIONS = ("still_in_call", "below_fm")
 AUTO_LIQUIDATION_STATES = ("scheduled", "executed", "cancelled")
+MOVEMENT_KINDS = ("deposit", "withdrawal")
 
 _OPEN = "state != 'ended'"
 
@@ -307,4 +308,27 @@ kill_switch = Table(
     Column("released_by", Text, nullable=True),
     Column("released_at", UTCDateTime, nullable=True),
     CheckConstraint("id = 1", name="one_row"),
+)
+
+# Every cash movement the feed sent (0004), once by `movement_id`: the ones an open call
+# counts toward met by deposit name it (`call_id`), with the fx of the poll that brought
+# them and their signed amount in the account's base currency; the others are kept so a
+# repeat (a snapshot after a 410, a restart from an older cursor) is known as one.
+cash_movements = Table(
+    "cash_movements",
+    metadata,
+    Column("movement_id", Text, primary_key=True),
+    Column("account_id", Text, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("amount", ExactDecimal, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("feed_cursor", Text, nullable=True),
+    Column("call_id", Text, ForeignKey("calls.call_id"), nullable=True),
+    Column("base_currency", Text, nullable=True),
+    Column("fx", ExactDecimal, nullable=True),
+    Column("base_amount", ExactDecimal, nullable=True),
+    _one_of("kind", MOVEMENT_KINDS, "kind"),
+    Index("ix_cash_movements_call_id", "call_id"),
 )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal as D
 from typing import Any
 
+from risk_tui.core.deposits import ReceivedMovement, movement_lines
 from risk_tui.core.history import (
     call_outcome,
     figure_changes,
@@ -15,7 +16,17 @@ from risk_tui.core.history import (
 )
 from risk_tui.core.lifecycle import CallState, EndReason, MarginCall
 from risk_tui.core.margin import CallPolicy, compute_account
-from risk_tui.core.model import Account, AccountKind, Book, CashBalance, Market, Position, Quote
+from risk_tui.core.model import (
+    Account,
+    AccountKind,
+    Book,
+    CashBalance,
+    CashMovement,
+    Market,
+    MovementKind,
+    Position,
+    Quote,
+)
 from risk_tui.core.snapshot import snapshot_payload
 from tests.core.test_margin import seed_book
 from tests.factories import make_call
@@ -62,6 +73,30 @@ def test_a_deposit_is_cash_in_of_exactly_the_rise_in_cash() -> None:
     assert outcome.cash_in == D("1015.00")
     assert outcome.equity_change == D("1015.00")
     assert outcome.price_effect == 0
+
+
+def test_met_by_deposit_says_so_and_reads_the_counted_deposits() -> None:
+    book = seed_book()
+    book.set_cash(CashBalance("A1001", "SGD", D("-13985.00")))
+    book.quotes["B"] = Quote("B", D("19.00"))  # prices fell meanwhile
+    margin = compute_account(book, "A1001", CallPolicy())
+    movement = ReceivedMovement.of(
+        CashMovement("DEP-1", "A1001", "SGD", D("1015.00"), MovementKind.DEPOSIT, T),
+        received_at=T,
+        feed_cursor="c2",
+        call_id=CALL.call_id,
+        base_currency="SGD",
+        fx=D(1),
+    )
+    end = snapshot_payload(margin, CALL, feed_as_of=T, feed_cursor="c2", movements=[movement])
+    outcome = call_outcome(ended(EndReason.MET_BY_DEPOSIT), trigger_payload(), end)
+    assert outcome.how == "met by deposit"
+    assert outcome.deposits == D("1015.00")
+    assert outcome.cash_in == D("1015.00")
+    assert [(m.movement_id, m.base_amount) for m in movement_lines(end)] == [
+        ("DEP-1", D("1015.00"))
+    ]
+    assert call_outcome(ended(EndReason.MET), trigger_payload(), payload_of(book)).deposits is None
 
 
 def test_liquidation_counts_the_proceeds_as_cash_in_and_says_so() -> None:

@@ -47,6 +47,7 @@ def step(
     fresh: bool = True,
     now: datetime = NOW,
     liquidated_since_trigger: bool = False,
+    deposits: D | None = None,
 ) -> Transition | None:
     return evaluate(
         call,
@@ -57,6 +58,7 @@ def step(
         client_name="Tan Mei Ling",
         deadline_for=deadline_for,
         liquidated_since_trigger=liquidated_since_trigger,
+        deposits=deposits,
     )
 
 
@@ -133,6 +135,22 @@ def test_ends_liquidated_when_desk_orders_filled() -> None:
     transition = step(call, compute_account(book, "A1001", POLICY), liquidated_since_trigger=True)
     assert transition is not None
     assert transition.call.end_reason is EndReason.LIQUIDATED
+
+
+def test_ends_met_by_deposit_when_net_deposits_reach_the_amount_at_trigger() -> None:
+    call = opened()  # 1,015.00 called at trigger
+    fallen = margin("18.00")  # prices fell meanwhile: the recomputed amount grew
+    short = step(call, fallen, deposits=D("1014.99"))
+    assert short is not None
+    assert short.call.is_open
+    assert step(call, fallen, deposits=None) == short  # none counted: as before
+    transition = step(call, fallen, deposits=D("1015.00"), liquidated_since_trigger=True)
+    assert transition is not None
+    assert transition.ended
+    assert transition.call.end_reason is EndReason.MET_BY_DEPOSIT
+    assert transition.call.call_amount > call.trigger_call_amount  # ended all the same
+    assert transition.snapshots == (SnapshotScenario.END,)
+    assert step(call, fallen, deposits=D("5000"), fresh=False) is None  # never on stale data
 
 
 @pytest.mark.parametrize("case", ["stale", "vanished", "incomplete"])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from risk_tui.core.model import AccountKind, Market
+from risk_tui.core.model import AccountKind, CashMovement, Market, MovementKind
 from risk_tui.feed.models import FeedError, parse_payload
 from risk_tui.sim.app import SimState
 
@@ -145,6 +146,48 @@ def test_rejections_carry_the_record_key() -> None:
         ("accounts", "A2"),
     }
     assert any("fm_ratio ≤ mm_ratio ≤ im_ratio" in r.reason for r in parsed.rejected)
+
+
+DEPOSIT = {
+    "movement_id": "M1",
+    "account_id": "A1001",
+    "currency": "SGD",
+    "amount": "1015.00",
+    "kind": "deposit",
+    "ts": "2026-11-23T10:20:00+08:00",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"amount": 1015}, "amount: must be a decimal string"),
+        ({"amount": "-5.00"}, "amount:"),
+        ({"amount": "0"}, "amount:"),
+        ({"kind": "transfer"}, "kind:"),
+        ({"currency": "sgd"}, "currency:"),
+        ({"ts": "2026-11-23T10:20:00"}, "ts:"),
+    ],
+)
+def test_cash_movements_parse_exactly_and_a_bad_one_is_rejected_alone(
+    change: dict[str, Any], reason: str
+) -> None:
+    bad = {**DEPOSIT, "movement_id": "M2", **change}
+    parsed = parse_payload(envelope(cash_movements=[DEPOSIT, bad]))
+    [movement] = parsed.changes.cash_movements
+    assert movement == CashMovement(
+        "M1",
+        "A1001",
+        "SGD",
+        Decimal("1015.00"),
+        MovementKind.DEPOSIT,
+        datetime(2026, 11, 23, 2, 20, tzinfo=UTC),
+    )
+    assert movement.signed_amount == Decimal("1015.00")
+    assert parsed.changes.record_count == 1
+    [rejection] = parsed.rejected
+    assert (rejection.kind, rejection.index, rejection.key) == ("cash_movements", 1, "A1001/M2")
+    assert reason in rejection.reason
 
 
 @pytest.mark.parametrize(

@@ -182,6 +182,40 @@ def test_a_crash_day_falls_and_recalls_at_once() -> None:
     assert len(fallen) > len(after.quotes) // 2  # the sell-off is under way
 
 
+def test_on_a_crash_day_a_client_in_call_deposits_the_amount_called_in_two_parts() -> None:
+    state = build_state("crash", accounts=50, seed=11, clock=fixed_clock, tick_interval=None)
+    start = state.cursor()
+    sent: dict[int, list[dict[str, Any]]] = {}
+    for _ in range(30):
+        entry = state.tick()
+        if movements := entry.decoded().get("cash_movements"):
+            sent[state.ticks] = movements
+    moved = {
+        tick: [(m["account_id"], m["kind"], m["amount"]) for m in movements]
+        for tick, movements in sent.items()
+    }
+    assert moved == {
+        10: [("S5001", "withdrawal", "5000.00")],
+        15: [("H2001", "deposit", "12000.00")],
+        30: [("H2001", "deposit", "10000.00")],
+    }
+    # The balance includes them (H2001 was called for HKD 22,000 back to IM); each is
+    # sent once: in the changes, and in the day's snapshot.
+    assert state.store.get("cash", ("H2001", "HKD")) == {
+        "account_id": "H2001",
+        "currency": "HKD",
+        "balance": "-228000.00",
+    }
+    changes = state.changes_since(int(start))
+    assert changes is not None
+    assert len(changes["cash_movements"]) == 3
+    parsed = parse_payload(state.snapshot())
+    assert parsed.rejected == []
+    assert sorted(m.movement_id for m in parsed.changes.cash_movements) == sorted(
+        m["movement_id"] for ms in sent.values() for m in ms
+    )
+
+
 def test_faults_malformed_records_are_rejected_alone() -> None:
     state = build_state(
         FaultsScenario(FaultRates(malformed=1.0, invalidate=0.0)),

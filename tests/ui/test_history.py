@@ -39,6 +39,7 @@ from risk_tui.desk.export import ExportFailed, export_file
 from risk_tui.screens import history as history_module
 from risk_tui.screens.history import PAGE_SIZE, PREFETCH_ROWS, HistoryPane
 from risk_tui.screens.history_details import HistoryDetailsScreen
+from risk_tui.sim.changes import ChangeSet
 from risk_tui.storage import Store, create_engine, upgrade
 from risk_tui.widgets.dialogs.base import MarkRadioButton
 from risk_tui.widgets.dialogs.export import ExportDialog
@@ -156,6 +157,42 @@ async def test_a_call_ended_by_a_price_recovery_appears_in_history_with_both_sna
         ]
         await pilot.press("escape")
         await until(lambda: app.screen is app.screen_stack[0])
+
+
+async def test_a_call_met_by_deposit_shows_how_and_the_deposits_in_history(
+    desk: app_tests.Desk,
+) -> None:
+    app = make_app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await until(lambda: "1,015.00" in row_text(app, "A1001"))
+        call_id = desk_of(app).engine.open_calls["A1001"].call_id
+        await pilot.press("4")
+        pane, table = history_of(app)
+        await until(lambda: pane.total == 0)
+
+        # The client pays in the amount called while B.SG falls a little.
+        changes = ChangeSet(desk.sim.store, desk.sim.clock())
+        changes.move_cash("DEP-77", "A1001", "SGD", D("1015.00"), "deposit")
+        changes.put("quotes", {"symbol": "B.SG", "price": "19.00"})
+        desk.sim.commit(changes)
+        await until(lambda: table.get_row(call_id) is not None, seconds=8)
+        shown = cells_text(table, call_id)
+        for words in (" deposit ", "1,015.00", "+1,015.00", "met by deposit"):
+            assert words in shown, (words, shown)
+        assert table.move_cursor(call_id)
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, HistoryDetailsScreen))
+        await pilot.pause()
+        text = screen_text(app)
+        for words in (
+            "End reason      met by deposit",
+            "How it was met  met by deposit",
+            "Deposits and withdrawals counted toward met by deposit",
+        ):
+            assert words in text, (words, text)
+        assert has_row(text, "deposit", "SGD 1,015.00", "1", "+1,015.00", "DEP-77")
+        assert has_row(text, "net", "+1,015.00")
+        assert has_row(text, "Net deposits", "+1,015.00")
 
 
 # --- export from the tab ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
 from risk_tui.core.calendar import MARKET_TZ
-from risk_tui.core.lifecycle import CallState, MarginCall
+from risk_tui.core.lifecycle import CallState, EndReason, MarginCall
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import Market
 from risk_tui.core.money import format_money
@@ -30,6 +30,14 @@ STATE_WORDS: dict[CallState, str] = {
     CallState.NOTIFIED: "notified",
     CallState.FORCE_CALL: "force call",
     CallState.ENDED: "ended",
+}
+
+# How an ended call's reason reads (the History tab's narrow column has its own words).
+END_WORDS: dict[EndReason, str] = {
+    EndReason.MET_BY_DEPOSIT: "met by deposit",
+    EndReason.MET: "met",
+    EndReason.LIQUIDATED: "liquidated",
+    EndReason.CLOSED: "closed",
 }
 
 _FX_PLACES = Decimal("0.000001")
@@ -87,7 +95,7 @@ def risk_words(level: RiskLevel) -> str:
 def state_words(call: MarginCall) -> str:
     words = STATE_WORDS[call.state]
     if call.state is CallState.ENDED and call.end_reason is not None:
-        words = f"ended ({call.end_reason.value})"
+        words = f"ended ({END_WORDS[call.end_reason]})"
     return words
 
 
