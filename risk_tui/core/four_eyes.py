@@ -8,10 +8,8 @@ Needs approval (a trader's or supervisor's action is then stored as a request, n
 - every deadline move;
 - every close of a call by an operator.
 
-Notional, in the desk's reporting currency, exact: quantity × price × fx(instrument
-currency → reporting currency), where the price is the order's limit price, or for a
-market order (and a plan's lines, which are market orders) the last price in the book.
-A notional that cannot be computed (no instrument, quote or fx rate) needs approval.
+What an order or a plan is worth (exact, in the desk's reporting currency) is
+`risk_tui.core.notional`; one that cannot be computed needs approval.
 
 The binding: a request carries a details document — its kind, call, account, requester
 and role, and every field of the action — and the SHA-256 of its canonical JSON. The
@@ -32,7 +30,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, cast
 
@@ -46,9 +44,9 @@ from risk_tui.core.actions import (
 )
 from risk_tui.core.canonical import canonical_json
 from risk_tui.core.lifecycle import MarginCall
-from risk_tui.core.margin import MissingData, fx_rate
-from risk_tui.core.model import Book, Side
-from risk_tui.core.money import context, format_money
+from risk_tui.core.model import Side
+from risk_tui.core.money import format_money
+from risk_tui.core.notional import Notional
 from risk_tui.core.roles import Actor, Intent, Role, allowed
 
 APPROVAL_ID_PREFIX = "RT-AP-"
@@ -137,71 +135,6 @@ def awaiting_line(request: ApprovalRequest) -> str:
         f"{KIND_WORDS[request.kind]} awaiting approval {request.approval_id}: a second trader "
         "or supervisor must approve it (Approvals tab)"
     )
-
-
-# --- notional ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Notional:
-    """What a liquidation is worth in `currency`; `amount` None when it cannot be computed."""
-
-    amount: Decimal | None
-    currency: str
-    problem: str | None = None
-
-    def exceeds(self, threshold: Decimal) -> bool:
-        """Above the threshold, or unknown: both need a second person."""
-        return self.amount is None or self.amount > threshold
-
-    def wire(self) -> dict[str, str | None]:
-        return {
-            "amount": None if self.amount is None else str(self.amount),
-            "currency": self.currency,
-            "problem": self.problem,
-        }
-
-
-def _line_value(
-    book: Book, symbol: str, quantity: Decimal, price: Decimal | None, currency: str
-) -> Decimal:
-    instrument = book.instruments.get(symbol)
-    if instrument is None:
-        raise MissingData(f"no instrument {symbol}")
-    if price is None:
-        quote = book.quotes.get(symbol)
-        if quote is None:
-            raise MissingData(f"no last price of {symbol}")
-        price = quote.price
-    rate = fx_rate(book, instrument.currency, currency)
-    with localcontext(context()):
-        return quantity * price * rate
-
-
-def order_notional(intent: OrderIntent, book: Book, currency: str) -> Notional:
-    """Quantity × (limit price, else the last price) × fx into `currency`."""
-    price = intent.limit_price if intent.order_type == "limit" else None
-    try:
-        amount = _line_value(book, intent.symbol, intent.quantity, price, currency)
-    except MissingData as missing:
-        return Notional(None, currency, f"notional unknown: {missing}")
-    return Notional(amount, currency)
-
-
-def plan_notional(plan: AutoLiquidationPlan, book: Book, currency: str) -> Notional:
-    """The sum over the plan's lines (market orders: the last price of each)."""
-    total = Decimal(0)
-    try:
-        for line in plan.lines:
-            with localcontext(context()):
-                total += _line_value(book, line.symbol, line.quantity, None, currency)
-    except MissingData as missing:
-        return Notional(None, currency, f"notional unknown: {missing}")
-    return Notional(total, currency)
-
-
-def plan_needs_approval(plan: AutoLiquidationPlan, notional: Notional, threshold: Decimal) -> bool:
-    return plan.moved_deadline is not None or notional.exceeds(threshold)
 
 
 # --- the details documents -----------------------------------------------------------------
@@ -575,7 +508,6 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalState",
     "KillSwitch",
-    "Notional",
     "awaiting_line",
     "check_approval",
     "check_kill_switch",
@@ -590,10 +522,7 @@ __all__ = [
     "liquidation_request",
     "new_approval_id",
     "old_deadline_of",
-    "order_notional",
     "order_of",
-    "plan_needs_approval",
-    "plan_notional",
     "plan_of",
     "plan_request",
     "same_person",

@@ -32,11 +32,9 @@ from risk_tui.core.four_eyes import (
     close_request,
     deadline_request,
     liquidation_request,
-    order_notional,
-    plan_needs_approval,
-    plan_notional,
     plan_request,
 )
+from risk_tui.core.notional import order_notional, plan_needs_approval, plan_notional
 from risk_tui.core.records import OrderOutcome, StoredAutoLiquidation
 from risk_tui.core.roles import Actor, Intent, refusal
 from risk_tui.desk.action_log import ActionLog

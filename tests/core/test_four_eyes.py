@@ -14,7 +14,6 @@ from risk_tui.core.four_eyes import (
     ApprovalKind,
     ApprovalState,
     KillSwitch,
-    Notional,
     check_approval,
     check_kill_switch,
     check_rejection,
@@ -22,15 +21,13 @@ from risk_tui.core.four_eyes import (
     deadline_request,
     details_hash,
     liquidation_request,
-    order_notional,
     order_of,
-    plan_needs_approval,
-    plan_notional,
     plan_of,
     plan_request,
 )
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.model import Book, Instrument, Market, Quote, Side
+from risk_tui.core.notional import Notional, order_notional, plan_needs_approval, plan_notional
 from risk_tui.core.roles import Actor, Role
 from tests.factories import SUPERVISOR, TRADER, make_call, sell_order
 
