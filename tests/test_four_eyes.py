@@ -431,3 +431,74 @@ async def test_an_order_recorded_before_the_switch_is_never_posted_after_it(rig:
     stored = await rig.store.orders.get(intent.client_order_id)
     assert stored is not None
     assert stored.send_state is SendState.FAILED
+
+
+# --- cancelling a plan ------------------------------------------------------------------------
+
+
+async def scheduled_plan(rig: Rig, quantity: str) -> AutoLiquidationPlan:
+    """A plan scheduled by jdoe: approved by sue first when it needs a second person."""
+    plan = replace(plan_for(rig), lines=(PlanLine("B.SG", Side.SELL, Decimal(quantity)),))
+    outcome = await rig.desk.intents.schedule_plan(plan, TRADER)
+    if isinstance(outcome, ApprovalRequest):
+        done = await rig.desk.approvals.approve(
+            outcome.approval_id, outcome.details_hash, SUPERVISOR
+        )
+        assert done.state is ApprovalState.EXECUTED, done.note
+    return plan
+
+
+async def plan_state(rig: Rig, plan: AutoLiquidationPlan) -> AutoLiquidationState:
+    stored = await rig.store.plans.get_auto_liquidation(plan.plan_id)
+    assert stored is not None
+    return stored.state
+
+
+async def test_cancelling_a_plan_below_the_threshold_is_done_at_once(rig: Rig) -> None:
+    plan = await scheduled_plan(rig, "200")  # 200 × 19.50 = SGD 3,900: no second person
+    done = await rig.desk.intents.cancel_plan(plan.plan_id, "client sold elsewhere", TRADER)
+    assert not isinstance(done, ApprovalRequest)
+    assert done.state is AutoLiquidationState.CANCELLED
+    assert await rig.store.approvals.approvals_in([ApprovalState.PENDING]) == []
+
+
+async def test_cancelling_a_plan_that_needed_approval_needs_it_too(rig: Rig) -> None:
+    plan = await scheduled_plan(rig, "300")  # SGD 5,850: above the threshold
+    request = await rig.desk.intents.cancel_plan(plan.plan_id, "client wired the cash", TRADER)
+    assert isinstance(request, ApprovalRequest)
+    assert request.kind is ApprovalKind.PLAN_CANCEL
+    assert request.details["reason"] == "client wired the cash"
+    assert request.details["notional"]["amount"] == "5850.00"
+    assert await plan_state(rig, plan) is AutoLiquidationState.SCHEDULED  # not yet
+    again = await rig.desk.intents.cancel_plan(plan.plan_id, "client wired the cash", TRADER)
+    assert again == request  # a double press: one request
+    with pytest.raises(ActionRefused, match="nobody approves their own"):
+        await rig.desk.approvals.approve(request.approval_id, request.details_hash, TRADER)
+    done = await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
+    assert done.state is ApprovalState.EXECUTED, done.note
+    assert done.note == f"plan {plan.plan_id} cancelled"
+    stored = await rig.store.plans.get_auto_liquidation(plan.plan_id)
+    assert stored is not None
+    assert stored.state is AutoLiquidationState.CANCELLED
+    trail = await audit_trail(rig.store)
+    (cancelled,) = [details for action, details in trail if action.endswith("_cancelled")]
+    assert cancelled["approved_by"] == "sue"
+    assert "client wired the cash" in str(cancelled)
+    assert cancelled["approval_id"] == request.approval_id
+    rig.clock.advance(minutes=31)
+    assert await rig.desk.plans.run_due() == []  # nothing sent
+    assert rig.sim.order_posts == {}
+
+
+async def test_a_cancel_request_for_a_plan_that_already_ran_is_void(rig: Rig) -> None:
+    plan = await scheduled_plan(rig, "300")
+    request = await rig.desk.intents.cancel_plan(plan.plan_id, "too late?", TRADER)
+    assert isinstance(request, ApprovalRequest)
+    rig.clock.advance(minutes=31)
+    (ran,) = await rig.desk.plans.run_due()
+    assert ran.state is AutoLiquidationState.EXECUTED
+    with pytest.raises(ActionRefused, match=f"plan {plan.plan_id} is executed"):
+        await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
+    voided = await rig.store.approvals.get_approval(request.approval_id)
+    assert voided is not None
+    assert voided.state is ApprovalState.VOIDED

@@ -5,6 +5,8 @@ Needs approval (a trader's or supervisor's action is then stored as a request, n
 
 - a liquidation order whose notional exceeds `four_eyes.liquidation_notional`;
 - an auto-liquidation plan whose orders together exceed it, or that moves the deadline;
+- cancelling a scheduled plan that needed (or would now need) approval to be scheduled:
+  the same rule, on the plan as stored and today's prices;
 - every deadline move;
 - every close of a call by an operator.
 
@@ -57,6 +59,7 @@ class ApprovalKind(StrEnum):
     AUTO_LIQUIDATION = "auto_liquidation"
     DEADLINE_MOVE = "deadline_move"
     CALL_CLOSE = "call_close"
+    PLAN_CANCEL = "plan_cancel"
 
 
 class ApprovalState(StrEnum):
@@ -89,6 +92,7 @@ KIND_WORDS = {
     ApprovalKind.AUTO_LIQUIDATION: "auto-liquidation",
     ApprovalKind.DEADLINE_MOVE: "deadline move",
     ApprovalKind.CALL_CLOSE: "close call",
+    ApprovalKind.PLAN_CANCEL: "cancel auto-liq",
 }
 
 
@@ -225,6 +229,29 @@ def plan_request(
     )
 
 
+def plan_cancel_request(
+    plan: AutoLiquidationPlan,
+    reason: str,
+    notional: Notional,
+    requester: Actor,
+    at: datetime,
+    *,
+    replaces: str | None = None,
+    approval_id: str | None = None,
+) -> ApprovalRequest:
+    """Cancelling the scheduled `plan` (as stored), with the requester's reason."""
+    return _request(
+        ApprovalKind.PLAN_CANCEL,
+        call_id=plan.call_id,
+        account_id=plan.account_id,
+        requester=requester,
+        at=at,
+        action={"plan": plan_wire(plan), "reason": reason, "notional": notional.wire()},
+        replaces=replaces,
+        approval_id=approval_id,
+    )
+
+
 def deadline_request(
     call: MarginCall,
     new_deadline: datetime,
@@ -334,6 +361,7 @@ def old_deadline_of(request: ApprovalRequest) -> datetime | None:
 
 
 def close_reason_of(request: ApprovalRequest) -> str:
+    """The reason a close (or a plan's cancel) names."""
     return str(request.details["reason"])
 
 
@@ -348,10 +376,12 @@ def describe(request: ApprovalRequest) -> str:
         price = "market" if intent.limit_price is None else f"limit {intent.limit_price}"
         text = f"{intent.side.value} {intent.quantity} {intent.symbol} {price}, {_worth(details)}"
         return text + (f"; not in call, override: {override}" if override else "")
-    if request.kind is ApprovalKind.AUTO_LIQUIDATION:
+    if request.kind in (ApprovalKind.AUTO_LIQUIDATION, ApprovalKind.PLAN_CANCEL):
         plan = plan_of(request)
         lines = ", ".join(f"{line.side.value} {line.quantity} {line.symbol}" for line in plan.lines)
         text = f"at {_utc(plan.execute_at)} if {plan.condition.value}: {lines}, {_worth(details)}"
+        if request.kind is ApprovalKind.PLAN_CANCEL:
+            return f"cancel plan {plan.plan_id} ({text}): {close_reason_of(request)}"
         if plan.moved_deadline is not None:
             text += f"; deadline to {_utc(plan.moved_deadline)}: {plan.deadline_reason}"
         return text
@@ -523,6 +553,7 @@ __all__ = [
     "new_approval_id",
     "old_deadline_of",
     "order_of",
+    "plan_cancel_request",
     "plan_of",
     "plan_request",
     "same_person",

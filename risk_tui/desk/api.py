@@ -360,7 +360,12 @@ class DeskApi(Protocol):
         self, plan: AutoLiquidationPlan, *, replaces: str | None = None
     ) -> StoredAutoLiquidation | ApprovalRequest: ...
 
-    async def cancel_auto_liquidation(self, plan_id: str, reason: str) -> StoredAutoLiquidation: ...
+    async def cancel_auto_liquidation(
+        self, plan_id: str, reason: str
+    ) -> StoredAutoLiquidation | ApprovalRequest:
+        """Cancel a scheduled plan — or, for a plan that needs a second person to be
+        scheduled, the pending request to cancel it."""
+        ...
 
     async def approve(self, approval_id: str, seen_hash: str) -> ApprovalRequest: ...
 

@@ -46,6 +46,7 @@ from risk_tui.core.four_eyes import (
     plan_of,
 )
 from risk_tui.core.lifecycle import LifecycleBatch, MarginCall
+from risk_tui.core.records import AutoLiquidationState
 from risk_tui.core.roles import Actor, Role
 from risk_tui.desk.action_log import ActionLog
 from risk_tui.desk.engine import Engine
@@ -143,6 +144,11 @@ class Approvals:
                 key = order_of(request)[0].client_order_id
                 found = await store.orders.get(key) is not None
                 what = f"order {key}"
+            elif request.kind is ApprovalKind.PLAN_CANCEL:
+                plan_id = plan_of(request).plan_id
+                plan = await store.plans.get_auto_liquidation(plan_id)
+                found = plan is not None and plan.state is AutoLiquidationState.CANCELLED
+                what = f"the cancel of plan {plan_id}"
             else:
                 plan_id = plan_of(request).plan_id
                 found = await store.plans.get_auto_liquidation(plan_id) is not None
@@ -220,6 +226,8 @@ class Approvals:
             raise ActionRefused("approval", [str(conflict)]) from None
         if decided.kind is ApprovalKind.LIQUIDATION:
             return await self._execute_order(decided, actor)
+        if decided.kind is ApprovalKind.PLAN_CANCEL:
+            return await self._execute_plan_cancel(decided, actor)
         return await self._execute_plan(decided, actor)
 
     async def _refuse(
@@ -244,7 +252,13 @@ class Approvals:
         )
 
     async def _call_gone(self, request: ApprovalRequest) -> str | None:
-        """Why the request can never be approved now its call changed; None if it still can."""
+        """Why the request can never be approved now its call (or, for a cancel, its plan)
+        changed; None if it still can."""
+        if request.kind is ApprovalKind.PLAN_CANCEL:
+            plan_id = plan_of(request).plan_id
+            plan = await self._store.plans.get_auto_liquidation(plan_id)
+            if plan is None or plan.state is not AutoLiquidationState.SCHEDULED:
+                return f"plan {plan_id} is {'gone' if plan is None else plan.state}"
         if request.call_id is None:
             return None
         stored = await self._store.calls.get_call(request.call_id)
@@ -273,6 +287,10 @@ class Approvals:
                 new_deadline, reason = deadline_of(request)
                 problems.extend(deadline_problems(new_deadline, reason, self._engine.clock()))
             return problems
+        if request.kind is ApprovalKind.PLAN_CANCEL:  # stopping a liquidation: no kill switch
+            plan_id = plan_of(request).plan_id
+            plan = await self._plans.get(plan_id)
+            return self._plans.cancel_problems(plan_id, plan, close_reason_of(request), requester)
         switch = await self._kill_switch.state()
         if switch.engaged:
             problems.append(switch.refusal())
@@ -399,6 +417,26 @@ class Approvals:
                 request, ApprovalState.FAILED, "; ".join(refused.problems), approver, outcome
             )
         note = f"plan {plan.plan_id} scheduled for {stored.execute_at.isoformat()}"
+        return await self._finish(request, ApprovalState.EXECUTED, note, approver, outcome)
+
+    async def _execute_plan_cancel(
+        self, request: ApprovalRequest, approver: Actor
+    ) -> ApprovalRequest:
+        """Cancel the approved plan, in the requester's name, with their reason."""
+        plan_id = plan_of(request).plan_id
+        outcome = {"plan_id": plan_id}
+        try:
+            await self._plans.cancel(
+                plan_id,
+                close_reason_of(request),
+                request.requester,
+                self._approval_details(request, approver),
+            )
+        except ActionRefused as refused:  # the runner got there first: nothing cancelled
+            return await self._finish(
+                request, ApprovalState.FAILED, "; ".join(refused.problems), approver, outcome
+            )
+        note = f"plan {plan_id} cancelled"
         return await self._finish(request, ApprovalState.EXECUTED, note, approver, outcome)
 
     async def _finish(

@@ -1,7 +1,8 @@
 """What an operator asks that may need a second person: done now, or stored as a request.
 
 A liquidation order (or auto-liquidation plan) worth more than the four-eyes threshold,
-a plan that moves the deadline, every deadline move and every close of a call are
+a plan that moves the deadline, every deadline move, every close of a call, and the
+cancel of a plan that needed (or would now need) a second person to be scheduled are
 checked exactly as if they were to be done now (the same checks, every problem at once,
 the refusal audited), then stored as a pending four-eyes request, audited, instead of
 done; the caller gets the request back. A double press (the same details, still pending)
@@ -32,6 +33,7 @@ from risk_tui.core.four_eyes import (
     close_request,
     deadline_request,
     liquidation_request,
+    plan_cancel_request,
     plan_request,
 )
 from risk_tui.core.notional import order_notional, plan_needs_approval, plan_notional
@@ -121,6 +123,24 @@ class Intents:
         if held is not None:
             return held
         return await self._plans.store(plan, actor)
+
+    async def cancel_plan(
+        self, plan_id: str, reason: str, actor: Actor
+    ) -> StoredAutoLiquidation | ApprovalRequest:
+        """Cancel a scheduled plan, with a reason, audited — or, when the plan is one that
+        needs a second person to be scheduled (worth more than the four-eyes threshold at
+        today's prices, or moving the deadline), store the cancel as a pending request."""
+        plans = self._plans
+        plan = await plans.get(plan_id)
+        problems = plans.cancel_problems(plan_id, plan, reason, actor)
+        if problems or plan is None:
+            await plans.refuse_cancel(plan_id, plan, reason, actor, problems)
+        scheduled = plan.plan()
+        notional = plan_notional(scheduled, self._engine.book, self._currency)
+        if not plan_needs_approval(scheduled, notional, self.threshold):
+            return await plans.cancel(plan_id, reason, actor)
+        request = plan_cancel_request(scheduled, reason, notional, actor, self._engine.clock())
+        return await self._record(request, actor, "cancel")
 
     async def move_deadline(
         self,

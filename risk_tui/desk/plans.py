@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from risk_tui.core.actions import (
     ActionRefused,
@@ -166,10 +166,11 @@ class AutoLiquidations:
     async def get(self, plan_id: str) -> StoredAutoLiquidation | None:
         return await self._store.plans.get_auto_liquidation(plan_id)
 
-    async def cancel(self, plan_id: str, reason: str, actor: Actor) -> StoredAutoLiquidation:
-        """Withdraw a scheduled plan, with a reason (traders and supervisors), audited."""
-        store = self._store
-        plan = await store.plans.get_auto_liquidation(plan_id)
+    @staticmethod
+    def cancel_problems(
+        plan_id: str, plan: StoredAutoLiquidation | None, reason: str, actor: Actor
+    ) -> list[str]:
+        """Every reason `actor` may not cancel `plan` (stored as `plan_id`) now."""
         problems: list[str] = []
         refused = refusal(actor, Intent.CANCEL_PLAN)
         if refused:
@@ -180,15 +181,40 @@ class AutoLiquidations:
             problems.append(f"no auto-liquidation {plan_id}")
         elif plan.state is not AutoLiquidationState.SCHEDULED:
             problems.append(f"auto-liquidation {plan_id} is already {plan.state}")
+        return problems
+
+    async def refuse_cancel(
+        self,
+        plan_id: str,
+        plan: StoredAutoLiquidation | None,
+        reason: str,
+        actor: Actor,
+        problems: list[str],
+    ) -> NoReturn:
+        """Audit a refused cancel, then raise ActionRefused."""
+        await self._actions.refuse(
+            "auto_liquidation_cancel_refused",
+            "cancel",
+            actor,
+            plan.call_id if plan else None,
+            problems,
+            {"plan_id": plan_id, "reason": reason},
+        )
+
+    async def cancel(
+        self,
+        plan_id: str,
+        reason: str,
+        actor: Actor,
+        approval: Mapping[str, Any] | None = None,
+    ) -> StoredAutoLiquidation:
+        """Withdraw a scheduled plan, with a reason (traders and supervisors), audited;
+        `approval`: who approved it, when it needed a second person (`desk.intents`)."""
+        store = self._store
+        plan = await store.plans.get_auto_liquidation(plan_id)
+        problems = self.cancel_problems(plan_id, plan, reason, actor)
         if problems:
-            await self._actions.refuse(
-                "auto_liquidation_cancel_refused",
-                "cancel",
-                actor,
-                plan.call_id if plan else None,
-                problems,
-                {"plan_id": plan_id, "reason": reason},
-            )
+            await self.refuse_cancel(plan_id, plan, reason, actor, problems)
         async with self._lock:  # not while the runner is sending it
             cancelled = await store.plans.mark_auto_liquidation(
                 plan_id,
@@ -196,7 +222,7 @@ class AutoLiquidations:
                 detail=reason,
                 operator=actor.name,
                 at=self._engine.clock(),
-                details={"role": actor.role.value},
+                details={"role": actor.role.value, **dict(approval or {})},
             )
         await self.note_planned()
         return cancelled

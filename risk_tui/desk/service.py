@@ -244,8 +244,10 @@ class DeskService:
     ) -> StoredAutoLiquidation | ApprovalRequest:
         return await self._desk.intents.schedule_plan(plan, self._operator, replaces=replaces)
 
-    async def cancel_auto_liquidation(self, plan_id: str, reason: str) -> StoredAutoLiquidation:
-        return await self._desk.plans.cancel(plan_id, reason, self._operator)
+    async def cancel_auto_liquidation(
+        self, plan_id: str, reason: str
+    ) -> StoredAutoLiquidation | ApprovalRequest:
+        return await self._desk.intents.cancel_plan(plan_id, reason, self._operator)
 
     async def approve(self, approval_id: str, seen_hash: str) -> ApprovalRequest:
         return await self._desk.approvals.approve(approval_id, seen_hash, self._operator)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 from risk_tui.core.actions import OrderIntent
 from risk_tui.core.four_eyes import ApprovalRequest, awaiting_line
 from risk_tui.core.margin import AccountMargin
+from risk_tui.core.money import format_money
 from risk_tui.core.roles import Intent, allowed
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import WarningRow
@@ -262,12 +263,20 @@ class CallDialogs:
         if plan is None:
             self.app.notify(f"plan {sanitize(plan_id)} is not this call's", severity="warning")
             return
-        reason = await self.app.push_screen_wait(CancelPlanDialog(plan, row.call, self.host.actor))
+        settings = self.host.settings
+        threshold = format_money(
+            settings.four_eyes.liquidation_notional, settings.desk.reporting_currency, code=True
+        )
+        reason = await self.app.push_screen_wait(
+            CancelPlanDialog(plan, row.call, self.host.actor, threshold)
+        )
         if reason is None:
             return
 
         async def cancel() -> str:
             done = await desk.cancel_auto_liquidation(plan_id, reason)
+            if isinstance(done, ApprovalRequest):
+                return awaiting_line(done)
             return f"auto-liquidation {done.plan_id} {done.state.value}"
 
         await self.host.act(cancel, "cancel plan")

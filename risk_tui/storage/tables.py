@@ -267,7 +267,8 @@ engines = Table(
     Index("ix_engines_desk_beat_at", "desk", "beat_at"),
 )
 
-APPROVAL_KINDS = ("liquidation", "auto_liquidation", "deadline_move", "call_close")
+# 0003's kinds; 0005 adds "plan_cancel" (cancelling a plan that needed approval).
+APPROVAL_KINDS = ("liquidation", "auto_liquidation", "deadline_move", "call_close", "plan_cancel")
 APPROVAL_STATES = ("pending", "approved", "executed", "failed", "rejected", "voided")
 
 # Four-eyes requests (0003): the action's details document and its SHA-256 (the binding

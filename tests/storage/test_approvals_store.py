@@ -10,20 +10,23 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 
 import asyncpg
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from risk_tui.core.actions import OrderIntent
+from risk_tui.core.actions import AutoCondition, AutoLiquidationPlan, OrderIntent, PlanLine
 from risk_tui.core.four_eyes import (
     ApprovalRequest,
     ApprovalState,
     deadline_request,
     details_hash,
+    plan_cancel_request,
 )
 from risk_tui.core.lifecycle import (
     AuditEntry,
@@ -32,6 +35,8 @@ from risk_tui.core.lifecycle import (
     LifecycleBatch,
     MarginCall,
 )
+from risk_tui.core.model import Side
+from risk_tui.core.notional import Notional
 from risk_tui.storage.chain import verify
 from risk_tui.storage.db import alembic_config, create_engine, current_revision, upgrade
 from risk_tui.storage.election import asyncpg_dsn
@@ -372,3 +377,42 @@ async def test_0003_downgrades_and_upgrades_again(db_url: str) -> None:
         assert not (await Store(engine).kill_switch.get()).engaged
     finally:
         await engine.dispose()
+
+
+async def test_0005_takes_plan_cancel_requests_and_downgrades_only_without_them(
+    db_url: str,
+) -> None:
+    plan = AutoLiquidationPlan(
+        plan_id="RT-AL-1",
+        call_id="RT-C-1",
+        account_id="A1",
+        execute_at=T0 + timedelta(hours=1),
+        condition=AutoCondition.STILL_IN_CALL,
+        lines=(PlanLine("B.SG", Side.SELL, Decimal("300")),),
+        operator="jdoe",
+    )
+
+    async def request_cancel(account_id: str) -> None:
+        engine = await create_engine(db_url)
+        try:
+            store = Store(engine)
+            call = await stored_call(store, account_id)
+            stored_plan = replace(plan, call_id=call.call_id, account_id=account_id)
+            cancel = plan_cancel_request(
+                stored_plan, "paid", Notional(Decimal("5850.00"), "SGD"), TRADER, T0
+            )
+            await store.approvals.request_approval(cancel)
+        finally:
+            await engine.dispose()
+
+    await upgrade(db_url)
+    await downgrade(db_url, "0004")  # nothing recorded yet: goes down
+    assert await current_revision(db_url) == "0004"
+    with pytest.raises(IntegrityError):  # 0004's CHECK knows no plan_cancel
+        await request_cancel("A1")
+    await upgrade(db_url)
+    assert await current_revision(db_url) == "0005"
+    await request_cancel("B2")
+    with pytest.raises(RuntimeError, match="1 plan-cancel request"):
+        await downgrade(db_url, "0004")
+    assert await current_revision(db_url) == "0005"

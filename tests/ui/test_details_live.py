@@ -4,6 +4,7 @@ a call with a plan says so in its row."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from textual.widgets import DataTable, Static
 
 from risk_tui.app import RiskApp
+from risk_tui.config import FourEyesSettings
 from risk_tui.core.actions import (
     AutoCondition,
     AutoLiquidationPlan,
@@ -18,14 +20,16 @@ from risk_tui.core.actions import (
     PlanLine,
     new_message_id,
 )
+from risk_tui.core.four_eyes import ApprovalRequest
 from risk_tui.core.model import Side
 from risk_tui.core.records import AutoLiquidationState
+from risk_tui.core.roles import Actor, Role
 from risk_tui.screens.details import DetailsScreen
 from risk_tui.sim.app import SimState
 from risk_tui.widgets.feed_banner import FeedBanner
 from risk_tui.widgets.live_table import LiveTable
 from tests.ui.helpers import TRADER1, desk_of
-from tests.ui.test_orders import desk_ready, running
+from tests.ui.test_orders import desk_ready, notes, running
 from tests.waiting import until
 
 
@@ -137,3 +141,31 @@ async def test_a_scheduled_plan_shows_in_the_row_and_the_details_and_x_cancels_i
 
         await until(cancelled, what="the plan cancelled")
         await until(lambda: "AUTO-LIQ" not in flag(), what="the row's flag gone")
+
+
+async def test_cancelling_a_plan_that_needed_approval_goes_to_approval(tmp_path: Path) -> None:
+    state = SimState(tick_interval=None)
+    four_eyes = FourEyesSettings(liquidation_notional=Decimal("5000"))
+    async with running(state, tmp_path, four_eyes=four_eyes) as (app, pilot):
+        await desk_ready(app)
+        desk = desk_of(app)
+        plan = replace(plan_for(app), lines=(PlanLine("B.SG", Side.SELL, Decimal("300")),))
+        request = await desk.intents.schedule_plan(plan, TRADER1)  # SGD 5,850: four eyes
+        assert isinstance(request, ApprovalRequest)
+        supervisor = Actor("sup1", Role.SUPERVISOR)
+        await desk.approvals.approve(request.approval_id, request.details_hash, supervisor)
+        screen = await open_a1001(app, pilot)
+        plans = screen.query_one("#plans", DataTable)
+        await until(lambda: plans.row_count == 1, what="the plan listed")
+        await pilot.press("x")
+        await until(lambda: app.screen.__class__.__name__ == "CancelPlanDialog", what="dialog")
+        hints = " ".join(str(hint.render()) for hint in app.screen.query(".hint"))
+        assert "worth more than SGD 5,000.00" in hints
+        await pilot.press(*"client deposited", "ctrl+r", "ctrl+s")
+        await until(
+            lambda: any("cancel auto-liq awaiting approval RT-AP-" in n for n in notes(app)),
+            what="told it awaits approval",
+        )
+        stored = await desk.store.plans.get_auto_liquidation(plan.plan_id)
+        assert stored is not None
+        assert stored.state is AutoLiquidationState.SCHEDULED  # until a second person approves

@@ -18,6 +18,15 @@ from risk_tui.widgets.render import data_text
 MAX_REASON = 500
 
 
+def approval_note(threshold: str) -> str:
+    """When the cancel goes to a second person: the rule for scheduling the plan."""
+    return (
+        f"A plan worth more than {threshold} at today's prices, or one that moved the "
+        "deadline, is cancelled only once a second trader or supervisor approves "
+        "(Approvals tab, 7); until then it stays scheduled."
+    )
+
+
 def plan_text(plan: StoredAutoLiquidation, call: MarginCall) -> Text:
     """`at 11-24 10:00 HK, below_fm: sell 300 B.SG; sell 700 A.SG (by jdoe)`."""
     text = Text(f"at {local_time(plan.execute_at, call.market, zone=True)}, {plan.condition}: ")
@@ -40,12 +49,15 @@ class CancelPlanDialog(ReviewedDialog[str]):
 
     TITLE_TEXT = "Cancel auto-liquidation plan"
 
-    def __init__(self, plan: StoredAutoLiquidation, call: MarginCall, actor: Actor) -> None:
+    def __init__(
+        self, plan: StoredAutoLiquidation, call: MarginCall, actor: Actor, threshold: str
+    ) -> None:
         require_role(actor, Intent.CANCEL_PLAN)
         super().__init__()
         self.plan = plan
         self.call = call
         self.actor = actor
+        self.threshold = threshold  # the four-eyes threshold, as money text
 
     def compose_edit(self) -> ComposeResult:
         yield Static(account_line(self.call))
@@ -54,6 +66,7 @@ class CancelPlanDialog(ReviewedDialog[str]):
             "Reason",
             compact_input("", "why the plan is withdrawn", max_length=MAX_REASON, id="reason"),
         )
+        yield Static(Text(approval_note(self.threshold)), classes="hint")
 
     def first_control(self) -> Widget | None:
         return self.query_one("#reason", Input)
@@ -74,6 +87,7 @@ class CancelPlanDialog(ReviewedDialog[str]):
         text.append_text(plan_text(self.plan, self.call))
         text.append("\nReason: ")
         text.append_text(data_text(self._reason()))
+        text.append(f"\n\n{approval_note(self.threshold)}")
         return text
 
     def result(self) -> str:
