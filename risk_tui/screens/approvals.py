@@ -193,13 +193,9 @@ class ApprovalsPane(DeskPane):
             return Text(sanitize(self._problem, max_length=200), style="bold red")
         if self.showing_decided:
             count = len(self._requests)
-            text = Text("Decided requests", style="bold")
-            text.append(
-                f": the latest {count} (at most {DECIDED_SHOWN}), latest first"
-                if count
-                else ": none yet"
-            )
-            text.append(" · enter: open · h: back to the open requests")
+            text = Text("Decided", style="bold")
+            text.append(f": the latest {count} (of at most {DECIDED_SHOWN})" if count else ": none")
+            text.append(" · enter: open · h: the open requests")
             return text
         if not self._requests:
             return Text(
@@ -207,11 +203,8 @@ class ApprovalsPane(DeskPane):
                 "moves and closes come here for a second person's approval."
             )
         pending = sum(r.state is ApprovalState.PENDING for r in self._requests.values())
-        text = Text(f"{pending} waiting for approval", style="bold" if pending else "")
-        text.append(
-            " · enter: open · y: approve · n: reject (the requester: withdraw) · nobody "
-            "approves their own · h: decided"
-        )
+        text = Text(f"{pending} waiting", style="bold" if pending else "")
+        text.append(" · enter: open · y/n: approve/reject (n: withdraw yours) · h: decided")
         return text
 
     # --- deciding -----------------------------------------------------------------------
