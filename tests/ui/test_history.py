@@ -4,6 +4,7 @@ the database a page at a time, and the compliance export from it verifies offlin
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import subprocess
@@ -35,12 +36,13 @@ from risk_tui.core.model import CashBalance, Quote
 from risk_tui.core.records import StoredSnapshot
 from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.desk.api import ExportRequest
-from risk_tui.desk.export import ExportFailed, export_file
+from risk_tui.desk.export import Exporter, ExportFailed, export_file, read_export
 from risk_tui.screens import history as history_module
 from risk_tui.screens.history import PAGE_SIZE, PREFETCH_ROWS, HistoryPane
 from risk_tui.screens.history_details import HistoryDetailsScreen
 from risk_tui.sim.changes import ChangeSet
 from risk_tui.storage import Store, create_engine, upgrade
+from risk_tui.storage.chain import CHAIN_AUDIT, export_records
 from risk_tui.widgets.dialogs.base import MarkRadioButton
 from risk_tui.widgets.dialogs.export import ExportDialog
 from risk_tui.widgets.live_table import LiveTable
@@ -67,6 +69,7 @@ from tests.waiting import until
 desk = app_tests.desk  # the simulator desk of the app tests: a real feed and SQLite file
 
 RISK_TUI = [sys.executable, "-m", "risk_tui"]
+WHO = Exporter("trader1", "history tab", "trader")
 
 
 def history_of(app: RiskApp) -> tuple[HistoryPane, LiveTable]:
@@ -88,6 +91,27 @@ def has_row(text: str, *cells: str) -> bool:
 
 def notified(app: RiskApp, words: str) -> Callable[[], bool]:
     return lambda: any(words in note.message for note in app._notifications)
+
+
+async def export_audits(url: str) -> list[dict[str, Any]]:
+    """The audit chain's export records, oldest first."""
+    engine = await create_engine(url)
+    try:
+        return [r async for r in export_records(engine, CHAIN_AUDIT) if r["action"] == "export"]
+    finally:
+        await engine.dispose()
+
+
+def verify_db_cli(url: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISK_TUI_")}
+    return subprocess.run(
+        [*RISK_TUI, "audit", "verify", "--db", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
 
 
 def verify_cli(path: Path) -> subprocess.CompletedProcess[str]:
@@ -238,6 +262,27 @@ async def test_export_from_the_tab_writes_files_that_verify_offline(
     assert len(calls) == 4
     assert snapshots >= 4
 
+    # Each export is in the audit chain: who, which period, to where, the SHA-256 written.
+    audits = await export_audits(desk.settings.db.url)
+    assert [record["operator"] for record in audits] == ["trader1", "trader1"]
+    for record, fmt in zip(audits, ("jsonl", "csv"), strict=True):
+        written = tmp_path / f"day.{fmt}"
+        data = await asyncio.to_thread(written.read_bytes)
+        _, header = next(read_export(data.decode("utf-8")))
+        assert header["record"] == "header"
+        assert record["details"] == {
+            "period": {"from": today, "to": today},
+            "format": fmt,
+            "destination": str(written),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+            "counts": header["counts"],
+            "source": "history tab",
+            "role": "trader",
+        }
+    chains = await asyncio.to_thread(verify_db_cli, desk.settings.db.url)
+    assert chains.returncode == 0, chains.stdout + chains.stderr
+
 
 async def test_the_export_dialog_checks_entries_and_follows_the_format(tmp_path: Path) -> None:
     (tmp_path / "taken.jsonl").write_text("keep me", encoding="utf-8")
@@ -298,7 +343,7 @@ async def test_a_failed_export_is_one_line_and_leaves_no_file(tmp_path: Path) ->
     missing = tmp_path / "gone" / "x.jsonl"
     with pytest.raises(ExportFailed) as failed:
         await asyncio.to_thread(
-            export_file, make_url(url), ExportRequest(Period(day, day), "jsonl", missing), now
+            export_file, make_url(url), ExportRequest(Period(day, day), "jsonl", missing), now, WHO
         )
     assert str(failed.value).startswith(f"cannot write {missing}: ")
     assert "\n" not in str(failed.value)
@@ -306,10 +351,11 @@ async def test_a_failed_export_is_one_line_and_leaves_no_file(tmp_path: Path) ->
     taken.write_text("keep me", encoding="utf-8")
     with pytest.raises(ExportFailed, match="already exists: nothing overwritten"):
         await asyncio.to_thread(
-            export_file, make_url(url), ExportRequest(Period(day, day), "csv", taken), now
+            export_file, make_url(url), ExportRequest(Period(day, day), "csv", taken), now, WHO
         )
     assert taken.read_text(encoding="utf-8") == "keep me"
     assert not await asyncio.to_thread(lambda: list(tmp_path.glob(".*")))
+    assert await export_audits(url) == []  # nothing delivered, nothing audited
 
 
 # --- a long history: read a page at a time -----------------------------------------------------
