@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from sqlalchemy import make_url
 from sqlalchemy.exc import OperationalError
 from textual.binding import Binding
@@ -69,6 +70,7 @@ from tests.waiting import until
 desk = app_tests.desk  # the simulator desk of the app tests: a real feed and SQLite file
 
 RISK_TUI = [sys.executable, "-m", "risk_tui"]
+DEPOSIT_ID = "DEP-20261208-0930-A1001-0001-BRANCH-7"  # long, as a bank reference can be
 WHO = Exporter("trader1", "history tab", "trader")
 
 
@@ -196,7 +198,7 @@ async def test_a_call_met_by_deposit_shows_how_and_the_deposits_in_history(
 
         # The client pays in the amount called while B.SG falls a little.
         changes = ChangeSet(desk.sim.store, desk.sim.clock())
-        changes.move_cash("DEP-77", "A1001", "SGD", D("1015.00"), "deposit")
+        changes.move_cash(DEPOSIT_ID, "A1001", "SGD", D("1015.00"), "deposit")
         changes.put("quotes", {"symbol": "B.SG", "price": "19.00"})
         desk.sim.commit(changes)
         await until(lambda: table.get_row(call_id) is not None, seconds=8)
@@ -214,9 +216,22 @@ async def test_a_call_met_by_deposit_shows_how_and_the_deposits_in_history(
             "Deposits and withdrawals counted toward met by deposit",
         ):
             assert words in text, (words, text)
-        assert has_row(text, "deposit", "SGD 1,015.00", "1", "+1,015.00", "DEP-77")
+        assert has_row(text, "deposit", "SGD 1,015.00", "1", "+1,015.00", DEPOSIT_ID)
         assert has_row(text, "net", "+1,015.00")
         assert has_row(text, "Net deposits", "+1,015.00")
+
+        # At 80 columns the figures stay whole: the time and the id wrap instead.
+        details = app.screen
+        assert isinstance(details, HistoryDetailsScreen)
+        console = Console(width=76, record=True, color_system=None)
+        console.print(details.movements_table())
+        narrow = console.export_text()
+        assert "…" not in narrow, narrow
+        assert has_row(narrow, "deposit", "SGD 1,015.00", "1", "+1,015.00"), narrow
+        assert has_row(narrow, "net", "+1,015.00"), narrow
+        column = narrow.index("Movement")
+        folded = "".join(line[column:].strip() for line in narrow.splitlines()[1:])
+        assert folded == DEPOSIT_ID, narrow  # whole, folded over its lines
 
 
 # --- export from the tab ----------------------------------------------------------------------
