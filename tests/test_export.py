@@ -4,6 +4,8 @@ offline; tampering is named; the period selects the right records; the CLI end t
 from __future__ import annotations
 
 import csv
+import getpass
+import hashlib
 import io
 import json
 import os
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from risk_tui.core.export import Period
@@ -27,7 +30,7 @@ from risk_tui.core.lifecycle import (
     SnapshotScenario,
 )
 from risk_tui.desk.export import CSV_FIELDS, read_export, verify_export, write_export
-from risk_tui.storage.chain import export_records, heads
+from risk_tui.storage.chain import CHAIN_AUDIT, export_records, heads
 from risk_tui.storage.db import create_engine, upgrade
 from risk_tui.storage.store import Store
 from tests.factories import T0, audit_of, make_call, snapshot_of
@@ -302,6 +305,57 @@ def cli_round_trip(db_url: str, tmp_path: Path, desk: Desk) -> None:
     assert tampered.returncode == 1
     assert tampered.stdout.count("\n") == 1
     assert "snapshot snapshots seq 2: hash mismatch" in tampered.stdout
+
+
+def run_bytes(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """`run`, with stdout as bytes: exactly what went out (csv's CR LF and all)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISK_TUI_")}
+    return subprocess.run(
+        [*RISK_TUI, *args], capture_output=True, timeout=120, env=env, cwd=cwd, check=False
+    )
+
+
+async def export_audits(engine: AsyncEngine) -> list[dict[str, Any]]:
+    return [r async for r in export_records(engine, CHAIN_AUDIT) if r["action"] == "export"]
+
+
+async def test_cli_export_is_audited_with_who_period_where_and_sha256(
+    engine: AsyncEngine, db_url: str, tmp_path: Path
+) -> None:
+    await fill(Store(engine))
+    period = ["--from", "2026-03-03", "--to", "2026-03-04"]
+    (tmp_path / "out").mkdir()
+    exported = run("export", *period, "--output", "out/days.jsonl", "--db", db_url, cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    to_stdout = run_bytes("export", *period, "--format", "csv", "--db", db_url, cwd=tmp_path)
+    assert to_stdout.returncode == 0, to_stdout.stderr
+
+    # The person logged in: the database login on PostgreSQL, the OS login on SQLite.
+    login = make_url(db_url).username if db_url.startswith("postgresql") else getpass.getuser()
+    written = (tmp_path / "out" / "days.jsonl").read_bytes()
+    audits = await export_audits(engine)
+    assert [(a["operator"], a["details"]["destination"]) for a in audits] == [
+        (login, str(tmp_path / "out" / "days.jsonl")),  # absolute, wherever it was run
+        (login, "stdout"),
+    ]
+    first, second = (a["details"] for a in audits)
+    assert first["sha256"] == hashlib.sha256(written).hexdigest()
+    assert first["bytes"] == len(written)
+    assert second["sha256"] == hashlib.sha256(to_stdout.stdout).hexdigest()
+    assert second["bytes"] == len(to_stdout.stdout)
+    for details, fmt in ((first, "jsonl"), (second, "csv")):
+        assert details["period"] == {"from": "2026-03-03", "to": "2026-03-04"}
+        assert details["format"] == fmt
+        assert details["source"] == "cli"
+        assert details["counts"] == {"call": 2, "snapshot": 3, "audit": 4}
+
+    # in the audit chain: `audit verify` covers it, and the next export of the day shows it
+    verified = run("audit", "verify", "--db", db_url, cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    today = audits[0]["at"][:10]
+    again = run("export", "--from", today, "--to", today, "--db", db_url, cwd=tmp_path)
+    actions = [r.get("action") for r in jsonl_records(again.stdout) if r["record"] == "audit"]
+    assert actions[:2] == ["export", "export"]
 
 
 def test_cli_usage_and_database_errors(tmp_path: Path) -> None:

@@ -74,6 +74,11 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
 
 
+def _absolute(text: str) -> Path:
+    """A path made absolute where it was given (an export's audit record names it so)."""
+    return Path(text).absolute()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="risk-tui", description="Margin-call risk desk: warnings, calls, snapshots."
@@ -172,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument(
-        "--output", type=Path, metavar="PATH", default=None, help="write here (default: stdout)"
+        "--output",
+        type=_absolute,
+        metavar="PATH",
+        default=None,
+        help="write here (default: stdout)",
     )
 
     db = commands.add_parser("db", help="database schema")

@@ -29,6 +29,8 @@ from risk_tui.cli.common import (
     EXIT_VERIFY,
     Failure,
     database_errors,
+    first_line,
+    os_login,
     safe_url,
     settings_from,
 )
@@ -310,8 +312,9 @@ class _Output:
 
 async def export(settings: Settings, first: date, last: date, fmt: str, output: Path | None) -> int:
     """`risk-tui export`: a period's calls, snapshots and audit records (`risk_tui.desk.export`)
-    to stdout, or to `output`, which appears only once the export is complete."""
-    from risk_tui.core.export import Period
+    to stdout, or to `output`, which appears only once the export is complete and its
+    audit record (who, the period, where to, the SHA-256 written) is in the audit chain."""
+    from risk_tui.core.export import STDOUT, Period
 
     try:
         period = Period(first, last)
@@ -321,10 +324,9 @@ async def export(settings: Settings, first: date, last: date, fmt: str, output: 
     _require_sqlite_file(url)
     if output is None:
         stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
-        out = _Output(stdout, "stdout")
+        out = _Output(stdout, STDOUT)
         try:
-            await _export_to(url, period, fmt, out)
-            out.flush()
+            await _export_to(url, period, fmt, out, STDOUT)
         finally:
             with contextlib.suppress(OSError, ValueError):  # already reported if it failed
                 stdout.detach()  # leave sys.stdout itself open
@@ -339,10 +341,9 @@ async def export(settings: Settings, first: date, last: date, fmt: str, output: 
             ) from None
         out = _Output(stream, str(output))
         try:
-            await _export_to(url, period, fmt, out)
-            out.flush()
+            await _export_to(url, period, fmt, out, str(output))
         finally:
-            with contextlib.suppress(OSError):  # flushed above; a failure there is reported
+            with contextlib.suppress(OSError):  # flushed before auditing; reported there
                 stream.close()
         try:
             partial.replace(output)
@@ -364,17 +365,33 @@ def _require_sqlite_file(url: str) -> None:
         raise Failure(f"database {safe_url(url)}: no such file", EXIT_DB)
 
 
-async def _export_to(url: str, period: Period, fmt: str, out: _Output) -> None:
-    from risk_tui.desk.export import write_export
+async def _export_to(url: str, period: Period, fmt: str, out: _Output, destination: str) -> None:
+    """Write the export to `out`, flush it, then audit it (`desk.export.audit_export`) as
+    the person logged in: the database login on PostgreSQL, the OS login on SQLite."""
+    from risk_tui.desk.export import Exporter, audit_export, write_export
+    from risk_tui.storage.db import database_login
 
+    now = utc_now()
     with database_errors(url):
         engine = await create_engine(url)
         try:
-            await write_export(engine, period, fmt, out, now=utc_now())
-        except ValueError as unreadable:  # a stored row edited beyond reading
-            raise Failure(
-                f"export: {unreadable} (run `risk-tui audit verify`)", EXIT_VERIFY
-            ) from None
+            try:
+                written = await write_export(engine, period, fmt, out, now=now)
+            except ValueError as unreadable:  # a stored row edited beyond reading
+                raise Failure(
+                    f"export: {unreadable} (run `risk-tui audit verify`)", EXIT_VERIFY
+                ) from None
+            out.flush()
+            try:
+                login = await database_login(engine) or os_login()
+                exporter = Exporter(login, "cli")
+                await audit_export(engine, exporter, period, fmt, destination, written, at=now)
+            except SQLAlchemyError as problem:
+                raise Failure(
+                    f"export: not audited, so not delivered: database {safe_url(url)}: "
+                    f"{first_line(problem)}",
+                    EXIT_DB,
+                ) from None
         finally:
             await engine.dispose()
 

@@ -35,6 +35,10 @@ def settings_from(args: argparse.Namespace, **defaults: Any) -> Settings:
 def operator_name(args: argparse.Namespace) -> str:
     if getattr(args, "operator", None):
         return str(args.operator)
+    return os_login()
+
+
+def os_login() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):

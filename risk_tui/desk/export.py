@@ -1,7 +1,10 @@
 """The compliance export: a period's calls, snapshots and audit records, verifiable offline.
 
 `risk-tui export` and the History tab's `x` write it; `risk-tui audit verify --export`
-checks a file of it.
+checks a file of it. Each export is audited (`core.export.export_audit`): the SHA-256 of
+the bytes written is taken as they are written (`Digest`), and the audit record is in
+the chain before the file appears under its name; an export that cannot be audited is
+not delivered (to stdout, where the bytes are already out, it fails with exit 4).
 
 What is exported
 ----------------
@@ -58,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import json
 import re
@@ -82,9 +86,12 @@ from risk_tui.core.export import (
     HEADER,
     SNAPSHOT,
     Period,
+    Written,
+    export_audit,
 )
 from risk_tui.core.text import sanitize
 from risk_tui.desk.api import ExportRequest
+from risk_tui.storage.audit import AuditTrail
 from risk_tui.storage.chain import CHAIN_AUDIT, CHAIN_SNAPSHOTS, GENESIS_HASH, chain_hash
 from risk_tui.storage.db import create_engine
 from risk_tui.storage.export import period_records
@@ -183,40 +190,104 @@ class ExportWriter:
             self._csv.writerow(csv_row(record))
 
 
+class Digest:
+    """Passes text on to `out` and takes the SHA-256 and size of its UTF-8 bytes: what a
+    stream opened with encoding="utf-8", newline="" writes, exactly."""
+
+    def __init__(self, out: Writable) -> None:
+        self._out = out
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, text: str, /) -> object:
+        data = text.encode("utf-8")
+        self._hash.update(data)
+        self.size += len(data)
+        return self._out.write(text)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+
 async def write_export(
     engine: AsyncEngine, period: Period, fmt: str, out: Writable, *, now: datetime
-) -> dict[str, int]:
-    """Write the export of `period` to `out`; returns the header's counts."""
-    writer = ExportWriter(out, fmt)
+) -> Written:
+    """Write the export of `period` to `out`; the header's counts, and the SHA-256 and
+    size of what was written."""
+    digest = Digest(out)
+    writer = ExportWriter(digest, fmt)
     counts: dict[str, int] = {}
     async for record in period_records(engine, period, now=now):
         if record["record"] == HEADER:
             counts = dict(record["counts"])
         writer.write(record)
-    return counts
+    return Written(counts, digest.sha256, digest.size)
 
 
 class ExportFailed(ActionError):
     """One line saying why the export file was not written."""
 
 
-def export_file(url: URL, request: ExportRequest, now: datetime) -> dict[str, int]:
+@dataclass(frozen=True, slots=True)
+class Exporter:
+    """Who exports, and from where: what the audit record of each export names."""
+
+    operator: str
+    source: str  # "cli" or "history tab"
+    role: str | None = None
+
+
+async def audit_export(
+    engine: AsyncEngine,
+    exporter: Exporter,
+    period: Period,
+    fmt: str,
+    destination: str,
+    written: Written,
+    *,
+    at: datetime,
+) -> None:
+    """Append the export's audit record to the audit chain (`core.export.export_audit`)."""
+    entry = export_audit(
+        at=at,
+        operator=exporter.operator,
+        period=period,
+        fmt=fmt,
+        destination=destination,
+        written=written,
+        source=exporter.source,
+        role=exporter.role,
+    )
+    await AuditTrail(engine).append_audit([entry])
+
+
+def export_file(
+    url: URL, request: ExportRequest, now: datetime, exporter: Exporter
+) -> dict[str, int]:
     """Write the export on a thread of its own (its own event loop and engine), so a long
-    period never stalls the desk; the file appears only once complete. `url` is the
-    desk's own (its password never rendered into text)."""
-    return asyncio.run(_export_file(url, request, now))
+    period never stalls the desk; the file appears only once complete and audited. `url`
+    is the desk's own (its password never rendered into text)."""
+    return asyncio.run(_export_file(url, request, now, exporter))
 
 
-async def _export_file(url: URL, request: ExportRequest, now: datetime) -> dict[str, int]:
-    path = request.path
+async def _export_file(
+    url: URL, request: ExportRequest, now: datetime, exporter: Exporter
+) -> dict[str, int]:
+    path = request.path.absolute()
     partial = path.with_name(f".{path.name}.partial")
     engine = await create_engine(url)
     try:
         try:
             with partial.open("w", encoding="utf-8", newline="") as stream:
-                counts = await write_export(engine, request.period, request.fmt, stream, now=now)
+                written = await write_export(engine, request.period, request.fmt, stream, now=now)
             if path.exists():  # checked in the dialog; someone may have been quicker
                 raise ExportFailed(f"{path} already exists: nothing overwritten")
+            # Audited before it appears: an export the chain does not record is never
+            # delivered.
+            await audit_export(
+                engine, exporter, request.period, request.fmt, str(path), written, at=now
+            )
             partial.replace(path)
         except OSError as problem:
             raise ExportFailed(f"cannot write {path}: {problem.strerror or problem}") from None
@@ -228,7 +299,7 @@ async def _export_file(url: URL, request: ExportRequest, now: datetime) -> dict[
     finally:
         partial.unlink(missing_ok=True)  # gone already once it became the file
         await engine.dispose()
-    return counts
+    return written.counts
 
 
 # --- reading and verifying -------------------------------------------------------------------

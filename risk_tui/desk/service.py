@@ -40,7 +40,7 @@ from risk_tui.desk.api import (
     ShortsOverview,
     ShortStock,
 )
-from risk_tui.desk.export import export_file
+from risk_tui.desk.export import Exporter, export_file
 from risk_tui.desk.runtime import Desk
 
 
@@ -263,6 +263,8 @@ class DeskService:
 
     async def export(self, request: ExportRequest) -> dict[str, int]:
         desk = self._desk
+        operator = self._operator
+        exporter = Exporter(operator.name, "history tab", operator.role.value)
         return await asyncio.to_thread(
-            export_file, desk.store.engine.url, request, desk.engine.clock()
+            export_file, desk.store.engine.url, request, desk.engine.clock(), exporter
         )

@@ -247,9 +247,13 @@ class HistoryDetailsScreen(Screen[None]):
             )
         call, ccy = self.call, self.call.currency
         grid = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-        for label in ("Received", "Kind", "Amount", "FX", f"In {ccy}", "Movement"):
-            right = label in ("Amount", "FX") or label.startswith("In ")
-            grid.add_column(label, justify="right" if right else "left", no_wrap=True)
+        # The figures are shown whole: at 80 columns the time and the movement's id wrap
+        # (fold) instead, so the table narrows there and never truncates a number.
+        grid.add_column("Received", min_width=10)  # wraps at its spaces: date, time, market
+        grid.add_column("Kind", no_wrap=True)
+        for label in ("Amount", "FX", f"In {ccy}"):
+            grid.add_column(label, justify="right", no_wrap=True)
+        grid.add_column("Movement", overflow="fold")
         for line in lines:
             amount = data_text(line.currency)
             amount.append(f" {format_money(line.amount, line.currency or None)}")

@@ -119,3 +119,13 @@ async def current_revision(url: str) -> str | None:
             return result.scalar_one_or_none()
     finally:
         await engine.dispose()
+
+
+async def database_login(engine: AsyncEngine) -> str | None:
+    """Who the connection is logged in as on PostgreSQL (`session_user`: the person, per
+    SPEC.md); None on SQLite, which has no logins (the operator is the OS login)."""
+    if engine.dialect.name == "sqlite":
+        return None
+    async with engine.connect() as conn:
+        result = await conn.execute(text("SELECT session_user"))
+        return str(result.scalar_one())

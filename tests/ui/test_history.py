@@ -4,6 +4,7 @@ the database a page at a time, and the compliance export from it verifies offlin
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from sqlalchemy import make_url
 from sqlalchemy.exc import OperationalError
 from textual.binding import Binding
@@ -35,12 +37,13 @@ from risk_tui.core.model import CashBalance, Quote
 from risk_tui.core.records import StoredSnapshot
 from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.desk.api import ExportRequest
-from risk_tui.desk.export import ExportFailed, export_file
+from risk_tui.desk.export import Exporter, ExportFailed, export_file, read_export
 from risk_tui.screens import history as history_module
 from risk_tui.screens.history import PAGE_SIZE, PREFETCH_ROWS, HistoryPane
 from risk_tui.screens.history_details import HistoryDetailsScreen
 from risk_tui.sim.changes import ChangeSet
 from risk_tui.storage import Store, create_engine, upgrade
+from risk_tui.storage.chain import CHAIN_AUDIT, export_records
 from risk_tui.widgets.dialogs.base import MarkRadioButton
 from risk_tui.widgets.dialogs.export import ExportDialog
 from risk_tui.widgets.live_table import LiveTable
@@ -67,6 +70,8 @@ from tests.waiting import until
 desk = app_tests.desk  # the simulator desk of the app tests: a real feed and SQLite file
 
 RISK_TUI = [sys.executable, "-m", "risk_tui"]
+DEPOSIT_ID = "DEP-20261208-0930-A1001-0001-BRANCH-7"  # long, as a bank reference can be
+WHO = Exporter("trader1", "history tab", "trader")
 
 
 def history_of(app: RiskApp) -> tuple[HistoryPane, LiveTable]:
@@ -88,6 +93,27 @@ def has_row(text: str, *cells: str) -> bool:
 
 def notified(app: RiskApp, words: str) -> Callable[[], bool]:
     return lambda: any(words in note.message for note in app._notifications)
+
+
+async def export_audits(url: str) -> list[dict[str, Any]]:
+    """The audit chain's export records, oldest first."""
+    engine = await create_engine(url)
+    try:
+        return [r async for r in export_records(engine, CHAIN_AUDIT) if r["action"] == "export"]
+    finally:
+        await engine.dispose()
+
+
+def verify_db_cli(url: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISK_TUI_")}
+    return subprocess.run(
+        [*RISK_TUI, "audit", "verify", "--db", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
 
 
 def verify_cli(path: Path) -> subprocess.CompletedProcess[str]:
@@ -172,7 +198,7 @@ async def test_a_call_met_by_deposit_shows_how_and_the_deposits_in_history(
 
         # The client pays in the amount called while B.SG falls a little.
         changes = ChangeSet(desk.sim.store, desk.sim.clock())
-        changes.move_cash("DEP-77", "A1001", "SGD", D("1015.00"), "deposit")
+        changes.move_cash(DEPOSIT_ID, "A1001", "SGD", D("1015.00"), "deposit")
         changes.put("quotes", {"symbol": "B.SG", "price": "19.00"})
         desk.sim.commit(changes)
         await until(lambda: table.get_row(call_id) is not None, seconds=8)
@@ -190,9 +216,22 @@ async def test_a_call_met_by_deposit_shows_how_and_the_deposits_in_history(
             "Deposits and withdrawals counted toward met by deposit",
         ):
             assert words in text, (words, text)
-        assert has_row(text, "deposit", "SGD 1,015.00", "1", "+1,015.00", "DEP-77")
+        assert has_row(text, "deposit", "SGD 1,015.00", "1", "+1,015.00", DEPOSIT_ID)
         assert has_row(text, "net", "+1,015.00")
         assert has_row(text, "Net deposits", "+1,015.00")
+
+        # At 80 columns the figures stay whole: the time and the id wrap instead.
+        details = app.screen
+        assert isinstance(details, HistoryDetailsScreen)
+        console = Console(width=76, record=True, color_system=None)
+        console.print(details.movements_table())
+        narrow = console.export_text()
+        assert "…" not in narrow, narrow
+        assert has_row(narrow, "deposit", "SGD 1,015.00", "1", "+1,015.00"), narrow
+        assert has_row(narrow, "net", "+1,015.00"), narrow
+        column = narrow.index("Movement")
+        folded = "".join(line[column:].strip() for line in narrow.splitlines()[1:])
+        assert folded == DEPOSIT_ID, narrow  # whole, folded over its lines
 
 
 # --- export from the tab ----------------------------------------------------------------------
@@ -237,6 +276,27 @@ async def test_export_from_the_tab_writes_files_that_verify_offline(
         )
     assert len(calls) == 4
     assert snapshots >= 4
+
+    # Each export is in the audit chain: who, which period, to where, the SHA-256 written.
+    audits = await export_audits(desk.settings.db.url)
+    assert [record["operator"] for record in audits] == ["trader1", "trader1"]
+    for record, fmt in zip(audits, ("jsonl", "csv"), strict=True):
+        written = tmp_path / f"day.{fmt}"
+        data = await asyncio.to_thread(written.read_bytes)
+        _, header = next(read_export(data.decode("utf-8")))
+        assert header["record"] == "header"
+        assert record["details"] == {
+            "period": {"from": today, "to": today},
+            "format": fmt,
+            "destination": str(written),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+            "counts": header["counts"],
+            "source": "history tab",
+            "role": "trader",
+        }
+    chains = await asyncio.to_thread(verify_db_cli, desk.settings.db.url)
+    assert chains.returncode == 0, chains.stdout + chains.stderr
 
 
 async def test_the_export_dialog_checks_entries_and_follows_the_format(tmp_path: Path) -> None:
@@ -298,7 +358,7 @@ async def test_a_failed_export_is_one_line_and_leaves_no_file(tmp_path: Path) ->
     missing = tmp_path / "gone" / "x.jsonl"
     with pytest.raises(ExportFailed) as failed:
         await asyncio.to_thread(
-            export_file, make_url(url), ExportRequest(Period(day, day), "jsonl", missing), now
+            export_file, make_url(url), ExportRequest(Period(day, day), "jsonl", missing), now, WHO
         )
     assert str(failed.value).startswith(f"cannot write {missing}: ")
     assert "\n" not in str(failed.value)
@@ -306,10 +366,11 @@ async def test_a_failed_export_is_one_line_and_leaves_no_file(tmp_path: Path) ->
     taken.write_text("keep me", encoding="utf-8")
     with pytest.raises(ExportFailed, match="already exists: nothing overwritten"):
         await asyncio.to_thread(
-            export_file, make_url(url), ExportRequest(Period(day, day), "csv", taken), now
+            export_file, make_url(url), ExportRequest(Period(day, day), "csv", taken), now, WHO
         )
     assert taken.read_text(encoding="utf-8") == "keep me"
     assert not await asyncio.to_thread(lambda: list(tmp_path.glob(".*")))
+    assert await export_audits(url) == []  # nothing delivered, nothing audited
 
 
 # --- a long history: read a page at a time -----------------------------------------------------
