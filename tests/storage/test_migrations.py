@@ -14,7 +14,13 @@ from sqlalchemy import Connection, inspect, select, text
 
 from risk_tui.storage import run_upgrade
 from risk_tui.storage.chain import GENESIS_HASH
-from risk_tui.storage.db import alembic_config, create_engine, current_revision, upgrade
+from risk_tui.storage.db import (
+    DatabaseUnusable,
+    alembic_config,
+    create_engine,
+    current_revision,
+    upgrade,
+)
 from risk_tui.storage.tables import chain_heads, metadata
 
 
@@ -93,10 +99,40 @@ async def test_upgrade_needs_no_alembic_ini(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert not (elsewhere / "alembic.ini").exists()
-    url = f"sqlite+aiosqlite:///{tmp_path / 'deep' / 'dir' / 'desk.db'}"  # parent created
+    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
     await run_upgrade(url)
     assert await current_revision(url) == "0003"
     assert os.listdir(elsewhere) == []
+
+
+async def test_a_missing_directory_is_an_error_and_none_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 point 5: `sqlite+aiosqlite:///nonexistent/dir/x.db` created the folders."""
+    monkeypatch.chdir(tmp_path)
+    relative = "sqlite+aiosqlite:///nonexistent/dir/x.db"  # three slashes: relative
+    with pytest.raises(DatabaseUnusable, match=r"directory nonexistent/dir does not exist") as e:
+        await run_upgrade(relative)
+    assert "an absolute path takes four slashes: sqlite+aiosqlite:////nonexistent/dir/x.db" in (
+        str(e.value)
+    )
+    absolute = f"sqlite+aiosqlite:///{tmp_path / 'deep' / 'dir' / 'desk.db'}"
+    with pytest.raises(DatabaseUnusable, match="does not exist"):
+        await run_upgrade(absolute)
+    with pytest.raises(DatabaseUnusable, match="does not exist"):
+        await create_engine(absolute)
+    assert os.listdir(tmp_path) == []
+
+
+async def test_reading_the_revision_creates_and_changes_nothing(tmp_path: Path) -> None:
+    """A missing file is no desk (not created); a file that is not a desk stays as it was."""
+    missing = tmp_path / "missing.db"
+    assert await current_revision(f"sqlite+aiosqlite:///{missing}") is None
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    assert await current_revision(f"sqlite+aiosqlite:///{empty}") is None
+    assert sorted(os.listdir(tmp_path)) == ["empty.db"]
+    assert empty.read_bytes() == b""
 
 
 async def test_sqlite_engine_settings(tmp_path: Path) -> None:

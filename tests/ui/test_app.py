@@ -263,3 +263,11 @@ async def test_keys_are_remapped_by_binding_id_from_the_config(desk: Desk) -> No
         await pilot.press("escape")  # cancels: nothing sent
         await until(lambda: app.screen is app.screen_stack[0])
     assert sum(desk.sim.order_posts.values()) == 0
+
+
+def test_the_binding_ids_are_every_screen_and_widget_of_the_terminal() -> None:
+    """What `[keys]` may name: the app's own, and those of screens opened later."""
+    ids = RiskApp.binding_ids()
+    assert {"app.quit", "call.liquidate", "tab.approvals", "sort.call_amount"} <= ids
+    assert {"details.liquidate", "history_details.compare_end", "help.close"} <= ids
+    assert {"table.mark", "dialog.confirm", "shorts.cover", "approvals.approve"} <= ids
