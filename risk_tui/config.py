@@ -32,6 +32,7 @@ from pydantic import (
 from risk_tui.core.actions import Channel
 from risk_tui.core.margin import CallFormula, CallPolicy
 from risk_tui.core.model import Market
+from risk_tui.core.money import UnknownCurrency, check_currency
 from risk_tui.core.roles import Role
 from risk_tui.core.shorts import AllocationRule
 
@@ -119,9 +120,10 @@ class DeskSettings(_Section):
     @field_validator("reporting_currency")
     @classmethod
     def _iso_code(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Z]{3}", value):
-            raise ValueError(f"not an ISO 4217 currency code: {value!r}")
-        return value
+        try:
+            return check_currency(value)
+        except UnknownCurrency as unknown:
+            raise ValueError(unknown.why) from None  # the value itself follows: "(got …)"
 
 
 class MarketRule(_Section):

@@ -104,6 +104,10 @@ def test_config_found_through_env_variable(tmp_path: Path) -> None:
         ),
         ('[db]\nurl = "mysql://x"\n', "db.url: unsupported database URL"),
         ('[desk]\nreporting_currency = "sgd"\n', "desk.reporting_currency: not an ISO 4217"),
+        (
+            '[desk]\nreporting_currency = "ABC"\n',
+            "desk.reporting_currency: not an ISO 4217 currency (got 'ABC')",
+        ),
         ("[feed\n", "not valid TOML"),
     ],
 )

@@ -435,7 +435,11 @@ def _worth(details: Mapping[str, Any]) -> str:
 
 
 def _money(amount: str | None, currency: str | None) -> str:
-    return "unknown" if amount is None else format_money(Decimal(amount), currency, code=True)
+    if amount is None:
+        return "unknown"
+    if currency is None:  # a stored request without its currency: the amount as written
+        return amount
+    return format_money(Decimal(amount), currency, code=True)
 
 
 def document_lines(details: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
