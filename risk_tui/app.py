@@ -317,9 +317,9 @@ class RiskApp(App[int]):
         try:
             switch = await desk.kill_switch()
             pending = await desk.pending_approvals()
-        except Exception:  # the next tick reads again; the feed banner says if all is down
+        except Exception as problem:  # fail closed: shown as blocking until read again
             log.exception("reading the kill switch failed")
-            return
+            switch, pending = KillSwitch.unreadable(str(problem)), self.pending_approvals
         if switch != self.kill_switch:
             self.kill_switch = switch
             for banner in self.query(KillSwitchBanner):

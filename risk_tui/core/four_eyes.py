@@ -530,8 +530,22 @@ class KillSwitch:
     released_by: str | None = None
     released_at: datetime | None = None
 
+    @classmethod
+    def unreadable(cls, problem: str) -> KillSwitch:
+        """The switch as the desk takes it when its state cannot be read: engaged, by nobody
+        (fail closed: a switch nobody can read blocks every liquidation until it can be)."""
+        return cls(engaged=True, reason=f"its state cannot be read: {problem}")
+
+    @property
+    def is_unreadable(self) -> bool:
+        """Taken as engaged because it could not be read (every real engagement has a
+        supervisor's name)."""
+        return self.engaged and self.engaged_by is None
+
     def describe(self) -> str:
         """`KILL SWITCH engaged by sue at 2026-11-23 02:15 UTC: liquidations blocked`."""
+        if self.is_unreadable:
+            return "KILL SWITCH state cannot be read: liquidations blocked"
         if not self.engaged:
             if self.released_by is None:
                 return "kill switch released: liquidations allowed"
@@ -546,6 +560,8 @@ class KillSwitch:
 
     def refusal(self) -> str:
         """Why a liquidation cannot go now, in one line."""
+        if self.is_unreadable:
+            return f"{self.describe()} until it can be read ({self.reason})"
         return f"{self.describe()} until a supervisor releases it (reason: {self.reason})"
 
 
@@ -559,9 +575,11 @@ def check_kill_switch(actor: Actor, switch: KillSwitch, *, engage: bool, reason:
         )
     if not reason.strip():
         problems.append(f"{'engaging' if engage else 'releasing'} the kill switch needs a reason")
-    if engage and switch.engaged:
+    if switch.is_unreadable:
+        problems.append(switch.refusal())
+    elif engage and switch.engaged:
         problems.append(f"the kill switch is already engaged (by {switch.engaged_by})")
-    if not engage and not switch.engaged:
+    elif not engage and not switch.engaged:
         problems.append("the kill switch is not engaged")
     return problems
 

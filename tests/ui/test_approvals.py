@@ -19,6 +19,7 @@ from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState
 from risk_tui.core.roles import Actor, Role
 from risk_tui.screens.approvals import ApprovalsPane, DecideDialog, request_cells, request_facts
 from risk_tui.sim.app import SimState
+from risk_tui.storage.tables import kill_switch
 from risk_tui.widgets.dialogs.call_change import CloseCallDialog
 from risk_tui.widgets.dialogs.kill_switch import KillSwitchDialog
 from risk_tui.widgets.kill_switch_banner import KillSwitchBanner
@@ -166,6 +167,20 @@ async def test_the_kill_switch_needs_a_reason_stops_orders_and_shows_a_banner(
         await pilot.click("#reason")
         await pilot.press(*"all clear", "ctrl+s")
         await until(lambda: not banner.has_class("-engaged"))
+
+
+async def test_a_kill_switch_that_cannot_be_read_shows_as_blocking(tmp_path: Path) -> None:
+    """Issue 13 point 8: fail closed — an unreadable switch is shown blocking, never released."""
+    state = SimState(tick_interval=None)
+    async with running(state, tmp_path, operator="sup1", operators=OPERATORS) as (app, _pilot):
+        await desk_ready(app)
+        banner = app.query_one(KillSwitchBanner)
+        async with desk_of(app).store.engine.begin() as conn:
+            await conn.execute(kill_switch.delete())
+        await until(lambda: banner.has_class("-engaged"), seconds=5)
+        shown = str(banner.render())
+        assert "KILL SWITCH state cannot be read: liquidations blocked" in shown
+        assert "kill switch row missing" in shown
 
 
 async def test_only_a_supervisor_is_offered_the_kill_switch(tmp_path: Path) -> None:
