@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from risk_tui.core.actions import Channel
+from risk_tui.core.calendar import DeadlineRule, TradingCalendars
 from risk_tui.core.margin import CallFormula, CallPolicy
 from risk_tui.core.model import Market
 from risk_tui.core.money import UnknownCurrency, check_currency
@@ -177,6 +178,10 @@ class MarginCallSettings(_Section):
             due_trading_days=override.due_trading_days or self.due_trading_days,
             cutoff_time=override.cutoff_time or self.cutoff_time,
         )
+
+    def deadline_rule(self, calendars: TradingCalendars, market: Market) -> DeadlineRule:
+        """Where a call's deadline in `market` may fall: its sessions, by its cut-off."""
+        return DeadlineRule(calendars, market, self.rule_for(market).cutoff_time)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,9 +25,10 @@ from risk_tui.core.actions import (
     PlanLine,
     new_plan_id,
 )
+from risk_tui.core.calendar import MARKET_TZ, MarketOverrides, TradingCalendars
 from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState
 from risk_tui.core.lifecycle import CallState, EndReason
-from risk_tui.core.model import Side
+from risk_tui.core.model import Market, Side
 from risk_tui.core.records import AutoLiquidationState, OrderOutcome
 from risk_tui.core.roles import Actor, Role
 from risk_tui.desk.plans import AUTO_LIQUIDATION_ACTOR, plan_order
@@ -198,6 +199,20 @@ async def test_moving_a_deadline_needs_approval_then_is_audited_and_shown_at_onc
         (TRADER, datetime(2026, 11, 27, 7, tzinfo=UTC), "  ", "needs a reason"),
         (TRADER, naive(2026, 11, 27, 7), "naive", "time zone"),
         (SUPERVISOR, datetime(2026, 11, 23, 2, tzinfo=UTC), "past", "not in the future"),
+        (
+            TRADER,
+            datetime(2026, 11, 29, 15, tzinfo=SGT),
+            "a Sunday",
+            "Sun 2026-11-29 15:00 SG time is not a trading day in SG; the next valid "
+            "deadline is Mon 2026-11-30 15:00 SG time",
+        ),
+        (
+            TRADER,
+            datetime(2026, 11, 27, 17, tzinfo=SGT),
+            "after hours",
+            "Fri 2026-11-27 17:00 SG time is after the 15:00 cut-off in SG; the next valid "
+            "deadline is Mon 2026-11-30 15:00 SG time",
+        ),
     ],
 )
 async def test_a_deadline_move_is_refused_with_the_reason(
@@ -210,6 +225,40 @@ async def test_a_deadline_move_is_refused_with_the_reason(
     assert rig.desk.engine.open_calls["A1001"] == before
     assert await rig.store.calls.get_call(call_id) == before
     assert await audit_actions(rig.store, call_id) == ["deadline_move_refused"]
+
+
+async def test_a_sunday_deadline_on_an_hk_call_is_refused_by_the_desk_itself(rig: Rig) -> None:
+    # Issue 13 §7: 2026-12-13 15:00 on an HK call was approved and applied. The desk refuses
+    # it whatever client asks (no dialog here), and offers the next valid deadline.
+    call_id = seed_call_id(rig.desk, "H2001")
+    before = rig.desk.engine.open_calls["H2001"]
+    sunday = datetime(2026, 12, 13, 15, 0, tzinfo=MARKET_TZ[Market.HK])
+    with pytest.raises(ActionRefused, match="the next valid deadline is Mon 2026-12-14 15:00"):
+        await rig.desk.intents.move_deadline(call_id, sunday, "client abroad", TRADER)
+    assert rig.desk.engine.open_calls["H2001"] == before
+    assert await rig.store.approvals.approvals_for(call_id) == []
+    entries = await rig.store.history.audit_for(call_id)
+    assert [e.action for e in entries] == ["deadline_move_refused"]
+    assert "Sun 2026-12-13 15:00 HK time is not a trading day in HK" in str(entries[0].details)
+
+
+async def test_a_deadline_move_is_checked_again_when_approved(rig: Rig) -> None:
+    # Valid when asked; a typhoon closure added to the calendar before the approval makes
+    # the day no session: the approval is refused, the deadline stays.
+    call_id = seed_call_id(rig.desk)
+    old = rig.desk.engine.open_calls["A1001"].deadline
+    friday = datetime(2026, 11, 27, 15, 0, tzinfo=SGT)
+    request = await rig.desk.intents.move_deadline(call_id, friday, "client abroad", TRADER)
+    closed = MarketOverrides(
+        covered_years=frozenset(), closed=frozenset({date(2026, 11, 27)}), opened=frozenset()
+    )
+    rig.desk.engine.calendars = TradingCalendars({Market.SG: closed})
+    with pytest.raises(ActionRefused, match="Fri 2026-11-27 15:00 SG time is not a trading day"):
+        await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
+    assert rig.desk.engine.open_calls["A1001"].deadline == old
+    stored = await rig.store.calls.get_call(call_id)
+    assert stored is not None
+    assert stored.deadline == old
 
 
 # --- closing a call ----------------------------------------------------------------------
@@ -482,6 +531,11 @@ async def test_a_part_sent_plan_is_finished_even_if_its_condition_has_lapsed(rig
             "moving a deadline needs a reason",
         ),
         ({"deadline_reason": "why"}, TRADER, "no new deadline"),
+        (
+            {"moved_deadline": datetime(2026, 11, 29, 15, tzinfo=SGT), "deadline_reason": "why"},
+            TRADER,
+            "Sun 2026-11-29 15:00 SG time is not a trading day",
+        ),
     ],
 )
 async def test_a_plan_is_refused_with_every_reason(

@@ -263,11 +263,15 @@ class Approvals:
         requester = request.requester
         problems: list[str] = []
         if request.kind in (ApprovalKind.DEADLINE_MOVE, ApprovalKind.CALL_CLOSE):
-            if request.call_id is None or self._engine.open_call(request.call_id) is None:
+            call = None if request.call_id is None else self._engine.open_call(request.call_id)
+            if call is None:
                 problems.append(f"call {request.call_id} is not open on this desk yet: try again")
             if request.kind is ApprovalKind.DEADLINE_MOVE:
                 new_deadline, reason = deadline_of(request)
-                problems.extend(deadline_problems(new_deadline, reason, self._engine.clock()))
+                rule = self._engine.deadline_rule(call)
+                problems.extend(
+                    deadline_problems(new_deadline, reason, self._engine.clock(), rule=rule)
+                )
             return problems
         switch = await self._kill_switch.state()
         if switch.engaged:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from risk_tui.config import Settings
 from risk_tui.core.book import BookChanges
-from risk_tui.core.calendar import TradingCalendars
+from risk_tui.core.calendar import DeadlineRule, TradingCalendars
 from risk_tui.core.clock import utc_now
 from risk_tui.core.columnar import ColumnarBook
 from risk_tui.core.lifecycle import (
@@ -171,6 +171,13 @@ class Engine:
     def _deadline(self, market: Market, notice_at: datetime) -> datetime:
         rule = self.settings.margin_call.rule_for(market)
         return self.calendars.deadline(market, notice_at, rule.due_trading_days, rule.cutoff_time)
+
+    def deadline_rule(self, call: MarginCall | None) -> DeadlineRule | None:
+        """Where the call's deadline may be moved to (its market's sessions and cut-off);
+        None when there is no such call."""
+        if call is None:
+            return None
+        return self.settings.margin_call.deadline_rule(self.calendars, call.market)
 
     # --- one poll ---------------------------------------------------------------------------
 

@@ -145,7 +145,11 @@ class Intents:
         call = self._engine.open_call(call_id)
         if call is None:
             problems.append(f"no open margin call {call_id}")
-        problems.extend(deadline_problems(new_deadline, reason, self._engine.clock()))
+        problems.extend(
+            deadline_problems(
+                new_deadline, reason, self._engine.clock(), rule=self._engine.deadline_rule(call)
+            )
+        )
         if problems or call is None:
             await self._actions.refuse(
                 "deadline_move_refused",

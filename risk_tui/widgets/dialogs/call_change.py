@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
+from risk_tui.core.calendar import DeadlineRule
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.money import format_money
 from risk_tui.core.roles import Actor, Intent
@@ -22,6 +23,7 @@ from risk_tui.widgets.dialogs.liquidate import account_line
 from risk_tui.widgets.render import data_text
 
 MAX_REASON = 500
+NEXT_TRADING_DAYS = 5  # the market's trading days the deadline dialog lists
 APPROVAL_NOTE = (
     "A second trader or supervisor must approve this before it takes effect "
     "(Approvals tab, 7); you cannot approve it yourself."
@@ -86,18 +88,23 @@ class MoveDeadlineDialog(ReviewedDialog[tuple[datetime, str]]):
     MoveDeadlineDialog .zone { width: auto; padding-left: 1; }
     """
 
-    def __init__(self, call: MarginCall, actor: Actor, now: datetime) -> None:
+    def __init__(
+        self, call: MarginCall, actor: Actor, now: datetime, rule: DeadlineRule | None = None
+    ) -> None:
         require_role(actor, Intent.MOVE_DEADLINE)
         super().__init__()
         self.call = call
         self.actor = actor
         self.now = aware(now)
+        self.rule = rule  # the market's sessions and cut-off: where a deadline may fall
 
     def compose_edit(self) -> ComposeResult:
         yield Static(account_line(self.call))
         yield Static(
             Text(f"Deadline now {local_time(self.call.deadline, self.call.market, zone=True)}")
         )
+        if self.rule is not None:
+            yield Static(self._trading_days(self.rule), id="trading-days")
         yield field_row(
             "New deadline",
             compact_input("", "YYYY-MM-DD HH:MM", id="new-deadline", classes="when"),
@@ -108,6 +115,15 @@ class MoveDeadlineDialog(ReviewedDialog[tuple[datetime, str]]):
             compact_input("", "why the client gets more time", max_length=MAX_REASON, id="reason"),
         )
         yield Static(Text(APPROVAL_NOTE), classes="hint")
+
+    def _trading_days(self, rule: DeadlineRule) -> Text:
+        """The market's next trading days and the cut-off: where a deadline may go."""
+        market = self.call.market.value
+        days = rule.sessions_from(self.now, NEXT_TRADING_DAYS)
+        if not days:
+            return Text(f"No {market} calendar covers the coming days.", style="bold")
+        listed = ", ".join(f"{day:%a %d %b}" for day in days)
+        return Text(f"{market} trading days: {listed}, … (by {rule.cutoff:%H:%M} {market} time)")
 
     def first_control(self) -> Widget | None:
         return self.query_one("#new-deadline", Input)
@@ -125,6 +141,8 @@ class MoveDeadlineDialog(ReviewedDialog[tuple[datetime, str]]):
                 f"New deadline: {local_time(parsed, self.call.market, zone=True)} is not in "
                 "the future"
             )
+        elif self.rule is not None and (outside := self.rule.problem(parsed)) is not None:
+            problems.append(f"New deadline: {outside}")
         else:
             deadline = parsed
         if not reason:
