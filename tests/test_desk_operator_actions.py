@@ -26,7 +26,8 @@ from risk_tui.core.actions import (
     new_plan_id,
 )
 from risk_tui.core.calendar import MARKET_TZ, MarketOverrides, TradingCalendars
-from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState
+from risk_tui.core.close_reasons import CloseReason
+from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState, describe
 from risk_tui.core.lifecycle import CallState, EndReason
 from risk_tui.core.model import Market, Side
 from risk_tui.core.records import AutoLiquidationState, OrderOutcome
@@ -263,17 +264,53 @@ async def test_a_deadline_move_is_checked_again_when_approved(rig: Rig) -> None:
 
 # --- closing a call ----------------------------------------------------------------------
 
+WRITTEN_OFF = CloseReason.WRITTEN_OFF
+
+
+async def test_a_close_without_an_end_reason_from_the_list_is_refused(rig: Rig) -> None:
+    # Issue 13 §9: closing asks for an end reason from a list; a client that skips the
+    # dialog's list is refused by the desk, and the refusal is audited.
+    call_id = seed_call_id(rig.desk)
+    with pytest.raises(ActionRefused, match="needs an end reason: one of met by deposit, met by"):
+        await rig.desk.intents.close_call(call_id, "paid", SUPERVISOR, close_reason=None)
+    assert "A1001" in rig.desk.engine.open_calls
+    assert await rig.store.approvals.approvals_for(call_id) == []
+    assert await audit_actions(rig.store, call_id) == ["close_refused"]
+
+
+async def test_the_end_reason_travels_in_the_request_and_is_shown_with_the_ended_call(
+    rig: Rig,
+) -> None:
+    call_id = seed_call_id(rig.desk)
+    request = await rig.desk.intents.close_call(
+        call_id, "duplicate of a call on D4001", TRADER, close_reason=CloseReason.ENTERED_IN_ERROR
+    )
+    assert request.details["close_reason"] == "entered_in_error"
+    assert "entered in error: duplicate of a call on D4001" in describe(request)
+    await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
+    ended = await rig.store.calls.get_call(call_id)
+    assert ended is not None
+    assert ended.end_note == "entered in error: duplicate of a call on D4001"
+    entries = await rig.store.history.audit_for(call_id)
+    closed = next(e for e in entries if e.action == "call_closed")
+    assert (closed.operator, closed.details["approved_by"]) == ("jdoe", "sue")
+    assert closed.details["close_reason"] == "entered_in_error"
+    assert closed.details["reason"] == "duplicate of a call on D4001"
+    assert (await run_verify(rig.url)).ok
+
 
 async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
     with pytest.raises(ActionRefused, match="may not close"):
-        await rig.desk.intents.close_call(call_id, "written off", OPERATOR)
-    with pytest.raises(ActionRefused, match="needs a reason"):
-        await rig.desk.intents.close_call(call_id, "", SUPERVISOR)
+        await rig.desk.intents.close_call(call_id, "bankrupt", OPERATOR, close_reason=WRITTEN_OFF)
+    with pytest.raises(ActionRefused, match="needs a note saying what happened"):
+        await rig.desk.intents.close_call(call_id, "", SUPERVISOR, close_reason=WRITTEN_OFF)
     plan = plan_of(rig.desk)
     await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(minutes=1)
-    request = await rig.desk.intents.close_call(call_id, "deposit confirmed by phone", SUPERVISOR)
+    request = await rig.desk.intents.close_call(
+        call_id, "deposit confirmed by phone", SUPERVISOR, close_reason=CloseReason.MET_BY_DEPOSIT
+    )
     assert request.state is ApprovalState.PENDING
     assert "A1001" in rig.desk.engine.open_calls
     executed = await rig.desk.approvals.approve(request.approval_id, request.details_hash, TRADER)
@@ -284,7 +321,7 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     assert ended.end_reason is EndReason.CLOSED
     assert "A1001" not in rig.desk.engine.open_calls
     assert "A1001" not in [row.account_id for row in rig.views[-1].warnings]
-    assert ended.end_note == "deposit confirmed by phone"
+    assert ended.end_note == "met by deposit: deposit confirmed by phone"
     snapshots = await rig.store.history.snapshots_for(call_id)
     assert [s.scenario for s in snapshots] == ["trigger", "end"]
     assert snapshots[-1].payload["call_state"] == "ended"
@@ -293,6 +330,7 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     closed = next(e for e in entries if e.action == "call_closed")
     assert closed.operator == "sue"
     assert closed.details["reason"] == "deposit confirmed by phone"
+    assert closed.details["close_reason"] == "met_by_deposit"
     assert closed.details["approved_by"] == "jdoe"
     # Its plan is cancelled with it, and never sends anything.
     (cancelled,) = await rig.store.plans.auto_liquidations_for(call_id)
@@ -301,7 +339,7 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     await rig.desk.plans.run_due()
     assert sum(rig.sim.order_posts.values()) == 0
     with pytest.raises(ActionRefused, match="no open margin call"):
-        await rig.desk.intents.close_call(call_id, "again", SUPERVISOR)
+        await rig.desk.intents.close_call(call_id, "again", SUPERVISOR, close_reason=WRITTEN_OFF)
     # Still below MM: the next fresh poll that moves the account opens a new call.
     rig.sim.publish({"quotes": [{"symbol": "B.SG", "price": "19.40"}]})
     await rig.desk.poller.poll()

@@ -28,6 +28,7 @@ from risk_tui.core.actions import (
     new_client_order_id,
     new_plan_id,
 )
+from risk_tui.core.close_reasons import CloseReason
 from risk_tui.core.four_eyes import ApprovalKind, ApprovalRequest, ApprovalState
 from risk_tui.core.model import Side
 from risk_tui.core.records import AutoLiquidationState, OrderOutcome, StoredOrder
@@ -185,7 +186,11 @@ async def test_an_edit_below_the_threshold_voids_the_request_and_goes_now(rig: R
     assert rig.sim.order_posts == {smaller.client_order_id: 1}
     with pytest.raises(ActionRefused, match="is a liquidation on A1001, not a close"):
         await rig.desk.intents.close_call(
-            seed_call_id(rig.desk), "x", TRADER, replaces=first.approval_id
+            seed_call_id(rig.desk),
+            "x",
+            TRADER,
+            close_reason=CloseReason.WRITTEN_OFF,
+            replaces=first.approval_id,
         )
 
 
@@ -245,7 +250,9 @@ async def test_a_deadline_move_is_never_approved_by_its_requester(rig: Rig) -> N
 
 async def test_requests_of_a_call_that_ended_are_voided(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
-    close = await rig.desk.intents.close_call(call_id, "written off", TRADER)
+    close = await rig.desk.intents.close_call(
+        call_id, "client bankrupt", TRADER, close_reason=CloseReason.WRITTEN_OFF
+    )
     order = await requested(rig, sell(rig, "300"))
     rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "-13000"}]})
     await rig.desk.poller.poll()  # the deposit meets the call

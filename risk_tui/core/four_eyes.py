@@ -45,6 +45,7 @@ from risk_tui.core.actions import (
     plan_wire,
 )
 from risk_tui.core.canonical import canonical_json
+from risk_tui.core.close_reasons import CloseReason, close_note, parse_close_reason
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import MissingData, fx_rate
 from risk_tui.core.model import Book, Side
@@ -318,6 +319,7 @@ def close_request(
     requester: Actor,
     at: datetime,
     *,
+    close_reason: CloseReason,
     replaces: str | None = None,
     approval_id: str | None = None,
 ) -> ApprovalRequest:
@@ -328,6 +330,7 @@ def close_request(
         requester=requester,
         at=at,
         action={
+            "close_reason": close_reason.value,
             "reason": reason,
             "call_amount": str(call.call_amount),
             "currency": call.currency,
@@ -395,7 +398,14 @@ def old_deadline_of(request: ApprovalRequest) -> datetime | None:
 
 
 def close_reason_of(request: ApprovalRequest) -> str:
+    """The close request's free text (what happened)."""
     return str(request.details["reason"])
+
+
+def close_category_of(request: ApprovalRequest) -> CloseReason | None:
+    """The end reason from the list a close request names; None for a request made before
+    reasons were listed."""
+    return parse_close_reason(request.details.get("close_reason"))
 
 
 # --- in the desk's words ------------------------------------------------------------------
@@ -420,7 +430,8 @@ def describe(request: ApprovalRequest) -> str:
         new_deadline, reason = deadline_of(request)
         return f"deadline {_utc(old_deadline_of(request))} to {_utc(new_deadline)}: {reason}"
     amount = _money(details.get("call_amount"), details.get("currency"))
-    return f"close the call ({amount} to collect): {close_reason_of(request)}"
+    note = close_note(close_category_of(request), close_reason_of(request))
+    return f"close the call ({amount} to collect): {note}"
 
 
 def _utc(moment: datetime | None) -> str:
@@ -596,6 +607,7 @@ __all__ = [
     "check_approval",
     "check_kill_switch",
     "check_rejection",
+    "close_category_of",
     "close_reason_of",
     "close_request",
     "deadline_of",

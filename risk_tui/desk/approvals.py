@@ -39,6 +39,7 @@ from risk_tui.core.four_eyes import (
     ApprovalState,
     check_approval,
     check_rejection,
+    close_category_of,
     close_reason_of,
     deadline_of,
     old_deadline_of,
@@ -337,6 +338,7 @@ class Approvals:
             return engine.closing(
                 call_id,
                 close_reason_of(request),
+                close_reason=close_category_of(request),
                 operator=requester.name,
                 details=self._executed_details(request, approver),
             )

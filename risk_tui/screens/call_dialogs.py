@@ -137,13 +137,14 @@ class CallDialogs:
         if not allowed(self.host.actor.role, Intent.CLOSE_CALL):
             self.host.refuse("close call")
             return
-        reason = await self.app.push_screen_wait(CloseCallDialog(row.call, self.host.actor))
-        if reason is None:
+        answer = await self.app.push_screen_wait(CloseCallDialog(row.call, self.host.actor))
+        if answer is None:
             return
+        end_reason, note = answer
         desk, call_id = self.host.desk, row.call.call_id
 
         async def ask() -> str:
-            return awaiting_line(await desk.close_call(call_id, reason))
+            return awaiting_line(await desk.close_call(call_id, note, close_reason=end_reason))
 
         await self.host.act(ask, "close call")
 

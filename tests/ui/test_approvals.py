@@ -15,6 +15,7 @@ from textual.widgets import TabbedContent
 
 from risk_tui.app import RiskApp
 from risk_tui.config import FourEyesSettings
+from risk_tui.core.close_reasons import CloseReason
 from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState
 from risk_tui.core.roles import Actor, Role
 from risk_tui.screens.approvals import ApprovalsPane, DecideDialog, request_cells, request_facts
@@ -124,11 +125,18 @@ async def test_a_close_asked_with_c_goes_to_approval_and_says_so(tmp_path: Path)
         await until(lambda: app._current_row() is not None)
         await pilot.press("c")
         await until(lambda: isinstance(app.screen, CloseCallDialog))
+        await pilot.press("space")  # the first end reason: met by deposit
+        await pilot.click("#reason")
         await pilot.press(*"deposit seen at the bank", "ctrl+r")
         await pilot.press("ctrl+s")
         await until(lambda: any("close call awaiting approval RT-AP-" in n for n in notes(app)))
         assert app.desk is not None
         assert "A1001" in desk_of(app).engine.open_calls  # not closed until approved
+        (request,) = await desk_of(app).store.approvals.approvals_for(
+            desk_of(app).engine.open_calls["A1001"].call_id
+        )
+        assert request.details["close_reason"] == "met_by_deposit"
+        assert request.details["reason"] == "deposit seen at the bank"
 
 
 async def test_the_kill_switch_needs_a_reason_stops_orders_and_shows_a_banner(
@@ -205,7 +213,9 @@ def test_rows_and_confirmation_show_outside_text_as_inert_data() -> None:
     from risk_tui.core.four_eyes import close_request
 
     call = make_call("A1001", client_name=HOSTILE)
-    request = close_request(call, HOSTILE, Actor(HOSTILE, Role.TRADER), NOW)
+    request = close_request(
+        call, HOSTILE, Actor(HOSTILE, Role.TRADER), NOW, close_reason=CloseReason.WRITTEN_OFF
+    )
     cells = request_cells(request, HOSTILE, NOW).cells
     facts = request_facts(request, client_name=HOSTILE)
     for text in (*cells, facts):

@@ -1,8 +1,9 @@
 """Moving a call's deadline and closing a call: the dialogs that ask for four-eyes approval.
 
-A deadline may only fall on one of the market's trading sessions by the cut-off (issue 13
-§7: a Sunday on an HK call was accepted); the dialog lists the next trading days and
-offers the next valid time when refusing one.
+Closing asks for an end reason from a fixed list plus a note (issue 13 §9). A deadline may
+only fall on one of the market's trading sessions by the cut-off (issue 13 §7: a Sunday on
+an HK call was accepted); the dialog lists the next trading days and offers the next valid
+time when refusing one.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, time
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, RadioButton, RadioSet
 
 from risk_tui.core.calendar import (
     MARKET_TZ,
@@ -19,10 +20,11 @@ from risk_tui.core.calendar import (
     default_overrides_path,
     load_overrides,
 )
+from risk_tui.core.close_reasons import CloseReason
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.model import Market
 from risk_tui.widgets.dialogs import AutoLiquidationDialog
-from risk_tui.widgets.dialogs.call_change import MoveDeadlineDialog
+from risk_tui.widgets.dialogs.call_change import CloseCallDialog, MoveDeadlineDialog
 from tests.factories import make_call
 from tests.ui.test_dialogs import TRADER, Host, problems_text, seed_margin, static_text, type_into
 
@@ -112,4 +114,50 @@ async def test_the_auto_liquidation_dialog_refuses_a_sunday_deadline_too(
             "Error: Move deadline: Sun 2026-12-13 15:00 SG time is not a trading day in SG; "
             "the next valid deadline is Mon 2026-12-14 15:00 SG time"
         ) in problems_text(dialog)
+    assert app.results == []
+
+
+# --- closing a call: an end reason from the list, and a note ---------------------------------
+
+
+async def test_closing_asks_for_an_end_reason_from_the_list_and_a_note() -> None:
+    dialog = CloseCallDialog(hk_call(), TRADER)
+    app = Host(dialog)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        labels = [str(button.label) for button in dialog.query(RadioButton)]
+        assert labels == [
+            "met by deposit",
+            "met by sale",
+            "client paid elsewhere",
+            "written off",
+            "entered in error",
+        ]
+        assert dialog.query_one("#end-reason", RadioSet).pressed_button is None  # none chosen
+        await type_into(pilot, dialog.query_one("#reason", Input), "client bankrupt")
+        await pilot.press("ctrl+r", "ctrl+s")
+        await pilot.pause()
+        assert not dialog.reviewing
+        assert "Error: End reason: choose one from the list" in problems_text(dialog)
+        dialog.query_one("#end-reason", RadioSet).focus()
+        await pilot.press("down", "down", "down", "space")  # the fourth: written off
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        review = static_text(dialog, "#review-text")
+        assert "End reason: written off\nNote: client bankrupt" in review
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    assert app.results == [(CloseReason.WRITTEN_OFF, "client bankrupt")]
+
+
+async def test_closing_without_a_note_is_refused() -> None:
+    dialog = CloseCallDialog(hk_call(), TRADER)
+    app = Host(dialog)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog.query_one("#end-reason", RadioSet).focus()
+        await pilot.press("down", "space")
+        await pilot.press("ctrl+r", "ctrl+s")
+        await pilot.pause()
+        assert not dialog.reviewing
+        assert "Error: Note: say what happened" in problems_text(dialog)
     assert app.results == []
