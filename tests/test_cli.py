@@ -240,3 +240,37 @@ def test_an_unknown_key_binding_id_stops_the_terminal_before_it_draws(tmp_path: 
             "id)\n"
         )
     assert not (tmp_path / "desk.db").exists()
+
+
+# --- issue 13 point 9: a demo restart ends no call on a market that was reset -------------
+
+
+def demo_calls(data_home: Path) -> list[tuple[str, str | None]]:
+    with sqlite3.connect(data_home / "risk-tui" / "demo.db") as conn:
+        return conn.execute("select call_id, end_reason from calls").fetchall()
+
+
+def test_restarting_the_demo_starts_a_fresh_database_and_ends_no_call(tmp_path: Path) -> None:
+    """Restarting the demo reset its simulated market and ended 166 crash-day calls as
+    "met / prices up": every run starts on a fresh database instead (and says so)."""
+    env = {"XDG_DATA_HOME": str(tmp_path)}  # the demo's own data directory, under tmp_path
+    first = run("demo", "--format", "json", env=env)
+    assert first.returncode == 0, first.stderr
+    opened = demo_calls(tmp_path)
+    assert opened
+    assert all(reason is None for _, reason in opened)
+    second = run("demo", "--format", "json", env=env)
+    assert second.returncode == 0, second.stderr
+    again = demo_calls(tmp_path)
+    assert again
+    assert all(reason is None for _, reason in again)  # nothing ended on the reset market
+    assert not {call_id for call_id, _ in opened} & {call_id for call_id, _ in again}
+
+
+def test_the_demo_refuses_a_given_database_that_already_holds_a_desk(tmp_path: Path) -> None:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
+    assert run("db", "upgrade", "--db", db).returncode == 0
+    result = run("demo", "--format", "json", "--db", db, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "already holds a desk" in result.stderr

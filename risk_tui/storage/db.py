@@ -13,6 +13,7 @@ snapshot while writers carry on.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,30 @@ def require_directory(url: str | URL) -> None:
     raise DatabaseUnusable(f"directory {path.parent} does not exist{hint}")
 
 
+def probe_sqlite(url: str | URL, *, create: bool) -> None:
+    """Open a SQLite file once, with the standard library, before any async engine does: a
+    file that is not a database, or one that cannot be opened, is `DatabaseUnusable` here.
+
+    Why not let the engine find out: after a failed connect, aiosqlite's worker thread may
+    outlive the event loop and print a traceback under the command's one-line error.
+    `create`: the file may be created (commands that run the desk); otherwise it must exist
+    and is opened read-write, never created.
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return
+    require_directory(url)
+    target = path.resolve().as_uri() + ("" if create else "?mode=rw")
+    try:
+        connection = sqlite3.connect(target, uri=True)
+        try:
+            connection.execute("PRAGMA schema_version").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error as problem:
+        raise DatabaseUnusable(str(problem)) from None
+
+
 def _create_engine(url: str | URL, *, foreign_keys: bool = True) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -128,6 +153,7 @@ def alembic_config(url: str) -> Config:
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Apply the migrations up to `revision`, in one transaction."""
+    probe_sqlite(url, create=True)
     # SQLite table rebuilds (Alembic batch mode) must run with foreign keys off; they are
     # checked once at the end instead.
     engine = _create_engine(url, foreign_keys=False)
@@ -155,6 +181,7 @@ async def current_revision(url: str) -> str | None:
     if path is not None and not path.exists():
         require_directory(url)
         return None
+    probe_sqlite(url, create=False)
     engine = _inspecting_engine(url)
     try:
         async with engine.connect() as conn:

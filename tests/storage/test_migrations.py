@@ -153,3 +153,27 @@ async def test_sqlite_engine_settings(tmp_path: Path) -> None:
         "foreign_keys": 1,
         "busy_timeout": 10_000,
     }
+
+
+@pytest.mark.parametrize("reading", [True, False])
+async def test_a_file_that_is_no_database_is_refused_before_any_driver_thread_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reading: bool
+) -> None:
+    """After a failed connect, aiosqlite's worker thread could outlive the event loop and
+    print a traceback under `run`'s one-line error: the file is probed first, without it."""
+    import aiosqlite
+
+    def no_driver(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the driver was asked to open an unusable file")
+
+    monkeypatch.setattr(aiosqlite, "connect", no_driver)
+    hello = tmp_path / "hello.db"
+    hello.write_text("hello")
+    urls = [f"sqlite+aiosqlite:///{hello}"]
+    if not reading:  # reading a missing file finds no desk, and opens nothing
+        urls.append("sqlite+aiosqlite:////proc/x.db")
+    for url in urls:
+        check = current_revision(url) if reading else upgrade(url)
+        with pytest.raises(DatabaseUnusable, match=r"not a database|unable to open"):
+            await check
+    assert hello.read_text() == "hello"
