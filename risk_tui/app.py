@@ -38,6 +38,7 @@ from risk_tui.desk.api import (
 from risk_tui.screens.approvals import ApprovalsPane
 from risk_tui.screens.call_dialogs import CallDialogs
 from risk_tui.screens.history import HistoryPane
+from risk_tui.screens.keymap import binding_ids
 from risk_tui.screens.orders import OrdersPane
 from risk_tui.screens.shorts import ShortsPane
 from risk_tui.screens.warnings import SORT_KEYS, WarningsPane
@@ -120,6 +121,11 @@ class RiskApp(App[int]):
         ),
     ]
 
+    @classmethod
+    def binding_ids(cls) -> frozenset[str]:
+        """Every binding id `[keys]` may remap: the app's, its screens' and widgets'."""
+        return binding_ids(cls)
+
     def __init__(
         self,
         settings: Settings,
@@ -129,8 +135,10 @@ class RiskApp(App[int]):
         calendars: TradingCalendars | None = None,
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
+        notice: str | None = None,
     ) -> None:
         super().__init__()
+        self.notice = notice  # said once the screen is up (the demo: a fresh start)
         self.settings = settings
         self.actor = Actor(operator, settings.role_of(operator))
         self.connect = connect
@@ -138,6 +146,7 @@ class RiskApp(App[int]):
         self.clock = clock
         self.monotonic = monotonic
         self.desk: DeskApi | None = None
+        self.desk_error: Exception | None = None  # why the desk stopped, when it failed
         self.view: DeskView | None = None
         self.health: FeedHealth | None = None
         self._changed_rows = 0
@@ -186,6 +195,8 @@ class RiskApp(App[int]):
     def on_mount(self) -> None:
         if self.settings.keys:
             self.set_keymap(dict(self.settings.keys))
+        if self.notice:
+            self.notify(sanitize(self.notice), timeout=15)
         self._render_banner()
         self.set_interval(1.0, self._tick)
         self.run_desk()
@@ -195,14 +206,19 @@ class RiskApp(App[int]):
 
     @work(exclusive=True, exit_on_error=False, group="desk")
     async def run_desk(self) -> None:
-        async with self.connect(self.actor) as desk:
-            self.desk = desk
-            events = desk.events()  # subscribed now: the first view is not missed
-            self.run_worker(self._hear(events), group="events", exit_on_error=False)
-            try:
-                await desk.run()
-            finally:
-                await self._stop_readers()
+        try:
+            async with self.connect(self.actor) as desk:
+                self.desk = desk
+                events = desk.events()  # subscribed now: the first view is not missed
+                self.run_worker(self._hear(events), group="events", exit_on_error=False)
+                try:
+                    await desk.run()
+                finally:
+                    await self._stop_readers()
+        except Exception as problem:  # no desk, no screen: leave, and the caller says why
+            log.exception("the desk stopped")
+            self.desk_error = problem
+            self.exit(return_code=1)
 
     async def _hear(self, events: AsyncIterator[DeskEvent]) -> None:
         """The desk's events, posted as the app's messages (a backlog collapses)."""
@@ -302,9 +318,9 @@ class RiskApp(App[int]):
         try:
             switch = await desk.kill_switch()
             pending = await desk.pending_approvals()
-        except Exception:  # the next tick reads again; the feed banner says if all is down
+        except Exception as problem:  # fail closed: shown as blocking until read again
             log.exception("reading the kill switch failed")
-            return
+            switch, pending = KillSwitch.unreadable(str(problem)), self.pending_approvals
         if switch != self.kill_switch:
             self.kill_switch = switch
             for banner in self.query(KillSwitchBanner):

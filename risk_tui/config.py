@@ -6,10 +6,11 @@ came from (file, environment variable or option), the key, and what is wrong.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
@@ -29,8 +30,10 @@ from pydantic import (
 )
 
 from risk_tui.core.actions import Channel
+from risk_tui.core.calendar import DeadlineRule, TradingCalendars
 from risk_tui.core.margin import CallFormula, CallPolicy
 from risk_tui.core.model import Market
+from risk_tui.core.money import UnknownCurrency, check_currency
 from risk_tui.core.roles import Role
 from risk_tui.core.shorts import AllocationRule
 
@@ -45,8 +48,19 @@ NAMED_ENV = {
 }
 
 
+MAX_PROBLEMS = 5  # a config error says this many problems at most, one line each
+
+
 class ConfigError(Exception):
-    """A setting that cannot be used; str() is the one line the operator sees."""
+    """Settings that cannot be used: one line per problem (at most `MAX_PROBLEMS`; the last
+    says how many more), each naming where the value came from, the key and what is wrong."""
+
+    def __init__(self, *problems: str) -> None:
+        shown = list(problems[:MAX_PROBLEMS])
+        if len(problems) > MAX_PROBLEMS:
+            shown[-1] += f" (and {len(problems) - MAX_PROBLEMS} more problems)"
+        self.problems = tuple(shown)
+        super().__init__("\n".join(shown))
 
 
 def _exact_decimal(value: Any) -> Any:
@@ -107,9 +121,10 @@ class DeskSettings(_Section):
     @field_validator("reporting_currency")
     @classmethod
     def _iso_code(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Z]{3}", value):
-            raise ValueError(f"not an ISO 4217 currency code: {value!r}")
-        return value
+        try:
+            return check_currency(value)
+        except UnknownCurrency as unknown:
+            raise ValueError(unknown.why) from None  # the value itself follows: "(got …)"
 
 
 class MarketRule(_Section):
@@ -163,6 +178,10 @@ class MarginCallSettings(_Section):
             due_trading_days=override.due_trading_days or self.due_trading_days,
             cutoff_time=override.cutoff_time or self.cutoff_time,
         )
+
+    def deadline_rule(self, calendars: TradingCalendars, market: Market) -> DeadlineRule:
+        """Where a call's deadline in `market` may fall: its sessions, by its cut-off."""
+        return DeadlineRule(calendars, market, self.rule_for(market).cutoff_time)
 
 
 @dataclass(frozen=True)
@@ -225,7 +244,8 @@ class Settings(_Section):
     operators: dict[str, Role] = Field(default_factory=dict)
     """Operator name → role (viewer, operator, trader, supervisor); anyone else: viewer."""
     keys: dict[str, str] = Field(default_factory=dict)
-    """Binding id → key(s), comma-separated, e.g. "table.mark" = "space,x"."""
+    """Binding id → key(s), comma-separated, e.g. "table.mark" = "space,x". The terminal's
+    commands check each id against its bindings (`load_settings(binding_ids=…)`)."""
 
     def role_of(self, operator: str) -> Role:
         return self.operators.get(operator, Role.VIEWER)
@@ -250,11 +270,14 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[tuple[str, str], Any] | None = None,
     discover: bool = True,
+    binding_ids: Collection[str] | None = None,
 ) -> Settings:
-    """Read, merge and validate; raise ConfigError with one line on any problem.
+    """Read, merge and validate; raise ConfigError, one line per problem, on any problem.
 
     `overrides` are command-line options, keyed by (section, key), named `--section-key`
-    in errors; None values are ignored.
+    in errors; None values are ignored. `binding_ids`: the key bindings of the terminal
+    that will start (its commands pass them; the settings cannot know the terminal), each
+    id in `[keys]` must name one.
     """
     env = os.environ if env is None else env
     path = find_config_file(config_path, env) if discover else config_path
@@ -290,12 +313,38 @@ def load_settings(
     try:
         settings = Settings.model_validate(data)
     except ValidationError as invalid:
-        raise ConfigError(_one_line(invalid, file_label, sources)) from None
+        raise ConfigError(*_problem_lines(invalid, file_label, sources)) from None
+    problems: list[str] = []
     if settings.calendar.overrides is not None and not settings.calendar.overrides.is_file():
-        raise ConfigError(
+        problems.append(
             f"{file_label}: calendar.overrides: file not found: {settings.calendar.overrides}"
         )
+    if binding_ids is not None:
+        problems.extend(_unknown_bindings(settings.keys, binding_ids, file_label, sources))
+    if problems:
+        raise ConfigError(*problems)
     return settings
+
+
+def _unknown_bindings(
+    keys: Mapping[str, str],
+    known: Collection[str],
+    file_label: str,
+    sources: Mapping[tuple[str, ...], str],
+) -> list[str]:
+    """One line per `[keys]` entry whose binding id the terminal does not have."""
+    lines = []
+    for binding_id in keys:
+        if binding_id in known:
+            continue
+        close = difflib.get_close_matches(binding_id, sorted(known), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        source = sources.get(("keys", binding_id), file_label)
+        lines.append(
+            f"{source}: keys.{binding_id}: unknown binding id {binding_id!r} ({hint}`?` in "
+            "the terminal lists every id)"
+        )
+    return lines
 
 
 def _env_key(name: str) -> tuple[str, ...] | None:
@@ -306,20 +355,21 @@ def _env_key(name: str) -> tuple[str, ...] | None:
     return tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
 
 
-def _one_line(
+def _problem_lines(
     invalid: ValidationError, file_label: str, sources: Mapping[tuple[str, ...], str]
-) -> str:
-    errors = invalid.errors()
-    first = errors[0]
-    loc = tuple(str(part) for part in first["loc"] if part != "[key]")
-    key = ".".join(loc) or "(top level)"
-    source = sources.get(loc[:2], file_label)
-    if first["type"] == "extra_forbidden":
-        problem = "unknown key"
-    else:
-        problem = first["msg"].removeprefix("Value error, ")
-        given = first.get("input")
-        if given is not None and not isinstance(given, dict | list) and "token" not in loc:
-            problem = f"{problem} (got {given!r})"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{source}: {key}: {problem}{more}"
+) -> list[str]:
+    """One line per problem: where the value came from, the key, what is wrong."""
+    lines = []
+    for error in invalid.errors():
+        loc = tuple(str(part) for part in error["loc"] if part != "[key]")
+        key = ".".join(loc) or "(top level)"
+        source = sources.get(loc[:2], file_label)
+        if error["type"] == "extra_forbidden":
+            problem = "unknown key"
+        else:
+            problem = error["msg"].removeprefix("Value error, ")
+            given = error.get("input")
+            if given is not None and not isinstance(given, dict | list) and "token" not in loc:
+                problem = f"{problem} (got {given!r})"
+        lines.append(f"{source}: {key}: {problem}")
+    return lines

@@ -104,6 +104,10 @@ def test_config_found_through_env_variable(tmp_path: Path) -> None:
         ),
         ('[db]\nurl = "mysql://x"\n', "db.url: unsupported database URL"),
         ('[desk]\nreporting_currency = "sgd"\n', "desk.reporting_currency: not an ISO 4217"),
+        (
+            '[desk]\nreporting_currency = "ABC"\n',
+            "desk.reporting_currency: not an ISO 4217 currency (got 'ABC')",
+        ),
         ("[feed\n", "not valid TOML"),
     ],
 )
@@ -134,3 +138,42 @@ def test_token_is_never_echoed(tmp_path: Path) -> None:
     assert settings.feed.token.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(settings)
     assert "s3cret" not in str(settings.feed)
+
+
+def test_every_problem_is_a_line_of_its_own_at_most_five(tmp_path: Path) -> None:
+    """SPEC.md settled: one line per problem, at most five; a single problem is one line."""
+    two = write(tmp_path, '[feed]\npoll_interval = "fast"\n[margin_call]\nformula = "median"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(two, env={})
+    lines = str(caught.value).split("\n")
+    assert len(lines) == 2
+    assert all(line.startswith(str(two)) for line in lines)
+    assert "feed.poll_interval" in lines[0]
+    assert "margin_call.formula" in lines[1]
+    seven = write(tmp_path, "[feed]\n" + "".join(f"nope{i} = 1\n" for i in range(7)))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(seven, env={})
+    assert caught.value.problems == tuple(str(caught.value).split("\n"))
+    assert len(caught.value.problems) == 5
+    assert caught.value.problems[-1].endswith("unknown key (and 2 more problems)")
+
+
+def test_keys_naming_an_unknown_binding_id_are_an_error_naming_each_id(tmp_path: Path) -> None:
+    """Issue 13 point 8: `[keys]` with an unknown binding id was accepted silently."""
+    known = {"call.liquidate", "table.mark"}
+    path = write(
+        tmp_path, '[keys]\n"call.liquidat" = "x"\n"table.mark" = "space,x"\n"bogus" = "z"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={}, binding_ids=known)
+    first, second = caught.value.problems
+    assert first.startswith(f"{path}: keys.call.liquidat: unknown binding id 'call.liquidat'")
+    assert "did you mean 'call.liquidate'?" in first
+    assert second.startswith(f"{path}: keys.bogus: unknown binding id 'bogus'")
+    # Without the terminal's ids (headless commands) nothing is checked; known ids are fine.
+    assert load_settings(path, env={}).keys["bogus"] == "z"
+    good = write(tmp_path, '[keys]\n"table.mark" = "space,x"\n')
+    assert load_settings(good, env={}, binding_ids=known).keys == {"table.mark": "space,x"}
+    # From the environment, the variable is named.
+    with pytest.raises(ConfigError, match=r"^RISK_TUI_KEYS__NOPE: keys.nope: unknown binding"):
+        load_settings(None, env={"RISK_TUI_KEYS__NOPE": "x"}, discover=False, binding_ids=known)

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,9 +25,11 @@ from risk_tui.core.actions import (
     PlanLine,
     new_plan_id,
 )
-from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState
+from risk_tui.core.calendar import MARKET_TZ, MarketOverrides, TradingCalendars
+from risk_tui.core.close_reasons import CloseReason
+from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState, describe
 from risk_tui.core.lifecycle import CallState, EndReason
-from risk_tui.core.model import Side
+from risk_tui.core.model import Market, Side
 from risk_tui.core.records import AutoLiquidationState, OrderOutcome
 from risk_tui.core.roles import Actor, Role
 from risk_tui.desk.plans import AUTO_LIQUIDATION_ACTOR, plan_order
@@ -198,6 +200,20 @@ async def test_moving_a_deadline_needs_approval_then_is_audited_and_shown_at_onc
         (TRADER, datetime(2026, 11, 27, 7, tzinfo=UTC), "  ", "needs a reason"),
         (TRADER, naive(2026, 11, 27, 7), "naive", "time zone"),
         (SUPERVISOR, datetime(2026, 11, 23, 2, tzinfo=UTC), "past", "not in the future"),
+        (
+            TRADER,
+            datetime(2026, 11, 29, 15, tzinfo=SGT),
+            "a Sunday",
+            "Sun 2026-11-29 15:00 SG time is not a trading day in SG; the next valid "
+            "deadline is Mon 2026-11-30 15:00 SG time",
+        ),
+        (
+            TRADER,
+            datetime(2026, 11, 27, 17, tzinfo=SGT),
+            "after hours",
+            "Fri 2026-11-27 17:00 SG time is after the 15:00 cut-off in SG; the next valid "
+            "deadline is Mon 2026-11-30 15:00 SG time",
+        ),
     ],
 )
 async def test_a_deadline_move_is_refused_with_the_reason(
@@ -212,19 +228,89 @@ async def test_a_deadline_move_is_refused_with_the_reason(
     assert await audit_actions(rig.store, call_id) == ["deadline_move_refused"]
 
 
+async def test_a_sunday_deadline_on_an_hk_call_is_refused_by_the_desk_itself(rig: Rig) -> None:
+    # Issue 13 §7: 2026-12-13 15:00 on an HK call was approved and applied. The desk refuses
+    # it whatever client asks (no dialog here), and offers the next valid deadline.
+    call_id = seed_call_id(rig.desk, "H2001")
+    before = rig.desk.engine.open_calls["H2001"]
+    sunday = datetime(2026, 12, 13, 15, 0, tzinfo=MARKET_TZ[Market.HK])
+    with pytest.raises(ActionRefused, match="the next valid deadline is Mon 2026-12-14 15:00"):
+        await rig.desk.intents.move_deadline(call_id, sunday, "client abroad", TRADER)
+    assert rig.desk.engine.open_calls["H2001"] == before
+    assert await rig.store.approvals.approvals_for(call_id) == []
+    entries = await rig.store.history.audit_for(call_id)
+    assert [e.action for e in entries] == ["deadline_move_refused"]
+    assert "Sun 2026-12-13 15:00 HK time is not a trading day in HK" in str(entries[0].details)
+
+
+async def test_a_deadline_move_is_checked_again_when_approved(rig: Rig) -> None:
+    # Valid when asked; a typhoon closure added to the calendar before the approval makes
+    # the day no session: the approval is refused, the deadline stays.
+    call_id = seed_call_id(rig.desk)
+    old = rig.desk.engine.open_calls["A1001"].deadline
+    friday = datetime(2026, 11, 27, 15, 0, tzinfo=SGT)
+    request = await rig.desk.intents.move_deadline(call_id, friday, "client abroad", TRADER)
+    closed = MarketOverrides(
+        covered_years=frozenset(), closed=frozenset({date(2026, 11, 27)}), opened=frozenset()
+    )
+    rig.desk.engine.calendars = TradingCalendars({Market.SG: closed})
+    with pytest.raises(ActionRefused, match="Fri 2026-11-27 15:00 SG time is not a trading day"):
+        await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
+    assert rig.desk.engine.open_calls["A1001"].deadline == old
+    stored = await rig.store.calls.get_call(call_id)
+    assert stored is not None
+    assert stored.deadline == old
+
+
 # --- closing a call ----------------------------------------------------------------------
+
+WRITTEN_OFF = CloseReason.WRITTEN_OFF
+
+
+async def test_a_close_without_an_end_reason_from_the_list_is_refused(rig: Rig) -> None:
+    # Issue 13 §9: closing asks for an end reason from a list; a client that skips the
+    # dialog's list is refused by the desk, and the refusal is audited.
+    call_id = seed_call_id(rig.desk)
+    with pytest.raises(ActionRefused, match="needs an end reason: one of met by deposit, met by"):
+        await rig.desk.intents.close_call(call_id, "paid", SUPERVISOR, close_reason=None)
+    assert "A1001" in rig.desk.engine.open_calls
+    assert await rig.store.approvals.approvals_for(call_id) == []
+    assert await audit_actions(rig.store, call_id) == ["close_refused"]
+
+
+async def test_the_end_reason_travels_in_the_request_and_is_shown_with_the_ended_call(
+    rig: Rig,
+) -> None:
+    call_id = seed_call_id(rig.desk)
+    request = await rig.desk.intents.close_call(
+        call_id, "duplicate of a call on D4001", TRADER, close_reason=CloseReason.ENTERED_IN_ERROR
+    )
+    assert request.details["close_reason"] == "entered_in_error"
+    assert "entered in error: duplicate of a call on D4001" in describe(request)
+    await rig.desk.approvals.approve(request.approval_id, request.details_hash, SUPERVISOR)
+    ended = await rig.store.calls.get_call(call_id)
+    assert ended is not None
+    assert ended.end_note == "entered in error: duplicate of a call on D4001"
+    entries = await rig.store.history.audit_for(call_id)
+    closed = next(e for e in entries if e.action == "call_closed")
+    assert (closed.operator, closed.details["approved_by"]) == ("jdoe", "sue")
+    assert closed.details["close_reason"] == "entered_in_error"
+    assert closed.details["reason"] == "duplicate of a call on D4001"
+    assert (await run_verify(rig.url)).ok
 
 
 async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
     with pytest.raises(ActionRefused, match="may not close"):
-        await rig.desk.intents.close_call(call_id, "written off", OPERATOR)
-    with pytest.raises(ActionRefused, match="needs a reason"):
-        await rig.desk.intents.close_call(call_id, "", SUPERVISOR)
+        await rig.desk.intents.close_call(call_id, "bankrupt", OPERATOR, close_reason=WRITTEN_OFF)
+    with pytest.raises(ActionRefused, match="needs a note saying what happened"):
+        await rig.desk.intents.close_call(call_id, "", SUPERVISOR, close_reason=WRITTEN_OFF)
     plan = plan_of(rig.desk)
     await rig.desk.intents.schedule_plan(plan, TRADER)
     rig.clock.advance(minutes=1)
-    request = await rig.desk.intents.close_call(call_id, "deposit confirmed by phone", SUPERVISOR)
+    request = await rig.desk.intents.close_call(
+        call_id, "deposit confirmed by phone", SUPERVISOR, close_reason=CloseReason.MET_BY_DEPOSIT
+    )
     assert request.state is ApprovalState.PENDING
     assert "A1001" in rig.desk.engine.open_calls
     executed = await rig.desk.approvals.approve(request.approval_id, request.details_hash, TRADER)
@@ -235,7 +321,7 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     assert ended.end_reason is EndReason.CLOSED
     assert "A1001" not in rig.desk.engine.open_calls
     assert "A1001" not in [row.account_id for row in rig.views[-1].warnings]
-    assert ended.end_note == "deposit confirmed by phone"
+    assert ended.end_note == "met by deposit: deposit confirmed by phone"
     snapshots = await rig.store.history.snapshots_for(call_id)
     assert [s.scenario for s in snapshots] == ["trigger", "end"]
     assert snapshots[-1].payload["call_state"] == "ended"
@@ -244,6 +330,7 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     closed = next(e for e in entries if e.action == "call_closed")
     assert closed.operator == "sue"
     assert closed.details["reason"] == "deposit confirmed by phone"
+    assert closed.details["close_reason"] == "met_by_deposit"
     assert closed.details["approved_by"] == "jdoe"
     # Its plan is cancelled with it, and never sends anything.
     (cancelled,) = await rig.store.plans.auto_liquidations_for(call_id)
@@ -252,7 +339,7 @@ async def test_closing_a_call_writes_the_end_snapshot_and_leaves_the_warnings(ri
     await rig.desk.plans.run_due()
     assert sum(rig.sim.order_posts.values()) == 0
     with pytest.raises(ActionRefused, match="no open margin call"):
-        await rig.desk.intents.close_call(call_id, "again", SUPERVISOR)
+        await rig.desk.intents.close_call(call_id, "again", SUPERVISOR, close_reason=WRITTEN_OFF)
     # Still below MM: the next fresh poll that moves the account opens a new call.
     rig.sim.publish({"quotes": [{"symbol": "B.SG", "price": "19.40"}]})
     await rig.desk.poller.poll()
@@ -482,6 +569,11 @@ async def test_a_part_sent_plan_is_finished_even_if_its_condition_has_lapsed(rig
             "moving a deadline needs a reason",
         ),
         ({"deadline_reason": "why"}, TRADER, "no new deadline"),
+        (
+            {"moved_deadline": datetime(2026, 11, 29, 15, tzinfo=SGT), "deadline_reason": "why"},
+            TRADER,
+            "Sun 2026-11-29 15:00 SG time is not a trading day",
+        ),
     ],
 )
 async def test_a_plan_is_refused_with_every_reason(

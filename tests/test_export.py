@@ -373,7 +373,7 @@ def test_cli_usage_and_database_errors(tmp_path: Path) -> None:
     )
     assert no_db.returncode == 4
     assert no_db.stderr.count("\n") == 1
-    assert "no such file" in no_db.stderr
+    assert "no risk-tui desk at" in no_db.stderr
     assert not (tmp_path / "nowhere.db").exists()  # an export creates no database
     unreadable = run("audit", "verify", "--export", str(tmp_path / "none.jsonl"), cwd=tmp_path)
     assert unreadable.returncode == 2

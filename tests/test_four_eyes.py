@@ -28,13 +28,14 @@ from risk_tui.core.actions import (
     new_client_order_id,
     new_plan_id,
 )
+from risk_tui.core.close_reasons import CloseReason
 from risk_tui.core.four_eyes import ApprovalKind, ApprovalRequest, ApprovalState
 from risk_tui.core.model import Side
 from risk_tui.core.records import AutoLiquidationState, OrderOutcome, StoredOrder
 from risk_tui.core.roles import Actor
 from risk_tui.feed.broker import GatewayUnavailable
 from risk_tui.storage import Store, run_verify
-from risk_tui.storage.tables import audit_log
+from risk_tui.storage.tables import audit_log, kill_switch
 from tests.clocks import SGT
 from tests.desk_rig import Rig, desk_rig, seed_call_id
 from tests.factories import BOB, OPERATOR, SUPERVISOR, TRADER, VIEWER, sell_order
@@ -185,7 +186,11 @@ async def test_an_edit_below_the_threshold_voids_the_request_and_goes_now(rig: R
     assert rig.sim.order_posts == {smaller.client_order_id: 1}
     with pytest.raises(ActionRefused, match="is a liquidation on A1001, not a close"):
         await rig.desk.intents.close_call(
-            seed_call_id(rig.desk), "x", TRADER, replaces=first.approval_id
+            seed_call_id(rig.desk),
+            "x",
+            TRADER,
+            close_reason=CloseReason.WRITTEN_OFF,
+            replaces=first.approval_id,
         )
 
 
@@ -245,7 +250,9 @@ async def test_a_deadline_move_is_never_approved_by_its_requester(rig: Rig) -> N
 
 async def test_requests_of_a_call_that_ended_are_voided(rig: Rig) -> None:
     call_id = seed_call_id(rig.desk)
-    close = await rig.desk.intents.close_call(call_id, "written off", TRADER)
+    close = await rig.desk.intents.close_call(
+        call_id, "client bankrupt", TRADER, close_reason=CloseReason.WRITTEN_OFF
+    )
     order = await requested(rig, sell(rig, "300"))
     rig.sim.publish({"cash": [{"account_id": "A1001", "currency": "SGD", "balance": "-13000"}]})
     await rig.desk.poller.poll()  # the deposit meets the call
@@ -393,6 +400,43 @@ async def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones(rig: R
     assert "kill_switch_released" in trail
     assert trail.count("order_refused") == 3  # two here (one would have been a request), one there
     assert (await run_verify(rig.url)).ok
+
+
+async def test_a_kill_switch_that_cannot_be_read_blocks_every_liquidation(rig: Rig) -> None:
+    """Issue 13 point 8: a switch whose state cannot be read must block orders (fail closed),
+    each refusal audited, never pass as "not engaged"."""
+    desk = rig.desk
+    plan = plan_for(rig)
+    await desk.intents.schedule_plan(plan, TRADER)
+    waiting = await requested(rig, sell(rig, "300"))
+    async with rig.store.engine.begin() as conn:  # the switch's row is gone
+        await conn.execute(kill_switch.delete())
+
+    state = await desk.kill_switch.state()
+    assert state.engaged
+    assert state.is_unreadable
+    assert "kill switch row missing" in (state.reason or "")
+    unreadable = "KILL SWITCH state cannot be read"
+    with pytest.raises(ActionRefused, match=unreadable):
+        await desk.intents.submit_order(sell(rig, "100"), TRADER)  # straight through
+    with pytest.raises(ActionRefused, match=unreadable):
+        await desk.intents.submit_order(sell(rig, "300"), TRADER)  # would need approval
+    with pytest.raises(ActionRefused, match=unreadable):
+        await desk.approvals.approve(waiting.approval_id, waiting.details_hash, SUPERVISOR)
+    with pytest.raises(ActionRefused, match=unreadable):
+        await desk.intents.schedule_plan(replace(plan, plan_id=new_plan_id()), TRADER)
+    with pytest.raises(ActionRefused, match=unreadable):
+        await desk.kill_switch.engage("engage it then", SUPERVISOR)
+    rig.clock.advance(minutes=31)
+    assert await desk.plans.run_due() == []  # held, not run
+    held = await rig.store.plans.get_auto_liquidation(plan.plan_id)
+    assert held is not None
+    assert held.state is AutoLiquidationState.SCHEDULED
+    assert rig.sim.order_posts == {}
+    trail = await actions(rig.store)
+    assert trail.count("order_refused") == 2
+    assert "auto_liquidation_refused" in trail
+    assert "kill_switch_refused" in trail
 
 
 async def test_an_order_the_kill_switch_could_not_cancel_is_reported(

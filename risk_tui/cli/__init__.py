@@ -18,8 +18,10 @@ from risk_tui import __version__
 from risk_tui.cli.common import (
     EXIT_CONFIG,
     Failure,
+    demo_db_path,
     operator_name,
     settings_from,
+    terminal_binding_ids,
 )
 from risk_tui.config import ConfigError
 from risk_tui.core.calendar import CalendarConfigError
@@ -35,8 +37,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feed-url", help="FEED.md base URL (overrides feed.url)")
     parser.add_argument(
         "--db",
-        help="SQLAlchemy URL: sqlite+aiosqlite:///PATH or "
-        "postgresql+asyncpg://… (overrides db.url)",
+        help="SQLAlchemy URL (overrides db.url): sqlite+aiosqlite:////ABSOLUTE/PATH.db (four "
+        "slashes; three make the path relative to the current directory, whose folders "
+        "must exist) or postgresql+asyncpg://USER@HOST/DB",
     )
     parser.add_argument("--operator", default=None, help="operator name (default: login user)")
 
@@ -91,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     demo = commands.add_parser(
-        "demo", help="the desk on the built-in simulated feed and a local SQLite file"
+        "demo",
+        help="the desk on the built-in simulated feed and a local SQLite file",
+        description="The desk on the built-in simulated feed (a crash day, started anew "
+        f"on every run) and a fresh SQLite database at {demo_db_path()} (the demo's own "
+        "data directory; replaced on every run, since the simulated market starts over).",
     )
     _common(demo)
     demo.add_argument(
@@ -202,7 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(failure))
         return failure.code
     except ConfigError as bad:
-        _error(f"config: {bad}")
+        for problem in bad.problems:  # one line each
+            _error(f"config: {problem}")
         return EXIT_CONFIG
     except CalendarConfigError as bad:
         _error(f"calendar overrides: {bad}")
@@ -223,7 +231,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return await commands.demo(args, operator_name(args))
     if args.command == "run":
-        return await commands.run_tui(settings_from(args), operator_name(args))
+        settings = settings_from(args, binding_ids=terminal_binding_ids())
+        return await commands.run_tui(settings, operator_name(args))
     if args.command == "engine":
         return await commands.run_engine(settings_from(args))
     if args.command == "sim":

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import platformdirs
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from risk_tui.cli.common import (
@@ -29,12 +28,21 @@ from risk_tui.cli.common import (
     EXIT_VERIFY,
     Failure,
     database_errors,
+    demo_db_path,
     first_line,
     os_login,
+    require_desk,
     safe_url,
     settings_from,
+    terminal_binding_ids,
 )
-from risk_tui.cli.compose import calendars_for, desk_api, desk_process, head_revision
+from risk_tui.cli.compose import (
+    calendars_for,
+    desk_api,
+    desk_process,
+    head_revision,
+    prepare_database,
+)
 from risk_tui.cli.report import render
 from risk_tui.config import Settings
 from risk_tui.core.clock import utc_now
@@ -46,7 +54,7 @@ from risk_tui.feed.client import FeedAuthError, FeedUnavailable
 from risk_tui.sim.app import SimState, create_app
 from risk_tui.sim.server import listen, serve_on_loopback, serving
 from risk_tui.storage import create_engine, run_verify, upgrade
-from risk_tui.storage.db import is_sqlite
+from risk_tui.storage.db import current_revision, is_sqlite
 from risk_tui.storage.election import Leadership, LeadershipLost
 
 if TYPE_CHECKING:
@@ -91,6 +99,7 @@ async def run_engine(settings: Settings) -> int:
             "(on SQLite, `risk-tui run` runs the whole desk in one process)",
             EXIT_CONFIG,
         )
+    await prepare_database(url)  # before anything starts: one line and exit 4 if unusable
     log_to_stderr()
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # not on Windows
@@ -163,10 +172,12 @@ def log_to_file() -> Path:
     return path
 
 
-async def run_tui(settings: Settings, operator: str) -> int:
-    """The terminal on a configured desk (`risk-tui run`)."""
+async def run_tui(settings: Settings, operator: str, *, notice: str | None = None) -> int:
+    """The terminal on a configured desk (`risk-tui run`); `notice` is said at start."""
     from risk_tui.app import RiskApp
 
+    url = settings.db.url
+    await prepare_database(url)  # before the screen: one line and exit 4 if unusable
     log_to_file()
     calendars = calendars_for(settings)
     app = RiskApp(
@@ -174,15 +185,50 @@ async def run_tui(settings: Settings, operator: str) -> int:
         operator,
         lambda actor: desk_api(settings, calendars, actor),
         calendars=calendars,
+        notice=notice,
     )
     await app.run_async()
+    stopped = app.desk_error
+    if stopped is not None:  # the desk could not run: say why, never exit 0 in silence
+        if isinstance(stopped, Failure):
+            raise stopped
+        with database_errors(url):
+            raise stopped
+        raise Failure(f"the desk stopped: {first_line(stopped)}", EXIT_DB)
     return app.return_code or EXIT_OK
 
 
-def demo_db_url() -> str:
-    path = Path(platformdirs.user_data_dir("risk-tui")) / "demo.db"
+async def fresh_demo_database(given: str | None) -> tuple[str, str]:
+    """The demo's database, new for this run, and the line that says so.
+
+    Why new: the demo's simulator starts its crash day over on every run (its market,
+    clients' positions and fills live in memory only), so the calls a previous run left
+    open would meet a market that was reset, and end as "met / prices up" on prices that
+    never rose. Resuming the simulated day would need the simulator's whole state saved
+    beside the desk's; a demo is better served by saying it starts anew. Only the demo's
+    own file is replaced (and its directory, the demo's own, created); a database given
+    with --db must not hold a desk yet.
+    """
+    if given is not None:
+        with database_errors(given):
+            revision = await current_revision(given)
+        if revision is not None:
+            raise Failure(
+                f"demo: {safe_url(given)} already holds a desk; the demo's simulated market "
+                "starts anew on every run and would end its calls: give a new database, or "
+                "leave out --db",
+                EXIT_CONFIG,
+            )
+        return given, f"Demo: a new simulated crash day on a new database ({safe_url(given)})."
+    path = demo_db_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite+aiosqlite:///{path}"
+    for stale in (path, *(path.with_name(path.name + tail) for tail in ("-wal", "-shm"))):
+        stale.unlink(missing_ok=True)
+    notice = (
+        f"Demo: a new simulated crash day on a fresh database ({path}); the simulator's "
+        "market starts over on every run, so the last run's calls are not carried over."
+    )
+    return f"sqlite+aiosqlite:///{path}", notice
 
 
 @contextlib.asynccontextmanager
@@ -204,15 +250,18 @@ async def demo(args: argparse.Namespace, operator: str) -> int:
     RISK_TUI_OPERATORS__ALICE=supervisor); `--format` prints one report instead of the TUI."""
     from risk_tui.sim.scenarios import build_state
 
+    if not args.format:  # the terminal will start: its [keys] are checked before anything
+        settings_from(args, binding_ids=terminal_binding_ids())
+    db_url, notice = await fresh_demo_database(args.db)
     state = build_state("crash", accounts=DEMO_ACCOUNTS, seed=args.seed)
     async with serve_simulator(state) as url:
-        settings = settings_from(args, feed_url=url, db_url=demo_db_url())
+        settings = settings_from(args, feed_url=url, db_url=db_url)
         settings = settings.model_copy(
             update={"operators": {operator: Role.TRADER, **settings.operators}}
         )
         if args.format:
             return await report(settings, args.format)
-        return await run_tui(settings, operator)
+        return await run_tui(settings, operator, notice=notice)
 
 
 async def sim(
@@ -271,6 +320,7 @@ def _sim_banner(state: SimState, sock: socket.socket, host: str, built: float) -
 
 
 async def audit_verify(settings: Settings) -> int:
+    await require_desk(settings.db.url)
     with database_errors(settings.db.url):
         result = await run_verify(settings.db.url)
     print(result.message)
@@ -321,7 +371,7 @@ async def export(settings: Settings, first: date, last: date, fmt: str, output: 
     except ValueError as bad:
         raise Failure(f"export: {bad}", EXIT_CONFIG) from None
     url = settings.db.url
-    _require_sqlite_file(url)
+    await require_desk(url)
     if output is None:
         stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
         out = _Output(stdout, STDOUT)
@@ -352,17 +402,6 @@ async def export(settings: Settings, first: date, last: date, fmt: str, output: 
     finally:
         partial.unlink(missing_ok=True)
     return EXIT_OK
-
-
-def _require_sqlite_file(url: str) -> None:
-    """Exporting must not create an empty SQLite database where there was none."""
-    if not is_sqlite(url):
-        return
-    path = make_url(url).database
-    if not path or path == ":memory:" or path.startswith("file:"):
-        return
-    if not Path(path).expanduser().is_file():
-        raise Failure(f"database {safe_url(url)}: no such file", EXIT_DB)
 
 
 async def _export_to(url: str, period: Period, fmt: str, out: _Output, destination: str) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from alembic.script import ScriptDirectory
 
-from risk_tui.cli.common import EXIT_DB, Failure, database_errors
+from risk_tui.cli.common import EXIT_DB, Failure, database_errors, no_desk
 from risk_tui.config import Settings
 from risk_tui.core.calendar import TradingCalendars
 from risk_tui.core.clock import utc_now
@@ -39,15 +39,28 @@ def default_role(settings: Settings) -> DeskRole:
     return DeskRole.EMBEDDED if is_sqlite(settings.db.url) else DeskRole.TERMINAL
 
 
+async def prepare_database(url: str) -> None:
+    """The database a desk runs on, checked (and on SQLite created or upgraded) before
+    anything starts: a file that is not a database, one that cannot be opened, a missing
+    directory or a PostgreSQL schema not current is one line and exit 4, never a screen
+    waiting for ever."""
+    with database_errors(url):
+        if is_sqlite(url):
+            await upgrade(url)  # the embedded default keeps itself current
+            return
+        revision = await current_revision(url)
+    if revision is None:
+        raise no_desk(url)
+    if revision != head_revision(url):
+        raise Failure("database schema is not current: run `risk-tui db upgrade`", EXIT_DB)
+
+
 @contextlib.asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[Store]:
     """An up-to-date schema and a Store."""
     url = settings.db.url
+    await prepare_database(url)
     with database_errors(url):
-        if is_sqlite(url):
-            await upgrade(url)  # the embedded default keeps itself current
-        elif await current_revision(url) != head_revision(url):
-            raise Failure("database schema is not current: run `risk-tui db upgrade`", EXIT_DB)
         engine = await create_engine(url)
         try:
             yield Store(engine)

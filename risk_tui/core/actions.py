@@ -16,6 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, get_args
 
+from risk_tui.core.calendar import DeadlineRule
 from risk_tui.core.model import Side
 from risk_tui.core.roles import Actor, Intent, allowed, refusal
 
@@ -230,9 +231,15 @@ def deadline_problems(
     reason: str | None,
     now: datetime,
     *,
+    rule: DeadlineRule | None,
     what: str = "the new deadline",
 ) -> list[str]:
-    """Every reason a call's deadline may not be moved to `deadline` at `now`."""
+    """Every reason a call's deadline may not be moved to `deadline` at `now`.
+
+    `rule`: the call's market calendar and cut-off — a deadline on a day the market does
+    not trade, or after the cut-off, is refused with the next valid one offered. None only
+    when the call (hence its market) is unknown, which the caller refuses already.
+    """
     problems: list[str] = []
     if not (reason or "").strip():
         problems.append("moving a deadline needs a reason")
@@ -240,6 +247,8 @@ def deadline_problems(
         problems.append(f"{what} must carry its time zone")
     elif deadline <= now:
         problems.append(f"{what} {deadline.isoformat()} is not in the future")
+    elif rule is not None and (outside := rule.problem(deadline)) is not None:
+        problems.append(f"{what}: {outside}")
     return problems
 
 

@@ -395,6 +395,62 @@ class TradingCalendars:
         return (start, end), sessions
 
 
+@dataclass(frozen=True, slots=True)
+class DeadlineRule:
+    """Where a margin call's deadline may fall in one market: on one of its trading
+    sessions, at or before the call's cut-off time (`margin_call.cutoff_time`), on the
+    market's clock — the same rule the desk's computed deadlines follow."""
+
+    calendars: TradingCalendars
+    market: Market
+    cutoff: time
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return MARKET_TZ[self.market]
+
+    def problem(self, deadline: datetime) -> str | None:
+        """Why `deadline` is no valid deadline, offering the next valid one; None if it is."""
+        local = deadline.astimezone(self.zone)
+        market = self.market.value
+        try:
+            session = self.calendars.is_session(self.market, local.date())
+            if session and local.time() <= self.cutoff:
+                return None
+            offer = self.next_valid(deadline)
+        except CalendarNotCovered as gap:
+            return str(gap)
+        why = f"is after the {self.cutoff:%H:%M} cut-off" if session else "is not a trading day"
+        return (
+            f"{local:%a %Y-%m-%d %H:%M} {market} time {why} in {market}; the next valid "
+            f"deadline is {offer:%a %Y-%m-%d %H:%M} {market} time"
+        )
+
+    def next_valid(self, deadline: datetime) -> datetime:
+        """The cut-off on the first session on or after `deadline`'s day (the next one, when
+        `deadline` is past that day's cut-off)."""
+        local = deadline.astimezone(self.zone)
+        day = local.date()
+        if self.calendars.is_session(self.market, day) and local.time() > self.cutoff:
+            day += _ONE_DAY
+        session = self.calendars.session_on_or_after(self.market, day)
+        return datetime.combine(session, self.cutoff, tzinfo=self.zone)
+
+    def sessions_from(self, moment: datetime, count: int) -> list[date]:
+        """The market's next `count` sessions from `moment`'s day on (fewer where no
+        calendar covers the days): what a deadline may be moved to."""
+        days: list[date] = []
+        start = moment.astimezone(self.zone).date()
+        try:
+            day = self.calendars.session_on_or_after(self.market, start)
+            while len(days) < count:
+                days.append(day)
+                day = self.calendars.add_sessions(self.market, day, 1)
+        except CalendarNotCovered:
+            pass
+        return days
+
+
 def _to_date(timestamp: Any) -> date:
     """A pandas Timestamp (untyped here) as a plain date."""
     value = timestamp.date()

@@ -45,6 +45,7 @@ from risk_tui.core.actions import (
     plan_wire,
 )
 from risk_tui.core.canonical import canonical_json
+from risk_tui.core.close_reasons import CloseReason, close_note, parse_close_reason
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.model import Side
 from risk_tui.core.money import format_money
@@ -284,6 +285,7 @@ def close_request(
     requester: Actor,
     at: datetime,
     *,
+    close_reason: CloseReason,
     replaces: str | None = None,
     approval_id: str | None = None,
 ) -> ApprovalRequest:
@@ -294,6 +296,7 @@ def close_request(
         requester=requester,
         at=at,
         action={
+            "close_reason": close_reason.value,
             "reason": reason,
             "call_amount": str(call.call_amount),
             "currency": call.currency,
@@ -361,8 +364,14 @@ def old_deadline_of(request: ApprovalRequest) -> datetime | None:
 
 
 def close_reason_of(request: ApprovalRequest) -> str:
-    """The reason a close (or a plan's cancel) names."""
+    """The free text a close (what happened) or a plan's cancel names."""
     return str(request.details["reason"])
+
+
+def close_category_of(request: ApprovalRequest) -> CloseReason | None:
+    """The end reason from the list a close request names; None for a request made before
+    reasons were listed."""
+    return parse_close_reason(request.details.get("close_reason"))
 
 
 # --- in the desk's words ------------------------------------------------------------------
@@ -389,7 +398,8 @@ def describe(request: ApprovalRequest) -> str:
         new_deadline, reason = deadline_of(request)
         return f"deadline {_utc(old_deadline_of(request))} to {_utc(new_deadline)}: {reason}"
     amount = _money(details.get("call_amount"), details.get("currency"))
-    return f"close the call ({amount} to collect): {close_reason_of(request)}"
+    note = close_note(close_category_of(request), close_reason_of(request))
+    return f"close the call ({amount} to collect): {note}"
 
 
 def _utc(moment: datetime | None) -> str:
@@ -404,7 +414,11 @@ def _worth(details: Mapping[str, Any]) -> str:
 
 
 def _money(amount: str | None, currency: str | None) -> str:
-    return "unknown" if amount is None else format_money(Decimal(amount), currency, code=True)
+    if amount is None:
+        return "unknown"
+    if currency is None:  # a stored request without its currency: the amount as written
+        return amount
+    return format_money(Decimal(amount), currency, code=True)
 
 
 def document_lines(details: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -495,8 +509,22 @@ class KillSwitch:
     released_by: str | None = None
     released_at: datetime | None = None
 
+    @classmethod
+    def unreadable(cls, problem: str) -> KillSwitch:
+        """The switch as the desk takes it when its state cannot be read: engaged, by nobody
+        (fail closed: a switch nobody can read blocks every liquidation until it can be)."""
+        return cls(engaged=True, reason=f"its state cannot be read: {problem}")
+
+    @property
+    def is_unreadable(self) -> bool:
+        """Taken as engaged because it could not be read (every real engagement has a
+        supervisor's name)."""
+        return self.engaged and self.engaged_by is None
+
     def describe(self) -> str:
         """`KILL SWITCH engaged by sue at 2026-11-23 02:15 UTC: liquidations blocked`."""
+        if self.is_unreadable:
+            return "KILL SWITCH state cannot be read: liquidations blocked"
         if not self.engaged:
             if self.released_by is None:
                 return "kill switch released: liquidations allowed"
@@ -511,6 +539,8 @@ class KillSwitch:
 
     def refusal(self) -> str:
         """Why a liquidation cannot go now, in one line."""
+        if self.is_unreadable:
+            return f"{self.describe()} until it can be read ({self.reason})"
         return f"{self.describe()} until a supervisor releases it (reason: {self.reason})"
 
 
@@ -524,9 +554,11 @@ def check_kill_switch(actor: Actor, switch: KillSwitch, *, engage: bool, reason:
         )
     if not reason.strip():
         problems.append(f"{'engaging' if engage else 'releasing'} the kill switch needs a reason")
-    if engage and switch.engaged:
+    if switch.is_unreadable:
+        problems.append(switch.refusal())
+    elif engage and switch.engaged:
         problems.append(f"the kill switch is already engaged (by {switch.engaged_by})")
-    if not engage and not switch.engaged:
+    elif not engage and not switch.engaged:
         problems.append("the kill switch is not engaged")
     return problems
 
@@ -542,6 +574,7 @@ __all__ = [
     "check_approval",
     "check_kill_switch",
     "check_rejection",
+    "close_category_of",
     "close_reason_of",
     "close_request",
     "deadline_of",

@@ -7,9 +7,9 @@ only for display and for the amount written on a call.
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal, localcontext
+from functools import cache
 
-# ISO 4217 minor units for the currencies a HK/SG/US desk sees; anything else has 2.
-_MINOR_UNITS: dict[str, int] = {"JPY": 0, "KRW": 0, "IDR": 0, "VND": 0, "BHD": 3, "KWD": 3}
+from iso4217 import Currency
 
 # Enough digits that an inverse fx rate (1 / 0.1723 does not terminate) loses nothing a
 # minor unit could show, even on sums over millions of positions.
@@ -24,8 +24,37 @@ def context() -> Context:
     return Context(prec=PRECISION)
 
 
+class UnknownCurrency(ValueError):
+    """A code that is not an ISO 4217 currency with a minor unit: its amounts cannot be
+    rounded, so they are refused rather than guessed at two decimals."""
+
+    def __init__(self, currency: str, why: str = "not an ISO 4217 currency") -> None:
+        self.currency = currency
+        self.why = why
+        super().__init__(f"{why}: {currency!r}")
+
+
+@cache
 def minor_units(currency: str) -> int:
-    return _MINOR_UNITS.get(currency.upper(), 2)
+    """The currency's minor unit (decimals), from ISO 4217's own list — the `iso4217`
+    package, kept current with it (SPEC.md settled: ISO 4217, not CLDR, is the authority).
+
+    Raises `UnknownCurrency` for a code ISO 4217 does not list (codes are upper case, as
+    the feed sends them) or one without a minor unit (gold XAU, the test code XTS, XXX).
+    """
+    try:
+        exponent = Currency(currency).exponent
+    except ValueError:
+        raise UnknownCurrency(currency) from None
+    if exponent is None:
+        raise UnknownCurrency(currency, "an ISO 4217 code with no minor unit: not money")
+    return exponent
+
+
+def check_currency(currency: str) -> str:
+    """`currency` as given, when it is money ISO 4217 knows; else `UnknownCurrency`."""
+    minor_units(currency)
+    return currency
 
 
 def quantum(currency: str) -> Decimal:
@@ -44,13 +73,12 @@ def round_call_amount(amount: Decimal, currency: str) -> Decimal:
         return amount.quantize(quantum(currency), rounding=ROUND_CEILING)
 
 
-def format_money(amount: Decimal | None, currency: str | None = None, *, code: bool = False) -> str:
+def format_money(amount: Decimal | None, currency: str, *, code: bool = False) -> str:
     """`1,015.00` (or `SGD 1,015.00` with code=True); `—` for a figure that is unknown."""
     if amount is None:
         return "—"
-    cur = currency or "XXX"
-    text = f"{round_money(amount, cur):,.{minor_units(cur)}f}"
-    return f"{cur} {text}" if code and currency else text
+    text = f"{round_money(amount, currency):,.{minor_units(currency)}f}"
+    return f"{currency} {text}" if code else text
 
 
 def format_ratio(ratio: Decimal | None, places: int = 2) -> str:

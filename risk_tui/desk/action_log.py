@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
@@ -17,6 +18,8 @@ from risk_tui.core.roles import Actor
 from risk_tui.desk.engine import Engine
 from risk_tui.storage.errors import CallChanged
 from risk_tui.storage.store import Store
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,7 +57,11 @@ class ActionLog:
         problems: list[str],
         details: Mapping[str, Any],
     ) -> NoReturn:
-        """Audit a refused action, then raise ActionRefused."""
+        """Audit a refused action, then raise ActionRefused.
+
+        The refusal stands even when it cannot be audited (the database that failed may be
+        why it was refused): logged, and the operator is still told every reason.
+        """
         call = self._engine.open_call(call_id) if call_id else None
         entry = AuditEntry(
             at=self._engine.clock(),
@@ -64,7 +71,11 @@ class ActionLog:
             account_id=call.account_id if call else None,
             details={**dict(details), "problems": problems, "role": actor.role.value},
         )
-        await self._store.audit.append_audit([entry])
+        try:
+            await self._store.audit.append_audit([entry])
+        except Exception:  # never let a failed audit turn a refusal into a pass
+            log.exception("the refusal %s of %s could not be audited", action, actor.name)
+            raise ActionRefused(what, [*problems, "(this refusal could not be audited)"]) from None
         raise ActionRefused(what, problems)
 
     @contextlib.asynccontextmanager

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Protocol
 
 from risk_tui.core.actions import AutoLiquidationPlan, MessageIntent, OrderIntent
+from risk_tui.core.close_reasons import CloseReason
 from risk_tui.core.export import Period
 from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.four_eyes import ApprovalRequest, KillSwitch
@@ -353,8 +354,15 @@ class DeskApi(Protocol):
     ) -> ApprovalRequest: ...
 
     async def close_call(
-        self, call_id: str, reason: str, *, replaces: str | None = None
-    ) -> ApprovalRequest: ...
+        self,
+        call_id: str,
+        reason: str,
+        *,
+        close_reason: CloseReason | None,
+        replaces: str | None = None,
+    ) -> ApprovalRequest:
+        """Ask to close the call: an end reason from the list (None is refused) and a note."""
+        ...
 
     async def schedule_auto_liquidation(
         self, plan: AutoLiquidationPlan, *, replaces: str | None = None

@@ -39,6 +39,7 @@ from risk_tui.core.four_eyes import (
     ApprovalState,
     check_approval,
     check_rejection,
+    close_category_of,
     close_reason_of,
     deadline_of,
     old_deadline_of,
@@ -281,11 +282,15 @@ class Approvals:
         requester = request.requester
         problems: list[str] = []
         if request.kind in (ApprovalKind.DEADLINE_MOVE, ApprovalKind.CALL_CLOSE):
-            if request.call_id is None or self._engine.open_call(request.call_id) is None:
+            call = None if request.call_id is None else self._engine.open_call(request.call_id)
+            if call is None:
                 problems.append(f"call {request.call_id} is not open on this desk yet: try again")
             if request.kind is ApprovalKind.DEADLINE_MOVE:
                 new_deadline, reason = deadline_of(request)
-                problems.extend(deadline_problems(new_deadline, reason, self._engine.clock()))
+                rule = self._engine.deadline_rule(call)
+                problems.extend(
+                    deadline_problems(new_deadline, reason, self._engine.clock(), rule=rule)
+                )
             return problems
         if request.kind is ApprovalKind.PLAN_CANCEL:  # stopping a liquidation: no kill switch
             plan_id = plan_of(request).plan_id
@@ -355,6 +360,7 @@ class Approvals:
             return engine.closing(
                 call_id,
                 close_reason_of(request),
+                close_reason=close_category_of(request),
                 operator=requester.name,
                 details=self._executed_details(request, approver),
             )

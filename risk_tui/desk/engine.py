@@ -22,8 +22,9 @@ from typing import Any, Protocol
 
 from risk_tui.config import Settings
 from risk_tui.core.book import BookChanges
-from risk_tui.core.calendar import TradingCalendars
+from risk_tui.core.calendar import DeadlineRule, TradingCalendars
 from risk_tui.core.clock import utc_now
+from risk_tui.core.close_reasons import CloseReason, close_note
 from risk_tui.core.columnar import ColumnarBook
 from risk_tui.core.deposits import ReceivedMovement
 from risk_tui.core.lifecycle import (
@@ -183,6 +184,13 @@ class Engine:
     def _deadline(self, market: Market, notice_at: datetime) -> datetime:
         rule = self.settings.margin_call.rule_for(market)
         return self.calendars.deadline(market, notice_at, rule.due_trading_days, rule.cutoff_time)
+
+    def deadline_rule(self, call: MarginCall | None) -> DeadlineRule | None:
+        """Where the call's deadline may be moved to (its market's sessions and cut-off);
+        None when there is no such call."""
+        if call is None:
+            return None
+        return self.settings.margin_call.deadline_rule(self.calendars, call.market)
 
     # --- one poll ---------------------------------------------------------------------------
 
@@ -373,7 +381,13 @@ class Engine:
         return moved, entry
 
     def closing(
-        self, call_id: str, reason: str, *, operator: str, details: Mapping[str, Any]
+        self,
+        call_id: str,
+        reason: str,
+        *,
+        close_reason: CloseReason | None,
+        operator: str,
+        details: Mapping[str, Any],
     ) -> tuple[MarginCall, LifecycleBatch]:
         """The open call ended by an operator, with its END snapshot and audit entry: unwritten.
 
@@ -384,7 +398,7 @@ class Engine:
         if call is None:
             raise LookupError(f"no open margin call {call_id}")
         now = self.clock()
-        ended = close_by_operator(call, now, reason).call
+        ended = close_by_operator(call, now, close_note(close_reason, reason)).call
         book = self.book
         # The END snapshot shows the ended call, like the ones `apply` writes.
         result = self.results.get(call.account_id)
@@ -406,7 +420,12 @@ class Engine:
             action="call_closed",
             call_id=call.call_id,
             account_id=call.account_id,
-            details={**dict(details), "reason": reason, "call_amount": str(call.call_amount)},
+            details={
+                **dict(details),
+                "close_reason": None if close_reason is None else close_reason.value,
+                "reason": reason,
+                "call_amount": str(call.call_amount),
+            },
         )
         return ended, LifecycleBatch(calls=[ended], snapshots=[snapshot], audit=[entry])
 

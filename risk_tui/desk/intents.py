@@ -26,6 +26,7 @@ from risk_tui.core.actions import (
     override_used,
     plan_wire,
 )
+from risk_tui.core.close_reasons import CloseReason, close_problems
 from risk_tui.core.four_eyes import (
     KIND_WORDS,
     ApprovalKind,
@@ -163,7 +164,11 @@ class Intents:
         call = self._engine.open_call(call_id)
         if call is None:
             problems.append(f"no open margin call {call_id}")
-        problems.extend(deadline_problems(new_deadline, reason, self._engine.clock()))
+        problems.extend(
+            deadline_problems(
+                new_deadline, reason, self._engine.clock(), rule=self._engine.deadline_rule(call)
+            )
+        )
         if problems or call is None:
             await self._actions.refuse(
                 "deadline_move_refused",
@@ -179,9 +184,16 @@ class Intents:
         return await self._record(request, actor, "deadline move")
 
     async def close_call(
-        self, call_id: str, reason: str, actor: Actor, *, replaces: str | None = None
+        self,
+        call_id: str,
+        reason: str,
+        actor: Actor,
+        *,
+        close_reason: CloseReason | None,
+        replaces: str | None = None,
     ) -> ApprovalRequest:
-        """Ask to end an open call, with a reason: a four-eyes request, pending.
+        """Ask to end an open call, with an end reason from the list and a note saying what
+        happened (`reason`): a four-eyes request, pending.
 
         Traders and supervisors. The approval writes the END snapshot and audit in one
         commit and cancels the call's scheduled auto-liquidations after it. An account
@@ -191,16 +203,27 @@ class Intents:
         refused = refusal(actor, Intent.CLOSE_CALL)
         if refused:
             problems.append(refused)
-        if not reason.strip():
-            problems.append("closing a call needs a reason")
+        problems.extend(close_problems(close_reason, reason))
         call = self._engine.open_call(call_id)
         if call is None:
             problems.append(f"no open margin call {call_id}")
-        if problems or call is None:
+        if problems or call is None or close_reason is None:
             await self._actions.refuse(
-                "close_refused", "close", actor, call_id, problems, {"reason": reason}
+                "close_refused",
+                "close",
+                actor,
+                call_id,
+                problems,
+                {"reason": reason, "close_reason": close_reason},
             )
-        request = close_request(call, reason, actor, self._engine.clock(), replaces=replaces)
+        request = close_request(
+            call,
+            reason,
+            actor,
+            self._engine.clock(),
+            close_reason=close_reason,
+            replaces=replaces,
+        )
         return await self._record(request, actor, "close")
 
     # --- holding for a second person ----------------------------------------------------------

@@ -51,8 +51,18 @@ class KillSwitchService:
         self._held_said = False  # the plan runner said once that the switch holds its plans
 
     async def state(self) -> KillSwitch:
-        """As stored now: read every time, because every terminal of the desk shares it."""
-        return await self._store.kill_switch.get()
+        """As stored now: read every time, because every terminal of the desk shares it.
+
+        Fails closed: a switch whose state cannot be read (the database unreachable, the
+        row missing or unreadable) is taken as engaged — every order, plan and approval of
+        a liquidation is refused, with the reason, until it can be read again.
+        """
+        try:
+            return await self._store.kill_switch.get()
+        except Exception as problem:  # whatever the failure, the answer must block orders
+            log.exception("the kill switch cannot be read: liquidations blocked")
+            lines = str(problem).strip().splitlines()
+            return KillSwitch.unreadable(lines[0] if lines else type(problem).__name__)
 
     async def holds_plans(self) -> bool:
         """Whether the kill switch holds the auto-liquidation runner now (said once)."""

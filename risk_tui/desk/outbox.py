@@ -47,6 +47,7 @@ from risk_tui.core.actions import (
     override_used,
 )
 from risk_tui.core.clock import utc_now
+from risk_tui.core.four_eyes import KillSwitch
 from risk_tui.core.lifecycle import AuditEntry
 from risk_tui.core.records import (
     MessageOutcome,
@@ -69,7 +70,7 @@ from risk_tui.feed.broker import (
     OrderNotFound,
     Refused,
 )
-from risk_tui.storage.errors import KillSwitchEngaged, UnknownCall
+from risk_tui.storage.errors import KillSwitchEngaged, StorageError, UnknownCall
 from risk_tui.storage.orders import report_changes
 from risk_tui.storage.store import Store
 
@@ -335,7 +336,10 @@ class Outbox:
             return await settle(current)
 
     async def _settle_order(self, order: StoredOrder) -> Sent[StoredOrder]:
-        switch = await self._store.kill_switch.get()
+        try:
+            switch = await self._store.kill_switch.get()
+        except (StorageError, ValueError, TypeError) as unreadable:  # fail closed: not sent
+            switch = KillSwitch.unreadable(str(unreadable))
         if switch.engaged:
             # Recorded before the switch (a restart's recovery, a race with engaging it):
             # never posted now; reconciled, and withdrawn if the broker does not have it.

@@ -100,7 +100,12 @@ class AutoLiquidations:
         elif at <= now:
             problems.append(f"the execution time {at.isoformat()} is not in the future")
         if plan.moved_deadline is not None:
-            problems.extend(deadline_problems(plan.moved_deadline, plan.deadline_reason, now))
+            same = call if call is not None and call.call_id == plan.call_id else None
+            problems.extend(
+                deadline_problems(
+                    plan.moved_deadline, plan.deadline_reason, now, rule=engine.deadline_rule(same)
+                )
+            )
         elif plan.deadline_reason:
             problems.append("a deadline reason is given but no new deadline")
         if not plan.lines:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 
 from risk_tui.core.actions import AutoLiquidationPlan, MessageIntent, OrderIntent
+from risk_tui.core.close_reasons import CloseReason
 from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.four_eyes import ApprovalRequest, KillSwitch
 from risk_tui.core.lifecycle import MarginCall
@@ -233,10 +234,15 @@ class DeskService:
         )
 
     async def close_call(
-        self, call_id: str, reason: str, *, replaces: str | None = None
+        self,
+        call_id: str,
+        reason: str,
+        *,
+        close_reason: CloseReason | None,
+        replaces: str | None = None,
     ) -> ApprovalRequest:
         return await self._desk.intents.close_call(
-            call_id, reason, self._operator, replaces=replaces
+            call_id, reason, self._operator, close_reason=close_reason, replaces=replaces
         )
 
     async def schedule_auto_liquidation(

@@ -39,6 +39,7 @@ from risk_tui.core.model import (
     Position,
     Quote,
 )
+from risk_tui.core.money import check_currency
 
 
 def _decimal_string(value: Any) -> Any:
@@ -58,7 +59,9 @@ NonNegative = Annotated[DecimalStr, Field(ge=0)]
 Positive = Annotated[DecimalStr, Field(gt=0)]
 Ratio = Annotated[DecimalStr, Field(ge=0, le=10)]
 Code = Annotated[str, Field(min_length=1, max_length=64)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+# An ISO 4217 code with a minor unit: a record in any other currency cannot be rounded,
+# so it is rejected (alone, counted) rather than guessed at two decimals.
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(check_currency)]
 
 
 class FeedError(Exception):

@@ -13,8 +13,10 @@ import logging
 from typing import TYPE_CHECKING, Any, cast
 
 from risk_tui.core.actions import OrderIntent
+from risk_tui.core.calendar import DeadlineRule
 from risk_tui.core.four_eyes import ApprovalRequest, awaiting_line
 from risk_tui.core.margin import AccountMargin
+from risk_tui.core.model import Market
 from risk_tui.core.money import format_money
 from risk_tui.core.roles import Intent, allowed
 from risk_tui.core.text import sanitize
@@ -61,6 +63,14 @@ class CallDialogs:
         result = None if desk is None else desk.account(account_id)
         return result if result is not None and result.incomplete is None else None
 
+    def _deadline_rule(self, market: Market) -> DeadlineRule | None:
+        """Where a deadline in `market` may be moved to: the desk's own rule (its calendars
+        and cut-off), which the desk checks again; None when the app has no calendars."""
+        calendars = self.host.calendars
+        if calendars is None:
+            return None
+        return self.host.settings.margin_call.deadline_rule(calendars, market)
+
     async def liquidate(self, account_id: str) -> None:
         row = self._row(account_id)
         margin = self._margin(account_id)
@@ -102,7 +112,13 @@ class CallDialogs:
             self.host.refuse("auto-liquidation")
             return
         plan = await self.app.push_screen_wait(
-            AutoLiquidationDialog(row.call, margin, self.host.actor, self.host.now())
+            AutoLiquidationDialog(
+                row.call,
+                margin,
+                self.host.actor,
+                self.host.now(),
+                rule=self._deadline_rule(row.call.market),
+            )
         )
         if plan is None:
             return
@@ -123,13 +139,14 @@ class CallDialogs:
         if not allowed(self.host.actor.role, Intent.CLOSE_CALL):
             self.host.refuse("close call")
             return
-        reason = await self.app.push_screen_wait(CloseCallDialog(row.call, self.host.actor))
-        if reason is None:
+        answer = await self.app.push_screen_wait(CloseCallDialog(row.call, self.host.actor))
+        if answer is None:
             return
+        end_reason, note = answer
         desk, call_id = self.host.desk, row.call.call_id
 
         async def ask() -> str:
-            return awaiting_line(await desk.close_call(call_id, reason))
+            return awaiting_line(await desk.close_call(call_id, note, close_reason=end_reason))
 
         await self.host.act(ask, "close call")
 
@@ -140,8 +157,9 @@ class CallDialogs:
         if not allowed(self.host.actor.role, Intent.MOVE_DEADLINE):
             self.host.refuse("move deadline")
             return
+        rule = self._deadline_rule(row.call.market)
         answer = await self.app.push_screen_wait(
-            MoveDeadlineDialog(row.call, self.host.actor, self.host.now())
+            MoveDeadlineDialog(row.call, self.host.actor, self.host.now(), rule)
         )
         if answer is None:
             return

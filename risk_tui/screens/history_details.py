@@ -256,7 +256,7 @@ class HistoryDetailsScreen(Screen[None]):
         grid.add_column("Movement", overflow="fold")
         for line in lines:
             amount = data_text(line.currency)
-            amount.append(f" {format_money(line.amount, line.currency or None)}")
+            amount.append(f" {format_money(line.amount, line.currency)}")
             grid.add_row(
                 market_stamp(_instant(line.received_at), call),
                 data_text(line.kind),

@@ -2,12 +2,11 @@
 rule's order, each with margin state, deficit and suggested buy-to-cover.
 
 `l` buys to cover for the client under the cursor (a client not in margin call only on
-an override with a reason), `m` sends the margin-call message to the marked clients (or
-the one under the cursor) exactly as on the Real-time warnings tab, and enter opens the
-client's margin call details. The details refresh themselves while open (the app does
-not repaint under a screen).
+an override with a reason), `m` sends the marked clients (or the one under the cursor) a
+recall notice when they are not in margin call and the margin-call message, exactly as on
+the Real-time warnings tab, when they are; enter opens the client's margin call details.
+The details refresh themselves while open (the app does not repaint under a screen).
 """
-
 
 from __future__ import annotations
 
@@ -45,14 +44,13 @@ from risk_tui.screens.short_cells import (
 from risk_tui.widgets.dialogs.cover import BuyToCoverDialog, cover_problem
 from risk_tui.widgets.dialogs.formatting import format_quantity
 from risk_tui.widgets.dialogs.holdings import open_quantity
+from risk_tui.widgets.dialogs.recall_notice import RecallNoticeDialog
 from risk_tui.widgets.host import DeskHost
 from risk_tui.widgets.live_table import LiveTable, RowData
 from risk_tui.widgets.render import data_text
 
 if TYPE_CHECKING:
     from risk_tui.desk.api import DeskApi
-
-
 
 
 ORDERS_INTERVAL = 5.0  # seconds: the details re-read working buy orders this often
@@ -320,9 +318,7 @@ class ShortDetailsScreen(Screen[None]):
         desk = self.desk
 
         async def send() -> str:
-            outcome = await desk.submit_order(
-                answer.intent, override_reason=answer.override_reason
-            )
+            outcome = await desk.submit_order(answer.intent, override_reason=answer.override_reason)
             intent = answer.intent
             state = (
                 awaiting_line(outcome)
@@ -339,7 +335,9 @@ class ShortDetailsScreen(Screen[None]):
         self.refresh_figures(force=True)
 
     def action_message(self) -> None:
-        """Margin-call messages to the marked clients (or the one under the cursor)."""
+        """Messages to the marked clients (or the one under the cursor): a recall notice to
+        those not in margin call, the margin-call message (as on the Real-time warnings tab)
+        to those in call."""
         table = self.table
         visible = set(table.visible_keys())
         marked = sorted(key for key in table.marked_keys if key in visible)
@@ -348,18 +346,37 @@ class ShortDetailsScreen(Screen[None]):
         if not allocations:
             return
         in_call = [a.holder.account_id for a in allocations if a.holder.call is not None]
-        others = [a.holder.account_id for a in allocations if a.holder.call is None]
+        others = [a for a in allocations if a.holder.call is None]
         if others:
-            names = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if others[5:] else "")
-            self.app.notify(
-                f"no margin-call message for {names}: not in margin call "
-                "(a recall buy-in needs no message; use l with an override reason)",
-                severity="warning",
-                timeout=8,
-            )
-        if in_call:
+            self.recall_notice(others, in_call)
+        elif in_call:
             self.host.message(in_call)  # the Real-time warnings path, unchanged
             table.clear_marks()
+
+    @work(exclusive=True, group="short-action")
+    async def recall_notice(self, others: list[Allocation], in_call: list[str]) -> None:
+        """The recall notice to clients not in call, then the call message to the others."""
+        if self.detail is None or not allowed(self.actor.role, Intent.MESSAGE):
+            self.host.refuse("message")
+            return
+        intents = await self.app.push_screen_wait(
+            RecallNoticeDialog(self.detail.line, others, self.actor)
+        )
+        if intents:
+            desk = self.desk
+
+            async def send() -> str:
+                sent = 0
+                for intent in intents:
+                    outcome = await desk.send_message(intent)
+                    sent += outcome.send_state.value == "acknowledged"
+                return f"{sent} of {len(intents)} recall notices accepted by the broker"
+
+            await self.host.act(send, "recall notice")
+        if in_call:
+            self.host.message(in_call)  # the Real-time warnings path, unchanged
+        if intents or in_call:
+            self.table.clear_marks()
 
 
 __all__ = ["ShortDetailsScreen"]

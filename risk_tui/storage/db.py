@@ -13,6 +13,7 @@ snapshot while writers carry on.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +41,82 @@ async def create_engine(url: str | URL) -> AsyncEngine:
     return _create_engine(url)
 
 
+class DatabaseUnusable(Exception):
+    """The database cannot be used, for a reason found before connecting; str() is one line."""
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL names; None for another backend, memory or a `file:` URI."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def require_directory(url: str | URL) -> None:
+    """A SQLite file may be created, but never a directory: one that is missing is an error.
+
+    Why: `sqlite+aiosqlite:///tmp/desk.db` (three slashes) names `./tmp/desk.db`, relative
+    to where the command runs; creating `./tmp` for it hid the mistake and put the desk's
+    evidence where nobody would look for it.
+    """
+    path = sqlite_file(url)
+    if path is None or path.parent.is_dir():
+        return
+    hint = ""
+    if not path.is_absolute():
+        hint = (
+            f" (a relative path, from {Path.cwd()}; an absolute path takes four slashes: "
+            f"sqlite+aiosqlite:////{str(path).lstrip('/')})"
+        )
+    raise DatabaseUnusable(f"directory {path.parent} does not exist{hint}")
+
+
+def probe_sqlite(url: str | URL, *, create: bool) -> None:
+    """Open a SQLite file once, with the standard library, before any async engine does: a
+    file that is not a database, or one that cannot be opened, is `DatabaseUnusable` here.
+
+    Why not let the engine find out: after a failed connect, aiosqlite's worker thread may
+    outlive the event loop and print a traceback under the command's one-line error.
+    `create`: the file may be created (commands that run the desk); otherwise it must exist
+    and is opened read-write, never created.
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return
+    require_directory(url)
+    target = path.resolve().as_uri() + ("" if create else "?mode=rw")
+    try:
+        connection = sqlite3.connect(target, uri=True)
+        try:
+            connection.execute("PRAGMA schema_version").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error as problem:
+        raise DatabaseUnusable(str(problem)) from None
+
+
 def _create_engine(url: str | URL, *, foreign_keys: bool = True) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(parsed, pool_pre_ping=True)
-    database = parsed.database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    require_directory(parsed)
     engine = create_async_engine(parsed)
     _configure_sqlite(engine, foreign_keys=foreign_keys)
     return engine
+
+
+def _inspecting_engine(url: str | URL) -> AsyncEngine:
+    """An engine that reads what is there and changes nothing: on SQLite, the file opened
+    read-write but never created (`mode=rw`) and its journal mode left as it is, so a file
+    that is not a desk is neither created nor turned into one."""
+    path = sqlite_file(url)
+    if path is None:
+        return _create_engine(url)
+    return create_async_engine(f"sqlite+aiosqlite:///{path.resolve().as_uri()}?mode=rw&uri=true")
 
 
 def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
@@ -86,6 +153,7 @@ def alembic_config(url: str) -> Config:
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Apply the migrations up to `revision`, in one transaction."""
+    probe_sqlite(url, create=True)
     # SQLite table rebuilds (Alembic batch mode) must run with foreign keys off; they are
     # checked once at the end instead.
     engine = _create_engine(url, foreign_keys=False)
@@ -107,11 +175,16 @@ def _upgrade_sync(connection: Connection, url: str, revision: str) -> None:
 
 
 async def current_revision(url: str) -> str | None:
-    """The schema revision the database is at, or None before the first upgrade."""
-    engine = _create_engine(url)
+    """The schema revision the database is at, or None before the first upgrade (or, on
+    SQLite, when the file does not exist). Creates and changes nothing."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        require_directory(url)
+        return None
+    probe_sqlite(url, create=False)
+    engine = _inspecting_engine(url)
     try:
         async with engine.connect() as conn:
-            conn = await conn.execution_options(**READ_ONLY)
             tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
             if "alembic_version" not in tables:
                 return None

@@ -18,12 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from risk_tui.core.actions import OrderIntent, OrderReport, SendState
+from risk_tui.core.four_eyes import KillSwitch
 from risk_tui.core.lifecycle import AuditEntry
 from risk_tui.core.records import OrderStamp, StoredOrder, same_order
 from risk_tui.core.roles import Actor
 from risk_tui.storage.audited import audited
 from risk_tui.storage.base import chunks
-from risk_tui.storage.errors import KillSwitchEngaged, UnknownOrder
+from risk_tui.storage.errors import KillSwitchEngaged, StorageError, UnknownOrder
 from risk_tui.storage.kill_switch import read_kill_switch
 from risk_tui.storage.outbox import UNSETTLED, Outbox, OutboxKind
 from risk_tui.storage.rows import ORDER_ROWS, STAMP_ROWS
@@ -71,7 +72,13 @@ def _move_details(order: StoredOrder) -> dict[str, Any]:
 
 
 async def _refuse_if_kill_switch_engaged(conn: AsyncConnection) -> None:
-    switch = await read_kill_switch(conn)
+    """Refuse the order while the switch is engaged — or cannot be read (fail closed: its
+    row gone or unreadable blocks orders like an engaged switch; a database error fails
+    the whole transaction anyway)."""
+    try:
+        switch = await read_kill_switch(conn)
+    except (StorageError, ValueError, TypeError) as unreadable:
+        switch = KillSwitch.unreadable(str(unreadable))
     if switch.engaged:
         raise KillSwitchEngaged(switch)
 

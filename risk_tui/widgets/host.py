@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from risk_tui.config import Settings
+from risk_tui.core.calendar import TradingCalendars
 from risk_tui.core.roles import Actor
 from risk_tui.core.view import DeskView
 from risk_tui.desk.api import DeskApi
@@ -31,6 +32,11 @@ class DeskHost(Protocol):
 
     @property
     def view(self) -> DeskView | None: ...
+
+    @property
+    def calendars(self) -> TradingCalendars | None:
+        """The markets' trading calendars (the desk's own), when the app was given them."""
+        ...
 
     def now(self) -> datetime:
         """The app's clock (a fixed one in tests)."""

@@ -15,6 +15,7 @@ from risk_tui.core.calendar import (
     MARKET_TZ,
     CalendarConfigError,
     CalendarNotCovered,
+    DeadlineRule,
     MarketOverrides,
     TradingCalendars,
     default_overrides_path,
@@ -104,6 +105,63 @@ def test_extra_session_override_counts() -> None:
     cal = TradingCalendars({HK: saturday})
     assert cal.is_session(HK, date(2026, 7, 4))
     assert due(cal, HK, local(HK, 2026, 7, 3, 11, 0)) == local(HK, 2026, 7, 6, 15, 0)
+
+
+# --- where a moved deadline may fall -------------------------------------------------
+
+
+def test_a_sunday_deadline_is_refused_with_the_next_session_offered(
+    calendars: TradingCalendars,
+) -> None:
+    rule = DeadlineRule(calendars, HK, CUTOFF)
+    problem = rule.problem(local(HK, 2026, 12, 13, 15, 0))
+    assert problem == (
+        "Sun 2026-12-13 15:00 HK time is not a trading day in HK; the next valid deadline "
+        "is Mon 2026-12-14 15:00 HK time"
+    )
+    assert rule.next_valid(local(HK, 2026, 12, 13, 15, 0)) == local(HK, 2026, 12, 14, 15, 0)
+
+
+def test_a_deadline_after_the_cutoff_is_refused_with_the_next_session_offered(
+    calendars: TradingCalendars,
+) -> None:
+    rule = DeadlineRule(calendars, HK, CUTOFF)
+    problem = rule.problem(local(HK, 2026, 12, 11, 15, 1))  # a Friday, a minute late
+    assert problem is not None
+    assert "Fri 2026-12-11 15:01 HK time is after the 15:00 cut-off in HK" in problem
+    assert problem.endswith("the next valid deadline is Mon 2026-12-14 15:00 HK time")
+
+
+def test_a_deadline_on_a_session_by_the_cutoff_is_valid_in_any_zone(
+    calendars: TradingCalendars,
+) -> None:
+    rule = DeadlineRule(calendars, HK, CUTOFF)
+    assert rule.problem(local(HK, 2026, 12, 14, 15, 0)) is None
+    assert rule.problem(local(HK, 2026, 12, 14, 9, 30)) is None
+    assert rule.problem(datetime(2026, 12, 14, 7, 0, tzinfo=UTC)) is None  # 15:00 in HK
+    # Sunday 23:00 in London is Monday 07:00 in Hong Kong: the market's clock decides.
+    assert rule.problem(datetime(2026, 12, 13, 23, 0, tzinfo=UTC)) is None
+
+
+def test_a_holiday_deadline_is_refused_and_the_trading_days_skip_it(
+    calendars: TradingCalendars,
+) -> None:
+    rule = DeadlineRule(calendars, HK, CUTOFF)
+    problem = rule.problem(local(HK, 2026, 12, 25, 12, 0))  # Christmas Day
+    assert problem is not None
+    assert "is not a trading day" in problem
+    assert problem.endswith("Mon 2026-12-28 15:00 HK time")
+    days = rule.sessions_from(local(HK, 2026, 12, 23, 10, 0), 4)
+    assert days == [date(2026, 12, 23), date(2026, 12, 24), date(2026, 12, 28), date(2026, 12, 29)]
+
+
+def test_a_deadline_no_calendar_covers_is_refused_not_accepted(
+    calendars: TradingCalendars,
+) -> None:
+    rule = DeadlineRule(calendars, SG, CUTOFF)
+    problem = rule.problem(local(SG, 2031, 3, 3, 15, 0))
+    assert problem is not None
+    assert "SG calendar does not cover 2031-03-03" in problem
 
 
 # --- United States -----------------------------------------------------------------

@@ -216,3 +216,41 @@ def test_simulator_snapshot_parses_cleanly() -> None:
     parsed = parse_payload(SimState().snapshot())
     assert parsed.rejected == []
     assert any(a.account_id == "A1001" for a in parsed.changes.accounts)
+
+
+def test_a_record_in_a_currency_iso_4217_does_not_list_is_rejected_alone() -> None:
+    """Issue 13 point 8: an unknown currency was rounded to two decimals; now it is an error,
+    and the record carrying it is refused alone, counted, with the reason."""
+    instrument = {
+        "market": "SG",
+        "lot_size": "100",
+        "im_ratio": "0.5",
+        "mm_ratio": "0.4",
+        "fm_ratio": "0.3",
+    }
+    parsed = parse_payload(
+        envelope(
+            instruments=[
+                {**instrument, "symbol": "OK.SG", "currency": "SGD"},
+                {**instrument, "symbol": "BAD.SG", "currency": "ABC"},
+            ],
+            accounts=[
+                {"account_id": "G1", "base_currency": "XAU", "market": "SG", "kind": "margin"},
+                {"account_id": "A1", "base_currency": "OMR", "market": "SG", "kind": "margin"},
+            ],
+            cash=[{"account_id": "A1", "currency": "CNH", "balance": "1.00"}],
+            fx=[{"from": "IQD", "to": "SGD", "rate": "0.001"}],
+        )
+    )
+    assert [i.symbol for i in parsed.changes.instruments] == ["OK.SG"]
+    assert [a.account_id for a in parsed.changes.accounts] == ["A1"]
+    assert [f.from_ccy for f in parsed.changes.fx] == ["IQD"]
+    assert parsed.changes.cash == []
+    reasons = {(r.kind, r.key): r.reason for r in parsed.rejected}
+    assert reasons == {
+        ("instruments", "BAD.SG"): "currency: not an ISO 4217 currency: 'ABC'",
+        ("accounts", "G1"): (
+            "base_currency: an ISO 4217 code with no minor unit: not money: 'XAU'"
+        ),
+        ("cash", "A1/CNH"): "currency: not an ISO 4217 currency: 'CNH'",
+    }

@@ -14,7 +14,13 @@ from sqlalchemy import Connection, inspect, select, text
 
 from risk_tui.storage import run_upgrade
 from risk_tui.storage.chain import GENESIS_HASH
-from risk_tui.storage.db import alembic_config, create_engine, current_revision, upgrade
+from risk_tui.storage.db import (
+    DatabaseUnusable,
+    alembic_config,
+    create_engine,
+    current_revision,
+    upgrade,
+)
 from risk_tui.storage.tables import chain_heads, metadata
 
 
@@ -93,11 +99,41 @@ async def test_upgrade_needs_no_alembic_ini(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert not (elsewhere / "alembic.ini").exists()
-    url = f"sqlite+aiosqlite:///{tmp_path / 'deep' / 'dir' / 'desk.db'}"  # parent created
+    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
     await run_upgrade(url)
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     assert await current_revision(url) == head
     assert os.listdir(elsewhere) == []
+
+
+async def test_a_missing_directory_is_an_error_and_none_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 point 5: `sqlite+aiosqlite:///nonexistent/dir/x.db` created the folders."""
+    monkeypatch.chdir(tmp_path)
+    relative = "sqlite+aiosqlite:///nonexistent/dir/x.db"  # three slashes: relative
+    with pytest.raises(DatabaseUnusable, match=r"directory nonexistent/dir does not exist") as e:
+        await run_upgrade(relative)
+    assert "an absolute path takes four slashes: sqlite+aiosqlite:////nonexistent/dir/x.db" in (
+        str(e.value)
+    )
+    absolute = f"sqlite+aiosqlite:///{tmp_path / 'deep' / 'dir' / 'desk.db'}"
+    with pytest.raises(DatabaseUnusable, match="does not exist"):
+        await run_upgrade(absolute)
+    with pytest.raises(DatabaseUnusable, match="does not exist"):
+        await create_engine(absolute)
+    assert os.listdir(tmp_path) == []
+
+
+async def test_reading_the_revision_creates_and_changes_nothing(tmp_path: Path) -> None:
+    """A missing file is no desk (not created); a file that is not a desk stays as it was."""
+    missing = tmp_path / "missing.db"
+    assert await current_revision(f"sqlite+aiosqlite:///{missing}") is None
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    assert await current_revision(f"sqlite+aiosqlite:///{empty}") is None
+    assert sorted(os.listdir(tmp_path)) == ["empty.db"]
+    assert empty.read_bytes() == b""
 
 
 async def test_sqlite_engine_settings(tmp_path: Path) -> None:
@@ -118,3 +154,27 @@ async def test_sqlite_engine_settings(tmp_path: Path) -> None:
         "foreign_keys": 1,
         "busy_timeout": 10_000,
     }
+
+
+@pytest.mark.parametrize("reading", [True, False])
+async def test_a_file_that_is_no_database_is_refused_before_any_driver_thread_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reading: bool
+) -> None:
+    """After a failed connect, aiosqlite's worker thread could outlive the event loop and
+    print a traceback under `run`'s one-line error: the file is probed first, without it."""
+    import aiosqlite
+
+    def no_driver(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the driver was asked to open an unusable file")
+
+    monkeypatch.setattr(aiosqlite, "connect", no_driver)
+    hello = tmp_path / "hello.db"
+    hello.write_text("hello")
+    urls = [f"sqlite+aiosqlite:///{hello}"]
+    if not reading:  # reading a missing file finds no desk, and opens nothing
+        urls.append("sqlite+aiosqlite:////proc/x.db")
+    for url in urls:
+        check = current_revision(url) if reading else upgrade(url)
+        with pytest.raises(DatabaseUnusable, match=r"not a database|unable to open"):
+            await check
+    assert hello.read_text() == "hello"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from risk_tui.app import RiskApp
+from risk_tui.cli import commands
 from risk_tui.cli.commands import serve_simulator
 from risk_tui.cli.compose import desk_api
 from risk_tui.config import FeedSettings, Settings, load_settings
@@ -263,3 +264,36 @@ async def test_keys_are_remapped_by_binding_id_from_the_config(desk: Desk) -> No
         await pilot.press("escape")  # cancels: nothing sent
         await until(lambda: app.screen is app.screen_stack[0])
     assert sum(desk.sim.order_posts.values()) == 0
+
+
+def test_the_binding_ids_are_every_screen_and_widget_of_the_terminal() -> None:
+    """What `[keys]` may name: the app's own, and those of screens opened later."""
+    ids = RiskApp.binding_ids()
+    assert {"app.quit", "call.liquidate", "tab.approvals", "sort.call_amount"} <= ids
+    assert {"details.liquidate", "history_details.compare_end", "help.close"} <= ids
+    assert {"table.mark", "dialog.confirm", "shorts.cover", "approvals.approve"} <= ids
+
+
+async def test_the_demo_says_it_starts_on_a_fresh_database(
+    desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 §9: a restarted demo must not end calls on a reset market. It starts on a
+    fresh database, replacing only its own file, and the operator is told so on screen."""
+    demo_db = tmp_path / "data" / "demo.db"
+    monkeypatch.setattr(commands, "demo_db_path", lambda: demo_db)
+    demo_db.parent.mkdir()
+    demo_db.write_text("the last run's desk")
+    url, notice = await commands.fresh_demo_database(None)
+    assert url == f"sqlite+aiosqlite:///{demo_db}"
+    assert not demo_db.exists()
+    assert notice.startswith(f"Demo: a new simulated crash day on a fresh database ({demo_db})")
+    settings = desk.settings
+    app = RiskApp(
+        settings,
+        "trader1",
+        lambda actor: desk_api(settings, CALENDARS, actor),
+        calendars=CALENDARS,
+        notice=notice,
+    )
+    async with app.run_test(size=(80, 24)):
+        await until(lambda: any(n.message == notice for n in app._notifications))

@@ -15,10 +15,12 @@ from textual.widgets import Button, TabbedContent
 
 from risk_tui.app import RiskApp
 from risk_tui.config import FourEyesSettings
+from risk_tui.core.close_reasons import CloseReason
 from risk_tui.core.four_eyes import ApprovalRequest, ApprovalState
 from risk_tui.core.roles import Actor, Role
 from risk_tui.screens.approvals import ApprovalsPane, request_cells
 from risk_tui.sim.app import SimState
+from risk_tui.storage.tables import kill_switch
 from risk_tui.widgets.dialogs.approval import DecideDialog, RequestDialog, request_facts
 from risk_tui.widgets.dialogs.call_change import CloseCallDialog
 from risk_tui.widgets.dialogs.kill_switch import KillSwitchDialog
@@ -199,11 +201,18 @@ async def test_a_close_asked_with_c_goes_to_approval_and_says_so(tmp_path: Path)
         await until(lambda: app._current_row() is not None)
         await pilot.press("c")
         await until(lambda: isinstance(app.screen, CloseCallDialog))
+        await pilot.press("space")  # the first end reason: met by deposit
+        await pilot.click("#reason")
         await pilot.press(*"deposit seen at the bank", "ctrl+r")
         await pilot.press("ctrl+s")
         await until(lambda: any("close call awaiting approval RT-AP-" in n for n in notes(app)))
         assert app.desk is not None
         assert "A1001" in desk_of(app).engine.open_calls  # not closed until approved
+        (request,) = await desk_of(app).store.approvals.approvals_for(
+            desk_of(app).engine.open_calls["A1001"].call_id
+        )
+        assert request.details["close_reason"] == "met_by_deposit"
+        assert request.details["reason"] == "deposit seen at the bank"
 
 
 async def test_the_kill_switch_needs_a_reason_stops_orders_and_shows_a_banner(
@@ -244,6 +253,20 @@ async def test_the_kill_switch_needs_a_reason_stops_orders_and_shows_a_banner(
         await until(lambda: not banner.has_class("-engaged"))
 
 
+async def test_a_kill_switch_that_cannot_be_read_shows_as_blocking(tmp_path: Path) -> None:
+    """Issue 13 point 8: fail closed — an unreadable switch is shown blocking, never released."""
+    state = SimState(tick_interval=None)
+    async with running(state, tmp_path, operator="sup1", operators=OPERATORS) as (app, _pilot):
+        await desk_ready(app)
+        banner = app.query_one(KillSwitchBanner)
+        async with desk_of(app).store.engine.begin() as conn:
+            await conn.execute(kill_switch.delete())
+        await until(lambda: banner.has_class("-engaged"), seconds=5)
+        shown = str(banner.render())
+        assert "KILL SWITCH state cannot be read: liquidations blocked" in shown
+        assert "kill switch row missing" in shown
+
+
 async def test_only_a_supervisor_is_offered_the_kill_switch(tmp_path: Path) -> None:
     state = SimState(tick_interval=None)
     async with running(state, tmp_path, operators=OPERATORS) as (app, pilot):
@@ -266,7 +289,9 @@ def test_rows_and_confirmation_show_outside_text_as_inert_data() -> None:
     from risk_tui.core.four_eyes import close_request
 
     call = make_call("A1001", client_name=HOSTILE)
-    request = close_request(call, HOSTILE, Actor(HOSTILE, Role.TRADER), NOW)
+    request = close_request(
+        call, HOSTILE, Actor(HOSTILE, Role.TRADER), NOW, close_reason=CloseReason.WRITTEN_OFF
+    )
     cells = request_cells(request, HOSTILE, NOW).cells
     facts = request_facts(request, client_name=HOSTILE)
     for text in (*cells, facts):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -14,15 +15,16 @@ from unittest.mock import patch
 import pytest
 from sqlalchemy import select
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 from risk_tui.app import RiskApp
 from risk_tui.cli.commands import serve_simulator
 from risk_tui.config import FeedSettings, load_settings
+from risk_tui.core.actions import SendState
 from risk_tui.core.margin import CallPolicy, compute_account, fx_rate
-from risk_tui.core.model import Side
+from risk_tui.core.model import Borrow, Side
 from risk_tui.core.roles import Actor, Role
-from risk_tui.core.shorts import AllocationRule, ShortHolder, short_line
+from risk_tui.core.shorts import Allocation, AllocationRule, ShortHolder, ShortLine, short_line
 from risk_tui.screens.details import DetailsScreen
 from risk_tui.screens.short_details import ShortDetailsScreen
 from risk_tui.screens.shorts import ShortsPane
@@ -31,6 +33,7 @@ from risk_tui.sim.scenarios import SEED_SYMBOLS, RecallScenario, SelloffScenario
 from risk_tui.storage.tables import audit_log
 from risk_tui.widgets.dialogs import MessageDialog
 from risk_tui.widgets.dialogs.cover import BuyToCoverDialog
+from risk_tui.widgets.dialogs.recall_notice import RecallNoticeDialog, fill_recall
 from risk_tui.widgets.live_table import LiveTable
 from tests.clocks import Monotonic
 from tests.sim.helpers import desk_book, fixed_clock, shortfalls
@@ -367,9 +370,11 @@ async def test_a_client_not_in_call_is_bought_in_only_with_a_reason_and_audited(
 
 
 @pytest.mark.parametrize("scenario_desk", [seed_recall_sim], indirect=True)
-async def test_messages_go_to_clients_in_call_and_say_why_not_to_the_others(
+async def test_a_client_not_in_call_gets_a_recall_notice_and_one_in_call_the_call_message(
     scenario_desk: Desk,
 ) -> None:
+    # Issue 13 §9: `m` on S5001 (short TSLA.US, safe) said "not in margin call" and sent
+    # nothing. It sends a recall notice through the same audited outbox.
     sim = scenario_desk.sim
     app = make_app(scenario_desk)
     async with app.run_test(size=(160, 50)) as pilot:
@@ -378,15 +383,37 @@ async def test_messages_go_to_clients_in_call_and_say_why_not_to_the_others(
         await until(lambda: details.row_count == 2)
         assert details.move_cursor("S5001")
         await pilot.press("m")
-        await pilot.pause()
-        assert isinstance(app.screen, ShortDetailsScreen)  # no dialog for S5001
-        notes = [n.message for n in app._notifications]
-        assert any("S5001" in n and "not in margin call" in n for n in notes)
+        await until(lambda: isinstance(app.screen, RecallNoticeDialog))
+        body = app.screen.query_one("#body", TextArea).text
+        assert "The lender has recalled TSLA.US" in body
+        assert "Your account S5001 is short 10 TSLA.US." in body
+        assert "Please buy back 10 TSLA.US by 2026-11-25." in body
+        await pilot.press("ctrl+s")
+        await until(lambda: sum(sim.message_posts.values()) == 1, seconds=5)
+        await until(lambda: isinstance(app.screen, ShortDetailsScreen))
+        (notice,) = sim.messages.values()
+        assert (notice.account_id, notice.reference) == ("S5001", None)
+        assert notice.body == body
+        stored = await desk_of(app).store.messages.get(notice.message_id)
+        assert stored is not None
+        assert stored.call_id is None
+        assert stored.send_state is SendState.ACKNOWLEDGED
+        async with desk_of(app).store._engine.connect() as conn:
+            audited = (
+                (
+                    await conn.execute(
+                        select(audit_log.c.action).where(audit_log.c.account_id == "S5001")
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert "message_sent" in audited
         assert details.move_cursor("U3001")
         await pilot.press("m")
         await until(lambda: isinstance(app.screen, MessageDialog))
         await pilot.press("ctrl+s")
-        await until(lambda: sum(sim.message_posts.values()) == 1, seconds=5)
+        await until(lambda: sum(sim.message_posts.values()) == 2, seconds=5)
         await until(lambda: isinstance(app.screen, ShortDetailsScreen))
         # enter: the client's margin call in full, as on the Real-time warnings tab
         await pilot.press("enter")
@@ -396,8 +423,10 @@ async def test_messages_go_to_clients_in_call_and_say_why_not_to_the_others(
         assert details_screen.call.account_id == "U3001"
         await pilot.press("escape")
         await until(lambda: isinstance(app.screen, ShortDetailsScreen))
-    (message,) = sim.messages.values()
-    assert message.account_id == "U3001"
+    assert {m.account_id: m.reference for m in sim.messages.values()} == {
+        "S5001": None,
+        "U3001": details_screen.call.call_id,
+    }
 
 
 @pytest.mark.parametrize("scenario_desk", [seed_recall_sim], indirect=True)
@@ -608,3 +637,22 @@ def test_snapshot_buy_to_cover(snap_compare: Any, fixed_app: Any, size: tuple[in
         await pilot.pause()
 
     assert snap_compare(fixed_app(), terminal_size=size, run_before=run_before)
+
+
+def test_the_recall_notice_is_filled_from_the_allocation_and_carries_no_raw_controls() -> None:
+    line = ShortLine(
+        symbol="TSLA.US",
+        instrument=None,
+        short_quantity=D(50),
+        clients=2,
+        borrow=Borrow("TSLA.US", D(0), D(2000), date(2026, 11, 25), D("0.035")),
+        price=D(200),
+        fx_to_reporting=D(1),
+    )
+    holder = ShortHolder("S5001", D(10), client_name=HOSTILE)
+    subject, body = fill_recall(line, Allocation(holder, D(10)))
+    assert subject == "Recall of TSLA.US: your short position in account S5001"
+    assert "Please buy back 10 TSLA.US by 2026-11-25." in body
+    assert not any(control in body for control in RAW_CONTROLS)
+    _, nothing_asked = fill_recall(line, Allocation(holder, D(0)))
+    assert "Please be ready to buy back your short position by 2026-11-25." in nothing_asked

@@ -21,6 +21,7 @@ from risk_tui.core.actions import (
     PlanLine,
     new_plan_id,
 )
+from risk_tui.core.calendar import DeadlineRule
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.model import Side
@@ -67,6 +68,7 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
         actor: Actor,
         now: datetime,
         *,
+        rule: DeadlineRule | None = None,
         new_id: Callable[[], str] = new_plan_id,
     ) -> None:
         require_role(actor, Intent.AUTO_LIQUIDATE, "schedule liquidation orders")
@@ -79,6 +81,7 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
         self.now = aware(now)
         self.holdings = holdings_for(margin)
         self.plan_id = new_id()  # once: a second confirm names the same plan
+        self.rule = rule  # the market's sessions and cut-off: where a deadline may fall
 
     # --- form ------------------------------------------------------------------------
 
@@ -153,6 +156,9 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
                 return None, None, ["Reason: given, but no new deadline (blank keeps it)"]
             return None, None, []
         moved, problems = self._future("Move deadline", raw)
+        outside = None if moved is None or self.rule is None else self.rule.problem(moved)
+        if outside is not None:
+            problems.append(f"Move deadline: {outside}")
         if not reason:
             problems.append("Reason: moving a deadline needs a reason")
         return moved, reason or None, problems

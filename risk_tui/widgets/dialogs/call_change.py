@@ -1,4 +1,5 @@
-"""Ask to close a call or move its deadline, with a reason: both go to four-eyes approval.
+"""Ask to close a call (an end reason from the list, and a note) or move its deadline
+(with a reason): both go to four-eyes approval.
 
 The dialog says so before anything is sent: the request waits in the Approvals tab
 until a second trader or supervisor approves it.
@@ -7,31 +8,49 @@ until a second trader or supervisor approves it.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Input, RadioSet, Static
 
+from risk_tui.core.calendar import DeadlineRule
+from risk_tui.core.close_reasons import CLOSE_REASON_WORDS, CloseReason
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.money import format_money
 from risk_tui.core.roles import Actor, Intent
-from risk_tui.widgets.dialogs.base import ReviewedDialog, compact_input, field_row, require_role
+from risk_tui.widgets.dialogs.base import (
+    MarkRadioButton,
+    ReviewedDialog,
+    compact_input,
+    field_row,
+    require_role,
+)
 from risk_tui.widgets.dialogs.formatting import aware, local_time, parse_local_datetime
 from risk_tui.widgets.dialogs.liquidate import account_line
 from risk_tui.widgets.render import data_text
 
 MAX_REASON = 500
+NEXT_TRADING_DAYS = 5  # the market's trading days the deadline dialog lists
 APPROVAL_NOTE = (
     "A second trader or supervisor must approve this before it takes effect "
     "(Approvals tab, 7); you cannot approve it yourself."
 )
 
 
-class CloseCallDialog(ReviewedDialog[str]):
-    """Answer the reason to close the call for, or None when cancelled."""
+class CloseCallDialog(ReviewedDialog[tuple[CloseReason, str]]):
+    """Answer the end reason from the list and the note saying what happened, or None
+    when cancelled. No reason is preselected: the operator chooses one."""
 
     TITLE_TEXT = "Close margin call (needs approval)"
+    REASON_IDS: ClassVar[dict[CloseReason, str]] = {
+        reason: f"end-{reason.value.replace('_', '-')}" for reason in CloseReason
+    }
+
+    DEFAULT_CSS = """
+    CloseCallDialog RadioSet { width: 1fr; height: auto; }
+    """
 
     def __init__(self, call: MarginCall, actor: Actor) -> None:
         require_role(actor, Intent.CLOSE_CALL)
@@ -44,19 +63,43 @@ class CloseCallDialog(ReviewedDialog[str]):
         amount = format_money(self.call.call_amount, self.call.currency, code=True)
         yield Static(Text(f"Call amount {amount}; closing ends the call without collecting it."))
         yield field_row(
-            "Reason",
-            compact_input("", "why the call is closed", max_length=MAX_REASON, id="reason"),
+            "End reason",
+            RadioSet(
+                *(
+                    MarkRadioButton(words, id=self.REASON_IDS[reason])
+                    for reason, words in CLOSE_REASON_WORDS.items()
+                ),
+                id="end-reason",
+                compact=True,
+            ),
+        )
+        yield field_row(
+            "Note",
+            compact_input("", "what happened", max_length=MAX_REASON, id="reason"),
         )
         yield Static(Text(APPROVAL_NOTE), classes="hint")
 
     def first_control(self) -> Widget | None:
-        return self.query_one("#reason", Input)
+        return self.query_one("#end-reason", RadioSet)
 
     def _reason(self) -> str:
         return self.query_one("#reason", Input).value.strip()
 
+    @property
+    def end_reason(self) -> CloseReason | None:
+        pressed = self.query_one("#end-reason", RadioSet).pressed_button
+        for reason, widget_id in self.REASON_IDS.items():
+            if pressed is not None and pressed.id == widget_id:
+                return reason
+        return None
+
     def problems(self) -> list[str]:
-        return [] if self._reason() else ["Reason: closing a call needs a reason"]
+        problems: list[str] = []
+        if self.end_reason is None:
+            problems.append("End reason: choose one from the list")
+        if not self._reason():
+            problems.append("Note: say what happened")
+        return problems
 
     def send_label(self) -> str:
         return "Ask for approval  ctrl+s"
@@ -67,13 +110,18 @@ class CloseCallDialog(ReviewedDialog[str]):
         text.append("\nMargin call ")
         text.append_text(data_text(self.call.call_id))
         text.append(f" · {format_money(self.call.call_amount, self.call.currency, code=True)}")
-        text.append("\nReason: ")
+        reason = self.end_reason
+        text.append(f"\nEnd reason: {CLOSE_REASON_WORDS[reason] if reason else '—'}")
+        text.append("\nNote: ")
         text.append_text(data_text(self._reason()))
         text.append(f"\n\n{APPROVAL_NOTE}")
         return text
 
-    def result(self) -> str:
-        return self._reason()
+    def result(self) -> tuple[CloseReason, str]:
+        reason = self.end_reason
+        if reason is None or not self._reason():
+            raise ValueError("the entries are not valid")
+        return reason, self._reason()
 
 
 class MoveDeadlineDialog(ReviewedDialog[tuple[datetime, str]]):
@@ -86,18 +134,23 @@ class MoveDeadlineDialog(ReviewedDialog[tuple[datetime, str]]):
     MoveDeadlineDialog .zone { width: auto; padding-left: 1; }
     """
 
-    def __init__(self, call: MarginCall, actor: Actor, now: datetime) -> None:
+    def __init__(
+        self, call: MarginCall, actor: Actor, now: datetime, rule: DeadlineRule | None = None
+    ) -> None:
         require_role(actor, Intent.MOVE_DEADLINE)
         super().__init__()
         self.call = call
         self.actor = actor
         self.now = aware(now)
+        self.rule = rule  # the market's sessions and cut-off: where a deadline may fall
 
     def compose_edit(self) -> ComposeResult:
         yield Static(account_line(self.call))
         yield Static(
             Text(f"Deadline now {local_time(self.call.deadline, self.call.market, zone=True)}")
         )
+        if self.rule is not None:
+            yield Static(self._trading_days(self.rule), id="trading-days")
         yield field_row(
             "New deadline",
             compact_input("", "YYYY-MM-DD HH:MM", id="new-deadline", classes="when"),
@@ -108,6 +161,15 @@ class MoveDeadlineDialog(ReviewedDialog[tuple[datetime, str]]):
             compact_input("", "why the client gets more time", max_length=MAX_REASON, id="reason"),
         )
         yield Static(Text(APPROVAL_NOTE), classes="hint")
+
+    def _trading_days(self, rule: DeadlineRule) -> Text:
+        """The market's next trading days and the cut-off: where a deadline may go."""
+        market = self.call.market.value
+        days = rule.sessions_from(self.now, NEXT_TRADING_DAYS)
+        if not days:
+            return Text(f"No {market} calendar covers the coming days.", style="bold")
+        listed = ", ".join(f"{day:%a %d %b}" for day in days)
+        return Text(f"{market} trading days: {listed}, … (by {rule.cutoff:%H:%M} {market} time)")
 
     def first_control(self) -> Widget | None:
         return self.query_one("#new-deadline", Input)
@@ -125,6 +187,8 @@ class MoveDeadlineDialog(ReviewedDialog[tuple[datetime, str]]):
                 f"New deadline: {local_time(parsed, self.call.market, zone=True)} is not in "
                 "the future"
             )
+        elif self.rule is not None and (outside := self.rule.problem(parsed)) is not None:
+            problems.append(f"New deadline: {outside}")
         else:
             deadline = parsed
         if not reason:
