@@ -491,13 +491,10 @@ class RiskApp(App[int]):
         pane = self._pane()
         if pane is None:
             return
-        marked = [key for key in pane.table.marked_keys if key in pane.table.visible_keys()]
-        if marked:  # a marked row without a call has no call to write about
-            calls = {row.account_id for row in self.view.warnings} if self.view else set()
-            targets = sorted(key for key in marked if key in calls)
-        else:
-            row = self._current_row()
-            targets = [row.account_id] if row else []
+        # A marked row without a call (an incomplete account) has no call to write about.
+        calls = {row.account_id for row in self.view.warnings} if self.view else set()
+        marked = calls.intersection(pane.table.marked_keys, pane.table.visible_keys())
+        targets = sorted(marked) or ([row.account_id] if (row := self._current_row()) else [])
         if targets:
             self.message(targets)
 

@@ -286,6 +286,9 @@ async def test_an_incomplete_account_is_a_row_counted_and_found(desk: Desk) -> N
         await pilot.pause()
         assert app.screen is app.screen_stack[0]
         assert any("no open call" in str(n.message) for n in app._notifications)
+        await pilot.press("space", "m")  # marked, it is still no call to write about
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
 
 
 async def test_an_open_call_keeps_its_row_when_its_account_becomes_incomplete(
