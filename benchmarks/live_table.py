@@ -7,11 +7,17 @@ net-asset ratio) and renders the next frame: 200 polls for LiveTable, 30 for the
 DataTable baseline (a DataTable poll takes 0.1 to 1.5 s). Prints a table and writes
 `benchmarks/results/live_table.json`.
 
+Each row carries its record, a `WarningRow` as the warnings tab hands the table (a call
+in SGD or HKD, converted into the reporting currency SGD by the desk): the warnings
+tab's sorts read it, never the cells' text.
+
 Scenarios: arrival order; sorted by call amount descending with the warnings tab's own
-sort key (`risk_tui.screens.warnings._amount`, integer minor units); the same with a
-Decimal sort key (LiveTable's generic path for non-integer sort values); arrival order
-with every row of the first screen among the 1,000 changed (every visible row
-re-rendered every poll); and DataTable unsorted and sorted as the baseline.
+sort value (`risk_tui.screens.warning_order.call_amount`: the amount in the reporting
+currency, an int); the same with the Decimal itself as the sort value (LiveTable's
+generic path for non-integer sort values); the warnings tab's default order, by urgency
+(`warning_order.urgency`: level, deadline, amount); arrival order with every row of the
+first screen among the 1,000 changed (every visible row re-rendered every poll); and
+DataTable unsorted and sorted (by the cell's text, all it can sort by) as the baseline.
 
 Each poll's rows are generated just before it is applied (not timed), so they are young
 objects to the garbage collector, as the warnings tab's freshly built rows are. Time
@@ -50,7 +56,8 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -65,8 +72,12 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from benchmarks.gc_log import GcLog
+from risk_tui.core.lifecycle import CallState, MarginCall
+from risk_tui.core.margin import RiskLevel
+from risk_tui.core.model import AccountKind, Market
+from risk_tui.core.view import WarningRow, in_reporting
 from risk_tui.desk.collector import collect_young, hold_collector
-from risk_tui.screens.warnings import _amount as warnings_amount
+from risk_tui.screens import warning_order
 from risk_tui.widgets.live_table import Column, LiveTable, RowData
 
 ROWS = 20_000
@@ -80,13 +91,24 @@ RESULTS = Path(__file__).parent / "results" / "live_table.json"
 
 EQUITY, CALL_AMOUNT, RATIO = 6, 10, 11
 """Cell positions of the figures that change every poll."""
+HKD_SGD = Decimal("0.1723")
+"""The fx rate into the reporting currency (SGD) of the HKD rows."""
+NOW = datetime(2025, 3, 10, 2, 15, tzinfo=UTC)
 
 
-def _money(text: Text) -> Decimal:
+def _cell_amount(text: Text) -> Decimal:
+    """DataTable's sort key: it can sort by nothing but the cell."""
     return Decimal(text.plain.replace(",", ""))
 
 
-def _columns(money_key: Callable[[Text], Any]) -> tuple[Column, ...]:
+def _decimal_amount(record: WarningRow) -> Decimal | None:
+    return record.call_amount_reporting
+
+
+def _columns(money_value: Callable[[Any], Any]) -> tuple[Column, ...]:
+    def money(key: str, label: str, value: Callable[[Any], Any] | None = None) -> Column:
+        return Column(key, label, align="right", sort_value=value, sort_key=_cell_amount)
+
     return (
         Column("account", "Account", width=9),
         Column("client", "Client", max_width=20),
@@ -94,29 +116,61 @@ def _columns(money_key: Callable[[Text], Any]) -> tuple[Column, ...]:
         Column("level", "Level"),
         Column("triggered", "Triggered"),
         Column("deadline", "Deadline"),
-        Column("equity", "Equity", align="right", sort_key=money_key),
-        Column("im", "IM", align="right", sort_key=money_key),
-        Column("mm", "MM", align="right", sort_key=money_key),
-        Column("fm", "FM", align="right", sort_key=money_key),
-        Column("call_amount", "Call amount", align="right", sort_key=money_key),
+        money("equity", "Equity", warning_order.equity),
+        money("im", "IM", warning_order.initial_margin),
+        money("mm", "MM", warning_order.maintenance_margin),
+        money("fm", "FM", warning_order.force_margin),
+        money("call_amount", "Call amount", money_value),
         Column("ratio", "Ratio", align="right"),
         Column("status", "Status"),
         Column("remark", "Remark", max_width=30),
     )
 
 
-COLUMNS = _columns(warnings_amount)
-"""As the warnings tab sorts money: integer minor units."""
-DECIMAL_COLUMNS = _columns(_money)
-"""Sorting money by Decimal value: LiveTable's generic (non-integer) entry path."""
+COLUMNS = _columns(warning_order.call_amount)
+"""As the warnings tab sorts money: its value in the reporting currency, an int."""
+DECIMAL_COLUMNS = _columns(_decimal_amount)
+"""Sorting money by its Decimal value: LiveTable's generic (non-integer) entry path."""
 
 
-def _amount(rng: random.Random) -> Text:
-    value = Decimal(rng.randint(0, 5_000_000_00)) / 100
+def _amount(rng: random.Random) -> Decimal:
+    return Decimal(rng.randint(0, 5_000_000_00)) / 100
+
+
+def _money_cell(value: Decimal) -> Text:
     return Text(f"{value:,.2f}", style="bold red" if value > 1_000_000 else "")
 
 
-def _row_cells(rng: random.Random, index: int) -> list[Text]:
+def _record(rng: random.Random, index: int) -> WarningRow:
+    """An open call in SGD or HKD, as the desk publishes it (figures are not read here)."""
+    currency = "HKD" if index % 3 == 0 else "SGD"
+    level = RiskLevel.FORCE_CALL if index % 4 == 0 else RiskLevel.MARGIN_CALL
+    amount = _amount(rng)
+    triggered = NOW - timedelta(minutes=rng.randint(0, 600))
+    call = MarginCall(
+        call_id=f"MC-bench-{index:09d}",
+        account_id=f"{index:09d}",
+        client_name=f"Client {index}",
+        kind=AccountKind.MARGIN,
+        market=Market.HK if currency == "HKD" else Market.SG,
+        currency=currency,
+        state=CallState.FORCE_CALL if level is RiskLevel.FORCE_CALL else CallState.TRIGGERED,
+        risk_level=level,
+        triggered_at=triggered,
+        trigger_call_amount=amount,
+        call_amount=amount,
+        deadline=triggered + timedelta(days=rng.randint(0, 2)),
+    )
+    return _repriced(call, amount)
+
+
+def _repriced(call: MarginCall, amount: Decimal) -> WarningRow:
+    rate = HKD_SGD if call.currency == "HKD" else Decimal(1)
+    call = replace(call, call_amount=amount)
+    return WarningRow(call, None, False, rate, in_reporting(amount, rate))
+
+
+def _row_cells(rng: random.Random, index: int, record: WarningRow) -> list[Text]:
     return [
         Text(f"{index:09d}"),
         Text(f"Client {rng.choice('ABCDEFGHJK')}{index} 陳大文"[: rng.randint(10, 24)]),
@@ -124,15 +178,19 @@ def _row_cells(rng: random.Random, index: int) -> list[Text]:
         Text(rng.choice(("LOW", "MEDIUM", "HIGH", "CRITICAL"))),
         Text(f"2025-03-10 {rng.randint(9, 15):02d}:{rng.randint(0, 59):02d}"),
         Text(f"2025-03-{rng.randint(11, 14)} 15:00"),
-        _amount(rng),
-        _amount(rng),
-        _amount(rng),
-        _amount(rng),
-        _amount(rng),
+        _money_cell(_amount(rng)),
+        _money_cell(_amount(rng)),
+        _money_cell(_amount(rng)),
+        _money_cell(_amount(rng)),
+        _money_cell(record.call.call_amount),
         Text(f"{rng.randint(100, 2000) / 10:.1f}%"),
         Text(rng.choice(("OPEN", "MESSAGED", "LIQUIDATING"))),
         Text(rng.choice(("", "called client", "awaiting funds", "[b]not markup[/b]"))),
     ]
+
+
+Row = tuple[list[Text], WarningRow]
+"""A row's cells and its record."""
 
 
 @dataclass
@@ -140,7 +198,7 @@ class Workload:
     """The initial rows and a deterministic stream of polls (the same for every scenario)."""
 
     keys: list[str]
-    initial: dict[str, list[Text]]
+    initial: dict[str, Row]
     visible_first: bool = False
 
     @classmethod
@@ -148,25 +206,30 @@ class Workload:
         """Deterministic data; `visible_first` puts the first screen's rows in every poll."""
         rng = random.Random(SEED)
         keys = [f"{index:09d}" for index in range(ROWS)]
-        initial = {key: _row_cells(rng, index) for index, key in enumerate(keys)}
+        initial = {}
+        for index, key in enumerate(keys):
+            record = _record(rng, index)
+            initial[key] = (_row_cells(rng, index, record), record)
         return cls(keys, initial, visible_first)
 
-    def polls(self, count: int) -> Iterator[dict[str, list[Text]]]:
+    def polls(self, count: int) -> Iterator[dict[str, Row]]:
         """`count` polls of CHANGES rows each, generated one at a time (not timed)."""
         rng = random.Random(SEED + 1)
-        current = {key: list(cells) for key, cells in self.initial.items()}
+        current = dict(self.initial)
         for _ in range(count):
             chosen = rng.sample(self.keys, CHANGES)
             if self.visible_first:
                 chosen = list(dict.fromkeys(self.keys[: SIZE[1]] + chosen))[:CHANGES]
-            poll: dict[str, list[Text]] = {}
+            poll: dict[str, Row] = {}
             for key in chosen:
-                cells = list(current[key])
-                cells[EQUITY] = _amount(rng)
-                cells[CALL_AMOUNT] = _amount(rng)
+                cells, record = current[key]
+                cells = list(cells)
+                amount = _amount(rng)
+                record = _repriced(record.call, amount)
+                cells[EQUITY] = _money_cell(_amount(rng))
+                cells[CALL_AMOUNT] = _money_cell(amount)
                 cells[RATIO] = Text(f"{rng.randint(100, 2000) / 10:.1f}%")
-                current[key] = cells
-                poll[key] = cells
+                current[key] = poll[key] = (cells, record)
             yield poll
 
 
@@ -277,26 +340,31 @@ def _desk_collector() -> Iterator[None]:
 
 
 async def bench_live_table(
-    workload: Workload, sort: bool, columns: tuple[Column, ...], iterations: int
+    workload: Workload, sort: str, columns: tuple[Column, ...], iterations: int
 ) -> tuple[float, list[Sample]]:
-    """LiveTable: `set_rows`, then `apply_diff` per poll (optionally sorted by call amount)."""
-    table = LiveTable(columns, fixed_columns=1)
+    """LiveTable: `set_rows`, then `apply_diff` per poll; `sort`: "" arrival order,
+    "call_amount" by call amount descending, "urgency" the warnings tab's default order."""
+    urgency = warning_order.urgency if sort == "urgency" else None
+    table = LiveTable(columns, fixed_columns=1, default_order=urgency)
     app = BenchApp(table)
     versions = dict.fromkeys(workload.keys, 1)
     async with app.run_test(size=SIZE) as pilot:
         table.focus()
-        if sort:
+        if sort == "call_amount":
             table.sort_by("call_amount", reverse=True)
-        rows = {key: RowData(tuple(cells), 1) for key, cells in workload.initial.items()}
+        rows = {
+            key: RowData(tuple(cells), 1, record)
+            for key, (cells, record) in workload.initial.items()
+        }
         load_ms = await _timed_load(pilot, lambda: table.set_rows(rows))
         samples = []
         with GcLog() as gc_log, _desk_collector():
             for poll in workload.polls(WARMUP + iterations):
                 collect_young()  # the desk's once-a-second collection, between polls
                 upserts: dict[str, RowData] = {}
-                for key, cells in poll.items():
+                for key, (cells, record) in poll.items():
                     versions[key] += 1
-                    upserts[key] = RowData(tuple(cells), versions[key])
+                    upserts[key] = RowData(tuple(cells), versions[key], record)
 
                 def apply(upserts: dict[str, RowData] = upserts) -> None:
                     table.apply_diff(upserts)
@@ -306,7 +374,7 @@ async def bench_live_table(
 
 
 async def bench_data_table(
-    workload: Workload, sort: bool, columns: tuple[Column, ...], iterations: int
+    workload: Workload, sort: str, columns: tuple[Column, ...], iterations: int
 ) -> tuple[float, list[Sample]]:
     """DataTable: `add_row` per row, then `update_cell` per changed cell (and `sort`)."""
     table: DataTable[Text] = DataTable(cursor_type="row")
@@ -320,7 +388,7 @@ async def bench_data_table(
         def load() -> None:
             for column in columns:
                 table.add_column(column.label, key=column.key)
-            for key, cells in workload.initial.items():
+            for key, (cells, _record) in workload.initial.items():
                 table.add_row(*cells, key=key)
             if sort:
                 table.sort("call_amount", key=money_key, reverse=True)
@@ -331,8 +399,8 @@ async def bench_data_table(
             for poll in workload.polls(WARMUP + iterations):
                 collect_young()  # the desk's once-a-second collection, between polls
 
-                def apply(poll: dict[str, list[Text]] = poll) -> None:
-                    for key, cells in poll.items():
+                def apply(poll: dict[str, Row] = poll) -> None:
+                    for key, (cells, _record) in poll.items():
                         for column_key, position in zip(
                             changed_columns, changed_positions, strict=True
                         ):
@@ -376,14 +444,15 @@ def _summary(load_ms: float, samples: list[Sample]) -> dict[str, Any]:
     }
 
 
-SCENARIOS: tuple[tuple[str, str, bool, bool, bool], ...] = (
-    # (name, widget, sorted by call amount, Decimal sort key, first screen changes every poll)
-    ("live_table", "live", False, False, False),
-    ("live_table_sorted", "live", True, False, False),
-    ("live_table_sorted_decimal_key", "live", True, True, False),
-    ("live_table_visible_rows_change", "live", False, False, True),
-    ("data_table", "data", False, False, False),
-    ("data_table_sorted", "data", True, False, False),
+SCENARIOS: tuple[tuple[str, str, str, bool, bool], ...] = (
+    # (name, widget, sort, Decimal sort value, first screen changes every poll)
+    ("live_table", "live", "", False, False),
+    ("live_table_sorted", "live", "call_amount", False, False),
+    ("live_table_sorted_decimal_key", "live", "call_amount", True, False),
+    ("live_table_urgency", "live", "urgency", False, False),
+    ("live_table_visible_rows_change", "live", "", False, True),
+    ("data_table", "data", "", False, False),
+    ("data_table_sorted", "data", "call_amount", False, False),
 )
 
 

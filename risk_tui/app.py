@@ -349,11 +349,14 @@ class RiskApp(App[int]):
         return pane if isinstance(pane, WarningsPane) else None
 
     def _current_row(self) -> WarningRow | None:
+        """The call under the cursor (a row without a call says why there is none)."""
         pane = self._pane()
-        if pane is None or self.view is None:
+        if pane is None:
             return None
-        key = pane.table.cursor_key
-        return next((row for row in self.view.warnings if row.account_id == key), None)
+        row = self._row(key := pane.table.cursor_key)
+        if row is None and (why := pane.no_call(key)) is not None:
+            self.notify(sanitize(why, max_length=300), severity="warning")
+        return row
 
     def refuse(self, what: str) -> None:
         self.notify(f"{what}: not allowed for role {self.actor.role.value}", severity="error")
@@ -389,7 +392,7 @@ class RiskApp(App[int]):
     def action_sort(self, column: str) -> None:
         pane = self._pane()
         if pane is not None:
-            pane.table.cycle_sort(column)
+            pane.sort(column)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -443,7 +446,8 @@ class RiskApp(App[int]):
 
     @on(LiveTable.RowSelected)
     def _open_details(self, event: LiveTable.RowSelected) -> None:
-        if any(event.control is pane.table for pane in self.query(WarningsPane)):
+        tables = [pane.table for pane in self.query(WarningsPane)]
+        if event.control in tables and self._current_row() is not None:
             self.open_details(event.key)
 
     @work(exclusive=True, group="dialog")
@@ -486,40 +490,39 @@ class RiskApp(App[int]):
         elif choice == "auto_liquidate":
             self.auto_liquidate(account_id)
 
-    def _row(self, account_id: str) -> WarningRow | None:
-        if self.view is None:
+    def _row(self, account_id: str | None) -> WarningRow | None:
+        if self.view is None or account_id is None:
             return None
         return next((r for r in self.view.warnings if r.account_id == account_id), None)
 
-    def action_liquidate(self) -> None:
+    def _on_call(self, act: Callable[[str], object]) -> None:
+        """A call key: `act` on the call under the cursor (a row without one says why)."""
         row = self._current_row()
         if row is not None:
-            self.liquidate(row.account_id)
+            act(row.account_id)
+
+    def action_liquidate(self) -> None:
+        self._on_call(self.liquidate)
 
     def action_auto_liquidate(self) -> None:
-        row = self._current_row()
-        if row is not None:
-            self.auto_liquidate(row.account_id)
+        self._on_call(self.auto_liquidate)
 
     def action_message(self) -> None:
         pane = self._pane()
         if pane is None:
             return
-        marked = [key for key in pane.table.marked_keys if key in pane.table.visible_keys()]
-        row = self._current_row()
-        targets = sorted(marked) or ([row.account_id] if row else [])
+        # A marked row without a call (an incomplete account) has no call to write about.
+        calls = {row.account_id for row in self.view.warnings} if self.view else set()
+        marked = calls.intersection(pane.table.marked_keys, pane.table.visible_keys())
+        targets = sorted(marked) or ([row.account_id] if (row := self._current_row()) else [])
         if targets:
             self.message(targets)
 
     def action_remark(self) -> None:
-        row = self._current_row()
-        if row is not None:
-            self.remark(row.account_id)
+        self._on_call(self.remark)
 
     def action_toggle_exception(self) -> None:
-        row = self._current_row()
-        if row is not None:
-            self.toggle_exception(row.account_id)
+        self._on_call(self.toggle_exception)
 
     def action_claim(self) -> None:
         """Claim the call ("I'm on it"), or give up one's own claim (a supervisor: anyone's)."""
@@ -551,14 +554,10 @@ class RiskApp(App[int]):
         await self.calls.auto_liquidate(account_id)
 
     def action_close_call(self) -> None:
-        row = self._current_row()
-        if row is not None:
-            self.close_call(row.account_id)
+        self._on_call(self.close_call)
 
     def action_move_deadline(self) -> None:
-        row = self._current_row()
-        if row is not None:
-            self.move_deadline(row.account_id)
+        self._on_call(self.move_deadline)
 
     @work(exclusive=True, group="dialog")
     async def close_call(self, account_id: str) -> None:

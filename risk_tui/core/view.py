@@ -2,7 +2,9 @@
 
 Totals across base currencies are converted into the desk's reporting currency with the
 feed's fx rates; a call whose currency cannot be converted is counted apart, never
-silently left out of a total.
+silently left out of a total. Each row carries the same conversion (`reporting_rate`,
+and its call amount converted once), so what a sort or a total compares across
+currencies is the desk's own figure.
 """
 
 from __future__ import annotations
@@ -12,20 +14,49 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from risk_tui.core.lifecycle import MarginCall
-from risk_tui.core.margin import MarginFigures, MissingData, fx_rate
-from risk_tui.core.model import AccountKind, Book
-from risk_tui.core.money import ZERO
+from risk_tui.core.margin import MarginFigures, MissingData, RiskLevel, fx_rate
+from risk_tui.core.model import AccountKind, Book, Market
+from risk_tui.core.money import ZERO, context
+
+_EXACT = context()  # the margin engine's arithmetic, for the conversions below
+
+
+def reporting_rate(book: Book, currency: str, reporting_currency: str) -> Decimal | None:
+    """The feed's fx rate from `currency` into the reporting currency; None without one."""
+    try:
+        return fx_rate(book, currency, reporting_currency)
+    except MissingData:
+        return None
+
+
+def in_reporting(amount: Decimal | None, rate: Decimal | None) -> Decimal | None:
+    """`amount` in the reporting currency, unrounded (None: no amount, or no fx rate)."""
+    if amount is None or rate is None:
+        return None
+    return _EXACT.multiply(amount, rate)
 
 
 @dataclass(frozen=True, slots=True)
 class WarningRow:
-    """One open call with the account's latest figures (None while they are unknown or
-    incomplete): the columns' or the reference's, the same numbers either way."""
+    """One open call with the account's latest figures (None while they are unknown): the
+    columns' or the reference's, the same numbers either way.
+
+    While the account's figures cannot be computed, `margin` is at level INCOMPLETE with
+    no figures, `incomplete` says why, and `last_figures` are the last complete figures
+    the desk published for it (None if it never had any): shown, marked as not current.
+    `reporting_rate` converts the call's currency into the desk's reporting currency
+    (None: the feed has no such rate), and `call_amount_reporting` is the call amount so
+    converted, once.
+    """
 
     call: MarginCall
     margin: MarginFigures | None
     long_outstanding: bool
     planned: bool = False  # an auto-liquidation is scheduled for the call
+    reporting_rate: Decimal | None = None
+    call_amount_reporting: Decimal | None = None
+    incomplete: str | None = None
+    last_figures: MarginFigures | None = None
 
     @property
     def account_id(self) -> str:
@@ -35,15 +66,43 @@ class WarningRow:
     def intraday(self) -> bool:
         return self.call.kind is AccountKind.INTRADAY
 
+    @property
+    def risk_level(self) -> RiskLevel:
+        """The level the row shows: its figures' (INCOMPLETE when they cannot be computed),
+        else the call's as last decided."""
+        return self.margin.risk_level if self.margin is not None else self.call.risk_level
+
+    @property
+    def figures_current(self) -> bool:
+        """False while the account's figures cannot be computed (or are not known yet):
+        what the row shows is the last known, not now."""
+        return self.margin is not None and self.margin.risk_level is not RiskLevel.INCOMPLETE
+
+    @property
+    def shown_figures(self) -> MarginFigures | None:
+        """The figures the row shows: the current ones, else the last complete ones."""
+        return self.margin if self.figures_current else self.last_figures
+
+    def in_reporting(self, amount: Decimal | None) -> Decimal | None:
+        """A figure of this row (in the call's currency) in the reporting currency."""
+        return in_reporting(amount, self.reporting_rate)
+
     def elapsed(self, now: datetime) -> timedelta:
         return now - self.call.triggered_at
 
 
 @dataclass(frozen=True, slots=True)
 class IncompleteRow:
+    """A monitored account whose figures cannot be computed (a price or fx rate is
+    missing), and why: shown as incomplete, never as safe."""
+
     account_id: str
     client_name: str
     reason: str
+    kind: AccountKind
+    market: Market
+    currency: str  # the account's base currency
+    open_call: bool = False  # the account has an open call: its row is the call's
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,23 @@
 The live list holds every open call an operator has not marked as an exception; the
 Exceptions tab holds the marked ones (still recomputed live), and un-marking a call
 moves it back. Intraday is the live list's intraday-financing accounts.
+
+An account whose figures cannot be computed (FEED.md: shown as incomplete, never as
+safe) is a row too, keyed by its account as a call's row is: an open call keeps its row,
+at level INCOMPLETE, its last figures marked as not current ("?"), "NOT CURRENT" in its
+flag and the reason before its remark; an account without a call gets a row of its own
+(state "no call", the reason as its remark), on the live list (and, if intraday, the
+Intraday tab). The call keys have nothing to act on there: they say why (`no_call`).
+
+Rows are ordered by urgency until the operator sorts by a column (`warning_order`:
+every figure sorts by the desk's own figure, money in the reporting currency).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import partial
 from itertools import count
 from typing import Literal
@@ -21,32 +31,16 @@ from textual.widgets import Static
 
 from risk_tui.core.calendar import MARKET_TZ, TradingCalendars
 from risk_tui.core.margin import RiskLevel
-from risk_tui.core.model import Market
+from risk_tui.core.model import AccountKind, Market
 from risk_tui.core.money import format_money, format_ratio
-from risk_tui.core.view import DeskView, WarningRow
+from risk_tui.core.view import DeskView, IncompleteRow, WarningRow
+from risk_tui.screens import warning_order as order
 from risk_tui.widgets.dialogs.formatting import format_elapsed
 from risk_tui.widgets.live_table import Column, LiveTable, RowData
 from risk_tui.widgets.render import data_text
 from risk_tui.widgets.summary_bar import SummaryBar
 
 FLATTEN_WINDOW = timedelta(minutes=20)  # intraday financing must be flat by the close
-
-
-def _amount(cell: Text) -> int:
-    """Sort money by value (in minor units, ints sort fast); '—' sorts first."""
-    try:
-        return int(Decimal(cell.plain.replace(",", "").rstrip("%")).scaleb(2))
-    except (InvalidOperation, ValueError):
-        return -(10**30)
-
-
-def _minutes(cell: Text) -> int:
-    total = 0
-    for part in cell.plain.split():
-        unit = part[-1:]
-        if part[:-1].isdigit():
-            total += int(part[:-1]) * {"d": 1440, "h": 60, "m": 1}.get(unit, 0)
-    return total
 
 
 RISK_LABEL = {
@@ -62,6 +56,22 @@ RISK_STYLE = {
     RiskLevel.INCOMPLETE: "bold magenta",
 }
 
+NOT_CURRENT = "?"
+"""After a figure the desk could not recompute this poll: the last known, not now."""
+
+
+def _money_column(key: str, label: str) -> Column:
+    # Money sorts by its value in the reporting currency, largest first on the first press.
+    return Column(
+        key,
+        label,
+        align="right",
+        max_width=16,
+        sort_value=order.SORT_VALUES[key],
+        descending_first=True,
+    )
+
+
 COLUMNS = (
     Column("account", "Account", max_width=12),
     Column("client", "Client", max_width=24),
@@ -69,16 +79,16 @@ COLUMNS = (
     Column("alert", "Alert", max_width=11),
     Column("state", "State", max_width=10),
     Column("claim", "On it", max_width=10),  # who claimed the call ("I'm on it")
-    Column("triggered", "Triggered", max_width=16),
-    Column("elapsed", "Elapsed", align="right", sort_key=_minutes, max_width=8),
-    Column("deadline", "Deadline", max_width=22),
+    Column("triggered", "Triggered", max_width=16, sort_value=order.triggered),
+    Column("elapsed", "Elapsed", align="right", max_width=8, sort_value=order.elapsed),
+    Column("deadline", "Deadline", max_width=22, sort_value=order.deadline),
     Column("ccy", "Ccy", max_width=3),
-    Column("equity", "Equity", align="right", sort_key=_amount, max_width=16),
-    Column("im", "IM", align="right", sort_key=_amount, max_width=16),
-    Column("mm", "MM", align="right", sort_key=_amount, max_width=16),
-    Column("fm", "FM", align="right", sort_key=_amount, max_width=16),
-    Column("call_amount", "Call amount", align="right", sort_key=_amount, max_width=16),
-    Column("nar", "NAR", align="right", sort_key=_amount, max_width=8),
+    _money_column("equity", "Equity"),
+    _money_column("im", "IM"),
+    _money_column("mm", "MM"),
+    _money_column("fm", "FM"),
+    _money_column("call_amount", "Call amount"),
+    Column("nar", "NAR", align="right", max_width=8, sort_value=order.net_asset_ratio),
     Column("exception", "Exc", max_width=3),
     Column("flag", "Flag", max_width=20),  # FLATTEN NOW (intraday), AUTO-LIQ (a plan)
     Column("remark", "Remark", max_width=30),
@@ -107,14 +117,17 @@ SORT_KEYS = {
     "K": "call_amount",
     "N": "nar",
     "R": "remark",
+    "U": order.URGENCY_LABEL,  # back to the default order
 }
 
 
 def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
-    call, margin = row.call, row.margin
+    call = row.call
     ccy = call.currency
     zone = MARKET_TZ[call.market]
-    level = margin.risk_level if margin else call.risk_level
+    level = row.risk_level
+    current = row.figures_current
+    margin = row.shown_figures  # the last complete figures while these are not current
     state = call.state.value + (" LONG" if row.long_outstanding else "")
     if call.deadline is not None:
         deadline = Text(f"{call.deadline.astimezone(zone):%m-%d %H:%M} {call.market}")
@@ -123,8 +136,18 @@ def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
     else:
         deadline = Text("none (calendar)", style="bold")
 
-    def money(value: Decimal | None) -> Text:
-        return Text(format_money(value, ccy))
+    def money(value: Decimal | None, style: str = "") -> Text:
+        if current or value is None:
+            return Text(format_money(value, ccy), style=style)
+        return Text(format_money(value, ccy) + NOT_CURRENT, style="dim")
+
+    remark = data_text(call.remark)
+    if not current:
+        flag = flag or "NOT CURRENT"
+        if row.incomplete is not None:
+            reason = data_text(row.incomplete)
+            reason.stylize(RISK_STYLE[RiskLevel.INCOMPLETE])
+            remark = reason.append(" — " if call.remark else "").append_text(remark)
 
     return RowData(
         (
@@ -142,19 +165,54 @@ def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
             money(margin.im if margin else None),
             money(margin.mm if margin else None),
             money(margin.fm if margin else None),
-            Text(format_money(call.call_amount, ccy), style="bold"),
-            Text(format_ratio(margin.net_asset_ratio if margin else None)),
+            money(call.call_amount, "bold"),
+            Text(
+                format_ratio(margin.net_asset_ratio if margin else None)
+                + ("" if current or margin is None else NOT_CURRENT),
+                style="" if current else "dim",
+            ),
             Text("EXC" if call.exception else ""),
             Text(
                 ", ".join(word for word in (flag, "AUTO-LIQ" if row.planned else "") if word),
                 style="bold",
             ),
-            data_text(call.remark),
+            remark,
+        )
+    )
+
+
+def incomplete_cells(row: IncompleteRow) -> RowData:
+    """An account without a call whose figures cannot be computed: level, reason, no figure."""
+    unknown = Text(format_money(None, row.currency))
+    reason = data_text(row.reason)
+    reason.stylize(RISK_STYLE[RiskLevel.INCOMPLETE])
+    return RowData(
+        (
+            data_text(row.account_id),
+            data_text(row.client_name),
+            Text(row.kind.value),
+            Text(RISK_LABEL[RiskLevel.INCOMPLETE], style=RISK_STYLE[RiskLevel.INCOMPLETE]),
+            Text("no call"),
+            Text(),
+            Text(),
+            Text(),
+            Text(),
+            Text(row.currency),
+            unknown,
+            unknown,
+            unknown,
+            unknown,
+            unknown,
+            Text(format_ratio(None)),
+            Text(),
+            Text(),
+            reason,
         )
     )
 
 
 PaneMode = Literal["live", "intraday", "exceptions"]
+Shown = WarningRow | IncompleteRow
 
 
 class WarningsPane(Vertical):
@@ -177,7 +235,7 @@ class WarningsPane(Vertical):
         self.mode = mode
         self.intraday_only = mode == "intraday"
         self.calendars = calendars
-        self._shown: dict[str, tuple[WarningRow, str]] = {}  # account → row and flag shown
+        self._shown: dict[str, tuple[Shown, str]] = {}  # account → row and flag shown
         self._versions = count(1)  # each row sent to the table gets a new version
         self._minute = -1
         self._last_view: DeskView | None = None  # the view last shown
@@ -189,13 +247,22 @@ class WarningsPane(Vertical):
         if self.intraday_only:
             yield Static(classes="market-clock")
         columns = EXCEPTION_COLUMNS if self.mode == "exceptions" else COLUMNS
-        yield LiveTable(columns, fixed_columns=2, id=f"{self.id}-table")
+        yield LiveTable(
+            columns,
+            fixed_columns=2,
+            default_order=order.urgency,
+            default_order_label=order.URGENCY_LABEL,
+            id=f"{self.id}-table",
+        )
 
-    def _cell_tuple(self, row: WarningRow, now: datetime, flag: str) -> tuple[Text, ...]:
+    def _cell_tuple(self, row: Shown, now: datetime, flag: str) -> tuple[Text, ...]:
         return self._cells(row, now, flag).cells
 
-    def _cells(self, row: WarningRow, now: datetime, flag: str) -> RowData:
-        cells = row_cells(row, now, flag)
+    def _cells(self, row: Shown, now: datetime, flag: str) -> RowData:
+        if isinstance(row, IncompleteRow):
+            cells = incomplete_cells(row)
+        else:
+            cells = row_cells(row, now, flag)
         if self.mode != "exceptions":
             return cells
         return RowData(tuple(cells.cells[_POSITION[key]] for key in EXCEPTION_ORDER))
@@ -204,6 +271,13 @@ class WarningsPane(Vertical):
     def table(self) -> LiveTable:
         return self.query_one(LiveTable)
 
+    def sort(self, column: str) -> None:
+        """A shift+letter: sort by the column (again: flip it), or back to urgency."""
+        if column == order.URGENCY_LABEL:
+            self.table.sort_by(None)
+        else:
+            self.table.cycle_sort(column)
+
     def _rows(self, view: DeskView) -> list[WarningRow]:
         if self.mode == "exceptions":
             return [row for row in view.warnings if row.call.exception]
@@ -211,6 +285,23 @@ class WarningsPane(Vertical):
         if self.intraday_only:
             return [row for row in live if row.intraday]
         return list(live)
+
+    def _incomplete(self, view: DeskView) -> list[IncompleteRow]:
+        """Incomplete accounts without a call (one with a call is the call's row)."""
+        if self.mode == "exceptions":
+            return []  # only a call can be marked as an exception
+        return [
+            row
+            for row in view.incomplete
+            if not row.open_call and (not self.intraday_only or row.kind is AccountKind.INTRADAY)
+        ]
+
+    def no_call(self, account_id: str | None) -> str | None:
+        """Why the call keys have nothing to act on for this row (None: it is a call's)."""
+        shown = self._shown.get(account_id) if account_id is not None else None
+        if shown is None or not isinstance(shown[0], IncompleteRow):
+            return None
+        return f"{account_id} has no open call: its figures cannot be computed ({shown[0].reason})"
 
     def _flags(self, rows: list[WarningRow], now: datetime) -> dict[str, str]:
         if not self.intraday_only or self.calendars is None or not self.calendars.ready:
@@ -250,14 +341,16 @@ class WarningsPane(Vertical):
         self._last_view = view
         self._calendars_ready = calendars_ready  # the flags need them
         rows = self._rows(view)
+        incomplete = self._incomplete(view)
         flags = self._flags(rows, now)
         self._minute = minute
         upserts: dict[str, RowData] = {}
         previous = self._shown
-        shown: dict[str, tuple[WarningRow, str]] = {}
+        shown: dict[str, tuple[Shown, str]] = {}
         changed = 0  # rows whose figures changed (a clock-only refresh does not count)
         refresh_all = force or new_minute
-        for row in rows:
+        every: list[Shown] = [*rows, *incomplete]
+        for row in every:
             key = row.account_id
             flag = flags.get(key, "") if flags else ""
             before = previous.get(key)
@@ -266,9 +359,10 @@ class WarningsPane(Vertical):
             shown[key] = (row, flag)
             if moved or refresh_all:
                 # Formatted only if the table ever needs the cells (on screen, sorted by
-                # a figure, filtered): a crash poll changes thousands of rows at once.
+                # text, filtered): a crash poll changes thousands of rows at once. The
+                # row itself is the record the figure columns and the urgency sort read.
                 upserts[key] = RowData.lazy(
-                    partial(self._cell_tuple, row, now, flag), next(self._versions)
+                    partial(self._cell_tuple, row, now, flag), next(self._versions), row
                 )
             changed += moved
         removals = [key for key in previous if key not in shown]
@@ -285,12 +379,32 @@ class WarningsPane(Vertical):
         # query, not query_one: while the app closes, children go one by one.
         if totals is not None:
             for bar in self.query(SummaryBar):
-                bar.show(rows, totals)
+                bar.show(rows, totals, incomplete=len(incomplete))
+            self._name_sort(every, totals.currency)
         if self.intraday_only:
             for clock in self.query(".market-clock").results(Static):
                 clock.update(self._clock_line(now))
         self.changed_last = changed
         return changed
+
+    def _name_sort(self, rows: list[Shown], currency: str) -> None:
+        """What the table's header says of a money sort: its currency, and how many rows
+        have no value in it (no fx rate, no figures), sorted apart."""
+        table = self.table
+        column = table.sort_column
+        if column not in order.MONEY_COLUMNS:
+            table.set_sort_note("")
+            return
+        apart = order.apart(rows, column)
+        where = "first" if not table.sort_reverse else "last"
+        note = f"in {currency}" + (f", {apart} without a value {where}" if apart else "")
+        table.set_sort_note(note, show=bool(apart))
+
+    def on_live_table_sort_changed(self, event: LiveTable.SortChanged) -> None:
+        if self._last_view is not None and self._last_view.totals is not None:
+            self._name_sort(
+                [shown for shown, _ in self._shown.values()], self._last_view.totals.currency
+            )
 
     def _clock_line(self, now: datetime) -> Text:
         if self.calendars is not None and not self.calendars.ready:

@@ -41,7 +41,7 @@ markup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -75,7 +75,9 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
     Line 0 is the column header (fixed vertically, scrolled horizontally with the
     content); row `i` of the current view is virtual line `i + 1`. The left gutter shows
     `>` on the cursor row and `*` on marked rows, and stays put with the first
-    `fixed_columns` columns when the table is scrolled sideways.
+    `fixed_columns` columns when the table is scrolled sideways. The header names the
+    sort at its right end ("sorted by …") whenever the sorted column's label is not on
+    screen, and always for the default order.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -194,6 +196,8 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         columns: Iterable[Column],
         *,
         fixed_columns: int = 0,
+        default_order: Callable[[Any], Any] | None = None,
+        default_order_label: str = "",
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -203,8 +207,12 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
 
         `fixed_columns` leading columns stay in place (with the marker gutter) when the
         table scrolls horizontally, e.g. the account number on an 80-column terminal.
+        `default_order` orders rows by their records while no column is chosen (else
+        they keep arrival order); the header names it `default_order_label`.
         """
-        self._model = TableModel(columns)
+        self._model = TableModel(columns, default_order)
+        self._default_order_label = default_order_label if default_order is not None else ""
+        self._sort_note = ("", False)  # words added to the sort's name; shown always
         self._layout = TableLayout(self._model.columns, fixed_columns)
         # The generations that key the strip cache: column widths, resolved styles.
         self._layout_gen = 0
@@ -360,8 +368,17 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._show_sort(self._model.sort_by(column_key, reverse))
 
     def cycle_sort(self, column_key: str) -> None:
-        """Sort by `column_key` ascending, or flip its direction if already sorted by it."""
+        """Sort by `column_key` (largest first if the column says so), or flip its
+        direction if already sorted by it."""
         self._show_sort(self._model.cycle_sort(column_key))
+
+    def set_sort_note(self, note: str, *, show: bool = False) -> None:
+        """Words the header adds to the sort's name (e.g. "in SGD"); `show` names the
+        sort in the header even while its column is on screen (rows sorted apart)."""
+        if (note, show) != self._sort_note:
+            self._sort_note = (note, show)
+            if not self.paused:
+                self.refresh_lines(self.scroll_offset.y)  # the header line
 
     def set_filter(self, predicate: RowFilter | None) -> None:
         """Show only rows for which `predicate(key, row)` is true (None: all rows).
@@ -470,9 +487,12 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
         styles = self._row_styles()
-        if y == 0:
-            return self._layout.crop(self._header_strip(), scroll_x, width, styles.header)
         model = self._model
+        if y == 0:
+            header = self._layout.crop(self._header_strip(), scroll_x, width, styles.header)
+            order = (model.sort_index, model.sort_reverse, self._default_order_label)
+            name = self._layout.sort_name(*order, self._sort_note, scroll_x, width)
+            return self._layout.tag_right(header, name, width, styles.header)
         index = scroll_y + y - 1
         if index >= model.row_count:
             return Strip.blank(width, styles.base)

@@ -1,4 +1,8 @@
-"""The summary at the top of a warnings tab: totals in the reporting currency and counts."""
+"""The summary at the top of a warnings tab: totals in the reporting currency and counts.
+
+Incomplete counts every row whose figures cannot be computed: open calls at that level
+and the accounts without a call shown beside them.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,11 @@ class SummaryBar(Static):
     SummaryBar { height: auto; padding: 0 1; background: $boost; }
     """
 
-    def show(self, rows: Sequence[WarningRow], totals: Totals) -> None:
-        levels = Counter(
-            (row.margin.risk_level if row.margin else row.call.risk_level) for row in rows
-        )
+    def show(self, rows: Sequence[WarningRow], totals: Totals, *, incomplete: int = 0) -> None:
+        """`rows` are the tab's calls; `incomplete` its accounts without a call whose
+        figures cannot be computed."""
+        levels = Counter(row.risk_level for row in rows)
+        levels[RiskLevel.INCOMPLETE] += incomplete
         states = Counter(row.call.state for row in rows)
         ccy = totals.currency
         line = Text()

@@ -231,6 +231,48 @@ class TableLayout:
         styled = Segment.apply_style(segments, style)
         return Strip(Segment.simplify(styled), self.total_width())
 
+    def column_visible(self, index: int, scroll_x: int, width: int) -> bool:
+        """Whether column `index` is on screen whole, scrolled by `scroll_x` in `width` cells."""
+        start = GUTTER_WIDTH + sum(self.widths[:index]) + len(SEPARATOR) * (index + 1)
+        end = start + self.widths[index]
+        if index < self.fixed_columns or scroll_x == 0:
+            return end <= width
+        fixed = self.fixed_width()
+        return start >= fixed + scroll_x and end <= scroll_x + width
+
+    def sort_name(
+        self,
+        sort_index: int | None,
+        reverse: bool,
+        default_label: str,
+        note: tuple[str, bool],
+        scroll_x: int,
+        width: int,
+    ) -> str:
+        """ "sorted by …" for the header's right end, when the sorted column's own label
+        cannot say it: it is off screen, or `note` (words, shown always?) must be seen;
+        the default order (`default_label`; "" for arrival order) has no column at all."""
+        if sort_index is None:
+            return f" sorted by {default_label} " if default_label else ""
+        words, always = note
+        if not always and self.column_visible(sort_index, scroll_x, width):
+            return ""
+        arrow = SORT_DESCENDING if reverse else SORT_ASCENDING
+        label = " ".join(part for part in (self.columns[sort_index].label, words) if part)
+        return f" sorted by {label} {arrow} "
+
+    @staticmethod
+    def tag_right(header: Strip, tag: str, width: int, style: Style) -> Strip:
+        """The header line with `tag` over its right end, reversed to stand apart from
+        the labels (the sort's name, when its column cannot show it)."""
+        if not tag or width <= 0:
+            return header
+        text = Text(tag)
+        text.truncate(width, overflow="ellipsis")
+        size = text.cell_len
+        tagged = Strip([Segment(text.plain, style + Style(reverse=True))], size)
+        return Strip.join([header.crop(0, width - size), tagged])
+
     def crop(self, strip: Strip, scroll_x: int, width: int, pad_style: Style) -> Strip:
         """Cut the viewport out of a whole-row strip, keeping the fixed columns in place."""
         if scroll_x == 0:

@@ -14,15 +14,17 @@ How the view stays cheap to keep sorted:
   arrival sequence): a diff moves only the entries whose sort value changed (bisect, or
   one merge when many moved), never re-sorts the whole view. A descending sort reads
   the list backwards.
-- When every sort value is an `int` (arrival order, and the warnings tab's money in
-  minor units) an entry is the single integer `value * 2**40 + sequence`, so every
-  comparison made while moving entries is one C-level integer comparison; other sort
-  values (text, Decimal, tuples) use (value, sequence, key) tuples, whose comparisons go
-  through the values' own (slower) rich comparisons.
+- A figure column sorts by the figure (`Column.sort_value` reads the row's `record`), not
+  its text; so does the default order (`default_order`) while no column is chosen.
+- When every sort value is an `int` (arrival order, the warnings tab's figures: see
+  `screens.warning_order`) an entry is the single integer `value * 2**40 + sequence`:
+  every comparison made while moving entries is one C-level integer comparison; other
+  sort values (text, Decimal, tuples) use (value, sequence, key) tuples, whose
+  comparisons go through the values' own (slower) rich comparisons.
 - A diff skips rows whose version did not change (or, for `version=None`, whose cells
   compare equal), and in arrival order a shown row never moves, so its sort value is
   never computed. Lazy rows (`RowData.lazy`) are formatted only when something reads
-  their cells: a sort by a column, a filter, the widget painting them.
+  their cells: a sort by a cell, a filter, the widget painting them.
 
 Cells are `rich.text.Text` built by the caller from sanitized data; the model reads only
 their plain text, style and spans (to sort and to compare), and parses no markup.
@@ -61,9 +63,10 @@ class Column:
     """One column of a `LiveTable`.
 
     `width=None` sizes the column from its label and a sample of rows, between
-    `min_width` and `max_width`; a fixed `width` is used as given. `sort_key` maps a
-    cell to a comparable value (values must be mutually comparable across rows); without
-    it the column sorts by the cell's plain text.
+    `min_width` and `max_width`; a fixed `width` is used as given. The column sorts by
+    `sort_value(row.record)` (a figure, never its text), else `sort_key(cell)`, else the
+    cell's plain text: values mutually comparable across rows. `descending_first`: the
+    first sort by it puts the largest first (money); the next flips it.
     """
 
     key: str
@@ -73,15 +76,18 @@ class Column:
     sort_key: Callable[[Text], Any] | None = None
     min_width: int = 1
     max_width: int = 40
+    sort_value: Callable[[Any], Any] | None = None
+    descending_first: bool = False
 
 
 class RowData:
-    """The cells of one row, in column order, and the row's version.
+    """The cells of one row, in column order, the row's version, and its record.
 
     Pass a new `version` whenever the cells change, and the same version to say
     "unchanged" (the cheap path for callers that resend whole snapshots). With
     `version=None` the table compares the cells itself and bumps its stored version
     when they differ. Cells are not copied: do not mutate a `Text` after passing it.
+    `record` (immutable) is what the cells were made from: sort values are read from it.
 
     `RowData.lazy(make, version)` defers making the cells until the table first needs
     them: to paint the row, to sort by a column or filter by text, to size a column
@@ -90,19 +96,25 @@ class RowData:
     only on what it captured (it runs later, at most once).
     """
 
-    __slots__ = ("_cells", "_make", "version")
+    __slots__ = ("_cells", "_make", "record", "version")
 
-    def __init__(self, cells: tuple[Text, ...], version: int | None = None) -> None:
+    def __init__(
+        self, cells: tuple[Text, ...], version: int | None = None, record: Any = None
+    ) -> None:
         self._cells: tuple[Text, ...] | None = cells
         self._make: Callable[[], tuple[Text, ...]] | None = None
         self.version = version
+        self.record = record
 
     @classmethod
-    def lazy(cls, make: Callable[[], tuple[Text, ...]], version: int) -> RowData:
+    def lazy(
+        cls, make: Callable[[], tuple[Text, ...]], version: int, record: Any = None
+    ) -> RowData:
         row = cls.__new__(cls)
         row._cells = None
         row._make = make
         row.version = version
+        row.record = record
         return row
 
     @property
@@ -189,10 +201,13 @@ class TableModel:
 
     Display positions count from the top of the view as shown (a descending sort counts
     from the largest value). The cursor is on a shown row whenever the view has rows,
-    and None when it is empty.
+    and None when it is empty. With no column chosen the view is in `default_order`
+    (ascending, read from each row's record), or in arrival order without one.
     """
 
-    def __init__(self, columns: Iterable[Column]) -> None:
+    def __init__(
+        self, columns: Iterable[Column], default_order: Callable[[Any], Any] | None = None
+    ) -> None:
         self._columns: tuple[Column, ...] = tuple(columns)
         if not self._columns:
             raise ValueError("LiveTable needs at least one column")
@@ -213,6 +228,7 @@ class TableModel:
         self._key_of_code: dict[_Entry, str] = {}  # only ints in it
         self._entry_key: Callable[[_Entry], str] = self._key_of_code.__getitem__
         self._predicate: RowFilter | None = None
+        self._default_order = default_order
         self._sort_index: int | None = None
         self._sort_reverse = False
         self._cursor_key: str | None = None
@@ -261,12 +277,12 @@ class TableModel:
 
     @property
     def sort_index(self) -> int | None:
-        """Position of the column the view is sorted by, or None for arrival order."""
+        """Position of the column the view is sorted by, or None (default or arrival order)."""
         return self._sort_index
 
     @property
     def sort_column(self) -> str | None:
-        """Key of the column the view is sorted by, or None for arrival order."""
+        """Key of the column the view is sorted by, or None (default or arrival order)."""
         return None if self._sort_index is None else self._columns[self._sort_index].key
 
     @property
@@ -328,11 +344,8 @@ class TableModel:
     def apply_diff(
         self, upserts: Mapping[str, RowData], removals: Iterable[str] = ()
     ) -> TableChange:
-        """Apply one poll's changes: add or update `upserts`, delete `removals`.
-
-        Only rows whose version changed (or, for `version=None`, whose cells changed)
-        count as changed.
-        """
+        """Apply one poll's changes: add or update `upserts`, delete `removals`. Only rows
+        whose version (or, for `version=None`, whose cells) changed count as changed."""
         cursor_before = self.cursor_index
         drops: list[_Entry] = []
         adds: list[_Entry] = []
@@ -345,7 +358,7 @@ class TableModel:
         entry_of = self._entry_of
         predicate = self._predicate
         sort_value = self._sort_value_function()
-        sorted_view = self._sort_index is not None
+        sorted_view = self._sort_index is not None or self._default_order is not None
         packed = self._int_entries
         key_of_code = self._key_of_code
         rebuild = False  # a non-int sort value arrived in a packed view: re-pack once
@@ -424,14 +437,10 @@ class TableModel:
     # ------------------------------------------------------------------ sort and filter
 
     def sort_by(self, column_key: str | None, reverse: bool = False) -> TableChange:
-        """Sort the view by `column_key` (None: arrival order); the cursor keeps its row."""
-        if column_key is None:
-            index = None
-        else:
-            try:
-                index = self._column_index[column_key]
-            except KeyError:
-                raise ValueError(f"no column {column_key!r}") from None
+        """Sort the view by `column_key` (None: default or arrival order); the cursor stays."""
+        index = None if column_key is None else self._column_index.get(column_key, -1)
+        if index == -1:
+            raise ValueError(f"no column {column_key!r}")
         if index == self._sort_index and reverse == self._sort_reverse:
             return NO_CHANGE
         rebuild = index != self._sort_index
@@ -443,10 +452,11 @@ class TableModel:
         return TableChange(reordered=True)
 
     def cycle_sort(self, column_key: str) -> TableChange:
-        """Sort by `column_key` ascending, or flip its direction if already sorted by it."""
+        """Sort by `column_key` (first way round as the column says), or flip its direction."""
         if self.sort_column == column_key:
             return self.sort_by(column_key, reverse=not self._sort_reverse)
-        return self.sort_by(column_key)
+        column = next((c for c in self._columns if c.key == column_key), None)
+        return self.sort_by(column_key, reverse=column is not None and column.descending_first)
 
     def set_filter(self, predicate: RowFilter | None) -> TableChange:
         """Show only rows for which `predicate(key, row)` is true (None: all rows).
@@ -522,9 +532,13 @@ class TableModel:
     def _sort_value_function(self) -> Callable[[RowData], Any]:
         """A function giving the value a row sorts by under the current sort column."""
         index = self._sort_index
-        if index is None:
+        column = None if index is None else self._columns[index]
+        read = self._default_order if column is None else column.sort_value
+        if read is not None:
+            return lambda row: read(row.record)  # the figures, not the text: cells stay lazy
+        if column is None or index is None:
             return _natural_order
-        sort_key = self._columns[index].sort_key
+        sort_key = column.sort_key
 
         def sort_value(row: RowData) -> Any:
             cells = row.cells

@@ -130,12 +130,12 @@ async def test_filter_sort_and_mark_from_the_keyboard(desk: Desk) -> None:
     app = make_app(desk)
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.query_one("#warnings-pane-table", LiveTable)
-        await until(lambda: table.row_count == 4)
+        await until(lambda: table.row_count == 5)  # four calls and incomplete I7001
         await pilot.press("slash", *"h2001", "enter")
         await until(lambda: table.row_count == 1)
         assert table.cursor_key == "H2001"
         await pilot.press("escape")
-        await until(lambda: table.row_count == 4)
+        await until(lambda: table.row_count == 5)
         await pilot.press("K")  # shift+k: sort by call amount
         assert table.sort_column == "call_amount"
         await pilot.press("home", "space")
@@ -297,3 +297,56 @@ async def test_the_demo_says_it_starts_on_a_fresh_database(
     )
     async with app.run_test(size=(80, 24)):
         await until(lambda: any(n.message == notice for n in app._notifications))
+
+
+def summary_text(app: RiskApp, pane: str = "warnings") -> str:
+    return str(app.query_one(f"#{pane}-pane").query_one("SummaryBar").render())
+
+
+async def test_an_incomplete_account_is_a_row_counted_and_found(desk: Desk) -> None:
+    # Issue 13 point 2: `report` lists I7001 "no price for NOQ.SG"; the terminal showed
+    # "Incomplete 0" and `/I7001` found nothing.
+    app = make_app(desk)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one("#warnings-pane-table", LiveTable)
+        await until(lambda: "NOQ.SG" in row_text(app, "I7001"))
+        assert "INCOMPLETE" in row_text(app, "I7001")
+        assert "no price for NOQ.SG" in row_text(app, "I7001")
+        assert "Incomplete 1" in summary_text(app)
+        await pilot.press("slash", *"I7001", "enter")
+        await until(lambda: table.row_count == 1)
+        assert table.cursor_key == "I7001"
+        await pilot.press("l")  # no call to liquidate: says why, opens nothing
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+        assert any("no open call" in str(n.message) for n in app._notifications)
+        await pilot.press("space", "m")  # marked, it is still no call to write about
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+
+
+async def test_an_open_call_keeps_its_row_when_its_account_becomes_incomplete(
+    desk: Desk,
+) -> None:
+    app = make_app(desk)
+    async with app.run_test(size=(160, 50)):
+        await until(lambda: "1,015.00" in row_text(app, "A1001"))
+        # A1001 now holds a stock the feed has no price for: its figures cannot be computed.
+        desk.sim.publish(
+            {
+                "positions": [
+                    {
+                        "account_id": "A1001",
+                        "symbol": "NOQ.SG",
+                        "quantity": "100",
+                        "avg_cost": "1.00",
+                    }
+                ]
+            }
+        )
+        await until(lambda: "INCOMPLETE" in row_text(app, "A1001"), seconds=3)
+        shown = row_text(app, "A1001")
+        assert "no price for NOQ.SG" in shown
+        assert "NOT CURRENT" in shown
+        assert "1,015.00?" in shown  # the last call amount, marked as not current
+        assert "Incomplete 2" in summary_text(app)  # A1001 and I7001

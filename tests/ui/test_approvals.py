@@ -199,6 +199,8 @@ async def test_a_close_asked_with_c_goes_to_approval_and_says_so(tmp_path: Path)
     async with running(state, tmp_path, operators=OPERATORS) as (app, pilot):
         await desk_ready(app)
         await until(lambda: app._current_row() is not None)
+        row = app._current_row()
+        assert row is not None
         await pilot.press("c")
         await until(lambda: isinstance(app.screen, CloseCallDialog))
         await pilot.press("space")  # the first end reason: met by deposit
@@ -207,10 +209,9 @@ async def test_a_close_asked_with_c_goes_to_approval_and_says_so(tmp_path: Path)
         await pilot.press("ctrl+s")
         await until(lambda: any("close call awaiting approval RT-AP-" in n for n in notes(app)))
         assert app.desk is not None
-        assert "A1001" in desk_of(app).engine.open_calls  # not closed until approved
-        (request,) = await desk_of(app).store.approvals.approvals_for(
-            desk_of(app).engine.open_calls["A1001"].call_id
-        )
+        open_calls = desk_of(app).engine.open_calls
+        assert open_calls[row.account_id].call_id == row.call.call_id  # not closed until approved
+        (request,) = await desk_of(app).store.approvals.approvals_for(row.call.call_id)
         assert request.details["close_reason"] == "met_by_deposit"
         assert request.details["reason"] == "deposit seen at the bank"
 

@@ -543,7 +543,8 @@ async def _with_orders(pilot: Any, url: str) -> None:
     rejected (an odd lot); then tab 6, once the fill has reached the desk."""
     app = pilot.app
     await desk_ready(app)
-    await until(lambda: app.query_one("#warnings-pane-table", LiveTable).row_count == 4)
+    # A1001, D4001, H2001, U3001 and I7001 (incomplete: no price for NOQ.SG)
+    await until(lambda: app.query_one("#warnings-pane-table", LiveTable).row_count == 5)
     await place(app, "B.SG", "200", key="RT-O-snap-1")
     await place(app, "A.SG", "100", key="RT-O-snap-2", limit="6.00")
     await place(app, "A.SG", "50", key="RT-O-snap-3")

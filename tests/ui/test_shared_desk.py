@@ -98,7 +98,10 @@ async def test_two_terminals_see_each_other_and_the_engine(shared: SharedDesk) -
         took = await until(lambda: "client calls back at 3pm" in cells(second), seconds=1.0)
         print(f"remark seen by the other terminal after {took * 1000:.0f} ms")
 
-        # A claim is one operator's, shown to everyone.
+        # A claim is one operator's, shown to everyone. (The rows are in urgency order:
+        # force call U3001 comes first, so each terminal's cursor is put on A1001.)
+        for app in (first, second):
+            assert app.query_one("#warnings-pane-table", LiveTable).move_cursor("A1001")
         await one.press("o")
         await until(lambda: OPERATOR.name in cells(second), seconds=1.0)
         await two.press("o")
