@@ -1,4 +1,5 @@
-"""Details of one margin call: fund summary, positions with cure lots, orders, timeline, remarks.
+"""Details of one margin call: fund summary, positions with the desk's least-value cure,
+orders, timeline, remarks.
 
 Pure UI: it shows what the app hands it and answers what the operator wants next —
 `"liquidate"`, `"auto_liquidate"`, `"message"`, `"remark"` (the app opens that dialog)
@@ -20,8 +21,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from risk_tui.core.cure import METHOD_WORDS, CureProposal
 from risk_tui.core.lifecycle import MarginCall
-from risk_tui.core.margin import AccountMargin, CureLine, RiskLevel, cure_plan
+from risk_tui.core.margin import AccountMargin, RiskLevel
 from risk_tui.core.model import Market
 from risk_tui.core.money import format_money, format_ratio
 from risk_tui.core.records import StoredOrder, StoredRemark, StoredSnapshot
@@ -35,6 +37,7 @@ from risk_tui.widgets.dialogs.formatting import (
     risk_words,
     state_words,
 )
+from risk_tui.widgets.dialogs.holdings import proposal_text, published_text
 from risk_tui.widgets.dialogs.remark import remark_history
 from risk_tui.widgets.render import data_text
 
@@ -48,16 +51,15 @@ _RISK_STYLE: dict[RiskLevel, str] = {
 }
 
 
-def cure_words(line: CureLine | None, lot: Decimal, illiquid: bool) -> str:
-    """`2 lots = 200` to cure by this holding alone; why not, otherwise."""
+def cure_words(quantity: Decimal | None, lot: Decimal, illiquid: bool) -> str:
+    """`1 lot = 100` of this holding in the desk's least-value cure; why not, otherwise."""
     if illiquid:
         return "suspended/delisted"
-    if line is None:
+    if quantity is None:
         return "—"
     lot = lot if lot > 0 else Decimal(1)
-    lots = format_quantity(line.quantity / lot)
-    text = f"{lots} lot{'s' if line.quantity != lot else ''} = {format_quantity(line.quantity)}"
-    return text if line.sufficient else f"all {text}: not enough"
+    lots = format_quantity(quantity / lot)
+    return f"{lots} lot{'s' if quantity != lot else ''} = {format_quantity(quantity)}"
 
 
 def _payload_money(payload: dict[str, Any], key: str, currency: str) -> Text:
@@ -150,6 +152,7 @@ class DetailsScreen(Screen[str | None]):
         max-height: 12;
     }
     DetailsScreen #remarks { height: auto; }
+    DetailsScreen #cure { height: auto; }
     """
 
     def __init__(
@@ -164,10 +167,12 @@ class DetailsScreen(Screen[str | None]):
         can_message: bool,
         *,
         can_remark: bool = True,
+        cure: CureProposal | None = None,
     ) -> None:
         super().__init__()
         self.call = call
         self.margin = margin
+        self.cure = cure  # the desk's least-value cure of the account (`DeskApi.cure`)
         self.snapshots = tuple(snapshots)
         self.remarks = tuple(remarks)
         self.orders = tuple(orders)
@@ -185,6 +190,7 @@ class DetailsScreen(Screen[str | None]):
             yield Static(id="summary")
             yield Static(Text("Positions"), classes="section-title")
             yield DataTable(id="positions", cursor_type="row", show_row_labels=False)
+            yield Static(id="cure")
             yield Static(Text("Liquidation orders"), classes="section-title")
             yield DataTable(id="orders", cursor_type="row", show_row_labels=False)
             yield Static(Text("Lifecycle timeline (snapshots)"), classes="section-title")
@@ -196,7 +202,7 @@ class DetailsScreen(Screen[str | None]):
     def on_mount(self) -> None:
         ccy = self.call.currency
         self._table("positions").add_columns(
-            "Symbol", "Qty", "Price", "Ccy", "FX", f"MV {ccy}", "IM%", "MM%", "FM%", "Cure lots"
+            "Symbol", "Qty", "Price", "Ccy", "FX", f"MV {ccy}", "IM%", "MM%", "FM%", "Cure"
         )
         self._table("orders").add_columns(*order_labels(self.call.market))
         self._table("timeline").add_columns(*timeline_labels(self.call.market, ccy))
@@ -208,9 +214,17 @@ class DetailsScreen(Screen[str | None]):
 
     # --- live updates ----------------------------------------------------------------
 
-    def update_margin(self, margin: AccountMargin | None, now: datetime | None = None) -> None:
-        """New figures from the engine: summary and positions are redrawn."""
+    def update_margin(
+        self,
+        margin: AccountMargin | None,
+        now: datetime | None = None,
+        *,
+        cure: CureProposal | None = None,
+    ) -> None:
+        """New figures from the engine (and its cure on them): summary and positions are
+        redrawn."""
         self.margin = margin
+        self.cure = cure
         if now is not None:
             self.now = aware(now)
         if self.is_mounted:
@@ -332,10 +346,11 @@ class DetailsScreen(Screen[str | None]):
     def _render_positions(self) -> None:
         table = self._table("positions")
         table.clear()
+        self.query_one("#cure", Static).update(self._cure_text())
         margin = self.margin
         if margin is None or not margin.positions:
             return
-        cures = {line.symbol: line for line in cure_plan(margin)}
+        cure = self.cure
         for p in margin.positions:
             table.add_row(
                 data_text(p.symbol),
@@ -347,8 +362,36 @@ class DetailsScreen(Screen[str | None]):
                 Text(format_ratio(p.ratios.im, 0), justify="right"),
                 Text(format_ratio(p.ratios.mm, 0), justify="right"),
                 Text(format_ratio(p.ratios.fm, 0), justify="right"),
-                Text(cure_words(cures.get(p.symbol), p.lot_size, p.illiquid)),
+                Text(
+                    cure_words(
+                        cure.quantity(p.symbol) if cure is not None else None,
+                        p.lot_size,
+                        p.illiquid,
+                    )
+                ),
             )
+
+    def _cure_text(self) -> Text:
+        """The desk's least-value cure under the positions, and the published floor."""
+        margin, cure = self.margin, self.cure
+        if margin is None or margin.incomplete is not None:
+            return Text()
+        if cure is None or not cure.in_call or not cure.meets_call or not cure.lines:
+            text = proposal_text(cure)
+        else:
+            ccy = cure.currency
+            after = cure.after
+            text = Text(
+                f"Least-value cure in whole lots ({METHOD_WORDS[cure.method]}): "
+                f"{format_money(cure.value, ccy, code=True)} → call amount after "
+                f"{format_money(after.call_amount, ccy)} (equity {format_money(after.equity, ccy)}"
+                f", MM {format_money(after.mm, ccy)})."
+            )
+        published = published_text(cure)
+        if published.plain:
+            text.append("\n")
+            text.append_text(published)
+        return text
 
     def _render_orders(self) -> None:
         table = self._table("orders")

@@ -16,6 +16,7 @@ from risk_tui.core.model import Quote
 from risk_tui.core.records import StoredOrder, StoredRemark, StoredSnapshot
 from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.screens.details import DetailsScreen
+from tests.factories import BookFigures
 from tests.ui.test_dialogs import (
     HOSTILE,
     NOW,
@@ -58,6 +59,7 @@ def details(**kw: Any) -> DetailsScreen:
         kw.pop("now", NOW),
         kw.pop("can_trade", True),
         kw.pop("can_message", True),
+        cure=kw.pop("cure", BookFigures(seed_book()).cure("A1001")),
         **kw,
     )
 
@@ -79,8 +81,11 @@ async def test_details_shows_summary_positions_orders_timeline_and_remarks() -> 
         "Cash            SGD -15,000.00",
         "Triggered     2026-03-10 09:05  since            1h 25m",
         "Deadline      2026-03-12 15:00                   SG time, 2d 04h 30m left",
-        "2 lots = 200",  # B.SG: the cure by this holding alone
-        "7 lots = 700",
+        # The least-value cure: a lot of each (2,450.00), not 2 lots of B (3,900.00).
+        "30%  25%  20%  1 lot = 100",
+        "50%  45%  40%  1 lot = 100",
+        "Least-value cure in whole lots (exact search): SGD 2,450.00 → call amount after 0.00",
+        "Broker's published minimum (call ÷ IM ratio), not a cure: B.SG 2,030.00 · A.SG 3,383.33",
         "partially_filled",
         "990.50",
         "EXCEPTION  chased",

@@ -1,8 +1,9 @@
 """The desk's dialogs: cancel, the happy paths, idempotency keys, validation, inert data, snapshots.
 
 Each dialog is pushed by a tiny host app with a callback and driven with `Pilot`. The
-seed example (SPEC.md): cash −15,000 SGD, A 1,000 @ 5.00 (IM 30 %), B 1,000 @ 19.50
-(IM 50 %): equity 9,500, call 1,015.00, and B alone cures it with 200 shares.
+seed example (SPEC.md): cash −15,000 SGD, A 1,000 @ 5.00 (MM 25 %), B 1,000 @ 19.50
+(MM 45 %): equity 9,500, call 1,015.00. The least-value cure in whole lots sells 100 A
+and 100 B (2,450.00); 700 A alone leaves 70.00 to collect.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from risk_tui.core.actions import (
     AutoCondition,
     AutoLiquidationPlan,
     MessageIntent,
-    OrderIntent,
     PlanLine,
     SendState,
 )
@@ -51,7 +51,7 @@ from risk_tui.widgets.dialogs import (
     RemarkDialog,
 )
 from risk_tui.widgets.dialogs.base import MarkCheckbox, Problems
-from tests.factories import OPERATOR, VIEWER, make_call
+from tests.factories import OPERATOR, VIEWER, BookFigures, make_call
 
 SG = MARKET_TZ[Market.SG]
 NOW = datetime(2026, 3, 10, 10, 30, tzinfo=SG)  # a Tuesday morning in Singapore
@@ -187,12 +187,18 @@ async def type_into(pilot: Any, field: Input, text: str) -> None:
     await pilot.press("end", "ctrl+u", *text)
 
 
+ENGAGED = "KILL SWITCH engaged by sue at 2026-03-10 02:15 UTC: liquidations blocked"
+
+
 def liquidate(**kw: Any) -> LiquidateDialog:
+    book = kw.pop("book", None) or seed_book()
     return LiquidateDialog(
         kw.pop("call", seed_call()),
-        kw.pop("margin", seed_margin()),
+        seed_margin(book),
         kw.pop("actor", TRADER),
         kw.pop("working", ()),
+        figures=BookFigures(book),
+        halted=kw.pop("halted", None),
         new_order_id=kw.pop("new_order_id", ids("RT-O-")),
     )
 
@@ -220,7 +226,7 @@ async def test_liquidate_escape_cancels_from_the_review_step_too() -> None:
     assert app.results == [None]
 
 
-async def test_liquidate_seed_example_sells_200_b_after_review() -> None:
+async def test_liquidate_opens_on_the_least_value_cure_and_sends_it_after_review() -> None:
     dialog = liquidate()
     app = Host(dialog)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -228,54 +234,105 @@ async def test_liquidate_seed_example_sells_200_b_after_review() -> None:
         assert isinstance(app.focused, MarkCheckbox)  # focus starts on the first control
         assert app.focused.id == "pick-0"
         checks = {c.id: c.value for c in dialog.query(MarkCheckbox)}
-        assert checks == {"pick-0": False, "pick-1": True}  # B alone cures, highest IM
-        assert dialog.query_one("#qty-0", Input).value == "700"  # A's own cure, shown
-        assert dialog.query_one("#qty-1", Input).value == "200"
+        assert checks == {"pick-0": True, "pick-1": True}  # 100 A + 100 B: 2,450.00
+        assert dialog.query_one("#qty-0", Input).value == "100"
+        assert dialog.query_one("#qty-1", Input).value == "100"
+        assert static_text(dialog, "#proposal") == (
+            "Preselected: least-value cure in whole lots, SGD 2,450.00 (exact search)."
+        )
         await pilot.press("ctrl+r")
         review = static_text(dialog, "#review-text")
-        for words in ("A1001", "Tan Mei Ling", "SELL", "B.SG", "200 shares", "SGD 3,900.00"):
-            assert words in review
+        for words in (
+            "A1001",
+            "Tan Mei Ling",
+            "SELL         A.SG              100 shares   est. SGD 500.00",
+            "SELL         B.SG              100 shares   est. SGD 1,950.00",
+            "Total estimated value SGD 2,450.00",
+            "After: equity SGD 9,500.00 · MM SGD 9,022.50 · watch (equity below IM)",
+            "Meets the call: call amount after 0.00.",
+        ):
+            assert words in review, words
         assert app.results == []  # reviewing sends nothing
         await pilot.press("ctrl+s")
         await pilot.pause()
-    assert app.results == [
-        [
-            OrderIntent(
-                client_order_id="RT-O-0001",
-                account_id="A1001",
-                symbol="B.SG",
-                side=Side.SELL,
-                quantity=D("200"),
-                order_type="market",
-                limit_price=None,
-                reason="margin_call",
-                reference="MC20260310-A1001-0001",
-                operator="alice",
-            )
-        ]
+    assert [(i.client_order_id, i.symbol, i.side, i.quantity) for i in app.results[0]] == [
+        ("RT-O-0000", "A.SG", Side.SELL, D("100")),
+        ("RT-O-0001", "B.SG", Side.SELL, D("100")),
     ]
+    assert {(i.order_type, i.reason, i.reference, i.operator) for i in app.results[0]} == {
+        ("market", "margin_call", "MC20260310-A1001-0001", "alice")
+    }
 
 
-async def test_liquidate_covers_line_follows_the_quantity() -> None:
+async def test_liquidate_after_figures_and_notes_follow_the_quantities() -> None:
+    """The issue's A1001 case: 700 A "cured alone" by value × IM ratio; the desk's
+    recomputed call after it is 70.00, and the note says so when the quantity changes."""
     dialog = liquidate()
+    app = Host(dialog)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        assert static_text(dialog, "#after") == (
+            "After: equity SGD 9,500.00 · MM SGD 9,022.50 · watch (equity below IM)"
+        )
+        assert static_text(dialog, "#verdict") == (
+            "Meets the call: call amount after 0.00 · est. SGD 2,450.00 at last prices"
+        )
+        assert static_text(dialog, "#published") == (
+            "Broker's published minimum (call ÷ IM ratio), not a cure: "
+            "B.SG 2,030.00 · A.SG 3,383.33"
+        )
+        dialog.query_one("#pick-1", MarkCheckbox).value = False
+        await type_into(pilot, dialog.query_one("#qty-0", Input), "700")
+        await pilot.pause()
+        assert static_text(dialog, "#verdict") == (
+            "Leaves SGD 70.00 to collect · est. SGD 3,500.00 at last prices"
+        )
+        # Equity is back above MM (watch), yet the buffer leaves 70.00: the call stays open.
+        assert "MM SGD 9,150.00 · watch" in static_text(dialog, "#after")
+        assert "−945.00" in screen_text(app)
+        assert "cures alone" not in screen_text(app).split("B.SG")[0]
+        await type_into(pilot, dialog.query_one("#qty-0", Input), "800")
+        await pilot.pause()
+        assert static_text(dialog, "#verdict").startswith("Meets the call")
+        assert "cures alone" in screen_text(app).split("B.SG")[0]
+        await type_into(pilot, dialog.query_one("#qty-0", Input), "300")
+        await pilot.pause()
+        assert static_text(dialog, "#verdict").startswith("Leaves SGD 610.00 to collect")
+        assert "−405.00" in screen_text(app)
+
+
+async def test_liquidate_says_when_selling_everything_cannot_cure() -> None:
+    book = seed_book()
+    book.set_cash(CashBalance("A1001", "SGD", D("-30000.00")))  # equity −5,500
+    dialog = liquidate(book=book)
+    app = Host(dialog)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        assert static_text(dialog, "#proposal") == (
+            "Selling everything cannot cure: SGD 5,500.00 short (every whole lot preselected)."
+        )
+        assert [dialog.query_one(f"#qty-{i}", Input).value for i in (0, 1)] == ["1,000", "1,000"]
+        assert static_text(dialog, "#verdict").startswith("Leaves SGD 5,500.00 to collect")
+
+
+async def test_an_engaged_kill_switch_shows_and_refuses_the_review() -> None:
+    dialog = liquidate(halted=ENGAGED)
     app = Host(dialog)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        covers = static_text(dialog, "#covers")
-        assert covers == "Covers SGD 1,950.00 of the call amount SGD 1,015.00 (192.12%)."
-        assert static_text(dialog, "#covers-value").startswith("Meets the call")
-        await type_into(pilot, dialog.query_one("#qty-1", Input), "100")
+        assert ENGAGED in screen_text(app)  # shown as the dialog opens
+        await pilot.press("ctrl+r")
         await pilot.pause()
-        covers = static_text(dialog, "#covers")
-        assert covers == "Covers SGD 975.00 of the call amount SGD 1,015.00 (96.06%)."
-        assert static_text(dialog, "#covers-value").startswith("Short of the call by SGD 40.00")
-        dialog.query_one("#pick-0", MarkCheckbox).value = True  # add A's 700 (1,050)
+        assert not dialog.reviewing
+        assert f"Error: {ENGAGED} — no liquidation can be reviewed or sent" in problems_text(dialog)
+        await pilot.press("ctrl+s")
         await pilot.pause()
-        assert "SGD 2,025.00 of the call amount" in static_text(dialog, "#covers")
+    assert app.results == []
 
 
 async def test_liquidate_keys_are_minted_once_however_often_confirmed() -> None:
-    dialog = LiquidateDialog(seed_call(), seed_margin(), TRADER)  # the real key factory
+    # The real key factory.
+    dialog = LiquidateDialog(seed_call(), seed_margin(), TRADER, figures=BookFigures(seed_book()))
     app = Host(dialog)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
@@ -291,7 +348,7 @@ async def test_liquidate_keys_are_minted_once_however_often_confirmed() -> None:
         await pilot.press("ctrl+r", "ctrl+s", "ctrl+s")  # a doubled confirm
         await pilot.pause()
     assert len(app.results) == 1  # answered once
-    (intent,) = app.results[0]
+    intent = next(i for i in app.results[0] if i.symbol == "B.SG")
     assert intent.client_order_id == key
     assert intent.quantity == D("300")
 
@@ -340,15 +397,17 @@ async def test_liquidate_nothing_selected_is_an_error() -> None:
     dialog = liquidate()
     app = Host(dialog)
     async with app.run_test(size=(100, 30)) as pilot:
+        dialog.query_one("#pick-0", MarkCheckbox).value = False
         dialog.query_one("#pick-1", MarkCheckbox).value = False
         await pilot.press("ctrl+r")
         assert "Error: select at least one holding" in problems_text(dialog)
 
 
 async def test_liquidate_an_odd_lot_is_fine_when_closing_the_whole_position() -> None:
-    dialog = liquidate(margin=seed_margin(seed_book(b_quantity="1050")))
+    dialog = liquidate(book=seed_book(b_quantity="1050"))
     app = Host(dialog)
     async with app.run_test(size=(100, 30)) as pilot:
+        dialog.query_one("#pick-0", MarkCheckbox).value = False
         await type_into(pilot, dialog.query_one("#qty-1", Input), "1050")
         await pilot.press("ctrl+r", "ctrl+s")
         await pilot.pause()
@@ -359,6 +418,14 @@ async def test_liquidate_counts_working_orders_against_the_holding() -> None:
     dialog = liquidate(working=[working_order("B.SG", "900", filled="0")])
     app = Host(dialog)
     async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        # 900 B working take 8,248.50 off the call once filled: nothing more to sell.
+        assert static_text(dialog, "#proposal") == (
+            "The working orders meet the call once filled: nothing more to sell."
+        )
+        assert static_text(dialog, "#after").startswith("After this and the working orders:")
+        assert not dialog.query_one("#pick-1", MarkCheckbox).value
+        dialog.query_one("#pick-1", MarkCheckbox).value = True
         await type_into(pilot, dialog.query_one("#qty-1", Input), "200")
         await pilot.press("ctrl+r")
         assert (
@@ -380,7 +447,7 @@ async def test_liquidate_short_is_bought_back_and_suspended_cannot_be_chosen() -
     book.quotes["S.SG"] = Quote("S.SG", D("10.00"))
     book.set_position(Position("A1001", "C.SG", D("500")))
     book.set_position(Position("A1001", "S.SG", D("-300")))
-    dialog = liquidate(margin=seed_margin(book))
+    dialog = liquidate(book=book)
     app = Host(dialog)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.pause()
@@ -399,7 +466,7 @@ async def test_liquidate_short_is_bought_back_and_suspended_cannot_be_chosen() -
 async def test_liquidate_on_incomplete_figures_offers_nothing() -> None:
     book = seed_book()
     del book.quotes["B.SG"]
-    dialog = liquidate(margin=seed_margin(book))
+    dialog = liquidate(book=book)
     app = Host(dialog)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
@@ -410,26 +477,32 @@ async def test_liquidate_on_incomplete_figures_offers_nothing() -> None:
 
 @pytest.mark.parametrize("actor", [OPERATOR, VIEWER])
 def test_liquidate_refuses_non_trading_roles(actor: Actor) -> None:
+    figures = BookFigures(seed_book())
     with pytest.raises(NotPermitted, match="may not place liquidation orders"):
-        LiquidateDialog(seed_call(), seed_margin(), actor)
+        LiquidateDialog(seed_call(), seed_margin(), actor, figures=figures)
     with pytest.raises(NotPermitted, match="may not schedule"):
-        AutoLiquidationDialog(seed_call(), seed_margin(), actor, NOW)
+        AutoLiquidationDialog(seed_call(), seed_margin(), actor, NOW, figures=figures)
 
 
 def test_liquidate_refuses_figures_of_another_account() -> None:
     with pytest.raises(ValueError, match="figures of A1001"):
-        LiquidateDialog(seed_call(account_id="B2002"), seed_margin(), TRADER)
+        LiquidateDialog(
+            seed_call(account_id="B2002"), seed_margin(), TRADER, figures=BookFigures(seed_book())
+        )
 
 
 # --- AutoLiquidationDialog -----------------------------------------------------------
 
 
 def auto(**kw: Any) -> AutoLiquidationDialog:
+    book = kw.pop("book", None) or seed_book()
     return AutoLiquidationDialog(
         kw.pop("call", seed_call()),
-        kw.pop("margin", seed_margin()),
+        seed_margin(book),
         kw.pop("actor", TRADER),
         kw.pop("now", NOW),
+        figures=BookFigures(book),
+        halted=kw.pop("halted", None),
         new_id=kw.pop("new_id", ids("RT-A-")),
     )
 
@@ -467,12 +540,26 @@ async def test_auto_schedules_a_plan_with_a_moved_deadline() -> None:
             account_id="A1001",
             execute_at=datetime(2026, 3, 10, 15, 0, tzinfo=SG),
             condition=AutoCondition.BELOW_FM,
-            lines=(PlanLine("B.SG", Side.SELL, D("200")),),
+            lines=(PlanLine("A.SG", Side.SELL, D("100")), PlanLine("B.SG", Side.SELL, D("100"))),
             operator="alice",
             moved_deadline=datetime(2026, 3, 13, 15, 0, tzinfo=SG),
             deadline_reason="client abroad",
         )
     ]
+
+
+async def test_auto_shows_the_cure_and_refuses_review_under_the_kill_switch() -> None:
+    dialog = auto(halted=ENGAGED)
+    app = Host(dialog)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        assert ENGAGED in screen_text(app)
+        assert static_text(dialog, "#verdict").startswith("Meets the call")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert not dialog.reviewing
+        assert "no liquidation can be reviewed or sent" in problems_text(dialog)
+    assert app.results == []
 
 
 async def test_auto_defaults_to_the_deadline_while_still_in_call() -> None:
@@ -671,10 +758,12 @@ async def test_remark_exception_needs_a_reason() -> None:
 
 def hostile_dialogs() -> dict[str, Callable[[], Screen[Any]]]:
     call = seed_call(client_name=HOSTILE, remark=HOSTILE)
-    margin = seed_margin(seed_book(client_name=HOSTILE))
+    book = seed_book(client_name=HOSTILE)
+    margin = seed_margin(book)
+    figures = BookFigures(book)
     return {
-        "liquidate": lambda: LiquidateDialog(call, margin, TRADER),
-        "auto": lambda: AutoLiquidationDialog(call, margin, TRADER, NOW),
+        "liquidate": lambda: LiquidateDialog(call, margin, TRADER, figures=figures, halted=HOSTILE),
+        "auto": lambda: AutoLiquidationDialog(call, margin, TRADER, NOW, figures=figures),
         "message": lambda: MessageDialog([(call, margin)], TRADER, NOW),
         "message-many": lambda: MessageDialog(
             [(call, margin), (replace(call, call_id="C2"), None)], TRADER, NOW
