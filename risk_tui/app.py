@@ -451,7 +451,7 @@ class RiskApp(App[int]):
             can_trade=allowed(role, Intent.LIQUIDATE),
             can_message=allowed(role, Intent.MESSAGE),
             can_remark=allowed(role, Intent.REMARK),
-            cure=desk.cure(account_id),
+            figures=desk,
         )
         dismissed = self.push_screen(screen, wait_for_dismiss=True)
         details = await desk.call_details(call.call_id)

@@ -25,6 +25,7 @@ from risk_tui.widgets.dialogs import (
     RemarkDialog,
 )
 from risk_tui.widgets.dialogs.call_change import CloseCallDialog, MoveDeadlineDialog
+from risk_tui.widgets.dialogs.holdings import worked
 from risk_tui.widgets.dialogs.kill_switch import KillSwitchDialog, liquidation_halt
 from risk_tui.widgets.host import DeskHost
 
@@ -68,11 +69,7 @@ class CallDialogs:
         if not allowed(self.host.actor.role, Intent.LIQUIDATE):
             self.host.refuse("liquidate")
             return
-        working = [
-            o
-            for o in await self.host.desk.orders_for_call(row.call.call_id)
-            if o.status in ("working", "partially_filled")
-        ]
+        working = worked(await self.host.desk.orders_for_call(row.call.call_id))
         desk = self.host.desk
         halted = await liquidation_halt(desk)
         margin = self._margin(account_id) or margin  # the figures now, after the awaits

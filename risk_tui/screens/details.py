@@ -4,6 +4,10 @@ orders, timeline, remarks.
 Pure UI: it shows what the app hands it and answers what the operator wants next —
 `"liquidate"`, `"auto_liquidate"`, `"message"`, `"remark"` (the app opens that dialog)
 or None (back). `update_margin` and friends let the app refresh figures live.
+
+The cure under the positions is the desk's (`DeskApi.cure`), asked again whenever the
+figures or the orders change, with the call's working orders counted as traded — the
+same proposal the liquidate dialog opens on.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from risk_tui.core.margin import AccountMargin, RiskLevel
 from risk_tui.core.model import Market
 from risk_tui.core.money import format_money, format_ratio
 from risk_tui.core.records import StoredOrder, StoredRemark, StoredSnapshot
+from risk_tui.desk.api import TradeFigures
 from risk_tui.widgets.dialogs.formatting import (
     aware,
     format_elapsed,
@@ -37,7 +42,12 @@ from risk_tui.widgets.dialogs.formatting import (
     risk_words,
     state_words,
 )
-from risk_tui.widgets.dialogs.holdings import proposal_text, published_text
+from risk_tui.widgets.dialogs.holdings import (
+    pending_lines,
+    proposal_text,
+    published_text,
+    worked,
+)
 from risk_tui.widgets.dialogs.remark import remark_history
 from risk_tui.widgets.render import data_text
 
@@ -167,15 +177,16 @@ class DetailsScreen(Screen[str | None]):
         can_message: bool,
         *,
         can_remark: bool = True,
-        cure: CureProposal | None = None,
+        figures: TradeFigures | None = None,
     ) -> None:
         super().__init__()
         self.call = call
         self.margin = margin
-        self.cure = cure  # the desk's least-value cure of the account (`DeskApi.cure`)
+        self.figures = figures  # the desk, asked for the account's cure
         self.snapshots = tuple(snapshots)
         self.remarks = tuple(remarks)
         self.orders = tuple(orders)
+        self.cure = self._ask_cure()
         self.now = aware(now)
         self.can_trade = can_trade
         self.can_message = can_message
@@ -214,17 +225,11 @@ class DetailsScreen(Screen[str | None]):
 
     # --- live updates ----------------------------------------------------------------
 
-    def update_margin(
-        self,
-        margin: AccountMargin | None,
-        now: datetime | None = None,
-        *,
-        cure: CureProposal | None = None,
-    ) -> None:
-        """New figures from the engine (and its cure on them): summary and positions are
-        redrawn."""
+    def update_margin(self, margin: AccountMargin | None, now: datetime | None = None) -> None:
+        """New figures from the engine: the cure is asked again; summary and positions
+        are redrawn."""
         self.margin = margin
-        self.cure = cure
+        self.cure = self._ask_cure()
         if now is not None:
             self.now = aware(now)
         if self.is_mounted:
@@ -241,8 +246,18 @@ class DetailsScreen(Screen[str | None]):
 
     def update_orders(self, orders: Sequence[StoredOrder]) -> None:
         self.orders = tuple(orders)
+        self.cure = self._ask_cure()  # the working orders count as traded
         if self.is_mounted:
+            self._render_positions()
             self._render_orders()
+
+    def _ask_cure(self) -> CureProposal | None:
+        """The desk's least-value cure on the figures now, the call's working orders
+        counted as traded; None without a desk or figures."""
+        margin, figures = self.margin, self.figures
+        if figures is None or margin is None or margin.incomplete is not None:
+            return None
+        return figures.cure(margin.account_id, pending_lines(margin, worked(self.orders)))
 
     def update_history(
         self, snapshots: Sequence[StoredSnapshot], remarks: Sequence[StoredRemark]
@@ -385,7 +400,8 @@ class DetailsScreen(Screen[str | None]):
                 f"Least-value cure in whole lots ({METHOD_WORDS[cure.method]}): "
                 f"{format_money(cure.value, ccy, code=True)} → call amount after "
                 f"{format_money(after.call_amount, ccy)} (equity {format_money(after.equity, ccy)}"
-                f", MM {format_money(after.mm, ccy)})."
+                f", MM {format_money(after.mm, ccy)})"
+                + (", counting the working orders as filled." if cure.pending else ".")
             )
         published = published_text(cure)
         if published.plain:

@@ -50,6 +50,8 @@ from risk_tui.widgets.render import data_text
 
 # Broker statuses after which an order no longer holds any quantity.
 _DONE_STATUSES = frozenset({"filled", "cancelled", "rejected"})
+# Broker statuses of an order the broker still works.
+_WORKED_STATUSES = frozenset({"working", "partially_filled"})
 
 PUBLISHED_SHOWN = 3  # holdings named on the published-minimum line
 
@@ -102,6 +104,11 @@ def open_quantity(order: StoredOrder) -> Decimal:
     if order.send_state is SendState.FAILED or (order.status or "") in _DONE_STATUSES:
         return ZERO
     return max(ZERO, order.quantity - order.filled_quantity)
+
+
+def worked(orders: Sequence[StoredOrder]) -> list[StoredOrder]:
+    """The orders the broker still works: what a dialog and the details count as pending."""
+    return [order for order in orders if order.status in _WORKED_STATUSES]
 
 
 def pending_lines(margin: AccountMargin, working: Sequence[StoredOrder]) -> tuple[TradeLine, ...]:
@@ -522,4 +529,5 @@ __all__ = [
     "published_text",
     "quantity_problems",
     "verdict_text",
+    "worked",
 ]
