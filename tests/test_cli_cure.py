@@ -6,11 +6,25 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 
+from risk_tui.cli.cure import render_table
 from risk_tui.config import load_settings
+from risk_tui.core.cure import propose_cure, published_minimum_entries
+from risk_tui.core.margin import CallFormula, CallPolicy
+from risk_tui.core.model import (
+    Account,
+    AccountKind,
+    Book,
+    CashBalance,
+    Instrument,
+    Market,
+    Position,
+    Quote,
+)
 from risk_tui.core.money import money_str
 from risk_tui.sim.app import SimState
 from tests.brute_cure import brute_force
@@ -141,3 +155,25 @@ def test_cure_with_an_unusable_feed_or_database(feed_url: str, tmp_path: Path) -
     )
     assert bad.returncode == 4, bad.stderr
     assert bad.stderr.startswith("risk-tui: database")
+
+
+def test_the_published_minimum_of_many_holdings_is_packed_whole_into_80_columns() -> None:
+    book = Book()
+    book.accounts["P1"] = Account("P1", "P", AccountKind.MARGIN, "HKD", Market.HK)
+    for i in range(9):
+        symbol = f"{1000 + i}.HK"
+        book.instruments[symbol] = Instrument(
+            symbol, symbol, Market.HK, "HKD", D(100), D("0.5"), D("0.45"), D("0.4")
+        )
+        book.quotes[symbol] = Quote(symbol, D("123.45") + i)
+        book.set_position(Position("P1", symbol, D(1000)))
+    book.set_cash(CashBalance("P1", "HKD", D("-700000")))
+    proposal = propose_cure(book, "P1", CallPolicy(CallFormula.IM), open_call=True)
+    entries = published_minimum_entries(proposal)
+    assert len(entries) == 9
+    table = render_table(proposal, "P")
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    packed = lines[lines.index("Broker's published minimum (call ÷ IM ratio), not a cure:") + 1 :]
+    assert len(packed) > 1  # more than one line of them, each entry whole on one
+    assert [e for line in packed for e in line.strip().split(" · ")] == entries

@@ -21,7 +21,7 @@ from risk_tui.core.cure import (
     METHOD_WORDS,
     PUBLISHED_MINIMUM_LABEL,
     CureProposal,
-    published_minimum_items,
+    published_minimum_entries,
 )
 from risk_tui.core.model import Side
 from risk_tui.core.money import format_money, money_str
@@ -29,6 +29,8 @@ from risk_tui.widgets.render import data_text
 
 FORMATS = ("table", "json")
 WIDTH = 80  # the table fits an 80-column terminal
+INDENT = "  "
+SEPARATOR = " · "
 
 
 def cure_object(proposal: CureProposal, as_of: datetime | None = None) -> dict[str, Any]:
@@ -147,11 +149,23 @@ def render_table(proposal: CureProposal, client_name: str, as_of: datetime | Non
     else:
         verdict = f"Nothing to sell: call amount {left}."
     console.print(Text(verdict))
-    published = published_minimum_items(proposal)
-    if published:
+    entries = published_minimum_entries(proposal)
+    if entries:
         console.print(Text(f"{PUBLISHED_MINIMUM_LABEL}:"))
-        console.print(Text(f"  {published}"))
+        for packed in _packed(entries, WIDTH - len(INDENT)):
+            console.print(Text(f"{INDENT}{packed}"))
     return out.getvalue()
+
+
+def _packed(entries: list[str], width: int) -> list[str]:
+    """The entries joined by ` · `, as many to a line as fit in `width`; never split."""
+    lines: list[str] = []
+    for entry in entries:
+        if lines and len(lines[-1]) + len(SEPARATOR) + len(entry) <= width:
+            lines[-1] += SEPARATOR + entry
+        else:
+            lines.append(entry)
+    return lines
 
 
 def render(

@@ -303,16 +303,22 @@ def published_minimum(result: AccountMargin) -> tuple[PublishedMinimum, ...]:
 PUBLISHED_MINIMUM_LABEL = "Broker's published minimum (call ÷ IM ratio), not a cure"
 
 
-def published_minimum_items(proposal: CureProposal, shown: int | None = None) -> str:
-    """`B.SG 2,030.00 · A.SG 3,383.33`: the published minimum per holding, smallest
-    first, symbols sanitised for a terminal; empty when there is none."""
+def published_minimum_entries(proposal: CureProposal) -> list[str]:
+    """`["B.SG 2,030.00", "A.SG 3,383.33"]`: the published minimum per holding, smallest
+    first, symbols sanitised for a terminal."""
     floors = sorted(proposal.published_minimum, key=lambda floor: floor.value)
-    named = [
+    return [
         f"{sanitize(floor.symbol)} {format_money(floor.value, proposal.currency)}"
-        for floor in floors[:shown]
+        for floor in floors
     ]
-    more = " · …" if shown is not None and len(floors) > shown else ""
-    return " · ".join(named) + more
+
+
+def published_minimum_items(proposal: CureProposal, shown: int | None = None) -> str:
+    """`B.SG 2,030.00 · A.SG 3,383.33`: the first `shown` entries (all when None), `…`
+    for the rest; empty when there is none."""
+    entries = published_minimum_entries(proposal)
+    more = " · …" if shown is not None and len(entries) > shown else ""
+    return " · ".join(entries[:shown]) + more
 
 
 def published_minimum_line(proposal: CureProposal, shown: int | None = None) -> str:
@@ -482,6 +488,7 @@ __all__ = [
     "post_trade",
     "propose_cure",
     "published_minimum",
+    "published_minimum_entries",
     "published_minimum_items",
     "published_minimum_line",
 ]

@@ -324,7 +324,9 @@ async def test_an_engaged_kill_switch_shows_and_refuses_the_review() -> None:
         await pilot.press("ctrl+r")
         await pilot.pause()
         assert not dialog.reviewing
-        assert f"Error: {ENGAGED} — no liquidation can be reviewed or sent" in problems_text(dialog)
+        assert "Error: halted (see above): no liquidation can be reviewed or sent" in (
+            problems_text(dialog)
+        )
         await pilot.press("ctrl+s")
         await pilot.pause()
     assert app.results == []

@@ -22,10 +22,11 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, ContentSwitcher, Input, RadioButton, Static
 
 from risk_tui.core.roles import Actor, Intent, refusal
-from risk_tui.core.text import sanitize
 from risk_tui.widgets.render import data_text
 
 ResultT = TypeVar("ResultT")
+
+HALTED_PROBLEM = "halted (see above): no liquidation can be reviewed or sent"
 
 
 class NotPermitted(PermissionError):
@@ -217,10 +218,11 @@ class ReviewedDialog(DialogScreen[ResultT], Generic[ResultT]):
         self.halted = halted
 
     def halt_problems(self) -> list[str]:
-        """The halt as a reason the entries cannot be reviewed (none when not halted)."""
+        """The halt as a reason the entries cannot be reviewed (none when not halted): one
+        short line, the halt itself being shown in full at the top of the dialog."""
         if self.halted is None:
             return []
-        return [f"{sanitize(self.halted)} — no liquidation can be reviewed or sent"]
+        return [HALTED_PROBLEM]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as frame:
