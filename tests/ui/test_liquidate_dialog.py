@@ -26,6 +26,7 @@ from risk_tui.widgets.dialogs import (
     NotPermitted,
 )
 from risk_tui.widgets.dialogs.base import MarkCheckbox
+from risk_tui.widgets.whole import fitting
 from tests.factories import OPERATOR, VIEWER, BookFigures
 from tests.ui.test_dialogs import (
     ENGAGED,
@@ -293,7 +294,7 @@ async def test_liquidate_short_is_bought_back_and_suspended_cannot_be_chosen() -
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.pause()
         assert not dialog.query("#pick-2")  # C.SG: suspended, no checkbox
-        assert "suspended/delisted: cannot trade" in screen_text(app)
+        assert "suspended/delisted" in screen_text(app)
         assert "[-] C.SG" in screen_text(app)
         for check in dialog.query(MarkCheckbox):
             check.value = check.id == "pick-3"
@@ -330,3 +331,31 @@ def test_liquidate_refuses_figures_of_another_account() -> None:
         LiquidateDialog(
             seed_call(account_id="B2002"), seed_margin(), TRADER, figures=BookFigures(seed_book())
         )
+
+
+async def test_figures_in_the_rows_are_shown_whole_or_not_at_all_at_80x24() -> None:
+    # A big account: B.SG 100,000 @ 38.00, the cure sells 27,000 (1,026,000.00).
+    book = seed_book(b_quantity="100000")
+    book.quotes["B.SG"] = Quote("B.SG", D("38.00"))
+    book.set_cash(CashBalance("A1001", "SGD", D("-2500000")))
+    app = Host(liquidate(book=book))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        row = next(line for line in screen_text(app).splitlines() if "B.SG" in line)
+        assert "27,000" in row
+        assert " 1,026,000.00 " in row  # whole: a 12-wide cell drew "1,026,000.0"
+        # −482,220.00 off the call does not fit the note at 80 columns: not shown cut.
+        assert row.split("1,026,000.00", 1)[1].split() == ["…", "█"]
+    app = Host(liquidate(book=book))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        row = next(line for line in screen_text(app).splitlines() if "B.SG" in line)
+        assert "1,026,000.00 −482,220.00" in row
+
+
+@pytest.mark.parametrize(
+    ("width", "shown"),
+    [(30, "100 working, −1,015.00"), (20, "100 working"), (3, "…"), (0, "")],
+)
+def test_a_whole_cell_draws_the_first_choice_that_fits(width: int, shown: str) -> None:
+    assert fitting(("100 working, −1,015.00", "100 working"), width) == shown

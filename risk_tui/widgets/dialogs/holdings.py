@@ -47,6 +47,7 @@ from risk_tui.widgets.dialogs.formatting import (
     risk_words,
 )
 from risk_tui.widgets.render import data_text
+from risk_tui.widgets.whole import WholeCell
 
 # Broker statuses after which an order no longer holds any quantity.
 _DONE_STATUSES = frozenset({"filled", "cancelled", "rejected"})
@@ -284,8 +285,8 @@ class HoldingsEditor(Vertical):
     HoldingsEditor .lot { width: 6; text-align: right; }
     HoldingsEditor .price { width: 8; text-align: right; }
     HoldingsEditor .qty { width: 10; }
-    HoldingsEditor .value { width: 12; text-align: right; }
-    HoldingsEditor .note { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
+    HoldingsEditor .value { width: 14; text-align: right; }
+    HoldingsEditor .note { width: 1fr; }
     HoldingsEditor MarkCheckbox {
         width: 14;
         height: 1;
@@ -329,8 +330,8 @@ class HoldingsEditor(Vertical):
         self.pending = tuple(pending)
         self._checks: dict[int, MarkCheckbox] = {}
         self._inputs: dict[int, Input] = {}
-        self._values: dict[int, Static] = {}
-        self._notes: dict[int, Static] = {}
+        self._values: dict[int, WholeCell] = {}
+        self._notes: dict[int, WholeCell] = {}
         self.after: PostTrade | None = None  # the account after the selection (and pending)
         self.effects: dict[int, TradeEffect] = {}  # each typed row's line on its own
 
@@ -377,9 +378,9 @@ class HoldingsEditor(Vertical):
             label.append_text(symbol)
             yield _cell(label, "pick")
         yield _cell(side, "side")
-        yield _cell(format_quantity(holding.held), "held")
-        yield _cell(format_quantity(holding.lot), "lot")
-        yield _cell(format_price(holding.position.price), "price")
+        yield WholeCell(format_quantity(holding.held), classes="cell held")
+        yield WholeCell(format_quantity(holding.lot), classes="cell lot")
+        yield WholeCell(format_price(holding.position.price), classes="cell price")
         if holding.tradable:
             prefill = holding.prefill
             quantity = Input(
@@ -395,10 +396,11 @@ class HoldingsEditor(Vertical):
             yield quantity
         else:
             yield _cell("—", "qty")
-        value = _cell("", "value")
+        value = WholeCell(classes="cell value")
         self._values[index] = value
         yield value
-        note = _cell("suspended/delisted: cannot trade" if not holding.tradable else "", "note")
+        untradable = ("suspended/delisted: cannot trade", "suspended/delisted")
+        note = WholeCell(*(() if holding.tradable else untradable), classes="cell note")
         self._notes[index] = note
         yield note
 
@@ -474,23 +476,27 @@ class HoldingsEditor(Vertical):
         for index, holding, _, _ in self.typed():
             effect = self.effects.get(index)
             shown = format_money(effect.value, ccy) if effect is not None else "—"
-            self._values[index].update(Text(shown))
-            self._notes[index].update(Text(self._note(holding, effect)))
+            self._values[index].show(shown)
+            self._notes[index].show(*self._note(holding, effect))
         self.query_one("#after", Static).update(after_text(self.after, pending=bool(self.pending)))
         self.query_one("#verdict", Static).update(self.verdict())
 
-    def _note(self, holding: Holding, effect: TradeEffect | None) -> str:
-        notes: list[str] = []
-        if holding.working:
-            notes.append(f"{format_quantity(holding.working)} working")
+    def _note(self, holding: Holding, effect: TradeEffect | None) -> tuple[str, ...]:
+        """The row's note and shorter forms of it, longest first (a narrow terminal
+        shows the first that fits whole): what working orders hold, and what the line
+        alone does to the call."""
+        working = f"{format_quantity(holding.working)} working" if holding.working else ""
         in_call = self.proposal is not None and self.proposal.in_call
-        if effect is not None and in_call:
-            if effect.cures_alone:
-                notes.append("cures alone")
-            else:  # what the line alone takes off the call amount
-                relief = format_money(abs(effect.relief), self.margin.currency)
-                notes.append(f"{'−' if effect.relief >= 0 else '+'}{relief}")
-        return ", ".join(notes)
+        if effect is None or not in_call:
+            return (working,)
+        if effect.cures_alone:
+            effects: tuple[str, ...] = ("cures alone", "cures")
+        else:  # what the line alone takes off the call amount
+            relief = format_money(abs(effect.relief), self.margin.currency)
+            effects = (f"{'−' if effect.relief >= 0 else '+'}{relief}",)
+        if not working:
+            return effects
+        return (*(f"{working}, {words}" for words in effects), working)
 
     def selected_value(self) -> Decimal | None:
         """The estimated value of the selection at last prices, as the desk valued it."""
