@@ -19,11 +19,12 @@ TOO_WIDE = "…"
 
 
 def fitting(choices: Sequence[str], width: int) -> str:
-    """The first choice no wider than `width` cells, else `…` (nothing when width is 0)."""
+    """The first choice no wider than `width` cells, else `…`; nothing when there is no
+    choice or no width."""
     for choice in choices:
         if cell_len(choice) <= width:
             return choice
-    return TOO_WIDE if width > 0 else ""
+    return TOO_WIDE if choices and width > 0 else ""
 
 
 class WholeCell(Widget):

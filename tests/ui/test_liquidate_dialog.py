@@ -359,3 +359,19 @@ async def test_figures_in_the_rows_are_shown_whole_or_not_at_all_at_80x24() -> N
 )
 def test_a_whole_cell_draws_the_first_choice_that_fits(width: int, shown: str) -> None:
     assert fitting(("100 working, −1,015.00", "100 working"), width) == shown
+
+
+def test_a_whole_cell_without_choices_draws_nothing() -> None:
+    assert fitting((), 10) == ""
+
+
+async def test_a_suspended_row_at_80x24_says_so_in_the_room_it_has() -> None:
+    book = seed_book()
+    book.instruments["C.SG"] = instrument("C.SG", "0.50", "0.45", "0.40", suspended=True)
+    book.quotes["C.SG"] = Quote("C.SG", D("2.00"))
+    book.set_position(Position("A1001", "C.SG", D("500")))
+    app = Host(liquidate(book=book))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        row = next(line for line in screen_text(app).splitlines() if "C.SG" in line)
+    assert row.split("2.00", 1)[1].split() == ["—", "no", "trade", "█"]  # no value, no "…"

@@ -399,7 +399,7 @@ class HoldingsEditor(Vertical):
         value = WholeCell(classes="cell value")
         self._values[index] = value
         yield value
-        untradable = ("suspended/delisted: cannot trade", "suspended/delisted")
+        untradable = ("suspended/delisted: cannot trade", "suspended/delisted", "no trade")
         note = WholeCell(*(() if holding.tradable else untradable), classes="cell note")
         self._notes[index] = note
         yield note
