@@ -285,7 +285,7 @@ class HoldingsEditor(Vertical):
     HoldingsEditor .lot { width: 6; text-align: right; }
     HoldingsEditor .price { width: 8; text-align: right; }
     HoldingsEditor .qty { width: 10; }
-    HoldingsEditor .value { width: 14; text-align: right; }
+    HoldingsEditor .value { width: 13; text-align: right; }
     HoldingsEditor .note { width: 1fr; }
     HoldingsEditor MarkCheckbox {
         width: 14;
