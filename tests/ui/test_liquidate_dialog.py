@@ -8,11 +8,14 @@ least-value cure in whole lots sells 100 A and 100 B (2,450.00); 700 A alone lea
 70.00 to collect.
 """
 
+from datetime import UTC, datetime
 from decimal import Decimal as D
+from typing import cast
 
 import pytest
 from textual.widgets import Input
 
+from risk_tui.core.four_eyes import KillSwitch
 from risk_tui.core.model import (
     CashBalance,
     Position,
@@ -20,12 +23,14 @@ from risk_tui.core.model import (
     Side,
 )
 from risk_tui.core.roles import Actor
+from risk_tui.desk.api import DeskApi
 from risk_tui.widgets.dialogs import (
     AutoLiquidationDialog,
     LiquidateDialog,
     NotPermitted,
 )
 from risk_tui.widgets.dialogs.base import MarkCheckbox
+from risk_tui.widgets.dialogs.kill_switch import liquidation_halt
 from risk_tui.widgets.whole import fitting
 from tests.factories import OPERATOR, VIEWER, BookFigures
 from tests.ui.test_dialogs import (
@@ -375,3 +380,25 @@ async def test_a_suspended_row_at_80x24_says_so_in_the_room_it_has() -> None:
         await pilot.pause()
         row = next(line for line in screen_text(app).splitlines() if "C.SG" in line)
     assert row.split("2.00", 1)[1].split() == ["—", "no", "trade", "█"]  # no value, no "…"
+
+
+class _Switch:
+    """The one query `liquidation_halt` asks of the desk."""
+
+    def __init__(self, answer: KillSwitch | Exception) -> None:
+        self.answer = answer
+
+    async def kill_switch(self) -> KillSwitch:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+async def test_the_halt_a_dialog_opens_with_fails_closed() -> None:
+    engaged = KillSwitch(True, "sue", datetime(2026, 3, 10, 2, 15, tzinfo=UTC), "drill")
+    halt = await liquidation_halt(cast(DeskApi, _Switch(engaged)))
+    assert halt is not None
+    assert halt.startswith("KILL SWITCH engaged by sue at 2026-03-10 02:15 UTC")
+    assert await liquidation_halt(cast(DeskApi, _Switch(KillSwitch(False)))) is None
+    unreadable = await liquidation_halt(cast(DeskApi, _Switch(OSError("database gone"))))
+    assert unreadable == ("KILL SWITCH state cannot be read (database gone): liquidations blocked")
