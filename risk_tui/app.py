@@ -472,6 +472,7 @@ class RiskApp(App[int]):
             can_trade=allowed(role, Intent.LIQUIDATE),
             can_message=allowed(role, Intent.MESSAGE),
             can_remark=allowed(role, Intent.REMARK),
+            figures=desk,
         )
         dismissed = self.push_screen(screen, wait_for_dismiss=True)
         screen.follow_desk()

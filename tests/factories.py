@@ -1,6 +1,6 @@
 """The desk's people and records as tests build them: operators, margin calls, orders,
-snapshots and audit entries. One place, so that a new field of `MarginCall` or
-`OrderIntent` is filled in once.
+snapshots and audit entries, and the desk's trade figures on a test's own book. One
+place, so that a new field of `MarginCall` or `OrderIntent` is filled in once.
 
 Only the core's types: a core test may import this as freely as a storage or UI test.
 A test that needs another name or figure passes it (`make_call("A1001", call_id=…)`,
@@ -11,12 +11,14 @@ A test that needs another name or figure passes it (`make_call("A1001", call_id=
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from risk_tui.core.actions import OrderIntent
+from risk_tui.core.cure import CureProposal, PostTrade, TradeLine, post_trade, propose_cure
 from risk_tui.core.lifecycle import (
     AuditEntry,
     CallState,
@@ -24,8 +26,8 @@ from risk_tui.core.lifecycle import (
     SnapshotRecord,
     SnapshotScenario,
 )
-from risk_tui.core.margin import RiskLevel
-from risk_tui.core.model import AccountKind, Market, Side
+from risk_tui.core.margin import CallPolicy, RiskLevel, compute_account
+from risk_tui.core.model import AccountKind, Book, Market, Side
 from risk_tui.core.roles import Actor, Role
 
 T0 = datetime(2026, 3, 2, 1, 30, 15, 123456, tzinfo=UTC)  # microseconds: storage keeps them
@@ -140,3 +142,31 @@ def naive(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> da
     """A wall time without a zone, as a careless caller would pass one: for the tests that
     the desk refuses it."""
     return datetime(year, month, day, hour, minute, tzinfo=UTC).replace(tzinfo=None)
+
+
+# --- the desk's trade figures on a test's own book --------------------------------------------
+
+
+class BookFigures:
+    """`DeskApi.after_trades` and `DeskApi.cure` on a test's book, by the same core
+    functions the desk serves them with (`core.cure`), for dialogs built without a desk.
+    Every monitored account is taken as having an open call, as a dialog's account does."""
+
+    def __init__(self, book: Book, policy: CallPolicy | None = None) -> None:
+        self.book = book
+        self.policy = policy or CallPolicy()
+
+    def _complete(self, account_id: str) -> bool:
+        if account_id not in self.book.accounts:
+            return False
+        return compute_account(self.book, account_id, self.policy).incomplete is None
+
+    def after_trades(self, account_id: str, lines: Sequence[TradeLine]) -> PostTrade | None:
+        if not self._complete(account_id):
+            return None
+        return post_trade(self.book, account_id, self.policy, lines)
+
+    def cure(self, account_id: str, pending: Sequence[TradeLine] = ()) -> CureProposal | None:
+        if not self._complete(account_id):
+            return None
+        return propose_cure(self.book, account_id, self.policy, open_call=True, pending=pending)

@@ -93,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(report)
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+    cure = commands.add_parser(
+        "cure",
+        help="one poll, then the least-value cure in board lots for ACCOUNT and the "
+        "account after it (exit 2: no such account; 3: feed unusable or no figures for it)",
+    )
+    cure.add_argument("account", metavar="ACCOUNT", help="the account id, e.g. A1001")
+    _common(cure)
+    cure.add_argument("--format", choices=("table", "json"), default="table")
+
     demo = commands.add_parser(
         "demo",
         help="the desk on the built-in simulated feed and a local SQLite file",
@@ -228,6 +237,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "report":
         return await commands.report(settings_from(args), args.format)
+    if args.command == "cure":
+        return await commands.cure(
+            settings_from(args), args.account, args.format, operator_name(args)
+        )
     if args.command == "demo":
         return await commands.demo(args, operator_name(args))
     if args.command == "run":

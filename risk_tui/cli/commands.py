@@ -46,10 +46,13 @@ from risk_tui.cli.compose import (
 from risk_tui.cli.report import render
 from risk_tui.config import Settings
 from risk_tui.core.clock import utc_now
-from risk_tui.core.roles import Role
+from risk_tui.core.margin import is_monitored
+from risk_tui.core.roles import Actor, Role
 from risk_tui.core.text import sanitize
 from risk_tui.desk.api import DeskRole
 from risk_tui.desk.heartbeat import DESK
+from risk_tui.desk.runtime import Desk
+from risk_tui.desk.service import DeskService
 from risk_tui.feed.client import FeedAuthError, FeedUnavailable
 from risk_tui.sim.app import SimState, create_app
 from risk_tui.sim.server import listen, serve_on_loopback, serving
@@ -63,8 +66,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def report(settings: Settings, fmt: str) -> int:
-    """Poll through the robust poller until one poll succeeds or stale_after runs out."""
+@contextlib.asynccontextmanager
+async def polled_desk(settings: Settings) -> AsyncIterator[Desk]:
+    """The embedded desk after one successful poll through the robust poller (it opens and
+    ends calls with their snapshots, as any poll does), or a Failure once stale_after
+    runs out: what `report` and `cure` print from."""
     calendars = calendars_for(settings)
     async with desk_process(
         settings, calendars, role=DeskRole.EMBEDDED, broker=False
@@ -77,10 +83,51 @@ async def report(settings: Settings, fmt: str) -> int:
             raise Failure(str(denied), EXIT_FEED) from None
         except FeedUnavailable as down:
             raise Failure(f"no successful feed poll within {limit:g}s: {down}", EXIT_FEED) from None
-    if result.rejected:
-        print(f"risk-tui: {result.rejected} feed records rejected (see the log)", file=sys.stderr)
-    sys.stdout.write(render(desk.engine.view, fmt))
+        if result.rejected:
+            print(
+                f"risk-tui: {result.rejected} feed records rejected (see the log)", file=sys.stderr
+            )
+        yield desk
+
+
+async def report(settings: Settings, fmt: str) -> int:
+    """One poll, then the current warnings."""
+    async with polled_desk(settings) as desk:
+        view = desk.engine.view
+    sys.stdout.write(render(view, fmt))
     return EXIT_OK
+
+
+async def cure(settings: Settings, account_id: str, fmt: str, operator: str) -> int:
+    """One poll, then the desk's least-value cure of `account_id` (`DeskApi.cure`): a
+    query, asked as a viewer would."""
+    from risk_tui.cli.cure import render as render_cure
+
+    async with polled_desk(settings) as desk:
+        api = DeskService(desk, Actor(operator, Role.VIEWER))
+        entry = api.accounts([account_id]).get(account_id)
+        if entry is None:
+            raise Failure(f"cure: no account {account_id} in the feed", EXIT_CONFIG)
+        proposal = api.cure(account_id)
+        if proposal is None:
+            raise _no_cure(desk, account_id)
+        as_of = desk.engine.view.as_of
+    sys.stdout.write(render_cure(proposal, fmt, entry.client_name, as_of))
+    return EXIT_OK
+
+
+def _no_cure(desk: Desk, account_id: str) -> Failure:
+    """Why the desk has no cure for a known account: not monitored (a usage error), or
+    its figures cannot be computed from the feed."""
+    account = desk.engine.book.accounts[account_id]
+    if not is_monitored(account):
+        return Failure(
+            f"cure: {account_id} is a {account.kind.value} account: never in margin call",
+            EXIT_CONFIG,
+        )
+    result = desk.engine.results.get(account_id)
+    reason = (result.incomplete if result is not None else None) or "no figures"
+    return Failure(f"cure: {account_id}: its figures cannot be computed ({reason})", EXIT_FEED)
 
 
 async def run_engine(settings: Settings) -> int:

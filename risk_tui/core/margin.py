@@ -1,4 +1,4 @@
-"""The margin engine: exact market value, equity, IM/MM/FM, risk level, call amount, cure plan.
+"""The margin engine: exact market value, equity, IM/MM/FM, risk level, call amount.
 
 Pure Decimal arithmetic on one account of the Book. This is also the reference the fast
 columnar path (crash-day scale) is property-tested against.
@@ -7,11 +7,11 @@ columnar path (crash-day scale) is property-tested against.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal, localcontext
+from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Protocol
 
-from risk_tui.core.model import Account, AccountKind, Book, Instrument, Position, Side
+from risk_tui.core.model import Account, AccountKind, Book, Instrument, Position
 from risk_tui.core.money import ZERO, context, round_call_amount
 
 
@@ -61,18 +61,6 @@ class PositionMargin:
     fm: Decimal
     lot_size: Decimal
     illiquid: bool  # suspended or delisted
-
-
-@dataclass(frozen=True, slots=True)
-class CureLine:
-    """Selling (or covering) this much of one holding alone meets the call: call ÷ IM ratio."""
-
-    symbol: str
-    side: Side
-    value_needed: Decimal  # base currency, unrounded
-    quantity: Decimal  # whole board lots, capped at the holding
-    value: Decimal  # quantity × price × fx
-    sufficient: bool  # False when even the whole holding falls short
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,52 +424,3 @@ def _incomplete(account: Account, cash: dict[str, Decimal], reason: str) -> Acco
 def is_monitored(account: Account) -> bool:
     """Margin and intraday accounts are watched; cash accounts never go into call."""
     return account.kind is not AccountKind.CASH
-
-
-def cure_plan(result: AccountMargin, call_amount: Decimal | None = None) -> tuple[CureLine, ...]:
-    """Per holding, the whole board lots to sell (or buy back) that alone cure the call.
-
-    The seed's rule: the market value to sell of stock i is at least call ÷ im_ratio_i.
-    Suspended and delisted holdings cannot be sold and get no line.
-    """
-    amount = result.call_amount if call_amount is None else call_amount
-    if amount <= 0 or result.incomplete:
-        return ()
-    lines: list[CureLine] = []
-    with localcontext(context()):
-        for p in result.positions:
-            if p.illiquid or p.ratios.im <= 0 or p.price <= 0 or p.fx <= 0:
-                continue
-            value_needed = amount / p.ratios.im
-            unit_value = p.price * p.fx  # base currency per share
-            shares = (value_needed / unit_value).to_integral_value(rounding=ROUND_CEILING)
-            lot = p.lot_size if p.lot_size > 0 else Decimal(1)
-            lots = (shares / lot).to_integral_value(rounding=ROUND_CEILING)
-            quantity = lots * lot
-            held = abs(p.quantity)
-            sufficient = quantity <= held
-            quantity = min(quantity, held)
-            lines.append(
-                CureLine(
-                    symbol=p.symbol,
-                    side=Side.SELL if p.quantity > 0 else Side.BUY,
-                    value_needed=value_needed,
-                    quantity=quantity,
-                    value=quantity * unit_value,
-                    sufficient=sufficient,
-                )
-            )
-    return tuple(lines)
-
-
-def covered_amount(result: AccountMargin, quantities: dict[str, Decimal]) -> Decimal:
-    """How much of the call a chosen sale covers: Σ value_sold_i × IM ratio_i."""
-    total = ZERO
-    by_symbol = {p.symbol: p for p in result.positions}
-    with localcontext(context()):
-        for symbol, quantity in quantities.items():
-            p = by_symbol.get(symbol)
-            if p is None or quantity <= 0:
-                continue
-            total += min(quantity, abs(p.quantity)) * p.price * p.fx * p.ratios.im
-    return total

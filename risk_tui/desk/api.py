@@ -7,9 +7,10 @@ never a live object or a callback into the desk, so that the same API can later 
 from the engine to thin terminals over the network (`API_VERSION` names its shape).
 
 - **Queries** read the desk as it is now: the latest view and feed health, an account's
-  full figures, a call's snapshots, remarks and orders, a page of history, the orders
-  window, the four-eyes requests, the kill switch, the short positions, the account
-  directory.
+  full figures, the account after a set of trades and its least-value cure (the engine's
+  own computation: the terminal holds no margin formula), a call's snapshots, remarks
+  and orders, a page of history, the orders window, the four-eyes requests, the kill
+  switch, the short positions, the account directory.
 - **Commands** are the operator's intents: orders, cancels, messages, remarks, claims,
   exception flags, deadline moves, closes, auto-liquidation plans, approvals and
   rejections, the kill switch, the compliance export. They run as the operator the API
@@ -26,7 +27,7 @@ desk's role (`risk_tui.cli`) and hands it to the terminal.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -35,6 +36,7 @@ from typing import Protocol
 
 from risk_tui.core.actions import AutoLiquidationPlan, MessageIntent, OrderIntent
 from risk_tui.core.close_reasons import CloseReason
+from risk_tui.core.cure import CureProposal, PostTrade, TradeLine
 from risk_tui.core.export import Period
 from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.four_eyes import ApprovalRequest, KillSwitch
@@ -236,7 +238,28 @@ DeskEvent = ViewChanged | HealthChanged | EngineChanged | StoreChanged
 # --- the API ----------------------------------------------------------------------------------
 
 
-class DeskApi(Protocol):
+class TradeFigures(Protocol):
+    """What a liquidation dialog asks of the desk: the account after trades, and its cure.
+
+    Both are the engine's reference computation on the desk's book now
+    (`core.cure`): equity, margin and the call amount after the trades exactly as the
+    lifecycle recomputes it for the open call. None when the account is unknown, not
+    monitored, or its figures are incomplete.
+    """
+
+    def after_trades(self, account_id: str, lines: Sequence[TradeLine]) -> PostTrade | None:
+        """The account before and after `lines` (sales at the last price or their limit,
+        buys to cover likewise), each line's effect on its own. Raises
+        `core.cure.TradeError` for a line that cannot trade (more than held, wrong side)."""
+        ...
+
+    def cure(self, account_id: str, pending: Sequence[TradeLine] = ()) -> CureProposal | None:
+        """The least-value cure in whole board lots, counting `pending` (working orders)
+        as traded; nothing proposed when the account is not in call."""
+        ...
+
+
+class DeskApi(TradeFigures, Protocol):
     """The desk as the terminal of one operator sees and drives it (see the module doc)."""
 
     @property
@@ -405,5 +428,6 @@ __all__ = [
     "ShortStock",
     "ShortsOverview",
     "StoreChanged",
+    "TradeFigures",
     "ViewChanged",
 ]

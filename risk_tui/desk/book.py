@@ -27,6 +27,7 @@ import numpy as np
 
 from risk_tui.core.book import BookChanges, apply_records, book_from_snapshot, exposed_to
 from risk_tui.core.columnar import INCOMPLETE, LEVELS, ColumnarBook
+from risk_tui.core.cure import CureProposal, PostTrade, TradeLine, post_trade, propose_cure
 from risk_tui.core.deposits import ReceivedMovement
 from risk_tui.core.lifecycle import MarginCall, SnapshotRecord, SnapshotScenario
 from risk_tui.core.margin import (
@@ -34,6 +35,7 @@ from risk_tui.core.margin import (
     CallPolicy,
     MarginFigures,
     MarginVerdict,
+    MissingData,
     RiskLevel,
     compute_account,
     is_monitored,
@@ -277,6 +279,27 @@ class BookState:
         """The account's full figures now, or None when unknown or incomplete."""
         result = self.results.get(account_id)
         return result if result is not None and result.incomplete is None else None
+
+    def after_trades(self, account_id: str, lines: Sequence[TradeLine]) -> PostTrade | None:
+        """The account after `lines`, by the reference on the book now (`core.cure`);
+        None when unknown, not monitored or incomplete."""
+        if self.complete_result(account_id) is None:
+            return None
+        policy = self.policies[self.book.accounts[account_id].market]
+        return post_trade(self.book, account_id, policy, lines)
+
+    def cure(
+        self, account_id: str, *, open_call: bool, pending: Sequence[TradeLine] = ()
+    ) -> CureProposal | None:
+        """The account's least-value cure (`core.cure.propose_cure`); None when unknown,
+        not monitored or incomplete."""
+        if self.complete_result(account_id) is None:
+            return None
+        policy = self.policies[self.book.accounts[account_id].market]
+        try:
+            return propose_cure(self.book, account_id, policy, open_call=open_call, pending=pending)
+        except MissingData:  # a working order's symbol lost its price meanwhile
+            return None
 
     def account_state(
         self,

@@ -8,11 +8,12 @@ terminal receives is a live object of the desk.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 
 from risk_tui.core.actions import AutoLiquidationPlan, MessageIntent, OrderIntent
 from risk_tui.core.close_reasons import CloseReason
+from risk_tui.core.cure import CureProposal, PostTrade, TradeLine
 from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.four_eyes import ApprovalRequest, KillSwitch
 from risk_tui.core.lifecycle import MarginCall
@@ -97,6 +98,15 @@ class DeskService:
 
     def account(self, account_id: str) -> AccountMargin | None:
         return self._desk.engine.state.complete_result(account_id)
+
+    def after_trades(self, account_id: str, lines: Sequence[TradeLine]) -> PostTrade | None:
+        return self._desk.engine.state.after_trades(account_id, lines)
+
+    def cure(self, account_id: str, pending: Sequence[TradeLine] = ()) -> CureProposal | None:
+        engine = self._desk.engine
+        return engine.state.cure(
+            account_id, open_call=account_id in engine.open_calls, pending=pending
+        )
 
     def accounts(self, account_ids: Iterable[str]) -> dict[str, AccountEntry]:
         book = self._desk.engine.book

@@ -29,7 +29,8 @@ from risk_tui.widgets.dialogs import (
 )
 from risk_tui.widgets.dialogs.call_change import CloseCallDialog, MoveDeadlineDialog
 from risk_tui.widgets.dialogs.cancel_plan import CancelPlanDialog
-from risk_tui.widgets.dialogs.kill_switch import KillSwitchDialog
+from risk_tui.widgets.dialogs.holdings import worked
+from risk_tui.widgets.dialogs.kill_switch import KillSwitchDialog, liquidation_halt
 from risk_tui.widgets.host import DeskHost
 
 if TYPE_CHECKING:
@@ -80,13 +81,12 @@ class CallDialogs:
         if not allowed(self.host.actor.role, Intent.LIQUIDATE):
             self.host.refuse("liquidate")
             return
-        working = [
-            o
-            for o in await self.host.desk.orders_for_call(row.call.call_id)
-            if o.status in ("working", "partially_filled")
-        ]
+        working = worked(await self.host.desk.orders_for_call(row.call.call_id))
+        desk = self.host.desk
+        halted = await liquidation_halt(desk)
+        margin = self._margin(account_id) or margin  # the figures now, after the awaits
         intents = await self.app.push_screen_wait(
-            LiquidateDialog(row.call, margin, self.host.actor, working)
+            LiquidateDialog(row.call, margin, self.host.actor, working, figures=desk, halted=halted)
         )
         if not intents:
             return
@@ -111,18 +111,22 @@ class CallDialogs:
         if not allowed(self.host.actor.role, Intent.AUTO_LIQUIDATE):
             self.host.refuse("auto-liquidation")
             return
+        desk = self.host.desk
+        halted = await liquidation_halt(desk)
+        margin = self._margin(account_id) or margin  # the figures now, after the await
         plan = await self.app.push_screen_wait(
             AutoLiquidationDialog(
                 row.call,
                 margin,
                 self.host.actor,
                 self.host.now(),
+                figures=desk,
+                halted=halted,
                 rule=self._deadline_rule(row.call.market),
             )
         )
         if plan is None:
             return
-        desk = self.host.desk
 
         async def schedule() -> str:
             outcome = await desk.schedule_auto_liquidation(plan)

@@ -1,11 +1,16 @@
-"""Details of one margin call: fund summary, positions with cure lots, orders, messages,
-auto-liquidation plans, timeline, remarks — live, under the feed's banner.
+"""Details of one margin call: fund summary, positions with the desk's least-value cure,
+orders, messages, auto-liquidation plans, timeline, remarks — live, under the feed's
+banner.
 
 Pure UI: it shows what the app hands it and answers what the operator wants next —
 `"liquidate"`, `"auto_liquidate"`, `"message"`, `"remark"`, `"cancel_plan:<plan id>"`
 (the app opens that dialog) or None (back). The app refreshes it with every view
 (`update_call`, `update_margin`, `call_ended`), every second (`tick`: elapsed time and
 time left) and every few seconds from the database (`update_records`).
+
+The cure under the positions is the desk's (`DeskApi.cure`), asked again whenever the
+figures or the orders change, with the call's working orders counted as traded — the
+same proposal the liquidate dialog opens on.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from risk_tui.core.cure import METHOD_WORDS, CureProposal
 from risk_tui.core.lifecycle import MarginCall
-from risk_tui.core.margin import AccountMargin, CureLine, RiskLevel, cure_plan
+from risk_tui.core.margin import AccountMargin, RiskLevel
 from risk_tui.core.model import Market
 from risk_tui.core.money import format_money, format_ratio
 from risk_tui.core.records import (
@@ -36,6 +42,7 @@ from risk_tui.core.records import (
     StoredRemark,
     StoredSnapshot,
 )
+from risk_tui.desk.api import TradeFigures
 from risk_tui.widgets.dialogs.formatting import (
     aware,
     format_elapsed,
@@ -45,6 +52,12 @@ from risk_tui.widgets.dialogs.formatting import (
     local_time,
     risk_words,
     state_words,
+)
+from risk_tui.widgets.dialogs.holdings import (
+    pending_lines,
+    proposal_text,
+    published_text,
+    worked,
 )
 from risk_tui.widgets.dialogs.remark import remark_history
 from risk_tui.widgets.feed_banner import FeedBanner
@@ -67,16 +80,15 @@ _RISK_STYLE: dict[RiskLevel, str] = {
 }
 
 
-def cure_words(line: CureLine | None, lot: Decimal, illiquid: bool) -> str:
-    """`2 lots = 200` to cure by this holding alone; why not, otherwise."""
+def cure_words(quantity: Decimal | None, lot: Decimal, illiquid: bool) -> str:
+    """`1 lot = 100` of this holding in the desk's least-value cure; why not, otherwise."""
     if illiquid:
         return "suspended/delisted"
-    if line is None:
+    if quantity is None:
         return "—"
     lot = lot if lot > 0 else Decimal(1)
-    lots = format_quantity(line.quantity / lot)
-    text = f"{lots} lot{'s' if line.quantity != lot else ''} = {format_quantity(line.quantity)}"
-    return text if line.sufficient else f"all {text}: not enough"
+    lots = format_quantity(quantity / lot)
+    return f"{lots} lot{'s' if quantity != lot else ''} = {format_quantity(quantity)}"
 
 
 def _payload_money(payload: dict[str, Any], key: str, currency: str) -> Text:
@@ -206,6 +218,7 @@ class DetailsScreen(Screen[str | None]):
         max-height: 12;
     }
     DetailsScreen #remarks { height: auto; }
+    DetailsScreen #cure { height: auto; }
     """
 
     def __init__(
@@ -222,15 +235,18 @@ class DetailsScreen(Screen[str | None]):
         can_remark: bool = True,
         messages: Sequence[StoredMessage] = (),
         plans: Sequence[StoredAutoLiquidation] = (),
+        figures: TradeFigures | None = None,
     ) -> None:
         super().__init__()
         self.call = call
         self.margin = margin
+        self.figures = figures  # the desk, asked for the account's cure
         self.snapshots = tuple(snapshots)
         self.remarks = tuple(remarks)
         self.orders = tuple(orders)
         self.messages = tuple(messages)
         self.plans = tuple(plans)
+        self.cure = self._ask_cure()
         self.now = aware(now)
         self.can_trade = can_trade
         self.can_message = can_message
@@ -248,6 +264,7 @@ class DetailsScreen(Screen[str | None]):
             yield Static(id="summary")
             yield Static(Text("Positions"), classes="section-title")
             yield DataTable(id="positions", cursor_type="row", show_row_labels=False)
+            yield Static(id="cure")
             yield Static(Text("Liquidation orders"), classes="section-title")
             yield DataTable(id="orders", cursor_type="row", show_row_labels=False)
             yield Static(Text("Auto-liquidation plans (x cancels)"), classes="section-title")
@@ -263,7 +280,7 @@ class DetailsScreen(Screen[str | None]):
     def on_mount(self) -> None:
         ccy = self.call.currency
         self._table("positions").add_columns(
-            "Symbol", "Qty", "Price", "Ccy", "FX", f"MV {ccy}", "IM%", "MM%", "FM%", "Cure lots"
+            "Symbol", "Qty", "Price", "Ccy", "FX", f"MV {ccy}", "IM%", "MM%", "FM%", "Cure"
         )
         self._table("orders").add_columns(*order_labels(self.call.market))
         self._table("plans").add_columns(*plan_labels(self.call.market))
@@ -312,8 +329,10 @@ class DetailsScreen(Screen[str | None]):
     # --- live updates ----------------------------------------------------------------
 
     def update_margin(self, margin: AccountMargin | None, now: datetime | None = None) -> None:
-        """New figures from the engine: summary and positions are redrawn."""
+        """New figures from the engine: the cure is asked again; summary and positions
+        are redrawn."""
         self.margin = margin
+        self.cure = self._ask_cure()
         if now is not None:
             self.now = aware(now)
         if self.is_mounted:
@@ -330,7 +349,9 @@ class DetailsScreen(Screen[str | None]):
 
     def update_orders(self, orders: Sequence[StoredOrder]) -> None:
         self.orders = tuple(orders)
+        self.cure = self._ask_cure()  # the working orders count as traded
         if self.is_mounted:
+            self._render_positions()
             self._render_orders()
 
     def update_records(
@@ -364,6 +385,14 @@ class DetailsScreen(Screen[str | None]):
         self.now = aware(now)
         if self.is_mounted:
             self._render_summary()
+
+    def _ask_cure(self) -> CureProposal | None:
+        """The desk's least-value cure on the figures now, the call's working orders
+        counted as traded; None without a desk or figures."""
+        margin, figures = self.margin, self.figures
+        if figures is None or margin is None or margin.incomplete is not None:
+            return None
+        return figures.cure(margin.account_id, pending_lines(margin, worked(self.orders)))
 
     def update_history(
         self, snapshots: Sequence[StoredSnapshot], remarks: Sequence[StoredRemark]
@@ -471,10 +500,11 @@ class DetailsScreen(Screen[str | None]):
     def _render_positions(self) -> None:
         table = self._table("positions")
         table.clear()
+        self.query_one("#cure", Static).update(self._cure_text())
         margin = self.margin
         if margin is None or not margin.positions:
             return
-        cures = {line.symbol: line for line in cure_plan(margin)}
+        cure = self.cure
         for p in margin.positions:
             table.add_row(
                 data_text(p.symbol),
@@ -486,8 +516,37 @@ class DetailsScreen(Screen[str | None]):
                 Text(format_ratio(p.ratios.im, 0), justify="right"),
                 Text(format_ratio(p.ratios.mm, 0), justify="right"),
                 Text(format_ratio(p.ratios.fm, 0), justify="right"),
-                Text(cure_words(cures.get(p.symbol), p.lot_size, p.illiquid)),
+                Text(
+                    cure_words(
+                        cure.quantity(p.symbol) if cure is not None else None,
+                        p.lot_size,
+                        p.illiquid,
+                    )
+                ),
             )
+
+    def _cure_text(self) -> Text:
+        """The desk's least-value cure under the positions, and the published floor."""
+        margin, cure = self.margin, self.cure
+        if margin is None or margin.incomplete is not None:
+            return Text()
+        if cure is None or not cure.in_call or not cure.meets_call or not cure.lines:
+            text = proposal_text(cure)
+        else:
+            ccy = cure.currency
+            after = cure.after
+            text = Text(
+                f"Least-value cure in whole lots ({METHOD_WORDS[cure.method]}): "
+                f"{format_money(cure.value, ccy, code=True)} → call amount after "
+                f"{format_money(after.call_amount, ccy)} (equity {format_money(after.equity, ccy)}"
+                f", MM {format_money(after.mm, ccy)})"
+                + (", counting the working orders as filled." if cure.pending else ".")
+            )
+        published = published_text(cure)
+        if published.plain:
+            text.append("\n")
+            text.append_text(published)
+        return text
 
     def _render_orders(self) -> None:
         table = self._table("orders")

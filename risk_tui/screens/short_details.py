@@ -44,6 +44,7 @@ from risk_tui.screens.short_cells import (
 from risk_tui.widgets.dialogs.cover import BuyToCoverDialog, cover_problem
 from risk_tui.widgets.dialogs.formatting import format_quantity
 from risk_tui.widgets.dialogs.holdings import open_quantity
+from risk_tui.widgets.dialogs.kill_switch import liquidation_halt
 from risk_tui.widgets.dialogs.recall_notice import RecallNoticeDialog
 from risk_tui.widgets.host import DeskHost
 from risk_tui.widgets.live_table import LiveTable, RowData
@@ -303,6 +304,7 @@ class ShortDetailsScreen(Screen[None]):
         if problem is not None:
             app.notify(f"buy to cover {holder.account_id}: {problem}", severity="warning")
             return
+        halted = await liquidation_halt(self.desk)
         answer = await app.push_screen_wait(
             BuyToCoverDialog(
                 self.detail.line,
@@ -311,6 +313,8 @@ class ShortDetailsScreen(Screen[None]):
                 self.working.get(account_id, ZERO),
                 self.rule,
                 self.actor,
+                figures=self.desk,
+                halted=halted,
             )
         )
         if answer is None:

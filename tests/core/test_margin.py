@@ -9,14 +9,13 @@ from typing import Any
 
 import pytest
 
+from risk_tui.core.cure import propose_cure
 from risk_tui.core.margin import (
     CallFormula,
     CallPolicy,
     RiskLevel,
     classify,
     compute_account,
-    covered_amount,
-    cure_plan,
 )
 from risk_tui.core.model import (
     Account,
@@ -85,32 +84,6 @@ def test_seed_example_im_formula_is_1750() -> None:
     assert result.call_amount == D("1750.00")
 
 
-def test_seed_example_cure_plan_call_over_im_ratio_in_whole_lots() -> None:
-    result = compute_account(seed_book(), "A1001", MM_BUFFER)
-    plan = {line.symbol: line for line in cure_plan(result)}
-    # B: 1,015 ÷ 50 % = 2,030 → 104.1 shares at 19.50 → 2 lots of 100.
-    assert plan["B"].value_needed == D("2030")
-    assert plan["B"].quantity == D("200")
-    assert plan["B"].value == D("3900.00")
-    assert plan["B"].side is Side.SELL
-    assert plan["B"].sufficient
-    # A: 1,015 ÷ 30 % = 3,383.33 → 676.67 shares at 5.00 → 7 lots.
-    assert plan["A"].quantity == D("700")
-    # Selling those lots covers at least the call.
-    assert covered_amount(result, {"B": D("200")}) >= result.call_amount
-    assert covered_amount(result, {"B": D("100")}) < result.call_amount
-
-
-def test_cure_line_capped_at_holding_and_flagged_insufficient() -> None:
-    book = seed_book()
-    book.set_position(Position("A1001", "A", D("100")))  # 500 of A only
-    book.set_cash(CashBalance("A1001", "SGD", D("-19000")))
-    result = compute_account(book, "A1001", MM_BUFFER)
-    line = next(line for line in cure_plan(result) if line.symbol == "A")
-    assert line.quantity == D("100")
-    assert not line.sufficient
-
-
 def test_risk_levels_boundaries() -> None:
     im, mm, fm = D("100"), D("80"), D("60")
     assert classify(D("100"), im, mm, fm) is RiskLevel.SAFE
@@ -172,8 +145,8 @@ def test_short_uses_short_ratios_and_reduces_equity() -> None:
     assert result.mm == D("13000.00")
     assert result.fm == D("12000.00")
     assert result.risk_level is RiskLevel.FORCE_CALL
-    line = cure_plan(result)[0]
-    assert line.side is Side.BUY
+    (line,) = propose_cure(book, "X", MM_BUFFER, open_call=True).lines
+    assert line.side is Side.BUY  # a short is bought back, never sold
 
 
 def test_short_ratios_null_mean_long_ratios() -> None:
@@ -211,8 +184,10 @@ def test_suspended_holdings_reduce_liquid_net_assets() -> None:
     # 4,500 ÷ max(4,500, 24,500 − 5,000 + 0)
     with localcontext(context()):
         assert result.net_asset_ratio == D("4500.00") / D("19500.00")
-    # A suspended holding cannot be sold: no cure line for it.
-    assert [line.symbol for line in cure_plan(result)] == ["B"]
+    # A suspended holding cannot be sold: the cure leaves it.
+    cure = propose_cure(book, "A1001", MM_BUFFER, open_call=True)
+    assert [line.symbol for line in cure.lines] == ["B"]
+    assert [line.symbol for line in cure.singles] == ["B"]
 
 
 def test_net_asset_ratio_undefined_without_exposure_or_assets() -> None:

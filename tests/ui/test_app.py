@@ -22,7 +22,9 @@ from risk_tui.sim.app import SimState, create_app
 from risk_tui.sim.server import serve_on_loopback
 from risk_tui.widgets.feed_banner import FeedBanner
 from risk_tui.widgets.live_table import LiveTable
+from tests.factories import SUPERVISOR
 from tests.ui.helpers import desk_of
+from tests.ui.test_dialogs import screen_text
 from tests.waiting import until
 
 CALENDARS = TradingCalendars(load_overrides(default_overrides_path()), today=date(2026, 11, 22))
@@ -149,24 +151,51 @@ async def _seed_row_selected(app: RiskApp, pilot: object) -> LiveTable:
     return table
 
 
-async def test_liquidate_from_the_keyboard_sends_exactly_one_order(desk: Desk) -> None:
+async def test_liquidate_from_the_keyboard_sends_the_desks_cure_once(desk: Desk) -> None:
     app = make_app(desk)
     async with app.run_test(size=(160, 50)) as pilot:
         await _seed_row_selected(app, pilot)
         await pilot.press("l")
         await until(lambda: app.screen is not app.screen_stack[0])
+        # The desk's least-value cure, asked of the desk: a lot each of A and B (2,450.00).
+        assert "Preselected: least-value cure in whole lots, SGD 2,450.00" in screen_text(app)
         await pilot.press("ctrl+r")  # review
         await pilot.pause()
-        await pilot.press("ctrl+s", "ctrl+s")  # confirm (twice: still one order)
-        await until(lambda: sum(desk.sim.order_posts.values()) >= 1, seconds=5)
+        await pilot.press("ctrl+s", "ctrl+s")  # confirm (twice: still one order each)
+        await until(lambda: sum(desk.sim.order_posts.values()) >= 2, seconds=5)
         await pilot.pause(0.3)
-    assert sum(desk.sim.order_posts.values()) == 1
-    (order,) = desk.sim.orders.values() if isinstance(desk.sim.orders, dict) else desk.sim.orders
-    wire = order if isinstance(order, dict) else vars(order)
-    assert str(wire.get("symbol")) == "B.SG"
-    assert str(wire.get("quantity")) == "200"
-    assert str(wire.get("side")).endswith("sell")
-    assert wire.get("operator") == "trader1"
+    assert sum(desk.sim.order_posts.values()) == 2
+    orders = desk.sim.orders.values() if isinstance(desk.sim.orders, dict) else desk.sim.orders
+    wires = [order if isinstance(order, dict) else vars(order) for order in orders]
+    assert sorted((str(w.get("symbol")), str(w.get("quantity"))) for w in wires) == [
+        ("A.SG", "100"),
+        ("B.SG", "100"),
+    ]
+    assert all(str(w.get("side")).endswith("sell") for w in wires)
+    assert {w.get("operator") for w in wires} == {"trader1"}
+
+
+async def test_an_engaged_kill_switch_shows_in_the_dialogs_and_refuses_review(desk: Desk) -> None:
+    from risk_tui.widgets.dialogs import AutoLiquidationDialog, LiquidateDialog, ReviewedDialog
+
+    app = make_app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _seed_row_selected(app, pilot)
+        await desk_of(app).kill_switch.engage("runaway algo", SUPERVISOR)
+        for key, kind in (("l", LiquidateDialog), ("a", AutoLiquidationDialog)):
+            await pilot.press(key)
+            await until(lambda: isinstance(app.screen, ReviewedDialog))
+            dialog = app.screen
+            assert isinstance(dialog, kind)
+            await pilot.pause()
+            assert "KILL SWITCH engaged by sue" in screen_text(app)  # as the dialog opens
+            await pilot.press("ctrl+r")
+            await pilot.pause()
+            assert not dialog.reviewing
+            assert "no liquidation can be reviewed or sent" in screen_text(app)
+            await pilot.press("escape")
+            await until(lambda: app.screen is app.screen_stack[0])
+    assert sum(desk.sim.order_posts.values()) == 0
 
 
 async def test_message_remark_and_exception_from_the_keyboard(desk: Desk) -> None:

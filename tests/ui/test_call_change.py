@@ -25,8 +25,16 @@ from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.model import Market
 from risk_tui.widgets.dialogs import AutoLiquidationDialog
 from risk_tui.widgets.dialogs.call_change import CloseCallDialog, MoveDeadlineDialog
-from tests.factories import make_call
-from tests.ui.test_dialogs import TRADER, Host, problems_text, seed_margin, static_text, type_into
+from tests.factories import BookFigures, make_call
+from tests.ui.test_dialogs import (
+    TRADER,
+    Host,
+    problems_text,
+    seed_book,
+    seed_margin,
+    static_text,
+    type_into,
+)
 
 HKT = MARKET_TZ[Market.HK]
 NOW = datetime(2026, 12, 10, 10, 30, tzinfo=HKT)  # a Thursday morning in Hong Kong
@@ -99,10 +107,12 @@ async def test_a_deadline_after_the_cutoff_is_refused(rule: DeadlineRule) -> Non
 async def test_the_auto_liquidation_dialog_refuses_a_sunday_deadline_too(
     rule: DeadlineRule,
 ) -> None:
-    margin = seed_margin()
+    book = seed_book()
     call = make_call("A1001", deadline=datetime(2026, 12, 11, 15, 0, tzinfo=MARKET_TZ[Market.SG]))
     sg_rule = DeadlineRule(rule.calendars, Market.SG, time(15, 0))
-    dialog = AutoLiquidationDialog(call, margin, TRADER, NOW, rule=sg_rule)
+    dialog = AutoLiquidationDialog(
+        call, seed_margin(book), TRADER, NOW, figures=BookFigures(book), rule=sg_rule
+    )
     app = Host(dialog)
     async with app.run_test(size=(100, 40)) as pilot:
         await type_into(pilot, dialog.query_one("#new-deadline", Input), SUNDAY)

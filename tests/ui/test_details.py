@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 
+from risk_tui.core.cure import TradeLine
 from risk_tui.core.lifecycle import SnapshotScenario
 from risk_tui.core.margin import AccountMargin
-from risk_tui.core.model import Quote
+from risk_tui.core.model import Quote, Side
+from risk_tui.core.money import format_money
 from risk_tui.core.records import StoredOrder, StoredRemark, StoredSnapshot
 from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.screens.details import DetailsScreen
+from tests.factories import BookFigures
 from tests.ui.test_dialogs import (
     HOSTILE,
     NOW,
@@ -58,6 +61,7 @@ def details(**kw: Any) -> DetailsScreen:
         kw.pop("now", NOW),
         kw.pop("can_trade", True),
         kw.pop("can_message", True),
+        figures=kw.pop("figures", BookFigures(seed_book())),
         **kw,
     )
 
@@ -79,8 +83,12 @@ async def test_details_shows_summary_positions_orders_timeline_and_remarks() -> 
         "Cash            SGD -15,000.00",
         "Triggered     2026-03-10 09:05  since            1h 25m",
         "Deadline      2026-03-12 15:00                   SG time, 2d 04h 30m left",
-        "2 lots = 200",  # B.SG: the cure by this holding alone
-        "7 lots = 700",
+        # The least-value cure, the 100 B.SG still working counted as sold: a lot of A.
+        "30%  25%  20%  1 lot = 100",
+        "50%  45%  40%  —",
+        "Least-value cure in whole lots (exact search): SGD 500.00 → call amount after 0.00",
+        "counting the working orders as filled.",
+        "Broker's published minimum (call ÷ IM ratio), not a cure: B.SG 2,030.00 · A.SG 3,383.33",
         "partially_filled",
         "990.50",
         "EXCEPTION  chased",
@@ -141,6 +149,43 @@ async def test_details_update_margin_redraws_the_figures() -> None:
     assert "Equity                9,000.00" in text
     assert "19,000.00" in text  # B's market value
     assert "since            3h 00m" in text
+
+
+async def test_details_cure_without_working_orders_is_a_lot_of_each() -> None:
+    app = Host(details(orders=[]))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+    # A lot of each (2,450.00), not 2 lots of B (3,900.00).
+    assert "30%  25%  20%  1 lot = 100" in text
+    assert "50%  45%  40%  1 lot = 100" in text
+    assert "Least-value cure in whole lots (exact search): SGD 2,450.00 → call amount after" in text
+
+
+async def test_details_ask_the_desk_for_the_cure_again_with_new_figures_and_orders() -> None:
+    book = seed_book()
+    screen = details(orders=[], figures=BookFigures(book))
+    app = Host(screen)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        assert "SGD 2,450.00 → call amount after 0.00" in screen_text(app)
+        # B falls to 18.00 on the desk's book: the call grows, and so does the cure.
+        book.quotes["B.SG"] = Quote("B.SG", D("18.00"))
+        screen.update_margin(seed_margin(book))
+        await pilot.pause()
+        cure = BookFigures(book).cure("A1001")
+        assert cure is not None
+        assert cure.value > D("2450")
+        assert f"SGD {format_money(cure.value, 'SGD')} → call amount after 0.00" in screen_text(app)
+        # An order for 100 B.SG is now working: counted as sold, the cure is smaller.
+        screen.update_orders(orders())
+        await pilot.pause()
+        counted = BookFigures(book).cure("A1001", [TradeLine("B.SG", Side.SELL, D("100"))])
+        assert counted is not None
+        assert counted.value < cure.value
+        assert f"SGD {format_money(counted.value, 'SGD')} → call amount after 0.00" in (
+            screen_text(app)
+        )
 
 
 async def test_details_without_figures_says_so() -> None:

@@ -1,8 +1,11 @@
 """The desk's dialogs: cancel, the happy paths, idempotency keys, validation, inert data, snapshots.
 
 Each dialog is pushed by a tiny host app with a callback and driven with `Pilot`. The
-seed example (SPEC.md): cash −15,000 SGD, A 1,000 @ 5.00 (IM 30 %), B 1,000 @ 19.50
-(IM 50 %): equity 9,500, call 1,015.00, and B alone cures it with 200 shares.
+seed example (SPEC.md): cash −15,000 SGD, A 1,000 @ 5.00 (MM 25 %), B 1,000 @ 19.50
+(MM 45 %): equity 9,500, call 1,015.00. The least-value cure in whole lots sells 100 A
+and 100 B (2,450.00); 700 A alone leaves 70.00 to collect. The liquidate dialog's own
+behaviour is tested in `test_liquidate_dialog` (its snapshots stay here, under this
+module's name).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from risk_tui.core.actions import (
     AutoCondition,
     AutoLiquidationPlan,
     MessageIntent,
-    OrderIntent,
     PlanLine,
     SendState,
 )
@@ -51,7 +53,7 @@ from risk_tui.widgets.dialogs import (
     RemarkDialog,
 )
 from risk_tui.widgets.dialogs.base import MarkCheckbox, Problems
-from tests.factories import OPERATOR, VIEWER, make_call
+from tests.factories import OPERATOR, VIEWER, BookFigures, make_call
 
 SG = MARKET_TZ[Market.SG]
 NOW = datetime(2026, 3, 10, 10, 30, tzinfo=SG)  # a Tuesday morning in Singapore
@@ -187,249 +189,34 @@ async def type_into(pilot: Any, field: Input, text: str) -> None:
     await pilot.press("end", "ctrl+u", *text)
 
 
+ENGAGED = "KILL SWITCH engaged by sue at 2026-03-10 02:15 UTC: liquidations blocked"
+
+
 def liquidate(**kw: Any) -> LiquidateDialog:
+    book = kw.pop("book", None) or seed_book()
     return LiquidateDialog(
         kw.pop("call", seed_call()),
-        kw.pop("margin", seed_margin()),
+        seed_margin(book),
         kw.pop("actor", TRADER),
         kw.pop("working", ()),
+        figures=BookFigures(book),
+        halted=kw.pop("halted", None),
         new_order_id=kw.pop("new_order_id", ids("RT-O-")),
     )
-
-
-# --- LiquidateDialog -----------------------------------------------------------------
-
-
-async def test_liquidate_escape_returns_none() -> None:
-    app = Host(liquidate())
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        await pilot.press("escape")
-        await pilot.pause()
-    assert app.results == [None]
-
-
-async def test_liquidate_escape_cancels_from_the_review_step_too() -> None:
-    dialog = liquidate()
-    app = Host(dialog)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("ctrl+r")
-        assert dialog.reviewing
-        await pilot.press("escape")
-        await pilot.pause()
-    assert app.results == [None]
-
-
-async def test_liquidate_seed_example_sells_200_b_after_review() -> None:
-    dialog = liquidate()
-    app = Host(dialog)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        assert isinstance(app.focused, MarkCheckbox)  # focus starts on the first control
-        assert app.focused.id == "pick-0"
-        checks = {c.id: c.value for c in dialog.query(MarkCheckbox)}
-        assert checks == {"pick-0": False, "pick-1": True}  # B alone cures, highest IM
-        assert dialog.query_one("#qty-0", Input).value == "700"  # A's own cure, shown
-        assert dialog.query_one("#qty-1", Input).value == "200"
-        await pilot.press("ctrl+r")
-        review = static_text(dialog, "#review-text")
-        for words in ("A1001", "Tan Mei Ling", "SELL", "B.SG", "200 shares", "SGD 3,900.00"):
-            assert words in review
-        assert app.results == []  # reviewing sends nothing
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-    assert app.results == [
-        [
-            OrderIntent(
-                client_order_id="RT-O-0001",
-                account_id="A1001",
-                symbol="B.SG",
-                side=Side.SELL,
-                quantity=D("200"),
-                order_type="market",
-                limit_price=None,
-                reason="margin_call",
-                reference="MC20260310-A1001-0001",
-                operator="alice",
-            )
-        ]
-    ]
-
-
-async def test_liquidate_covers_line_follows_the_quantity() -> None:
-    dialog = liquidate()
-    app = Host(dialog)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        covers = static_text(dialog, "#covers")
-        assert covers == "Covers SGD 1,950.00 of the call amount SGD 1,015.00 (192.12%)."
-        assert static_text(dialog, "#covers-value").startswith("Meets the call")
-        await type_into(pilot, dialog.query_one("#qty-1", Input), "100")
-        await pilot.pause()
-        covers = static_text(dialog, "#covers")
-        assert covers == "Covers SGD 975.00 of the call amount SGD 1,015.00 (96.06%)."
-        assert static_text(dialog, "#covers-value").startswith("Short of the call by SGD 40.00")
-        dialog.query_one("#pick-0", MarkCheckbox).value = True  # add A's 700 (1,050)
-        await pilot.pause()
-        assert "SGD 2,025.00 of the call amount" in static_text(dialog, "#covers")
-
-
-async def test_liquidate_keys_are_minted_once_however_often_confirmed() -> None:
-    dialog = LiquidateDialog(seed_call(), seed_margin(), TRADER)  # the real key factory
-    app = Host(dialog)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        key = dialog.order_ids["B.SG"]
-        assert key.startswith("RT-O-")
-        first = dialog.intents()
-        assert dialog.intents() == first
-        # Review, go back, change the quantity, review again: the same key.
-        await pilot.press("ctrl+r")
-        await pilot.click("#back")
-        assert not dialog.reviewing
-        await type_into(pilot, dialog.query_one("#qty-1", Input), "300")
-        await pilot.press("ctrl+r", "ctrl+s", "ctrl+s")  # a doubled confirm
-        await pilot.pause()
-    assert len(app.results) == 1  # answered once
-    (intent,) = app.results[0]
-    assert intent.client_order_id == key
-    assert intent.quantity == D("300")
-
-
-async def test_liquidate_send_key_needs_the_review_step_first() -> None:
-    dialog = liquidate()
-    app = Host(dialog)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("ctrl+s", "ctrl+s")
-        await pilot.pause()
-        assert app.results == []
-        assert "Review with ctrl+r first" in problems_text(dialog)
-        await pilot.press("ctrl+r", "ctrl+r", "enter")  # enter lands on Back, not Send
-        await pilot.pause()
-        assert app.results == []
-        assert not dialog.reviewing
-
-
-@pytest.mark.parametrize(
-    ("typed", "error"),
-    [
-        ("150", "B.SG: 150 is not whole board lots of 100; order whole lots or all 1,000"),
-        ("1,100", "B.SG: 1,100 is more than the 1,000 held"),
-        ("", "B.SG: enter a whole number of shares"),
-        ("0", "B.SG: the quantity must be more than zero"),
-    ],
-)
-async def test_liquidate_invalid_quantity_blocks_review_with_a_text_error(
-    typed: str, error: str
-) -> None:
-    dialog = liquidate()
-    app = Host(dialog)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await type_into(pilot, dialog.query_one("#qty-1", Input), typed)
-        await pilot.press("ctrl+r")
-        await pilot.pause()
-        assert not dialog.reviewing
-        assert f"Error: {error}" in problems_text(dialog)
-        assert f"Error: {error}" in screen_text(app)
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-    assert app.results == []
-
-
-async def test_liquidate_nothing_selected_is_an_error() -> None:
-    dialog = liquidate()
-    app = Host(dialog)
-    async with app.run_test(size=(100, 30)) as pilot:
-        dialog.query_one("#pick-1", MarkCheckbox).value = False
-        await pilot.press("ctrl+r")
-        assert "Error: select at least one holding" in problems_text(dialog)
-
-
-async def test_liquidate_an_odd_lot_is_fine_when_closing_the_whole_position() -> None:
-    dialog = liquidate(margin=seed_margin(seed_book(b_quantity="1050")))
-    app = Host(dialog)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await type_into(pilot, dialog.query_one("#qty-1", Input), "1050")
-        await pilot.press("ctrl+r", "ctrl+s")
-        await pilot.pause()
-    assert [i.quantity for i in app.results[0]] == [D("1050")]
-
-
-async def test_liquidate_counts_working_orders_against_the_holding() -> None:
-    dialog = liquidate(working=[working_order("B.SG", "900", filled="0")])
-    app = Host(dialog)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await type_into(pilot, dialog.query_one("#qty-1", Input), "200")
-        await pilot.press("ctrl+r")
-        assert (
-            "B.SG: 200 plus the 900 in working orders is more than the 1,000 held"
-            in problems_text(dialog)
-        )
-        assert "Already working:" in screen_text(app)
-        await type_into(pilot, dialog.query_one("#qty-1", Input), "100")
-        await pilot.press("ctrl+r", "ctrl+s")
-        await pilot.pause()
-    assert [i.quantity for i in app.results[0]] == [D("100")]
-
-
-async def test_liquidate_short_is_bought_back_and_suspended_cannot_be_chosen() -> None:
-    book = seed_book()
-    book.instruments["C.SG"] = instrument("C.SG", "0.50", "0.45", "0.40", suspended=True)
-    book.instruments["S.SG"] = instrument("S.SG", "0.60", "0.55", "0.50")
-    book.quotes["C.SG"] = Quote("C.SG", D("2.00"))
-    book.quotes["S.SG"] = Quote("S.SG", D("10.00"))
-    book.set_position(Position("A1001", "C.SG", D("500")))
-    book.set_position(Position("A1001", "S.SG", D("-300")))
-    dialog = liquidate(margin=seed_margin(book))
-    app = Host(dialog)
-    async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.pause()
-        assert not dialog.query("#pick-2")  # C.SG: suspended, no checkbox
-        assert "suspended/delisted: cannot trade" in screen_text(app)
-        assert "[-] C.SG" in screen_text(app)
-        for check in dialog.query(MarkCheckbox):
-            check.value = check.id == "pick-3"
-        await type_into(pilot, dialog.query_one("#qty-3", Input), "300")
-        await pilot.press("ctrl+r", "ctrl+s")
-        await pilot.pause()
-    (intent,) = app.results[0]
-    assert (intent.symbol, intent.side, intent.quantity) == ("S.SG", Side.BUY, D("300"))
-
-
-async def test_liquidate_on_incomplete_figures_offers_nothing() -> None:
-    book = seed_book()
-    del book.quotes["B.SG"]
-    dialog = liquidate(margin=seed_margin(book))
-    app = Host(dialog)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        assert "No figures to choose from: no price for B.SG" in screen_text(app)
-        await pilot.press("ctrl+r")
-        assert "Error: select at least one holding" in problems_text(dialog)
-
-
-@pytest.mark.parametrize("actor", [OPERATOR, VIEWER])
-def test_liquidate_refuses_non_trading_roles(actor: Actor) -> None:
-    with pytest.raises(NotPermitted, match="may not place liquidation orders"):
-        LiquidateDialog(seed_call(), seed_margin(), actor)
-    with pytest.raises(NotPermitted, match="may not schedule"):
-        AutoLiquidationDialog(seed_call(), seed_margin(), actor, NOW)
-
-
-def test_liquidate_refuses_figures_of_another_account() -> None:
-    with pytest.raises(ValueError, match="figures of A1001"):
-        LiquidateDialog(seed_call(account_id="B2002"), seed_margin(), TRADER)
 
 
 # --- AutoLiquidationDialog -----------------------------------------------------------
 
 
 def auto(**kw: Any) -> AutoLiquidationDialog:
+    book = kw.pop("book", None) or seed_book()
     return AutoLiquidationDialog(
         kw.pop("call", seed_call()),
-        kw.pop("margin", seed_margin()),
+        seed_margin(book),
         kw.pop("actor", TRADER),
         kw.pop("now", NOW),
+        figures=BookFigures(book),
+        halted=kw.pop("halted", None),
         new_id=kw.pop("new_id", ids("RT-A-")),
     )
 
@@ -467,12 +254,26 @@ async def test_auto_schedules_a_plan_with_a_moved_deadline() -> None:
             account_id="A1001",
             execute_at=datetime(2026, 3, 10, 15, 0, tzinfo=SG),
             condition=AutoCondition.BELOW_FM,
-            lines=(PlanLine("B.SG", Side.SELL, D("200")),),
+            lines=(PlanLine("A.SG", Side.SELL, D("100")), PlanLine("B.SG", Side.SELL, D("100"))),
             operator="alice",
             moved_deadline=datetime(2026, 3, 13, 15, 0, tzinfo=SG),
             deadline_reason="client abroad",
         )
     ]
+
+
+async def test_auto_shows_the_cure_and_refuses_review_under_the_kill_switch() -> None:
+    dialog = auto(halted=ENGAGED)
+    app = Host(dialog)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        assert ENGAGED in screen_text(app)
+        assert static_text(dialog, "#verdict").startswith("Meets the call")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert not dialog.reviewing
+        assert "no liquidation can be reviewed or sent" in problems_text(dialog)
+    assert app.results == []
 
 
 async def test_auto_defaults_to_the_deadline_while_still_in_call() -> None:
@@ -671,10 +472,12 @@ async def test_remark_exception_needs_a_reason() -> None:
 
 def hostile_dialogs() -> dict[str, Callable[[], Screen[Any]]]:
     call = seed_call(client_name=HOSTILE, remark=HOSTILE)
-    margin = seed_margin(seed_book(client_name=HOSTILE))
+    book = seed_book(client_name=HOSTILE)
+    margin = seed_margin(book)
+    figures = BookFigures(book)
     return {
-        "liquidate": lambda: LiquidateDialog(call, margin, TRADER),
-        "auto": lambda: AutoLiquidationDialog(call, margin, TRADER, NOW),
+        "liquidate": lambda: LiquidateDialog(call, margin, TRADER, figures=figures, halted=HOSTILE),
+        "auto": lambda: AutoLiquidationDialog(call, margin, TRADER, NOW, figures=figures),
         "message": lambda: MessageDialog([(call, margin)], TRADER, NOW),
         "message-many": lambda: MessageDialog(
             [(call, margin), (replace(call, call_id="C2"), None)], TRADER, NOW

@@ -22,6 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import insert
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from risk_tui.app import RiskApp
 from risk_tui.cli.commands import serve_simulator
@@ -46,12 +47,15 @@ from risk_tui.storage import Store, create_engine, upgrade
 from risk_tui.storage.orders import pending_order
 from risk_tui.storage.rows import ORDER_ROWS
 from risk_tui.storage.tables import orders
+from risk_tui.widgets.dialogs import LiquidateDialog
+from risk_tui.widgets.dialogs.base import MarkCheckbox
 from risk_tui.widgets.live_table import LiveTable
 from tests.clocks import Monotonic
 from tests.factories import sell_order
 from tests.threaded_sim import serve_in_thread
 from tests.ui.conftest import CALENDARS, NOW
 from tests.ui.helpers import TRADER1, desk_of
+from tests.ui.test_dialogs import type_into
 from tests.waiting import until
 
 HOSTILE = "\x1b]8;;http://evil\x1b\\x\x1b]8;;\x1b\\ \x1b[2J [b]bold[/b] \u202e"
@@ -472,7 +476,14 @@ async def test_selloff_liquidation_from_the_warnings_tab_shows_its_status_then_f
         warnings = app.query_one("#warnings-pane-table", LiveTable)
         await until(lambda: warnings.move_cursor("A1001"))
         await pilot.press("l")
-        await until(lambda: app.screen is not app.screen_stack[0])
+        await until(lambda: isinstance(app.screen, LiquidateDialog))
+        dialog = app.screen
+        assert isinstance(dialog, LiquidateDialog)
+        # The dialog opens on the desk's cure; this test follows one order of 200 B.SG.
+        b = next(i for i, holding in enumerate(dialog.holdings) if holding.symbol == "B.SG")
+        for check in dialog.query(MarkCheckbox):
+            check.value = check.id == f"pick-{b}"
+        await type_into(pilot, dialog.query_one(f"#qty-{b}", Input), "200")
         await pilot.press("ctrl+r")
         await pilot.pause()
         await pilot.press("ctrl+s")

@@ -15,14 +15,16 @@ from unittest.mock import patch
 import pytest
 from sqlalchemy import select
 from textual.pilot import Pilot
-from textual.widgets import Input, TextArea
+from textual.widgets import Input, Static, TextArea
 
 from risk_tui.app import RiskApp
 from risk_tui.cli.commands import serve_simulator
 from risk_tui.config import FeedSettings, load_settings
 from risk_tui.core.actions import SendState
+from risk_tui.core.cure import TradeLine
 from risk_tui.core.margin import CallPolicy, compute_account, fx_rate
 from risk_tui.core.model import Borrow, Side
+from risk_tui.core.money import format_money
 from risk_tui.core.roles import Actor, Role
 from risk_tui.core.shorts import Allocation, AllocationRule, ShortHolder, ShortLine, short_line
 from risk_tui.screens.details import DetailsScreen
@@ -36,6 +38,7 @@ from risk_tui.widgets.dialogs.cover import BuyToCoverDialog
 from risk_tui.widgets.dialogs.recall_notice import RecallNoticeDialog, fill_recall
 from risk_tui.widgets.live_table import LiveTable
 from tests.clocks import Monotonic
+from tests.factories import BookFigures
 from tests.sim.helpers import desk_book, fixed_clock, shortfalls
 from tests.threaded_sim import serve_in_thread
 from tests.ui.helpers import desk_of
@@ -514,17 +517,17 @@ async def test_the_tab_recomputes_only_when_the_feed_moved_and_at_most_once_a_se
 # --- the buy-to-cover dialog alone ----------------------------------------------------------
 
 
-def seed_line_and_holder(name: str = "Safe Holdings") -> tuple[Any, ShortHolder]:
+def seed_line_and_holder(name: str = "Safe Holdings") -> tuple[Any, ShortHolder, BookFigures]:
     book = desk_book(seed_recall_sim())
     book.accounts["S5001"] = replace(book.accounts["S5001"], client_name=name)
     line = short_line(book, "TSLA.US", "SGD")
     margin = compute_account(book, "S5001", CallPolicy())
     holder = ShortHolder("S5001", D(10), client_name=name, margin=margin, currency="SGD")
-    return line, holder
+    return line, holder, BookFigures(book)
 
 
 async def test_the_dialog_mints_one_key_and_answers_once() -> None:
-    line, holder = seed_line_and_holder()
+    line, holder, figures = seed_line_and_holder()
     keys = iter(["RT-O-first", "RT-O-second"])
     dialog = BuyToCoverDialog(
         line,
@@ -533,6 +536,7 @@ async def test_the_dialog_mints_one_key_and_answers_once() -> None:
         D(0),
         AllocationRule.LARGEST_DEFICIT,
         Actor("alice", Role.TRADER),
+        figures=figures,
         new_order_id=lambda: next(keys),
     )
     app = Host(dialog)
@@ -550,9 +554,15 @@ async def test_the_dialog_mints_one_key_and_answers_once() -> None:
 
 
 async def test_the_dialog_checks_lots_and_the_short() -> None:
-    line, holder = seed_line_and_holder()
+    line, holder, figures = seed_line_and_holder()
     dialog = BuyToCoverDialog(
-        line, holder, D(10), D(4), AllocationRule.LARGEST_DEFICIT, Actor("alice", Role.TRADER)
+        line,
+        holder,
+        D(10),
+        D(4),
+        AllocationRule.LARGEST_DEFICIT,
+        Actor("alice", Role.TRADER),
+        figures=figures,
     )
     app = Host(dialog)
     async with app.run_test(size=(100, 40)) as pilot:
@@ -566,14 +576,26 @@ async def test_the_dialog_checks_lots_and_the_short() -> None:
 
 
 async def test_the_dialog_refuses_viewers_and_shows_hostile_names_inert() -> None:
-    line, holder = seed_line_and_holder(HOSTILE)
+    line, holder, figures = seed_line_and_holder(HOSTILE)
     with pytest.raises(PermissionError):
         BuyToCoverDialog(
-            line, holder, D(10), D(0), AllocationRule.PRO_RATA, Actor("vic", Role.VIEWER)
+            line,
+            holder,
+            D(10),
+            D(0),
+            AllocationRule.PRO_RATA,
+            Actor("vic", Role.VIEWER),
+            figures=figures,
         )
     app = Host(
         BuyToCoverDialog(
-            line, holder, D(10), D(0), AllocationRule.PRO_RATA, Actor("alice", Role.TRADER)
+            line,
+            holder,
+            D(10),
+            D(0),
+            AllocationRule.PRO_RATA,
+            Actor("alice", Role.TRADER),
+            figures=figures,
         )
     )
     async with app.run_test(size=(120, 40)) as pilot:
@@ -581,6 +603,55 @@ async def test_the_dialog_refuses_viewers_and_shows_hostile_names_inert() -> Non
         text = screen_text(app)
     assert "[b]bold[/b]" in text
     assert not any(control in text for control in RAW_CONTROLS)
+
+
+async def test_the_dialog_shows_the_account_after_the_buy_as_the_desk_computes_it() -> None:
+    line, holder, figures = seed_line_and_holder()
+    dialog = BuyToCoverDialog(
+        line,
+        holder,
+        D(10),
+        D(0),
+        AllocationRule.LARGEST_DEFICIT,
+        Actor("alice", Role.TRADER),
+        figures=figures,
+    )
+    app = Host(dialog)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        estimate = str(dialog.query_one("#estimate", Static).render())
+    after = figures.after_trades("S5001", [TradeLine("TSLA.US", Side.BUY, D(10))])
+    assert after is not None
+    assert f"Est. SGD {format_money(after.lines[0].value, 'SGD')} at the last price" in estimate
+    assert (
+        f"After: equity SGD {format_money(after.after.equity, 'SGD')} · MM SGD "
+        f"{format_money(after.after.mm, 'SGD')}"
+    ) in estimate
+    assert "Not in call: nothing to collect." in estimate  # S5001 is safe
+
+
+async def test_the_dialog_shows_an_engaged_kill_switch_and_refuses_the_review() -> None:
+    line, holder, figures = seed_line_and_holder()
+    engaged = "KILL SWITCH engaged by sue at 2026-11-23 02:15 UTC: liquidations blocked"
+    dialog = BuyToCoverDialog(
+        line,
+        holder,
+        D(10),
+        D(0),
+        AllocationRule.LARGEST_DEFICIT,
+        Actor("alice", Role.TRADER),
+        figures=figures,
+        halted=engaged,
+    )
+    app = Host(dialog)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert engaged in screen_text(app)
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert not dialog.reviewing
+        assert "no liquidation can be reviewed or sent" in problems_text(dialog)
+    assert app.results == []
 
 
 # --- snapshots ----------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Schedule an auto-liquidation: when, under what condition, which orders, and an optional
 moved deadline (with its reason).
 
-Times are typed on the account's market clock: `HH:MM` means today there. The plan id
-is minted once, when the dialog opens, so confirming again names the same plan.
+Times are typed on the account's market clock: `HH:MM` means today there. The orders
+open on the desk's least-value cure, with the account after them as the desk computes it
+(`holdings`). An engaged kill switch is shown when the dialog opens, and the review is
+refused while it is. The plan id is minted once, when the dialog opens, so confirming
+again names the same plan.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.model import Side
 from risk_tui.core.roles import Actor, Intent
+from risk_tui.desk.api import TradeFigures
 from risk_tui.widgets.dialogs.base import (
     MarkRadioButton,
     ReviewedDialog,
@@ -39,7 +43,7 @@ from risk_tui.widgets.dialogs.formatting import (
     local_time,
     parse_local_datetime,
 )
-from risk_tui.widgets.dialogs.holdings import HoldingsEditor, default_choice, holdings_for
+from risk_tui.widgets.dialogs.holdings import HoldingsEditor, holdings_for
 from risk_tui.widgets.dialogs.liquidate import account_line, call_line
 from risk_tui.widgets.render import data_text
 
@@ -68,18 +72,22 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
         actor: Actor,
         now: datetime,
         *,
+        figures: TradeFigures,
+        halted: str | None = None,
         rule: DeadlineRule | None = None,
         new_id: Callable[[], str] = new_plan_id,
     ) -> None:
         require_role(actor, Intent.AUTO_LIQUIDATE, "schedule liquidation orders")
         if margin.account_id != call.account_id:
             raise ValueError(f"figures of {margin.account_id} given for call on {call.account_id}")
-        super().__init__()
+        super().__init__(halted=halted)
         self.call = call
         self.margin = margin
         self.actor = actor
         self.now = aware(now)
-        self.holdings = holdings_for(margin)
+        self.figures = figures
+        self.proposal = figures.cure(call.account_id) if margin.incomplete is None else None
+        self.holdings = holdings_for(margin, self.proposal)
         self.plan_id = new_id()  # once: a second confirm names the same plan
         self.rule = rule  # the market's sessions and cut-off: where a deadline may fall
 
@@ -110,9 +118,7 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
                 compact=True,
             ),
         )
-        yield HoldingsEditor(
-            self.margin, self.holdings, default_choice(self.holdings), id="holdings"
-        )
+        yield HoldingsEditor(self.margin, self.holdings, self.figures, self.proposal, id="holdings")
         yield field_row(
             "Move deadline",
             compact_input("", "YYYY-MM-DD HH:MM", id="new-deadline", classes="when"),
@@ -164,7 +170,8 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
         return moved, reason or None, problems
 
     def problems(self) -> list[str]:
-        _, problems = self._future("Execute at", self._text("execute-at"))
+        problems = self.halt_problems()
+        problems.extend(self._future("Execute at", self._text("execute-at"))[1])
         problems.extend(self.query_one(HoldingsEditor).selection()[1])
         problems.extend(self._moved_deadline()[2])
         return problems
@@ -213,7 +220,10 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
             text.append(f"  {side:<12} ")
             text.append_text(data_text(f"{line.symbol:<10}"))
             text.append(f" {format_quantity(line.quantity):>10} shares\n")
-        text.append("Cancelled automatically if the call is met first.\n")
+        editor = self.query_one(HoldingsEditor)
+        text.append("At today's last prices: ")
+        text.append_text(editor.verdict(with_value=False))
+        text.append("\nCancelled automatically if the call is met first.\n")
         if plan.moved_deadline is not None:
             text.append(
                 f"Deadline moves from {local_time(self.call.deadline, market, zone=True)} to "

@@ -22,8 +22,11 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, ContentSwitcher, Input, RadioButton, Static
 
 from risk_tui.core.roles import Actor, Intent, refusal
+from risk_tui.widgets.render import data_text
 
 ResultT = TypeVar("ResultT")
+
+HALTED_PROBLEM = "halted (see above): no liquidation can be reviewed or sent"
 
 
 class NotPermitted(PermissionError):
@@ -177,6 +180,10 @@ class ReviewedDialog(DialogScreen[ResultT], Generic[ResultT]):
     Review (ctrl+r) and send (ctrl+s) are different keys, and the review step starts on
     its Back button, so a doubled key press can never skip reading what will be sent.
     Escape cancels from either step.
+
+    `halted`: why the desk takes no liquidation now (an engaged kill switch, or one whose
+    state cannot be read), as it stood when the dialog opened: shown at the top, and the
+    review refused while it stands (`halt_problems`).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -196,16 +203,34 @@ class ReviewedDialog(DialogScreen[ResultT], Generic[ResultT]):
         height: auto;
         margin-bottom: 1;
     }
+    ReviewedDialog .halted {
+        height: auto;
+        color: $text-error;
+        text-style: bold reverse;
+    }
     """
 
     TITLE_TEXT = "Dialog"
     SEND_HINT = "Review with ctrl+r first; then ctrl+s sends."
+
+    def __init__(self, *, halted: str | None = None) -> None:
+        super().__init__()
+        self.halted = halted
+
+    def halt_problems(self) -> list[str]:
+        """The halt as a reason the entries cannot be reviewed (none when not halted): one
+        short line, the halt itself being shown in full at the top of the dialog."""
+        if self.halted is None:
+            return []
+        return [HALTED_PROBLEM]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as frame:
             frame.border_title = self.TITLE_TEXT
             with ContentSwitcher(initial="edit-step"):
                 with Vertical(id="edit-step", classes="step"):
+                    if self.halted is not None:
+                        yield Static(data_text(self.halted), classes="halted", id="halted")
                     with VerticalScroll(classes="dialog-body"):
                         yield from self.compose_edit()
                     with Vertical(classes="dialog-foot"):

@@ -4,8 +4,11 @@ Opened from the Short positions details. The quantity is preset to the client's
 suggested buy-to-cover less what working buy orders already cover; the operator may
 change it (whole board lots, or the whole short). A client not in margin call can only
 be bought in on an override by a trader or supervisor, with a reason: the reason field
-is prefilled with the recall's facts and must not be empty. The client order id is
-minted once, when the dialog opens, so a double confirmation never sends two orders.
+is prefilled with the recall's facts and must not be empty. As the quantity changes,
+the desk computes the account after the order (`DeskApi.after_trades`): equity, MM,
+level and the call amount left. An engaged kill switch is shown when the dialog opens,
+and the review is refused while it is. The client order id is minted once, when the
+dialog opens, so a double confirmation never sends two orders.
 """
 
 from __future__ import annotations
@@ -21,15 +24,23 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from risk_tui.core.actions import OrderIntent, new_client_order_id
-from risk_tui.core.margin import PositionMargin, covered_amount
+from risk_tui.core.cure import TradeLine
+from risk_tui.core.margin import PositionMargin
 from risk_tui.core.model import Side
-from risk_tui.core.money import ZERO, format_money, format_ratio
+from risk_tui.core.money import ZERO, format_money
 from risk_tui.core.roles import Actor, Intent
 from risk_tui.core.shorts import RULE_WORDS, AllocationRule, ShortHolder, ShortLine
 from risk_tui.core.text import sanitize
+from risk_tui.desk.api import TradeFigures
 from risk_tui.widgets.dialogs.base import ReviewedDialog, compact_input, field_row, require_role
 from risk_tui.widgets.dialogs.formatting import format_price, format_quantity, risk_words
-from risk_tui.widgets.dialogs.holdings import Holding, quantity_problems
+from risk_tui.widgets.dialogs.holdings import (
+    Holding,
+    after_text,
+    ask_after,
+    quantity_problems,
+    verdict_text,
+)
 from risk_tui.widgets.render import data_text
 
 ORDER_REASON = "recall"
@@ -103,6 +114,8 @@ class BuyToCoverDialog(ReviewedDialog[CoverOrder]):
         rule: AllocationRule,
         actor: Actor,
         *,
+        figures: TradeFigures,
+        halted: str | None = None,
         new_order_id: Callable[[], str] = new_client_order_id,
     ) -> None:
         require_role(actor, Intent.LIQUIDATE, "place buy-to-cover orders")
@@ -112,14 +125,15 @@ class BuyToCoverDialog(ReviewedDialog[CoverOrder]):
         position = short_position(holder, line.symbol)
         assert position is not None
         assert holder.margin is not None
-        super().__init__()
+        super().__init__(halted=halted)
         self.line = line
         self.holder = holder
         self.margin = holder.margin
         self.suggested = suggested
         self.rule = rule
         self.actor = actor
-        self.holding = Holding(position, None, working)
+        self.figures = figures
+        self.holding = Holding(position, None, None, working)
         self.preset = min(max(ZERO, suggested - working), self.holding.available)
         # Minted now, once: however often the operator confirms, it is the same order.
         self.client_order_id = new_order_id()
@@ -232,7 +246,8 @@ class BuyToCoverDialog(ReviewedDialog[CoverOrder]):
         return self.query_one("#reason", Input).value.strip()
 
     def problems(self) -> list[str]:
-        _, problems = self.quantity()
+        problems = self.halt_problems()
+        problems.extend(self.quantity()[1])
         if not self.in_call and not self.override_reason():
             problems.append(
                 "a reason is needed: the client is not in margin call, so the buy-in is an override"
@@ -240,18 +255,22 @@ class BuyToCoverDialog(ReviewedDialog[CoverOrder]):
         return problems
 
     def _estimate(self, quantity: Decimal) -> Text:
+        """The order's value and the account after it (working buys counted as bought),
+        as the desk computes them."""
+        holding = self.holding
+        working = min(holding.working, holding.held - quantity)
+        pending = [TradeLine(self.line.symbol, Side.BUY, working)] if working > 0 else []
+        after = ask_after(self.figures, self.holder.account_id, [*pending, holding.line(quantity)])
         ccy = self.margin.currency
+        value = after.lines[-1].value if after is not None else None
         text = Text(
-            f"Est. {format_money(self.holding.value_of(quantity), ccy, code=True)} at the last "
-            "price (market order: fills may differ)."
+            f"Est. {format_money(value, ccy, code=True)} at the last price (market order: "
+            "fills may differ).\n"
         )
-        call = self.margin.call_amount
-        if self.in_call and call > 0:
-            covered = covered_amount(self.margin, {self.line.symbol: quantity})
-            text.append(
-                f" Covers {format_money(covered, ccy, code=True)} of the call amount "
-                f"{format_money(call, ccy, code=True)} ({format_ratio(covered / call)})."
-            )
+        text.append_text(after_text(after, pending=bool(pending)))
+        text.append("\n")
+        in_call = self.in_call or self.margin.in_call
+        text.append_text(verdict_text(after, in_call=in_call, value=None))
         return text
 
     def _show_estimate(self) -> None:

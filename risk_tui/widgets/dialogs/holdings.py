@@ -1,19 +1,23 @@
-"""The holdings picker of the liquidation dialogs: what to sell or cover, and how much.
+"""The holdings picker of the liquidation dialogs: what to sell or cover, how much, and
+the account after it.
 
-One row per holding: long → sell, short → buy to cover. Quantities are prefilled from
-`cure_plan` (the whole board lots whose sale alone cures the call); suspended and
-delisted holdings are listed but cannot be chosen. Preselected is the one holding whose
-sale alone cures the call with the smallest sale by the seed's rule (call ÷ IM ratio:
-the riskiest collateral goes first); the others stay unselected with their own cure
-quantity shown, so choosing another is one key press. As the operator edits, a line
-says how much of the call the selection covers (`covered_amount`).
+One row per holding: long → sell, short → buy to cover. The picker opens on the desk's
+least-value cure (`DeskApi.cure`, whole board lots): its holdings ticked with their
+quantities; every other tradable holding is offered unticked with the fewest whole lots
+that would cure on their own. Suspended and delisted holdings are listed but cannot be
+chosen. As the operator edits, the desk computes the account after the selection
+(`DeskApi.after_trades`): equity, MM, risk level and the call amount recomputed as the
+lifecycle would; "Meets the call" only when that amount is 0, else what it leaves to
+collect. Each row's note says what its line alone does to the call. The terminal holds
+no margin formula: every figure here is the desk's. The broker's published minimum
+(call ÷ IM ratio) is shown under its own name, a floor and never a cure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from rich.text import Text
 from textual import on
@@ -22,16 +26,35 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Static
 
 from risk_tui.core.actions import SendState
-from risk_tui.core.margin import AccountMargin, CureLine, PositionMargin, covered_amount, cure_plan
+from risk_tui.core.cure import (
+    METHOD_WORDS,
+    CureProposal,
+    PostTrade,
+    TradeEffect,
+    TradeLine,
+    published_minimum_line,
+)
+from risk_tui.core.margin import AccountMargin, PositionMargin
 from risk_tui.core.model import Side
-from risk_tui.core.money import ZERO, format_money, format_ratio
+from risk_tui.core.money import ZERO, context, format_money
 from risk_tui.core.records import StoredOrder
+from risk_tui.desk.api import TradeFigures
 from risk_tui.widgets.dialogs.base import MarkCheckbox
-from risk_tui.widgets.dialogs.formatting import format_price, format_quantity, parse_quantity
+from risk_tui.widgets.dialogs.formatting import (
+    format_price,
+    format_quantity,
+    parse_quantity,
+    risk_words,
+)
 from risk_tui.widgets.render import data_text
+from risk_tui.widgets.whole import WholeCell
 
 # Broker statuses after which an order no longer holds any quantity.
 _DONE_STATUSES = frozenset({"filled", "cancelled", "rejected"})
+# Broker statuses of an order the broker still works.
+_WORKED_STATUSES = frozenset({"working", "partially_filled"})
+
+PUBLISHED_SHOWN = 3  # holdings named on the published-minimum line
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +62,8 @@ class Holding:
     """One position as the picker offers it."""
 
     position: PositionMargin
-    cure: CureLine | None  # None: suspended/delisted, or nothing to cure
+    proposed: Decimal | None  # in the desk's cure: preselected with this quantity
+    single: Decimal | None  # the fewest whole lots curing on their own (or all lots)
     working: Decimal  # quantity still open in working orders on the same side
 
     @property
@@ -69,11 +93,11 @@ class Holding:
 
     @property
     def prefill(self) -> Decimal | None:
-        return self.cure.quantity if self.cure is not None and self.cure.quantity > 0 else None
+        quantity = self.proposed if self.proposed is not None else self.single
+        return quantity if quantity is not None and quantity > 0 else None
 
-    def value_of(self, quantity: Decimal) -> Decimal:
-        """Estimated value in the account currency at the last price (market orders vary)."""
-        return quantity * self.position.price * self.position.fx
+    def line(self, quantity: Decimal) -> TradeLine:
+        return TradeLine(self.symbol, self.side, quantity)
 
 
 def open_quantity(order: StoredOrder) -> Decimal:
@@ -83,8 +107,36 @@ def open_quantity(order: StoredOrder) -> Decimal:
     return max(ZERO, order.quantity - order.filled_quantity)
 
 
-def holdings_for(margin: AccountMargin, working: Sequence[StoredOrder] = ()) -> tuple[Holding, ...]:
-    cures = {line.symbol: line for line in cure_plan(margin)}
+def worked(orders: Sequence[StoredOrder]) -> list[StoredOrder]:
+    """The orders the broker still works: what a dialog and the details count as pending."""
+    return [order for order in orders if order.status in _WORKED_STATUSES]
+
+
+def pending_lines(margin: AccountMargin, working: Sequence[StoredOrder]) -> tuple[TradeLine, ...]:
+    """The account's working orders as trades still to come (at their limit, if any),
+    never more than is held: what the after-figures count as already traded."""
+    left = {p.symbol: (p.quantity, abs(p.quantity)) for p in margin.positions}
+    lines: list[TradeLine] = []
+    for order in working:
+        held = left.get(order.symbol)
+        quantity = open_quantity(order)
+        if order.account_id != margin.account_id or held is None or quantity <= 0:
+            continue
+        signed, room = held
+        if (order.side is Side.SELL) != (signed > 0) or room <= 0:
+            continue
+        quantity = min(quantity, room)
+        left[order.symbol] = (signed, room - quantity)
+        limit = order.limit_price if order.order_type == "limit" else None
+        lines.append(TradeLine(order.symbol, order.side, quantity, limit))
+    return tuple(lines)
+
+
+def holdings_for(
+    margin: AccountMargin,
+    proposal: CureProposal | None,
+    working: Sequence[StoredOrder] = (),
+) -> tuple[Holding, ...]:
     rows: list[Holding] = []
     for position in margin.positions:
         side = Side.SELL if position.quantity > 0 else Side.BUY
@@ -98,24 +150,12 @@ def holdings_for(margin: AccountMargin, working: Sequence[StoredOrder] = ()) -> 
             ),
             ZERO,
         )
-        rows.append(Holding(position, cures.get(position.symbol), pending))
+        proposed = single = None
+        if proposal is not None and not position.illiquid:
+            proposed = proposal.quantity(position.symbol)
+            single = proposal.single(position.symbol)
+        rows.append(Holding(position, proposed, single, pending))
     return tuple(rows)
-
-
-def default_choice(holdings: Sequence[Holding]) -> str | None:
-    """The holding preselected: its sale alone cures the call, with the smallest sale needed.
-
-    The smallest `value_needed` (call ÷ IM ratio) is the highest IM ratio: the riskiest
-    collateral. Ties go to the one listed first. None when no single holding suffices.
-    """
-    best: Holding | None = None
-    for holding in holdings:
-        cure = holding.cure
-        if cure is None or not cure.sufficient or not holding.tradable:
-            continue
-        if best is None or (best.cure is not None and cure.value_needed < best.cure.value_needed):
-            best = holding
-    return best.symbol if best is not None else None
 
 
 def quantity_problems(holding: Holding, raw: str) -> tuple[Decimal | None, list[str]]:
@@ -149,12 +189,83 @@ def quantity_problems(holding: Holding, raw: str) -> tuple[Decimal | None, list[
     return quantity, []
 
 
+def ask_after(
+    figures: TradeFigures, account_id: str, lines: Sequence[TradeLine]
+) -> PostTrade | None:
+    """The desk's figures after `lines`; None when it has none (or refuses a line)."""
+    try:
+        return figures.after_trades(account_id, lines)
+    except ValueError:  # core.cure.TradeError: the entries changed under the figures
+        return None
+
+
+def after_text(after: PostTrade | None, *, pending: bool = False) -> Text:
+    """`After: equity SGD 9,500.00 · MM SGD 9,022.50 · watch (equity below IM)`."""
+    label = "After this and the working orders" if pending else "After"
+    if after is None or after.after.incomplete is not None:
+        return Text(f"{label}: — (the desk has no figures for this selection)")
+    figures, ccy = after.after, after.currency
+    return Text(
+        f"{label}: equity {format_money(figures.equity, ccy, code=True)} · MM "
+        f"{format_money(figures.mm, ccy, code=True)} · {risk_words(figures.risk_level)}"
+    )
+
+
+def verdict_text(after: PostTrade | None, *, in_call: bool, value: Decimal | None) -> Text:
+    """`Meets the call: call amount after 0.00` or `Leaves SGD 70.00 to collect`, and the
+    estimated value traded."""
+    if after is None or after.after.incomplete is not None:
+        verdict = "No figures after this selection"
+    else:
+        ccy = after.currency
+        if not in_call:
+            verdict = "Not in call: nothing to collect"
+        elif after.meets_call:
+            verdict = f"Meets the call: call amount after {format_money(ZERO, ccy)}"
+        else:
+            verdict = f"Leaves {format_money(after.left_to_collect, ccy, code=True)} to collect"
+    if value is None:
+        return Text(f"{verdict}.")
+    currency = after.currency if after is not None else ""
+    return Text(f"{verdict} · est. {format_money(value, currency, code=True)} at last prices")
+
+
+def proposal_text(proposal: CureProposal | None) -> Text:
+    """What was preselected and how it was found, or why nothing cures."""
+    if proposal is None:
+        return Text("No cure proposed: the desk has no figures for this account.")
+    ccy = proposal.currency
+    if not proposal.in_call:
+        return Text("Not in call: no cure to propose.")
+    if not proposal.meets_call:
+        short = format_money(proposal.left_to_collect, ccy, code=True)
+        return Text(
+            f"Selling everything cannot cure: {short} short (every whole lot preselected).",
+            style="bold",
+        )
+    if not proposal.lines and proposal.pending:
+        return Text("The working orders meet the call once filled: nothing more to sell.")
+    if not proposal.lines:
+        return Text("Nothing to sell: the recomputed call amount is already 0.")
+    return Text(
+        f"Preselected: least-value cure in whole lots, "
+        f"{format_money(proposal.value, ccy, code=True)} ({METHOD_WORDS[proposal.method]})."
+    )
+
+
+def published_text(proposal: CureProposal | None) -> Text:
+    """The broker's published minimum, named as such (`core.cure.published_minimum_line`)."""
+    if proposal is None:
+        return Text()
+    return Text(published_minimum_line(proposal, PUBLISHED_SHOWN))
+
+
 def _cell(text: str | Text, classes: str) -> Static:
     return Static(text if isinstance(text, Text) else Text(text), classes=f"cell {classes}")
 
 
 class HoldingsEditor(Vertical):
-    """Rows of holdings with a checkbox and a quantity each, and the live "covers" line."""
+    """Rows of holdings with a checkbox and a quantity each, and the account after them."""
 
     DEFAULT_CSS = """
     HoldingsEditor {
@@ -174,8 +285,8 @@ class HoldingsEditor(Vertical):
     HoldingsEditor .lot { width: 6; text-align: right; }
     HoldingsEditor .price { width: 8; text-align: right; }
     HoldingsEditor .qty { width: 10; }
-    HoldingsEditor .value { width: 12; text-align: right; }
-    HoldingsEditor .note { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
+    HoldingsEditor .value { width: 13; text-align: right; }
+    HoldingsEditor .note { width: 1fr; }
     HoldingsEditor MarkCheckbox {
         width: 14;
         height: 1;
@@ -194,27 +305,35 @@ class HoldingsEditor(Vertical):
         height: 1;
         margin-right: 1;
     }
-    HoldingsEditor .covers {
+    HoldingsEditor #after {
         margin-top: 1;
         height: auto;
     }
+    HoldingsEditor .summary { height: auto; }
     """
 
     def __init__(
         self,
         margin: AccountMargin,
         holdings: Sequence[Holding],
-        preselect: str | None,
+        figures: TradeFigures,
+        proposal: CureProposal | None,
+        pending: Sequence[TradeLine] = (),
         *,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.margin = margin
         self.holdings = tuple(holdings)
-        self.preselect = preselect
+        self.figures = figures
+        self.proposal = proposal
+        self.pending = tuple(pending)
         self._checks: dict[int, MarkCheckbox] = {}
         self._inputs: dict[int, Input] = {}
-        self._values: dict[int, Static] = {}
+        self._values: dict[int, WholeCell] = {}
+        self._notes: dict[int, WholeCell] = {}
+        self.after: PostTrade | None = None  # the account after the selection (and pending)
+        self.effects: dict[int, TradeEffect] = {}  # each typed row's line on its own
 
     def compose(self) -> ComposeResult:
         ccy = self.margin.currency
@@ -226,7 +345,7 @@ class HoldingsEditor(Vertical):
             yield _cell("Price", "price")
             yield _cell("Quantity", "qty")
             yield _cell(f"Est. {ccy}", "value")
-            yield _cell("Note", "note")
+            yield _cell("On call", "note")
         if self.margin.incomplete is not None:
             note = Text("No figures to choose from: ")
             note.append_text(data_text(self.margin.incomplete))
@@ -236,8 +355,11 @@ class HoldingsEditor(Vertical):
         for index, holding in enumerate(self.holdings):
             with Horizontal(classes="holding-row"):
                 yield from self._row(index, holding)
-        yield Static(classes="covers", id="covers")
-        yield Static(classes="covers-value", id="covers-value")
+        yield Static(classes="summary", id="after")
+        yield Static(classes="summary", id="verdict")
+        if self.margin.incomplete is None:
+            yield Static(proposal_text(self.proposal), classes="summary", id="proposal")
+            yield Static(published_text(self.proposal), classes="summary", id="published")
 
     def _row(self, index: int, holding: Holding) -> ComposeResult:
         side = "sell" if holding.side is Side.SELL else "buy"
@@ -245,7 +367,7 @@ class HoldingsEditor(Vertical):
         if holding.tradable:
             check = MarkCheckbox(
                 symbol,
-                value=holding.symbol == self.preselect,
+                value=holding.proposed is not None,
                 id=f"pick-{index}",
                 classes="pick",
             )
@@ -256,9 +378,9 @@ class HoldingsEditor(Vertical):
             label.append_text(symbol)
             yield _cell(label, "pick")
         yield _cell(side, "side")
-        yield _cell(format_quantity(holding.held), "held")
-        yield _cell(format_quantity(holding.lot), "lot")
-        yield _cell(format_price(holding.position.price), "price")
+        yield WholeCell(format_quantity(holding.held), classes="cell held")
+        yield WholeCell(format_quantity(holding.lot), classes="cell lot")
+        yield WholeCell(format_price(holding.position.price), classes="cell price")
         if holding.tradable:
             prefill = holding.prefill
             quantity = Input(
@@ -274,21 +396,13 @@ class HoldingsEditor(Vertical):
             yield quantity
         else:
             yield _cell("—", "qty")
-        value = _cell("", "value")
+        value = WholeCell(classes="cell value")
         self._values[index] = value
         yield value
-        yield _cell(self._note(holding), "note")
-
-    @staticmethod
-    def _note(holding: Holding) -> str:
-        if not holding.tradable:
-            return "suspended/delisted: cannot trade"
-        notes: list[str] = []
-        if holding.working:
-            notes.append(f"{format_quantity(holding.working)} working")
-        if holding.cure is not None:
-            notes.append("cures alone" if holding.cure.sufficient else "too small")
-        return ", ".join(notes)
+        untradable = ("suspended/delisted: cannot trade", "suspended/delisted", "no trade")
+        note = WholeCell(*(() if holding.tradable else untradable), classes="cell note")
+        self._notes[index] = note
+        yield note
 
     def on_mount(self) -> None:
         self.refresh_figures()
@@ -326,58 +440,100 @@ class HoldingsEditor(Vertical):
             problems.append("select at least one holding (space ticks the box)")
         return chosen, problems
 
-    def covered(self) -> tuple[Decimal, Decimal]:
-        """(covered amount, estimated value) of what is ticked with a positive quantity."""
-        quantities: dict[str, Decimal] = {}
-        value = ZERO
-        for _, holding, selected, raw in self.typed():
+    # --- the desk's figures -----------------------------------------------------------
+
+    def _priced(self) -> tuple[dict[int, TradeLine], dict[int, TradeLine]]:
+        """The rows whose quantity can be valued, selected and not: a whole number of
+        shares, more than 0; a selected one no more than is still available."""
+        selected: dict[int, TradeLine] = {}
+        others: dict[int, TradeLine] = {}
+        for index, holding, ticked, raw in self.typed():
             quantity = parse_quantity(raw)
-            if not selected or quantity is None or quantity <= 0:
+            if quantity is None or quantity <= 0 or quantity != quantity.to_integral_value():
                 continue
-            quantity = min(quantity, holding.held)
-            quantities[holding.symbol] = quantities.get(holding.symbol, ZERO) + quantity
-            value += holding.value_of(quantity)
-        return covered_amount(self.margin, quantities), value
+            if ticked:
+                quantity = min(quantity, holding.available)
+                if quantity > 0:
+                    selected[index] = holding.line(quantity)
+            elif quantity <= holding.held:
+                others[index] = holding.line(quantity)
+        return selected, others
 
     def refresh_figures(self) -> None:
+        """Ask the desk for the account after the selection, and each row's line alone."""
+        account_id = self.margin.account_id
+        selected, others = self._priced()
+        self.effects = {}
+        if self.margin.incomplete is None:
+            self.after = ask_after(self.figures, account_id, [*self.pending, *selected.values()])
+            if self.after is not None:
+                mine = self.after.lines[len(self.pending) :]
+                self.effects.update(zip(selected, mine, strict=True))
+            alone = ask_after(self.figures, account_id, list(others.values())) if others else None
+            if alone is not None:
+                self.effects.update(zip(others, alone.lines, strict=True))
         ccy = self.margin.currency
-        for index, holding, _, raw in self.typed():
-            quantity = parse_quantity(raw)
-            shown = (
-                format_money(holding.value_of(quantity), ccy)
-                if quantity is not None and quantity > 0
-                else "—"
-            )
-            self._values[index].update(Text(shown))
-        self.query_one("#covers", Static).update(self.covers_text())
-        self.query_one("#covers-value", Static).update(self.verdict_text())
+        for index, holding, _, _ in self.typed():
+            effect = self.effects.get(index)
+            shown = format_money(effect.value, ccy) if effect is not None else "—"
+            self._values[index].show(shown)
+            self._notes[index].show(*self._note(holding, effect))
+        self.query_one("#after", Static).update(after_text(self.after, pending=bool(self.pending)))
+        self.query_one("#verdict", Static).update(self.verdict())
 
-    def covers_text(self) -> Text:
-        """`Covers SGD 1,950.00 of the call amount SGD 1,015.00 (192.12%).`"""
-        ccy = self.margin.currency
-        call = self.margin.call_amount
-        covered, _ = self.covered()
-        if call <= 0:
-            return Text(
-                f"Covers {format_money(covered, ccy, code=True)}; no call amount is "
-                "outstanding now."
-            )
-        return Text(
-            f"Covers {format_money(covered, ccy, code=True)} of the call amount "
-            f"{format_money(call, ccy, code=True)} ({format_ratio(covered / call)})."
-        )
+    def _note(self, holding: Holding, effect: TradeEffect | None) -> tuple[str, ...]:
+        """The row's note and shorter forms of it, longest first (a narrow terminal
+        shows the first that fits whole): what working orders hold, and what the line
+        alone does to the call."""
+        working = f"{format_quantity(holding.working)} working" if holding.working else ""
+        in_call = self.proposal is not None and self.proposal.in_call
+        if effect is None or not in_call:
+            return (working,)
+        if effect.cures_alone:
+            effects: tuple[str, ...] = ("cures alone", "cures")
+        else:  # what the line alone takes off the call amount
+            relief = format_money(abs(effect.relief), self.margin.currency)
+            effects = (f"{'−' if effect.relief >= 0 else '+'}{relief}",)
+        if not working:
+            return effects
+        return (*(f"{working}, {words}" for words in effects), working)
 
-    def verdict_text(self, *, with_value: bool = True) -> Text:
-        """Whether the selection meets the call, in words, and its estimated value."""
-        ccy = self.margin.currency
-        call = self.margin.call_amount
-        covered, value = self.covered()
-        if call <= 0:
-            verdict = "Nothing to cure"
-        elif covered >= call:
-            verdict = "Meets the call"
-        else:
-            verdict = f"Short of the call by {format_money(call - covered, ccy, code=True)}"
-        if not with_value:
-            return Text(f"{verdict}.")
-        return Text(f"{verdict} · est. value {format_money(value, ccy, code=True)} at last prices")
+    def selected_value(self) -> Decimal | None:
+        """The estimated value of the selection at last prices, as the desk valued it."""
+        chosen = [effect for index, effect in self.effects.items() if self._is_ticked(index)]
+        if not chosen:
+            return None
+        with localcontext(context()):
+            return sum((effect.value for effect in chosen), ZERO)
+
+    def effect_for(self, symbol: str) -> TradeEffect | None:
+        """The desk's valuation of the row's line on its own (None: not valued)."""
+        for index, holding in enumerate(self.holdings):
+            if holding.symbol == symbol and index in self.effects:
+                return self.effects[index]
+        return None
+
+    def _is_ticked(self, index: int) -> bool:
+        check = self._checks.get(index)
+        return check is not None and check.value
+
+    def verdict(self, *, with_value: bool = True) -> Text:
+        value = self.selected_value() if with_value else None
+        in_call = self.proposal is None or self.proposal.in_call
+        return verdict_text(self.after, in_call=in_call, value=value)
+
+
+__all__ = [
+    "Holding",
+    "HoldingsEditor",
+    "after_text",
+    "ask_after",
+    "holdings_for",
+    "open_quantity",
+    "pending_lines",
+    "proposal_text",
+    "published_text",
+    "quantity_problems",
+    "verdict_text",
+    "worked",
+]

@@ -2,9 +2,14 @@
 
 Focus starts in the reason box, where enter does nothing; only ctrl+s or the red button
 acts, only with a reason, and the dialog answers once, with the reason.
+
+`liquidation_halt` is what a liquidation dialog shows when it opens: the engaged switch,
+or — failing closed — a switch whose state cannot be read.
 """
 
 from __future__ import annotations
+
+import logging
 
 from rich.text import Text
 from textual import on
@@ -14,6 +19,7 @@ from textual.widgets import Button, Input, Static
 
 from risk_tui.core.four_eyes import KillSwitch
 from risk_tui.core.roles import Actor, Intent
+from risk_tui.desk.api import DeskApi
 from risk_tui.widgets.dialogs.base import (
     DialogScreen,
     Problems,
@@ -24,6 +30,19 @@ from risk_tui.widgets.dialogs.base import (
 from risk_tui.widgets.render import data_text
 
 MAX_REASON = 500
+
+log = logging.getLogger(__name__)
+
+
+async def liquidation_halt(desk: DeskApi) -> str | None:
+    """Why the desk takes no liquidation now, asked of the desk as the dialog opens: the
+    engaged kill switch, or its state unreadable (fail closed); None when it may."""
+    try:
+        switch = await desk.kill_switch()
+    except Exception as problem:  # any failure to read it blocks, and is logged
+        log.exception("kill switch state unreadable")
+        return f"KILL SWITCH state cannot be read ({problem}): liquidations blocked"
+    return switch.refusal() if switch.engaged else None
 
 
 class KillSwitchDialog(DialogScreen[str]):

@@ -1,5 +1,9 @@
 """Liquidate chosen holdings of an account in call: pick, review, then market orders.
 
+The dialog opens on the desk's least-value cure, counting working orders as traded, and
+shows the account after the selection as the desk computes it (`holdings`). An engaged
+kill switch is shown when the dialog opens, and the review is refused while it is.
+
 The client order ids are minted once, when the dialog opens (one per holding), so
 however often the operator confirms — or goes back, edits and confirms again — an order
 for a holding always carries the same idempotency key.
@@ -22,14 +26,16 @@ from risk_tui.core.model import Side
 from risk_tui.core.money import ZERO, format_money
 from risk_tui.core.records import StoredOrder
 from risk_tui.core.roles import Actor, Intent
+from risk_tui.desk.api import TradeFigures
 from risk_tui.widgets.dialogs.base import ReviewedDialog, require_role
 from risk_tui.widgets.dialogs.formatting import format_quantity, local_time, risk_words
 from risk_tui.widgets.dialogs.holdings import (
     Holding,
     HoldingsEditor,
-    default_choice,
+    after_text,
     holdings_for,
     open_quantity,
+    pending_lines,
 )
 from risk_tui.widgets.render import data_text
 
@@ -97,17 +103,24 @@ class LiquidateDialog(ReviewedDialog[list[OrderIntent]]):
         actor: Actor,
         working: Sequence[StoredOrder] = (),
         *,
+        figures: TradeFigures,
+        halted: str | None = None,
         new_order_id: Callable[[], str] = new_client_order_id,
     ) -> None:
         require_role(actor, Intent.LIQUIDATE)
         if margin.account_id != call.account_id:
             raise ValueError(f"figures of {margin.account_id} given for call on {call.account_id}")
-        super().__init__()
+        super().__init__(halted=halted)
         self.call = call
         self.margin = margin
         self.actor = actor
         self.working = tuple(working)
-        self.holdings = holdings_for(margin, self.working)
+        self.figures = figures
+        self.pending = pending_lines(margin, self.working)
+        self.proposal = (
+            figures.cure(call.account_id, self.pending) if margin.incomplete is None else None
+        )
+        self.holdings = holdings_for(margin, self.proposal, self.working)
         # Minted now, once: every confirmation of this dialog names the same orders.
         self.order_ids: dict[str, str] = {
             holding.symbol: new_order_id() for holding in self.holdings if holding.tradable
@@ -121,7 +134,7 @@ class LiquidateDialog(ReviewedDialog[list[OrderIntent]]):
             classes="hint",
         )
         yield HoldingsEditor(
-            self.margin, self.holdings, default_choice(self.holdings), id="holdings"
+            self.margin, self.holdings, self.figures, self.proposal, self.pending, id="holdings"
         )
         working = working_lines(self.working)
         if working:
@@ -135,7 +148,7 @@ class LiquidateDialog(ReviewedDialog[list[OrderIntent]]):
         return self.editor.first_control()
 
     def problems(self) -> list[str]:
-        return self.editor.selection()[1]
+        return [*self.halt_problems(), *self.editor.selection()[1]]
 
     def intents(self) -> list[OrderIntent]:
         """The orders the current entries describe (valid entries only), keys as minted."""
@@ -172,8 +185,9 @@ class LiquidateDialog(ReviewedDialog[list[OrderIntent]]):
         text.append("\n\n")
         total = ZERO
         for holding, quantity in chosen:
-            value = holding.value_of(quantity)
-            total += value
+            effect = self.editor.effect_for(holding.symbol)
+            value = effect.value if effect is not None else None
+            total += value or ZERO
             side = "SELL" if holding.side is Side.SELL else "BUY to cover"
             text.append(f"  {side:<12} ")
             text.append_text(data_text(f"{holding.symbol:<10}"))
@@ -183,9 +197,10 @@ class LiquidateDialog(ReviewedDialog[list[OrderIntent]]):
             f"\nTotal estimated value {format_money(total, ccy, code=True)} at last prices "
             "(market orders: fills may differ).\n"
         )
-        text.append_text(self.editor.covers_text())
-        text.append(" ")
-        text.append_text(self.editor.verdict_text(with_value=False))
+        editor = self.editor
+        text.append_text(after_text(editor.after, pending=bool(self.pending)))
+        text.append("\n")
+        text.append_text(editor.verdict(with_value=False))
         return text
 
     def result(self) -> list[OrderIntent]:
