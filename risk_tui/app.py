@@ -452,34 +452,8 @@ class RiskApp(App[int]):
 
     @work(exclusive=True, group="dialog")
     async def open_details(self, account_id: str) -> None:
-        from risk_tui.screens.details import DetailsScreen
-
-        row = self._row(account_id)
-        desk = self.desk
-        if row is None or desk is None:
-            return
-        call = row.call
-        # The call and its figures at once; its snapshots, remarks and orders (read from
-        # the database) fill in as they come, so the key is answered within a frame.
-        role = self.actor.role
-        screen = DetailsScreen(
-            call,
-            desk.account(account_id),
-            (),
-            (),
-            (),
-            self.clock(),
-            can_trade=allowed(role, Intent.LIQUIDATE),
-            can_message=allowed(role, Intent.MESSAGE),
-            can_remark=allowed(role, Intent.REMARK),
-            figures=desk,
-        )
-        dismissed = self.push_screen(screen, wait_for_dismiss=True)
-        screen.follow_desk()
-        details = await desk.call_details(call.call_id)
-        screen.update_history(details.snapshots, details.remarks)
-        screen.update_records(details.orders, details.messages, details.plans)
-        choice = await dismissed
+        """The call's details, live, until the operator leaves; then what they chose."""
+        choice = await self.calls.details(account_id)
         if choice is not None and choice.startswith("cancel_plan:"):
             self.cancel_plan(account_id, choice.removeprefix("cancel_plan:"))
         elif choice == "liquidate":

@@ -21,6 +21,7 @@ from risk_tui.core.money import format_money
 from risk_tui.core.roles import Intent, allowed
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import WarningRow
+from risk_tui.screens.details import DetailsScreen
 from risk_tui.widgets.dialogs import (
     AutoLiquidationDialog,
     LiquidateDialog,
@@ -56,6 +57,36 @@ class CallDialogs:
         if view is None:
             return None
         return next((r for r in view.warnings if r.account_id == account_id), None)
+
+    async def details(self, account_id: str) -> str | None:
+        """Show the call's details, following the desk, until the operator leaves; what
+        they chose to do next (`DetailsScreen`'s answer), None when there is no call."""
+        row = self._row(account_id)
+        desk = self.host.desk
+        if row is None or desk is None:
+            return None
+        call = row.call
+        # The call and its figures at once; its snapshots, remarks and orders (read from
+        # the database) fill in as they come, so the key is answered within a frame.
+        role = self.host.actor.role
+        screen = DetailsScreen(
+            call,
+            desk.account(account_id),
+            (),
+            (),
+            (),
+            self.host.now(),
+            can_trade=allowed(role, Intent.LIQUIDATE),
+            can_message=allowed(role, Intent.MESSAGE),
+            can_remark=allowed(role, Intent.REMARK),
+            figures=desk,
+        )
+        dismissed = self.app.push_screen(screen, wait_for_dismiss=True)
+        screen.follow_desk()
+        details = await desk.call_details(call.call_id)
+        screen.update_history(details.snapshots, details.remarks)
+        screen.update_records(details.orders, details.messages, details.plans)
+        return await dismissed
 
     def _margin(self, account_id: str) -> AccountMargin | None:
         """The account's full figures now (positions, ratios): what a dialog works

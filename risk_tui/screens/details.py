@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.table import Table
@@ -32,7 +32,6 @@ from textual.widgets import DataTable, Footer, Static
 from risk_tui.core.cure import METHOD_WORDS, CureProposal
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin, RiskLevel
-from risk_tui.core.model import Market
 from risk_tui.core.money import format_money, format_ratio
 from risk_tui.core.records import (
     AutoLiquidationState,
@@ -43,6 +42,17 @@ from risk_tui.core.records import (
     StoredSnapshot,
 )
 from risk_tui.desk.api import TradeFigures
+from risk_tui.screens.details_rows import (
+    cure_words,
+    message_cells,
+    message_labels,
+    order_cells,
+    order_labels,
+    plan_cells,
+    plan_labels,
+    timeline_cells,
+    timeline_labels,
+)
 from risk_tui.widgets.dialogs.formatting import (
     aware,
     format_elapsed,
@@ -78,110 +88,6 @@ _RISK_STYLE: dict[RiskLevel, str] = {
     RiskLevel.FORCE_CALL: "bold reverse",
     RiskLevel.INCOMPLETE: "bold reverse",
 }
-
-
-def cure_words(quantity: Decimal | None, lot: Decimal, illiquid: bool) -> str:
-    """`1 lot = 100` of this holding in the desk's least-value cure; why not, otherwise."""
-    if illiquid:
-        return "suspended/delisted"
-    if quantity is None:
-        return "—"
-    lot = lot if lot > 0 else Decimal(1)
-    lots = format_quantity(quantity / lot)
-    return f"{lots} lot{'s' if quantity != lot else ''} = {format_quantity(quantity)}"
-
-
-def _payload_money(payload: dict[str, Any], key: str, currency: str) -> Text:
-    """A figure from a stored snapshot, right-aligned; shown as data when not a decimal."""
-    raw = payload.get(key)
-    if raw is None:
-        return Text("—", justify="right")
-    try:
-        return Text(format_money(Decimal(str(raw)), currency), justify="right")
-    except (InvalidOperation, ValueError):
-        return data_text(str(raw))
-
-
-def order_labels(market: Market) -> tuple[str, ...]:
-    zone = market.value
-    return (f"Created ({zone})", "Side", "Symbol", "Qty", "Filled", "Status", "By", "Order key")
-
-
-def order_cells(order: StoredOrder, market: Market) -> tuple[Text, ...]:
-    """One liquidation order as a details row (`order_labels`)."""
-    status = data_text(order.status or order.send_state.value)
-    if order.reject_reason:
-        status.append(": ")
-        status.append_text(data_text(order.reject_reason))
-    return (
-        Text(local_time(order.created_at, market)),
-        Text(order.side.value),
-        data_text(order.symbol),
-        Text(format_quantity(order.quantity), justify="right"),
-        Text(format_quantity(order.filled_quantity), justify="right"),
-        status,
-        data_text(order.operator),
-        data_text(order.client_order_id),
-    )
-
-
-def message_labels(market: Market) -> tuple[str, ...]:
-    return (f"Sent ({market.value})", "Channel", "Subject", "By", "Delivery")
-
-
-def message_cells(message: StoredMessage, market: Market) -> tuple[Text, ...]:
-    """One message about the call (`message_labels`): the broker's word once it answered."""
-    delivery = message.status or message.send_state.value
-    return (
-        Text(local_time(message.created_at, market)),
-        Text(message.channel),
-        data_text(message.subject or "—"),
-        data_text(message.operator),
-        data_text(delivery),
-    )
-
-
-def plan_labels(market: Market) -> tuple[str, ...]:
-    return (f"Runs at ({market.value})", "Condition", "Lines", "By", "State")
-
-
-def plan_cells(plan: StoredAutoLiquidation, market: Market) -> tuple[Text, ...]:
-    """One auto-liquidation plan of the call (`plan_labels`)."""
-    lines = "; ".join(
-        f"{line.side.value} {format_quantity(line.quantity)} {line.symbol}" for line in plan.lines
-    )
-    scheduled = plan.state is AutoLiquidationState.SCHEDULED
-    state = Text(plan.state.value, style="bold" if scheduled else "")
-    return (
-        Text(local_time(plan.execute_at, market)),
-        Text(plan.condition.value),
-        data_text(lines),
-        data_text(plan.operator),
-        state,
-    )
-
-
-def timeline_labels(market: Market, currency: str) -> tuple[str, ...]:
-    ccy = currency
-    return (f"Time ({market.value})", "Scenario", f"Equity {ccy}", f"Call {ccy}", "Risk level")
-
-
-def timeline_cells(snap: StoredSnapshot, market: Market, currency: str) -> tuple[Text, ...]:
-    """One snapshot on the lifecycle timeline (`timeline_labels`)."""
-    payload = snap.payload if isinstance(snap.payload, dict) else {}
-    ccy = str(payload.get("currency") or currency)
-    level_raw = str(payload.get("risk_level") or "")
-    try:
-        level = Text(risk_words(RiskLevel(level_raw)))
-    except ValueError:
-        level = data_text(level_raw or "—")
-    return (
-        Text(local_time(snap.taken_at, market)),
-        Text(snap.scenario.value),
-        _payload_money(payload, "equity", ccy),
-        _payload_money(payload, "call_amount", ccy),
-        level,
-    )
 
 
 class DetailsScreen(Screen[str | None]):

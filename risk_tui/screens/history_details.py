@@ -32,7 +32,12 @@ from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import Market
 from risk_tui.core.money import format_money, format_ratio
 from risk_tui.core.records import StoredOrder, StoredRemark, StoredSnapshot
-from risk_tui.screens.details import order_cells, order_labels, timeline_cells, timeline_labels
+from risk_tui.screens.details_rows import (
+    order_cells,
+    order_labels,
+    timeline_cells,
+    timeline_labels,
+)
 from risk_tui.screens.warnings import RISK_LABEL, RISK_STYLE
 from risk_tui.widgets.dialogs.formatting import (
     END_WORDS,
