@@ -100,16 +100,58 @@ def totals_by_currency(calls: Sequence[MarginCall]) -> str:
     return "; ".join(format_money(amount, ccy, code=True) for ccy, amount in sums.items())
 
 
-class MessageDialog(DialogScreen[list[MessageIntent]]):
-    """Answer one `MessageIntent` per target account, or None when cancelled."""
+class ClientMessageDialog(DialogScreen[list[MessageIntent]]):
+    """What every message dialog shares: the channel choice, an editable body for one
+    client, the send and cancel buttons; it answers one `MessageIntent` per client (or
+    None when cancelled). A subclass composes the form and builds the intents."""
 
     DEFAULT_CSS = """
-    MessageDialog RadioSet { width: 1fr; height: auto; layout: horizontal; }
-    MessageDialog RadioSet > MarkRadioButton { width: auto; margin-right: 2; }
-    MessageDialog TextArea { height: 8; margin-top: 1; }
-    MessageDialog .targets { height: auto; max-height: 6; margin-top: 1; }
-    MessageDialog .preview { height: auto; margin-top: 1; }
+    ClientMessageDialog RadioSet { width: 1fr; height: auto; layout: horizontal; }
+    ClientMessageDialog RadioSet > MarkRadioButton { width: auto; margin-right: 2; }
+    ClientMessageDialog TextArea { height: 8; margin-top: 1; }
+    ClientMessageDialog .targets { height: auto; max-height: 6; margin-top: 1; }
+    ClientMessageDialog .preview { height: auto; margin-top: 1; }
     """
+
+    @property
+    def single(self) -> bool:
+        """One client: the body is shown for editing."""
+        raise NotImplementedError
+
+    def intents(self) -> list[MessageIntent]:
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        self.query_one("#channel", RadioSet).focus()
+
+    @property
+    def channel(self) -> Channel:
+        pressed = self.query_one("#channel", RadioSet).pressed_button
+        chosen = pressed.id if pressed is not None and pressed.id in CHANNELS else CHANNELS[0]
+        return cast(Channel, chosen)
+
+    def problems(self) -> list[str]:
+        if self.single and not self.query_one("#body", TextArea).text.strip():
+            return ["the message is empty"]
+        return []
+
+    def action_confirm(self) -> None:
+        problems = self.problems()
+        self.query_one("#problems", Problems).show(problems)
+        if not problems:
+            self.answer(self.intents())
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "send":
+            self.action_confirm()
+        elif event.button.id == "cancel":
+            self.action_cancel()
+
+
+class MessageDialog(ClientMessageDialog):
+    """Answer one `MessageIntent` per target account, or None when cancelled."""
 
     TEMPLATE_IDS: ClassVar[dict[str, str]] = {t.key: f"template-{t.key}" for t in TEMPLATES}
 
@@ -229,16 +271,7 @@ class MessageDialog(DialogScreen[list[MessageIntent]]):
         text.append(fill(template, first)[1])  # `fill` sanitized the client's data
         return text
 
-    def on_mount(self) -> None:
-        self.query_one("#channel", RadioSet).focus()
-
     # --- reading the form --------------------------------------------------------------
-
-    @property
-    def channel(self) -> Channel:
-        pressed = self.query_one("#channel", RadioSet).pressed_button
-        chosen = pressed.id if pressed is not None and pressed.id in CHANNELS else CHANNELS[0]
-        return cast(Channel, chosen)
 
     @property
     def template(self) -> MessageTemplate:
@@ -276,24 +309,12 @@ class MessageDialog(DialogScreen[list[MessageIntent]]):
             )
         return intents
 
-    def problems(self) -> list[str]:
-        if self.single and not self.query_one("#body", TextArea).text.strip():
-            return ["the message is empty"]
-        return []
 
-    def action_confirm(self) -> None:
-        problems = self.problems()
-        self.query_one("#problems", Problems).show(problems)
-        if not problems:
-            self.answer(self.intents())
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "send":
-            self.action_confirm()
-        elif event.button.id == "cancel":
-            self.action_cancel()
-
-
-__all__ = ["TEMPLATES", "MessageDialog", "MessageTemplate", "fill", "totals_by_currency"]
+__all__ = [
+    "TEMPLATES",
+    "ClientMessageDialog",
+    "MessageDialog",
+    "MessageTemplate",
+    "fill",
+    "totals_by_currency",
+]

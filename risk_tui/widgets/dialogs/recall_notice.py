@@ -12,27 +12,24 @@ every other message, with no margin call as their reference.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import cast
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, RadioSet, Static, TextArea
 
-from risk_tui.core.actions import CHANNELS, Channel, MessageIntent, new_message_id
+from risk_tui.core.actions import CHANNELS, MessageIntent, new_message_id
 from risk_tui.core.roles import Actor, Intent
 from risk_tui.core.shorts import Allocation, ShortLine
 from risk_tui.core.text import sanitize
 from risk_tui.widgets.dialogs.base import (
-    DialogScreen,
     MarkRadioButton,
     Problems,
     field_row,
     require_role,
 )
 from risk_tui.widgets.dialogs.formatting import format_quantity
-from risk_tui.widgets.dialogs.message import CHANNEL_WORDS, MessageTemplate
+from risk_tui.widgets.dialogs.message import CHANNEL_WORDS, ClientMessageDialog, MessageTemplate
 from risk_tui.widgets.render import data_text
 
 RECALL_NOTICE = MessageTemplate(
@@ -74,16 +71,8 @@ def fill_recall(line: ShortLine, allocation: Allocation) -> tuple[str, str]:
     return template.subject.format(**fields), template.body.format(**fields)
 
 
-class RecallNoticeDialog(DialogScreen[list[MessageIntent]]):
+class RecallNoticeDialog(ClientMessageDialog):
     """Answer one recall-notice `MessageIntent` per client, or None when cancelled."""
-
-    DEFAULT_CSS = """
-    RecallNoticeDialog RadioSet { width: 1fr; height: auto; layout: horizontal; }
-    RecallNoticeDialog RadioSet > MarkRadioButton { width: auto; margin-right: 2; }
-    RecallNoticeDialog TextArea { height: 8; margin-top: 1; }
-    RecallNoticeDialog .targets { height: auto; max-height: 6; margin-top: 1; }
-    RecallNoticeDialog .preview { height: auto; margin-top: 1; }
-    """
 
     def __init__(
         self,
@@ -181,15 +170,6 @@ class RecallNoticeDialog(DialogScreen[list[MessageIntent]]):
             text.append(f"  buy back {format_quantity(allocation.suggested)}")
         return text
 
-    def on_mount(self) -> None:
-        self.query_one("#channel", RadioSet).focus()
-
-    @property
-    def channel(self) -> Channel:
-        pressed = self.query_one("#channel", RadioSet).pressed_button
-        chosen = pressed.id if pressed is not None and pressed.id in CHANNELS else CHANNELS[0]
-        return cast(Channel, chosen)
-
     def intents(self) -> list[MessageIntent]:
         channel = self.channel
         intents: list[MessageIntent] = []
@@ -210,25 +190,6 @@ class RecallNoticeDialog(DialogScreen[list[MessageIntent]]):
                 )
             )
         return intents
-
-    def problems(self) -> list[str]:
-        if self.single and not self.query_one("#body", TextArea).text.strip():
-            return ["the message is empty"]
-        return []
-
-    def action_confirm(self) -> None:
-        problems = self.problems()
-        self.query_one("#problems", Problems).show(problems)
-        if not problems:
-            self.answer(self.intents())
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "send":
-            self.action_confirm()
-        elif event.button.id == "cancel":
-            self.action_cancel()
 
 
 __all__ = ["RECALL_NOTICE", "RecallNoticeDialog", "fill_recall"]
