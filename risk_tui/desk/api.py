@@ -60,7 +60,10 @@ from risk_tui.core.roles import Actor
 from risk_tui.core.shorts import AllocationRule, ShortDetail, ShortLine
 from risk_tui.core.view import DeskView
 
-API_VERSION = 1
+# 2 (issue 13): after_trades and cure (the post-trade figures and the least-value cure),
+# decided_approvals, close_call's close_reason, cancel_auto_liquidation answering a
+# four-eyes request for a plan that needs one.
+API_VERSION = 2
 
 
 class DeskRole(StrEnum):
