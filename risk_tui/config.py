@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 import platformdirs
 from pydantic import (
@@ -269,13 +269,15 @@ def load_settings(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[tuple[str, str], Any] | None = None,
+    option_names: Mapping[tuple[str, str], str] | None = None,
     discover: bool = True,
     binding_ids: Collection[str] | None = None,
 ) -> Settings:
     """Read, merge and validate; raise ConfigError, one line per problem, on any problem.
 
-    `overrides` are command-line options, keyed by (section, key), named `--section-key`
-    in errors; None values are ignored. `binding_ids`: the key bindings of the terminal
+    `overrides` are command-line options, keyed by (section, key); None values are
+    ignored. Errors name each as the user typed it (`option_names`, e.g. `--db` for
+    db.url), else `--section-key`. `binding_ids`: the key bindings of the terminal
     that will start (its commands pass them; the settings cannot know the terminal), each
     id in `[keys]` must name one.
     """
@@ -309,7 +311,8 @@ def load_settings(
         if value is None:
             continue
         data.setdefault(section, {})[key] = value
-        sources[(section, key)] = f"--{section}-{key}".replace("_", "-")
+        named = (option_names or {}).get((section, key))
+        sources[(section, key)] = named or f"--{section}-{key}".replace("_", "-")
     try:
         settings = Settings.model_validate(data)
     except ValidationError as invalid:
@@ -358,7 +361,8 @@ def _env_key(name: str) -> tuple[str, ...] | None:
 def _problem_lines(
     invalid: ValidationError, file_label: str, sources: Mapping[tuple[str, ...], str]
 ) -> list[str]:
-    """One line per problem: where the value came from, the key, what is wrong."""
+    """One line per problem, in the desk's words: where the value came from, the key, what
+    is wrong (an unknown key with the closest known one, when there is one)."""
     lines = []
     for error in invalid.errors():
         loc = tuple(str(part) for part in error["loc"] if part != "[key]")
@@ -366,10 +370,87 @@ def _problem_lines(
         source = sources.get(loc[:2], file_label)
         if error["type"] == "extra_forbidden":
             problem = "unknown key"
+            close = difflib.get_close_matches(loc[-1], _known_keys(loc[:-1]), n=1)
+            if close:
+                problem += f" (did you mean {close[0]!r}?)"
         else:
-            problem = error["msg"].removeprefix("Value error, ")
+            problem = _in_our_words(error)
             given = error.get("input")
-            if given is not None and not isinstance(given, dict | list) and "token" not in loc:
+            shown = given is None or isinstance(given, dict | list) or repr(given) in problem
+            if not shown and "token" not in loc:
                 problem = f"{problem} (got {given!r})"
         lines.append(f"{source}: {key}: {problem}")
     return lines
+
+
+# pydantic's error types, said as the desk says them (the rest keep their own message).
+_WORDS = {
+    "missing": "is required",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "decimal_parsing": "must be a number, written as a string",
+    "decimal_type": "must be a number, written as a string",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text (in quotes)",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+    "list_type": "must be a list",
+    "time_parsing": "must be a time of day, HH:MM",
+    "time_type": "must be a time of day, HH:MM",
+    "date_parsing": "must be a date, YYYY-MM-DD",
+    "date_from_datetime_parsing": "must be a date, YYYY-MM-DD",
+    "path_type": "must be a file path",
+}
+
+
+def _in_our_words(error: Any) -> str:
+    """What is wrong, without pydantic's phrasing ("Input should be …")."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in ("literal_error", "enum"):
+        return f"must be {ctx.get('expected', '?')}"
+    bounds = {
+        "greater_than": "more than",
+        "greater_than_equal": "at least",
+        "less_than": "less than",
+        "less_than_equal": "at most",
+    }
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "?")
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)
+        return f"must be {bounds[kind]} {limit}"
+    if kind in _WORDS:
+        return _WORDS[kind]
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _known_keys(path: tuple[str, ...]) -> list[str]:
+    """The keys the settings model allows at `path` (a table's dotted path): what an
+    unknown key is compared with."""
+    model: type[BaseModel] | None = Settings
+    parts = list(path)
+    while parts and model is not None:
+        part = parts.pop(0)
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        if get_origin(annotation) is dict:  # a table of tables: skip its own key
+            annotation = get_args(annotation)[1]
+            if parts:
+                parts.pop(0)
+        model = _model_of(annotation)
+    return [] if model is None else sorted(model.model_fields)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The settings model an annotation names (`X | None` included), if any."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None

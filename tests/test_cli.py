@@ -276,3 +276,15 @@ def test_the_demo_refuses_a_given_database_that_already_holds_a_desk(tmp_path: P
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1
     assert "already holds a desk" in result.stderr
+
+
+def test_a_bad_option_is_named_as_typed_and_an_unknown_key_gets_a_suggestion() -> None:
+    """Issue 14 point 8: `--db mysql://x/y` was reported as "--db-url"; an unknown key in
+    the environment got no "did you mean"."""
+    result = run("report", "--db", "mysql://x/y")
+    assert result.returncode == 2
+    assert result.stderr.startswith("risk-tui: config: --db: db.url: unsupported database URL")
+    result = run("report", env={"RISK_TUI_FEED__POL_INTERVAL": "3"})
+    assert result.returncode == 2
+    assert "RISK_TUI_FEED__POL_INTERVAL: feed.pol_interval: unknown key" in result.stderr
+    assert "did you mean 'poll_interval'?" in result.stderr

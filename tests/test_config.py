@@ -76,15 +76,23 @@ def test_config_found_through_env_variable(tmp_path: Path) -> None:
     [
         (
             '[margin_call]\nbuffer_pct = "-0.01"\n',
-            "margin_call.buffer_pct: Input should be greater than or equal to 0",
+            "margin_call.buffer_pct: must be at least 0 (got '-0.01')",
         ),
         (
             '[margin_call]\nformula = "median"\n',
-            "margin_call.formula: Input should be 'mm_buffer' or 'im'",
+            "margin_call.formula: must be 'mm_buffer' or 'im' (got 'median')",
         ),
-        ("[feed]\npoll_intervall = 1\n", "feed.poll_intervall: unknown key"),
+        (
+            "[feed]\npoll_intervall = 1\n",
+            "feed.poll_intervall: unknown key (did you mean 'poll_interval'?)",
+        ),
         ("[nonsense]\nx = 1\n", "nonsense: unknown key"),
-        ('[feed]\npoll_interval = "fast"\n', "feed.poll_interval: Input should be a valid number"),
+        ('[fed]\nurl = "x"\n', "fed: unknown key (did you mean 'feed'?)"),
+        (
+            '[margin_call.markets.HK]\ncutof_time = "15:00"\n',
+            "margin_call.markets.HK.cutof_time: unknown key (did you mean 'cutoff_time'?)",
+        ),
+        ('[feed]\npoll_interval = "fast"\n', "feed.poll_interval: must be a number (got 'fast')"),
         (
             "[margin_call]\nbuffer_pct = 0.02\n",
             'margin_call.buffer_pct: write it as a string, e.g. "0.02"',
@@ -96,11 +104,11 @@ def test_config_found_through_env_variable(tmp_path: Path) -> None:
         ),
         (
             '[four_eyes]\nliquidation_notional = "-1"\n',
-            "four_eyes.liquidation_notional: Input should be greater than or equal to 0",
+            "four_eyes.liquidation_notional: must be at least 0",
         ),
         (
             '[margin_call.markets.JP]\nformula = "im"\n',
-            "margin_call.markets.JP: Input should be 'HK', 'SG' or 'US'",
+            "margin_call.markets.JP: must be 'HK', 'SG' or 'US' (got 'JP')",
         ),
         ('[db]\nurl = "mysql://x"\n', "db.url: unsupported database URL"),
         ('[desk]\nreporting_currency = "sgd"\n', "desk.reporting_currency: not an ISO 4217"),
@@ -121,6 +129,45 @@ def test_bad_config_is_one_line_naming_file_and_key(
     assert "\n" not in message
     assert message.startswith(str(path))
     assert expected in message
+
+
+def test_no_problem_is_said_in_pydantic_words(tmp_path: Path) -> None:
+    """Issue 14 point 8: "Input should be …" leaked from pydantic; a value the message
+    already quotes is not quoted twice."""
+    text = (
+        '[feed]\npoll_interval = "fast"\nstale_after = -5\nurl = 5\n'
+        '[margin_call]\nformula = "median"\n[daily]\nsnapshot_time = "25:00"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), env={})
+    assert len(caught.value.problems) == 5
+    for line in caught.value.problems:
+        assert "Input should" not in line
+        assert "valid" not in line
+    assert any(
+        line.endswith("feed.stale_after: must be more than 0 (got -5)")
+        for line in caught.value.problems
+    )
+    assert any(
+        "feed.url: must be text (in quotes) (got 5)" in line for line in caught.value.problems
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, overrides={("db", "url"): "mysql://x/y"}, env={}, discover=False)
+    assert str(caught.value).count("'mysql://x/y'") == 1
+
+
+def test_an_option_is_named_as_the_user_typed_it() -> None:
+    """Issue 14 point 8: `--db mysql://x/y` was reported as "--db-url"."""
+    with pytest.raises(ConfigError, match=r"^--db: db.url: unsupported database URL"):
+        load_settings(
+            None,
+            overrides={("db", "url"): "mysql://x/y"},
+            option_names={("db", "url"): "--db"},
+            env={},
+            discover=False,
+        )
+    with pytest.raises(ConfigError, match=r"^--db-url: db.url: "):  # no name given: derived
+        load_settings(None, overrides={("db", "url"): "mysql://x/y"}, env={}, discover=False)
 
 
 def test_bad_env_value_names_the_variable() -> None:

@@ -37,12 +37,21 @@ def settings_from(
 ) -> Settings:
     """The settings for a command; `binding_ids` (a command that starts the terminal): the
     ids `[keys]` may name."""
+    feed_url, db_url = getattr(args, "feed_url", None), getattr(args, "db", None)
     overrides = {
-        ("feed", "url"): getattr(args, "feed_url", None) or defaults.get("feed_url"),
-        ("db", "url"): getattr(args, "db", None) or defaults.get("db_url"),
+        ("feed", "url"): feed_url or defaults.get("feed_url"),
+        ("db", "url"): db_url or defaults.get("db_url"),
+    }
+    # A problem with an option names it as typed; a command's own default, as that.
+    option_names = {
+        ("feed", "url"): "--feed-url" if feed_url else "the command's feed URL",
+        ("db", "url"): "--db" if db_url else "the command's database",
     }
     return load_settings(
-        getattr(args, "config", None), overrides=overrides, binding_ids=binding_ids
+        getattr(args, "config", None),
+        overrides=overrides,
+        option_names=option_names,
+        binding_ids=binding_ids,
     )
 
 
