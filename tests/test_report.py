@@ -7,6 +7,8 @@ import io
 import json
 from typing import Any
 
+from rich.cells import cell_len
+
 from risk_tui.cli.report import render_csv, render_json, render_table
 from risk_tui.core.view import DeskView
 from tests.recording import RecordingCalls
@@ -104,3 +106,28 @@ async def test_hostile_client_name_is_inert_in_every_format(calls: RecordingCall
     assert all(ord(ch) < 128 for ch in raw_json)  # no raw control byte at all
     name = next(w for w in json.loads(raw_json)["warnings"] if w["account_id"] == "A1001")
     assert name["client_name"] == HOSTILE  # the data themselves are exact
+
+
+async def test_the_table_fits_the_width_with_the_most_important_columns_whole(
+    calls: RecordingCalls,
+) -> None:
+    """Issue 14 point 7: the table was ~190 columns wide in an 80-column terminal and
+    printed enums ("margin_call")."""
+    view = await seed_view(calls)
+    for width in (80, 120):
+        text = render_table(view, width=width)
+        assert all(cell_len(line) <= width for line in text.splitlines())
+        header = next(line for line in text.splitlines() if "Account" in line)
+        for column in ("Account", "Level", "Call amount", "Deadline"):
+            assert column in header
+        for account, amount in (("A1001", "SGD 1,015.00"), ("H2001", "HKD 22,000.00")):
+            line = next(row for row in text.splitlines() if account in row)
+            assert amount in line  # the figure whole, with its currency
+        assert "margin call" in text
+        for enum in ("margin_call", "force_call", "MarginCall"):
+            assert enum not in text
+    narrow = render_table(view, width=80)
+    wide = render_table(view, width=240)
+    assert "Equity" not in narrow  # left out whole, not squeezed
+    assert "Equity" in wide
+    assert "triggered, not yet notified" in wide

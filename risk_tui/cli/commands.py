@@ -8,6 +8,7 @@ import contextlib
 import io
 import ipaddress
 import logging
+import shutil
 import signal
 import socket
 import sys
@@ -43,7 +44,7 @@ from risk_tui.cli.compose import (
     head_revision,
     prepare_database,
 )
-from risk_tui.cli.report import render
+from risk_tui.cli.report import DEFAULT_WIDTH, render
 from risk_tui.config import Settings
 from risk_tui.core.clock import utc_now
 from risk_tui.core.margin import is_monitored
@@ -94,7 +95,9 @@ async def report(settings: Settings, fmt: str) -> int:
     """One poll, then the current warnings."""
     async with polled_desk(settings) as desk:
         view = desk.engine.view
-    sys.stdout.write(render(view, fmt))
+    # The terminal's width (COLUMNS first); piped, the table keeps every column.
+    width = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+    sys.stdout.write(render(view, fmt, width=width))
     return EXIT_OK
 
 

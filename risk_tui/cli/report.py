@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -23,6 +24,7 @@ from risk_tui.core.calendar import MARKET_TZ
 from risk_tui.core.money import format_money, format_ratio, money_str
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, WarningRow
+from risk_tui.widgets.dialogs.formatting import RISK_LABEL, STATE_WORDS
 from risk_tui.widgets.render import data_text
 
 FORMATS = ("table", "csv", "json")
@@ -137,59 +139,89 @@ def render_csv(view: DeskView) -> str:
     return out.getvalue()
 
 
-def render_table(view: DeskView, *, width: int | None = None, color: bool = False) -> str:
-    """A human-readable table; wide enough not to wrap when piped."""
-    table = Table(title=None, show_lines=False, header_style="bold")
-    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
-        ("Account", "left"),
-        ("Client", "left"),
-        ("Kind", "left"),
-        ("Risk", "left"),
-        ("State", "left"),
-        ("Ccy", "left"),
-        ("Equity", "right"),
-        ("IM", "right"),
-        ("MM", "right"),
-        ("FM", "right"),
-        ("Call amount", "right"),
-        ("NAR", "right"),
-        ("Triggered (local)", "left"),
-        ("Deadline (local)", "left"),
-        ("Exc", "left"),
-        ("Remark", "left"),
+# The table's columns, most important first: at a narrow width the last ones are left
+# out (as on screen); a cell is shown whole or its column not at all.
+_COLUMNS: tuple[tuple[str, Literal["left", "right"]], ...] = (
+    ("Account", "left"),
+    ("Level", "left"),
+    ("Call amount", "right"),
+    ("Deadline", "left"),
+    ("Client", "left"),
+    ("State", "left"),
+    ("Triggered", "left"),
+    ("Equity", "right"),
+    ("MM", "right"),
+    ("IM", "right"),
+    ("FM", "right"),
+    ("NAR", "right"),
+    ("Kind", "left"),
+    ("Exc", "left"),
+    ("Remark", "left"),
+)
+MIN_COLUMNS = 4  # account, level, call amount, deadline: shown at any width
+DEFAULT_WIDTH = 240  # piped, with no COLUMNS: every column
+
+
+def _cells(row: WarningRow) -> tuple[Text, ...]:
+    """One warning's cells in `_COLUMNS` order: words, not enums; money with its currency;
+    times on the account's market clock, naming the market."""
+    call, margin = row.call, row.margin
+    ccy, market = call.currency, call.market.value
+    zone = MARKET_TZ[call.market]
+    level = margin.risk_level if margin else call.risk_level
+    state = STATE_WORDS[call.state] + (" (long outstanding)" if row.long_outstanding else "")
+    deadline = (
+        Text(f"{call.deadline.astimezone(zone):%Y-%m-%d %H:%M} {market}")
+        if call.deadline
+        else Text(f"none: {sanitize(call.deadline_error or '')}")
     )
-    for name, justify in columns:
-        table.add_column(name, justify=justify, no_wrap=name not in ("Client", "Remark"))
-    for row in view.warnings:
-        call, margin = row.call, row.margin
-        ccy = call.currency
-        zone = MARKET_TZ[call.market]  # times as the account's market reads its clock
-        table.add_row(
-            data_text(call.account_id),
-            data_text(call.client_name),
-            Text(str(call.kind)),
-            Text(str(margin.risk_level if margin else call.risk_level)),
-            Text(str(call.state) + (" (long outstanding)" if row.long_outstanding else "")),
-            Text(ccy),
-            Text(format_money(margin.equity if margin else None, ccy)),
-            Text(format_money(margin.im if margin else None, ccy)),
-            Text(format_money(margin.mm if margin else None, ccy)),
-            Text(format_money(margin.fm if margin else None, ccy)),
-            Text(format_money(call.call_amount, ccy)),
-            Text(format_ratio(margin.net_asset_ratio if margin else None)),
-            Text(f"{call.triggered_at.astimezone(zone):%Y-%m-%d %H:%M}"),
-            Text(
-                f"{call.deadline.astimezone(zone):%Y-%m-%d %H:%M}"
-                if call.deadline
-                else f"none: {sanitize(call.deadline_error or '')}"
-            ),
-            Text("yes" if call.exception else ""),
-            data_text(call.remark),
-        )
+    return (
+        data_text(call.account_id),
+        Text(RISK_LABEL[level]),
+        Text(format_money(call.call_amount, ccy, code=True)),
+        deadline,
+        data_text(call.client_name),
+        Text(state),
+        Text(f"{call.triggered_at.astimezone(zone):%Y-%m-%d %H:%M} {market}"),
+        Text(format_money(margin.equity if margin else None, ccy)),
+        Text(format_money(margin.mm if margin else None, ccy)),
+        Text(format_money(margin.im if margin else None, ccy)),
+        Text(format_money(margin.fm if margin else None, ccy)),
+        Text(format_ratio(margin.net_asset_ratio if margin else None)),
+        Text(call.kind.value),
+        Text("yes" if call.exception else ""),
+        data_text(call.remark),
+    )
+
+
+def _table(rows: list[tuple[Text, ...]], count: int) -> Table:
+    table = Table(title=None, show_lines=False, header_style="bold")
+    for name, justify in _COLUMNS[:count]:
+        table.add_column(name, justify=justify, no_wrap=True)
+    for cells in rows:
+        table.add_row(*cells[:count])
+    return table
+
+
+def _fitting_table(console: Console, rows: list[tuple[Text, ...]], width: int) -> Table:
+    """The table with as many columns, in priority order, as fit in `width` whole."""
+    unbounded = console.options.update(max_width=10 * DEFAULT_WIDTH)  # its natural width
+    for count in range(len(_COLUMNS), MIN_COLUMNS, -1):
+        table = _table(rows, count)
+        if Measurement.get(console, unbounded, table).maximum <= width:
+            return table
+    return _table(rows, MIN_COLUMNS)
+
+
+def render_table(view: DeskView, *, width: int | None = None, color: bool = False) -> str:
+    """A human-readable report `width` columns wide (else `DEFAULT_WIDTH`): the warnings
+    with the most important columns that fit whole, then the incomplete accounts."""
+    width = width or DEFAULT_WIDTH
+    rows = [_cells(row) for row in view.warnings]
     out = io.StringIO()
     console = Console(
         file=out,
-        width=width or 240,
+        width=width,
         force_terminal=color,
         color_system="standard" if color else None,
         no_color=not color,
@@ -211,7 +243,7 @@ def render_table(view: DeskView, *, width: int | None = None, color: bool = Fals
         console.print(
             Text(f"Not in the totals (no fx into {totals.currency}): {len(totals.unconverted)}")
         )
-    console.print(table)
+    console.print(_fitting_table(console, rows, width))
     if view.incomplete:
         console.print(Text("Incomplete (figures cannot be computed, never shown as safe):"))
         for gap in view.incomplete:
@@ -227,9 +259,10 @@ def render_table(view: DeskView, *, width: int | None = None, color: bool = Fals
     return out.getvalue()
 
 
-def render(view: DeskView, fmt: str) -> str:
+def render(view: DeskView, fmt: str, *, width: int | None = None) -> str:
+    """The report in `fmt`; a table fits `width` columns (csv and json are not cut)."""
     if fmt == "json":
         return render_json(view)
     if fmt == "csv":
         return render_csv(view)
-    return render_table(view)
+    return render_table(view, width=width)

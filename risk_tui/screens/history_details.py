@@ -38,9 +38,10 @@ from risk_tui.screens.details_rows import (
     timeline_cells,
     timeline_labels,
 )
-from risk_tui.screens.warnings import RISK_LABEL, RISK_STYLE
+from risk_tui.screens.warnings import RISK_STYLE
 from risk_tui.widgets.dialogs.formatting import (
     END_WORDS,
+    RISK_LABEL,
     aware,
     format_elapsed,
     format_fx,

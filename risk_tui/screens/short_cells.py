@@ -16,8 +16,8 @@ from risk_tui.core.shorts import (
     AllocationRule,
     ShortLine,
 )
-from risk_tui.screens.warnings import RISK_LABEL, RISK_STYLE
-from risk_tui.widgets.dialogs.formatting import format_quantity
+from risk_tui.screens.warnings import RISK_STYLE
+from risk_tui.widgets.dialogs.formatting import RISK_LABEL, format_quantity
 from risk_tui.widgets.live_table import Column, RowData
 from risk_tui.widgets.render import data_text
 

@@ -35,7 +35,7 @@ from risk_tui.core.model import AccountKind, Market
 from risk_tui.core.money import format_money, format_ratio
 from risk_tui.core.view import DeskView, IncompleteRow, WarningRow
 from risk_tui.screens import warning_order as order
-from risk_tui.widgets.dialogs.formatting import format_elapsed
+from risk_tui.widgets.dialogs.formatting import RISK_LABEL, format_elapsed
 from risk_tui.widgets.live_table import Column, LiveTable, RowData
 from risk_tui.widgets.render import data_text
 from risk_tui.widgets.summary_bar import SummaryBar
@@ -43,13 +43,6 @@ from risk_tui.widgets.summary_bar import SummaryBar
 FLATTEN_WINDOW = timedelta(minutes=20)  # intraday financing must be flat by the close
 
 
-RISK_LABEL = {
-    RiskLevel.FORCE_CALL: "FORCE CALL",
-    RiskLevel.MARGIN_CALL: "margin call",
-    RiskLevel.WATCH: "watch",
-    RiskLevel.SAFE: "safe",
-    RiskLevel.INCOMPLETE: "INCOMPLETE",
-}
 RISK_STYLE = {
     RiskLevel.FORCE_CALL: "bold red",
     RiskLevel.MARGIN_CALL: "yellow",

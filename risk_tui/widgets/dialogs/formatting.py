@@ -25,6 +25,15 @@ RISK_WORDS: dict[RiskLevel, str] = {
     RiskLevel.INCOMPLETE: "incomplete data (not safe)",
 }
 
+# The level in one or two words, as a table column shows it (the screen and the report).
+RISK_LABEL: dict[RiskLevel, str] = {
+    RiskLevel.FORCE_CALL: "FORCE CALL",
+    RiskLevel.MARGIN_CALL: "margin call",
+    RiskLevel.WATCH: "watch",
+    RiskLevel.SAFE: "safe",
+    RiskLevel.INCOMPLETE: "INCOMPLETE",
+}
+
 STATE_WORDS: dict[CallState, str] = {
     CallState.TRIGGERED: "triggered, not yet notified",
     CallState.NOTIFIED: "notified",
