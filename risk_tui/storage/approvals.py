@@ -299,15 +299,9 @@ class ApprovalRequests(Repository):
         """The `limit` requests decided last (executed, failed, rejected or withdrawn,
         voided), the latest first: the approvals tab's record of what was decided."""
         decided = [state.value for state in ApprovalState if state in DECIDED_STATES]
-        query = (
-            select(approvals)
-            .where(approvals.c.state.in_(decided))
-            .order_by(*_LATEST_DECIDED_FIRST)
-            .limit(limit)
+        return await self._where(
+            approvals.c.state.in_(decided), limit=limit, order=_LATEST_DECIDED_FIRST
         )
-        async with self._reader() as conn:
-            result = await conn.execute(query)
-            return [APPROVAL_ROWS.from_row(row) for row in result.mappings()]
 
     async def approvals_for(self, call_id: str) -> list[ApprovalRequest]:
         """Every request about a call, in any state, oldest first."""
@@ -343,9 +337,14 @@ class ApprovalRequests(Repository):
             )
             return [APPROVAL_ROWS.from_row(row) for row in result.mappings()]
 
-    async def _where(self, *conditions: Any, limit: int | None = None) -> list[ApprovalRequest]:
-        """The requests meeting `conditions`, oldest first."""
-        query = select(approvals).where(*conditions).order_by(*_OLDEST_FIRST)
+    async def _where(
+        self,
+        *conditions: Any,
+        limit: int | None = None,
+        order: Sequence[Any] = _OLDEST_FIRST,
+    ) -> list[ApprovalRequest]:
+        """The requests meeting `conditions`, oldest first (or in `order`)."""
+        query = select(approvals).where(*conditions).order_by(*order)
         if limit is not None:
             query = query.limit(limit)
         async with self._reader() as conn:
