@@ -15,8 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from rich.cells import cell_len
 from rich.console import Console
-from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -203,14 +203,20 @@ def _table(rows: list[tuple[Text, ...]], count: int) -> Table:
     return table
 
 
-def _fitting_table(console: Console, rows: list[tuple[Text, ...]], width: int) -> Table:
-    """The table with as many columns, in priority order, as fit in `width` whole."""
-    unbounded = console.options.update(max_width=10 * DEFAULT_WIDTH)  # its natural width
-    for count in range(len(_COLUMNS), MIN_COLUMNS, -1):
-        table = _table(rows, count)
-        if Measurement.get(console, unbounded, table).maximum <= width:
-            return table
-    return _table(rows, MIN_COLUMNS)
+def _fitting_table(rows: list[tuple[Text, ...]], width: int) -> Table:
+    """The table with as many columns, in priority order, as fit in `width` whole.
+
+    Each column's natural width is measured once (its widest cell or header); the table
+    is that plus one space each side of a cell and a rule between and around columns.
+    """
+    natural = [
+        max([cell_len(name), *(cells[index].cell_len for cells in rows)])
+        for index, (name, _) in enumerate(_COLUMNS)
+    ]
+    count = len(_COLUMNS)
+    while count > MIN_COLUMNS and sum(natural[:count]) + 3 * count + 1 > width:
+        count -= 1
+    return _table(rows, count)
 
 
 def render_table(view: DeskView, *, width: int | None = None, color: bool = False) -> str:
@@ -243,7 +249,7 @@ def render_table(view: DeskView, *, width: int | None = None, color: bool = Fals
         console.print(
             Text(f"Not in the totals (no fx into {totals.currency}): {len(totals.unconverted)}")
         )
-    console.print(_fitting_table(console, rows, width))
+    console.print(_fitting_table(rows, width))
     if view.incomplete:
         console.print(Text("Incomplete (figures cannot be computed, never shown as safe):"))
         for gap in view.incomplete:
