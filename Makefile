@@ -6,11 +6,18 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast lint venv clean
 
+# Say what the wait is before it starts; pip stays --quiet, so only its errors (and the
+# one line above) show. The install commands are not echoed: the line says what they do.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@if [ -e $(STAMP) ]; then \
+		echo "pyproject.toml changed: updating $(VENV), about a minute"; \
+	else \
+		echo "first run: installing into $(VENV), about a minute"; \
+	fi
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
 
 venv: $(STAMP)
 
