@@ -32,6 +32,7 @@ from pydantic import (
 from risk_tui.core.actions import Channel
 from risk_tui.core.calendar import DeadlineRule, TradingCalendars
 from risk_tui.core.margin import CallFormula, CallPolicy
+from risk_tui.core.messages import Language, LanguageDefaults, parse_language
 from risk_tui.core.model import Market
 from risk_tui.core.money import UnknownCurrency, check_currency
 from risk_tui.core.roles import Role
@@ -232,6 +233,43 @@ class FourEyesSettings(_Section):
     needs a second person's approval. A string, to stay exact; "0": every liquidation."""
 
 
+def _message_language(value: Any) -> Any:
+    # A tag the templates answer to (`zh-HK` is Traditional); one they do not is refused
+    # here, at start-up, unlike a client's tag in the feed (which falls back, and says so).
+    if not isinstance(value, str):
+        return value  # pydantic says "must be text (in quotes)"
+    language = parse_language(value)
+    if language is None:
+        *rest, last = (language.value for language in Language)
+        known = f"{', '.join(rest)} or {last}"
+        raise ValueError(f"must be a language the messages are written in: {known}")
+    return language
+
+
+MessageLanguage = Annotated[Language, BeforeValidator(_message_language)]
+
+
+class MarketMessages(_Section):
+    """The language of messages to one market's clients whose feed record names none."""
+
+    language: MessageLanguage | None = None
+
+
+class MessagesSettings(_Section):
+    """Client messages: the language when the feed gives none for the client."""
+
+    language: MessageLanguage = Language.EN
+    """en, zh-Hant or zh-Hans (any tag naming one: zh-HK, zh-TW, zh-CN, …)."""
+    markets: dict[Market, MarketMessages] = Field(default_factory=dict)
+    """Per-market defaults, [messages.markets.HK] language = "zh-Hant"."""
+
+    def defaults(self) -> LanguageDefaults:
+        return LanguageDefaults(
+            self.language,
+            {m: rule.language for m, rule in self.markets.items() if rule.language is not None},
+        )
+
+
 class Settings(_Section):
     feed: FeedSettings = Field(default_factory=FeedSettings)
     db: DbSettings = Field(default_factory=DbSettings)
@@ -241,6 +279,7 @@ class Settings(_Section):
     daily: DailySettings = Field(default_factory=DailySettings)
     shorts: ShortsSettings = Field(default_factory=ShortsSettings)
     four_eyes: FourEyesSettings = Field(default_factory=FourEyesSettings)
+    messages: MessagesSettings = Field(default_factory=MessagesSettings)
     operators: dict[str, Role] = Field(default_factory=dict)
     """Operator name → role (viewer, operator, trader, supervisor); anyone else: viewer."""
     keys: dict[str, str] = Field(default_factory=dict)

@@ -15,8 +15,10 @@ from datetime import date
 
 import pytest
 
-from risk_tui.config import ConfigError, load_settings
+from risk_tui.config import ConfigError, MessagesSettings, load_settings
 from risk_tui.core.lifecycle import CallState
+from risk_tui.core.messages import REMINDER, Language, call_message
+from risk_tui.core.money import format_money
 from risk_tui.desk.daily import DAILY_REMINDER_ACTOR, reminder_message_id
 from tests.desk_rig import Rig, desk_rig, seed_call_id
 from tests.factories import OPERATOR
@@ -146,6 +148,7 @@ async def test_one_reminder_on_tuesday_after_reminder_time_across_a_restart(
     assert message_id not in rig.sim.message_posts
 
     rig.clock.set_sgt(TUESDAY, 9, 31)
+    call_then = rig.desk.engine.open_calls["A1001"]
     _, reminders = await rig.desk.daily.run_once()
     assert call_id in reminders
     assert rig.sim.message_posts[message_id] == 1
@@ -156,7 +159,8 @@ async def test_one_reminder_on_tuesday_after_reminder_time_across_a_restart(
     assert message.call_id == call_id
     assert "Tan Mei Ling" in message.body
     assert "SGD 1,015.00" in message.body
-    assert "25 Nov 2026 15:00 (SG time)" in message.body
+    assert "to be met by 2026-11-25 15:00 SG time" in message.body
+    assert message.body == call_message(REMINDER, call_then, Language.EN).body
     assert await rig.store.daily.daily_done("reminder", call_id, TUESDAY)
     call = rig.desk.engine.open_calls["A1001"]
     assert call.state is CallState.NOTIFIED
@@ -198,6 +202,34 @@ async def test_no_reminder_while_the_feed_is_stale(rig: Rig) -> None:
     rig.monotonic.now += 31
     assert await rig.desk.daily.run_once() == ([], [])
     assert reminder_message_id(call_id, TUESDAY) not in rig.sim.message_posts
+
+
+async def test_the_reminder_is_in_the_clients_language_else_the_markets_default(
+    rig: Rig,
+) -> None:
+    # The seed's H2001 (陳大文) is `zh-Hant` in the feed; A1001 gives no language, so
+    # its market's configured default (Simplified, here) applies.
+    messages = MessagesSettings.model_validate({"markets": {"SG": {"language": "zh-Hans"}}})
+    rig.desk.engine.settings = rig.settings.model_copy(update={"messages": messages})
+    rig.clock.set_sgt(TUESDAY, 9, 31)
+    calls = {key: seed_call_id(rig.desk, key) for key in ("A1001", "H2001")}
+    _, reminders = await rig.desk.daily.run_once()
+    assert set(calls.values()) <= set(reminders)
+    sent = {}
+    for account, call_id in calls.items():
+        stored = await rig.store.messages.get(reminder_message_id(call_id, TUESDAY))
+        assert stored is not None
+        sent[account] = stored
+    assert sent["A1001"].body.startswith(
+        "尊敬的客户 Tan Mei Ling：\n\n温馨提醒，您的保证金账户 A1001"
+    )
+    assert "追缴金额为 SGD 1,015.00。请于 2026-11-25 15:00（新加坡时间）前补足资金或减仓。" in (
+        sent["A1001"].body
+    )
+    h2001 = rig.desk.engine.open_calls["H2001"]
+    amount = format_money(h2001.call_amount, "HKD")
+    assert sent["H2001"].body.startswith("尊敬的客戶 陳大文：\n\n謹此提示，您的保證金帳戶 H2001")
+    assert f"仍須追加保證金 HKD {amount}。請於 2026-11-25 15:00（香港時間）前" in sent["H2001"].body
 
 
 async def test_reminders_can_be_switched_off(rig: Rig) -> None:

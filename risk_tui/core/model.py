@@ -79,6 +79,9 @@ class Account:
     base_currency: str
     market: Market
     contact: Contact = field(default_factory=Contact)
+    # The client's language for messages as the feed gave it (FEED.md: optional, BCP 47,
+    # kept as sent; `core.messages.choose_language` reads it). None: the market's default.
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.four_eyes import ApprovalRequest, KillSwitch
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin
+from risk_tui.core.messages import LanguageChoice
 from risk_tui.core.model import Instrument, Market
 from risk_tui.core.records import (
     CallEnds,
@@ -63,7 +64,8 @@ from risk_tui.core.view import DeskView
 # 2 (issue 13): after_trades and cure (the post-trade figures and the least-value cure),
 # decided_approvals, close_call's close_reason, cancel_auto_liquidation answering a
 # four-eyes request for a plan that needs one.
-API_VERSION = 2
+# 3 (issue 14): message_languages (the language each client is written in, and why).
+API_VERSION = 3
 
 
 class DeskRole(StrEnum):
@@ -301,6 +303,11 @@ class DeskApi(TradeFigures, Protocol):
 
     def accounts(self, account_ids: Iterable[str]) -> dict[str, AccountEntry]:
         """The directory entries of those accounts the book knows."""
+        ...
+
+    def message_languages(self, clients: Iterable[tuple[str, Market]]) -> dict[str, LanguageChoice]:
+        """The language of each client's messages, and why: account id → choice, for
+        every (account id, the call's or holding's market) asked."""
         ...
 
     def short_overview(self) -> ShortsOverview: ...

@@ -38,6 +38,7 @@ from risk_tui.desk.events import EventHub
 from risk_tui.desk.heartbeat import EngineWatch, Heartbeat
 from risk_tui.desk.intents import Intents
 from risk_tui.desk.kill_switch import KillSwitchService
+from risk_tui.desk.languages import MessageLanguages
 from risk_tui.desk.listener import CallVersions, DeskListener, every_call, newer_calls
 from risk_tui.desk.outbox import Outbox
 from risk_tui.desk.plans import AutoLiquidations
@@ -86,6 +87,7 @@ def compose_desk(
     trading = Trading(engine, store, outbox, feed_live=feed_live)
     kill_switch = KillSwitchService(store, trading, actions, clock=engine.clock)
     plans = AutoLiquidations(engine, store, trading, kill_switch, actions)
+    languages = MessageLanguages(engine)
     desk = Desk(
         role=role,
         settings=settings,
@@ -109,8 +111,10 @@ def compose_desk(
             feed_live=feed_live,
             first_poll=sink.applied,
             reminders=outbox is not None,
+            languages=languages,
             interval=daily_interval,
         ),
+        languages=languages,
     )
     desk.runners += [collect_garbage, poller.run]
     desk.recoveries.append(desk.approvals.recover)

@@ -28,11 +28,11 @@ from risk_tui.core.lifecycle import (
     SnapshotScenario,
     daily_snapshot_due,
 )
-from risk_tui.core.money import format_money, round_call_amount
+from risk_tui.core.messages import REMINDER, Language, MessageText, call_message
 from risk_tui.core.records import DailyKey
 from risk_tui.core.roles import Actor, Role
-from risk_tui.core.text import sanitize
 from risk_tui.desk.engine import Engine
+from risk_tui.desk.languages import MessageLanguages
 from risk_tui.desk.trading import Trading
 from risk_tui.storage.errors import DailyAlreadyDone
 from risk_tui.storage.store import Store
@@ -56,19 +56,9 @@ def market_now(call: MarginCall, now: datetime) -> datetime:
     return now.astimezone(MARKET_TZ[call.market])
 
 
-def reminder_body(call: MarginCall) -> str:
-    """The daily reminder: client name (inert), amount, currency, deadline in market time."""
-    name = sanitize(call.client_name, max_length=80)
-    amount = format_money(round_call_amount(call.call_amount, call.currency), call.currency)
-    if call.deadline is None:
-        due = "as soon as possible"
-    else:
-        local = call.deadline.astimezone(MARKET_TZ[call.market])
-        due = f"by {local:%d %b %Y %H:%M} ({call.market} time)"
-    return (
-        f"Dear {name}, your account {call.account_id} is still in margin call. "
-        f"Please deposit {call.currency} {amount} {due}, or reduce your positions."
-    )
+def reminder_text(call: MarginCall, language: Language) -> MessageText:
+    """The daily reminder: the operator's reminder template, in the client's language."""
+    return call_message(REMINDER, call, language)
 
 
 class DailyJobs:
@@ -84,6 +74,7 @@ class DailyJobs:
         feed_live: Callable[[], bool],
         first_poll: asyncio.Event,
         reminders: bool,
+        languages: MessageLanguages | None = None,
         interval: float = DAILY_INTERVAL,
     ) -> None:
         self._engine = engine
@@ -93,6 +84,7 @@ class DailyJobs:
         self._feed_live = feed_live
         self._first_poll = first_poll
         self._reminders = reminders  # an outbox to send them through
+        self._languages = languages or MessageLanguages(engine)
         self.interval = interval
         self._lock = asyncio.Lock()  # one pass of the daily jobs at a time
         self._settled: set[DailyKey] = set()  # done (or settled) here: not looked up again
@@ -242,6 +234,7 @@ class DailyJobs:
         store = self._store
         message_id = reminder_message_id(call.call_id, key[2])
         existing = await store.messages.get(message_id)
+        text = reminder_text(call, self._languages.choose(call.account_id, call.market).language)
         intent = (
             existing.intent()  # recorded before a crash: the same message, whatever changed
             if existing is not None
@@ -249,8 +242,8 @@ class DailyJobs:
                 message_id=message_id,
                 account_id=call.account_id,
                 channel=self._engine.settings.daily.reminder_channel,
-                subject="Margin call reminder",
-                body=reminder_body(call),
+                subject=text.subject,
+                body=text.body,
                 reference=call.call_id,
                 operator=DAILY_REMINDER_ACTOR.name,
             )

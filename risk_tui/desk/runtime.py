@@ -29,6 +29,7 @@ from risk_tui.desk.events import EventHub
 from risk_tui.desk.heartbeat import EngineWatch, Heartbeat
 from risk_tui.desk.intents import Intents
 from risk_tui.desk.kill_switch import KillSwitchService
+from risk_tui.desk.languages import MessageLanguages
 from risk_tui.desk.listener import DeskListener
 from risk_tui.desk.plans import AutoLiquidations
 from risk_tui.desk.trading import Trading
@@ -132,6 +133,7 @@ class Desk:
     approvals: Approvals
     call_actions: CallActions
     daily: DailyJobs
+    languages: MessageLanguages
     listener: DeskListener | None = None
     heartbeat: Heartbeat | None = None  # an engine's
     watch: EngineWatch | None = None  # a terminal's

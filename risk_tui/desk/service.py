@@ -18,6 +18,8 @@ from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.four_eyes import ApprovalRequest, KillSwitch
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin
+from risk_tui.core.messages import LanguageChoice
+from risk_tui.core.model import Market
 from risk_tui.core.records import (
     HistoryKey,
     MessageOutcome,
@@ -121,6 +123,10 @@ class DeskService:
                     frozenset(book.positions.get(account_id, {})),
                 )
         return entries
+
+    def message_languages(self, clients: Iterable[tuple[str, Market]]) -> dict[str, LanguageChoice]:
+        languages = self._desk.languages
+        return {account_id: languages.choose(account_id, market) for account_id, market in clients}
 
     def short_overview(self) -> ShortsOverview:
         desk = self._desk

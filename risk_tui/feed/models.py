@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from risk_tui.core.book import BookChanges
+from risk_tui.core.messages import TAG_LENGTH
 from risk_tui.core.model import (
     Account,
     AccountKind,
@@ -140,6 +141,16 @@ class ContactRecord(BaseModel):
     phone: str | None = None
 
 
+def _language_tag(value: Any) -> str | None:
+    # FEED.md's optional `language`: never a reason to reject an account (its figures are
+    # good and it must stay monitored). Kept as sent, trimmed; anything that is not a tag
+    # is kept as text too, so the desk can say which value it could not use.
+    if value is None:
+        return None
+    text = (value if isinstance(value, str) else str(value)).strip()
+    return text[:TAG_LENGTH] or None
+
+
 class AccountRecord(_Record):
     kind: ClassVar[str] = "accounts"
     key_fields: ClassVar[tuple[str, ...]] = ("account_id",)
@@ -149,6 +160,7 @@ class AccountRecord(_Record):
     base_currency: Currency
     market: Market
     contact: ContactRecord = Field(default_factory=ContactRecord)
+    language: Annotated[str | None, BeforeValidator(_language_tag)] = None
 
     def to_domain(self) -> Account:
         return Account(
@@ -158,6 +170,7 @@ class AccountRecord(_Record):
             base_currency=self.base_currency,
             market=self.market,
             contact=Contact(self.contact.email, self.contact.phone),
+            language=self.language,
         )
 
 
@@ -338,6 +351,7 @@ def book_to_payload(book: Book) -> dict[str, Any]:
                 "base_currency": a.base_currency,
                 "market": str(a.market),
                 "contact": {"email": a.contact.email, "phone": a.contact.phone},
+                **({"language": a.language} if a.language is not None else {}),
             }
             for a in book.accounts.values()
         ],

@@ -242,11 +242,15 @@ class CallDialogs:
         if not allowed(self.host.actor.role, Intent.MESSAGE):
             self.host.refuse("message")
             return False
+        languages = self.host.desk.message_languages(
+            (row.call.account_id, row.call.market) for row in rows
+        )
         intents = await self.app.push_screen_wait(
             MessageDialog(
                 [(row.call, self._margin(row.account_id)) for row in rows],
                 self.host.actor,
                 self.host.now(),
+                languages=languages,
             )
         )
         if not intents:

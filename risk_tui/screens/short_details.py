@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from risk_tui.core.four_eyes import ApprovalRequest, awaiting_line
-from risk_tui.core.model import Side
+from risk_tui.core.model import Market, Side
 from risk_tui.core.money import ZERO, format_money, format_ratio
 from risk_tui.core.roles import Actor, Intent, allowed
 from risk_tui.core.shorts import (
@@ -363,8 +363,14 @@ class ShortDetailsScreen(Screen[None]):
         if self.detail is None or not allowed(self.actor.role, Intent.MESSAGE):
             self.host.refuse("message")
             return
+        accounts = [a.holder.account_id for a in others]
+        markets = {key: entry.market for key, entry in self.desk.accounts(accounts).items()}
+        fallback = self.detail.line.instrument
+        languages = self.desk.message_languages(
+            (key, markets.get(key, fallback.market if fallback else Market.HK)) for key in accounts
+        )
         intents = await self.app.push_screen_wait(
-            RecallNoticeDialog(self.detail.line, others, self.actor)
+            RecallNoticeDialog(self.detail.line, others, self.actor, languages=languages)
         )
         if intents:
             desk = self.desk

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from risk_tui.sim.names import client_name, instrument_name
+from risk_tui.sim.names import client_language, client_name, instrument_name
 from risk_tui.sim.seed import seed_book
 from risk_tui.sim.store import SimBook, encode
 from risk_tui.sim.ticks import MARKETS, FloatArray, IntArray, milli_text, round_to_ticks
@@ -411,6 +411,8 @@ class _Desk:
         for a, account_id in enumerate(self.ids):
             market = MARKETS[int(self.market[a])]
             name = client_name(market, name_draw[a])
+            tag = client_language(market, name_draw[a])
+            language = f',"language":"{tag}"' if tag is not None else ""
             if no_contact[a]:
                 contact = "{}"
             else:
@@ -425,7 +427,7 @@ class _Desk:
             table[(account_id,)] = (
                 f'{{"account_id":"{account_id}","client_name":"{name}",'
                 f'"kind":"{kinds[int(self.kind[a])]}","base_currency":"{CURRENCIES[int(self.base[a])]}",'
-                f'"market":"{market}","contact":{contact}}}'
+                f'"market":"{market}","contact":{contact}{language}}}'
             ).encode()
 
     def _put_cash(self, book: SimBook, cash: list[list[tuple[int, int]]]) -> None:

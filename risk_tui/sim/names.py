@@ -1,4 +1,5 @@
-"""Made-up names for generated instruments and clients, from small word lists."""
+"""Made-up names for generated instruments and clients, from small word lists, and the
+language a client asks to be written in (FEED.md's optional `language`)."""
 
 from __future__ import annotations
 
@@ -75,3 +76,23 @@ def client_name(market: str, draw: int) -> str:
         surname = _SG_SURNAMES[(draw >> 1) % len(_SG_SURNAMES)]
         return f"{surname} {_SG_GIVEN[(draw >> 5) % len(_SG_GIVEN)]}"
     return f"{_US_FIRST[(draw >> 1) % len(_US_FIRST)]} {_US_LAST[(draw >> 5) % len(_US_LAST)]}"
+
+
+def client_language(market: str, draw: int) -> str | None:
+    """The `language` the feed gives for the client named by `client_name(market, draw)`:
+    from the same draw (no random draw of its own, so the book's numbers stay as they
+    were). Most clients written in Chinese characters ask for Traditional Chinese (tagged
+    `zh-Hant` or `zh-HK`, as back offices differ), some Singapore Chinese clients for
+    Simplified, a few Malay-speaking ones for `ms` (a language the desk has no templates
+    for: it falls back, and says so); everyone else gives none (the market's default)."""
+    pick = (draw >> 13) % 4
+    if draw % 23 == 0 or market == "US":
+        return None
+    if market == "HK":
+        if draw % 2:  # a name in Chinese characters
+            return "zh-HK" if pick == 0 else "zh-Hant"
+        return "en" if pick == 0 else None
+    if draw % 7 == 0:
+        malay = _SG_OTHER[(draw >> 3) % len(_SG_OTHER)] in _SG_OTHER[:2]
+        return "ms" if malay and pick < 2 else None
+    return "zh-Hans" if pick < 2 else None

@@ -109,6 +109,7 @@ def seed_book() -> dict[str, list[dict[str, Any]]]:
             "base_currency": "HKD",
             "market": "HK",
             "contact": {"email": "chan.taiman@example.com", "phone": "+852 5000 2001"},
+            "language": "zh-Hant",  # FEED.md's optional field: written to in Traditional
         },
         {
             "account_id": "U3001",
@@ -125,6 +126,7 @@ def seed_book() -> dict[str, list[dict[str, Any]]]:
             "base_currency": "SGD",
             "market": "SG",
             "contact": {"email": "weijie.lim@example.com", "phone": "+65 8000 4001"},
+            "language": "zh-Hans",  # and in Simplified
         },
         {
             "account_id": "S5001",

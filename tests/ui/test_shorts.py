@@ -23,6 +23,7 @@ from risk_tui.config import FeedSettings, load_settings
 from risk_tui.core.actions import SendState
 from risk_tui.core.cure import TradeLine
 from risk_tui.core.margin import CallPolicy, compute_account, fx_rate
+from risk_tui.core.messages import Language
 from risk_tui.core.model import Borrow, Side
 from risk_tui.core.money import format_money
 from risk_tui.core.roles import Actor, Role
@@ -721,9 +722,16 @@ def test_the_recall_notice_is_filled_from_the_allocation_and_carries_no_raw_cont
         fx_to_reporting=D(1),
     )
     holder = ShortHolder("S5001", D(10), client_name=HOSTILE)
-    subject, body = fill_recall(line, Allocation(holder, D(10)))
-    assert subject == "Recall of TSLA.US: your short position in account S5001"
-    assert "Please buy back 10 TSLA.US by 2026-11-25." in body
-    assert not any(control in body for control in RAW_CONTROLS)
-    _, nothing_asked = fill_recall(line, Allocation(holder, D(0)))
+    notice = fill_recall(line, Allocation(holder, D(10)), Language.EN)
+    assert notice.subject == "Recall of TSLA.US: your short position in account S5001"
+    assert "Please buy back 10 TSLA.US by 2026-11-25." in notice.body
+    assert not any(control in notice.body for control in RAW_CONTROLS)
+    nothing_asked = fill_recall(line, Allocation(holder, D(0)), Language.EN).body
     assert "Please be ready to buy back your short position by 2026-11-25." in nothing_asked
+    # In Traditional and Simplified Chinese: the same figures, the broker's words.
+    hant = fill_recall(line, Allocation(holder, D(10)), Language.ZH_HANT)
+    assert hant.subject == "TSLA.US 股票召回：帳戶 S5001 的沽空倉位"
+    assert "現沽空 TSLA.US 共 10 股。請於 2026-11-25 前買回 10 股 TSLA.US。" in hant.body
+    assert not any(control in hant.body for control in RAW_CONTROLS)
+    hans = fill_recall(line, Allocation(holder, D(0)), Language.ZH_HANS).body
+    assert "请做好准备，于 2026-11-25 前买回您的卖空持仓。" in hans
