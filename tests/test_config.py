@@ -224,3 +224,61 @@ def test_keys_naming_an_unknown_binding_id_are_an_error_naming_each_id(tmp_path:
     # From the environment, the variable is named.
     with pytest.raises(ConfigError, match=r"^RISK_TUI_KEYS__NOPE: keys.nope: unknown binding"):
         load_settings(None, env={"RISK_TUI_KEYS__NOPE": "x"}, discover=False, binding_ids=known)
+
+
+# --- [messages]: the language of client messages when the feed gives none -------------------
+
+
+def test_messages_default_to_english_everywhere() -> None:
+    from risk_tui.core.messages import Language, LanguageDefaults
+
+    settings = load_settings(None, env={}, discover=False)
+    assert settings.messages.defaults() == LanguageDefaults(Language.EN, {})
+
+
+def test_messages_take_a_desk_and_per_market_language(tmp_path: Path) -> None:
+    from risk_tui.core.messages import Language
+
+    path = write(
+        tmp_path,
+        '[messages]\nlanguage = "zh-CN"\n[messages.markets.HK]\nlanguage = "zh-HK"\n'
+        "[messages.markets.US]\n",
+    )
+    defaults = load_settings(path, env={}).messages.defaults()
+    assert defaults.language is Language.ZH_HANS  # any tag naming one of ours
+    assert dict(defaults.markets) == {Market.HK: Language.ZH_HANT}  # US: the desk's
+    env = {"RISK_TUI_MESSAGES__LANGUAGE": "zh-Hant"}
+    from_env = load_settings(None, env=env, discover=False).messages.defaults()
+    assert from_env.language is Language.ZH_HANT
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[messages]\nlanguage = "fr"\n',
+            "messages.language: must be a language the messages are written in: "
+            "en, zh-Hant or zh-Hans (got 'fr')",
+        ),
+        (
+            '[messages.markets.HK]\nlanguage = "klingon"\n',
+            "messages.markets.HK.language: must be a language the messages are written in",
+        ),
+        ('[messages.markets.JP]\nlanguage = "en"\n', "messages.markets.JP: must be 'HK', 'SG'"),
+        (
+            '[messages.markets.HK]\nlangauge = "en"\n',
+            "messages.markets.HK.langauge: unknown key (did you mean 'language'?)",
+        ),
+        (
+            "[messages]\nlanguage = 5\n",
+            "messages.language: must be 'en', 'zh-Hant' or 'zh-Hans' (got 5)",
+        ),
+        ('[messages]\ndefault_language = "en"\n', "messages.default_language: unknown key"),
+    ],
+)
+def test_bad_message_languages_are_one_line_each(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert str(caught.value).startswith(f"{path}: {expected}")
+    assert "\n" not in str(caught.value)

@@ -254,3 +254,50 @@ def test_a_record_in_a_currency_iso_4217_does_not_list_is_rejected_alone() -> No
         ),
         ("cash", "A1/CNH"): "currency: not an ISO 4217 currency: 'CNH'",
     }
+
+
+# --- FEED.md's optional `language` on an account (our extension: docs/feed-extensions.md) ---
+
+ACCOUNT = {
+    "account_id": "H2001",
+    "client_name": "陳大文",
+    "kind": "margin",
+    "base_currency": "HKD",
+    "market": "HK",
+}
+
+
+def test_an_accounts_language_is_kept_as_the_feed_sent_it() -> None:
+    parsed = parse_payload(envelope(accounts=[{**ACCOUNT, "language": " zh-HK "}]))
+    assert parsed.rejected == []
+    assert parsed.changes.accounts[0].language == "zh-HK"
+
+
+def test_no_language_is_none_as_before() -> None:
+    parsed = parse_payload(envelope(accounts=[ACCOUNT, {**ACCOUNT, "language": None}]))
+    assert parsed.rejected == []
+    assert [a.language for a in parsed.changes.accounts] == [None, None]
+
+
+@pytest.mark.parametrize("tag", ["fr", "", 5, ["zh"], {"x": 1}, "x" * 500, "\x1b[2J"])
+def test_an_unusable_language_rejects_nothing(tag: Any) -> None:
+    """Whatever the field holds, the account (its figures, its call) is applied: the
+    message falls back to the market's default and says so (tests/core/test_messages)."""
+    parsed = parse_payload(envelope(accounts=[{**ACCOUNT, "language": tag}]))
+    assert parsed.rejected == []
+    (account,) = parsed.changes.accounts
+    assert account.account_id == "H2001"
+    assert account.language is None or len(account.language) <= 35
+
+
+def test_the_cached_book_keeps_the_language() -> None:
+    from risk_tui.core.model import Book
+    from risk_tui.feed.models import book_to_payload
+
+    parsed = parse_payload(envelope(accounts=[{**ACCOUNT, "language": "zh-Hant"}, ACCOUNT]))
+    book = Book()
+    for account in parsed.changes.accounts:
+        book.accounts[account.account_id + ("" if account.language else "-none")] = account
+    again = parse_payload(envelope(**{"accounts": book_to_payload(book)["accounts"]}))
+    assert sorted(str(a.language) for a in again.changes.accounts) == ["None", "zh-Hant"]
+    assert "language" not in book_to_payload(book)["accounts"][1]  # absent stays absent

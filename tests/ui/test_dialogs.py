@@ -30,8 +30,9 @@ from risk_tui.core.actions import (
     SendState,
 )
 from risk_tui.core.calendar import MARKET_TZ
-from risk_tui.core.lifecycle import MarginCall
+from risk_tui.core.lifecycle import CallState, MarginCall
 from risk_tui.core.margin import AccountMargin, CallPolicy, compute_account
+from risk_tui.core.messages import Language, LanguageChoice, LanguageSource
 from risk_tui.core.model import (
     Account,
     AccountKind,
@@ -413,6 +414,79 @@ async def test_message_empty_body_is_refused() -> None:
     assert app.results == []
 
 
+HANT = LanguageChoice(Language.ZH_HANT, LanguageSource.CLIENT, Market.SG)
+HANS_SG = LanguageChoice(Language.ZH_HANS, LanguageSource.MARKET, Market.SG)
+
+
+async def test_message_in_the_clients_language_says_which_and_why() -> None:
+    dialog = MessageDialog(
+        [(seed_call(), seed_margin())], TRADER, NOW, languages={"A1001": HANT}, new_id=ids("M")
+    )
+    app = Host(dialog)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert static_text(dialog, "#language") == (
+            "Language: 繁體中文 (zh-Hant), the client's language in the feed"
+        )
+        body = dialog.query_one("#body", TextArea).text
+        assert body.startswith("尊敬的客戶 Tan Mei Ling：\n\n")
+        assert "須追加保證金 SGD 1,015.00。請於 2026-03-12 15:00（新加坡時間）前" in body
+        assert not dialog.query_one("#subject", Static).display  # the app has no subject
+        await pilot.press("right", "space")  # channel: email, whose subject is sent too
+        await pilot.pause()
+        assert dialog.query_one("#subject", Static).display
+        assert static_text(dialog, "#subject") == "Subject: 帳戶 A1001 追加保證金通知"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    (intent,) = app.results[0]
+    assert (intent.subject, intent.body) == ("帳戶 A1001 追加保證金通知", body)
+
+
+async def test_message_without_a_language_says_the_desks_default() -> None:
+    dialog = message()
+    app = Host(dialog)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert static_text(dialog, "#language") == "Language: English (en), the desk's default"
+
+
+async def test_a_force_call_gets_the_force_call_notice_by_default() -> None:
+    dialog = message([(seed_call(state=CallState.FORCE_CALL), None)])
+    app = Host(dialog)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert dialog.template.key == "force"
+        body = dialog.query_one("#body", TextArea).text
+        assert "Please deposit SGD 1,015.00 immediately." in body
+
+
+async def test_message_many_previews_the_very_text_each_language_sends() -> None:
+    calls = [
+        seed_call(call_id="C1", account_id="A1", client_name="Lim", call_amount=D("100")),
+        seed_call(call_id="C2", account_id="A2", client_name="陳大文", call_amount=D("250.5")),
+    ]
+    languages = {"A1": HANS_SG, "A2": HANT}
+    dialog = MessageDialog(
+        [(c, None) for c in calls], TRADER, NOW, languages=languages, new_id=ids("M")
+    )
+    app = Host(dialog)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        preview = static_text(dialog, "#preview")
+        assert "Languages: 简体中文 1, 繁體中文 1" in static_text(dialog, "#language")
+        drafts = dialog.drafts(dialog.template)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    first, second = app.results[0]
+    assert first.body is drafts["C1"].body  # the very string the preview was made from
+    assert second.body is drafts["C2"].body
+    assert preview.endswith(first.body)
+    assert first.body.startswith("尊敬的客户 Lim：")
+    assert "追缴金额为 SGD 100.00" in first.body
+    assert second.body.startswith("尊敬的客戶 陳大文：")
+    assert "須追加保證金 SGD 250.50" in second.body
+
+
 def test_message_refuses_viewers() -> None:
     with pytest.raises(NotPermitted, match="may not send messages"):
         MessageDialog([(seed_call(), None)], VIEWER, NOW)
@@ -535,6 +609,17 @@ def test_snapshot_auto_liquidation(snap_compare: Any, size: tuple[int, int]) -> 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_snapshot_message(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(snapshot_host(message()), terminal_size=size)
+
+
+def test_snapshot_message_in_traditional_chinese(snap_compare: Any) -> None:
+    dialog = MessageDialog(
+        [(seed_call(client_name="陳大文"), seed_margin())],
+        TRADER,
+        NOW,
+        languages={"A1001": HANT},
+        new_id=ids("RT-M-"),
+    )
+    assert snap_compare(snapshot_host(dialog), terminal_size=(80, 24))
 
 
 def test_snapshot_message_many(snap_compare: Any) -> None:
