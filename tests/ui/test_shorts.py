@@ -389,6 +389,8 @@ async def test_a_client_not_in_call_gets_a_recall_notice_and_one_in_call_the_cal
         await pilot.press("m")
         await until(lambda: isinstance(app.screen, RecallNoticeDialog))
         body = app.screen.query_one("#body", TextArea).text
+        language = str(app.screen.query_one("#language", Static).render())
+        assert language == "Language: English (en), the desk's default"  # S5001: none in the feed
         assert "The lender has recalled TSLA.US" in body
         assert "Your account S5001 is short 10 TSLA.US." in body
         assert "Please buy back 10 TSLA.US by 2026-11-25." in body
@@ -735,3 +737,41 @@ def test_the_recall_notice_is_filled_from_the_allocation_and_carries_no_raw_cont
     assert not any(control in hant.body for control in RAW_CONTROLS)
     hans = fill_recall(line, Allocation(holder, D(0)), Language.ZH_HANS).body
     assert "请做好准备，于 2026-11-25 前买回您的卖空持仓。" in hans
+
+
+async def test_the_recall_notice_to_several_previews_the_very_text_each_language_sends() -> None:
+    from risk_tui.core.messages import LanguageChoice, LanguageSource
+    from risk_tui.core.model import Market
+    from tests.ui.test_dialogs import Host, static_text
+
+    line = ShortLine(
+        symbol="TSLA.US",
+        instrument=None,
+        short_quantity=D(50),
+        clients=2,
+        borrow=Borrow("TSLA.US", D(0), D(2000), date(2026, 11, 25), D("0.035")),
+        price=D(200),
+        fx_to_reporting=D(1),
+    )
+    allocations = [
+        Allocation(ShortHolder("H1", D(30), client_name="陳大文"), D(30)),
+        Allocation(ShortHolder("S1", D(20), client_name="Lim Wei Jie"), D(0)),
+    ]
+    languages = {
+        "H1": LanguageChoice(Language.ZH_HANT, LanguageSource.CLIENT, Market.HK),
+        "S1": LanguageChoice(Language.ZH_HANS, LanguageSource.MARKET, Market.SG),
+    }
+    dialog = RecallNoticeDialog(line, allocations, Actor("alice", Role.TRADER), languages=languages)
+    app = Host(dialog)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        assert "Languages: 繁體中文 1, 简体中文 1" in static_text(dialog, "#language")
+        preview = static_text(dialog, "#preview")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    first, second = app.results[0]
+    assert first.body is dialog.drafts["H1"].body  # what the preview was made from
+    assert preview.endswith(first.body)
+    assert "請於 2026-11-25 前買回 30 股 TSLA.US。" in first.body
+    assert second.body.startswith("尊敬的客户 Lim Wei Jie：")
+    assert "请做好准备，于 2026-11-25 前买回您的卖空持仓。" in second.body
