@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 
 from risk_tui.config import Settings
 from risk_tui.core.calendar import TradingCalendars
-from risk_tui.core.clock import utc_now
+from risk_tui.core.clock import stamp, utc_now
 from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.four_eyes import KillSwitch
 from risk_tui.core.roles import Actor, Intent, Role, allowed
@@ -115,6 +115,7 @@ class RiskApp(App[int]):
         Binding("c", "close_call", "Close call (approval)", show=False, id="call.close"),
         Binding("d", "move_deadline", "Move deadline (approval)", show=False, id="call.deadline"),
         Binding("ctrl+k", "kill_switch", "Kill switch (supervisors)", id="app.kill_switch"),
+        Binding("z", "toggle_utc", "Clock: UTC / desk zone", show=False, id="app.clock_utc"),
         *(
             Binding(letter, f"sort('{column}')", f"Sort {column}", show=False, id=f"sort.{column}")
             for letter, column in SORT_KEYS.items()
@@ -155,6 +156,8 @@ class RiskApp(App[int]):
         self.calls = CallDialogs(self)  # the dialogs and commands behind a call's keys
         self.kill_switch: KillSwitch | None = None  # as last read from the database
         self.pending_approvals = 0
+        self.desk_zone = settings.desk.zone  # the header clock's zone (`desk.timezone`)
+        self.clock_utc = False  # `z`: the header clock in UTC instead
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -189,8 +192,15 @@ class RiskApp(App[int]):
         text.append(f"operator {sanitize(self.actor.name)} ({self.actor.role.value})")
         if self.actor.role is Role.VIEWER:
             text.append("  READ-ONLY", style="bold")
-        text.append(f"  {self.clock():%Y-%m-%d %H:%M:%S} UTC")
+        zone = UTC if self.clock_utc else self.desk_zone
+        text.append(f"  {stamp(self.clock(), zone, full=True, seconds=True)}")
         return text
+
+    def action_toggle_utc(self) -> None:
+        """The header clock in UTC, or back in the desk's zone."""
+        self.clock_utc = not self.clock_utc
+        for top in self.query("#top").results(Static):
+            top.update(self._top_line())
 
     def on_mount(self) -> None:
         if self.settings.keys:

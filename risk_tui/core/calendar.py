@@ -23,6 +23,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -55,6 +56,38 @@ _Fail = Callable[[str, str], "CalendarConfigError"]
 MARKET_CLOSE: Mapping[Market, time] = MappingProxyType(
     {Market.HK: time(16, 0), Market.SG: time(17, 0), Market.US: time(16, 0)}
 )
+
+
+# Regular opening times and midday breaks (exchange_calendars' XHKG, XSES, XNYS hours).
+MARKET_OPEN: Mapping[Market, time] = MappingProxyType(
+    {Market.HK: time(9, 30), Market.SG: time(9, 0), Market.US: time(9, 30)}
+)
+MARKET_BREAK: Mapping[Market, tuple[time, time]] = MappingProxyType(
+    {Market.HK: (time(12, 0), time(13, 0))}
+)
+
+
+class Phase(StrEnum):
+    """Where a market's trading day stands at one moment."""
+
+    OPEN = "open"
+    BREAK = "break"  # the midday break (HK's lunch)
+    BEFORE_OPEN = "before_open"  # a session day, before the open
+    AFTER_CLOSE = "after_close"  # a session day, after the close
+    WEEKEND = "weekend"
+    HOLIDAY = "holiday"  # a weekday that is not a session
+    UNKNOWN = "unknown"  # no calendar covers the day
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPhase:
+    """A market's phase now and how long until it changes: to the close (open), to the
+    reopening (break), to the next open (before open, after close, weekend, holiday);
+    None when no calendar covers the way there."""
+
+    market: Market
+    phase: Phase
+    change_in: timedelta | None
 
 
 class CalendarNotCovered(Exception):
@@ -280,17 +313,50 @@ class TradingCalendars:
         return datetime.combine(last_day, cutoff, tzinfo=zone)
 
     def time_to_close(self, market: Market, now: datetime) -> timedelta | None:
-        """Time left to today's regular close, or None when the market is not open today
-        (a holiday, a weekend, after the close, or a day no calendar covers)."""
-        local = now.astimezone(MARKET_TZ[market])
-        try:
-            if not self.is_session(market, local.date()):
+        """Time left to the regular close while the market is trading, else None (before
+        the open, in the midday break, after the close, on a holiday or weekend, or on a
+        day no calendar covers)."""
+        phase = self.phase(market, now)
+        return phase.change_in if phase.phase is Phase.OPEN else None
+
+    def phase(self, market: Market, now: datetime) -> MarketPhase:
+        """Where `market`'s trading day stands at `now`, from its calendar and hours."""
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError(f"now must be timezone-aware, got {now!r}")
+        zone = MARKET_TZ[market]
+        local = now.astimezone(zone)
+        day = local.date()
+
+        def at(clock: time, on: date = day) -> datetime:
+            return datetime.combine(on, clock, tzinfo=zone)
+
+        def until_open(after: date) -> timedelta | None:
+            try:
+                session = self.session_on_or_after(market, after)
+            except CalendarNotCovered:
                 return None
+            return at(MARKET_OPEN[market], session) - local
+
+        try:
+            session_today = self.is_session(market, day)
         except CalendarNotCovered:
-            return None
-        close = datetime.combine(local.date(), MARKET_CLOSE[market], MARKET_TZ[market])
-        left = close - local
-        return left if left > timedelta(0) else None
+            return MarketPhase(market, Phase.UNKNOWN, None)
+        if not session_today:
+            kind = Phase.WEEKEND if day.weekday() >= 5 else Phase.HOLIDAY
+            return MarketPhase(market, kind, until_open(day))
+        if local < at(MARKET_OPEN[market]):
+            return MarketPhase(market, Phase.BEFORE_OPEN, at(MARKET_OPEN[market]) - local)
+        close = at(MARKET_CLOSE[market])
+        if local >= close:
+            return MarketPhase(market, Phase.AFTER_CLOSE, until_open(day + _ONE_DAY))
+        lunch = MARKET_BREAK.get(market)
+        if lunch is not None and at(lunch[0]) <= local < at(lunch[1]):
+            return MarketPhase(market, Phase.BREAK, at(lunch[1]) - local)
+        return MarketPhase(market, Phase.OPEN, close - local)
+
+    def is_trading(self, market: Market, now: datetime) -> bool:
+        """The market is in its regular session at `now` (not in its midday break)."""
+        return self.phase(market, now).phase is Phase.OPEN
 
     def _coverage_of(self, market: Market, cal: _MarketSessions, day: date) -> tuple[date, date]:
         index = bisect_right(cal.coverage_starts, day) - 1

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from risk_tui.core.calendar import MARKET_TZ
+from risk_tui.core.calendar import MARKET_TZ, MarketPhase, Phase
 from risk_tui.core.model import Market
 
 # How a time on a market's clock is labelled. The US market's clock is New York's (the
@@ -107,6 +107,13 @@ def market_time(
     return stamp(at, MARKET_TZ[market], now=now, seconds=seconds, full=full)
 
 
+def client_time(at: datetime, market: Market) -> str:
+    """`2026-03-12 15:00 SG time`: a market time as a client's message writes it (the
+    text sent, so in words rather than the screen's short label)."""
+    local = aware(at).astimezone(MARKET_TZ[market])
+    return f"{local:%Y-%m-%d %H:%M} {MARKET_CLOCK[market]} time"
+
+
 def utc_time(
     at: datetime | None, *, now: datetime | None = None, seconds: bool = False, full: bool = False
 ) -> str:
@@ -132,21 +139,38 @@ def format_span(span: timedelta) -> str:
     return f"{minutes}m"
 
 
-def times_in(text: str, zone: tzinfo, *, now: datetime | None = None) -> str:
+def phase_words(phase: MarketPhase) -> str:
+    """`US opens in 8h 14m`, `HK closes in 2h 05m`, `HK lunch, opens in 35m`,
+    `SG closed (holiday)`, `US closed (weekend)`: a market's session in a few words."""
+    market, left = phase.market.value, phase.change_in
+    if phase.phase is Phase.OPEN and left is not None:
+        return f"{market} closes in {format_span(left)}"
+    if phase.phase is Phase.BREAK and left is not None:
+        return f"{market} lunch, opens in {format_span(left)}"
+    if phase.phase in (Phase.BEFORE_OPEN, Phase.AFTER_CLOSE) and left is not None:
+        return f"{market} opens in {format_span(left)}"
+    if phase.phase in (Phase.WEEKEND, Phase.HOLIDAY):
+        return f"{market} closed ({phase.phase.value})"
+    if phase.phase is Phase.UNKNOWN:
+        return f"{market} hours unknown (no calendar)"
+    return f"{market} closed"
+
+
+def times_in(text: str, zone: tzinfo, *, now: datetime | None = None, full: bool = False) -> str:
     """`text` with every ISO-8601 time in it (`2026-12-07T06:16:00+00:00`) written in
     `zone` with its label: for texts made elsewhere (a desk's note, a document) that carry
     raw ISO times. Anything else in `text` is kept as it is."""
-    return _ISO_TIME.sub(lambda found: _one(found.group(0), zone, now), text)
+    return _ISO_TIME.sub(lambda found: _one(found.group(0), zone, now, full), text)
 
 
-def _one(raw: str, zone: tzinfo, now: datetime | None) -> str:
+def _one(raw: str, zone: tzinfo, now: datetime | None, full: bool) -> str:
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
         return raw
     if moment.tzinfo is None:
         return raw  # a naive time says no zone: it cannot be placed on a clock
-    return stamp(moment, zone, now=now, seconds=moment.second != 0)
+    return stamp(moment, zone, now=now, seconds=moment.second != 0, full=full)
 
 
 _ISO_TIME = re.compile(

@@ -641,7 +641,7 @@ async def test_details_compare_the_trigger_with_any_snapshot_on_the_timeline() -
         await pilot.pause()
         text = screen_text(host)
         assert (
-            "Account figures in SGD: trigger 2026-11-20 10:05 vs end 2026-11-21 10:30 (SG time)"
+            "Account figures in SGD: trigger 2026-11-20 10:05 SG vs end 2026-11-21 10:30 SG"
             in text
         )
         assert has_row(text, "Cash SGD", "-15,000.00", "-11,100.00", "+3,900.00")

@@ -99,7 +99,7 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
         yield Static(call_line(self.call, self.margin))
         default_at = ""
         if self.call.deadline is not None and aware(self.call.deadline) > self.now:
-            default_at = local_time(self.call.deadline, self.call.market)
+            default_at = local_time(self.call.deadline, self.call.market, zone=False)
         yield field_row(
             "Execute at",
             compact_input(default_at, "HH:MM or YYYY-MM-DD HH:MM", id="execute-at", classes="when"),

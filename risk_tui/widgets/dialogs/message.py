@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, RadioSet, Static, TextArea
 
 from risk_tui.core.actions import CHANNELS, Channel, MessageIntent, new_message_id
+from risk_tui.core.clock import client_time
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.money import ZERO, format_money
@@ -78,7 +79,7 @@ TEMPLATES: tuple[MessageTemplate, ...] = (
 def fill(template: MessageTemplate, call: MarginCall) -> tuple[str, str]:
     """(subject, body) for one call; client data sanitized, the deadline on market time."""
     deadline = (
-        local_time(call.deadline, call.market, zone=True)
+        client_time(call.deadline, call.market)
         if call.deadline is not None
         else "the earliest possible moment"
     )
