@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 
 from risk_tui.config import Settings
 from risk_tui.core.calendar import TradingCalendars
-from risk_tui.core.clock import stamp, utc_now
+from risk_tui.core.clock import stamp, times_in, utc_now
 from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.four_eyes import KillSwitch
 from risk_tui.core.roles import Actor, Intent, Role, allowed
@@ -374,6 +374,11 @@ class RiskApp(App[int]):
     def now(self) -> datetime:
         return self.clock()
 
+    def times(self, text: str) -> str:
+        """`text` (a desk's answer, a refusal) with its raw ISO times written on the
+        desk's clock and labelled: a toast never shows `2026-12-07T06:16:00+00:00`."""
+        return times_in(text, self.desk_zone, now=self.clock())
+
     def repaint(self) -> None:
         self._render_view(force=True)
 
@@ -592,10 +597,10 @@ class RiskApp(App[int]):
             detail = getattr(problem, "problems", None)
             text = "; ".join(detail) if detail else str(problem)
             self.notify(
-                f"{what} refused or failed: {sanitize(text, max_length=300)}",
+                f"{what} refused or failed: {sanitize(self.times(text), max_length=300)}",
                 severity="error",
                 timeout=10,
             )
             return
-        self.notify(sanitize(str(summary), max_length=300))
+        self.notify(sanitize(self.times(str(summary)), max_length=300))
         self._render_view(force=True)

@@ -28,7 +28,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from risk_tui.core.calendar import MARKET_TZ
-from risk_tui.core.clock import stamp
+from risk_tui.core.clock import stamp, times_in
 from risk_tui.core.four_eyes import (
     KIND_WORDS,
     ApprovalRequest,
@@ -94,7 +94,7 @@ def request_cells(
             state_text(request),
             data_text(request.decided_by or "—"),
             Text(stamp(request.decided_at, zone, now=now, seconds=True)),
-            data_text(request.note or ""),
+            data_text(times_in(request.note or "", zone, now=now)),
             data_text(request.call_id or "—"),
             data_text(request.approval_id),
             Text(request.details_hash[:12]),
@@ -354,8 +354,10 @@ class ApprovalsPane(DeskPane):
         else:
             done = await desk.reject(key, decision.seen_hash, decision.note)
         line = f"request {done.approval_id} {done.state.value}"
-        if done.note:
-            line += f": {done.note}"
+        if done.note:  # stored as written (ISO times); shown on the account's clock
+            account = desk.accounts([done.account_id]).get(done.account_id)
+            zone = self._zone(account.market if account else None)
+            line += f": {times_in(done.note, zone, now=self.host.now(), full=True)}"
         failed = done.state is ApprovalState.FAILED
         app.notify(
             sanitize(line, max_length=300),

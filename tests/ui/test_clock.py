@@ -94,3 +94,40 @@ def test_tab_2_says_when_each_market_opens_or_closes(now: datetime, expected: st
     CALENDARS.prepare()
     pane = WarningsPane(mode="intraday", calendars=CALENDARS)
     assert pane._clock_line(now).plain == expected
+
+
+def test_a_toast_writes_raw_iso_times_on_the_desks_clock() -> None:
+    """Toasts printed the desk's answers with raw ISO strings."""
+    app = app_at(ISSUE)
+    assert app.times("plan P1 scheduled for 2026-12-07T07:00:00+00:00") == (
+        "plan P1 scheduled for 12-07 15:00 SG"
+    )
+    assert app.times("the execution time 2026-12-07T14:00:00+08:00 is not in the future") == (
+        "the execution time 12-07 14:00 SG is not in the future"
+    )
+
+
+def test_an_approval_document_is_shown_in_one_zone_and_stored_as_written() -> None:
+    """A deadline request stores the old deadline as `+00:00` and the new one as the
+    operator typed it (`+08:00`); shown, both read on the account's market clock. The
+    stored text, and so its hash, is what it was."""
+    from risk_tui.core.calendar import MARKET_TZ
+    from risk_tui.core.four_eyes import deadline_request, describe
+    from risk_tui.core.model import Market
+    from risk_tui.widgets.dialogs.approval import request_facts
+    from tests.factories import TRADER
+    from tests.factories import make_call as call_of
+
+    call = call_of()
+    new = datetime(2026, 11, 27, 15, tzinfo=MARKET_TZ[Market.SG])
+    request = deadline_request(call, new, "client in hospital", TRADER, ISSUE)
+    stored = (request.details["old_deadline"], request.details["new_deadline"])
+    assert stored[0].endswith("+00:00") and stored[1].endswith("+08:00")
+    sg = MARKET_TZ[Market.SG]
+    text = request_facts(request, zone=sg).plain
+    assert "old_deadline: 2026-03-04 15:30:15 SG" in text
+    assert "new_deadline: 2026-11-27 15:00 SG" in text
+    assert "+00:00" not in text and "+08:00" not in text
+    assert "at 2026-12-07 14:16:00 SG" in text  # requested at
+    assert describe(request, sg).startswith("deadline 2026-03-04 15:30 SG to 2026-11-27 15:00 SG")
+    assert (request.details["old_deadline"], request.details["new_deadline"]) == stored

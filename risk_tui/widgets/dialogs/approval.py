@@ -115,7 +115,7 @@ def request_status(request: ApprovalRequest, now: datetime, zone: tzinfo = UTC) 
             text.append(f" at {stamp(request.decided_at, zone, full=True, seconds=True)}")
     if request.note:
         text.append(f"\n{'Note':<13}", style="bold")
-        text.append_text(data_text(request.note))
+        text.append_text(data_text(times_in(request.note, zone, full=True)))
     if request.replaces:
         text.append(f"\n{'Replaces':<13}", style="bold")
         text.append_text(data_text(request.replaces))
