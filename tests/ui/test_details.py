@@ -80,7 +80,7 @@ async def test_details_shows_summary_positions_orders_timeline_and_remarks() -> 
         "Call amount now  1,015.00",
         "Net asset ratio  38.78%",
         "Risk level       margin call (equity below MM)",
-        "Cash            SGD -15,000.00",
+        "Cash               SGD -15,000.00",
         "Triggered     2026-03-10 09:05 SG  since            1h 25m",
         "Deadline      2026-03-12 15:00 SG                   2d 04h 30m left",
         # The least-value cure, the 100 B.SG still working counted as sold: a lot of A.
