@@ -11,7 +11,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
 from risk_tui.core.calendar import MARKET_TZ
-from risk_tui.core.clock import aware, format_span, market_time
+from risk_tui.core.clock import aware as aware  # re-exported: the screens import it from here
+from risk_tui.core.clock import format_span, market_time
 from risk_tui.core.lifecycle import CallState, EndReason, MarginCall
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import Market
