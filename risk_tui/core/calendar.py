@@ -39,6 +39,12 @@ MARKET_TZ: Mapping[Market, ZoneInfo] = MappingProxyType(
     }
 )
 
+# How a time on a market's clock is labelled (`14:16 HK`, `01:15 NY`). The US market's
+# clock is New York's (the country has several zones; its exchanges keep New York time).
+MARKET_CLOCK: Mapping[Market, str] = MappingProxyType(
+    {Market.HK: "HK", Market.SG: "SG", Market.US: "NY"}
+)
+
 # Past calls are recomputed (history, snapshots), so the library is built a few years back.
 DEFAULT_LIBRARY_START = date(2020, 1, 1)
 # For calendars the library does not bound (XNYS), how far ahead its rules are trusted.
@@ -478,7 +484,7 @@ class DeadlineRule:
     def problem(self, deadline: datetime) -> str | None:
         """Why `deadline` is no valid deadline, offering the next valid one; None if it is."""
         local = deadline.astimezone(self.zone)
-        market = self.market.value
+        market, clock = self.market.value, MARKET_CLOCK[self.market]
         try:
             session = self.calendars.is_session(self.market, local.date())
             if session and local.time() <= self.cutoff:
@@ -488,8 +494,8 @@ class DeadlineRule:
             return str(gap)
         why = f"is after the {self.cutoff:%H:%M} cut-off" if session else "is not a trading day"
         return (
-            f"{local:%a %Y-%m-%d %H:%M} {market} time {why} in {market}; the next valid "
-            f"deadline is {offer:%a %Y-%m-%d %H:%M} {market} time"
+            f"{local:%a %Y-%m-%d %H:%M} {clock} time {why} in {market}; the next valid "
+            f"deadline is {offer:%a %Y-%m-%d %H:%M} {clock} time"
         )
 
     def next_valid(self, deadline: datetime) -> datetime:

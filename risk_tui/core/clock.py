@@ -14,14 +14,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from risk_tui.core.calendar import MARKET_TZ, MarketPhase, Phase
+from risk_tui.core.calendar import MARKET_CLOCK, MARKET_TZ, MarketPhase, Phase
 from risk_tui.core.model import Market
-
-# How a time on a market's clock is labelled. The US market's clock is New York's (the
-# country has several zones; its exchanges keep New York time).
-MARKET_CLOCK: Mapping[Market, str] = MappingProxyType(
-    {Market.HK: "HK", Market.SG: "SG", Market.US: "NY"}
-)
 
 # A desk's home zone by default: its reporting currency's market (else UTC).
 _HOME_MARKET: Mapping[str, Market] = MappingProxyType(
@@ -107,11 +101,16 @@ def market_time(
     return stamp(at, MARKET_TZ[market], now=now, seconds=seconds, full=full)
 
 
+def clock_name(market: Market) -> str:
+    """`NY time`: what a field or a heading on a market's clock says it is in."""
+    return f"{MARKET_CLOCK[market]} time"
+
+
 def client_time(at: datetime, market: Market) -> str:
     """`2026-03-12 15:00 SG time`: a market time as a client's message writes it (the
     text sent, so in words rather than the screen's short label)."""
     local = aware(at).astimezone(MARKET_TZ[market])
-    return f"{local:%Y-%m-%d %H:%M} {MARKET_CLOCK[market]} time"
+    return f"{local:%Y-%m-%d %H:%M} {clock_name(market)}"
 
 
 def utc_time(

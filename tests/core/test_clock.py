@@ -180,3 +180,17 @@ def test_a_client_message_writes_the_market_time_in_words() -> None:
 
     assert client_time(ISSUE, SG) == "2026-12-07 14:16 SG time"
     assert client_time(ISSUE, US) == "2026-12-07 01:16 NY time"
+
+
+def test_a_us_deadline_rule_speaks_of_new_york_time(calendars: TradingCalendars) -> None:
+    from datetime import time
+
+    from risk_tui.core.calendar import DeadlineRule
+    from risk_tui.core.clock import clock_name
+
+    assert clock_name(US) == "NY time"
+    problem = DeadlineRule(calendars, US, time(15, 0)).problem(local(US, 2026, 12, 5, 15, 0))
+    assert problem == (
+        "Sat 2026-12-05 15:00 NY time is not a trading day in US; the next valid deadline "
+        "is Mon 2026-12-07 15:00 NY time"
+    )
