@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from risk_tui.core.calendar import MARKET_TZ
+from risk_tui.core.clock import market_time
 from risk_tui.core.money import format_money, format_ratio, money_str
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, WarningRow
@@ -166,12 +167,11 @@ def _cells(row: WarningRow) -> tuple[Text, ...]:
     """One warning's cells in `_COLUMNS` order: words, not enums; money with its currency;
     times on the account's market clock, naming the market."""
     call, margin = row.call, row.margin
-    ccy, market = call.currency, call.market.value
-    zone = MARKET_TZ[call.market]
+    ccy = call.currency
     level = margin.risk_level if margin else call.risk_level
     state = STATE_WORDS[call.state] + (" (long outstanding)" if row.long_outstanding else "")
     deadline = (
-        Text(f"{call.deadline.astimezone(zone):%Y-%m-%d %H:%M} {market}")
+        Text(market_time(call.deadline, call.market, full=True))
         if call.deadline
         else Text(f"none: {sanitize(call.deadline_error or '')}")
     )
@@ -182,7 +182,7 @@ def _cells(row: WarningRow) -> tuple[Text, ...]:
         deadline,
         data_text(call.client_name),
         Text(state),
-        Text(f"{call.triggered_at.astimezone(zone):%Y-%m-%d %H:%M} {market}"),
+        Text(market_time(call.triggered_at, call.market, full=True)),
         Text(format_money(margin.equity if margin else None, ccy)),
         Text(format_money(margin.mm if margin else None, ccy)),
         Text(format_money(margin.im if margin else None, ccy)),
