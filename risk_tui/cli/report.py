@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from risk_tui.core.calendar import MARKET_TZ
-from risk_tui.core.clock import market_time
+from risk_tui.core.clock import market_time, utc_time
 from risk_tui.core.money import format_money, format_ratio, money_str
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, WarningRow
@@ -237,7 +237,7 @@ def render_table(view: DeskView, *, width: int | None = None, color: bool = Fals
     )
     totals = view.totals
     state = "STALE" if view.stale else "live"
-    as_of = f"{view.as_of:%Y-%m-%d %H:%M:%S %z}" if view.as_of else "never"
+    as_of = utc_time(view.as_of, full=True, seconds=True) if view.as_of else "never"
     console.print(
         Text(
             f"Feed {state}, as of {as_of}. {totals.count} open calls, total "
