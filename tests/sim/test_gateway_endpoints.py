@@ -422,3 +422,23 @@ async def test_without_market_hours_it_is_a_24_hour_test_market() -> None:
         filled = (await client.get("/v1/orders", params={"status": "filled"})).json()["orders"]
     assert len(filled) == 1
     assert exchange_hours(TradingCalendars({}))("XX", datetime(2026, 12, 7, tzinfo=UTC)) is False
+
+
+def test_demo_and_sim_fill_in_market_hours_unless_always_open() -> None:
+    """The demo and `risk-tui sim` fill orders in each market's session, as a broker
+    does; `--always-open` makes the 24-hour test market, and each says which it is."""
+    from risk_tui.cli import build_parser
+    from risk_tui.cli.commands import _market_words, sim_market_hours
+
+    parser = build_parser()
+    assert parser.parse_args(["demo"]).always_open is False
+    assert parser.parse_args(["demo", "--always-open"]).always_open is True
+    assert parser.parse_args(["sim", "--always-open"]).always_open is True
+    assert sim_market_hours(always_open=True) is None
+    hours = sim_market_hours(always_open=False)
+    assert hours is not None
+    assert hours("US", datetime(2026, 12, 7, 6, 16, tzinfo=UTC)) is False  # 01:16 in NY
+    assert hours("HK", datetime(2026, 12, 7, 6, 16, tzinfo=UTC)) is True  # 14:16 in HK
+    assert "24-hour test market" in _market_words(SimState(tick_interval=None))
+    trading = SimState(tick_interval=None, market_hours=hours)
+    assert "only in each market's trading session" in _market_words(trading)
