@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 
 from risk_tui.config import Settings
 from risk_tui.core.calendar import TradingCalendars
-from risk_tui.core.clock import stamp, times_in, utc_now
+from risk_tui.core.clock import times_in, utc_now
 from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.four_eyes import KillSwitch
 from risk_tui.core.roles import Actor, Intent, Role, allowed
@@ -53,6 +53,7 @@ from risk_tui.widgets.desk_pane import DeskPane
 from risk_tui.widgets.feed_banner import EngineBanner, FeedBanner
 from risk_tui.widgets.kill_switch_banner import KillSwitchBanner
 from risk_tui.widgets.live_table import LiveTable
+from risk_tui.widgets.top_line import top_line
 
 log = logging.getLogger(__name__)
 
@@ -188,19 +189,12 @@ class RiskApp(App[int]):
         yield Footer()
 
     def _top_line(self) -> Text:
-        text = Text("risk-tui  ", style="bold")
-        text.append(f"operator {sanitize(self.actor.name)} ({self.actor.role.value})")
-        if self.actor.role is Role.VIEWER:
-            text.append("  READ-ONLY", style="bold")
-        zone = UTC if self.clock_utc else self.desk_zone
-        text.append(f"  {stamp(self.clock(), zone, full=True, seconds=True)}")
-        return text
+        return top_line(self.actor, self.clock(), UTC if self.clock_utc else self.desk_zone)
 
     def action_toggle_utc(self) -> None:
         """The header clock in UTC, or back in the desk's zone."""
         self.clock_utc = not self.clock_utc
-        for top in self.query("#top").results(Static):
-            top.update(self._top_line())
+        self.query_one("#top", Static).update(self._top_line())
 
     def on_mount(self) -> None:
         if self.settings.keys:
@@ -375,8 +369,7 @@ class RiskApp(App[int]):
         return self.clock()
 
     def times(self, text: str) -> str:
-        """`text` (a desk's answer, a refusal) with its raw ISO times written on the
-        desk's clock and labelled: a toast never shows `2026-12-07T06:16:00+00:00`."""
+        """`text` with its raw ISO times (a toast's) on the desk's clock, labelled."""
         return times_in(text, self.desk_zone, now=self.clock())
 
     def repaint(self) -> None:
