@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 
 from risk_tui.config import Settings
 from risk_tui.core.calendar import TradingCalendars
-from risk_tui.core.clock import utc_now
+from risk_tui.core.clock import times_in, utc_now
 from risk_tui.core.feed_health import FeedHealth
 from risk_tui.core.four_eyes import KillSwitch
 from risk_tui.core.roles import Actor, Intent, Role, allowed
@@ -53,6 +53,7 @@ from risk_tui.widgets.desk_pane import DeskPane
 from risk_tui.widgets.feed_banner import EngineBanner, FeedBanner
 from risk_tui.widgets.kill_switch_banner import KillSwitchBanner
 from risk_tui.widgets.live_table import LiveTable
+from risk_tui.widgets.top_line import top_line
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class RiskApp(App[int]):
         Binding("c", "close_call", "Close call (approval)", show=False, id="call.close"),
         Binding("d", "move_deadline", "Move deadline (approval)", show=False, id="call.deadline"),
         Binding("ctrl+k", "kill_switch", "Kill switch (supervisors)", id="app.kill_switch"),
+        Binding("z", "toggle_utc", "Clock: UTC / desk zone", show=False, id="app.clock_utc"),
         *(
             Binding(letter, f"sort('{column}')", f"Sort {column}", show=False, id=f"sort.{column}")
             for letter, column in SORT_KEYS.items()
@@ -155,6 +157,8 @@ class RiskApp(App[int]):
         self.calls = CallDialogs(self)  # the dialogs and commands behind a call's keys
         self.kill_switch: KillSwitch | None = None  # as last read from the database
         self.pending_approvals = 0
+        self.desk_zone = settings.desk.zone  # the header clock's zone (`desk.timezone`)
+        self.clock_utc = False  # `z`: the header clock in UTC instead
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -185,12 +189,12 @@ class RiskApp(App[int]):
         yield Footer()
 
     def _top_line(self) -> Text:
-        text = Text("risk-tui  ", style="bold")
-        text.append(f"operator {sanitize(self.actor.name)} ({self.actor.role.value})")
-        if self.actor.role is Role.VIEWER:
-            text.append("  READ-ONLY", style="bold")
-        text.append(f"  {self.clock():%Y-%m-%d %H:%M:%S} UTC")
-        return text
+        return top_line(self.actor, self.clock(), UTC if self.clock_utc else self.desk_zone)
+
+    def action_toggle_utc(self) -> None:
+        """The header clock in UTC, or back in the desk's zone."""
+        self.clock_utc = not self.clock_utc
+        self.query_one("#top", Static).update(self._top_line())
 
     def on_mount(self) -> None:
         if self.settings.keys:
@@ -363,6 +367,10 @@ class RiskApp(App[int]):
 
     def now(self) -> datetime:
         return self.clock()
+
+    def times(self, text: str) -> str:
+        """`text` with its raw ISO times (a toast's) on the desk's clock, labelled."""
+        return times_in(text, self.desk_zone, now=self.clock())
 
     def repaint(self) -> None:
         self._render_view(force=True)
@@ -582,10 +590,10 @@ class RiskApp(App[int]):
             detail = getattr(problem, "problems", None)
             text = "; ".join(detail) if detail else str(problem)
             self.notify(
-                f"{what} refused or failed: {sanitize(text, max_length=300)}",
+                f"{what} refused or failed: {sanitize(self.times(text), max_length=300)}",
                 severity="error",
                 timeout=10,
             )
             return
-        self.notify(sanitize(str(summary), max_length=300))
+        self.notify(sanitize(self.times(str(summary)), max_length=300))
         self._render_view(force=True)

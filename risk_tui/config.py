@@ -16,6 +16,7 @@ from datetime import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin
+from zoneinfo import ZoneInfo
 
 import platformdirs
 from pydantic import (
@@ -31,6 +32,7 @@ from pydantic import (
 
 from risk_tui.core.actions import Channel
 from risk_tui.core.calendar import DeadlineRule, TradingCalendars
+from risk_tui.core.clock import home_zone_name, zone_named
 from risk_tui.core.margin import CallFormula, CallPolicy
 from risk_tui.core.messages import Language, LanguageDefaults, parse_language
 from risk_tui.core.model import Market
@@ -118,6 +120,30 @@ class DeskSettings(_Section):
     """Currency of the desk's totals across accounts of different base currencies."""
     long_outstanding_days: int = Field(90, ge=1, le=3650)
     """A call still open this many days after its trigger is long outstanding (長期未結清)."""
+    timezone: str = "Asia/Singapore"
+    """IANA zone of the header clock (and of any time not on a market's clock); by default
+    the reporting currency's market's zone (SGD: Asia/Singapore, HKD: Asia/Hong_Kong,
+    USD: America/New_York; any other: UTC)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _home_zone(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "timezone" not in data:
+            currency = data.get("reporting_currency", "SGD")
+            if isinstance(currency, str):
+                data = {**data, "timezone": home_zone_name(currency.strip().upper())}
+        return data
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone_named(value)  # ValueError naming the zone when it is not one
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The desk's zone (`timezone`), for the header clock and desk-wide times."""
+        return zone_named(self.timezone)
 
     @field_validator("reporting_currency")
     @classmethod

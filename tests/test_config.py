@@ -282,3 +282,30 @@ def test_bad_message_languages_are_one_line_each(tmp_path: Path, text: str, expe
         load_settings(path, env={})
     assert str(caught.value).startswith(f"{path}: {expected}")
     assert "\n" not in str(caught.value)
+
+
+def test_desk_timezone_defaults_to_the_reporting_market_zone(tmp_path: Path) -> None:
+    """Issue 14 point 4: the header clock's zone is `desk.timezone`, by default the zone
+    of the reporting currency's market."""
+    assert load_settings(None, env={}, discover=False).desk.timezone == "Asia/Singapore"
+    hk = load_settings(write(tmp_path, '[desk]\nreporting_currency = "HKD"\n'), env={})
+    assert hk.desk.timezone == "Asia/Hong_Kong"
+    assert hk.desk.zone.key == "Asia/Hong_Kong"
+    eur = load_settings(write(tmp_path, '[desk]\nreporting_currency = "EUR"\n'), env={})
+    assert eur.desk.timezone == "UTC"
+    given = load_settings(
+        write(tmp_path, '[desk]\nreporting_currency = "HKD"\ntimezone = "Europe/London"\n'),
+        env={},
+    )
+    assert given.desk.zone.key == "Europe/London"
+
+
+@pytest.mark.parametrize("zone", ["Asia/Singapur", "SGT", "", "../etc/passwd"])
+def test_an_unknown_desk_timezone_is_one_line_naming_the_key(tmp_path: Path, zone: str) -> None:
+    path = write(tmp_path, f'[desk]\ntimezone = "{zone}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: desk.timezone: unknown time zone {zone!r}")
+    assert message.count(repr(zone)) == 1

@@ -47,6 +47,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 # The simulator's scenarios (risk_tui.sim.scenarios.SCENARIOS), named here so that
 # parsing a command line does not import numpy and the book generator.
 SIM_SCENARIOS = ("seed", "calm", "selloff", "recall", "crash", "faults")
+ALWAYS_OPEN_HELP = (
+    "a 24-hour test market: the simulator fills orders at any hour (default: only in "
+    "each market's trading session, by its exchange calendar, as a broker does)"
+)
 
 
 def _port(text: str) -> int:
@@ -117,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print one report and exit instead of starting the terminal UI",
     )
     demo.add_argument("--seed", type=int, default=0, help="the simulator's random seed")
+    demo.add_argument("--always-open", action="store_true", help=ALWAYS_OPEN_HELP)
 
     run = commands.add_parser(
         "run",
@@ -153,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="generated accounts besides the seed desk (default 10000; not with seed)",
     )
     sim.add_argument("--seed", type=int, default=0, help="random seed: same seed, same run")
+    sim.add_argument("--always-open", action="store_true", help=ALWAYS_OPEN_HELP)
     sim.add_argument(
         "--tick-interval",
         type=_seconds,
@@ -257,6 +263,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
             accounts=args.accounts,
             seed=args.seed,
             tick_interval=args.tick_interval,
+            always_open=args.always_open,
         )
     if args.command == "audit":
         if args.export is not None:  # offline: the file alone, no settings or database

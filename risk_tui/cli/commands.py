@@ -46,6 +46,7 @@ from risk_tui.cli.compose import (
 )
 from risk_tui.cli.report import DEFAULT_WIDTH, render
 from risk_tui.config import Settings
+from risk_tui.core.calendar import TradingCalendars
 from risk_tui.core.clock import utc_now
 from risk_tui.core.margin import is_monitored
 from risk_tui.core.roles import Actor, Role
@@ -56,6 +57,7 @@ from risk_tui.desk.runtime import Desk
 from risk_tui.desk.service import DeskService
 from risk_tui.feed.client import FeedAuthError, FeedUnavailable
 from risk_tui.sim.app import SimState, create_app
+from risk_tui.sim.orders import MarketHours, exchange_hours
 from risk_tui.sim.server import listen, serve_on_loopback, serving
 from risk_tui.storage import create_engine, run_verify, upgrade
 from risk_tui.storage.db import current_revision, is_sqlite
@@ -303,7 +305,13 @@ async def demo(args: argparse.Namespace, operator: str) -> int:
     if not args.format:  # the terminal will start: its [keys] are checked before anything
         settings_from(args, binding_ids=terminal_binding_ids())
     db_url, notice = await fresh_demo_database(args.db)
-    state = build_state("crash", accounts=DEMO_ACCOUNTS, seed=args.seed)
+    state = build_state(
+        "crash",
+        accounts=DEMO_ACCOUNTS,
+        seed=args.seed,
+        market_hours=sim_market_hours(always_open=args.always_open),
+    )
+    notice = f"{notice} {_market_words(state)}" if notice else _market_words(state)
     async with serve_simulator(state) as url:
         settings = settings_from(args, feed_url=url, db_url=db_url)
         settings = settings.model_copy(
@@ -323,6 +331,7 @@ async def sim(
     accounts: int | None = None,
     seed: int = 0,
     tick_interval: float = 1.0,
+    always_open: bool = False,
 ) -> int:
     """The simulator alone: build the book, listen, say where in one line, serve until
     interrupted."""
@@ -335,7 +344,12 @@ async def sim(
         )
     started = time.monotonic()
     state = build_state(
-        scenario, accounts=accounts, seed=seed, token=token, tick_interval=tick_interval or None
+        scenario,
+        accounts=accounts,
+        seed=seed,
+        token=token,
+        tick_interval=tick_interval or None,
+        market_hours=sim_market_hours(always_open=always_open),
     )
     built = time.monotonic() - started
     try:
@@ -365,8 +379,22 @@ def _sim_banner(state: SimState, sock: socket.socket, host: str, built: float) -
     return (
         f"risk-tui sim: serving FEED.md at http://{where}:{bound_port} — scenario "
         f"{state.scenario.name}, {accounts:,} accounts (random seed {state.seed}), {interval}"
-        f"{auth}, built in {built:.1f}s{exposed}"
+        f"{auth}, {_market_words(state)[:-1]}, built in {built:.1f}s{exposed}"
     )
+
+
+def sim_market_hours(*, always_open: bool) -> MarketHours | None:
+    """When the simulator fills orders: in each market's session by its exchange calendar
+    (the packaged one), or at any hour (`--always-open`, a 24-hour test market)."""
+    if always_open:
+        return None
+    return exchange_hours(TradingCalendars.from_file())
+
+
+def _market_words(state: SimState) -> str:
+    if state.desk.market_hours is None:
+        return "The simulator runs a 24-hour test market: orders fill at any hour."
+    return "The simulator fills orders only in each market's trading session."
 
 
 async def audit_verify(settings: Settings) -> int:

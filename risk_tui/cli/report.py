@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from risk_tui.core.calendar import MARKET_TZ
+from risk_tui.core.clock import market_time, utc_time
 from risk_tui.core.money import format_money, format_ratio, money_str
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, WarningRow
@@ -166,12 +167,11 @@ def _cells(row: WarningRow) -> tuple[Text, ...]:
     """One warning's cells in `_COLUMNS` order: words, not enums; money with its currency;
     times on the account's market clock, naming the market."""
     call, margin = row.call, row.margin
-    ccy, market = call.currency, call.market.value
-    zone = MARKET_TZ[call.market]
+    ccy = call.currency
     level = margin.risk_level if margin else call.risk_level
     state = STATE_WORDS[call.state] + (" (long outstanding)" if row.long_outstanding else "")
     deadline = (
-        Text(f"{call.deadline.astimezone(zone):%Y-%m-%d %H:%M} {market}")
+        Text(market_time(call.deadline, call.market, full=True))
         if call.deadline
         else Text(f"none: {sanitize(call.deadline_error or '')}")
     )
@@ -182,7 +182,7 @@ def _cells(row: WarningRow) -> tuple[Text, ...]:
         deadline,
         data_text(call.client_name),
         Text(state),
-        Text(f"{call.triggered_at.astimezone(zone):%Y-%m-%d %H:%M} {market}"),
+        Text(market_time(call.triggered_at, call.market, full=True)),
         Text(format_money(margin.equity if margin else None, ccy)),
         Text(format_money(margin.mm if margin else None, ccy)),
         Text(format_money(margin.im if margin else None, ccy)),
@@ -237,7 +237,7 @@ def render_table(view: DeskView, *, width: int | None = None, color: bool = Fals
     )
     totals = view.totals
     state = "STALE" if view.stale else "live"
-    as_of = f"{view.as_of:%Y-%m-%d %H:%M:%S %z}" if view.as_of else "never"
+    as_of = utc_time(view.as_of, full=True, seconds=True) if view.as_of else "never"
     console.print(
         Text(
             f"Feed {state}, as of {as_of}. {totals.count} open calls, total "

@@ -23,6 +23,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -36,6 +37,12 @@ MARKET_TZ: Mapping[Market, ZoneInfo] = MappingProxyType(
         Market.SG: ZoneInfo("Asia/Singapore"),
         Market.US: ZoneInfo("America/New_York"),
     }
+)
+
+# How a time on a market's clock is labelled (`14:16 HK`, `01:15 NY`). The US market's
+# clock is New York's (the country has several zones; its exchanges keep New York time).
+MARKET_CLOCK: Mapping[Market, str] = MappingProxyType(
+    {Market.HK: "HK", Market.SG: "SG", Market.US: "NY"}
 )
 
 # Past calls are recomputed (history, snapshots), so the library is built a few years back.
@@ -55,6 +62,38 @@ _Fail = Callable[[str, str], "CalendarConfigError"]
 MARKET_CLOSE: Mapping[Market, time] = MappingProxyType(
     {Market.HK: time(16, 0), Market.SG: time(17, 0), Market.US: time(16, 0)}
 )
+
+
+# Regular opening times and midday breaks (exchange_calendars' XHKG, XSES, XNYS hours).
+MARKET_OPEN: Mapping[Market, time] = MappingProxyType(
+    {Market.HK: time(9, 30), Market.SG: time(9, 0), Market.US: time(9, 30)}
+)
+MARKET_BREAK: Mapping[Market, tuple[time, time]] = MappingProxyType(
+    {Market.HK: (time(12, 0), time(13, 0))}
+)
+
+
+class Phase(StrEnum):
+    """Where a market's trading day stands at one moment."""
+
+    OPEN = "open"
+    BREAK = "break"  # the midday break (HK's lunch)
+    BEFORE_OPEN = "before_open"  # a session day, before the open
+    AFTER_CLOSE = "after_close"  # a session day, after the close
+    WEEKEND = "weekend"
+    HOLIDAY = "holiday"  # a weekday that is not a session
+    UNKNOWN = "unknown"  # no calendar covers the day
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPhase:
+    """A market's phase now and how long until it changes: to the close (open), to the
+    reopening (break), to the next open (before open, after close, weekend, holiday);
+    None when no calendar covers the way there."""
+
+    market: Market
+    phase: Phase
+    change_in: timedelta | None
 
 
 class CalendarNotCovered(Exception):
@@ -280,17 +319,50 @@ class TradingCalendars:
         return datetime.combine(last_day, cutoff, tzinfo=zone)
 
     def time_to_close(self, market: Market, now: datetime) -> timedelta | None:
-        """Time left to today's regular close, or None when the market is not open today
-        (a holiday, a weekend, after the close, or a day no calendar covers)."""
-        local = now.astimezone(MARKET_TZ[market])
-        try:
-            if not self.is_session(market, local.date()):
+        """Time left to the regular close while the market is trading, else None (before
+        the open, in the midday break, after the close, on a holiday or weekend, or on a
+        day no calendar covers)."""
+        phase = self.phase(market, now)
+        return phase.change_in if phase.phase is Phase.OPEN else None
+
+    def phase(self, market: Market, now: datetime) -> MarketPhase:
+        """Where `market`'s trading day stands at `now`, from its calendar and hours."""
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError(f"now must be timezone-aware, got {now!r}")
+        zone = MARKET_TZ[market]
+        local = now.astimezone(zone)
+        day = local.date()
+
+        def at(clock: time, on: date = day) -> datetime:
+            return datetime.combine(on, clock, tzinfo=zone)
+
+        def until_open(after: date) -> timedelta | None:
+            try:
+                session = self.session_on_or_after(market, after)
+            except CalendarNotCovered:
                 return None
+            return at(MARKET_OPEN[market], session) - local
+
+        try:
+            session_today = self.is_session(market, day)
         except CalendarNotCovered:
-            return None
-        close = datetime.combine(local.date(), MARKET_CLOSE[market], MARKET_TZ[market])
-        left = close - local
-        return left if left > timedelta(0) else None
+            return MarketPhase(market, Phase.UNKNOWN, None)
+        if not session_today:
+            kind = Phase.WEEKEND if day.weekday() >= 5 else Phase.HOLIDAY
+            return MarketPhase(market, kind, until_open(day))
+        if local < at(MARKET_OPEN[market]):
+            return MarketPhase(market, Phase.BEFORE_OPEN, at(MARKET_OPEN[market]) - local)
+        close = at(MARKET_CLOSE[market])
+        if local >= close:
+            return MarketPhase(market, Phase.AFTER_CLOSE, until_open(day + _ONE_DAY))
+        lunch = MARKET_BREAK.get(market)
+        if lunch is not None and at(lunch[0]) <= local < at(lunch[1]):
+            return MarketPhase(market, Phase.BREAK, at(lunch[1]) - local)
+        return MarketPhase(market, Phase.OPEN, close - local)
+
+    def is_trading(self, market: Market, now: datetime) -> bool:
+        """The market is in its regular session at `now` (not in its midday break)."""
+        return self.phase(market, now).phase is Phase.OPEN
 
     def _coverage_of(self, market: Market, cal: _MarketSessions, day: date) -> tuple[date, date]:
         index = bisect_right(cal.coverage_starts, day) - 1
@@ -412,7 +484,7 @@ class DeadlineRule:
     def problem(self, deadline: datetime) -> str | None:
         """Why `deadline` is no valid deadline, offering the next valid one; None if it is."""
         local = deadline.astimezone(self.zone)
-        market = self.market.value
+        market, clock = self.market.value, MARKET_CLOCK[self.market]
         try:
             session = self.calendars.is_session(self.market, local.date())
             if session and local.time() <= self.cutoff:
@@ -422,8 +494,8 @@ class DeadlineRule:
             return str(gap)
         why = f"is after the {self.cutoff:%H:%M} cut-off" if session else "is not a trading day"
         return (
-            f"{local:%a %Y-%m-%d %H:%M} {market} time {why} in {market}; the next valid "
-            f"deadline is {offer:%a %Y-%m-%d %H:%M} {market} time"
+            f"{local:%a %Y-%m-%d %H:%M} {clock} time {why} in {market}; the next valid "
+            f"deadline is {offer:%a %Y-%m-%d %H:%M} {clock} time"
         )
 
     def next_valid(self, deadline: datetime) -> datetime:

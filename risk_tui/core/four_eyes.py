@@ -31,7 +31,7 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, cast
@@ -45,6 +45,7 @@ from risk_tui.core.actions import (
     plan_wire,
 )
 from risk_tui.core.canonical import canonical_json
+from risk_tui.core.clock import stamp
 from risk_tui.core.close_reasons import CloseReason, close_note, parse_close_reason
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.model import Side
@@ -377,8 +378,9 @@ def close_category_of(request: ApprovalRequest) -> CloseReason | None:
 # --- in the desk's words ------------------------------------------------------------------
 
 
-def describe(request: ApprovalRequest) -> str:
-    """The request's action in one line (outside text in it still to be sanitized)."""
+def describe(request: ApprovalRequest, zone: tzinfo = UTC) -> str:
+    """The request's action in one line (outside text in it still to be sanitized), its
+    times on `zone`'s clock (the account's market's, where the terminal knows it)."""
     details = request.details
     if request.kind is ApprovalKind.LIQUIDATION:
         intent, override = order_of(request)
@@ -388,22 +390,28 @@ def describe(request: ApprovalRequest) -> str:
     if request.kind in (ApprovalKind.AUTO_LIQUIDATION, ApprovalKind.PLAN_CANCEL):
         plan = plan_of(request)
         lines = ", ".join(f"{line.side.value} {line.quantity} {line.symbol}" for line in plan.lines)
-        text = f"at {_utc(plan.execute_at)} if {plan.condition.value}: {lines}, {_worth(details)}"
+        when = _when(plan.execute_at, zone)
+        text = f"at {when} if {plan.condition.value}: {lines}, {_worth(details)}"
         if request.kind is ApprovalKind.PLAN_CANCEL:
             return f"cancel plan {plan.plan_id} ({text}): {close_reason_of(request)}"
         if plan.moved_deadline is not None:
-            text += f"; deadline to {_utc(plan.moved_deadline)}: {plan.deadline_reason}"
+            text += f"; deadline to {_when(plan.moved_deadline, zone)}: {plan.deadline_reason}"
         return text
     if request.kind is ApprovalKind.DEADLINE_MOVE:
         new_deadline, reason = deadline_of(request)
-        return f"deadline {_utc(old_deadline_of(request))} to {_utc(new_deadline)}: {reason}"
+        old = _when(old_deadline_of(request), zone)
+        return f"deadline {old} to {_when(new_deadline, zone)}: {reason}"
     amount = _money(details.get("call_amount"), details.get("currency"))
     note = close_note(close_category_of(request), close_reason_of(request))
     return f"close the call ({amount} to collect): {note}"
 
 
 def _utc(moment: datetime | None) -> str:
-    return "none" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return _when(moment, UTC)
+
+
+def _when(moment: datetime | None, zone: tzinfo) -> str:
+    return "none" if moment is None else stamp(moment, zone, full=True)
 
 
 def _worth(details: Mapping[str, Any]) -> str:

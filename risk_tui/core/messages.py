@@ -22,11 +22,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from types import MappingProxyType
 
 from risk_tui.core.calendar import MARKET_TZ
+from risk_tui.core.clock import aware, clock_name
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.model import Market
 from risk_tui.core.money import format_money
@@ -185,7 +186,7 @@ _AT_ONCE = {
     Language.ZH_HANS: "尽快",
 }
 _ZONE = {
-    Language.EN: {Market.HK: "HK time", Market.SG: "SG time", Market.US: "US time"},
+    Language.EN: {market: clock_name(market) for market in Market},  # "NY time", as on screen
     Language.ZH_HANT: {Market.HK: "香港時間", Market.SG: "新加坡時間", Market.US: "美國東部時間"},
     Language.ZH_HANS: {Market.HK: "香港时间", Market.SG: "新加坡时间", Market.US: "美国东部时间"},
 }
@@ -327,8 +328,7 @@ def deadline_words(at: datetime | date | None, market: Market, language: Languag
     if at is None:
         return _AT_ONCE[language]
     if isinstance(at, datetime):
-        aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # storage's UTC
-        local = aware.astimezone(MARKET_TZ[market])
+        local = aware(at).astimezone(MARKET_TZ[market])
         return _BY_ZONED[language].format(
             at=f"{local:%Y-%m-%d %H:%M}", zone=_ZONE[language][market]
         )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
@@ -27,6 +27,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
+from risk_tui.core.calendar import MARKET_TZ
+from risk_tui.core.clock import stamp, times_in
 from risk_tui.core.four_eyes import (
     KIND_WORDS,
     ApprovalRequest,
@@ -34,6 +36,7 @@ from risk_tui.core.four_eyes import (
     describe,
     same_person,
 )
+from risk_tui.core.model import Market
 from risk_tui.core.roles import Intent, allowed
 from risk_tui.core.text import sanitize
 from risk_tui.widgets.desk_pane import DeskPane
@@ -42,7 +45,6 @@ from risk_tui.widgets.dialogs.approval import (
     Decision,
     RequestDialog,
     state_text,
-    utc_time,
 )
 from risk_tui.widgets.dialogs.formatting import aware, format_elapsed
 from risk_tui.widgets.host import DeskHost
@@ -64,11 +66,11 @@ COLUMNS = (
     Column("client", "Client", max_width=20),
     Column("what", "What", max_width=80),
     Column("by", "Requested by", max_width=16),
-    Column("at", "Requested (UTC)", max_width=16),
+    Column("at", "Requested", max_width=20),
     Column("waiting", "Waiting", max_width=9),
     Column("state", "State", max_width=12),
     Column("decided_by", "Decided by", max_width=16),
-    Column("decided_at", "Decided (UTC)", max_width=16),
+    Column("decided_at", "Decided", max_width=20),
     Column("note", "Note", max_width=60),
     Column("call", "Call", max_width=28),
     Column("id", "Request", max_width=24),
@@ -76,20 +78,23 @@ COLUMNS = (
 )
 
 
-def request_cells(request: ApprovalRequest, client_name: str, now: datetime) -> RowData:
+def request_cells(
+    request: ApprovalRequest, client_name: str, now: datetime, zone: tzinfo = UTC
+) -> RowData:
+    """One request's row, its times on `zone`'s clock (the account's market's), labelled."""
     return RowData(
         (
             Text(KIND_WORDS[request.kind]),
             data_text(request.account_id),
             data_text(client_name),
-            data_text(describe(request)),
+            data_text(describe(request, zone)),
             data_text(request.requested_by),
-            Text(utc_time(request.requested_at)),
+            Text(stamp(request.requested_at, zone, now=now, seconds=True)),
             Text(format_elapsed(aware(now) - aware(request.requested_at))),
             state_text(request),
             data_text(request.decided_by or "—"),
-            Text(utc_time(request.decided_at) if request.decided_at else "—"),
-            data_text(request.note or ""),
+            Text(stamp(request.decided_at, zone, now=now, seconds=True)),
+            data_text(times_in(request.note or "", zone, now=now)),
             data_text(request.call_id or "—"),
             data_text(request.approval_id),
             Text(request.details_hash[:12]),
@@ -179,10 +184,17 @@ class ApprovalsPane(DeskPane):
         for request in requests:
             account = accounts.get(request.account_id)
             rows[request.approval_id] = request_cells(
-                request, account.client_name if account else "", now
+                request,
+                account.client_name if account else "",
+                now,
+                self._zone(account.market if account else None),
             )
         self.table.set_rows(rows)
         self._show_summary()
+
+    def _zone(self, market: Market | None) -> tzinfo:
+        """A request's clock: its account's market's, else the desk's (`desk.timezone`)."""
+        return MARKET_TZ[market] if market is not None else self.host.settings.desk.zone
 
     def _show_summary(self) -> None:
         for summary in self.query(".approvals-summary").results(Static):
@@ -264,6 +276,7 @@ class ApprovalsPane(DeskPane):
                 self.host.actor,
                 self.host.now(),
                 client_name=account.client_name if account else "",
+                zone=self._zone(account.market if account else None),
             )
         )
         if answer is not None:
@@ -314,6 +327,7 @@ class ApprovalsPane(DeskPane):
                     self.host.actor.name,
                     approve=approve,
                     client_name=account.client_name if account else "",
+                    zone=self._zone(account.market if account else None),
                 )
             )
             if decision is None:
@@ -340,8 +354,10 @@ class ApprovalsPane(DeskPane):
         else:
             done = await desk.reject(key, decision.seen_hash, decision.note)
         line = f"request {done.approval_id} {done.state.value}"
-        if done.note:
-            line += f": {done.note}"
+        if done.note:  # stored as written (ISO times); shown on the account's clock
+            account = desk.accounts([done.account_id]).get(done.account_id)
+            zone = self._zone(account.market if account else None)
+            line += f": {times_in(done.note, zone, now=self.host.now(), full=True)}"
         failed = done.state is ApprovalState.FAILED
         app.notify(
             sanitize(line, max_length=300),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from risk_tui.core.actions import OrderIntent
 from risk_tui.core.calendar import DeadlineRule
+from risk_tui.core.clock import market_time
 from risk_tui.core.four_eyes import ApprovalRequest, awaiting_line
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.model import Market
@@ -163,7 +164,8 @@ class CallDialogs:
             outcome = await desk.schedule_auto_liquidation(plan)
             if isinstance(outcome, ApprovalRequest):
                 return awaiting_line(outcome)
-            return f"auto-liquidation scheduled for {plan.execute_at:%Y-%m-%d %H:%M %Z}"
+            when = market_time(plan.execute_at, row.call.market, full=True)
+            return f"auto-liquidation scheduled for {when}"
 
         await self.host.act(schedule, "auto-liquidation")
 

@@ -394,11 +394,10 @@ class DetailsScreen(Screen[str | None]):
             note = Text("none: ", style="bold")
             note.append_text(data_text(call.deadline_error or "not computed"))
             return "", note
-        zone = f"{call.market.value} time"
-        left = aware(call.deadline) - self.now
+        left = aware(call.deadline) - self.now  # the deadline itself says its market
         if call.past_deadline(self.now):
-            return "", Text(f"{zone}, PASSED {format_elapsed(-left)} ago", style="bold")
-        return "", Text(f"{zone}, {format_elapsed(left)} left")
+            return "", Text(f"PASSED {format_elapsed(-left)} ago", style="bold")
+        return "", Text(f"{format_elapsed(left)} left")
 
     def _render_summary(self) -> None:
         self.query_one("#summary", Static).update(self.summary_table())

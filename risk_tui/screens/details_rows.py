@@ -111,8 +111,8 @@ def plan_cells(plan: StoredAutoLiquidation, market: Market) -> tuple[Text, ...]:
 
 
 def timeline_labels(market: Market, currency: str) -> tuple[str, ...]:
-    ccy = currency
-    return (f"Time ({market.value})", "Scenario", f"Equity {ccy}", f"Call {ccy}", "Risk level")
+    ccy = currency  # each time says its market (`core.clock`): the heading need not
+    return ("Time", "Scenario", f"Equity {ccy}", f"Call {ccy}", "Risk level")
 
 
 def timeline_cells(snap: StoredSnapshot, market: Market, currency: str) -> tuple[Text, ...]:

@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from risk_tui.core.calendar import MARKET_TZ
+from risk_tui.core.clock import market_time
 from risk_tui.core.deposits import MovementLine, movement_lines
 from risk_tui.core.history import (
     CASH_IN_MEANING,
@@ -71,7 +71,7 @@ def _level_text(payload: dict[str, Any] | None) -> Text:
 def _feed_time(snap: StoredSnapshot | None, market: Market) -> str:
     if snap is None or snap.feed_as_of is None:
         return "—"
-    return f"{aware(snap.feed_as_of).astimezone(MARKET_TZ[market]):%m-%d %H:%M:%S}"
+    return market_time(snap.feed_as_of, market, now=snap.feed_as_of, seconds=True)
 
 
 # What each snapshot is called in the comparison's headings.
@@ -278,12 +278,12 @@ class HistoryDetailsScreen(Screen[None]):
     # --- trigger vs the compared snapshot ------------------------------------------------
 
     def _side(self, snap: StoredSnapshot | None) -> str:
-        """`trigger 11-20 10:05`: which snapshot, when (market time); `none` if missing."""
+        """`trigger 2026-11-20 10:05 SG`: which snapshot, when (market time); `none` if
+        missing."""
         if snap is None:
             return "none"
         name = SIDE_NAMES.get(snap.scenario, snap.scenario.value)
-        local = aware(snap.taken_at).astimezone(MARKET_TZ[self.call.market])
-        return f"{name} {local:%Y-%m-%d %H:%M}"
+        return f"{name} {market_time(snap.taken_at, self.call.market, full=True)}"
 
     def _render_comparison(self) -> None:
         ccy, market = self.call.currency, self.call.market
@@ -292,7 +292,7 @@ class HistoryDetailsScreen(Screen[None]):
         self.query_one("#compare-title", Static).update(
             Text(
                 f"Account figures in {ccy}: {self._side(self.trigger)} vs "
-                f"{self._side(self.compared)} ({market.value} time)"
+                f"{self._side(self.compared)}"
             )
         )
         compare = self._table("compare")

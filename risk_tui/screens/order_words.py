@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -15,12 +15,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
 
 from risk_tui.core.actions import SendState
-from risk_tui.core.calendar import MARKET_TZ
+from risk_tui.core.clock import market_time, utc_time
 from risk_tui.core.model import Market
 from risk_tui.core.records import OrderStamp, StoredOrder
 from risk_tui.core.text import sanitize
 from risk_tui.widgets.dialogs.base import DialogScreen
-from risk_tui.widgets.dialogs.formatting import aware, format_price, format_quantity, local_time
+from risk_tui.widgets.dialogs.formatting import format_price, format_quantity, local_time
 from risk_tui.widgets.live_table import Column, RowData
 from risk_tui.widgets.render import data_text
 
@@ -60,7 +60,7 @@ COLUMNS = (
     Column("filled", "Filled", align="right", max_width=12),
     Column("status", "Status", max_width=11),
     Column("avg_price", "Avg price", align="right", max_width=12),
-    Column("sent", "Sent (market)", max_width=15),
+    Column("sent", "Sent", max_width=18),
     Column("client", "Client", max_width=20),
     Column("call", "Call", max_width=28),
     Column("operator", "By", max_width=16),
@@ -151,10 +151,11 @@ def cancel_summary(order: StoredOrder) -> str:
 
 
 def sent_time(at: datetime, market: Market | None) -> str:
-    """`11-23 10:15:02` on the account's market clock; UTC (with a Z) when unknown."""
+    """`11-23 10:15:02 HK` on the account's market clock; UTC (`… UTC`) when unknown. The
+    month and day alone, as before (the desk's orders are recent)."""
     if market is None:
-        return f"{aware(at).astimezone(UTC):%m-%d %H:%M:%S}Z"
-    return f"{aware(at).astimezone(MARKET_TZ[market]):%m-%d %H:%M:%S}"
+        return utc_time(at, now=at, seconds=True)
+    return market_time(at, market, now=at, seconds=True)
 
 
 def order_cells(order: StoredOrder, market: Market | None, client_name: str) -> RowData:

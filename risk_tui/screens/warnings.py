@@ -29,7 +29,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from risk_tui.core.calendar import MARKET_TZ, TradingCalendars
+from risk_tui.core.calendar import Phase, TradingCalendars
+from risk_tui.core.clock import market_time, phase_words
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import AccountKind, Market
 from risk_tui.core.money import format_money, format_ratio
@@ -72,7 +73,7 @@ COLUMNS = (
     Column("alert", "Alert", max_width=11),
     Column("state", "State", max_width=10),
     Column("claim", "On it", max_width=10),  # who claimed the call ("I'm on it")
-    Column("triggered", "Triggered", max_width=16, sort_value=order.triggered),
+    Column("triggered", "Triggered", max_width=19, sort_value=order.triggered),
     Column("elapsed", "Elapsed", align="right", max_width=8, sort_value=order.elapsed),
     Column("deadline", "Deadline", max_width=22, sort_value=order.deadline),
     Column("ccy", "Ccy", max_width=3),
@@ -117,13 +118,12 @@ SORT_KEYS = {
 def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
     call = row.call
     ccy = call.currency
-    zone = MARKET_TZ[call.market]
     level = row.risk_level
     current = row.figures_current
     margin = row.shown_figures  # the last complete figures while these are not current
     state = call.state.value + (" LONG" if row.long_outstanding else "")
     if call.deadline is not None:
-        deadline = Text(f"{call.deadline.astimezone(zone):%m-%d %H:%M} {call.market}")
+        deadline = Text(market_time(call.deadline, call.market, now=now))
         if call.past_deadline(now):
             deadline.append(" PAST", style="bold")
     else:
@@ -150,7 +150,7 @@ def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
             Text(RISK_LABEL[level], style=RISK_STYLE.get(level, "")),
             Text(state),
             data_text(call.claimed_by or ""),
-            Text(f"{call.triggered_at.astimezone(zone):%m-%d %H:%M}"),
+            Text(market_time(call.triggered_at, call.market, now=now)),
             Text(format_elapsed(now - call.triggered_at)),
             deadline,
             Text(ccy),
@@ -402,14 +402,16 @@ class WarningsPane(Vertical):
     def _clock_line(self, now: datetime) -> Text:
         if self.calendars is not None and not self.calendars.ready:
             return Text("market hours: reading the trading calendars…")
+        if self.calendars is None:
+            return Text("market hours: no trading calendars")
         parts = []
         for market in Market:
-            left = self.calendars.time_to_close(market, now) if self.calendars else None
-            if left is None:
-                parts.append(f"{market} closed")
-            else:
-                text = f"{market} closes in {format_elapsed(left)}"
-                parts.append(text + (" — FLATTEN INTRADAY" if left <= FLATTEN_WINDOW else ""))
+            phase = self.calendars.phase(market, now)
+            text = phase_words(phase)
+            left = phase.change_in
+            if phase.phase is Phase.OPEN and left is not None and left <= FLATTEN_WINDOW:
+                text += " — FLATTEN INTRADAY"
+            parts.append(text)
         return Text("   ".join(parts))
 
     def set_text_filter(self, needle: str, symbols_of: Callable[[str], set[str]]) -> None:

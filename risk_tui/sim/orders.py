@@ -14,6 +14,11 @@ Rules the simulator applies (a broker's would be similar; the desk must cope wit
   number of board lots and is not the whole holding (odd lots are accepted only to
   close a position out); the quantity plus what is already working on the same side
   exceeds the position.
+- Orders fill only while their instrument's market is in its regular session, as a
+  real broker's do (`market_hours`, from the trading calendars: not before the open, in
+  HK's lunch break, after the close, on weekends or holidays); outside it an order is
+  accepted and stays `working` until the market opens. Without `market_hours` the
+  simulator runs a 24-hour test market (the tests' default: no wall-clock hour matters).
 - Market orders fill on the next tick at the simulated price; limit orders on the
   first tick the price is at or through the limit. A tick fills at most
   `lots_per_tick` × max(lot, 100) shares of one order, so a big order fills partially
@@ -29,11 +34,14 @@ Rules the simulator applies (a broker's would be similar; the desk must cope wit
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from risk_tui.core.calendar import TradingCalendars
+from risk_tui.core.model import Market
 from risk_tui.sim.changes import ChangeSet
 from risk_tui.sim.store import SimBook, decimal_text, quantity_text
 
@@ -42,6 +50,23 @@ OPEN_STATUSES = frozenset({"working", "partially_filled"})
 CHANNELS = ("app", "email", "sms", "voice")
 MAX_ID = 128
 MAX_TEXT = 10_000
+
+
+# Whether a market (FEED.md's `market`, e.g. "HK") is trading at a moment.
+MarketHours = Callable[[str, datetime], bool]
+
+
+def exchange_hours(calendars: TradingCalendars) -> MarketHours:
+    """Fill in each market's regular session by its trading calendar (an unknown market,
+    or a day no calendar covers, never trades)."""
+
+    def trading(market: str, now: datetime) -> bool:
+        try:
+            return calendars.is_trading(Market(market), now)
+        except ValueError:
+            return False
+
+    return trading
 
 
 class Invalid(Exception):
@@ -162,9 +187,12 @@ def idempotency_key(body: Any, field_name: str) -> str | None:
 class OrderDesk:
     """Orders and messages received, by id, with a count of POSTs per idempotency key."""
 
-    def __init__(self, book: SimBook, *, lots_per_tick: int = 100) -> None:
+    def __init__(
+        self, book: SimBook, *, lots_per_tick: int = 100, market_hours: MarketHours | None = None
+    ) -> None:
         self.book = book
         self.lots_per_tick = lots_per_tick
+        self.market_hours = market_hours  # None: a 24-hour test market
         self.orders: dict[str, Order] = {}
         self.by_client_id: dict[str, Order] = {}
         self.open: dict[str, Order] = {}  # working and partially filled, oldest first
@@ -358,6 +386,10 @@ class OrderDesk:
         quote = self.book.get("quotes", (order.symbol,))
         if instrument.get("suspended") is True or instrument.get("delisted") is True:
             return
+        if self.market_hours is not None and not self.market_hours(
+            str(instrument.get("market", "")), changes.now
+        ):
+            return  # the market is closed: the order stays working until it opens
         if quote is None:
             return
         try:

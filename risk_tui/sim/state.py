@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from risk_tui.sim.changes import ChangeSet, LogEntry
-from risk_tui.sim.orders import Message, Order, OrderDesk
+from risk_tui.sim.orders import MarketHours, Message, Order, OrderDesk
 from risk_tui.sim.seed import seed_book
 from risk_tui.sim.store import KEY_FIELDS, RECORD_LISTS, Envelope, SimBook, render_body
 
@@ -85,6 +85,7 @@ class SimState:
         tick_interval: float | None = 1.0,
         retain_bytes: int = DEFAULT_RETAIN_BYTES,
         lots_per_tick: int = 100,
+        market_hours: MarketHours | None = None,
     ) -> None:
         if book is None:
             book = seed_book()
@@ -104,7 +105,8 @@ class SimState:
         self.log_bytes = 0
         self.ticks = 0
         self.fault_counts: Counter[str] = Counter()
-        self.desk = OrderDesk(self.store, lots_per_tick=lots_per_tick)
+        # None: a 24-hour test market; else orders fill only in their market's session.
+        self.desk = OrderDesk(self.store, lots_per_tick=lots_per_tick, market_hours=market_hours)
         self._invalidate_pending = False
         self.scenario: Scenario = scenario if scenario is not None else SeedScenario()
         self.scenario.setup(self)

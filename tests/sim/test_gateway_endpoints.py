@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from risk_tui.core.calendar import (
+    MARKET_TZ,
+    TradingCalendars,
+    default_overrides_path,
+    load_overrides,
+)
 from risk_tui.core.margin import CallPolicy, compute_account
+from risk_tui.core.model import Market
 from risk_tui.sim.app import SimState
+from risk_tui.sim.orders import exchange_hours
 from risk_tui.sim.scenarios import FaultsScenario
 from risk_tui.sim.state import FaultRates
+from tests.clocks import Clock
 from tests.sim.helpers import client_for, desk_book, fixed_clock, order
 
 
@@ -346,3 +356,89 @@ async def test_every_endpoint_wants_the_token() -> None:
         assert (await client.get("/v1/snapshot")).status_code == 200
         assert (await client.post("/v1/orders", json=order())).status_code == 201
         assert (await client.post("/sim/tick")).json() == {"tick": 1, "cursor": "000000000000001"}
+
+
+# --- market hours (issue 14 point 5): a broker fills only in the market's session --------
+
+
+@pytest.fixture(scope="module")
+def exchange() -> TradingCalendars:
+    return TradingCalendars(load_overrides(default_overrides_path()))
+
+
+def in_market(market: Market, day: int, hour: int, minute: int) -> Clock:
+    """December 2026 on `market`'s own clock (the 7th a Monday, the 25th Christmas)."""
+    return Clock(datetime(2026, 12, day, hour, minute, tzinfo=MARKET_TZ[market]))
+
+
+@pytest.mark.parametrize(
+    ("market", "day", "hour", "minute", "fills"),
+    [
+        (Market.SG, 7, 8, 59, False),  # before the open
+        (Market.SG, 7, 9, 0, True),  # in session
+        (Market.SG, 7, 17, 0, False),  # at the close
+        (Market.SG, 5, 11, 0, False),  # a Saturday
+        (Market.SG, 25, 11, 0, False),  # Christmas
+        (Market.US, 7, 1, 16, False),  # the issue's 01:16 in New York
+        (Market.US, 7, 10, 0, True),
+    ],
+)
+async def test_an_order_fills_only_in_its_market_session(
+    exchange: TradingCalendars, market: Market, day: int, hour: int, minute: int, fills: bool
+) -> None:
+    clock = in_market(market, day, hour, minute)
+    state = SimState(clock=clock, tick_interval=None, market_hours=exchange_hours(exchange))
+    body = (
+        order()
+        if market is Market.SG
+        else order(account_id="U3001", symbol="TSLA.US", side="buy", quantity="40")
+    )
+    async with client_for(state) as client:
+        posted = (await client.post("/v1/orders", json=body)).json()
+        state.tick()
+        after = (await client.get("/v1/orders", params={"account_id": body["account_id"]})).json()
+    assert posted["status"] == "working"  # accepted at any hour, as FEED.md says
+    assert after["orders"][0]["status"] == ("filled" if fills else "working")
+
+
+async def test_a_working_order_fills_once_the_market_opens(exchange: TradingCalendars) -> None:
+    clock = in_market(Market.SG, 7, 8, 55)
+    state = SimState(clock=clock, tick_interval=None, market_hours=exchange_hours(exchange))
+    async with client_for(state) as client:
+        await client.post("/v1/orders", json=order())
+        state.tick()
+        assert (await client.get("/v1/orders", params={"status": "working"})).json()["orders"]
+        clock.advance(minutes=5)  # 09:00 in Singapore: the open
+        state.tick()
+        filled = (await client.get("/v1/orders", params={"status": "filled"})).json()["orders"]
+    assert len(filled) == 1
+
+
+async def test_without_market_hours_it_is_a_24_hour_test_market() -> None:
+    state = SimState(clock=in_market(Market.SG, 5, 3, 0), tick_interval=None)  # Sat 03:00
+    async with client_for(state) as client:
+        await client.post("/v1/orders", json=order())
+        state.tick()
+        filled = (await client.get("/v1/orders", params={"status": "filled"})).json()["orders"]
+    assert len(filled) == 1
+    assert exchange_hours(TradingCalendars({}))("XX", datetime(2026, 12, 7, tzinfo=UTC)) is False
+
+
+def test_demo_and_sim_fill_in_market_hours_unless_always_open() -> None:
+    """The demo and `risk-tui sim` fill orders in each market's session, as a broker
+    does; `--always-open` makes the 24-hour test market, and each says which it is."""
+    from risk_tui.cli import build_parser
+    from risk_tui.cli.commands import _market_words, sim_market_hours
+
+    parser = build_parser()
+    assert parser.parse_args(["demo"]).always_open is False
+    assert parser.parse_args(["demo", "--always-open"]).always_open is True
+    assert parser.parse_args(["sim", "--always-open"]).always_open is True
+    assert sim_market_hours(always_open=True) is None
+    hours = sim_market_hours(always_open=False)
+    assert hours is not None
+    assert hours("US", datetime(2026, 12, 7, 6, 16, tzinfo=UTC)) is False  # 01:16 in NY
+    assert hours("HK", datetime(2026, 12, 7, 6, 16, tzinfo=UTC)) is True  # 14:16 in HK
+    assert "24-hour test market" in _market_words(SimState(tick_interval=None))
+    trading = SimState(tick_interval=None, market_hours=hours)
+    assert "only in each market's trading session" in _market_words(trading)

@@ -73,16 +73,16 @@ async def test_details_shows_summary_positions_orders_timeline_and_remarks() -> 
         text = screen_text(app)
     for words in (
         "Margin call details · A1001 · Tan Mei Ling · margin · SG · SGD",
-        "Equity                9,500.00",
-        "IM                   11,250.00",
-        "MM                   10,025.00",
-        "FM                    8,800.00",
+        "Equity                   9,500.00",
+        "IM                      11,250.00",
+        "MM                      10,025.00",
+        "FM                       8,800.00",
         "Call amount now  1,015.00",
         "Net asset ratio  38.78%",
         "Risk level       margin call (equity below MM)",
-        "Cash            SGD -15,000.00",
-        "Triggered     2026-03-10 09:05  since            1h 25m",
-        "Deadline      2026-03-12 15:00                   SG time, 2d 04h 30m left",
+        "Cash               SGD -15,000.00",
+        "Triggered     2026-03-10 09:05 SG  since            1h 25m",
+        "Deadline      2026-03-12 15:00 SG                   2d 04h 30m left",
         # The least-value cure, the 100 B.SG still working counted as sold: a lot of A.
         "30%  25%  20%  1 lot = 100",
         "50%  45%  40%  —",
@@ -146,7 +146,7 @@ async def test_details_update_margin_redraws_the_figures() -> None:
         screen.update_margin(seed_margin(book), now=NOW.replace(hour=12, minute=5))
         await pilot.pause()
         text = screen_text(app)
-    assert "Equity                9,000.00" in text
+    assert "Equity                   9,000.00" in text
     assert "19,000.00" in text  # B's market value
     assert "since            3h 00m" in text
 

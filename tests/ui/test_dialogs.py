@@ -244,8 +244,8 @@ async def test_auto_schedules_a_plan_with_a_moved_deadline() -> None:
         await type_into(pilot, dialog.query_one("#deadline-reason", Input), "client abroad")
         await pilot.press("ctrl+r")
         review = static_text(dialog, "#review-text")
-        assert "At 2026-03-10 15:00 SG time, if the account is below" in review
-        assert "Deadline moves from 2026-03-12 15:00 SG time to 2026-03-13 15:00" in review
+        assert "At 2026-03-10 15:00 SG, if the account is below" in review
+        assert "Deadline moves from 2026-03-12 15:00 SG to 2026-03-13 15:00 SG" in review
         await pilot.press("ctrl+s", "ctrl+s")
         await pilot.pause()
     assert app.results == [
@@ -294,10 +294,10 @@ async def test_auto_defaults_to_the_deadline_while_still_in_call() -> None:
 @pytest.mark.parametrize(
     ("at", "deadline", "reason", "error"),
     [
-        ("09:00", "", "", "Execute at: 2026-03-10 09:00 SG time is not in the future"),
+        ("09:00", "", "", "Execute at: 2026-03-10 09:00 SG is not in the future"),
         ("soon", "", "", "Execute at: 'soon' is not HH:MM or YYYY-MM-DD HH:MM"),
         ("15:00", "2026-03-13 15:00", "", "Reason: moving a deadline needs a reason"),
-        ("15:00", "2026-03-01 15:00", "typo", "Move deadline: 2026-03-01 15:00 SG time is not"),
+        ("15:00", "2026-03-01 15:00", "typo", "Move deadline: 2026-03-01 15:00 SG is not"),
         ("15:00", "", "why", "Reason: given, but no new deadline"),
     ],
 )
@@ -520,7 +520,7 @@ async def test_remark_is_prefilled_and_answers_text_and_exception() -> None:
         assert field.value == "called client"
         assert dialog.query_one("#exception", MarkCheckbox).value is False
         text = screen_text(app)
-        assert "2026-03-10 09:32  alice         EXCEPTION  no positions left" in text
+        assert "2026-03-10 09:32 SG  alice         EXCEPTION  no positions left" in text
         assert text.index("no positions left") < text.index("client promised")  # newest first
         await type_into(pilot, field, "debt, no positions: write-off pending")
         dialog.query_one("#exception", MarkCheckbox).focus()

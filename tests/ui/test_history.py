@@ -641,7 +641,7 @@ async def test_details_compare_the_trigger_with_any_snapshot_on_the_timeline() -
         await pilot.pause()
         text = screen_text(host)
         assert (
-            "Account figures in SGD: trigger 2026-11-20 10:05 vs end 2026-11-21 10:30 (SG time)"
+            "Account figures in SGD: trigger 2026-11-20 10:05 SG vs end 2026-11-21 10:30 SG"
             in text
         )
         assert has_row(text, "Cash SGD", "-15,000.00", "-11,100.00", "+3,900.00")
@@ -653,11 +653,11 @@ async def test_details_compare_the_trigger_with_any_snapshot_on_the_timeline() -
         await pilot.press("down", "enter")  # the notification snapshot
         await pilot.pause()
         text = screen_text(host)
-        assert "trigger 2026-11-20 10:05 vs notice 2026-11-20 10:25" in text
+        assert "trigger 2026-11-20 10:05 SG vs notice 2026-11-20 10:25 SG" in text
         assert has_row(text, "Call amount", "1,015.00", "990.50", "-24.50")
         await pilot.press("e")
         await pilot.pause()
-        assert "trigger 2026-11-20 10:05 vs end 2026-11-21 10:30" in screen_text(host)
+        assert "trigger 2026-11-20 10:05 SG vs end 2026-11-21 10:30 SG" in screen_text(host)
         await pilot.press("escape")
         await pilot.pause()
     assert host.results == [None]

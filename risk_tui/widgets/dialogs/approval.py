@@ -6,7 +6,7 @@ outside text (names, reasons, client names) only as inert data.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,6 +16,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Static
 
+from risk_tui.core.clock import aware, stamp, times_in
+from risk_tui.core.clock import format_span as format_elapsed
 from risk_tui.core.four_eyes import (
     KIND_WORDS,
     ApprovalRequest,
@@ -28,14 +30,9 @@ from risk_tui.core.four_eyes import (
 from risk_tui.core.roles import Actor, Intent, allowed
 from risk_tui.core.text import sanitize
 from risk_tui.widgets.dialogs.base import DialogScreen, Problems, compact_input, field_row
-from risk_tui.widgets.dialogs.formatting import aware, format_elapsed
 from risk_tui.widgets.render import data_text
 
 MAX_NOTE = 500
-
-
-def utc_time(at: datetime) -> str:
-    return f"{aware(at).astimezone(UTC):%m-%d %H:%M:%S}"
 
 
 def withdrawn(request: ApprovalRequest) -> bool:
@@ -60,9 +57,18 @@ def state_text(request: ApprovalRequest) -> Text:
     return Text(word, style="bold" if word.isupper() else "")
 
 
-def request_facts(request: ApprovalRequest, *, client_name: str = "") -> Text:
-    """The request exactly as stored: who, what, and every field it binds, with its hash."""
+def request_facts(
+    request: ApprovalRequest, *, client_name: str = "", zone: tzinfo = UTC
+) -> Text:
+    """The request exactly as stored: who, what, and every field it binds, with its hash.
+
+    Times are written on `zone`'s clock (the account's market's), labelled: the stored
+    document writes them as ISO times with whatever offset they were made in (`+00:00`
+    beside `+08:00`); the hash binds those stored texts, not how they are shown here."""
     text = Text()
+
+    def when(at: datetime) -> str:
+        return stamp(at, zone, full=True, seconds=True)
 
     def line(label: str, *parts: Text) -> None:
         if text:
@@ -81,19 +87,19 @@ def request_facts(request: ApprovalRequest, *, client_name: str = "") -> Text:
     line(
         "Requested by",
         data_text(request.requested_by),
-        Text(f" ({request.requested_role.value}) at {utc_time(request.requested_at)} UTC"),
+        Text(f" ({request.requested_role.value}) at {when(request.requested_at)}"),
     )
-    line("What", data_text(describe(request), "bold"))
+    line("What", data_text(describe(request, zone), "bold"))
     text.append("\n\nDetails bound by SHA-256 ", style="bold")
     text.append(request.details_hash)
     for path, value in document_lines(request.details):
         text.append("\n  ")
         text.append_text(data_text(f"{path}: ", "dim"))
-        text.append_text(data_text(value))
+        text.append_text(data_text(times_in(value, zone, full=True)))
     return text
 
 
-def request_status(request: ApprovalRequest, now: datetime) -> Text:
+def request_status(request: ApprovalRequest, now: datetime, zone: tzinfo = UTC) -> Text:
     """Where the request stands: its state, its age, and who decided it, when and why."""
     text = Text()
     text.append(f"{'State':<13}", style="bold")
@@ -106,10 +112,10 @@ def request_status(request: ApprovalRequest, now: datetime) -> Text:
         text.append(f"\n{'Decided by':<13}", style="bold")
         text.append_text(data_text(request.decided_by or "—"))
         if request.decided_at is not None:
-            text.append(f" at {utc_time(request.decided_at)} UTC")
+            text.append(f" at {stamp(request.decided_at, zone, full=True, seconds=True)}")
     if request.note:
         text.append(f"\n{'Note':<13}", style="bold")
-        text.append_text(data_text(request.note))
+        text.append_text(data_text(times_in(request.note, zone, full=True)))
     if request.replaces:
         text.append(f"\n{'Replaces':<13}", style="bold")
         text.append_text(data_text(request.replaces))
@@ -137,13 +143,20 @@ class RequestDialog(DialogScreen[bool]):
     """
 
     def __init__(
-        self, request: ApprovalRequest, actor: Actor, now: datetime, *, client_name: str = ""
+        self,
+        request: ApprovalRequest,
+        actor: Actor,
+        now: datetime,
+        *,
+        client_name: str = "",
+        zone: tzinfo = UTC,
     ) -> None:
         super().__init__()
         self.request = request
         self.actor = actor
         self.now = now
         self.client_name = client_name
+        self.zone = zone  # the clock its times are written on
 
     @property
     def own(self) -> bool:
@@ -164,8 +177,11 @@ class RequestDialog(DialogScreen[bool]):
         with Vertical(classes="dialog") as frame:
             frame.border_title = f"Request {sanitize(request.approval_id)}"
             with VerticalScroll(classes="dialog-body"):
-                yield Static(request_status(request, self.now), classes="status")
-                yield Static(request_facts(request, client_name=self.client_name), classes="facts")
+                yield Static(request_status(request, self.now, self.zone), classes="status")
+                yield Static(
+                    request_facts(request, client_name=self.client_name, zone=self.zone),
+                    classes="facts",
+                )
             with Vertical(classes="dialog-foot"), Horizontal(classes="dialog-buttons"):
                 yield Button("Back  esc", id="back", variant="primary")
                 if self.may_approve:
@@ -222,13 +238,20 @@ class DecideDialog(DialogScreen[Decision]):
     """
 
     def __init__(
-        self, request: ApprovalRequest, operator: str, *, approve: bool, client_name: str = ""
+        self,
+        request: ApprovalRequest,
+        operator: str,
+        *,
+        approve: bool,
+        client_name: str = "",
+        zone: tzinfo = UTC,
     ) -> None:
         super().__init__()
         self.request = request
         self.operator = operator
         self.approve = approve
         self.client_name = client_name
+        self.zone = zone  # the clock its times are written on
         # The hash of what this dialog shows, computed from it: the binding the decision names.
         self.shown_hash = details_hash(request.details)
 
@@ -238,7 +261,10 @@ class DecideDialog(DialogScreen[Decision]):
         with Vertical(classes="dialog") as frame:
             frame.border_title = f"{verb} {KIND_WORDS[request.kind]}"
             with VerticalScroll(classes="dialog-body"):
-                yield Static(request_facts(request, client_name=self.client_name), classes="facts")
+                yield Static(
+                    request_facts(request, client_name=self.client_name, zone=self.zone),
+                    classes="facts",
+                )
                 yield Static(self._consequence(), classes="consequence")
                 if not self.approve:
                     yield field_row(
@@ -304,5 +330,4 @@ __all__ = [
     "request_facts",
     "request_status",
     "state_text",
-    "utc_time",
 ]

@@ -25,6 +25,7 @@ from risk_tui.core.actions import (
     new_plan_id,
 )
 from risk_tui.core.calendar import DeadlineRule
+from risk_tui.core.clock import clock_name
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.model import Side
@@ -94,16 +95,15 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
     # --- form ------------------------------------------------------------------------
 
     def compose_edit(self) -> ComposeResult:
-        market = self.call.market.value
         yield Static(account_line(self.call))
         yield Static(call_line(self.call, self.margin))
         default_at = ""
         if self.call.deadline is not None and aware(self.call.deadline) > self.now:
-            default_at = local_time(self.call.deadline, self.call.market)
+            default_at = local_time(self.call.deadline, self.call.market, zone=False)
         yield field_row(
             "Execute at",
             compact_input(default_at, "HH:MM or YYYY-MM-DD HH:MM", id="execute-at", classes="when"),
-            Static(Text(f"{market} time"), classes="zone"),
+            Static(Text(clock_name(self.call.market)), classes="zone"),
         )
         yield field_row(
             "Only if",
@@ -122,7 +122,7 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
         yield field_row(
             "Move deadline",
             compact_input("", "YYYY-MM-DD HH:MM", id="new-deadline", classes="when"),
-            Static(Text(f"{market} time (blank: keep)"), classes="zone"),
+            Static(Text(f"{clock_name(self.call.market)} (blank: keep)"), classes="zone"),
         )
         yield field_row(
             "Reason",

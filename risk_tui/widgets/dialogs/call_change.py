@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Input, RadioSet, Static
 
 from risk_tui.core.calendar import DeadlineRule
+from risk_tui.core.clock import clock_name
 from risk_tui.core.close_reasons import CLOSE_REASON_WORDS, CloseReason
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.money import format_money
@@ -154,7 +155,7 @@ class MoveDeadlineDialog(ReviewedDialog[tuple[datetime, str]]):
         yield field_row(
             "New deadline",
             compact_input("", "YYYY-MM-DD HH:MM", id="new-deadline", classes="when"),
-            Static(Text(f"{self.call.market.value} time"), classes="zone"),
+            Static(Text(clock_name(self.call.market)), classes="zone"),
         )
         yield field_row(
             "Reason",
@@ -169,7 +170,8 @@ class MoveDeadlineDialog(ReviewedDialog[tuple[datetime, str]]):
         if not days:
             return Text(f"No {market} calendar covers the coming days.", style="bold")
         listed = ", ".join(f"{day:%a %d %b}" for day in days)
-        return Text(f"{market} trading days: {listed}, … (by {rule.cutoff:%H:%M} {market} time)")
+        clock = clock_name(self.call.market)
+        return Text(f"{market} trading days: {listed}, … (by {rule.cutoff:%H:%M} {clock})")
 
     def first_control(self) -> Widget | None:
         return self.query_one("#new-deadline", Input)

@@ -1,16 +1,18 @@
 """How dialogs and the details screen write times, quantities, prices and risk in words.
 
 Money is never formatted here: that is `risk_tui.core.money.format_money`. Times are
-shown as the account's market reads its clock (`MARKET_TZ`), so a Singapore deadline
-reads 15:00 whichever desk looks at it.
+written by `risk_tui.core.clock`, as the account's market reads its clock and labelled
+with it, so a Singapore deadline reads `15:00 SG` whichever desk looks at it.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
 from risk_tui.core.calendar import MARKET_TZ
+from risk_tui.core.clock import aware as aware  # re-exported: the screens import it from here
+from risk_tui.core.clock import format_span, market_time
 from risk_tui.core.lifecycle import CallState, EndReason, MarginCall
 from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import Market
@@ -52,29 +54,18 @@ END_WORDS: dict[EndReason, str] = {
 _FX_PLACES = Decimal("0.000001")
 
 
-def aware(at: datetime) -> datetime:
-    """A naive time is taken as UTC: storage always hands back UTC."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-def local_time(at: datetime | None, market: Market, *, zone: bool = False) -> str:
-    """`2024-05-06 15:00` on the market's clock (`… SG time` with zone=True); `—` if None."""
-    if at is None:
-        return "—"
-    text = f"{aware(at).astimezone(MARKET_TZ[market]):%Y-%m-%d %H:%M}"
-    return f"{text} {market.value} time" if zone else text
+def local_time(at: datetime | None, market: Market, *, zone: bool = True) -> str:
+    """`2024-05-06 15:00 SG` on the market's clock, labelled with it (`core.clock`); `—`
+    if None. zone=False: unlabelled, only as the text of an input whose label says the
+    market (the dialogs' `HH:MM or YYYY-MM-DD HH:MM` fields parse it back)."""
+    if not zone:
+        return "—" if at is None else f"{aware(at).astimezone(MARKET_TZ[market]):%Y-%m-%d %H:%M}"
+    return market_time(at, market, full=True)
 
 
 def format_elapsed(span: timedelta) -> str:
     """`2d 03h 15m`, `3h 05m`, `12m`: time since a trigger, to the minute."""
-    minutes = max(0, int(span.total_seconds()) // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days}d {hours:02d}h {minutes:02d}m"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m"
+    return format_span(span)
 
 
 def format_quantity(quantity: Decimal) -> str:
@@ -150,10 +141,4 @@ def signed_money(amount: Decimal | None, currency: str) -> str:
 def market_stamp(at: datetime | None, call: MarginCall, now: datetime | None = None) -> str:
     """`11-21 10:30 SG` in the current year, `2025-12-30 10:00 SG` before (as `ls -l`
     does), on the call's market clock."""
-    if at is None:
-        return "—"
-    zone = MARKET_TZ[call.market]
-    local = aware(at).astimezone(zone)
-    this_year = now is not None and aware(now).astimezone(zone).year == local.year
-    shown = f"{local:%m-%d %H:%M}" if this_year else f"{local:%Y-%m-%d %H:%M}"
-    return f"{shown} {call.market.value}"
+    return market_time(at, call.market, now=now)
