@@ -195,7 +195,7 @@ def test_no_deadline_asks_for_it_as_soon_as_possible() -> None:
 
 def test_deadlines_read_on_the_markets_clock_in_each_language() -> None:
     utc = datetime(2026, 12, 9, 20, 0, tzinfo=MARKET_TZ[Market.US]).astimezone(HK)
-    assert deadline_words(utc, Market.US, Language.EN) == "by 2026-12-09 20:00 US time"
+    assert deadline_words(utc, Market.US, Language.EN) == "by 2026-12-09 20:00 NY time"
     assert (
         deadline_words(utc, Market.US, Language.ZH_HANT) == "於 2026-12-09 20:00（美國東部時間）前"
     )
