@@ -44,6 +44,7 @@ from risk_tui.widgets.dialogs.formatting import (
     aware,
     format_elapsed,
     market_stamp,
+    plural,
     signed_money,
 )
 from risk_tui.widgets.host import DeskHost
@@ -418,8 +419,9 @@ class HistoryPane(DeskPane):
         async def write() -> str:
             counts = await desk.export(request)
             return (
-                f"export written: {request.path} ({counts.get('call', 0)} calls, "
-                f"{counts.get('snapshot', 0)} snapshots, {counts.get('audit', 0)} audit records)"
+                f"export written: {request.path} ({plural(counts.get('call', 0), 'call')}, "
+                f"{plural(counts.get('snapshot', 0), 'snapshot')}, "
+                f"{plural(counts.get('audit', 0), 'audit record')})"
             )
 
         await host.act(write, "export")
