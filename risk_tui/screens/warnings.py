@@ -44,12 +44,13 @@ FLATTEN_WINDOW = timedelta(minutes=20)  # intraday financing must be flat by the
 
 
 # Urgency by weight and words, not colour alone (issue 14: 6): under NO_COLOR a colour
-# becomes a shade of grey (red: dark grey, dimmer than an ordinary row), so FORCE is
-# reverse video, which reads the same in every theme, at 16 colours and with none.
+# becomes a shade of grey (red or magenta: dark grey, dimmer than an ordinary row), so
+# FORCE is reverse video and INCOMPLETE underlined, which read the same in every theme,
+# at 16 colours and with none.
 RISK_STYLE = {
     RiskLevel.FORCE_CALL: "bold reverse",
     RiskLevel.MARGIN_CALL: "bold yellow",
-    RiskLevel.INCOMPLETE: "bold magenta",
+    RiskLevel.INCOMPLETE: "bold underline",
 }
 
 NOT_CURRENT = "?"

@@ -4,7 +4,7 @@ most visible ones, by weight, never dim.
 The real app runs on a pseudo-terminal, and the test reads the bytes it writes, as
 `tmux pipe-pane` would: every place "FORCE" is drawn must be bold or reverse video and
 never dim (SGR 2) or dark grey (SGR 90). Seen before: under NO_COLOR a FORCE CALL cell
-was `ESC[1;90m`, dimmer than the ordinary rows (`97`).
+was `ESC[1;90m`, dimmer than the ordinary rows (`97`); so was INCOMPLETE (bold magenta).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def test_force_rows_are_bold_or_reverse_never_dim(
     )
     os.close(follower)
     try:
-        read_until(
+        shown = read_until(
             leader,
             lambda out: b"U3001" in out and bool(pens_of(out, LEVEL_WORD)),
             seconds=20,
@@ -168,8 +168,11 @@ def test_force_rows_are_bold_or_reverse_never_dim(
         os.close(leader)
     assert process.wait(5) == 0
     pens = pens_of(moved + rest, LEVEL_WORD)
+    # INCOMPLETE (I7001: no price) is not safe: never dimmer than an ordinary row either.
+    incomplete = pens_of(shown + moved + rest, b"INCOMPLETE")
     assert pens
-    for pen in pens:
+    assert incomplete
+    for pen in pens + incomplete:
         assert not pen.dim, pen
         assert pen.foreground not in DARK_GREYS, pen  # dimmer than the ordinary rows
         assert pen.bold or pen.reverse, pen
