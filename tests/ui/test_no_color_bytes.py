@@ -81,11 +81,10 @@ def pens_of(output: bytes, word: bytes) -> list[Pen]:
     pens: list[Pen] = []
     pen = Pen()
     position = 0
-    text = bytearray()  # the text drawn since the last SGR, with its pen
     for match in SGR.finditer(output):
+        # The text drawn since the last SGR (cursor moves aside), all in one pen.
         run = OTHER_ESCAPE.sub(b"", output[position : match.start()])
-        text = run
-        pens.extend(pen for _ in range(text.count(word)))
+        pens.extend(pen for _ in range(run.count(word)))
         pen = apply_sgr(pen, match.group(1).decode())
         position = match.end()
     return pens
