@@ -167,8 +167,11 @@ class HistoryPane(DeskPane):
     ]
 
     DEFAULT_CSS = """
-    HistoryPane > #history-status { height: 1; padding: 0 1; text-style: bold; }
-    HistoryPane > #history-legend { height: 1; padding: 0 1; color: $text-muted; }
+    HistoryPane > #history-status, HistoryPane > #history-legend {
+        height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    HistoryPane > #history-status { text-style: bold; }
+    HistoryPane > #history-legend { color: $text-muted; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
