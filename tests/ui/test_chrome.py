@@ -4,17 +4,21 @@ window, and the screen speaks one vocabulary (FORCE / CALL / …; triggered, for
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from rich.text import Text
 
 from risk_tui.app import TABS, RiskApp
 from risk_tui.core.feed_health import FeedStatus
+from risk_tui.sim.app import SimState
 from risk_tui.widgets.desk_tabs import DeskTabs, fit_labels
 from risk_tui.widgets.dialogs.formatting import plural
 from risk_tui.widgets.feed_banner import FeedBanner
 from risk_tui.widgets.summary_bar import SummaryBar, pack
 from tests.ui.test_app import Desk, desk, make_app, row_text  # noqa: F401 (desk: a fixture)
+from tests.ui.test_approvals import LOW, OPERATORS, requested
 from tests.ui.test_dialogs import screen_text
+from tests.ui.test_orders import desk_ready, running
 from tests.waiting import until
 
 FULL = dict(TABS)
@@ -173,3 +177,24 @@ async def test_no_machine_name_of_a_level_or_state_on_screen(
         text = screen_text(app)
         assert "FORCE (equity below FM)" in text
         assert not ENUMS.search(text), text
+
+
+async def test_the_requests_waiting_follow_the_short_label_at_80_columns(tmp_path: Path) -> None:
+    """The count the desk reads (a request asked on another terminal), after the short
+    label: "7 Approve (1)", and the bar still starts at tab 1."""
+    async with running(
+        SimState(tick_interval=None),
+        tmp_path,
+        operator="sup1",
+        size=(80, 24),
+        operators=OPERATORS,
+        four_eyes=LOW,
+    ) as (app, pilot):
+        await desk_ready(app)
+        await requested(app)
+        await until(lambda: "7 Approve (1)" in tab_bar(app), what="the request waiting")
+        await pilot.press("7")
+        await pilot.pause()
+        bar = tab_bar(app)
+        assert bar.strip().startswith("1 Warn"), bar
+        assert "7 Approve (1)" in bar, bar
