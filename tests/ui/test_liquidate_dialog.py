@@ -133,7 +133,7 @@ async def test_liquidate_after_figures_and_notes_follow_the_quantities() -> None
             "Leaves SGD 70.00 to collect · est. SGD 3,500.00 at last prices"
         )
         # Equity is back above MM (watch), yet the buffer leaves 70.00: the call stays open.
-        assert "MM SGD 9,150.00 · watch" in static_text(dialog, "#after")
+        assert "MM SGD 9,150.00 · WATCH" in static_text(dialog, "#after")
         assert "−945.00" in screen_text(app)
         assert "cures alone" not in screen_text(app).split("B.SG")[0]
         await type_into(pilot, dialog.query_one("#qty-0", Input), "800")
