@@ -50,6 +50,7 @@ from risk_tui.widgets.desk_messages import (
     message_of,
 )
 from risk_tui.widgets.desk_pane import DeskPane
+from risk_tui.widgets.desk_tabs import DeskTabs
 from risk_tui.widgets.feed_banner import EngineBanner, FeedBanner
 from risk_tui.widgets.kill_switch_banner import KillSwitchBanner
 from risk_tui.widgets.live_table import LiveTable
@@ -167,7 +168,7 @@ class RiskApp(App[int]):
         yield FeedBanner(id="banner")
         yield EngineBanner(id="engine-banner")
         yield KillSwitchBanner(id="kill-switch")
-        with TabbedContent(id="tabs", initial="warnings"):
+        with DeskTabs(TABS, id="tabs", initial="warnings"):
             with TabPane(TABS[0][1], id="warnings"):
                 yield WarningsPane(id="warnings-pane")
             with TabPane(TABS[1][1], id="intraday"):
@@ -332,9 +333,8 @@ class RiskApp(App[int]):
             self.refresh_bindings()
         if pending != self.pending_approvals:
             self.pending_approvals = pending
-            with contextlib.suppress(Exception):  # none while the app closes
-                label = TABS[6][1] + (f" ({pending})" if pending else "")
-                self.query_one(TabbedContent).get_tab("approvals").label = label
+            for tabs in self.query(DeskTabs):  # none while the app closes
+                tabs.set_count("approvals", pending)
 
     # --- helpers --------------------------------------------------------------------------
 

@@ -110,6 +110,7 @@ def test_cure_a1001_is_a_lot_of_each_and_the_table_fits_80_columns(
     assert code == 0, err
     assert max(len(line) for line in table.splitlines()) <= 80
     assert "Meets the call: call amount after SGD 0.00." in table
+    assert "MM 9,022.50 · WATCH" in table  # the level in the screen's word, not "watch"
     assert "Broker's published minimum (call ÷ IM ratio), not a cure:" in table
 
 

@@ -25,6 +25,7 @@ from risk_tui.core.cure import (
 )
 from risk_tui.core.model import Side
 from risk_tui.core.money import format_money, money_str
+from risk_tui.widgets.dialogs.formatting import RISK_LABEL
 from risk_tui.widgets.render import data_text
 
 FORMATS = ("table", "json")
@@ -138,7 +139,7 @@ def render_table(proposal: CureProposal, client_name: str, as_of: datetime | Non
     console.print(
         Text(
             f"After: equity {format_money(after.equity, ccy)} · IM {format_money(after.im, ccy)}"
-            f" · MM {format_money(after.mm, ccy)} · {after.risk_level.value}"
+            f" · MM {format_money(after.mm, ccy)} · {RISK_LABEL[after.risk_level]}"
         )
     )
     left = format_money(proposal.left_to_collect, ccy, code=True)

@@ -25,7 +25,7 @@ from risk_tui.core.clock import market_time, utc_time
 from risk_tui.core.money import format_money, format_ratio, money_str
 from risk_tui.core.text import sanitize
 from risk_tui.core.view import DeskView, WarningRow
-from risk_tui.widgets.dialogs.formatting import RISK_LABEL, STATE_WORDS
+from risk_tui.widgets.dialogs.formatting import RISK_LABEL, STATE_WORDS, plural
 from risk_tui.widgets.render import data_text
 
 FORMATS = ("table", "csv", "json")
@@ -240,7 +240,7 @@ def render_table(view: DeskView, *, width: int | None = None, color: bool = Fals
     as_of = utc_time(view.as_of, full=True, seconds=True) if view.as_of else "never"
     console.print(
         Text(
-            f"Feed {state}, as of {as_of}. {totals.count} open calls, total "
+            f"Feed {state}, as of {as_of}. {plural(totals.count, 'open call')}, total "
             f"{format_money(totals.call_amount, totals.currency, code=True)}, long outstanding "
             f"{format_money(totals.long_outstanding_amount, totals.currency, code=True)}."
         )

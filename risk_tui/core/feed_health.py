@@ -99,5 +99,6 @@ class FeedHealth:
             if self.last_success_at is None
             else (f"no successful poll for {age:.0f}s")
         )
-        error = f": {self.last_error}" if self.last_error else ""
-        return f"{status.value.upper()} — {since}{error}"
+        # Why first (the banner is cut at the window's edge), then for how long.
+        why = f"{self.last_error}; {since}" if self.last_error else since
+        return f"{status.value.upper()} — {why}"

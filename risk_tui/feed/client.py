@@ -65,24 +65,25 @@ def make_client(feed: FeedSettings) -> httpx.AsyncClient:
 
 
 async def get_json(client: httpx.AsyncClient, path: str, *, deadline: float, **params: str) -> Any:
-    """GET a JSON body within `deadline` seconds in total, or raise FeedUnavailable."""
+    """GET a JSON body within `deadline` seconds in total, or raise FeedUnavailable (its
+    text says what went wrong first, then where: a narrow banner keeps the reason)."""
     where = f"{str(client.base_url).rstrip('/')}/{path.lstrip('/')}"
     try:
         answer = await request(client, "GET", path, deadline=deadline, params=params or None)
     except NoAnswer as problem:
-        raise FeedUnavailable(f"feed {where}: {problem}") from None
+        raise FeedUnavailable(f"{problem}; feed {where}") from None
     status, body = answer.status, answer.body
     if status in (401, 403):
-        raise FeedAuthError(f"feed {where}: HTTP {status}: check feed.token (RISK_TUI_FEED_TOKEN)")
+        raise FeedAuthError(f"HTTP {status}: check feed.token (RISK_TUI_FEED_TOKEN); feed {where}")
     if status == 410:
-        raise CursorGone(f"feed {where}: HTTP 410: cursor too old")
+        raise CursorGone(f"HTTP 410: cursor too old; feed {where}")
     if status != 200:
         detail = sanitize(body[:200].decode("utf-8", "replace"))
-        raise FeedUnavailable(f"feed {where}: HTTP {status}: {detail}")
+        raise FeedUnavailable(f"HTTP {status}: {detail}; feed {where}")
     try:
         return json.loads(body)
     except ValueError:
-        raise FeedUnavailable(f"feed {where}: answer is not JSON") from None
+        raise FeedUnavailable(f"answer is not JSON; feed {where}") from None
 
 
 async def request(

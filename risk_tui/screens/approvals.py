@@ -107,7 +107,9 @@ class ApprovalsPane(DeskPane):
     requests decided last, the latest first."""
 
     DEFAULT_CSS = """
-    ApprovalsPane > .approvals-summary { height: 1; padding: 0 1; }
+    ApprovalsPane > .approvals-summary {
+        height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -44,6 +44,7 @@ from risk_tui.widgets.dialogs.formatting import (
     aware,
     format_elapsed,
     market_stamp,
+    plural,
     signed_money,
 )
 from risk_tui.widgets.host import DeskHost
@@ -166,8 +167,11 @@ class HistoryPane(DeskPane):
     ]
 
     DEFAULT_CSS = """
-    HistoryPane > #history-status { height: 1; padding: 0 1; text-style: bold; }
-    HistoryPane > #history-legend { height: 1; padding: 0 1; color: $text-muted; }
+    HistoryPane > #history-status, HistoryPane > #history-legend {
+        height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    HistoryPane > #history-status { text-style: bold; }
+    HistoryPane > #history-legend { color: $text-muted; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -418,8 +422,9 @@ class HistoryPane(DeskPane):
         async def write() -> str:
             counts = await desk.export(request)
             return (
-                f"export written: {request.path} ({counts.get('call', 0)} calls, "
-                f"{counts.get('snapshot', 0)} snapshots, {counts.get('audit', 0)} audit records)"
+                f"export written: {request.path} ({plural(counts.get('call', 0), 'call')}, "
+                f"{plural(counts.get('snapshot', 0), 'snapshot')}, "
+                f"{plural(counts.get('audit', 0), 'audit record')})"
             )
 
         await host.act(write, "export")

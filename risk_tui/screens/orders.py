@@ -68,7 +68,9 @@ class OrdersPane(DeskPane):
     """Tab 6: the desk's liquidation orders, unfinished first, newest first."""
 
     DEFAULT_CSS = """
-    OrdersPane > .orders-summary { height: 1; padding: 0 1; }
+    OrdersPane > .orders-summary {
+        height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -17,7 +17,7 @@ from risk_tui.core.shorts import (
     ShortLine,
 )
 from risk_tui.screens.warnings import RISK_STYLE
-from risk_tui.widgets.dialogs.formatting import RISK_LABEL, format_quantity
+from risk_tui.widgets.dialogs.formatting import RISK_LABEL, STATE_LABEL, format_quantity
 from risk_tui.widgets.live_table import Column, RowData
 from risk_tui.widgets.render import data_text
 
@@ -155,7 +155,7 @@ def allocation_cells(rank: int, allocation: Allocation, working: Decimal, curren
         else Text("no figures", style="bold")
     )
     if holder.call is not None:
-        call = Text(holder.call.state.value.replace("_", " "))  # triggered, notified, …
+        call = Text(STATE_LABEL[holder.call.state])
         note = Text("")
     else:
         call = Text("—")

@@ -36,7 +36,7 @@ from risk_tui.core.model import AccountKind, Market
 from risk_tui.core.money import format_money, format_ratio
 from risk_tui.core.view import DeskView, IncompleteRow, WarningRow
 from risk_tui.screens import warning_order as order
-from risk_tui.widgets.dialogs.formatting import RISK_LABEL, format_elapsed
+from risk_tui.widgets.dialogs.formatting import RISK_LABEL, STATE_LABEL, format_elapsed
 from risk_tui.widgets.live_table import Column, LiveTable, RowData
 from risk_tui.widgets.render import data_text
 from risk_tui.widgets.summary_bar import SummaryBar
@@ -44,10 +44,14 @@ from risk_tui.widgets.summary_bar import SummaryBar
 FLATTEN_WINDOW = timedelta(minutes=20)  # intraday financing must be flat by the close
 
 
+# Urgency by weight and words, not colour alone (issue 14: 6): under NO_COLOR a colour
+# becomes a shade of grey (red or magenta: dark grey, dimmer than an ordinary row), so
+# FORCE is reverse video and INCOMPLETE underlined, which read the same in every theme,
+# at 16 colours and with none.
 RISK_STYLE = {
-    RiskLevel.FORCE_CALL: "bold red",
-    RiskLevel.MARGIN_CALL: "yellow",
-    RiskLevel.INCOMPLETE: "bold magenta",
+    RiskLevel.FORCE_CALL: "bold reverse",
+    RiskLevel.MARGIN_CALL: "bold yellow",
+    RiskLevel.INCOMPLETE: "bold underline",
 }
 
 NOT_CURRENT = "?"
@@ -121,7 +125,7 @@ def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
     level = row.risk_level
     current = row.figures_current
     margin = row.shown_figures  # the last complete figures while these are not current
-    state = call.state.value + (" LONG" if row.long_outstanding else "")
+    state = STATE_LABEL[call.state] + (" LONG" if row.long_outstanding else "")
     if call.deadline is not None:
         deadline = Text(market_time(call.deadline, call.market, now=now))
         if call.past_deadline(now):
@@ -213,7 +217,9 @@ class WarningsPane(Vertical):
 
     DEFAULT_CSS = """
     WarningsPane { height: 1fr; }
-    WarningsPane > .market-clock { height: 1; padding: 0 1; }
+    WarningsPane > .market-clock {
+        height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     WarningsPane > LiveTable { height: 1fr; }
     """
 

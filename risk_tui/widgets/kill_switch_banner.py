@@ -13,7 +13,9 @@ class KillSwitchBanner(Static):
     """Hidden while the kill switch is released; unmissable while it is engaged."""
 
     DEFAULT_CSS = """
-    KillSwitchBanner { height: 1; padding: 0 1; display: none; }
+    KillSwitchBanner {
+        height: 1; padding: 0 1; display: none; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     KillSwitchBanner.-engaged {
         display: block; background: $error; color: $background; text-style: bold;
     }

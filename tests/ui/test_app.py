@@ -341,7 +341,7 @@ async def test_an_incomplete_account_is_a_row_counted_and_found(desk: Desk) -> N
         await until(lambda: "NOQ.SG" in row_text(app, "I7001"))
         assert "INCOMPLETE" in row_text(app, "I7001")
         assert "no price for NOQ.SG" in row_text(app, "I7001")
-        assert "Incomplete 1" in summary_text(app)
+        assert "INCOMPLETE 1" in summary_text(app)
         await pilot.press("slash", *"I7001", "enter")
         await until(lambda: table.row_count == 1)
         assert table.cursor_key == "I7001"
@@ -378,4 +378,4 @@ async def test_an_open_call_keeps_its_row_when_its_account_becomes_incomplete(
         assert "no price for NOQ.SG" in shown
         assert "NOT CURRENT" in shown
         assert "1,015.00?" in shown  # the last call amount, marked as not current
-        assert "Incomplete 2" in summary_text(app)  # A1001 and I7001
+        assert "INCOMPLETE 2" in summary_text(app)  # A1001 and I7001

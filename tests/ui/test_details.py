@@ -79,7 +79,7 @@ async def test_details_shows_summary_positions_orders_timeline_and_remarks() -> 
         "FM                       8,800.00",
         "Call amount now  1,015.00",
         "Net asset ratio  38.78%",
-        "Risk level       margin call (equity below MM)",
+        "Risk level       CALL (equity below MM)",
         "Cash               SGD -15,000.00",
         "Triggered     2026-03-10 09:05 SG  since            1h 25m",
         "Deadline      2026-03-12 15:00 SG                   2d 04h 30m left",
@@ -94,7 +94,7 @@ async def test_details_shows_summary_positions_orders_timeline_and_remarks() -> 
         "EXCEPTION  chased",
     ):
         assert words in text, words
-    assert re.search(r"trigger\s+9,500\.00\s+1,015\.00\s+margin call \(equity below MM\)", text)
+    assert re.search(r"trigger\s+9,500\.00\s+1,015\.00\s+CALL \(equity below MM\)", text)
 
 
 async def test_details_escape_goes_back_with_none() -> None:

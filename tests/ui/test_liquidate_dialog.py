@@ -93,7 +93,7 @@ async def test_liquidate_opens_on_the_least_value_cure_and_sends_it_after_review
             "SELL         A.SG              100 shares   est. SGD 500.00",
             "SELL         B.SG              100 shares   est. SGD 1,950.00",
             "Total estimated value SGD 2,450.00",
-            "After: equity SGD 9,500.00 · MM SGD 9,022.50 · watch (equity below IM)",
+            "After: equity SGD 9,500.00 · MM SGD 9,022.50 · WATCH (equity below IM)",
             "Meets the call: call amount after 0.00.",
         ):
             assert words in review, words
@@ -117,7 +117,7 @@ async def test_liquidate_after_figures_and_notes_follow_the_quantities() -> None
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.pause()
         assert static_text(dialog, "#after") == (
-            "After: equity SGD 9,500.00 · MM SGD 9,022.50 · watch (equity below IM)"
+            "After: equity SGD 9,500.00 · MM SGD 9,022.50 · WATCH (equity below IM)"
         )
         assert static_text(dialog, "#verdict") == (
             "Meets the call: call amount after 0.00 · est. SGD 2,450.00 at last prices"
@@ -133,7 +133,7 @@ async def test_liquidate_after_figures_and_notes_follow_the_quantities() -> None
             "Leaves SGD 70.00 to collect · est. SGD 3,500.00 at last prices"
         )
         # Equity is back above MM (watch), yet the buffer leaves 70.00: the call stays open.
-        assert "MM SGD 9,150.00 · watch" in static_text(dialog, "#after")
+        assert "MM SGD 9,150.00 · WATCH" in static_text(dialog, "#after")
         assert "−945.00" in screen_text(app)
         assert "cures alone" not in screen_text(app).split("B.SG")[0]
         await type_into(pilot, dialog.query_one("#qty-0", Input), "800")

@@ -18,22 +18,35 @@ from risk_tui.core.margin import RiskLevel
 from risk_tui.core.model import Market
 from risk_tui.core.money import format_money
 
-# Written out, so a risk level never depends on colour (NO_COLOR terminals, 16 colours).
-RISK_WORDS: dict[RiskLevel, str] = {
-    RiskLevel.SAFE: "safe (equity at or above IM)",
-    RiskLevel.WATCH: "watch (equity below IM)",
-    RiskLevel.MARGIN_CALL: "margin call (equity below MM)",
-    RiskLevel.FORCE_CALL: "FORCE CALL (equity below FM)",
-    RiskLevel.INCOMPLETE: "incomplete data (not safe)",
+# The level in one word, the same everywhere on screen (rows, details, dialogs, the
+# summary, `report --format table`); csv and json keep the machine names (SPEC).
+RISK_LABEL: dict[RiskLevel, str] = {
+    RiskLevel.FORCE_CALL: "FORCE",
+    RiskLevel.MARGIN_CALL: "CALL",
+    RiskLevel.WATCH: "WATCH",
+    RiskLevel.SAFE: "SAFE",
+    RiskLevel.INCOMPLETE: "INCOMPLETE",
 }
 
-# The level in one or two words, as a table column shows it (the screen and the report).
-RISK_LABEL: dict[RiskLevel, str] = {
-    RiskLevel.FORCE_CALL: "FORCE CALL",
-    RiskLevel.MARGIN_CALL: "margin call",
-    RiskLevel.WATCH: "watch",
-    RiskLevel.SAFE: "safe",
-    RiskLevel.INCOMPLETE: "INCOMPLETE",
+# The level's word and what it means, so a level never depends on colour (NO_COLOR
+# terminals, 16 colours).
+RISK_WORDS: dict[RiskLevel, str] = {
+    level: f"{RISK_LABEL[level]} ({meaning})"
+    for level, meaning in (
+        (RiskLevel.SAFE, "equity at or above IM"),
+        (RiskLevel.WATCH, "equity below IM"),
+        (RiskLevel.MARGIN_CALL, "equity below MM"),
+        (RiskLevel.FORCE_CALL, "equity below FM"),
+        (RiskLevel.INCOMPLETE, "data incomplete: not safe"),
+    )
+}
+
+# The call's state in words, short (rows, the summary); `STATE_WORDS` says more.
+STATE_LABEL: dict[CallState, str] = {
+    CallState.TRIGGERED: "triggered",
+    CallState.NOTIFIED: "notified",
+    CallState.FORCE_CALL: "force call",
+    CallState.ENDED: "ended",
 }
 
 STATE_WORDS: dict[CallState, str] = {
@@ -66,6 +79,11 @@ def local_time(at: datetime | None, market: Market, *, zone: bool = True) -> str
 def format_elapsed(span: timedelta) -> str:
     """`2d 03h 15m`, `3h 05m`, `12m`: time since a trigger, to the minute."""
     return format_span(span)
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """`1 call`, `2 calls`, `1,234 calls` (`many` when not `one` + "s")."""
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
 
 def format_quantity(quantity: Decimal) -> str:
