@@ -27,7 +27,7 @@ from risk_tui.screens.keymap import (
     terminal_bindings,
 )
 
-PALETTE = ("ctrl+p", "Command palette: any command by name", "")
+PALETTE = ("ctrl+p", "Command palette: commands by name", "")
 
 
 class HelpScreen(ModalScreen[None]):

@@ -137,7 +137,7 @@ async def test_help_lists_every_binding_once_in_words_by_screen_and_scrolls_at_8
             assert not any(raw in key for raw in RAW_KEY_NAMES), key
             assert "_" not in label, label  # "Sort call_amount"
         assert not any("Focus Next" in label or "Copy" in label for _, label, _ in rows)
-        assert ("ctrl+p", "Command palette: any command by name", "") in rows
+        assert ("ctrl+p", "Command palette: commands by name", "") in rows
         assert list(sections)[:3] == [
             "Everywhere: tabs and the desk",
             "Every list",
