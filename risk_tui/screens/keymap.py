@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Iterator
+from functools import cache
 
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -42,7 +43,8 @@ HELP_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 _SPELLED = {"enter": "enter"}  # Textual writes ⏎, which a newcomer may not read as enter
 
 
-def terminal_bindings(*roots: type[DOMNode]) -> list[Binding]:
+@cache  # the classes do not change once loaded (the command palette asks at every key)
+def terminal_bindings(*roots: type[DOMNode]) -> tuple[Binding, ...]:
     """Every binding with an id declared on `roots` and on every screen and widget class of
     the terminal (not Textual's own, which carry no id), once each, in declaration order."""
     for package in (risk_tui.screens, risk_tui.widgets):
@@ -55,7 +57,7 @@ def terminal_bindings(*roots: type[DOMNode]) -> list[Binding]:
         for binding in vars(node).get("BINDINGS", ()):
             if isinstance(binding, Binding) and binding.id and binding.id not in found:
                 found[binding.id] = binding
-    return list(found.values())
+    return tuple(found.values())
 
 
 def binding_ids(*roots: type[DOMNode]) -> frozenset[str]:

@@ -23,7 +23,7 @@ from textual.widgets._footer import FooterKey
 from risk_tui.app import RiskApp
 from risk_tui.core.roles import Role
 from risk_tui.screens.help import HelpScreen
-from risk_tui.screens.palette import DeskCommands
+from risk_tui.screens.palette import NOT_HERE, DeskCommands
 from risk_tui.widgets.desk_footer import KEY_ORDER, DeskFooter
 from risk_tui.widgets.dialogs.export import ExportDialog
 from risk_tui.widgets.dialogs.liquidate import LiquidateDialog
@@ -178,9 +178,14 @@ async def test_help_shows_the_keys_as_the_config_remapped_them(
 # --- the command palette --------------------------------------------------------------------
 
 
-async def _offered(app: RiskApp, query: str) -> list[Hit]:
+async def _found(app: RiskApp, query: str) -> list[Hit]:
     provider = DeskCommands(app.screen)
     return [hit async for hit in provider.search(query) if isinstance(hit, Hit)]
+
+
+async def _offered(app: RiskApp, query: str) -> list[Hit]:
+    """The commands found that run here (the others are greyed, saying where they run)."""
+    return [hit for hit in await _found(app, query) if not (hit.help or "").startswith(NOT_HERE)]
 
 
 async def test_the_palette_finds_liquidate_by_name_and_runs_it(
@@ -213,6 +218,12 @@ async def test_the_palette_offers_a_command_exactly_where_its_key_works(
         assert "Go to Approvals" in [hit.text for hit in await _offered(app, "go to approvals")]
         assert "Sort by call amount" in [hit.text for hit in await _offered(app, "sort by call")]
         assert not await _offered(app, "export history")  # its key is on the History tab
+        (greyed,) = await _found(app, "export history")  # found, greyed, saying where
+        assert greyed.help == "not available here · History"
+        greyed.command()  # says so, does nothing
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+        assert any("Export history" in n.message for n in app._notifications)
         await pilot.press("4")
         await pilot.pause()
         names = [hit.text for hit in await _offered(app, "liquidate")]
