@@ -11,7 +11,6 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from textual import events
@@ -28,6 +27,8 @@ from risk_tui.widgets.desk_footer import KEY_ORDER, DeskFooter
 from risk_tui.widgets.dialogs.export import ExportDialog
 from risk_tui.widgets.dialogs.liquidate import LiquidateDialog
 from risk_tui.widgets.live_table import LiveTable
+from tests.ui.test_app import Desk, make_app
+from tests.ui.test_app import desk as desk  # the fixture: the simulator in the test's loop
 from tests.ui.test_dialogs import screen_text
 from tests.waiting import read_until, until
 
@@ -54,9 +55,9 @@ def footer_keys(app: RiskApp) -> list[str]:
 
 
 async def test_the_footer_at_80_columns_shows_the_first_keys_whole_and_ends_with_help(
-    fixed_app: Callable[..., RiskApp],
+    desk: Desk,
 ) -> None:
-    app = fixed_app()
+    app = make_app(desk)
     async with app.run_test(size=(80, 24)) as pilot:
         await _loaded(app)
         await pilot.pause()
@@ -81,9 +82,9 @@ async def test_the_footer_at_80_columns_shows_the_first_keys_whole_and_ends_with
 
 
 async def test_each_tab_leads_with_its_own_keys_and_a_filter_offers_esc(
-    fixed_app: Callable[..., RiskApp],
+    desk: Desk,
 ) -> None:
-    app = fixed_app()
+    app = make_app(desk)
     async with app.run_test(size=(80, 24)) as pilot:
         await _loaded(app)
         await pilot.press("6")
@@ -108,9 +109,9 @@ def test_the_footer_order_names_only_keys_that_exist() -> None:
 
 
 async def test_help_lists_every_binding_once_in_words_by_screen_and_scrolls_at_80x24(
-    fixed_app: Callable[..., RiskApp],
+    desk: Desk,
 ) -> None:
-    app = fixed_app()
+    app = make_app(desk)
     async with app.run_test(size=(80, 24)) as pilot:
         await _loaded(app)
         await pilot.press("question_mark")
@@ -161,9 +162,9 @@ async def test_help_lists_every_binding_once_in_words_by_screen_and_scrolls_at_8
 
 
 async def test_help_shows_the_keys_as_the_config_remapped_them(
-    fixed_app: Callable[..., RiskApp],
+    desk: Desk,
 ) -> None:
-    app = fixed_app()
+    app = make_app(desk)
     app.settings = app.settings.model_copy(update={"keys": {"call.liquidate": "X"}})
     async with app.run_test(size=(120, 40)) as pilot:
         await _loaded(app)
@@ -189,9 +190,9 @@ async def _offered(app: RiskApp, query: str) -> list[Hit]:
 
 
 async def test_the_palette_finds_liquidate_by_name_and_runs_it(
-    fixed_app: Callable[..., RiskApp],
+    desk: Desk,
 ) -> None:
-    app = fixed_app()
+    app = make_app(desk)
     async with app.run_test(size=(80, 24)) as pilot:
         table = await _loaded(app)
         assert table.move_cursor("A1001")
@@ -207,9 +208,9 @@ async def test_the_palette_finds_liquidate_by_name_and_runs_it(
 
 
 async def test_the_palette_offers_a_command_exactly_where_its_key_works(
-    fixed_app: Callable[..., RiskApp],
+    desk: Desk,
 ) -> None:
-    app = fixed_app()
+    app = make_app(desk)
     async with app.run_test(size=(80, 24)) as pilot:
         await _loaded(app)
         names = [hit.text for hit in await _offered(app, "liquidate")]
@@ -239,9 +240,9 @@ async def test_the_palette_offers_a_command_exactly_where_its_key_works(
 
 
 async def test_a_viewer_is_not_offered_liquidate_and_textuals_keys_panel_is_gone(
-    fixed_app: Callable[..., RiskApp],
+    desk: Desk,
 ) -> None:
-    app = fixed_app("viewer1")
+    app = make_app(desk, operator="viewer1")
     async with app.run_test(size=(80, 24)) as pilot:
         await _loaded(app)
         assert app.actor.role is Role.VIEWER
@@ -265,11 +266,11 @@ async def test_a_viewer_is_not_offered_liquidate_and_textuals_keys_panel_is_gone
 
 
 async def test_keys_typed_in_one_burst_after_slash_all_land_in_the_filter_box(
-    fixed_app: Callable[..., RiskApp],
+    desk: Desk,
 ) -> None:
     """An operator types `/h2001⏎` in one go: every key is queued before the app has
     handled `/` (as a terminal delivers a burst), and every one reaches the box."""
-    app = fixed_app()
+    app = make_app(desk)
     async with app.run_test(size=(80, 24)) as pilot:
         table = await _loaded(app)
         await pilot.pause()
