@@ -114,7 +114,7 @@ class ApprovalsPane(DeskPane):
             "h",
             "toggle_decided",
             "Decided",
-            tooltip="Show decided requests (or open ones)",
+            tooltip="Show decided (or open) requests",
             id="approvals.decided",
         ),
     ]
