@@ -11,16 +11,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import BindingType
+from textual.screen import Screen
+from textual.widgets import Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from risk_tui.config import Settings
@@ -37,11 +38,14 @@ from risk_tui.desk.api import (
 )
 from risk_tui.screens.approvals import ApprovalsPane
 from risk_tui.screens.call_dialogs import CallDialogs
+from risk_tui.screens.desk_keys import desk_bindings
 from risk_tui.screens.history import HistoryPane
 from risk_tui.screens.keymap import binding_ids
 from risk_tui.screens.orders import OrdersPane
+from risk_tui.screens.palette import DeskCommands
 from risk_tui.screens.shorts import ShortsPane
-from risk_tui.screens.warnings import SORT_KEYS, WarningsPane
+from risk_tui.screens.warnings import WarningsPane
+from risk_tui.widgets.desk_footer import DeskFooter
 from risk_tui.widgets.desk_messages import (
     DeskChanged,
     EngineUpdated,
@@ -91,6 +95,7 @@ class RiskApp(App[int]):
 
     TITLE = "risk-tui"
     ENABLE_COMMAND_PALETTE = True
+    COMMANDS = App.COMMANDS | {DeskCommands}
     CSS = """
     #top { height: 1; padding: 0 1; background: $panel; }
     TabbedContent { height: 1fr; }
@@ -99,30 +104,8 @@ class RiskApp(App[int]):
     .placeholder { padding: 1 2; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("slash", "filter", "Filter", id="app.filter"),
-        Binding("escape", "leave", "Back", show=False, id="app.back"),
-        *(
-            Binding(str(n), f"show_tab('{tab}')", label, show=False, id=f"tab.{tab}")
-            for n, (tab, label) in enumerate(TABS, start=1)
-        ),
-        Binding("l", "liquidate", "Liquidate", id="call.liquidate"),
-        Binding("a", "auto_liquidate", "Auto-liq", id="call.auto_liquidate"),
-        Binding("m", "message", "Message", id="call.message"),
-        Binding("r", "remark", "Remark", id="call.remark"),
-        Binding("e", "toggle_exception", "Exception", id="call.exception"),
-        Binding("o", "claim", "On it (claim)", id="call.claim"),
-        Binding("c", "close_call", "Close call (approval)", show=False, id="call.close"),
-        Binding("d", "move_deadline", "Move deadline (approval)", show=False, id="call.deadline"),
-        Binding("ctrl+k", "kill_switch", "Kill switch (supervisors)", id="app.kill_switch"),
-        Binding("z", "toggle_utc", "Clock: UTC / desk zone", show=False, id="app.clock_utc"),
-        *(
-            Binding(letter, f"sort('{column}')", f"Sort {column}", show=False, id=f"sort.{column}")
-            for letter, column in SORT_KEYS.items()
-        ),
-    ]
+    # The desk's keys (`screens.desk_keys`); `check_action` decides where each works.
+    BINDINGS: ClassVar[list[BindingType]] = desk_bindings(TABS)
 
     @classmethod
     def binding_ids(cls) -> frozenset[str]:
@@ -187,7 +170,7 @@ class RiskApp(App[int]):
             placeholder="filter: account, client or symbol — enter to apply, escape to clear",
             id="filter",
         )
-        yield Footer()
+        yield DeskFooter()
 
     def _top_line(self) -> Text:
         return top_line(self.actor, self.clock(), UTC if self.clock_utc else self.desk_zone)
@@ -393,9 +376,14 @@ class RiskApp(App[int]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        self._focus_table()
+
+    def _focus_table(self) -> None:
+        """Focus the shown tab's table now: `focus()` would move it on a later callback,
+        after the keys typed next (a `/` among them) had moved it elsewhere."""
         pane = self._active_widget()
         if pane is not None:
-            pane.table.focus()
+            self.screen.set_focus(pane.table)
 
     def action_sort(self, column: str) -> None:
         pane = self._pane()
@@ -407,13 +395,12 @@ class RiskApp(App[int]):
         box.add_class("-shown")
         box.display = True  # at once: keys typed right after `/` must land in the box,
         self.screen.set_focus(box)  # so focus now, not on a later callback as focus() does
+        self.refresh_bindings()  # esc clears the filter from now on
 
     @on(Input.Submitted, "#filter")
     def _apply_filter(self, event: Input.Submitted) -> None:
         self._set_filter(event.value)
-        pane = self._active_widget()
-        if pane is not None:
-            pane.table.focus()
+        self._focus_table()
 
     def _set_filter(self, text: str) -> None:
         def symbols_of(account_id: str) -> set[str]:
@@ -432,9 +419,17 @@ class RiskApp(App[int]):
             box.remove_class("-shown")
             box.display = False
             self._set_filter("")
-            pane = self._active_widget()
-            if pane is not None:
-                pane.table.focus()
+            self._focus_table()
+            self.refresh_bindings()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's commands but two: its "Keys" panel (it squeezes the desk to 50 columns
+        and escape does not close it) gives way to our `?` help, and its "Quit" to ours,
+        both offered by `DeskCommands` with the desk's keys. The rest are found by name
+        only: the palette opens on the desk's commands."""
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Keys", "Quit"):
+                yield command._replace(discover=False)
 
     def action_help(self) -> None:
         from risk_tui.screens.help import HelpScreen
@@ -450,6 +445,14 @@ class RiskApp(App[int]):
             return allowed(self.actor.role, intent)
         if action == "kill_switch":
             return allowed(self.actor.role, Intent.KILL_SWITCH)
+        if action in ("filter", "leave", "show_tab"):
+            # The tabs' keys work where the tabs are, not over a details screen or a
+            # dialog. `children` is the screen on top, under the command palette if open.
+            if not self.screen_stack or tuple(self.children) != (self.screen_stack[0],):
+                return False
+            if action == "leave":  # while there is a filter to clear, and no palette open
+                shown = self.query_one("#filter", Input).has_class("-shown")
+                return shown and self.screen is self.screen_stack[0]
         return True
 
     @on(LiveTable.RowSelected)

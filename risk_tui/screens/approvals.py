@@ -113,9 +113,17 @@ class ApprovalsPane(DeskPane):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "approve", "Approve", id="approvals.approve"),
-        Binding("n", "reject", "Reject", id="approvals.reject"),
-        Binding("h", "toggle_decided", "Decided", id="approvals.decided"),
+        Binding("y", "approve", "Approve", tooltip="Approve the request", id="approvals.approve"),
+        Binding(
+            "n", "reject", "Reject", tooltip="Reject or withdraw the request", id="approvals.reject"
+        ),
+        Binding(
+            "h",
+            "toggle_decided",
+            "Decided",
+            tooltip="Show decided (or open) requests",
+            id="approvals.decided",
+        ),
     ]
 
     def __init__(self, *, read_interval: float = READ_INTERVAL, id: str | None = None) -> None:

@@ -27,7 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from risk_tui.core.cure import METHOD_WORDS, CureProposal
 from risk_tui.core.lifecycle import MarginCall
@@ -53,6 +53,7 @@ from risk_tui.screens.details_rows import (
     timeline_cells,
     timeline_labels,
 )
+from risk_tui.widgets.desk_footer import DeskFooter
 from risk_tui.widgets.dialogs.formatting import (
     aware,
     format_elapsed,
@@ -94,12 +95,32 @@ class DetailsScreen(Screen[str | None]):
     """One call in full. Keys: l liquidate, a auto-liquidate, m message, r remark, esc back."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="details.back"),
-        Binding("l", "open('liquidate')", "Liquidate", id="details.liquidate"),
-        Binding("a", "open('auto_liquidate')", "Auto-liquidate", id="details.auto_liquidate"),
-        Binding("m", "open('message')", "Message", id="details.message"),
-        Binding("r", "open('remark')", "Remark", id="details.remark"),
-        Binding("x", "cancel_plan", "Cancel plan", id="details.cancel_plan"),
+        Binding("escape", "back", "Back", tooltip="Back to the list", id="details.back"),
+        Binding(
+            "l",
+            "open('liquidate')",
+            "Liquidate",
+            tooltip="Liquidate: choose the orders",
+            id="details.liquidate",
+        ),
+        Binding(
+            "a",
+            "open('auto_liquidate')",
+            "Auto-liq",
+            tooltip="Auto-liquidate: schedule it",
+            id="details.auto_liquidate",
+        ),
+        Binding(
+            "m", "open('message')", "Message", tooltip="Message the client", id="details.message"
+        ),
+        Binding("r", "open('remark')", "Remark", tooltip="Remark on the call", id="details.remark"),
+        Binding(
+            "x",
+            "cancel_plan",
+            "Cancel plan",
+            tooltip="Cancel the auto-liquidation plan",
+            id="details.cancel_plan",
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -181,7 +202,7 @@ class DetailsScreen(Screen[str | None]):
             yield DataTable(id="timeline", cursor_type="row", show_row_labels=False)
             yield Static(Text("Remarks (newest first)"), classes="section-title")
             yield Static(id="remarks")
-        yield Footer()
+        yield DeskFooter()
 
     def on_mount(self) -> None:
         ccy = self.call.currency

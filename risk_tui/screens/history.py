@@ -163,7 +163,9 @@ class HistoryPane(DeskPane):
     """Ended calls, newest first, a page at a time. Keys: enter details, x export."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("x", "export", "Export", id="history.export"),
+        Binding(
+            "x", "export", "Export", tooltip="Export history (compliance file)", id="history.export"
+        ),
     ]
 
     DEFAULT_CSS = """

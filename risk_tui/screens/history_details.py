@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from risk_tui.core.clock import market_time
 from risk_tui.core.deposits import MovementLine, movement_lines
@@ -39,6 +39,7 @@ from risk_tui.screens.details_rows import (
     timeline_labels,
 )
 from risk_tui.screens.warnings import RISK_STYLE
+from risk_tui.widgets.desk_footer import DeskFooter
 from risk_tui.widgets.dialogs.formatting import (
     END_WORDS,
     RISK_LABEL,
@@ -93,8 +94,14 @@ class HistoryDetailsScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="history_details.back"),
-        Binding("e", "compare_end", "Compare with end", id="history_details.compare_end"),
+        Binding("escape", "back", "Back", tooltip="Back to History", id="history_details.back"),
+        Binding(
+            "e",
+            "compare_end",
+            "Compare with end",
+            tooltip="Compare the trigger with the end",
+            id="history_details.compare_end",
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -166,7 +173,7 @@ class HistoryDetailsScreen(Screen[None]):
             yield Static(self.movements_table(), id="movements")
             yield Static(Text("Remarks (newest first)"), classes="section-title")
             yield Static(remark_history(self.remarks, self.call), id="remarks")
-        yield Footer()
+        yield DeskFooter()
 
     def on_mount(self) -> None:
         market, ccy = self.call.market, self.call.currency

@@ -74,8 +74,10 @@ class OrdersPane(DeskPane):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "cancel_order", "Cancel order", id="orders.cancel"),
-        Binding("o", "older", "Older orders", id="orders.older"),
+        Binding(
+            "c", "cancel_order", "Cancel order", tooltip="Cancel the order", id="orders.cancel"
+        ),
+        Binding("o", "older", "Older", tooltip="Show older orders", id="orders.older"),
     ]
 
     def __init__(

@@ -22,7 +22,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from risk_tui.core.four_eyes import ApprovalRequest, awaiting_line
 from risk_tui.core.model import Market, Side
@@ -41,6 +41,7 @@ from risk_tui.screens.short_cells import (
     market_date,
     shortfall_text,
 )
+from risk_tui.widgets.desk_footer import DeskFooter
 from risk_tui.widgets.dialogs.cover import BuyToCoverDialog, cover_problem
 from risk_tui.widgets.dialogs.formatting import format_quantity
 from risk_tui.widgets.dialogs.holdings import open_quantity
@@ -61,9 +62,15 @@ class ShortDetailsScreen(Screen[None]):
     """The clients short one stock, in the allocation rule's order, with their buy-to-cover."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="shorts.back"),
-        Binding("l", "cover", "Buy to cover", id="shorts.cover"),
-        Binding("m", "message", "Message", id="shorts.message"),
+        Binding("escape", "back", "Back", tooltip="Back to the stocks", id="shorts.back"),
+        Binding(
+            "l",
+            "cover",
+            "Buy to cover",
+            tooltip="Buy to cover: choose the order",
+            id="shorts.cover",
+        ),
+        Binding("m", "message", "Message", tooltip="Message the client(s)", id="shorts.message"),
     ]
 
     DEFAULT_CSS = """
@@ -109,7 +116,7 @@ class ShortDetailsScreen(Screen[None]):
         yield Static(self._title(), id="short-title")
         yield Static(id="short-summary")
         yield LiveTable(client_columns(self.currency), fixed_columns=2, id="short-clients")
-        yield Footer()
+        yield DeskFooter()
 
     @property
     def table(self) -> LiveTable:

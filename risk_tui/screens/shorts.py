@@ -61,7 +61,9 @@ class ShortsPane(DeskPane):
     """Tab 3: one row per shorted stock; enter opens its clients and the allocation."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", "cycle_order", "Order by", id="shorts.order"),
+        Binding(
+            "o", "cycle_order", "Order by", tooltip="Order by the next column", id="shorts.order"
+        ),
     ]
 
     DEFAULT_CSS = """

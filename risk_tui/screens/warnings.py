@@ -119,6 +119,17 @@ SORT_KEYS = {
 }
 
 
+def sort_label(column: str) -> str:
+    """A sort key's label in words, by the column's heading: "Sort by call amount"."""
+    headings = {c.key: c.label for c in COLUMNS}
+    if column == order.URGENCY_LABEL:
+        return f"Sort by {column} (the default order)"
+    heading = headings.get(column, column.replace("_", " "))
+    if heading[1:2].islower():  # "Call amount" reads "call amount"; "NAR" stays NAR
+        heading = heading[0].lower() + heading[1:]
+    return f"Sort by {heading}"
+
+
 def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
     call = row.call
     ccy = call.currency

@@ -81,16 +81,24 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor_up", "Up", show=False, id="table.cursor_up"),
-        Binding("down", "cursor_down", "Down", show=False, id="table.cursor_down"),
+        Binding("up", "cursor_up", "Previous row", show=False, id="table.cursor_up"),
+        Binding("down", "cursor_down", "Next row", show=False, id="table.cursor_down"),
         Binding("pageup", "cursor_page_up", "Page up", show=False, id="table.page_up"),
         Binding("pagedown", "cursor_page_down", "Page down", show=False, id="table.page_down"),
         Binding("home", "cursor_home", "First row", show=False, id="table.home"),
         Binding("end", "cursor_end", "Last row", show=False, id="table.end"),
-        Binding("left", "scroll_column_left", "Left", show=False, id="table.scroll_left"),
-        Binding("right", "scroll_column_right", "Right", show=False, id="table.scroll_right"),
-        Binding("space", "toggle_mark", "Mark", id="table.mark"),
-        Binding("enter", "select_row", "Open", id="table.select"),
+        Binding(
+            "left", "scroll_column_left", "Scroll columns left", show=False, id="table.scroll_left"
+        ),
+        Binding(
+            "right",
+            "scroll_column_right",
+            "Scroll columns right",
+            show=False,
+            id="table.scroll_right",
+        ),
+        Binding("space", "toggle_mark", "Mark", tooltip="Mark or unmark the row", id="table.mark"),
+        Binding("enter", "select_row", "Open", tooltip="Open the row's details", id="table.select"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {

@@ -132,8 +132,20 @@ class RequestDialog(DialogScreen[bool]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "decide(True)", "Approve", id="approvals.open.approve"),
-        Binding("n", "decide(False)", "Reject / withdraw", id="approvals.open.reject"),
+        Binding(
+            "y",
+            "decide(True)",
+            "Approve",
+            tooltip="Approve this request",
+            id="approvals.open.approve",
+        ),
+        Binding(
+            "n",
+            "decide(False)",
+            "Reject / withdraw",
+            tooltip="Reject (or withdraw) this request",
+            id="approvals.open.reject",
+        ),
     ]
 
     DEFAULT_CSS = """

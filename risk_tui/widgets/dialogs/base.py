@@ -86,8 +86,10 @@ class DialogScreen(ModalScreen[ResultT], Generic[ResultT]):
     """A modal that answers once: `confirm` (ctrl+s) with a value, `cancel` (escape) with None."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
-        Binding("ctrl+s", "confirm", "Confirm", id="dialog.confirm"),
+        Binding(
+            "escape", "cancel", "Cancel", tooltip="Cancel: close, nothing sent", id="dialog.cancel"
+        ),
+        Binding("ctrl+s", "confirm", "Confirm", tooltip="Confirm: send", id="dialog.confirm"),
     ]
 
     DEFAULT_CSS = """
@@ -187,7 +189,7 @@ class ReviewedDialog(DialogScreen[ResultT], Generic[ResultT]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+r", "review", "Review", id="dialog.review"),
+        Binding("ctrl+r", "review", "Review", tooltip="Review before sending", id="dialog.review"),
     ]
 
     DEFAULT_CSS = """
