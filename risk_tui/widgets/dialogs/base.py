@@ -82,8 +82,21 @@ class Problems(Static):
         self.set_class(bool(lines), "-shown")
 
 
+# Terminal rows: a shorter screen (an 80×24 SSH window) gets the compact dialog layout —
+# no blank line between fields, one-line buttons — so every field of a dialog and its
+# buttons fit at 24 rows; its body scrolls when a long list still does not, the buttons
+# staying docked below it.
+COMPACT_BELOW = 32
+DIALOG_BREAKPOINTS: list[tuple[int, str]] = [(0, "-compact"), (COMPACT_BELOW, "-roomy")]
+
+
 class DialogScreen(ModalScreen[ResultT], Generic[ResultT]):
-    """A modal that answers once: `confirm` (ctrl+s) with a value, `cancel` (escape) with None."""
+    """A modal that answers once: `confirm` (ctrl+s) with a value, `cancel` (escape) with None.
+
+    Below `COMPACT_BELOW` rows the screen has the class `-compact` (Textual's vertical
+    breakpoints) and the dialog drops its blank lines and button borders."""
+
+    VERTICAL_BREAKPOINTS = DIALOG_BREAKPOINTS
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
@@ -139,6 +152,16 @@ class DialogScreen(ModalScreen[ResultT], Generic[ResultT]):
     DialogScreen Input.-textual-compact {
         width: 1fr;
         background: $boost;
+    }
+    DialogScreen.-compact .field-label,
+    DialogScreen.-compact .field-row {
+        margin-top: 0;
+    }
+    DialogScreen.-compact .dialog-buttons Button {
+        border: none;
+        height: 1;
+        min-width: 0;
+        margin-right: 2;
     }
     DialogScreen MarkCheckbox, DialogScreen RadioSet {
         border: none;
