@@ -2,9 +2,11 @@
 orders, messages, auto-liquidation plans, timeline, remarks — live, under the feed's
 banner.
 
-Pure UI: it shows what the app hands it and answers what the operator wants next —
-`"liquidate"`, `"auto_liquidate"`, `"message"`, `"remark"`, `"cancel_plan:<plan id>"`
-(the app opens that dialog) or None (back). The app refreshes it with every view
+Pure UI: it shows what the app hands it and says what the operator wants next —
+`"liquidate"`, `"auto_liquidate"`, `"message"`, `"remark"`, `"cancel_plan:<plan id>"`.
+Given `act` (the app's dialogs), it stays open and runs `act(choice)`: the dialog opens
+over the details, and closing it lands back on them. Without `act` it answers the choice
+with `dismiss` (the caller opens the dialog); None is back. The app refreshes it with every view
 (`update_call`, `update_margin`, `call_ended`), every second (`tick`: elapsed time and
 time left) and every few seconds from the database (`update_records`).
 
@@ -15,7 +17,7 @@ same proposal the liquidate dialog opens on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -164,8 +166,10 @@ class DetailsScreen(Screen[str | None]):
         messages: Sequence[StoredMessage] = (),
         plans: Sequence[StoredAutoLiquidation] = (),
         figures: TradeFigures | None = None,
+        act: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
         super().__init__()
+        self.act = act  # the app's dialogs, opened over the details
         self.call = call
         self.margin = margin
         self.figures = figures  # the desk, asked for the account's cure
@@ -566,11 +570,32 @@ class DetailsScreen(Screen[str | None]):
         if plan is None:
             self.notify("move the cursor to the scheduled plan to cancel", severity="warning")
             return
-        self.dismiss(f"cancel_plan:{plan.plan_id}")
+        self.choose(f"cancel_plan:{plan.plan_id}")
 
     def action_open(self, what: str) -> None:
         if self.check_action("open", (what,)):
+            self.choose(what)
+
+    def choose(self, what: str) -> None:
+        """What the operator wants next: done over the details when the app gave `act`
+        (the details catch up with the desk afterwards), else the screen's answer."""
+        act = self.act
+        if act is None:
             self.dismiss(what)
+            return
+
+        async def run() -> None:
+            await act(what)
+            self.refresh_after_action()
+
+        self.run_worker(run(), group="details-action", exclusive=True, exit_on_error=False)
+
+    def refresh_after_action(self) -> None:
+        """Back from a dialog: the call's orders, messages and plans read again at once."""
+        desk = self.host.desk
+        if desk is not None and self.is_mounted:
+            self._since_records = 0.0
+            self._read_records(desk)
 
     def action_back(self) -> None:
         self.dismiss(None)

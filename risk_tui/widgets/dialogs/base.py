@@ -120,6 +120,7 @@ class DialogScreen(ModalScreen[ResultT], Generic[ResultT]):
     DialogScreen .dialog-body {
         height: auto;
         max-height: 100%;
+        scrollbar-size-vertical: 1;
     }
     DialogScreen .dialog-foot {
         dock: bottom;
@@ -174,9 +175,29 @@ class DialogScreen(ModalScreen[ResultT], Generic[ResultT]):
     }
     """
 
+    # A problem's field: the words before its first ':' (`Reason: …`) → the selector of
+    # the control to fix it in (`focus_problem`).
+    PROBLEM_FIELDS: ClassVar[dict[str, str]] = {}
+
     def __init__(self) -> None:
         super().__init__()
         self._answered = False
+
+    def problem_control(self, problem: str) -> Widget | None:
+        """The control to fix `problem` in (`PROBLEM_FIELDS`), None when it names none."""
+        selector = self.PROBLEM_FIELDS.get(problem.partition(":")[0].strip())
+        if selector is None:
+            return None
+        return self.query(selector).first() if self.query(selector) else None
+
+    def focus_problem(self, problems: Iterable[str]) -> None:
+        """Focus the control of the first problem that names one (the form's order), so
+        the operator can fix it at once; the focus stays put when none does."""
+        for problem in problems:
+            control = self.problem_control(problem)
+            if control is not None and control.focusable:
+                control.focus()
+                return
 
     def answer(self, result: ResultT | None) -> bool:
         """Dismiss with `result` the first time only; a second press answers nothing."""
@@ -308,6 +329,7 @@ class ReviewedDialog(DialogScreen[ResultT], Generic[ResultT]):
         problems = self.problems()
         self.query_one("#problems", Problems).show(problems)
         if problems:
+            self.focus_problem(problems)
             return
         self.query_one("#review-text", Static).update(self.review_text())
         self.query_one("#send", Button).label = self.send_label()
@@ -324,12 +346,15 @@ class ReviewedDialog(DialogScreen[ResultT], Generic[ResultT]):
 
     def action_confirm(self) -> None:
         if not self.reviewing:  # sending needs the review step; keep the errors in view
-            self.query_one("#problems", Problems).show([*self.problems(), self.SEND_HINT])
+            problems = self.problems()
+            self.query_one("#problems", Problems).show([*problems, self.SEND_HINT])
+            self.focus_problem(problems)
             return
         problems = self.problems()
         if problems:  # entries cannot change while reviewing; checked again all the same
             self.action_back()
             self.query_one("#problems", Problems).show(problems)
+            self.focus_problem(problems)
             return
         self.answer(self.result())
 
