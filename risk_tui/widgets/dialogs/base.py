@@ -192,11 +192,13 @@ class DialogScreen(ModalScreen[ResultT], Generic[ResultT]):
 
     def focus_problem(self, problems: Iterable[str]) -> None:
         """Focus the control of the first problem that names one (the form's order), so
-        the operator can fix it at once; the focus stays put when none does."""
+        the operator can fix it at once, and keep it in view once the problems shown
+        have shortened the dialog's body; the focus stays put when none names one."""
         for problem in problems:
             control = self.problem_control(problem)
             if control is not None and control.focusable:
                 control.focus()
+                self.call_after_refresh(control.scroll_visible, animate=False)
                 return
 
     def answer(self, result: ResultT | None) -> bool:
