@@ -242,7 +242,9 @@ async def test_details_hostile_data_renders_inert() -> None:
     assert links == []
 
 
-@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+@pytest.mark.parametrize(
+    "size", [(80, 24), (120, 40), (160, 50)], ids=["80x24", "120x40", "160x50"]
+)
 def test_snapshot_details(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(Host(details()), terminal_size=size)
 

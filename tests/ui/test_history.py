@@ -210,12 +210,9 @@ async def test_a_call_met_by_deposit_shows_how_and_the_deposits_in_history(
         await until(lambda: isinstance(app.screen, HistoryDetailsScreen))
         await pilot.pause()
         text = screen_text(app)
-        for words in (
-            "End reason      met by deposit",
-            "How it was met  met by deposit",
-            "Deposits and withdrawals counted toward met by deposit",
-        ):
-            assert words in text, (words, text)
+        assert has_row(text, "End reason", "met by deposit"), text
+        assert has_row(text, "How it was met", "met by deposit"), text
+        assert "Deposits and withdrawals counted toward met by deposit" in text
         assert has_row(text, "deposit", "SGD 1,015.00", "1", "+1,015.00", DEPOSIT_ID)
         assert has_row(text, "net", "+1,015.00")
         assert has_row(text, "Net deposits", "+1,015.00")
