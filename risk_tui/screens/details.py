@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
@@ -32,7 +31,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from risk_tui.core.cure import METHOD_WORDS, CureProposal
 from risk_tui.core.lifecycle import MarginCall
-from risk_tui.core.margin import AccountMargin, RiskLevel
+from risk_tui.core.margin import AccountMargin
 from risk_tui.core.money import format_money, format_ratio
 from risk_tui.core.records import (
     AutoLiquidationState,
@@ -54,15 +53,12 @@ from risk_tui.screens.details_rows import (
     timeline_cells,
     timeline_labels,
 )
+from risk_tui.screens.details_summary import CallSummary
 from risk_tui.widgets.dialogs.formatting import (
     aware,
-    format_elapsed,
     format_fx,
     format_price,
     format_quantity,
-    local_time,
-    risk_words,
-    state_words,
 )
 from risk_tui.widgets.dialogs.holdings import (
     pending_lines,
@@ -73,15 +69,7 @@ from risk_tui.widgets.dialogs.holdings import (
 from risk_tui.widgets.dialogs.remark import remark_history
 from risk_tui.widgets.feed_banner import FeedBanner
 from risk_tui.widgets.host import DeskHost
-from risk_tui.widgets.pairs import (
-    PAIR_BREAKPOINTS,
-    Figure,
-    FigureLines,
-    Pair,
-    PairGroup,
-    PairGroups,
-    Words,
-)
+from risk_tui.widgets.pairs import PAIR_BREAKPOINTS
 from risk_tui.widgets.render import data_text
 
 if TYPE_CHECKING:
@@ -89,26 +77,6 @@ if TYPE_CHECKING:
 
 LIVE_INTERVAL = 1.0  # seconds between catching up with the desk's latest view
 RECORDS_INTERVAL = 3.0  # seconds between reads of the call's orders, messages and plans
-
-# The account's figures in the summary: label, and the `AccountMargin` field shown.
-_FUND_PAIRS: tuple[tuple[str, str], ...] = (
-    ("Equity", "equity"),
-    ("IM", "im"),
-    ("MM", "mm"),
-    ("FM", "fm"),
-    ("Long MV", "long_mv"),
-    ("Short MV", "short_mv"),
-    ("Cash in base", "cash_base"),
-)
-
-# Emphasis only: every level is also written out in words (RISK_WORDS).
-_RISK_STYLE: dict[RiskLevel, str] = {
-    RiskLevel.SAFE: "",
-    RiskLevel.WATCH: "bold",
-    RiskLevel.MARGIN_CALL: "bold",
-    RiskLevel.FORCE_CALL: "bold reverse",
-    RiskLevel.INCOMPLETE: "bold reverse",
-}
 
 
 class DetailsScreen(Screen[str | None]):
@@ -193,7 +161,7 @@ class DetailsScreen(Screen[str | None]):
         yield FeedBanner(id="details-banner")
         with VerticalScroll(id="details-body"):
             yield Static(Text(f"Fund summary ({self.call.currency})"), classes="section-title")
-            yield from self._compose_summary()
+            yield CallSummary(id="summary")
             yield Static(Text("Positions"), classes="section-title")
             yield DataTable(id="positions", cursor_type="row", show_row_labels=False)
             yield Static(id="cure")
@@ -357,108 +325,8 @@ class DetailsScreen(Screen[str | None]):
         self._render_timeline()
         self.query_one("#remarks", Static).update(remark_history(self.remarks, self.call))
 
-    def _compose_summary(self) -> ComposeResult:
-        """The call and the account's figures as label/value pairs: the call's group
-        first, so it leads when the groups stack below 100 columns."""
-        with PairGroups(id="summary"):
-            with PairGroup(id="summary-call"):
-                yield Pair("Risk level", Words(id="s-level"))
-                yield Pair("State", Words(id="s-state"))
-                yield Pair("Call amount now", Figure(id="s-call-now"))
-                yield Pair("at trigger", Figure(id="s-call-trigger"))
-                yield Pair("at notice", Figure(id="s-call-notice"))
-                yield Pair("Deadline", Figure(id="s-deadline"))
-                yield Pair("", Figure(id="s-left"), id="p-left")
-                yield Pair("why none", Words(id="s-no-deadline"), id="p-no-deadline")
-                yield Pair("moved", Words(id="s-moved"), id="p-moved")
-                yield Pair("Triggered", Figure(id="s-triggered"))
-                yield Pair("since", Figure(id="s-since"))
-                yield Pair("Exception", Words(id="s-exception"))
-                yield Pair("Figures", Words(id="s-figures"), id="p-figures")
-            with PairGroup(id="summary-fund"):
-                for label, key in _FUND_PAIRS:
-                    yield Pair(label, Figure(id=f"s-{key}"))
-                yield Pair("Net asset ratio", Figure(id="s-nar"))
-                yield Pair("Cash", FigureLines(id="s-cash"))
-
-    def summary_figures(self) -> dict[str, str | tuple[str, ...]]:
-        """What each figure of the summary shows, by its id (`s-call-now`, …), as the
-        desk formats it: what the pairs draw, whole, or `…` when too narrow."""
-        call, margin, ccy = self.call, self.margin, self.call.currency
-        known = margin is not None and margin.incomplete is None
-
-        def money(value: Decimal | None) -> str:
-            return format_money(value if known else None, ccy)
-
-        now_amount = margin.call_amount if known and margin is not None else call.call_amount
-        shown: dict[str, str | tuple[str, ...]] = {
-            key: money(getattr(margin, key) if margin is not None else None)
-            for _, key in _FUND_PAIRS
-        }
-        shown["nar"] = format_ratio(margin.net_asset_ratio if known and margin else None)
-        shown["cash"] = (
-            tuple(
-                format_money(balance, currency, code=True)
-                for currency, balance in sorted(margin.cash.items())
-            )
-            if margin is not None and margin.cash
-            else ("—",)
-        )
-        shown["call-now"] = format_money(now_amount, ccy)
-        shown["call-trigger"] = format_money(call.trigger_call_amount, ccy)
-        shown["call-notice"] = format_money(call.notified_call_amount, ccy)
-        shown["triggered"] = local_time(call.triggered_at, call.market)
-        shown["since"] = format_elapsed(self.now - aware(call.triggered_at))
-        shown["deadline"] = (
-            local_time(call.deadline, call.market) if call.deadline is not None else "none"
-        )
-        shown["left"] = self._deadline_left()
-        return shown
-
-    def _deadline_left(self) -> tuple[str, ...]:
-        """Time left to the deadline on its market's clock, longest first."""
-        call = self.call
-        if call.deadline is None:
-            return ()
-        zone = f"{call.market.value} time"
-        left = aware(call.deadline) - self.now
-        if call.past_deadline(self.now):
-            passed = f"PASSED {format_elapsed(-left)} ago"
-            return (f"{zone}, {passed}", passed)
-        return (f"{zone}, {format_elapsed(left)} left", f"{format_elapsed(left)} left")
-
     def _render_summary(self) -> None:
-        call, margin = self.call, self.margin
-        for key, value in self.summary_figures().items():
-            if key == "cash":
-                self.query_one("#s-cash", FigureLines).show(*value)
-            else:
-                choices = (value,) if isinstance(value, str) else value
-                self.query_one(f"#s-{key}", Figure).show(*choices)
-        level = margin.risk_level if margin is not None else call.risk_level
-        self.query_one("#s-level", Words).update(Text(risk_words(level), style=_RISK_STYLE[level]))
-        self.query_one("#s-state", Words).update(state_words(call))
-        self.query_one("#s-exception", Words).update(
-            "yes (no daily reminders)" if call.exception else "no"
-        )
-        self.query_one("#p-left").display = call.deadline is not None
-        self.query_one("#p-no-deadline").display = call.deadline is None
-        if call.deadline is None:
-            self.query_one("#s-no-deadline", Words).update(
-                data_text(call.deadline_error or "not computed")
-            )
-        self.query_one("#p-moved").display = bool(call.deadline_reason)
-        if call.deadline_reason:
-            self.query_one("#s-moved", Words).update(data_text(call.deadline_reason))
-        note: Text | None = None
-        if margin is None:
-            note = Text("not computed yet", style="bold")
-        elif margin.incomplete is not None:
-            note = Text("incomplete, never shown as safe: ", style="bold")
-            note.append_text(data_text(margin.incomplete))
-        self.query_one("#p-figures").display = note is not None
-        if note is not None:
-            self.query_one("#s-figures", Words).update(note)
+        self.query_one("#summary", CallSummary).show(self.call, self.margin, self.now)
 
     def _render_positions(self) -> None:
         table = self._table("positions")
