@@ -463,18 +463,23 @@ class RiskApp(App[int]):
 
     @work(exclusive=True, group="dialog")
     async def open_details(self, account_id: str) -> None:
-        """The call's details, live, until the operator leaves; then what they chose."""
-        choice = await self.calls.details(account_id)
-        if choice is not None and choice.startswith("cancel_plan:"):
-            self.cancel_plan(account_id, choice.removeprefix("cancel_plan:"))
+        """The call's details, live, until the operator leaves; the dialogs its keys open
+        sit over the details, and closing one lands back on them."""
+        await self.calls.details(account_id, act=lambda choice: self._act_on(account_id, choice))
+
+    async def _act_on(self, account_id: str, choice: str) -> None:
+        """The dialog the details' key asked for, on the call of `account_id`."""
+        calls = self.calls
+        if choice.startswith("cancel_plan:"):
+            await calls.cancel_plan(account_id, choice.removeprefix("cancel_plan:"))
         elif choice == "liquidate":
-            self.liquidate(account_id)
+            await calls.liquidate(account_id)
         elif choice == "message":
-            self.message([account_id])
+            await calls.message([account_id])
         elif choice == "remark":
-            self.remark(account_id)
+            await calls.remark(account_id)
         elif choice == "auto_liquidate":
-            self.auto_liquidate(account_id)
+            await calls.auto_liquidate(account_id)
 
     def _row(self, account_id: str | None) -> WarningRow | None:
         if self.view is None or account_id is None:

@@ -10,6 +10,7 @@ dialog is open at a time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from risk_tui.core.actions import OrderIntent
@@ -59,9 +60,12 @@ class CallDialogs:
             return None
         return next((r for r in view.warnings if r.account_id == account_id), None)
 
-    async def details(self, account_id: str) -> str | None:
+    async def details(
+        self, account_id: str, act: Callable[[str], Awaitable[object]] | None = None
+    ) -> str | None:
         """Show the call's details, following the desk, until the operator leaves; what
-        they chose to do next (`DetailsScreen`'s answer), None when there is no call."""
+        they chose to do next (`DetailsScreen`'s answer), None when there is no call.
+        With `act`, what they choose is done over the details (`DetailsScreen.act`)."""
         row = self._row(account_id)
         desk = self.host.desk
         if row is None or desk is None:
@@ -81,6 +85,7 @@ class CallDialogs:
             can_message=allowed(role, Intent.MESSAGE),
             can_remark=allowed(role, Intent.REMARK),
             figures=desk,
+            act=act,
         )
         dismissed = self.app.push_screen(screen, wait_for_dismiss=True)
         screen.follow_desk()

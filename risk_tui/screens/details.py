@@ -2,9 +2,11 @@
 orders, messages, auto-liquidation plans, timeline, remarks — live, under the feed's
 banner.
 
-Pure UI: it shows what the app hands it and answers what the operator wants next —
-`"liquidate"`, `"auto_liquidate"`, `"message"`, `"remark"`, `"cancel_plan:<plan id>"`
-(the app opens that dialog) or None (back). The app refreshes it with every view
+Pure UI: it shows what the app hands it and says what the operator wants next —
+`"liquidate"`, `"auto_liquidate"`, `"message"`, `"remark"`, `"cancel_plan:<plan id>"`.
+Given `act` (the app's dialogs), it stays open and runs `act(choice)`: the dialog opens
+over the details, and closing it lands back on them. Without `act` it answers the choice
+with `dismiss` (the caller opens the dialog); None is back. The app refreshes it with every view
 (`update_call`, `update_margin`, `call_ended`), every second (`tick`: elapsed time and
 time left) and every few seconds from the database (`update_records`).
 
@@ -15,12 +17,10 @@ same proposal the liquidate dialog opens on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -31,7 +31,7 @@ from textual.widgets import DataTable, Static
 
 from risk_tui.core.cure import METHOD_WORDS, CureProposal
 from risk_tui.core.lifecycle import MarginCall
-from risk_tui.core.margin import AccountMargin, RiskLevel
+from risk_tui.core.margin import AccountMargin
 from risk_tui.core.money import format_money, format_ratio
 from risk_tui.core.records import (
     AutoLiquidationState,
@@ -53,16 +53,13 @@ from risk_tui.screens.details_rows import (
     timeline_cells,
     timeline_labels,
 )
+from risk_tui.screens.details_summary import CallSummary
 from risk_tui.widgets.desk_footer import DeskFooter
 from risk_tui.widgets.dialogs.formatting import (
     aware,
-    format_elapsed,
     format_fx,
     format_price,
     format_quantity,
-    local_time,
-    risk_words,
-    state_words,
 )
 from risk_tui.widgets.dialogs.holdings import (
     pending_lines,
@@ -73,6 +70,7 @@ from risk_tui.widgets.dialogs.holdings import (
 from risk_tui.widgets.dialogs.remark import remark_history
 from risk_tui.widgets.feed_banner import FeedBanner
 from risk_tui.widgets.host import DeskHost
+from risk_tui.widgets.pairs import PAIR_BREAKPOINTS
 from risk_tui.widgets.render import data_text
 
 if TYPE_CHECKING:
@@ -81,18 +79,13 @@ if TYPE_CHECKING:
 LIVE_INTERVAL = 1.0  # seconds between catching up with the desk's latest view
 RECORDS_INTERVAL = 3.0  # seconds between reads of the call's orders, messages and plans
 
-# Emphasis only: every level is also written out in words (RISK_WORDS).
-_RISK_STYLE: dict[RiskLevel, str] = {
-    RiskLevel.SAFE: "",
-    RiskLevel.WATCH: "bold",
-    RiskLevel.MARGIN_CALL: "bold",
-    RiskLevel.FORCE_CALL: "bold reverse",
-    RiskLevel.INCOMPLETE: "bold reverse",
-}
-
 
 class DetailsScreen(Screen[str | None]):
-    """One call in full. Keys: l liquidate, a auto-liquidate, m message, r remark, esc back."""
+    """One call in full. Keys: l liquidate, a auto-liquidate, m message, r remark, esc back.
+
+    Below 100 columns its summary is one column of label/value pairs (`PAIR_BREAKPOINTS`)."""
+
+    HORIZONTAL_BREAKPOINTS = PAIR_BREAKPOINTS
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="Back to the list", id="details.back"),
@@ -139,7 +132,6 @@ class DetailsScreen(Screen[str | None]):
         margin-top: 1;
         text-style: bold underline;
     }
-    DetailsScreen #summary { height: auto; }
     DetailsScreen DataTable {
         height: auto;
         max-height: 12;
@@ -163,8 +155,10 @@ class DetailsScreen(Screen[str | None]):
         messages: Sequence[StoredMessage] = (),
         plans: Sequence[StoredAutoLiquidation] = (),
         figures: TradeFigures | None = None,
+        act: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
         super().__init__()
+        self.act = act  # the app's dialogs, opened over the details
         self.call = call
         self.margin = margin
         self.figures = figures  # the desk, asked for the account's cure
@@ -188,7 +182,7 @@ class DetailsScreen(Screen[str | None]):
         yield FeedBanner(id="details-banner")
         with VerticalScroll(id="details-body"):
             yield Static(Text(f"Fund summary ({self.call.currency})"), classes="section-title")
-            yield Static(id="summary")
+            yield CallSummary(id="summary")
             yield Static(Text("Positions"), classes="section-title")
             yield DataTable(id="positions", cursor_type="row", show_row_labels=False)
             yield Static(id="cure")
@@ -352,76 +346,8 @@ class DetailsScreen(Screen[str | None]):
         self._render_timeline()
         self.query_one("#remarks", Static).update(remark_history(self.remarks, self.call))
 
-    def summary_table(self) -> Table:
-        call, margin, ccy = self.call, self.margin, self.call.currency
-        known = margin is not None and margin.incomplete is None
-
-        def money(value: Decimal | None) -> str:
-            return format_money(value if known else None, ccy)
-
-        level = margin.risk_level if margin is not None else call.risk_level
-        grid = Table.grid(padding=(0, 2), expand=True)
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column(justify="right", no_wrap=True)
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column(no_wrap=False, ratio=1)
-        now_amount = margin.call_amount if known and margin is not None else call.call_amount
-        rows: list[tuple[str, Text | str, str, Text | str]] = [
-            ("Equity", money(margin.equity if margin else None), "Risk level",
-             Text(risk_words(level), style=_RISK_STYLE[level])),
-            ("IM", money(margin.im if margin else None), "State", state_words(call)),
-            ("MM", money(margin.mm if margin else None), "Call amount now",
-             format_money(now_amount, ccy)),
-            ("FM", money(margin.fm if margin else None), "at trigger",
-             format_money(call.trigger_call_amount, ccy)),
-            ("Long MV", money(margin.long_mv if margin else None), "at notice",
-             format_money(call.notified_call_amount, ccy)),
-            ("Short MV", money(margin.short_mv if margin else None), "Net asset ratio",
-             format_ratio(margin.net_asset_ratio if known and margin else None)),
-            ("Cash in base", money(margin.cash_base if margin else None), "Exception",
-             "yes (no daily reminders)" if call.exception else "no"),
-        ]  # fmt: skip
-        for row in rows:
-            grid.add_row(*row)
-        cash = (
-            "; ".join(
-                format_money(balance, currency, code=True)
-                for currency, balance in sorted(margin.cash.items())
-            )
-            if margin is not None and margin.cash
-            else "—"
-        )
-        grid.add_row("Cash", cash, "", "")
-        grid.add_row(
-            "Triggered",
-            local_time(call.triggered_at, call.market),
-            "since",
-            format_elapsed(self.now - aware(call.triggered_at)),
-        )
-        grid.add_row("Deadline", local_time(call.deadline, call.market), *self._deadline_note())
-        if call.deadline_reason:
-            grid.add_row("", "", "moved", data_text(call.deadline_reason))
-        if margin is None:
-            grid.add_row("Figures", "", "", Text("not computed yet", style="bold"))
-        elif margin.incomplete is not None:
-            note = Text("incomplete, never shown as safe: ", style="bold")
-            note.append_text(data_text(margin.incomplete))
-            grid.add_row("Figures", "", "", note)
-        return grid
-
-    def _deadline_note(self) -> tuple[str, Text]:
-        call = self.call
-        if call.deadline is None:
-            note = Text("none: ", style="bold")
-            note.append_text(data_text(call.deadline_error or "not computed"))
-            return "", note
-        left = aware(call.deadline) - self.now  # the deadline itself says its market
-        if call.past_deadline(self.now):
-            return "", Text(f"PASSED {format_elapsed(-left)} ago", style="bold")
-        return "", Text(f"{format_elapsed(left)} left")
-
     def _render_summary(self) -> None:
-        self.query_one("#summary", Static).update(self.summary_table())
+        self.query_one("#summary", CallSummary).show(self.call, self.margin, self.now)
 
     def _render_positions(self) -> None:
         table = self._table("positions")
@@ -533,11 +459,32 @@ class DetailsScreen(Screen[str | None]):
         if plan is None:
             self.notify("move the cursor to the scheduled plan to cancel", severity="warning")
             return
-        self.dismiss(f"cancel_plan:{plan.plan_id}")
+        self.choose(f"cancel_plan:{plan.plan_id}")
 
     def action_open(self, what: str) -> None:
         if self.check_action("open", (what,)):
+            self.choose(what)
+
+    def choose(self, what: str) -> None:
+        """What the operator wants next: done over the details when the app gave `act`
+        (the details catch up with the desk afterwards), else the screen's answer."""
+        act = self.act
+        if act is None:
             self.dismiss(what)
+            return
+
+        async def run() -> None:
+            await act(what)
+            self.refresh_after_action()
+
+        self.run_worker(run(), group="details-action", exclusive=True, exit_on_error=False)
+
+    def refresh_after_action(self) -> None:
+        """Back from a dialog: the call's orders, messages and plans read again at once."""
+        desk = self.host.desk
+        if desk is not None and self.is_mounted:
+            self._since_records = 0.0
+            self._read_records(desk)
 
     def action_back(self) -> None:
         self.dismiss(None)

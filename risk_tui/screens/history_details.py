@@ -52,6 +52,7 @@ from risk_tui.widgets.dialogs.formatting import (
     signed_money,
 )
 from risk_tui.widgets.dialogs.remark import remark_history
+from risk_tui.widgets.pairs import PAIR_BREAKPOINTS, Figure, Pair, PairGroup, PairGroups, Words
 from risk_tui.widgets.render import data_text
 
 
@@ -93,6 +94,8 @@ class HistoryDetailsScreen(Screen[None]):
     Risk levels here use the warnings tab's labels (short, so the figures fit 80 columns).
     """
 
+    HORIZONTAL_BREAKPOINTS = PAIR_BREAKPOINTS  # the outcome in one column below 100
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="Back to History", id="history_details.back"),
         Binding(
@@ -114,7 +117,6 @@ class HistoryDetailsScreen(Screen[None]):
     }
     HistoryDetailsScreen #history-details-body { height: 1fr; padding: 0 1; }
     HistoryDetailsScreen .section-title { margin-top: 1; text-style: bold underline; }
-    HistoryDetailsScreen #outcome { height: auto; }
     HistoryDetailsScreen .legend { height: auto; color: $text-muted; }
     HistoryDetailsScreen DataTable { height: auto; max-height: 16; }
     HistoryDetailsScreen #remarks { height: auto; }
@@ -147,7 +149,7 @@ class HistoryDetailsScreen(Screen[None]):
         yield Static(self._title(), id="history-details-title")
         with VerticalScroll(id="history-details-body"):
             yield Static(Text("Outcome"), classes="section-title")
-            yield Static(id="outcome")
+            yield from self.compose_outcome()
             yield Static(
                 Text(
                     f"{CASH_IN_MEANING}. Price effect = price and fx moves on the quantity "
@@ -185,7 +187,6 @@ class HistoryDetailsScreen(Screen[None]):
         orders.add_columns(*order_labels(market))
         for order in sorted(self.orders, key=lambda o: o.created_at):
             orders.add_row(*order_cells(order, market))
-        self.query_one("#outcome", Static).update(self.outcome_table())
         self._render_comparison()
         self.query_one("#history-details-body", VerticalScroll).focus()
 
@@ -208,37 +209,44 @@ class HistoryDetailsScreen(Screen[None]):
     def _payload(snap: StoredSnapshot | None) -> dict[str, Any] | None:
         return snap.payload if snap is not None and isinstance(snap.payload, dict) else None
 
-    def outcome_table(self) -> Table:
+    def outcome_figures(self) -> dict[str, str]:
+        """Each figure of the outcome as the desk formats it, by label."""
         call, ccy = self.call, self.call.currency
         outcome = call_outcome(call, self._payload(self.trigger), self._payload(self.end))
         end_amount = payload_decimal(self._payload(self.end), "call_amount")
+        return {
+            "Call at trigger": format_money(call.trigger_call_amount, ccy, code=True),
+            "at notice": format_money(call.notified_call_amount, ccy, code=True),
+            "Call at end": format_money(end_amount, ccy, code=True),
+            "Cash in": signed_money(outcome.cash_in, ccy),
+            "Equity change": signed_money(outcome.equity_change, ccy),
+            "Price effect": signed_money(outcome.price_effect, ccy),
+            "Net deposits": signed_money(outcome.deposits, ccy),
+        }
+
+    def compose_outcome(self) -> ComposeResult:
+        """The outcome as label/value pairs: how the call went, then its figures; one
+        column below 100 columns (`PAIR_BREAKPOINTS`)."""
+        call = self.call
+        outcome = call_outcome(call, self._payload(self.trigger), self._payload(self.end))
         took = (
             format_elapsed(aware(call.ended_at) - aware(call.triggered_at))
             if call.ended_at is not None
             else "—"
         )
-        grid = Table.grid(padding=(0, 2), expand=True)
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column(no_wrap=True)
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column(ratio=1)
         reason = END_WORDS[call.end_reason] if call.end_reason is not None else "—"
         note = data_text(call.end_note) if call.end_note else Text("—")
-        rows: list[tuple[str, Text | str, str, Text | str]] = [
-            ("Triggered", market_stamp(call.triggered_at, call), "End reason", reason),
-            ("Ended", market_stamp(call.ended_at, call), "How it was met", outcome.how),
-            ("Took", took, "Closing note", note),
-            ("Call at trigger", format_money(call.trigger_call_amount, ccy, code=True),
-             "at notice", format_money(call.notified_call_amount, ccy, code=True)),
-            ("Call at end", format_money(end_amount, ccy, code=True),
-             "Cash in", signed_money(outcome.cash_in, ccy)),
-            ("Equity change", signed_money(outcome.equity_change, ccy),
-             "Price effect", signed_money(outcome.price_effect, ccy)),
-            ("Net deposits", signed_money(outcome.deposits, ccy), "", ""),
-        ]  # fmt: skip
-        for row in rows:
-            grid.add_row(*row)
-        return grid
+        with PairGroups(id="outcome"):
+            with PairGroup(id="outcome-call"):
+                yield Pair("Triggered", Figure(market_stamp(call.triggered_at, call)))
+                yield Pair("Ended", Figure(market_stamp(call.ended_at, call)))
+                yield Pair("Took", Figure(took))
+                yield Pair("End reason", Words(Text(reason)))
+                yield Pair("How it was met", Words(Text(outcome.how)))
+                yield Pair("Closing note", Words(note))
+            with PairGroup(id="outcome-figures"):
+                for label, figure in self.outcome_figures().items():
+                    yield Pair(label, Figure(figure))
 
     # --- the cash movements the call counted -------------------------------------------
 

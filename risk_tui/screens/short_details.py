@@ -16,7 +16,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -49,6 +48,7 @@ from risk_tui.widgets.dialogs.kill_switch import liquidation_halt
 from risk_tui.widgets.dialogs.recall_notice import RecallNoticeDialog
 from risk_tui.widgets.host import DeskHost
 from risk_tui.widgets.live_table import LiveTable, RowData
+from risk_tui.widgets.pairs import PAIR_BREAKPOINTS, Figure, Pair, PairGroup, PairGroups
 from risk_tui.widgets.render import data_text
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ ORDERS_INTERVAL = 5.0  # seconds: the details re-read working buy orders this of
 
 class ShortDetailsScreen(Screen[None]):
     """The clients short one stock, in the allocation rule's order, with their buy-to-cover."""
+
+    HORIZONTAL_BREAKPOINTS = PAIR_BREAKPOINTS  # the summary in one column below 100
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="Back to the stocks", id="shorts.back"),
@@ -81,7 +83,8 @@ class ShortDetailsScreen(Screen[None]):
         text-style: bold;
         background: $panel;
     }
-    ShortDetailsScreen #short-summary { height: auto; padding: 0 1; }
+    ShortDetailsScreen #short-summary { padding: 0 1; }
+    ShortDetailsScreen #short-allocation { height: auto; padding: 0 1; }
     ShortDetailsScreen #short-clients { height: 1fr; }
     """
 
@@ -114,7 +117,7 @@ class ShortDetailsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="short-title")
-        yield Static(id="short-summary")
+        yield from self.compose_summary()
         yield LiveTable(client_columns(self.currency), fixed_columns=2, id="short-clients")
         yield DeskFooter()
 
@@ -182,7 +185,7 @@ class ShortDetailsScreen(Screen[None]):
             table.apply_diff(upserts, removals)
             if table.sort_column is None:
                 table.sort_by("rank")
-        self.query_one("#short-summary", Static).update(self._summary())
+        self._render_summary()
 
     def _title(self) -> Text:
         text = Text("Short position details · ")
@@ -194,45 +197,63 @@ class ShortDetailsScreen(Screen[None]):
             text.append(f" · {instrument.market.value} · {instrument.currency}")
         return text
 
-    def _summary(self) -> Table | Text:
+    def compose_summary(self) -> ComposeResult:
+        """The stock's figures as label/value pairs (one column below 100 columns), then
+        the allocation in words."""
+        with PairGroups(id="short-summary"):
+            with PairGroup():
+                yield Pair("Shortfall", Figure(id="s-shortfall"))
+                yield Pair("Shortfall value", Figure(id="s-shortfall-value"))
+                yield Pair("Total short", Figure(id="s-total"))
+                yield Pair("Clients short", Figure(id="s-clients"))
+                yield Pair("Last price", Figure(id="s-price"))
+            with PairGroup():
+                yield Pair("Available", Figure(id="s-available"))
+                yield Pair("Recalled", Figure(id="s-recalled"))
+                yield Pair("Recall due", Figure(id="s-due"))
+                yield Pair("Borrow rate", Figure(id="s-rate"))
+        yield Static(id="short-allocation")
+
+    def summary_figures(self) -> dict[str, str]:
+        """Each figure of the summary as the desk formats it, by id (`s-…`); empty when
+        no client is short the stock any more."""
+        detail = self.detail
+        if detail is None:
+            return {}
+        line = detail.line
+        borrow = line.borrow
+        value = line.shortfall_value
+        today = market_date(line, self.clock())
+        return {
+            "shortfall": shortfall_text(line).plain,
+            "shortfall-value": (
+                format_money(value, self.currency, code=True) if value is not None else "—"
+            ),
+            "total": format_quantity(line.short_quantity),
+            "clients": str(line.clients),
+            "price": (
+                f"{line.price:,f} {line.currency}"
+                if line.price is not None and line.currency
+                else "—"
+            ),
+            "available": format_quantity(borrow.available) if borrow else "no borrow record",
+            "recalled": format_quantity(borrow.recall_quantity) if borrow else "—",
+            "due": due_text(line, today).plain,
+            "rate": format_ratio(borrow.rate) if borrow else "—",
+        }
+
+    def _render_summary(self) -> None:
+        figures = self.summary_figures()
+        self.query_one("#short-summary", PairGroups).display = bool(figures)
+        for key, shown in figures.items():
+            self.query_one(f"#s-{key}", Figure).show(shown)
+        self.query_one("#short-allocation", Static).update(self._allocation_text())
+
+    def _allocation_text(self) -> Text:
         detail = self.detail
         if detail is None:
             return Text(f"No client is short {self.symbol} any more.", style="bold")
         line = detail.line
-        borrow = line.borrow
-        grid = Table.grid(padding=(0, 1))
-        for _ in range(3):
-            grid.add_column(style="bold", no_wrap=True)
-            grid.add_column(justify="right", no_wrap=True)
-        today = market_date(line, self.clock())
-        price = (
-            f"{line.price:,f} {line.currency}" if line.price is not None and line.currency else "—"
-        )
-        grid.add_row(
-            "Clients short",
-            str(line.clients),
-            "Total short",
-            format_quantity(line.short_quantity),
-            "Available",
-            format_quantity(borrow.available) if borrow else Text("no borrow record", "bold"),
-        )
-        grid.add_row(
-            "Recalled",
-            format_quantity(borrow.recall_quantity) if borrow else "—",
-            "Recall due",
-            due_text(line, today),
-            "Shortfall",
-            shortfall_text(line),
-        )
-        value = line.shortfall_value
-        grid.add_row(
-            "Borrow rate",
-            format_ratio(borrow.rate) if borrow else "—",
-            "Last price",
-            price,
-            "Shortfall value",
-            format_money(value, self.currency, code=True) if value is not None else "—",
-        )
         text = Text(f"Allocation: {RULE_WORDS[detail.rule]}. ")
         shortfall = line.shortfall
         if shortfall is None:
@@ -250,12 +271,9 @@ class ShortDetailsScreen(Screen[None]):
                 if detail.covered
                 else f", short of the shortfall by {format_quantity(shortfall - total)}."
             )
-        outer = Table.grid()
-        outer.add_column()
-        outer.add_row(grid)
-        outer.add_row(text)
-        outer.add_row(Text("l buy to cover · m message · space marks · esc back", "dim"))
-        return outer
+        text.append("\n")
+        text.append("l buy to cover · m message · space marks · esc back", "dim")
+        return text
 
     def allocation_for(self, account_id: str | None) -> Allocation | None:
         if self.detail is None or account_id is None:

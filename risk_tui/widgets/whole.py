@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.cells import cell_len
+from rich.console import JustifyMethod
 from rich.text import Text
 from textual.widget import Widget
 
@@ -34,13 +35,21 @@ class WholeCell(Widget):
     WholeCell { height: 1; }
     """
 
-    def __init__(self, *choices: str, classes: str | None = None) -> None:
-        super().__init__(classes=classes)
+    def __init__(
+        self,
+        *choices: str,
+        classes: str | None = None,
+        id: str | None = None,
+        justify: JustifyMethod = "left",
+    ) -> None:
+        super().__init__(classes=classes, id=id)
         self.choices: tuple[str, ...] = choices
+        self.justify: JustifyMethod = justify
 
     def show(self, *choices: str) -> None:
-        self.choices = choices
-        self.refresh()
+        if choices != self.choices:
+            self.choices = choices
+            self.refresh()
 
     @property
     def shown(self) -> str:
@@ -48,7 +57,7 @@ class WholeCell(Widget):
         return fitting(self.choices, self.content_size.width)
 
     def render(self) -> Text:
-        return Text(self.shown, no_wrap=True)
+        return Text(self.shown, no_wrap=True, justify=self.justify)
 
 
 __all__ = ["TOO_WIDE", "WholeCell", "fitting"]

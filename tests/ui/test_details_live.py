@@ -40,11 +40,9 @@ def details_of(app: RiskApp) -> DetailsScreen:
 
 
 def plain_summary(app: RiskApp) -> str:
-    from rich.console import Console
-
-    console = Console(width=120, record=True)
-    console.print(details_of(app).summary_table())
-    return console.export_text()
+    """The summary's figures as shown (whole, or `…` when too narrow)."""
+    shown = details_of(app).query("#summary Figure, #summary FigureLines")
+    return "\n".join(str(widget.render()) for widget in shown)
 
 
 async def open_a1001(app: RiskApp, pilot: object) -> DetailsScreen:
@@ -140,6 +138,14 @@ async def test_a_scheduled_plan_shows_in_the_row_and_the_details_and_x_cancels_i
             return now is not None and now.state is AutoLiquidationState.CANCELLED
 
         await until(cancelled, what="the plan cancelled")
+        # The dialog closes back onto the details, which read the plan again at once.
+        await until(lambda: app.screen is screen, what="back on the details")
+        await until(
+            lambda: "cancelled" in [str(cell) for cell in plans.get_row_at(0)],
+            seconds=2,
+            what="the plan shown cancelled",
+        )
+        await pilot.press("escape")
         await until(lambda: "AUTO-LIQ" not in flag(), what="the row's flag gone")
 
 

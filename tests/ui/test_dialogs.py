@@ -601,7 +601,7 @@ def test_snapshot_liquidate_error(snap_compare: Any) -> None:
     assert snap_compare(snapshot_host(liquidate()), run_before=odd_lot, terminal_size=(80, 24))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("size", [*SIZES, (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_snapshot_auto_liquidation(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(snapshot_host(auto()), terminal_size=size)
 

@@ -349,8 +349,9 @@ async def test_figures_in_the_rows_are_shown_whole_or_not_at_all_at_80x24() -> N
         row = next(line for line in screen_text(app).splitlines() if "B.SG" in line)
         assert "27,000" in row
         assert " 1,026,000.00 " in row  # whole: a 12-wide cell drew "1,026,000.0"
-        # −482,220.00 off the call does not fit the note at 80 columns: not shown cut.
-        assert row.split("1,026,000.00", 1)[1].split() == ["…", "█"]
+        # −482,220.00 off the call fits the note at 80 columns (narrower Holding and
+        # Quantity columns): whole, never cut (`WholeCell` draws "…" when it cannot).
+        assert row.split("1,026,000.00", 1)[1].split() == ["−482,220.00", "█"]
     app = Host(liquidate(book=book))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()

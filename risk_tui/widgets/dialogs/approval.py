@@ -243,6 +243,8 @@ class DecideDialog(DialogScreen[Decision]):
     decides nothing; only ctrl+s or the decision's button does, and it answers once.
     """
 
+    PROBLEM_FIELDS: ClassVar[dict[str, str]] = {"Reason": "#note"}
+
     DEFAULT_CSS = """
     DecideDialog > .dialog { width: 100; }
     DecideDialog .facts { height: auto; margin-top: 1; }
@@ -321,8 +323,9 @@ class DecideDialog(DialogScreen[Decision]):
             return
         note = self.query_one("#note", Input).value.strip()
         if not note:
-            self.query_one("#problems", Problems).show(["Reason: rejecting needs a reason"])
-            self.query_one("#note", Input).focus()
+            problems = ["Reason: rejecting needs a reason"]
+            self.query_one("#problems", Problems).show(problems)
+            self.focus_problem(problems)
             return
         self.answer(Decision(self.shown_hash, note))
 

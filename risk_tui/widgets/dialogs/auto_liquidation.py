@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -118,7 +119,8 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
                 compact=True,
             ),
         )
-        yield HoldingsEditor(self.margin, self.holdings, self.figures, self.proposal, id="holdings")
+        # The one-line fields before the holdings, whose list can be long: at 80×24 every
+        # field is in view when the dialog opens, the list scrolling below them.
         yield field_row(
             "Move deadline",
             compact_input("", "YYYY-MM-DD HH:MM", id="new-deadline", classes="when"),
@@ -128,9 +130,21 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
             "Reason",
             compact_input("", "required when the deadline moves", id="deadline-reason"),
         )
+        yield HoldingsEditor(self.margin, self.holdings, self.figures, self.proposal, id="holdings")
+
+    PROBLEM_FIELDS: ClassVar[dict[str, str]] = {
+        "Execute at": "#execute-at",
+        "Move deadline": "#new-deadline",
+        "Reason": "#deadline-reason",
+    }
 
     def first_control(self) -> Widget | None:
         return self.query_one("#execute-at", Input)
+
+    def problem_control(self, problem: str) -> Widget | None:
+        return super().problem_control(problem) or self.query_one(HoldingsEditor).control_for(
+            problem
+        )
 
     # --- reading the form --------------------------------------------------------------
 
@@ -170,10 +184,11 @@ class AutoLiquidationDialog(ReviewedDialog[AutoLiquidationPlan]):
         return moved, reason or None, problems
 
     def problems(self) -> list[str]:
+        """Every problem, in the form's order."""
         problems = self.halt_problems()
         problems.extend(self._future("Execute at", self._text("execute-at"))[1])
-        problems.extend(self.query_one(HoldingsEditor).selection()[1])
         problems.extend(self._moved_deadline()[2])
+        problems.extend(self.query_one(HoldingsEditor).selection()[1])
         return problems
 
     def plan(self) -> AutoLiquidationPlan:

@@ -82,8 +82,21 @@ class Problems(Static):
         self.set_class(bool(lines), "-shown")
 
 
+# Terminal rows: a shorter screen (an 80×24 SSH window) gets the compact dialog layout —
+# no blank line between fields, one-line buttons — so every field of a dialog and its
+# buttons fit at 24 rows; its body scrolls when a long list still does not, the buttons
+# staying docked below it.
+COMPACT_BELOW = 32
+DIALOG_BREAKPOINTS: list[tuple[int, str]] = [(0, "-compact"), (COMPACT_BELOW, "-roomy")]
+
+
 class DialogScreen(ModalScreen[ResultT], Generic[ResultT]):
-    """A modal that answers once: `confirm` (ctrl+s) with a value, `cancel` (escape) with None."""
+    """A modal that answers once: `confirm` (ctrl+s) with a value, `cancel` (escape) with None.
+
+    Below `COMPACT_BELOW` rows the screen has the class `-compact` (Textual's vertical
+    breakpoints) and the dialog drops its blank lines and button borders."""
+
+    VERTICAL_BREAKPOINTS = DIALOG_BREAKPOINTS
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -109,6 +122,7 @@ class DialogScreen(ModalScreen[ResultT], Generic[ResultT]):
     DialogScreen .dialog-body {
         height: auto;
         max-height: 100%;
+        scrollbar-size-vertical: 1;
     }
     DialogScreen .dialog-foot {
         dock: bottom;
@@ -142,6 +156,16 @@ class DialogScreen(ModalScreen[ResultT], Generic[ResultT]):
         width: 1fr;
         background: $boost;
     }
+    DialogScreen.-compact .field-label,
+    DialogScreen.-compact .field-row {
+        margin-top: 0;
+    }
+    DialogScreen.-compact .dialog-buttons Button {
+        border: none;
+        height: 1;
+        min-width: 0;
+        margin-right: 2;
+    }
     DialogScreen MarkCheckbox, DialogScreen RadioSet {
         border: none;
         padding: 0;
@@ -153,9 +177,31 @@ class DialogScreen(ModalScreen[ResultT], Generic[ResultT]):
     }
     """
 
+    # A problem's field: the words before its first ':' (`Reason: …`) → the selector of
+    # the control to fix it in (`focus_problem`).
+    PROBLEM_FIELDS: ClassVar[dict[str, str]] = {}
+
     def __init__(self) -> None:
         super().__init__()
         self._answered = False
+
+    def problem_control(self, problem: str) -> Widget | None:
+        """The control to fix `problem` in (`PROBLEM_FIELDS`), None when it names none."""
+        selector = self.PROBLEM_FIELDS.get(problem.partition(":")[0].strip())
+        if selector is None:
+            return None
+        return self.query(selector).first() if self.query(selector) else None
+
+    def focus_problem(self, problems: Iterable[str]) -> None:
+        """Focus the control of the first problem that names one (the form's order), so
+        the operator can fix it at once, and keep it in view once the problems shown
+        have shortened the dialog's body; the focus stays put when none names one."""
+        for problem in problems:
+            control = self.problem_control(problem)
+            if control is not None and control.focusable:
+                control.focus()
+                self.call_after_refresh(control.scroll_visible, animate=False)
+                return
 
     def answer(self, result: ResultT | None) -> bool:
         """Dismiss with `result` the first time only; a second press answers nothing."""
@@ -287,6 +333,7 @@ class ReviewedDialog(DialogScreen[ResultT], Generic[ResultT]):
         problems = self.problems()
         self.query_one("#problems", Problems).show(problems)
         if problems:
+            self.focus_problem(problems)
             return
         self.query_one("#review-text", Static).update(self.review_text())
         self.query_one("#send", Button).label = self.send_label()
@@ -303,12 +350,15 @@ class ReviewedDialog(DialogScreen[ResultT], Generic[ResultT]):
 
     def action_confirm(self) -> None:
         if not self.reviewing:  # sending needs the review step; keep the errors in view
-            self.query_one("#problems", Problems).show([*self.problems(), self.SEND_HINT])
+            problems = self.problems()
+            self.query_one("#problems", Problems).show([*problems, self.SEND_HINT])
+            self.focus_problem(problems)
             return
         problems = self.problems()
         if problems:  # entries cannot change while reviewing; checked again all the same
             self.action_back()
             self.query_one("#problems", Problems).show(problems)
+            self.focus_problem(problems)
             return
         self.answer(self.result())
 

@@ -45,6 +45,7 @@ class CloseCallDialog(ReviewedDialog[tuple[CloseReason, str]]):
     when cancelled. No reason is preselected: the operator chooses one."""
 
     TITLE_TEXT = "Close margin call (needs approval)"
+    PROBLEM_FIELDS: ClassVar[dict[str, str]] = {"End reason": "#end-reason", "Note": "#reason"}
     REASON_IDS: ClassVar[dict[CloseReason, str]] = {
         reason: f"end-{reason.value.replace('_', '-')}" for reason in CloseReason
     }
@@ -129,6 +130,10 @@ class MoveDeadlineDialog(ReviewedDialog[tuple[datetime, str]]):
     """Answer (new deadline, reason), or None when cancelled. Times on the market's clock."""
 
     TITLE_TEXT = "Move deadline (needs approval)"
+    PROBLEM_FIELDS: ClassVar[dict[str, str]] = {
+        "New deadline": "#new-deadline",
+        "Reason": "#reason",
+    }
 
     DEFAULT_CSS = """
     MoveDeadlineDialog Input.when { width: 26; }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
@@ -48,6 +50,7 @@ class CancelPlanDialog(ReviewedDialog[str]):
     """Answer the reason to withdraw the plan for, or None when cancelled."""
 
     TITLE_TEXT = "Cancel auto-liquidation plan"
+    PROBLEM_FIELDS: ClassVar[dict[str, str]] = {"Reason": "#reason"}
 
     def __init__(
         self, plan: StoredAutoLiquidation, call: MarginCall, actor: Actor, threshold: str

@@ -226,6 +226,13 @@ class BuyToCoverDialog(ReviewedDialog[CoverOrder]):
     def first_control(self) -> Widget | None:
         return self.query_one("#quantity", Input)
 
+    def problem_control(self, problem: str) -> Widget | None:
+        if problem.startswith(f"{self.holding.symbol}:"):  # `quantity_problems`
+            return self.query_one("#quantity", Input)
+        if problem.startswith("a reason"):
+            return self.query_one("#reason", Input)
+        return None
+
     def on_mount(self) -> None:
         super().on_mount()
         self._show_estimate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -167,10 +168,18 @@ class ExportDialog(DialogScreen[ExportRequest]):
 
     # --- answering -----------------------------------------------------------------------
 
+    PROBLEM_FIELDS: ClassVar[dict[str, str]] = {
+        "From": "#first",
+        "To": "#last",
+        "Output file": "#path",
+    }
+
     def action_confirm(self) -> None:
         problems = self.problems()
         self.query_one("#problems", Problems).show(problems)
-        if not problems:
+        if problems:
+            self.focus_problem(problems)
+        else:
             self.answer(self.request())
 
     @on(Input.Submitted)

@@ -23,6 +23,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Static
 
 from risk_tui.core.actions import SendState
@@ -158,6 +159,9 @@ def holdings_for(
     return tuple(rows)
 
 
+NOTHING_SELECTED = "select at least one holding (space ticks the box)"
+
+
 def quantity_problems(holding: Holding, raw: str) -> tuple[Decimal | None, list[str]]:
     """The quantity typed for `holding`, and every reason it cannot be ordered."""
     symbol = holding.symbol
@@ -279,16 +283,16 @@ class HoldingsEditor(Vertical):
         text-style: bold underline;
     }
     HoldingsEditor .cell { height: 1; padding-right: 1; }
-    HoldingsEditor .pick { width: 14; }
+    HoldingsEditor .pick { width: 13; }
     HoldingsEditor .side { width: 5; }
     HoldingsEditor .held { width: 8; text-align: right; }
     HoldingsEditor .lot { width: 6; text-align: right; }
     HoldingsEditor .price { width: 8; text-align: right; }
-    HoldingsEditor .qty { width: 10; }
+    HoldingsEditor .qty { width: 9; }
     HoldingsEditor .value { width: 13; text-align: right; }
     HoldingsEditor .note { width: 1fr; }
     HoldingsEditor MarkCheckbox {
-        width: 14;
+        width: 13;
         height: 1;
         border: none;
         padding: 0;
@@ -301,7 +305,7 @@ class HoldingsEditor(Vertical):
         text-style: bold reverse;
     }
     HoldingsEditor Input.qty {
-        width: 10;
+        width: 9;
         height: 1;
         margin-right: 1;
     }
@@ -415,6 +419,17 @@ class HoldingsEditor(Vertical):
     def first_control(self) -> MarkCheckbox | None:
         return next(iter(self._checks.values()), None)
 
+    def control_for(self, problem: str) -> Widget | None:
+        """Where to fix a problem of `selection`: the quantity of the holding it names
+        (`A.SG: …`), or the first box when none is selected."""
+        if problem == NOTHING_SELECTED:
+            return self.first_control()
+        named = problem.partition(":")[0]
+        for index, holding in enumerate(self.holdings):
+            if holding.symbol == named and index in self._inputs:
+                return self._inputs[index]
+        return None
+
     def typed(self) -> list[tuple[int, Holding, bool, str]]:
         """Every tradable row: index, holding, selected, quantity as typed."""
         return [
@@ -437,7 +452,7 @@ class HoldingsEditor(Vertical):
             if not issues and quantity is not None:
                 chosen.append((holding, quantity))
         if require_one and not chosen and not problems:
-            problems.append("select at least one holding (space ticks the box)")
+            problems.append(NOTHING_SELECTED)
         return chosen, problems
 
     # --- the desk's figures -----------------------------------------------------------

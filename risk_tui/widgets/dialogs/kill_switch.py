@@ -10,6 +10,7 @@ or — failing closed — a switch whose state cannot be read.
 from __future__ import annotations
 
 import logging
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -47,6 +48,8 @@ async def liquidation_halt(desk: DeskApi) -> str | None:
 
 class KillSwitchDialog(DialogScreen[str]):
     """Answer the reason to engage (or release) the kill switch with, or None."""
+
+    PROBLEM_FIELDS: ClassVar[dict[str, str]] = {"Reason": "#reason"}
 
     DEFAULT_CSS = """
     KillSwitchDialog > .dialog { width: 84; border: thick $error; }
@@ -113,8 +116,9 @@ class KillSwitchDialog(DialogScreen[str]):
     def action_confirm(self) -> None:
         reason = self.query_one("#reason", Input).value.strip()
         if not reason:
-            self.query_one("#problems", Problems).show(["Reason: the kill switch needs a reason"])
-            self.query_one("#reason", Input).focus()
+            problems = ["Reason: the kill switch needs a reason"]
+            self.query_one("#problems", Problems).show(problems)
+            self.focus_problem(problems)
             return
         self.answer(reason)
 

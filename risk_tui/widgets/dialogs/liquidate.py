@@ -147,6 +147,9 @@ class LiquidateDialog(ReviewedDialog[list[OrderIntent]]):
     def first_control(self) -> Widget | None:
         return self.editor.first_control()
 
+    def problem_control(self, problem: str) -> Widget | None:
+        return self.editor.control_for(problem)
+
     def problems(self) -> list[str]:
         return [*self.halt_problems(), *self.editor.selection()[1]]
 

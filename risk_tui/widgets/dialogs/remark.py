@@ -8,6 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
 from risk_tui.core.lifecycle import MarginCall
@@ -109,10 +110,15 @@ class RemarkDialog(DialogScreen[tuple[str, bool]]):
             return ["an exception needs a remark saying why"]
         return []
 
+    def problem_control(self, problem: str) -> Widget | None:
+        return self.query_one("#remark") if problem.startswith("an exception") else None
+
     def action_confirm(self) -> None:
         problems = self.problems()
         self.query_one("#problems", Problems).show(problems)
-        if not problems:
+        if problems:
+            self.focus_problem(problems)
+        else:
             self.answer(self.entries())
 
     @on(Input.Submitted, "#remark")
