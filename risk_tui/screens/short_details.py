@@ -108,7 +108,7 @@ class ShortDetailsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="short-title")
         yield Static(id="short-summary")
-        yield LiveTable(client_columns(self.currency), fixed_columns=2, id="short-clients")
+        yield LiveTable(client_columns(self.currency), noun="clients", id="short-clients")
         yield Footer()
 
     @property

@@ -67,6 +67,13 @@ class Column:
     `sort_value(row.record)` (a figure, never its text), else `sort_key(cell)`, else the
     cell's plain text: values mutually comparable across rows. `descending_first`: the
     first sort by it puts the largest first (money); the next flips it.
+
+    Which columns a narrow table shows: `priority` (1 first; ties in declared order).
+    The table shows the longest run of columns, taken in priority order, that fits its
+    width whole, in declared order; a wider window adds the next. `frozen` columns are
+    the row's key (an account, a figure): they stay at the left, in place, while the
+    wide layout (`w`) scrolls the others sideways. `whole` columns hold figures: their
+    width grows to the widest figure shown, with no cap, so a figure is never cut.
     """
 
     key: str
@@ -78,6 +85,9 @@ class Column:
     max_width: int = 40
     sort_value: Callable[[Any], Any] | None = None
     descending_first: bool = False
+    priority: int = 100
+    frozen: bool = False
+    whole: bool = False
 
 
 class RowData:
