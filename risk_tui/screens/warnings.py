@@ -123,11 +123,12 @@ def time_left(deadline: datetime | None, now: datetime) -> Text:
     return Text(f"{hours}h {minutes:02d}m" if hours else f"{minutes}m", style="red")
 
 
-def _why(reason: str, then: str = "") -> Text:
-    """An incomplete account's reason, where its call amount would be: it runs on over
-    the empty cells to its right (`overflow="ignore"`), so an 80-column window shows it."""
-    text = data_text(reason)
-    text.stylize(RISK_STYLE[RiskLevel.INCOMPLETE])
+def _why(reason: str, *, before: Text | None = None, then: str = "") -> Text:
+    """An incomplete account's reason, where its call amount would be (after the last
+    known amount, if a call has one): it runs on over the empty cells to its right
+    (`overflow="ignore"`), so an 80-column window shows it."""
+    text = before.copy().append(" ") if before is not None else Text()
+    text.append_text(data_text(reason, style=RISK_STYLE[RiskLevel.INCOMPLETE]))
     if then:
         text.append(f" · {then}")
     text.overflow = "ignore"
@@ -174,9 +175,9 @@ def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
     if not current:
         flag = flag or "NOT CURRENT"
         if row.incomplete is not None:
-            # Why there is no current figure, where the figure would be; the time left
+            # Why the figures are not current, after the last call amount; the time left
             # follows it (its own cell stays empty for the reason to run on over).
-            amount, left = _why(row.incomplete, left.plain), Text()
+            amount, left = _why(row.incomplete, before=amount, then=left.plain), Text()
             reason = data_text(row.incomplete)
             reason.stylize(RISK_STYLE[RiskLevel.INCOMPLETE])
             remark = reason.append(" — " if call.remark else "").append_text(remark)

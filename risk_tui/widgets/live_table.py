@@ -55,15 +55,10 @@ from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.strip import Strip
 
+from risk_tui.widgets import table_messages as messages
 from risk_tui.widgets.render import data_text
 from risk_tui.widgets.table_layout import AUTO_WIDTH_SAMPLE, RowStyles, TableLayout
-from risk_tui.widgets.table_messages import (
-    CursorMoved,
-    MarksChanged,
-    QuietScrollView,
-    RowSelected,
-    SortChanged,
-)
+from risk_tui.widgets.table_messages import QuietScrollView
 from risk_tui.widgets.table_model import (
     Column,
     CursorMove,
@@ -151,10 +146,19 @@ class LiveTable(QuietScrollView, can_focus=True, inherit_bindings=False):
     }
     """
 
-    RowSelected = RowSelected
-    CursorMoved = CursorMoved
-    SortChanged = SortChanged
-    MarksChanged = MarksChanged
+    # The messages (see `table_messages`), named as Textual expects: `LiveTable.RowSelected`
+    # is handled by `on_live_table_row_selected`.
+    class RowSelected(messages.RowSelected):
+        """The operator pressed enter on a row."""
+
+    class CursorMoved(messages.CursorMoved):
+        """The cursor is on a different row (`key` is None when the view is empty)."""
+
+    class SortChanged(messages.SortChanged):
+        """The table is now sorted by `column_key` (None: arrival order)."""
+
+    class MarksChanged(messages.MarksChanged):
+        """The set of marked rows changed."""
 
     def __init__(
         self,

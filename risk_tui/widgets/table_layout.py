@@ -40,6 +40,7 @@ SORT_ASCENDING = "▲"
 SORT_DESCENDING = "▼"
 
 GUTTER_WIDTH = 2  # cursor marker + mark marker
+TOO_LONG = "…"
 SEPARATOR = " "
 _SEPARATOR_SEGMENT = Segment(SEPARATOR)
 AUTO_WIDTH_SAMPLE = 1000
@@ -71,9 +72,17 @@ def _append_cell(
         cell.plain = plain = plain.translate(_LAYOUT_BREAKERS)
     length = cell_len(plain)
     if length > width:
-        # An ellipsis, not a silent crop: a cut-off amount must look cut off.
-        cell = cell.copy()
-        cell.truncate(width, overflow="ellipsis")
+        # An ellipsis, not a silent crop: a cut-off amount must look cut off. Words are
+        # cut at a space where one is near, so a figure in them is shown whole or not at
+        # all ("sell 1000 0700.HK market, worth…", not "… worth SGD 12,3…").
+        cut = cell.copy()
+        cut.truncate(width, overflow="ellipsis")
+        kept = cut.plain[:-1]
+        space = kept.rfind(" ")
+        if space >= width // 2 and not plain[len(kept)].isspace():
+            cut = cell[:space]
+            cut.append(TOO_LONG, style=cell.style)
+        cell = cut
         plain = cell.plain
         length = cell_len(plain)
     pad = width - length

@@ -1,32 +1,28 @@
 """The messages a `LiveTable` posts (`LiveTable.RowSelected` and so on), and the
 ScrollView it is built on, which redraws its scrollbars only when they change.
 
-Kept apart from `live_table` to keep that module one widget's repaint path; the
-messages keep the `live_table` namespace, so handlers are `on_live_table_row_selected`.
+Kept apart from `live_table` to keep that module one widget's repaint path; the table
+subclasses each message as `LiveTable.RowSelected` and so on, whose handlers are
+`on_live_table_row_selected`. The table is typed as its base here (no import cycle).
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 
-if TYPE_CHECKING:
-    from risk_tui.widgets.live_table import LiveTable
-
 
 class RowSelected(Message, namespace="live_table"):
     """The operator pressed enter on a row."""
 
-    def __init__(self, live_table: LiveTable, key: str) -> None:
+    def __init__(self, live_table: QuietScrollView, key: str) -> None:
         self.live_table = live_table
         self.key = key
         super().__init__()
 
     @property
-    def control(self) -> LiveTable:
+    def control(self) -> QuietScrollView:
         """The table that posted the message (for `@on(..., selector)`)."""
         return self.live_table
 
@@ -34,13 +30,13 @@ class RowSelected(Message, namespace="live_table"):
 class CursorMoved(Message, namespace="live_table"):
     """The cursor is on a different row (`key` is None when the view is empty)."""
 
-    def __init__(self, live_table: LiveTable, key: str | None) -> None:
+    def __init__(self, live_table: QuietScrollView, key: str | None) -> None:
         self.live_table = live_table
         self.key = key
         super().__init__()
 
     @property
-    def control(self) -> LiveTable:
+    def control(self) -> QuietScrollView:
         """The table that posted the message."""
         return self.live_table
 
@@ -52,14 +48,14 @@ class CursorMoved(Message, namespace="live_table"):
 class SortChanged(Message, namespace="live_table"):
     """The table is now sorted by `column_key` (None: arrival order)."""
 
-    def __init__(self, live_table: LiveTable, column_key: str | None, reverse: bool) -> None:
+    def __init__(self, live_table: QuietScrollView, column_key: str | None, reverse: bool) -> None:
         self.live_table = live_table
         self.column_key = column_key
         self.reverse = reverse
         super().__init__()
 
     @property
-    def control(self) -> LiveTable:
+    def control(self) -> QuietScrollView:
         """The table that posted the message."""
         return self.live_table
 
@@ -67,13 +63,13 @@ class SortChanged(Message, namespace="live_table"):
 class MarksChanged(Message, namespace="live_table"):
     """The set of marked rows changed."""
 
-    def __init__(self, live_table: LiveTable, marked_keys: frozenset[str]) -> None:
+    def __init__(self, live_table: QuietScrollView, marked_keys: frozenset[str]) -> None:
         self.live_table = live_table
         self.marked_keys = marked_keys
         super().__init__()
 
     @property
-    def control(self) -> LiveTable:
+    def control(self) -> QuietScrollView:
         """The table that posted the message."""
         return self.live_table
 
