@@ -67,7 +67,6 @@ from risk_tui.widgets.table_model import (
     TableChange,
     TableModel,
 )
-from risk_tui.widgets.whole import TOO_WIDE, fitting
 
 __all__ = ["Column", "LiveTable", "RowData", "RowFilter"]
 
@@ -492,6 +491,7 @@ class LiveTable(QuietScrollView, can_focus=True, inherit_bindings=False):
             # A new width shows other columns: repaint all after this frame.
             self._invalidate_layout()
             self.call_later(self._after_structural_change)
+        self._sort_tag(scroll_x, width)  # it may keep room in every line: first
         if y == 0:
             return self._header_line(scroll_x, width, styles)
         index = scroll_y + y - 1
@@ -526,15 +526,13 @@ class LiveTable(QuietScrollView, can_focus=True, inherit_bindings=False):
 
     def _header_line(self, scroll_x: int, width: int, styles: RowStyles) -> Strip:
         """The labels, and at the blank right end the order when no label says it."""
-        layout, model = self._layout, self._model
-        header = layout.crop(self._header_strip(), scroll_x, width, styles.header)
+        header = self._layout.crop(self._header_strip(), scroll_x, width, styles.header)
+        return self._layout.tag_right(header, self._sort_tag(scroll_x, width), width, styles.header)
+
+    def _sort_tag(self, scroll_x: int, width: int) -> str:
+        model = self._model
         order = (model.sort_index, model.sort_reverse, self._default_order_label)
-        names = layout.sort_names(*order, self._sort_note, scroll_x, width)
-        name = fitting(names, layout.free_width(scroll_x, width)) if names else ""
-        if name == TOO_WIDE:
-            # No room: the sorted column's short name over the labels' end, else nothing.
-            name = names[-1] if model.sort_index is not None else ""
-        return layout.tag_right(header, name, width, styles.header)
+        return self._layout.sort_tag(*order, self._sort_note, scroll_x, width)
 
     def _empty_line(self, width: int, styles: RowStyles) -> Strip:
         """A filter matched no row: say so, in words."""

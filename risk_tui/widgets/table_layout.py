@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -31,6 +32,7 @@ from rich.text import Text
 from textual.strip import Strip
 
 from risk_tui.widgets.table_model import EMPTY_CELL, Align, Column
+from risk_tui.widgets.whole import TOO_WIDE, fitting
 
 CURSOR_MARKER = ">"
 """Shown in the gutter of the cursor row, so the cursor is visible without colour."""
@@ -147,6 +149,9 @@ class TableLayout:
             i for i, column in enumerate(columns) if not column.frozen
         )
         self._window: tuple[int, int, tuple[int, int, int]] | None = None  # crop's cache
+        self.reserve = 0
+        """Cells kept blank at the right end of the wide layout for the sort's name."""
+        self._tag: tuple[tuple[Any, ...], str] | None = None  # sort_tag's cache
 
     # ------------------------------------------------------------------ which columns
 
@@ -156,6 +161,7 @@ class TableLayout:
         if width is not None:
             self.width = width
         self._window = None
+        self._tag = None
         if self.wide:
             shown, fixed = self._wide_order, len(self._frozen)
         else:
@@ -262,7 +268,7 @@ class TableLayout:
         if cached is not None and cached[0] == scroll_x and cached[1] == width:
             return cached[2]
         fixed = self.fixed_width()
-        room = width - fixed
+        room = width - fixed - self.reserve
         first = end = None
         x = 0
         for index in self.shown[self.fixed_columns :]:
@@ -400,12 +406,43 @@ class TableLayout:
                 return ()
             return (f" sorted by {default_label} ", f" by {default_label} ")
         words, always = note
-        if not always and self.column_visible(sort_index, scroll_x, width):
+        visible = self.column_visible(sort_index, scroll_x, width)
+        if visible and not always:
             return ()
         arrow = SORT_DESCENDING if reverse else SORT_ASCENDING
         name = self.columns[sort_index].label
         label = " ".join(part for part in (name, words) if part)
+        if visible:  # its label has the arrow: only the words are news
+            return (f" sorted by {label} {arrow} ",)
         return (f" sorted by {label} {arrow} ", f" by {name} {arrow} ", f" {name}{arrow}")
+
+    def sort_tag(
+        self,
+        sort_index: int | None,
+        reverse: bool,
+        default_label: str,
+        note: tuple[str, bool],
+        scroll_x: int,
+        width: int,
+    ) -> str:
+        """The words for the header's blank right end (see `sort_names`): the longest that
+        fits. When the sorted column is scrolled out of the wide layout and no name fits,
+        whole columns make room for the shortest (`reserve`): the header never covers a
+        label. Cached per state; call before cropping any line of a frame."""
+        stamp = (sort_index, reverse, default_label, note, scroll_x, width, self.wide)
+        if self._tag is not None and self._tag[0] == stamp:
+            return self._tag[1]
+        if self.reserve:
+            self.reserve, self._window = 0, None
+        names = self.sort_names(sort_index, reverse, default_label, note, scroll_x, width)
+        tag = fitting(names, self.free_width(scroll_x, width)) if names else ""
+        if tag == TOO_WIDE:
+            tag = ""
+            if sort_index is not None and not self.column_visible(sort_index, scroll_x, width):
+                tag = names[-1]
+                self.reserve, self._window = cell_len(tag), None
+        self._tag = (stamp, tag)
+        return tag
 
     @staticmethod
     def tag_right(header: Strip, tag: str, width: int, style: Style) -> Strip:

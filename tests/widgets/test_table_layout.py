@@ -184,3 +184,25 @@ def test_words_are_cut_at_a_space_so_a_figure_in_them_is_never_half_shown() -> N
     line = text(layout, 0, 80, (words,)).rstrip()
     assert line == "   sell 1000 0700.HK market, worth…"
     assert "12,3" not in line
+
+
+def test_the_sort_name_never_covers_a_label() -> None:
+    equity = next(i for i, column in enumerate(COLUMNS) if column.key == "equity")
+    layout = narrow(50)
+    layout.wide = True
+    layout.arrange()
+    # Equity is scrolled out of view: a whole column makes room for its name.
+    tag = layout.sort_tag(equity, True, "urgency", ("in SGD", False), 0, 50)
+    assert tag == " Equity▼"
+    header = layout.render_header(CONSOLE, Style(), equity, True)
+    line = layout.tag_right(layout.crop(header, 0, 50, Style()), tag, 50, Style()).text
+    assert line.split() == ["Account", "Amount", "Client", "Level", "Equity▼"]
+    assert "A1001" in text(layout, 0, 50)
+    assert "1d 3h" not in text(layout, 0, 50)
+    # Shown in the normal layout (the sorted column is): its label has the arrow, and
+    # words that must be seen go in the blank end only if they fit.
+    layout.wide = False
+    layout.pinned = equity
+    layout.arrange(80)
+    assert layout.sort_tag(equity, True, "urgency", ("in SGD, 2 apart", True), 0, 80) == ""
+    assert layout.reserve == 0
