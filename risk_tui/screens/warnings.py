@@ -107,6 +107,12 @@ EXCEPTION_COLUMNS = tuple(
     for priority, key in enumerate(EXCEPTION_ORDER, start=1)
 )
 
+# Intraday financing must be flat by the close: its FLATTEN NOW flag comes right after
+# the time left, before the columns a wider window adds.
+INTRADAY_COLUMNS = tuple(
+    replace(column, priority=6) if column.key == "flag" else column for column in COLUMNS
+)
+
 
 def time_left(deadline: datetime | None, now: datetime) -> Text:
     """The deadline as time left: `1d 3h`, `5h 07m`, `12m`; red under a day; `OVERDUE`."""
@@ -277,7 +283,11 @@ class WarningsPane(Vertical):
         yield SummaryBar()
         if self.intraday_only:
             yield Static(classes="market-clock")
-        columns = EXCEPTION_COLUMNS if self.mode == "exceptions" else COLUMNS
+        columns = {
+            "live": COLUMNS,
+            "intraday": INTRADAY_COLUMNS,
+            "exceptions": EXCEPTION_COLUMNS,
+        }[self.mode]
         yield LiveTable(
             columns,
             noun="open calls" if self.mode != "exceptions" else "exceptions",

@@ -20,7 +20,7 @@ TIME_LEFT = re.compile(r"^(\d+d \d+h|\d+h \d\dm|\d+m|OVERDUE|none)$")
 # What each tab must show at 80 columns: the columns whose every cell is on screen whole.
 KEY_COLUMNS = {
     "warnings": ("account", "client", "alert", "call_amount", "deadline"),
-    "intraday": ("account", "client", "alert", "call_amount", "deadline"),
+    "intraday": ("account", "client", "alert", "call_amount", "deadline", "flag"),
     "shorts": ("symbol", "shortfall", "value"),
     "history": ("account", "call_amount", "reason"),
     "exceptions": ("account", "client", "alert", "call_amount", "deadline"),
