@@ -345,7 +345,7 @@ async def bench_live_table(
     """LiveTable: `set_rows`, then `apply_diff` per poll; `sort`: "" arrival order,
     "call_amount" by call amount descending, "urgency" the warnings tab's default order."""
     urgency = warning_order.urgency if sort == "urgency" else None
-    table = LiveTable(columns, fixed_columns=1, default_order=urgency)
+    table = LiveTable(columns, default_order=urgency)
     app = BenchApp(table)
     versions = dict.fromkeys(workload.keys, 1)
     async with app.run_test(size=SIZE) as pilot:

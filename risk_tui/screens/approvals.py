@@ -61,14 +61,16 @@ READ_INTERVAL = 1.0  # seconds between reads of the open requests while the tab 
 DECIDED_SHOWN = 500  # the decided requests listed (`h`): the latest decisions
 
 COLUMNS = (
-    Column("kind", "Kind", max_width=16),
-    Column("account", "Account", max_width=12),
-    Column("client", "Client", max_width=20),
-    Column("what", "What", max_width=80),
-    Column("by", "Requested by", max_width=16),
-    Column("at", "Requested", max_width=20),
-    Column("waiting", "Waiting", max_width=9),
-    Column("state", "State", max_width=12),
+    # 80 columns: what is asked, for whom, how long it has waited; the request's words
+    # are cut with "…" (enter opens it whole).
+    Column("kind", "Kind", max_width=16, priority=1, frozen=True),
+    Column("account", "Account", max_width=12, priority=2, frozen=True),
+    Column("client", "Client", max_width=20, priority=6),
+    Column("what", "What", max_width=34, priority=3),
+    Column("by", "Requested by", max_width=16, priority=7),
+    Column("at", "Requested", max_width=20, priority=8),
+    Column("waiting", "Waiting", max_width=9, priority=4),
+    Column("state", "State", max_width=12, priority=5),
     Column("decided_by", "Decided by", max_width=16),
     Column("decided_at", "Decided", max_width=20),
     Column("note", "Note", max_width=60),
@@ -140,7 +142,7 @@ class ApprovalsPane(DeskPane):
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Reading the requests…"), classes="approvals-summary")
-        yield LiveTable(COLUMNS, fixed_columns=2, id=f"{self.id}-table")
+        yield LiveTable(COLUMNS, noun="requests", id=f"{self.id}-table")
 
     @property
     def host(self) -> DeskHost:

@@ -91,26 +91,42 @@ class HistoryRow:
     key: HistoryKey  # its place in history (`HistoryEntry.key`)
 
 
-def _amount(cell: Text) -> Decimal:
-    """Sort money by value; `—` first."""
-    try:
-        return Decimal(cell.plain.replace(",", "").lstrip("+"))
-    except ArithmeticError:
-        return Decimal("-1e30")
+def _by_amount(amount: Decimal | None) -> tuple[int, Decimal]:
+    """Sort money by the figure itself (in its own currency); an unknown one first."""
+    return (0, Decimal(0)) if amount is None else (1, amount)
 
 
+# Declared in the order shown; `priority` says what 80 columns show: who, how much was
+# called (with its currency), how it ended. The wide layout keeps the account and the
+# amount in place: every figure scrolled beside them is in that currency.
 COLUMNS = (
-    Column("account", "Account", max_width=12),
-    Column("client", "Client", max_width=20),
-    Column("ended", "Ended (market)", max_width=19),
-    Column("reason", "Reason", max_width=10),
-    Column("ccy", "Ccy", max_width=3),
-    Column("call_amount", "Call amount", align="right", sort_key=_amount, max_width=16),
-    Column("cash_in", "Cash in", align="right", sort_key=_amount, max_width=16),
-    Column("how", "How it was met", max_width=26),
-    Column("triggered", "Triggered (market)", max_width=19),
-    Column("took", "Took", align="right", max_width=11),
-    Column("note", "Note / remark", max_width=40),
+    Column("account", "Account", max_width=12, priority=1, frozen=True),
+    Column("client", "Client", max_width=20, priority=2),
+    Column(
+        "call_amount",
+        "Call amount",
+        align="right",
+        sort_value=lambda row: _by_amount(row.call.trigger_call_amount),
+        descending_first=True,
+        whole=True,
+        priority=3,
+        frozen=True,
+    ),
+    Column("reason", "Reason", max_width=10, priority=4),
+    Column("ended", "Ended (market)", max_width=19, priority=5),
+    Column(
+        "cash_in",
+        "Cash in",
+        align="right",
+        sort_value=lambda row: _by_amount(row.outcome.cash_in),
+        descending_first=True,
+        whole=True,
+        priority=6,
+    ),
+    Column("how", "How it was met", max_width=26, priority=7),
+    Column("took", "Took", align="right", max_width=11, priority=8),
+    Column("triggered", "Triggered (market)", max_width=19, priority=9),
+    Column("note", "Note / remark", max_width=40, priority=10),
 )
 
 
@@ -125,20 +141,21 @@ def history_cells(row: HistoryRow, now: datetime | None = None) -> RowData:
     )
     reason = call.end_reason.value if call.end_reason is not None else "—"
     note = call.end_note or call.remark
+    amount = call.trigger_call_amount
     return RowData(
         (
             data_text(call.account_id),
             data_text(call.client_name),
-            Text(market_stamp(call.ended_at, call, now)),
+            Text(format_money(amount, ccy, code=amount is not None), style="bold"),
             Text(REASON_WORDS.get(reason, reason)),
-            Text(ccy),
-            Text(format_money(call.trigger_call_amount, ccy), style="bold"),
+            Text(market_stamp(call.ended_at, call, now)),
             Text(signed_money(outcome.cash_in, ccy)),
             Text(outcome.how),
-            Text(market_stamp(call.triggered_at, call, now)),
             Text(took),
+            Text(market_stamp(call.triggered_at, call, now)),
             data_text(note),
-        )
+        ),
+        record=row,
     )
 
 
@@ -197,7 +214,7 @@ class HistoryPane(DeskPane):
     def compose(self) -> ComposeResult:
         yield Static(Text("History: reading the database…"), id="history-status")
         yield Static(Text(CASH_IN_SHORT), id="history-legend")
-        yield LiveTable(COLUMNS, fixed_columns=2, id=f"{self.id}-table")
+        yield LiveTable(COLUMNS, noun="ended calls", id=f"{self.id}-table")
 
     # --- what the app calls --------------------------------------------------------------
 
@@ -224,6 +241,7 @@ class HistoryPane(DeskPane):
         if needle == self._needle:
             return
         self._needle = needle
+        self.table.set_filter(None, needle=needle)  # filtered in the database: the words
         self._generation += 1
         self._want_reset = True
         self._kick(now=True)

@@ -53,13 +53,15 @@ SEND_STATE_NOTES = {
 }
 
 COLUMNS = (
-    Column("account", "Account", max_width=12),
-    Column("symbol", "Symbol", max_width=12),
+    # In declared order by priority; an order is its account and symbol (kept in place in
+    # the wide layout); figures are never cut (`whole`).
+    Column("account", "Account", max_width=12, frozen=True),
+    Column("symbol", "Symbol", max_width=12, frozen=True),
     Column("side", "Side", max_width=4),
-    Column("quantity", "Qty", align="right", max_width=12),
-    Column("filled", "Filled", align="right", max_width=12),
+    Column("quantity", "Qty", align="right", whole=True),
+    Column("filled", "Filled", align="right", whole=True),
     Column("status", "Status", max_width=11),
-    Column("avg_price", "Avg price", align="right", max_width=12),
+    Column("avg_price", "Avg price", align="right", whole=True),
     Column("sent", "Sent", max_width=18),
     Column("client", "Client", max_width=20),
     Column("call", "Call", max_width=28),

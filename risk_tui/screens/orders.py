@@ -109,7 +109,7 @@ class OrdersPane(DeskPane):
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Reading the desk's orders…"), classes="orders-summary")
-        yield LiveTable(COLUMNS, fixed_columns=2, id=f"{self.id}-table")
+        yield LiveTable(COLUMNS, noun="orders", id=f"{self.id}-table")
 
     @property
     def host(self) -> DeskHost:

@@ -62,12 +62,13 @@ NO_VALUE = "no price/fx"
 def overview_columns(currency: str) -> tuple[Column, ...]:
     # What an 80-column terminal shows first: the shortfall, its worth, the borrow, the recall.
     return (
-        Column("symbol", "Symbol", max_width=12),
-        Column("shortfall", "Shortfall", align="right", sort_key=_shortfall, max_width=12),
-        Column("value", f"Shortfall {currency}", align="right", sort_key=_worth, max_width=18),
-        Column("short", "Short qty", align="right", sort_key=_number, max_width=14),
-        Column("available", "Available", align="right", sort_key=_number, max_width=14),
-        Column("recalled", "Recalled", align="right", sort_key=_number, max_width=14),
+        # In declared order by priority; figures are never cut (`whole`).
+        Column("symbol", "Symbol", max_width=12, frozen=True),
+        Column("shortfall", "Shortfall", align="right", sort_key=_shortfall, whole=True),
+        Column("value", f"Shortfall {currency}", align="right", sort_key=_worth, whole=True),
+        Column("short", "Short qty", align="right", sort_key=_number, whole=True),
+        Column("available", "Available", align="right", sort_key=_number, whole=True),
+        Column("recalled", "Recalled", align="right", sort_key=_number, whole=True),
         Column("due", "Recall due", max_width=16),
         Column("clients", "Clients", align="right", sort_key=_number, max_width=7),
         Column("rate", "Rate", align="right", sort_key=_number, max_width=7),
@@ -133,13 +134,13 @@ def rule_of(settings: Settings) -> AllocationRule:
 
 def client_columns(currency: str) -> tuple[Column, ...]:
     return (
-        Column("rank", "#", align="right", sort_key=_number, max_width=5),
-        Column("account", "Account", max_width=12),
+        Column("rank", "#", align="right", sort_key=_number, max_width=5, frozen=True),
+        Column("account", "Account", max_width=12, frozen=True),
         Column("client", "Client", max_width=16),
         Column("risk", "Risk", max_width=11),
-        Column("short", "Short qty", align="right", sort_key=_number, max_width=12),
-        Column("suggested", "To buy", align="right", sort_key=_number, max_width=12),
-        Column("deficit", f"Deficit {currency}", align="right", sort_key=_number, max_width=16),
+        Column("short", "Short qty", align="right", sort_key=_number, whole=True),
+        Column("suggested", "To buy", align="right", sort_key=_number, whole=True),
+        Column("deficit", f"Deficit {currency}", align="right", sort_key=_number, whole=True),
         Column("working", "Working", align="right", sort_key=_number, max_width=10),
         Column("call", "Call", max_width=12),
         Column("note", "Note", max_width=48),

@@ -118,7 +118,7 @@ class ShortDetailsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="short-title")
         yield from self.compose_summary()
-        yield LiveTable(client_columns(self.currency), fixed_columns=2, id="short-clients")
+        yield LiveTable(client_columns(self.currency), noun="clients", id="short-clients")
         yield DeskFooter()
 
     @property

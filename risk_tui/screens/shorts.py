@@ -89,7 +89,7 @@ class ShortsPane(DeskPane):
     def compose(self) -> ComposeResult:
         yield Static(Text("Waiting for the feed: no book yet."), id="shorts-summary")
         currency = self.host.settings.desk.reporting_currency
-        yield LiveTable(overview_columns(currency), fixed_columns=1, id=f"{self.id}-table")
+        yield LiveTable(overview_columns(currency), noun="short positions", id=f"{self.id}-table")
 
     def on_mount(self) -> None:
         column, reverse = SORT_CYCLE[0]

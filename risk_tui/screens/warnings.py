@@ -18,6 +18,7 @@ every figure sorts by the desk's own figure, money in the reporting currency).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -58,47 +59,92 @@ NOT_CURRENT = "?"
 """After a figure the desk could not recompute this poll: the last known, not now."""
 
 
-def _money_column(key: str, label: str) -> Column:
-    # Money sorts by its value in the reporting currency, largest first on the first press.
+def _money_column(key: str, label: str, priority: int, *, frozen: bool = False) -> Column:
+    # Money sorts by its value in the reporting currency, largest first on the first press;
+    # a figure is never cut (`whole`): the column is as wide as its widest figure.
     return Column(
         key,
         label,
         align="right",
-        max_width=16,
         sort_value=order.SORT_VALUES[key],
         descending_first=True,
+        priority=priority,
+        frozen=frozen,
+        whole=True,
     )
 
 
+# Declared in the order shown; `priority` says which an 80-column window shows (1 to 5:
+# who, how bad, how much in which currency, how long is left) and which a wider one adds.
+# The wide layout (`w`) keeps the account and the call amount, with its currency, in
+# place: every figure scrolled beside them is in that currency.
 COLUMNS = (
-    Column("account", "Account", max_width=12),
-    Column("client", "Client", max_width=24),
-    Column("kind", "Kind", max_width=8),
-    Column("alert", "Alert", max_width=11),
-    Column("state", "State", max_width=10),
-    Column("claim", "On it", max_width=10),  # who claimed the call ("I'm on it")
-    Column("triggered", "Triggered", max_width=19, sort_value=order.triggered),
-    Column("elapsed", "Elapsed", align="right", max_width=8, sort_value=order.elapsed),
-    Column("deadline", "Deadline", max_width=22, sort_value=order.deadline),
-    Column("ccy", "Ccy", max_width=3),
-    _money_column("equity", "Equity"),
-    _money_column("im", "IM"),
-    _money_column("mm", "MM"),
-    _money_column("fm", "FM"),
-    _money_column("call_amount", "Call amount"),
-    Column("nar", "NAR", align="right", max_width=8, sort_value=order.net_asset_ratio),
-    Column("exception", "Exc", max_width=3),
-    Column("flag", "Flag", max_width=20),  # FLATTEN NOW (intraday), AUTO-LIQ (a plan)
-    Column("remark", "Remark", max_width=30),
+    Column("account", "Account", max_width=12, priority=1, frozen=True),
+    Column("client", "Client", max_width=24, priority=2),
+    Column("alert", "Level", max_width=11, priority=3),
+    _money_column("call_amount", "Call amount", 4, frozen=True),
+    Column("deadline", "Time left", max_width=9, sort_value=order.deadline, priority=5),
+    Column("state", "State", max_width=10, priority=6),
+    Column("triggered", "Triggered", max_width=19, sort_value=order.triggered, priority=7),
+    Column("elapsed", "Elapsed", align="right", max_width=11, sort_value=order.elapsed, priority=8),
+    _money_column("equity", "Equity", 9),
+    _money_column("mm", "MM", 10),
+    _money_column("im", "IM", 11),
+    _money_column("fm", "FM", 12),
+    Column("nar", "NAR", align="right", max_width=8, sort_value=order.net_asset_ratio, priority=13),
+    Column("claim", "On it", max_width=10, priority=14),  # who claimed the call ("I'm on it")
+    Column("flag", "Flag", max_width=20, priority=15),  # FLATTEN NOW (intraday), AUTO-LIQ
+    Column("exception", "Exc", max_width=3, priority=16),
+    Column("kind", "Kind", max_width=8, priority=17),
+    Column("remark", "Remark", max_width=30, priority=18),
 )
 # The Exceptions tab is read for why each call is there: the remark comes right after
-# the client; the EXC and FLATTEN columns say nothing there (all are exceptions).
+# the figures an 80-column window shows, and first among those a wider one adds; the
+# EXC and FLATTEN columns say nothing there (all are exceptions).
 EXCEPTION_ORDER = (
-    "account", "client", "remark", "alert", "state", "claim", "triggered", "elapsed", "deadline",
-    "ccy", "call_amount", "equity", "im", "mm", "fm", "nar", "kind",
+    "account", "client", "alert", "call_amount", "deadline", "remark", "state", "claim",
+    "triggered", "elapsed", "equity", "mm", "im", "fm", "nar", "kind",
 )  # fmt: skip
 _POSITION = {column.key: index for index, column in enumerate(COLUMNS)}
-EXCEPTION_COLUMNS = tuple(COLUMNS[_POSITION[key]] for key in EXCEPTION_ORDER)
+_CLIENT = 1  # the client's cell, in both orders
+EXCEPTION_COLUMNS = tuple(
+    replace(COLUMNS[_POSITION[key]], priority=priority)
+    for priority, key in enumerate(EXCEPTION_ORDER, start=1)
+)
+
+# Intraday financing must be flat by the close: its FLATTEN NOW flag comes right after
+# the time left, before the columns a wider window adds.
+INTRADAY_COLUMNS = tuple(
+    replace(column, priority=6) if column.key == "flag" else column for column in COLUMNS
+)
+
+
+def time_left(deadline: datetime | None, now: datetime) -> Text:
+    """The deadline as time left: `1d 3h`, `5h 07m`, `12m`; red under a day; `OVERDUE`."""
+    if deadline is None:
+        return Text("none", style="bold")  # the calendar gave no deadline
+    left = deadline - now
+    if left < timedelta(0):
+        return Text("OVERDUE", style="bold red")
+    minutes = int(left.total_seconds()) // 60
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return Text(f"{days}d {hours}h")
+    return Text(f"{hours}h {minutes:02d}m" if hours else f"{minutes}m", style="red")
+
+
+def _why(reason: str, *, before: Text | None = None, then: str = "") -> Text:
+    """An incomplete account's reason, where its call amount would be (after the last
+    known amount, if a call has one): it runs on over the empty cells to its right
+    (`overflow="ignore"`), so an 80-column window shows it."""
+    text = before.copy().append(" ") if before is not None else Text()
+    text.append_text(data_text(reason, style=RISK_STYLE[RiskLevel.INCOMPLETE]))
+    if then:
+        text.append(f" · {then}")
+    text.overflow = "ignore"
+    return text
+
 
 # shift+letter sorts (k9s habit): the letter of each sortable column.
 SORT_KEYS = {
@@ -137,22 +183,22 @@ def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
     current = row.figures_current
     margin = row.shown_figures  # the last complete figures while these are not current
     state = STATE_LABEL[call.state] + (" LONG" if row.long_outstanding else "")
-    if call.deadline is not None:
-        deadline = Text(market_time(call.deadline, call.market, now=now))
-        if call.past_deadline(now):
-            deadline.append(" PAST", style="bold")
-    else:
-        deadline = Text("none (calendar)", style="bold")
+    left = time_left(call.deadline, now)
 
-    def money(value: Decimal | None, style: str = "") -> Text:
+    def money(value: Decimal | None, style: str = "", code: bool = False) -> Text:
+        text = format_money(value, ccy, code=code and value is not None)
         if current or value is None:
-            return Text(format_money(value, ccy), style=style)
-        return Text(format_money(value, ccy) + NOT_CURRENT, style="dim")
+            return Text(text, style=style)
+        return Text(text + NOT_CURRENT, style="dim")
 
     remark = data_text(call.remark)
+    amount = money(call.call_amount, "bold", code=True)
     if not current:
         flag = flag or "NOT CURRENT"
         if row.incomplete is not None:
+            # Why the figures are not current, after the last call amount; the time left
+            # follows it (its own cell stays empty for the reason to run on over).
+            amount, left = _why(row.incomplete, before=amount, then=left.plain), Text()
             reason = data_text(row.incomplete)
             reason.stylize(RISK_STYLE[RiskLevel.INCOMPLETE])
             remark = reason.append(" — " if call.remark else "").append_text(remark)
@@ -161,29 +207,28 @@ def row_cells(row: WarningRow, now: datetime, flag: str = "") -> RowData:
         (
             data_text(call.account_id),
             data_text(call.client_name),
-            Text(call.kind.value),
             Text(RISK_LABEL[level], style=RISK_STYLE.get(level, "")),
+            amount,
+            left,
             Text(state),
-            data_text(call.claimed_by or ""),
             Text(market_time(call.triggered_at, call.market, now=now)),
             Text(format_elapsed(now - call.triggered_at)),
-            deadline,
-            Text(ccy),
             money(margin.equity if margin else None),
-            money(margin.im if margin else None),
             money(margin.mm if margin else None),
+            money(margin.im if margin else None),
             money(margin.fm if margin else None),
-            money(call.call_amount, "bold"),
             Text(
                 format_ratio(margin.net_asset_ratio if margin else None)
                 + ("" if current or margin is None else NOT_CURRENT),
                 style="" if current else "dim",
             ),
-            Text("EXC" if call.exception else ""),
+            data_text(call.claimed_by or ""),
             Text(
                 ", ".join(word for word in (flag, "AUTO-LIQ" if row.planned else "") if word),
                 style="bold",
             ),
+            Text("EXC" if call.exception else ""),
+            Text(call.kind.value),
             remark,
         )
     )
@@ -198,15 +243,12 @@ def incomplete_cells(row: IncompleteRow) -> RowData:
         (
             data_text(row.account_id),
             data_text(row.client_name),
-            Text(row.kind.value),
             Text(RISK_LABEL[RiskLevel.INCOMPLETE], style=RISK_STYLE[RiskLevel.INCOMPLETE]),
+            _why(row.reason),
+            Text(),
             Text("no call"),
             Text(),
             Text(),
-            Text(),
-            Text(),
-            Text(row.currency),
-            unknown,
             unknown,
             unknown,
             unknown,
@@ -214,6 +256,8 @@ def incomplete_cells(row: IncompleteRow) -> RowData:
             Text(format_ratio(None)),
             Text(),
             Text(),
+            Text(),
+            Text(row.kind.value),
             reason,
         )
     )
@@ -256,10 +300,14 @@ class WarningsPane(Vertical):
         yield SummaryBar()
         if self.intraday_only:
             yield Static(classes="market-clock")
-        columns = EXCEPTION_COLUMNS if self.mode == "exceptions" else COLUMNS
+        columns = {
+            "live": COLUMNS,
+            "intraday": INTRADAY_COLUMNS,
+            "exceptions": EXCEPTION_COLUMNS,
+        }[self.mode]
         yield LiveTable(
             columns,
-            fixed_columns=2,
+            noun="open calls" if self.mode != "exceptions" else "exceptions",
             default_order=order.urgency,
             default_order_label=order.URGENCY_LABEL,
             id=f"{self.id}-table",
@@ -433,14 +481,15 @@ class WarningsPane(Vertical):
 
     def set_text_filter(self, needle: str, symbols_of: Callable[[str], set[str]]) -> None:
         """The `/` filter: account, client or a held symbol contains the text."""
-        needle = needle.strip().lower()
+        typed = needle.strip()
+        needle = typed.lower()
         if not needle:
             self.table.set_filter(None)
             return
 
         def keep(key: str, row: RowData) -> bool:
-            if needle in key.lower() or needle in row.cells[1].plain.lower():
+            if needle in key.lower() or needle in row.cells[_CLIENT].plain.lower():
                 return True
             return any(needle in symbol.lower() for symbol in symbols_of(key))
 
-        self.table.set_filter(keep)
+        self.table.set_filter(keep, needle=typed)

@@ -39,7 +39,8 @@ class DeskPane(Vertical):
 
     def set_text_filter(self, needle: str) -> None:
         """The `/` filter: any cell contains the text (case-insensitive)."""
-        needle = needle.strip().lower()
+        typed = needle.strip()
+        needle = typed.lower()
         if not needle:
             self.table.set_filter(None)
             return
@@ -47,4 +48,4 @@ class DeskPane(Vertical):
         def keep(key: str, row: RowData) -> bool:
             return needle in key.lower() or any(needle in cell.plain.lower() for cell in row.cells)
 
-        self.table.set_filter(keep)
+        self.table.set_filter(keep, needle=typed)

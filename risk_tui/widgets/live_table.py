@@ -12,9 +12,12 @@ The rows, their sorted and filtered view, the cursor and the marks are a
 the returned `TableChange` names. Column widths and painting a row into a strip are
 `TableLayout` (`table_layout`).
 
+Which columns are shown (by priority, or all in the wide layout) is `TableLayout.arrange`;
+the messages the table posts and its quieter ScrollView base are `table_messages`.
+
 This module passes ~600 lines and stays one file because all of it is the one widget
 class, sharing its state (scroll offset, strip and header caches, repaint suspension):
-Textual's declarations (bindings, CSS, four messages: ~120 lines), the public methods
+Textual's declarations (bindings, CSS: ~70 lines), the public methods
 the screens call, each handing the operation to the model and repainting what changed,
 the Line API, and the ScrollView overrides. Splitting it further would put two halves
 of one repaint path in two files.
@@ -23,8 +26,9 @@ How repaints are kept small:
 
 - A row's strip is cached under (row key, row version, layout generation, style
   generation, is cursor, is marked). A diff bumps the versions of changed rows only;
-  column widths changing bump the layout generation; theme, CSS or focus changes bump
-  the style generation; moving the cursor or a mark changes the flags of two rows.
+  column widths or the shown columns changing bump the layout generation; theme, CSS
+  or focus changes bump the style generation; moving the cursor or a mark changes the
+  flags of two rows.
   Cached strips hold the whole row unscrolled, so horizontal scrolling only re-crops.
 - After a diff, the rows on screen before and after are compared and only the lines
   that show a changed row, or a different row, are refreshed; a row that stayed on its
@@ -49,11 +53,12 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
-from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from risk_tui.widgets import table_messages as messages
+from risk_tui.widgets.render import data_text
 from risk_tui.widgets.table_layout import AUTO_WIDTH_SAMPLE, RowStyles, TableLayout
+from risk_tui.widgets.table_messages import QuietScrollView
 from risk_tui.widgets.table_model import (
     Column,
     CursorMove,
@@ -69,15 +74,17 @@ _STRIP_CACHE_SIZE = 2048
 """Rendered rows kept: several screens' worth, so scrolling back is also cheap."""
 
 
-class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
+class LiveTable(QuietScrollView, can_focus=True, inherit_bindings=False):
     """A live blotter: keyed rows updated by diffs, sorted, filtered, with cursor and marks.
 
     Line 0 is the column header (fixed vertically, scrolled horizontally with the
     content); row `i` of the current view is virtual line `i + 1`. The left gutter shows
-    `>` on the cursor row and `*` on marked rows, and stays put with the first
-    `fixed_columns` columns when the table is scrolled sideways. The header names the
-    sort at its right end ("sorted by …") whenever the sorted column's label is not on
-    screen, and always for the default order.
+    `>` on the cursor row and `*` on marked rows. The table shows the columns that fit
+    its width whole, by priority (`Column.priority`), and the sorted one; `w` switches
+    every table of the screen to the wide layout, all columns, the `frozen` ones staying
+    put with the gutter while the rest scroll sideways by whole columns. The header's
+    blank right end names the order when no shown label can ("sorted by urgency"); a
+    filter that matches nothing says so in words on the first line.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -99,12 +106,20 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         ),
         Binding("space", "toggle_mark", "Mark", tooltip="Mark or unmark the row", id="table.mark"),
         Binding("enter", "select_row", "Open", tooltip="Open the row's details", id="table.select"),
+        Binding(
+            "w",
+            "toggle_wide",
+            "Wide",
+            tooltip="Wide layout: every column, scrolled sideways",
+            id="table.wide",
+        ),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "live-table--header",
         "live-table--cursor",
         "live-table--marked",
+        "live-table--empty",
     }
 
     DEFAULT_CSS = """
@@ -137,73 +152,32 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
             background: $warning-muted;
             text-style: bold;
         }
+        & > .live-table--empty {
+            color: $text-muted;
+            text-style: italic;
+        }
     }
     """
 
-    class RowSelected(Message):
+    # The messages (see `table_messages`), named as Textual expects: `LiveTable.RowSelected`
+    # is handled by `on_live_table_row_selected`.
+    class RowSelected(messages.RowSelected):
         """The operator pressed enter on a row."""
 
-        def __init__(self, live_table: LiveTable, key: str) -> None:
-            self.live_table = live_table
-            self.key = key
-            super().__init__()
-
-        @property
-        def control(self) -> LiveTable:
-            """The table that posted the message (for `@on(..., selector)`)."""
-            return self.live_table
-
-    class CursorMoved(Message):
+    class CursorMoved(messages.CursorMoved):
         """The cursor is on a different row (`key` is None when the view is empty)."""
 
-        def __init__(self, live_table: LiveTable, key: str | None) -> None:
-            self.live_table = live_table
-            self.key = key
-            super().__init__()
-
-        @property
-        def control(self) -> LiveTable:
-            """The table that posted the message."""
-            return self.live_table
-
-        def can_replace(self, message: Message) -> bool:
-            """A burst of moves (key repeat) collapses to the latest one."""
-            return (
-                isinstance(message, LiveTable.CursorMoved) and message.live_table is self.live_table
-            )
-
-    class SortChanged(Message):
+    class SortChanged(messages.SortChanged):
         """The table is now sorted by `column_key` (None: arrival order)."""
 
-        def __init__(self, live_table: LiveTable, column_key: str | None, reverse: bool) -> None:
-            self.live_table = live_table
-            self.column_key = column_key
-            self.reverse = reverse
-            super().__init__()
-
-        @property
-        def control(self) -> LiveTable:
-            """The table that posted the message."""
-            return self.live_table
-
-    class MarksChanged(Message):
+    class MarksChanged(messages.MarksChanged):
         """The set of marked rows changed."""
-
-        def __init__(self, live_table: LiveTable, marked_keys: frozenset[str]) -> None:
-            self.live_table = live_table
-            self.marked_keys = marked_keys
-            super().__init__()
-
-        @property
-        def control(self) -> LiveTable:
-            """The table that posted the message."""
-            return self.live_table
 
     def __init__(
         self,
         columns: Iterable[Column],
         *,
-        fixed_columns: int = 0,
+        noun: str = "rows",
         default_order: Callable[[Any], Any] | None = None,
         default_order_label: str = "",
         name: str | None = None,
@@ -213,15 +187,17 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
     ) -> None:
         """Create an empty table with the given columns.
 
-        `fixed_columns` leading columns stay in place (with the marker gutter) when the
-        table scrolls horizontally, e.g. the account number on an 80-column terminal.
-        `default_order` orders rows by their records while no column is chosen (else
-        they keep arrival order); the header names it `default_order_label`.
+        `noun` names the rows for the words shown when a filter matches none ("no open
+        calls matching 'X'"). `default_order` orders rows by their records while no
+        column is chosen (else they keep arrival order); the header names it
+        `default_order_label`.
         """
         self._model = TableModel(columns, default_order)
         self._default_order_label = default_order_label if default_order is not None else ""
         self._sort_note = ("", False)  # words added to the sort's name; shown always
-        self._layout = TableLayout(self._model.columns, fixed_columns)
+        self._layout = TableLayout(self._model.columns)
+        self._noun = noun
+        self._needle = ""  # the filter's words, as the operator typed them
         # The generations that key the strip cache: column widths, resolved styles.
         self._layout_gen = 0
         self._style_gen = 0
@@ -229,7 +205,6 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._strip_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(_STRIP_CACHE_SIZE)
         self._header_cache: tuple[tuple[Any, ...], Strip] | None = None
         self._pause_depth = 0
-        self._last_size_update: tuple[Size, Size, Size, Size] | None = None
         self.row_renders = 0
         """Rows rendered into strips (strip-cache misses); for tests and benchmarks."""
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
@@ -246,6 +221,26 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
     def column_widths(self) -> tuple[int, ...]:
         """Current width of each column in cells (auto widths only grow between full loads)."""
         return tuple(self._layout.widths)
+
+    @property
+    def shown_columns(self) -> tuple[str, ...]:
+        """Keys of the columns drawn now, in display order (the wide layout: all)."""
+        return tuple(self._model.columns[index].key for index in self._layout.shown)
+
+    @property
+    def wide(self) -> bool:
+        """Whether the table is in the wide layout (all columns, scrolled sideways)."""
+        return self._layout.wide
+
+    @wide.setter
+    def wide(self, wide: bool) -> None:
+        if wide == self._layout.wide:
+            return
+        self._layout.wide = wide
+        self.scroll_to(x=0, animate=False, force=True)
+        if self._layout.arrange():
+            self._invalidate_layout()
+        self._after_structural_change()
 
     @property
     def row_count(self) -> int:
@@ -388,11 +383,15 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
             if not self.paused:
                 self.refresh_lines(self.scroll_offset.y)  # the header line
 
-    def set_filter(self, predicate: RowFilter | None) -> None:
+    def set_filter(self, predicate: RowFilter | None, *, needle: str = "") -> None:
         """Show only rows for which `predicate(key, row)` is true (None: all rows).
 
-        The cursor stays on its row if the row is still shown, else goes to the first row.
+        `needle` is what the operator typed: when no row is shown the table says "no
+        {noun} matching {needle!r}" (a table filtered at its source, as History is in the
+        database, passes only the needle). The cursor stays on its row if the row is
+        still shown, else goes to the first row.
         """
+        self._needle = needle
         self._show_cursor_move(self._model.set_filter(predicate).cursor)
         self._after_structural_change()
 
@@ -484,6 +483,12 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         if self._model.cursor_key is not None:
             self.post_message(self.RowSelected(self, self._model.cursor_key))
 
+    def action_toggle_wide(self) -> None:
+        """Switch every table of this screen between the normal and the wide layout."""
+        wide = not self.wide
+        for table in self.screen.query(LiveTable):
+            table.wide = wide
+
     def action_cycle_sort(self, column_key: str) -> None:
         """Cycle the sort on `column_key` (for shift+letter bindings in the app)."""
         self.cycle_sort(column_key)
@@ -496,13 +501,17 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         width = self.scrollable_content_region.width
         styles = self._row_styles()
         model = self._model
+        if width != self._layout.width and self._layout.arrange(width):
+            # A new width shows other columns: repaint all after this frame.
+            self._invalidate_layout()
+            self.call_later(self._after_structural_change)
+        self._sort_tag(scroll_x, width)  # it may keep room in every line: first
         if y == 0:
-            header = self._layout.crop(self._header_strip(), scroll_x, width, styles.header)
-            order = (model.sort_index, model.sort_reverse, self._default_order_label)
-            name = self._layout.sort_name(*order, self._sort_note, scroll_x, width)
-            return self._layout.tag_right(header, name, width, styles.header)
+            return self._header_line(scroll_x, width, styles)
         index = scroll_y + y - 1
         if index >= model.row_count:
+            if index == 0 and (self._needle or model.total_row_count):
+                return self._empty_line(width, styles)
             return Strip.blank(width, styles.base)
         key = model.key_at(index)
         row = model.rows[key]
@@ -529,6 +538,25 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         pad_style = styles.cursor if is_cursor else styles.marked if is_marked else styles.base
         return self._layout.crop(strip, scroll_x, width, pad_style)
 
+    def _header_line(self, scroll_x: int, width: int, styles: RowStyles) -> Strip:
+        """The labels, and at the blank right end the order when no label says it."""
+        header = self._layout.crop(self._header_strip(), scroll_x, width, styles.header)
+        return self._layout.tag_right(header, self._sort_tag(scroll_x, width), width, styles.header)
+
+    def _sort_tag(self, scroll_x: int, width: int) -> str:
+        model = self._model
+        order = (model.sort_index, model.sort_reverse, self._default_order_label)
+        return self._layout.sort_tag(*order, self._sort_note, scroll_x, width)
+
+    def _empty_line(self, width: int, styles: RowStyles) -> Strip:
+        """A filter matched no row: say so, in words."""
+        words = Text(f" no {self._noun}")
+        if self._needle:
+            words.append(" matching ").append_text(data_text(repr(self._needle)))
+        words.truncate(width, overflow="ellipsis")
+        style = styles.base + self.get_component_rich_style("live-table--empty")
+        return Strip(words.render(self.app.console), words.cell_len).crop_extend(0, width, style)
+
     def _render_row(self, key: str, row: RowData, is_cursor: bool, is_marked: bool) -> Strip:
         """Render one whole row (all columns, unscrolled) into a strip: the cache-miss path."""
         self.row_renders += 1
@@ -548,35 +576,6 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         return strip
 
     # ------------------------------------------------------------------ events
-
-    def _size_updated(
-        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
-    ) -> bool:
-        # Textual calls this for every widget on every screen layout (a Static.update
-        # anywhere: the clock, the banner). ScrollView compares the layout's virtual size
-        # with the table's own, which always differ, and so redraws both scrollbars every
-        # time: 3 KB on the wire for the horizontal one at 120 columns, twice a second.
-        # Only a real change of size or of the table's virtual size reaches it here.
-        stamp = (size, virtual_size, container_size, self.virtual_size)
-        if stamp == self._last_size_update:
-            return False
-        self._last_size_update = stamp
-        return super()._size_updated(size, virtual_size, container_size, layout)
-
-    def _scroll_update(self, virtual_size: Size) -> None:
-        # Widget._scroll_update redraws both scrollbars every time; their sizes are
-        # reactive, so setting them redraws a scrollbar only when it changed: a new row
-        # count moves the vertical thumb and leaves the horizontal bar (3 KB) alone.
-        self._refresh_scrollbars()
-        width, height = self.container_size
-        if self.show_vertical_scrollbar and self.styles.scrollbar_size_vertical:
-            self.vertical_scrollbar.window_virtual_size = virtual_size.height
-            self.vertical_scrollbar.window_size = height - self.scrollbar_size_horizontal
-        if self.show_horizontal_scrollbar and self.styles.scrollbar_size_horizontal:
-            self.horizontal_scrollbar.window_virtual_size = virtual_size.width
-            self.horizontal_scrollbar.window_size = width - self.scrollbar_size_vertical
-        self.scroll_x = self.validate_scroll_x(self.scroll_x)
-        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def notify_style_update(self) -> None:
         """Theme or CSS changed: resolved styles and every rendered strip are stale."""
@@ -630,6 +629,9 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         if not change.reordered:
             return
         self._header_cache = None
+        self._layout.pinned = self._model.sort_index  # the sorted column is shown
+        if self._layout.arrange():
+            self._invalidate_layout()
         self.post_message(self.SortChanged(self, self._model.sort_column, self._model.sort_reverse))
         self._after_structural_change()
 
@@ -754,7 +756,9 @@ class LiveTable(ScrollView, can_focus=True, inherit_bindings=False):
         return False
 
     def _invalidate_layout(self) -> None:
-        """Column widths changed: every rendered row and the header are stale."""
+        """Column widths or the shown columns changed: every rendered row and the header
+        are stale (a changed width may change which columns fit)."""
+        self._layout.arrange()
         self._layout_gen += 1
         self._strip_cache.clear()
         self._header_cache = None

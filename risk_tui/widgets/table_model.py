@@ -1,12 +1,11 @@
 """The live table's rows without a screen: keyed diffs, incremental sort, filter, marks, cursor.
 
-`TableModel` is what `LiveTable` shows, kept apart from how it is shown, as toolong
-keeps its `LogFile` apart from the `LogLines` widget: it holds every row by key and the
-*view*, the rows that pass the filter in sort order, with a cursor and marks. Every
-operation that changes it returns a `TableChange` saying what changed (rows whose data
-changed and the data they replaced, whether rows entered, left or moved in the view,
-rows whose mark flipped, where the cursor went), and the widget repaints from that. It
-imports nothing from textual, so it is tested without an app.
+`TableModel` is what `LiveTable` shows, kept apart from how it is shown (as toolong's
+`LogFile` from its `LogLines` widget): every row by key and the *view*, the rows that
+pass the filter in sort order, with a cursor and marks. Every operation returns a
+`TableChange` saying what changed (rows whose data changed and the data they replaced,
+whether the view's rows changed, marks flipped, where the cursor went), and the widget
+repaints from that. It imports nothing from textual: it is tested without an app.
 
 How the view stays cheap to keep sorted:
 
@@ -14,8 +13,8 @@ How the view stays cheap to keep sorted:
   arrival sequence): a diff moves only the entries whose sort value changed (bisect, or
   one merge when many moved), never re-sorts the whole view. A descending sort reads
   the list backwards.
-- A figure column sorts by the figure (`Column.sort_value` reads the row's `record`), not
-  its text; so does the default order (`default_order`) while no column is chosen.
+- A figure column sorts by the figure (`Column.sort_value` reads the row's `record`), as
+  does the default order (`default_order`), never by its text.
 - When every sort value is an `int` (arrival order, the warnings tab's figures: see
   `screens.warning_order`) an entry is the single integer `value * 2**40 + sequence`:
   every comparison made while moving entries is one C-level integer comparison; other
@@ -26,8 +25,7 @@ How the view stays cheap to keep sorted:
   never computed. Lazy rows (`RowData.lazy`) are formatted only when something reads
   their cells: a sort by a cell, a filter, the widget painting them.
 
-Cells are `rich.text.Text` built by the caller from sanitized data; the model reads only
-their plain text, style and spans (to sort and to compare), and parses no markup.
+Cells are `rich.text.Text` built from sanitized data; the model parses no markup.
 """
 
 from __future__ import annotations
@@ -49,9 +47,8 @@ Align = Literal["left", "right"]
 EMPTY_CELL = Text()
 """What a row shorter than the columns has in its missing cells."""
 _RESORT_THRESHOLD = 256
-"""Above this many entry moves, one merge of the view beats moving entries one by one.
-
-Measured on 20,000 rows with Decimal sort values (tuple entries): per-entry bisect moves
+"""Above this many entry moves, one merge of the view beats moving entries one by one:
+measured on 20,000 rows with Decimal sort values (tuple entries): per-entry bisect moves
 cost about as much as one merge at ~1,000 moves, and grow with them (each is a list
 memmove). With packed integer entries the crossover is lower (~64 moves, 0.25 ms) but
 between 64 and 256 moves the per-entry path costs at most ~0.4 ms more than a merge.
@@ -62,11 +59,12 @@ between 64 and 256 moves the per-entry path costs at most ~0.4 ms more than a me
 class Column:
     """One column of a `LiveTable`.
 
-    `width=None` sizes the column from its label and a sample of rows, between
-    `min_width` and `max_width`; a fixed `width` is used as given. The column sorts by
+    `width=None` sizes the column from its label and rows, between `min_width` and
+    `max_width` (no cap if `whole`: figures, never cut); else `width` as given. It sorts by
     `sort_value(row.record)` (a figure, never its text), else `sort_key(cell)`, else the
-    cell's plain text: values mutually comparable across rows. `descending_first`: the
-    first sort by it puts the largest first (money); the next flips it.
+    cell's text; `descending_first`: largest first on the first sort (money). The table
+    shows the columns that fit whole, taken by `priority` (1 first), in declared order;
+    `frozen` ones (the row's key) stay in place while the wide layout scrolls the rest.
     """
 
     key: str
@@ -78,6 +76,9 @@ class Column:
     max_width: int = 40
     sort_value: Callable[[Any], Any] | None = None
     descending_first: bool = False
+    priority: int = 100
+    frozen: bool = False
+    whole: bool = False
 
 
 class RowData:

@@ -138,14 +138,19 @@ def test_urgency_stays_correct_when_a_call_moves() -> None:
 
 
 def test_the_header_names_the_sort_when_its_column_is_off_screen() -> None:
-    layout = TableLayout(COLUMNS, 2)
-    layout.widths = [column.max_width for column in COLUMNS]
-    index = next(i for i, column in enumerate(COLUMNS) if column.key == "call_amount")
-    off_screen = layout.sort_name(index, True, "urgency", ("in SGD", False), 0, 80)
-    assert off_screen == " sorted by Call amount in SGD ▼ "
-    on_screen = layout.sort_name(index, True, "urgency", ("in SGD", False), 0, 10_000)
-    assert on_screen == ""  # the column's own label shows the arrow
-    assert layout.sort_name(None, False, "urgency", ("", False), 0, 80) == " sorted by urgency "
+    layout = TableLayout(COLUMNS)
+    layout.widths = [12 for column in COLUMNS]
+    layout.wide = True
+    layout.arrange(60)
+    index = next(i for i, column in enumerate(COLUMNS) if column.key == "equity")
+    off_screen = layout.sort_names(index, True, "urgency", ("in SGD", False), 0, 60)
+    assert off_screen[0] == " sorted by Equity in SGD ▼ "
+    assert off_screen[-1] == " Equity▼"  # the shortest, when the header has little room
+    on_screen = layout.sort_names(index, True, "urgency", ("in SGD", False), 78, 60)
+    assert on_screen == ()  # scrolled to it: the column's own label shows the arrow
+    assert layout.sort_names(None, False, "urgency", ("", False), 0, 60)[0] == (
+        " sorted by urgency "
+    )
 
 
 def test_sort_values_are_ints_precomputed_from_the_record() -> None:

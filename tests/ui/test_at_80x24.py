@@ -12,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input
 
 from risk_tui.app import RiskApp
-from risk_tui.core.clock import MARKET_CLOCK
+from risk_tui.core.calendar import MARKET_CLOCK
 from risk_tui.core.lifecycle import MarginCall
 from risk_tui.core.money import format_money
 from risk_tui.screens.details import DetailsScreen

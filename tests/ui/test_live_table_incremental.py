@@ -162,9 +162,9 @@ async def test_a_moved_row_and_the_cursor_row_repaint_whole_lines() -> None:
 
 
 async def test_layouts_elsewhere_do_not_redraw_the_scrollbars() -> None:
-    app = TableApp(wide_rows(100), WIDE_COLUMNS, fixed_columns=1)
+    app = TableApp(wide_rows(100), WIDE_COLUMNS)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await pilot.press("w")  # the wide layout: a horizontal scrollbar
         table = app.query_one(LiveTable)
         scrollbar = table.horizontal_scrollbar
         redraws = 0
