@@ -167,3 +167,17 @@ def test_time_columns_compare_instants_not_local_text() -> None:
     model = _model(hk, sg)
     model.cycle_sort("deadline")
     assert _order(model) == ["S1", "H1"]
+
+
+def test_every_row_has_one_cell_per_column_under_its_label() -> None:
+    """A cell added or dropped shifts every later figure under the wrong label."""
+    labels = [column.key for column in COLUMNS]
+    row = _row("A", "1015", equity="9500")
+    cells = row_cells(row, NOW).cells
+    assert len(cells) == len(COLUMNS)
+    assert cells[labels.index("call_amount")].plain == "SGD 1,015.00"
+    assert cells[labels.index("equity")].plain == "9,500.00"
+    assert cells[labels.index("exception")].plain == ""
+    assert cells[labels.index("kind")].plain == row.call.kind.value
+    incomplete = IncompleteRow("I", "Ng", "no price", AccountKind.MARGIN, Market.SG, "SGD")
+    assert len(incomplete_cells(incomplete).cells) == len(COLUMNS)
