@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import io
 import itertools
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -149,6 +151,15 @@ def screen_svg(app: RiskApp, colours: str) -> str:
     return console.export_svg(title=app.title, theme=XTERM)
 
 
+def svg_lines(svg: str) -> list[str]:
+    """The text of an SVG screenshot, row by row (for a readable diff when one changes)."""
+    rows: dict[int, list[str]] = {}
+    for row, text in re.findall(r'clip-path="url\(#terminal-(?:\d+-)?line-(\d+)\)">([^<]*)<', svg):
+        text = html.unescape(text).replace("\xa0", " ").replace("\n", "")
+        rows.setdefault(int(row), []).append(text)
+    return ["".join(rows.get(n, [])) for n in range(max(rows, default=-1) + 1)]
+
+
 # --- the shots -----------------------------------------------------------------------------
 
 
@@ -242,11 +253,21 @@ async def visit_tabs(pilot: Pilot[Any], shoot: Shoot) -> None:
     await shoot("help")
 
 
+async def details_shown(pilot: Pilot[Any], plans: int) -> None:
+    """The call's details, with its stored plans read (they bring the `x` key with them)."""
+    await opened(pilot, "enter", DetailsScreen)
+    listed = pilot.app.screen.query_one("#plans", DataTable)
+    await until(lambda: listed.row_count >= plans, what=f"{plans} plans in the details")
+    await pilot.pause()
+
+
 async def visit_calls(pilot: Pilot[Any], shoot: Shoot) -> None:
-    app = pilot.app
-    for account, name in (("A1001", "details-margin-call"), ("U3001", "details-force-call")):
+    for account, name, plans in (
+        ("A1001", "details-margin-call", 1),
+        ("U3001", "details-force-call", 0),
+    ):
         await on_row(pilot, "warnings", account)
-        await opened(pilot, "enter", DetailsScreen)
+        await details_shown(pilot, plans)
         await shoot(name)
         await back_to_the_list(pilot)
     for key, dialog, name in (
@@ -262,9 +283,7 @@ async def visit_calls(pilot: Pilot[Any], shoot: Shoot) -> None:
         await shoot(name)
         await back_to_the_list(pilot)
     await on_row(pilot, "warnings", "A1001")
-    await opened(pilot, "enter", DetailsScreen)
-    plans = app.screen.query_one("#plans", DataTable)
-    await until(lambda: plans.row_count >= 1, what="the scheduled plan in the details")
+    await details_shown(pilot, plans=1)
     await opened(pilot, "x", "CancelPlanDialog")
     await shoot("cancel-plan")
     await back_to_the_list(pilot)
@@ -404,6 +423,7 @@ async def prepare(pilot: Pilot[Any]) -> dict[str, tuple[str, str]]:
         intraday.call_id, "client abroad until Friday", exception=True, actor=TRADER1
     )
     await until(lambda: table(app, "exceptions").row_count >= 1, what="the exception")
+    await until(lambda: app.pending_approvals == 1, what="the request counted on its tab")
     return {
         account: (format_money(c.call_amount, c.currency), c.currency)
         for account, c in desk.engine.open_calls.items()

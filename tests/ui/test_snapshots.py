@@ -8,12 +8,14 @@ of a changed one with `grep -o '<text[^>]*>[^<]*</text>' F.svg | sed 's/<[^>]*>/
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from pytest_textual_snapshot import SVGImageExtension  # type: ignore[import-untyped]
+from rich._palettes import EIGHT_BIT_PALETTE
 from rich.cells import cell_len
 from syrupy.assertion import SnapshotAssertion
 
@@ -62,8 +64,15 @@ async def test_snapshot(
     case: tuple[str, tuple[int, int], str], shots: ShotsOf, snapshot: SnapshotAssertion
 ) -> None:
     screen, size, colours = case
-    run = await shots(screen, size, colours)
-    assert snapshot.use_extension(SVGImageExtension) == run.shots[screen].svg
+    shot = (await shots(screen, size, colours)).shots[screen]
+    svg = snapshot.use_extension(SVGImageExtension)
+    if svg == shot.svg:
+        return
+    # syrupy's diff of two SVGs is unreadable: say what changed on the screen.
+    recalled = next(iter(svg.executions.values())).recalled_data if svg.executions else None
+    stored, now = sm.svg_lines(str(recalled or "")), sm.svg_lines(shot.svg)
+    diff = "\n".join(difflib.unified_diff(stored, now, "stored", "now", lineterm=""))
+    pytest.fail(f"{screen} at {size_id(size)} in {colours} changed:\n{diff or '(colours only)'}")
 
 
 # --- what every screen shows -----------------------------------------------------------------
@@ -107,6 +116,9 @@ async def test_the_screen_text_is_the_terminal_frame(
     lines = (await shots(screen, size, "256")).shots[screen].lines
     assert len(lines) == size[1]
     assert {cell_len(line) for line in lines} == {size[0]}
+    if screen == "kill-switch":  # a dialog over the list: both are on the screen
+        assert any("ENGAGE KILL SWITCH" in line for line in lines)
+        assert any("operator sup1" in line for line in lines)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=size_id)
@@ -119,6 +131,18 @@ async def test_no_color_screens_are_grey(
     svg = (await shots(screen, size, "nocolor")).shots[screen].svg
     coloured = {c for c in svg_colours(svg) if len(set(c)) > 1}
     assert not coloured, f"{screen} at {size_id(size)} under NO_COLOR: {sorted(coloured)}"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=size_id)
+@pytest.mark.parametrize("screen", sm.SCREENS)
+async def test_256_colour_screens_use_the_256_colours(
+    screen: str, size: tuple[int, int], shots: ShotsOf
+) -> None:
+    """In 256 colours no truecolor is left: every colour is one of xterm's 256."""
+    svg = (await shots(screen, size, "256")).shots[screen].svg
+    palette = {tuple(EIGHT_BIT_PALETTE[n]) for n in range(256)}
+    theme = {tuple(sm.XTERM.background_color), tuple(sm.XTERM.foreground_color)}
+    assert svg_colours(svg) <= palette | theme
 
 
 async def test_256_colour_screens_have_colour(shots: ShotsOf) -> None:
