@@ -258,6 +258,9 @@ async def details_shown(pilot: Pilot[Any], plans: int) -> None:
     await opened(pilot, "enter", DetailsScreen)
     listed = pilot.app.screen.query_one("#plans", DataTable)
     await until(lambda: listed.row_count >= plans, what=f"{plans} plans in the details")
+    # The details do not refresh their footer when the plans arrive (`x` depends on
+    # them): without this, `x Cancel plan` is shown or not depending on timing.
+    pilot.app.refresh_bindings()
     await pilot.pause()
 
 
@@ -433,6 +436,11 @@ async def prepare(pilot: Pilot[Any]) -> dict[str, tuple[str, str]]:
 # --- the session's runs --------------------------------------------------------------------
 
 _RUNS: dict[tuple[str, tuple[int, int], str], Run] = {}
+
+
+def taken(group: str, size: tuple[int, int], colours: str) -> Run | None:
+    """The run, if this session has taken it already."""
+    return _RUNS.get((group, size, colours))
 
 
 async def shots(

@@ -40,12 +40,17 @@ ShotsOf = Callable[[str, tuple[int, int], str], Awaitable[Run]]
 
 @pytest.fixture
 def shots(
-    fixed_app: Callable[..., RiskApp], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> ShotsOf:
-    """The matrix's runs, taken with this test's desk the first time one is asked for."""
+    """The matrix's runs, taken with this test's desk the first time one is asked for
+    (the desk, `fixed_app`, is started only then: most tests read a run already taken)."""
 
     async def run(screen: str, size: tuple[int, int], colours: str) -> Run:
         group = sm.GROUP_OF[screen]
+        taken = sm.taken(group, size, colours)
+        if taken is not None:
+            return taken
+        fixed_app: Callable[..., RiskApp] = request.getfixturevalue("fixed_app")
         return await sm.shots(group, size, colours, fixed_app, tmp_path / "desk.db", monkeypatch)
 
     return run
