@@ -25,7 +25,8 @@ from tests.ui import screen_matrix as sm
 from tests.ui.screen_matrix import COLOURS, SIZES, Run, matrix, size_id
 from tests.ui.test_shorts import seed_recall_sim
 
-# About 100 s of CPU for the 12 app runs (see screen_matrix): in `make test`, not test-fast.
+# The 12 app runs (see screen_matrix) cost ~75 s of CPU, ~2m20s wall on 2 shared CPUs (508
+# tests, 144 SVGs): in `make test`, not in test-fast.
 pytestmark = pytest.mark.slow
 
 
