@@ -3,7 +3,7 @@ pytest-textual-snapshot's own event loop) and a deterministic desk app."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import pytest
 
 from risk_tui.app import RiskApp
 from risk_tui.cli.compose import desk_api
-from risk_tui.config import FeedSettings, load_settings
+from risk_tui.config import FeedSettings, FourEyesSettings, load_settings
 from risk_tui.core.calendar import TradingCalendars, default_overrides_path, load_overrides
 from risk_tui.core.roles import Role
 from risk_tui.sim.app import SimState
@@ -30,7 +30,12 @@ def seed_feed() -> Iterator[str]:
 def fixed_app(seed_feed: str, tmp_path: Path) -> Callable[..., RiskApp]:
     """A trader's app on the seed desk with a stopped clock: identical on every run."""
 
-    def build(operator: str = "trader1") -> RiskApp:
+    def build(
+        operator: str = "trader1",
+        *,
+        operators: Mapping[str, Role] | None = None,
+        four_eyes: FourEyesSettings | None = None,
+    ) -> RiskApp:
         defaults = load_settings(None, env={}, discover=False)
         settings = defaults.model_copy(
             update={
@@ -38,7 +43,8 @@ def fixed_app(seed_feed: str, tmp_path: Path) -> Callable[..., RiskApp]:
                 "db": defaults.db.model_copy(
                     update={"url": f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"}
                 ),
-                "operators": {"trader1": Role.TRADER},
+                "operators": dict(operators or {"trader1": Role.TRADER}),
+                "four_eyes": four_eyes or defaults.four_eyes,
             }
         )
         return RiskApp(
