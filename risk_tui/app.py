@@ -3,6 +3,10 @@
 The app computes no margin and writes no SQL: it shows the desk's immutable views and
 hands every action to the desk through `risk_tui.desk.api` (the only desk module the
 terminal imports), which records it before it is sent.
+
+Past 600 lines (about 610): the wiring of seven tabs, the feed and engine banners, the
+palette's commands and the role checks of every key; its keys already live in
+`screens.desk_keys` and its dialogs in `screens.call_dialogs`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent, TabPane
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerError, get_current_worker
 
 from risk_tui.config import Settings
 from risk_tui.core.calendar import TradingCalendars
@@ -138,6 +142,7 @@ class RiskApp(App[int]):
         self._changed_rows = 0
         self._deferred = False
         self._desk_closing = False  # the desk is closing: no new reads of its database
+        self._desk_worker: Worker[None] | None = None
         self.calls = CallDialogs(self)  # the dialogs and commands behind a call's keys
         self.kill_switch: KillSwitch | None = None  # as last read from the database
         self.pending_approvals = 0
@@ -187,8 +192,17 @@ class RiskApp(App[int]):
             self.notify(sanitize(self.notice), timeout=15)
         self._render_banner()
         self.set_interval(1.0, self._tick)
-        self.run_desk()
+        self._desk_worker = self.run_desk()
         self.query_one("#warnings-pane", WarningsPane).table.focus()
+
+    async def on_unmount(self) -> None:
+        """Textual cancels the workers at exit without waiting for them: the desk's close
+        (its feed, its database) is waited for here, or it would still be running when
+        the event loop closes, and the loop's close can then wait for ever."""
+        with contextlib.suppress(WorkerError, TimeoutError):
+            async with asyncio.timeout(READERS_STOP_WAIT):
+                if self._desk_worker is not None:
+                    await self._desk_worker.wait()
 
     # --- the desk -------------------------------------------------------------------------
 

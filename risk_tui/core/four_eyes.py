@@ -1,5 +1,6 @@
 """Four-eyes approval and the kill switch as pure rules: what needs a second person, what
-the approver signs off, who may decide.
+the approver signs off, who may decide. (Just past 600 lines: the rules and their words
+for each kind of request belong together.)
 
 Needs approval (a trader's or supervisor's action is then stored as a request, not done):
 

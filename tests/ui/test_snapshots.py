@@ -164,7 +164,6 @@ def svg_colours(svg: str) -> set[tuple[int, int, int]]:
     return {(int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)) for h in hexes}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 point 1: columns by priority lands in i14-columns")
 @pytest.mark.parametrize("colours", COLOURS)
 async def test_every_call_amount_is_on_the_first_screen_at_80x24(
     colours: str, shots: ShotsOf
