@@ -13,13 +13,17 @@ time left) and every few seconds from the database (`update_records`).
 The cure under the positions is the desk's (`DeskApi.cure`), asked again whenever the
 figures or the orders change, with the call's working orders counted as traded — the
 same proposal the liquidate dialog opens on.
+
+Its tables are `LiveTable`s whose columns say which matter most (`details_rows`): at 80
+columns each shows the key figures whole and no half column; `w` switches them all to
+the wide layout. Live refreshes hand them only what changed (`LiveTable.apply_diff`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from textual import work
@@ -27,7 +31,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from risk_tui.core.cure import METHOD_WORDS, CureProposal
 from risk_tui.core.lifecycle import MarginCall
@@ -45,12 +49,15 @@ from risk_tui.desk.api import TradeFigures
 from risk_tui.screens.details_rows import (
     cure_words,
     message_cells,
-    message_labels,
+    message_columns,
     order_cells,
+    order_columns,
     order_labels,
     plan_cells,
-    plan_labels,
+    plan_columns,
+    position_columns,
     timeline_cells,
+    timeline_columns,
     timeline_labels,
 )
 from risk_tui.screens.details_summary import CallSummary
@@ -70,6 +77,7 @@ from risk_tui.widgets.dialogs.holdings import (
 from risk_tui.widgets.dialogs.remark import remark_history
 from risk_tui.widgets.feed_banner import FeedBanner
 from risk_tui.widgets.host import DeskHost
+from risk_tui.widgets.live_table import LiveTable, RowData
 from risk_tui.widgets.pairs import PAIR_BREAKPOINTS
 from risk_tui.widgets.render import data_text
 
@@ -114,6 +122,13 @@ class DetailsScreen(Screen[str | None]):
             tooltip="Cancel the auto-liquidation plan",
             id="details.cancel_plan",
         ),
+        Binding(
+            "w",
+            "toggle_wide",
+            "Wide",
+            tooltip="Wide tables: every column, scrolled sideways",
+            id="details.wide",
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -132,7 +147,7 @@ class DetailsScreen(Screen[str | None]):
         margin-top: 1;
         text-style: bold underline;
     }
-    DetailsScreen DataTable {
+    DetailsScreen LiveTable {
         height: auto;
         max-height: 12;
     }
@@ -184,29 +199,38 @@ class DetailsScreen(Screen[str | None]):
             yield Static(Text(f"Fund summary ({self.call.currency})"), classes="section-title")
             yield CallSummary(id="summary")
             yield Static(Text("Positions"), classes="section-title")
-            yield DataTable(id="positions", cursor_type="row", show_row_labels=False)
+            yield LiveTable(
+                position_columns(self.call.currency),
+                noun="positions",
+                default_order=_by_record,
+                id="positions",
+            )
             yield Static(id="cure")
             yield Static(Text("Liquidation orders"), classes="section-title")
-            yield DataTable(id="orders", cursor_type="row", show_row_labels=False)
+            market = self.call.market
+            yield LiveTable(
+                order_columns(market), noun="orders", default_order=_by_record, id="orders"
+            )
             yield Static(Text("Auto-liquidation plans (x cancels)"), classes="section-title")
-            yield DataTable(id="plans", cursor_type="row", show_row_labels=False)
+            yield LiveTable(
+                plan_columns(market), noun="plans", default_order=_by_record, id="plans"
+            )
             yield Static(Text("Messages to the client"), classes="section-title")
-            yield DataTable(id="messages", cursor_type="row", show_row_labels=False)
+            yield LiveTable(
+                message_columns(market), noun="messages", default_order=_by_record, id="messages"
+            )
             yield Static(Text("Lifecycle timeline (snapshots)"), classes="section-title")
-            yield DataTable(id="timeline", cursor_type="row", show_row_labels=False)
+            yield LiveTable(
+                timeline_columns(market, self.call.currency),
+                noun="snapshots",
+                default_order=_by_record,
+                id="timeline",
+            )
             yield Static(Text("Remarks (newest first)"), classes="section-title")
             yield Static(id="remarks")
         yield DeskFooter()
 
     def on_mount(self) -> None:
-        ccy = self.call.currency
-        self._table("positions").add_columns(
-            "Symbol", "Qty", "Price", "Ccy", "FX", f"MV {ccy}", "IM%", "MM%", "FM%", "Cure"
-        )
-        self._table("orders").add_columns(*order_labels(self.call.market))
-        self._table("plans").add_columns(*plan_labels(self.call.market))
-        self._table("messages").add_columns(*message_labels(self.call.market))
-        self._table("timeline").add_columns(*timeline_labels(self.call.market, ccy))
         self._render_all()
         self.query_one("#details-body", VerticalScroll).focus()
 
@@ -244,8 +268,19 @@ class DetailsScreen(Screen[str | None]):
         details = await desk.call_details(self.call.call_id)
         self.update_records(details.orders, details.messages, details.plans)
 
-    def _table(self, table_id: str) -> DataTable[Any]:
-        return self.query_one(f"#{table_id}", DataTable)
+    def _table(self, table_id: str) -> LiveTable:
+        return self.query_one(f"#{table_id}", LiveTable)
+
+    def _show(self, table_id: str, rows: Mapping[str, RowData]) -> None:
+        """Show exactly `rows` in the table: a full load the first time, after that only
+        the rows that changed, came or went are repainted (`LiveTable.apply_diff`)."""
+        table = self._table(table_id)
+        if table.total_row_count == 0:
+            if rows:
+                table.set_rows(rows)
+            return
+        gone = [key for key in table.visible_keys() if key not in rows]
+        table.apply_diff(rows, gone)
 
     # --- live updates ----------------------------------------------------------------
 
@@ -350,21 +385,20 @@ class DetailsScreen(Screen[str | None]):
         self.query_one("#summary", CallSummary).show(self.call, self.margin, self.now)
 
     def _render_positions(self) -> None:
-        table = self._table("positions")
-        table.clear()
         self.query_one("#cure", Static).update(self._cure_text())
         margin = self.margin
-        if margin is None or not margin.positions:
-            return
+        rows: dict[str, RowData] = {}
         cure = self.cure
-        for p in margin.positions:
-            table.add_row(
+        ccy = margin.currency if margin is not None else self.call.currency
+        for n, p in enumerate(() if margin is None else margin.positions):
+            rows[p.symbol] = _row(
+                n,
                 data_text(p.symbol),
                 Text(format_quantity(p.quantity), justify="right"),
                 Text(format_price(p.price), justify="right"),
                 data_text(p.currency),
                 Text(format_fx(p.fx), justify="right"),
-                Text(format_money(p.market_value, margin.currency), justify="right"),
+                Text(format_money(p.market_value, ccy), justify="right"),
                 Text(format_ratio(p.ratios.im, 0), justify="right"),
                 Text(format_ratio(p.ratios.mm, 0), justify="right"),
                 Text(format_ratio(p.ratios.fm, 0), justify="right"),
@@ -376,6 +410,7 @@ class DetailsScreen(Screen[str | None]):
                     )
                 ),
             )
+        self._show("positions", rows)
 
     def _cure_text(self) -> Text:
         """The desk's least-value cure under the positions, and the published floor."""
@@ -401,28 +436,37 @@ class DetailsScreen(Screen[str | None]):
         return text
 
     def _render_orders(self) -> None:
-        table = self._table("orders")
-        table.clear()
-        for order in sorted(self.orders, key=lambda o: o.created_at):
-            table.add_row(*order_cells(order, self.call.market))
+        market = self.call.market
+        ordered = sorted(self.orders, key=lambda o: o.created_at)
+        self._show(
+            "orders",
+            {o.client_order_id: _row(n, *order_cells(o, market)) for n, o in enumerate(ordered)},
+        )
 
     def _render_plans(self) -> None:
-        table = self._table("plans")
-        table.clear()
-        for plan in self.plans:
-            table.add_row(*plan_cells(plan, self.call.market), key=plan.plan_id)
+        market = self.call.market
+        self._show(
+            "plans",
+            {p.plan_id: _row(n, *plan_cells(p, market)) for n, p in enumerate(self.plans)},
+        )
 
     def _render_messages(self) -> None:
-        table = self._table("messages")
-        table.clear()
-        for message in sorted(self.messages, key=lambda m: m.created_at):
-            table.add_row(*message_cells(message, self.call.market))
+        market = self.call.market
+        ordered = sorted(self.messages, key=lambda m: m.created_at)
+        self._show(
+            "messages",
+            {m.message_id: _row(n, *message_cells(m, market)) for n, m in enumerate(ordered)},
+        )
 
     def _render_timeline(self) -> None:
-        table = self._table("timeline")
-        table.clear()
-        for snap in sorted(self.snapshots, key=lambda s: s.seq):
-            table.add_row(*timeline_cells(snap, self.call.market, self.call.currency))
+        market, ccy = self.call.market, self.call.currency
+        self._show(
+            "timeline",
+            {
+                str(s.seq): _row(s.seq, *timeline_cells(s, market, ccy))
+                for s in sorted(self.snapshots, key=lambda s: s.seq)
+            },
+        )
 
     # --- keys ------------------------------------------------------------------------
 
@@ -446,13 +490,9 @@ class DetailsScreen(Screen[str | None]):
         scheduled = [p for p in self.plans if p.state is AutoLiquidationState.SCHEDULED]
         if len(scheduled) == 1:
             return scheduled[0]
-        table = self._table("plans")
-        row = table.cursor_row
-        if 0 <= row < len(self.plans):
-            chosen = self.plans[row]
-            if chosen.state is AutoLiquidationState.SCHEDULED:
-                return chosen
-        return None
+        key = self._table("plans").cursor_key
+        chosen = next((p for p in scheduled if p.plan_id == key), None)
+        return chosen
 
     def action_cancel_plan(self) -> None:
         plan = self.scheduled_plan()
@@ -486,8 +526,24 @@ class DetailsScreen(Screen[str | None]):
             self._since_records = 0.0
             self._read_records(desk)
 
+    def action_toggle_wide(self) -> None:
+        """Every table of the details between the fitting and the wide layout."""
+        wide = not self._table("positions").wide
+        for table in self.query(LiveTable):
+            table.wide = wide
+
     def action_back(self) -> None:
         self.dismiss(None)
+
+
+def _row(order: int, *cells: Text) -> RowData:
+    """A details row: its cells, compared by the table (`version=None`), and its place."""
+    return RowData(cells, None, order)
+
+
+def _by_record(order: int) -> int:
+    """The rows' order, as the details list them (the record is the row's place)."""
+    return order
 
 
 __all__ = [

@@ -50,7 +50,6 @@ from rich.style import Style
 from rich.terminal_theme import TerminalTheme
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import DataTable
 
 from risk_tui.app import TABS, RiskApp
 from risk_tui.config import FourEyesSettings
@@ -256,7 +255,7 @@ async def visit_tabs(pilot: Pilot[Any], shoot: Shoot) -> None:
 async def details_shown(pilot: Pilot[Any], plans: int) -> None:
     """The call's details, with its stored plans read (they bring the `x` key with them)."""
     await opened(pilot, "enter", DetailsScreen)
-    listed = pilot.app.screen.query_one("#plans", DataTable)
+    listed = pilot.app.screen.query_one("#plans", LiveTable)
     await until(lambda: listed.row_count >= plans, what=f"{plans} plans in the details")
     # The details do not refresh their footer when the plans arrive (`x` depends on
     # them): without this, `x Cancel plan` is shown or not depending on timing.

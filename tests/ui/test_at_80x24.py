@@ -4,6 +4,7 @@ takes the operator to the field to fix."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -19,8 +20,9 @@ from risk_tui.screens.details import DetailsScreen
 from risk_tui.widgets.dialogs.auto_liquidation import AutoLiquidationDialog
 from risk_tui.widgets.dialogs.formatting import local_time
 from risk_tui.widgets.dialogs.holdings import HoldingsEditor
+from risk_tui.widgets.live_table import LiveTable
 from risk_tui.widgets.pairs import Figure, PairGroup
-from tests.ui.helpers import desk_of
+from tests.ui.helpers import desk_of, screen_lines
 from tests.ui.test_dialogs import Host, auto, liquidate, type_into
 from tests.waiting import until
 
@@ -201,3 +203,44 @@ async def test_a_failed_review_focuses_the_quantity_to_fix() -> None:
         await pilot.pause()
         assert not dialog.reviewing
         assert app.focused is quantities[1]
+
+
+async def test_the_details_tables_show_the_key_figures_whole_at_80x24(
+    fixed_app: Callable[..., RiskApp],
+) -> None:
+    """Positions at 80 columns: every holding's symbol, quantity, value and cure whole,
+    no column cut; the timeline in words; `w` shows every column, scrolled sideways."""
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: app.desk is not None and bool(desk_of(app).engine.open_calls))
+        call = biggest_call(app)
+        screen = await open_details(app, call.account_id)
+        positions = screen.query_one("#positions", LiveTable)
+        assert app.desk is not None
+        margin = app.desk.account(call.account_id)
+        assert margin is not None
+        assert margin.positions
+        await until(lambda: positions.row_count == len(margin.positions), what="positions")
+        positions.scroll_visible(top=True, animate=False)
+        await pilot.pause()
+        lines = screen_lines(app)
+        header = next(line for line in lines if " Symbol " in line)
+        for label in ("Qty", f"MV {call.currency}", "Cure"):
+            assert f" {label}" in header, label
+        for key in positions.visible_keys():
+            row = positions.get_row(key)
+            assert row is not None
+            cells = dict(zip((c.key for c in positions.columns), row.cells, strict=True))
+            line = next(line for line in lines if f" {cells['symbol'].plain} " in line)
+            # Every shown column's cell is on the line whole, in order: none cut.
+            shown = [cells[column].plain.strip() for column in positions.shown_columns]
+            assert re.search(r"\s+".join(map(re.escape, shown)), line), (shown, line)
+            for column in ("qty", "mv", "cure"):
+                assert cells[column].plain in line, (column, line)
+        assert "…" not in "".join(lines)
+        assert not positions.wide
+        hidden = set(c.key for c in positions.columns) - set(positions.shown_columns)
+        await pilot.press("w")  # the wide layout: every column, scrolled sideways
+        assert positions.wide
+        assert set(positions.shown_columns) >= hidden
+        assert all(table.wide for table in screen.query(LiveTable))

@@ -10,14 +10,22 @@ from typing import Any
 
 import pytest
 
+from risk_tui.core.actions import AutoCondition, PlanLine
 from risk_tui.core.cure import TradeLine
 from risk_tui.core.lifecycle import SnapshotScenario
 from risk_tui.core.margin import AccountMargin
 from risk_tui.core.model import Quote, Side
 from risk_tui.core.money import format_money
-from risk_tui.core.records import StoredOrder, StoredRemark, StoredSnapshot
+from risk_tui.core.records import (
+    AutoLiquidationState,
+    StoredAutoLiquidation,
+    StoredOrder,
+    StoredRemark,
+    StoredSnapshot,
+)
 from risk_tui.core.snapshot import snapshot_payload
 from risk_tui.screens.details import DetailsScreen
+from risk_tui.widgets.live_table import LiveTable
 from tests.factories import BookFigures
 from tests.ui.test_dialogs import (
     HOSTILE,
@@ -96,8 +104,8 @@ async def test_details_shows_summary_positions_orders_timeline_and_remarks() -> 
         "Margin call details · A1001 · Tan Mei Ling · margin · SG · SGD",
         "2d 04h 30m left",
         # The least-value cure, the 100 B.SG still working counted as sold: a lot of A.
-        "30%  25%  20%  1 lot = 100",
-        "50%  45%  40%  —",
+        "30%  25%  20% 1 lot = 100",
+        "50%  45%  40% —",
         "Least-value cure in whole lots (exact search): SGD 500.00 → call amount after 0.00",
         "counting the working orders as filled.",
         "Broker's published minimum (call ÷ IM ratio), not a cure: B.SG 2,030.00 · A.SG 3,383.33",
@@ -106,7 +114,8 @@ async def test_details_shows_summary_positions_orders_timeline_and_remarks() -> 
         "EXCEPTION  chased",
     ):
         assert words in text, words
-    assert re.search(r"trigger\s+9,500\.00\s+1,015\.00\s+CALL \(equity below MM\)", text)
+    # The level is one word, as on the warnings tab.
+    assert re.search(r"trigger\s+9,500\.00\s+1,015\.00\s+CALL\s", text)
 
 
 async def test_details_escape_goes_back_with_none() -> None:
@@ -169,8 +178,8 @@ async def test_details_cure_without_working_orders_is_a_lot_of_each() -> None:
         await pilot.pause()
         text = screen_text(app)
     # A lot of each (2,450.00), not 2 lots of B (3,900.00).
-    assert "30%  25%  20%  1 lot = 100" in text
-    assert "50%  45%  40%  1 lot = 100" in text
+    assert "30%  25%  20% 1 lot = 100" in text
+    assert "50%  45%  40% 1 lot = 100" in text
     assert "Least-value cure in whole lots (exact search): SGD 2,450.00 → call amount after" in text
 
 
@@ -251,3 +260,38 @@ def test_snapshot_details(snap_compare: Any, size: tuple[int, int]) -> None:
 
 def test_snapshot_details_scrolled_to_the_end(snap_compare: Any) -> None:
     assert snap_compare(Host(details()), press=["end"], terminal_size=(80, 24))
+
+
+async def test_details_timeline_says_the_moment_in_words() -> None:
+    force = replace(snapshots()[1], seq=3, scenario=SnapshotScenario.FORCE_CALL)
+    app = Host(details(snapshots=[*snapshots(), force]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("end")
+        await pilot.pause()
+        text = screen_text(app)
+    assert re.search(r"force call\s+9,500\.00", text)
+    assert "force_call" not in text
+
+
+def stored_plan(plan_id: str, minute: int) -> StoredAutoLiquidation:
+    at = datetime(2026, 3, 10, 11, minute, tzinfo=SG)
+    return StoredAutoLiquidation(
+        plan_id, "MC20260310-A1001-0001", "A1001", at, AutoCondition.STILL_IN_CALL,
+        (PlanLine("B.SG", Side.SELL, D("200")),), "alice", None, None, at,
+        AutoLiquidationState.SCHEDULED, at,
+    )  # fmt: skip
+
+
+async def test_details_x_cancels_the_plan_under_the_plans_cursor() -> None:
+    plans = [stored_plan("P-1", 0), stored_plan("P-2", 30)]
+    app = Host(details(plans=plans))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#plans", LiveTable)
+        assert table.row_count == 2
+        table.focus()
+        await pilot.press("down")
+        assert table.cursor_key == "P-2"
+        await pilot.press("x")
+        await pilot.pause()
+    assert app.results == ["cancel_plan:P-2"]

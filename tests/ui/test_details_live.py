@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from risk_tui.app import RiskApp
 from risk_tui.config import FourEyesSettings
@@ -85,10 +85,16 @@ async def test_the_details_list_the_messages_sent_about_the_call(tmp_path: Path)
             TRADER1.name,
         )  # fmt: skip
         await desk.trading.send_message(intent, TRADER1)
-        table = screen.query_one("#messages", DataTable)
+        table = screen.query_one("#messages", LiveTable)
         await until(lambda: table.row_count == 1, seconds=8, what="the message listed")
-        cells = [str(cell) for cell in table.get_row_at(0)]
+        cells = row_words(table, 0)
         assert {"sms", "Margin call", TRADER1.name} <= set(cells)
+
+
+def row_words(table: LiveTable, index: int) -> list[str]:
+    """The cells of the table's row at `index`, as text."""
+    row = table.get_row(table.key_at(index))
+    return [] if row is None else [cell.plain for cell in row.cells]
 
 
 def plan_for(app: RiskApp) -> AutoLiquidationPlan:
@@ -123,9 +129,9 @@ async def test_a_scheduled_plan_shows_in_the_row_and_the_details_and_x_cancels_i
 
         await until(lambda: "AUTO-LIQ" in flag(), what="the row's plan flag")
         screen = await open_a1001(app, pilot)
-        plans = screen.query_one("#plans", DataTable)
+        plans = screen.query_one("#plans", LiveTable)
         await until(lambda: plans.row_count == 1, what="the plan listed")
-        assert "scheduled" in [str(cell) for cell in plans.get_row_at(0)]
+        assert "scheduled" in row_words(plans, 0)
         await pilot.press("x")
         await until(lambda: app.screen.__class__.__name__ == "CancelPlanDialog", what="dialog")
         await pilot.press(*"client deposited")
@@ -141,7 +147,7 @@ async def test_a_scheduled_plan_shows_in_the_row_and_the_details_and_x_cancels_i
         # The dialog closes back onto the details, which read the plan again at once.
         await until(lambda: app.screen is screen, what="back on the details")
         await until(
-            lambda: "cancelled" in [str(cell) for cell in plans.get_row_at(0)],
+            lambda: "cancelled" in row_words(plans, 0),
             seconds=2,
             what="the plan shown cancelled",
         )
@@ -161,7 +167,7 @@ async def test_cancelling_a_plan_that_needed_approval_goes_to_approval(tmp_path:
         supervisor = Actor("sup1", Role.SUPERVISOR)
         await desk.approvals.approve(request.approval_id, request.details_hash, supervisor)
         screen = await open_a1001(app, pilot)
-        plans = screen.query_one("#plans", DataTable)
+        plans = screen.query_one("#plans", LiveTable)
         await until(lambda: plans.row_count == 1, what="the plan listed")
         await pilot.press("x")
         await until(lambda: app.screen.__class__.__name__ == "CancelPlanDialog", what="dialog")
