@@ -22,7 +22,7 @@ the wide layout. Live refreshes hand them only what changed (`LiveTable.apply_di
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
@@ -86,6 +86,8 @@ if TYPE_CHECKING:
 
 LIVE_INTERVAL = 1.0  # seconds between catching up with the desk's latest view
 RECORDS_INTERVAL = 3.0  # seconds between reads of the call's orders, messages and plans
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class DetailsScreen(Screen[str | None]):
@@ -437,10 +439,12 @@ class DetailsScreen(Screen[str | None]):
 
     def _render_orders(self) -> None:
         market = self.call.market
-        ordered = sorted(self.orders, key=lambda o: o.created_at)
         self._show(
             "orders",
-            {o.client_order_id: _row(n, *order_cells(o, market)) for n, o in enumerate(ordered)},
+            {
+                o.client_order_id: _row(_when(o.created_at), *order_cells(o, market))
+                for o in self.orders
+            },
         )
 
     def _render_plans(self) -> None:
@@ -452,10 +456,12 @@ class DetailsScreen(Screen[str | None]):
 
     def _render_messages(self) -> None:
         market = self.call.market
-        ordered = sorted(self.messages, key=lambda m: m.created_at)
         self._show(
             "messages",
-            {m.message_id: _row(n, *message_cells(m, market)) for n, m in enumerate(ordered)},
+            {
+                m.message_id: _row(_when(m.created_at), *message_cells(m, market))
+                for m in self.messages
+            },
         )
 
     def _render_timeline(self) -> None:
@@ -537,8 +543,16 @@ class DetailsScreen(Screen[str | None]):
 
 
 def _row(order: int, *cells: Text) -> RowData:
-    """A details row: its cells, compared by the table (`version=None`), and its place."""
+    """A details row: its cells, compared by the table (`version=None`), and its place
+    (`order`: a row's place must not depend on the rows beside it, since a row whose
+    cells are unchanged keeps its stored record)."""
     return RowData(cells, None, order)
+
+
+def _when(at: datetime) -> int:
+    """A row's place by its time (microseconds since the epoch): earliest first, and a
+    row keeps its place when others come, whatever order the store lists them in."""
+    return (aware(at) - _EPOCH) // _MICROSECOND
 
 
 def _by_record(order: int) -> int:

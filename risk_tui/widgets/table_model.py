@@ -333,7 +333,7 @@ class TableModel:
         self._seq = {}
         self._next_seq = count()  # every row gets a new sequence: restart from 0
         for key, row in rows.items():
-            self._rows[key] = row if row.version is not None else RowData(row.cells, 0)
+            self._rows[key] = row if row.version is not None else RowData(row.cells, 0, row.record)
             self._seq[key] = next(self._next_seq)
         marked = {key for key in self._marked if key in self._rows}
         unmarked = self._marked - marked
@@ -382,11 +382,11 @@ class TableModel:
             version = row.version
             if old is None:
                 seq[key] = next(self._next_seq)
-                stored = row if version is not None else RowData(row.cells, 0)
+                stored = row if version is not None else RowData(row.cells, 0, row.record)
             elif version is None:
                 if _cells_equal(old.cells, row.cells):
                     continue
-                stored = RowData(row.cells, (old.version or 0) + 1)
+                stored = RowData(row.cells, (old.version or 0) + 1, row.record)
             elif version == old.version:
                 continue
             else:

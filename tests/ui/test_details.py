@@ -295,3 +295,21 @@ async def test_details_x_cancels_the_plan_under_the_plans_cursor() -> None:
         await pilot.press("x")
         await pilot.pause()
     assert app.results == ["cancel_plan:P-2"]
+
+
+def order_at(key: str, minute: int) -> StoredOrder:
+    at = datetime(2026, 3, 10, 10, minute, tzinfo=SG)
+    return replace(working_order("B.SG", "100"), client_order_id=key, created_at=at)
+
+
+async def test_details_orders_are_listed_by_time_as_they_come() -> None:
+    screen = details(orders=[order_at("late", 30), order_at("early", 10)])
+    app = Host(screen)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = screen.query_one("#orders", LiveTable)
+        assert table.visible_keys() == ["early", "late"]
+        # Read again: a new order placed by its time, one gone, the others kept.
+        screen.update_records([order_at("late", 30), order_at("first", 5)], [], [])
+        await pilot.pause()
+        assert table.visible_keys() == ["first", "late"]

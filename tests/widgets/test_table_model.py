@@ -122,6 +122,16 @@ def test_in_arrival_order_an_update_never_moves_a_row() -> None:
     assert model.visible_keys() == ["A", "B"]
 
 
+def test_rows_the_model_versions_keep_their_records_for_the_default_order() -> None:
+    """`version=None` rows (the model compares the cells) still sort by their record."""
+    model = TableModel([Column("k", "K")], default_order=lambda record: record)
+    text = (Text("x"),)
+    model.set_rows({"late": RowData(text, None, 30), "early": RowData((Text("y"),), None, 10)})
+    assert model.visible_keys() == ["early", "late"]
+    model.apply_diff({"first": RowData(text, None, 5), "late": RowData((Text("z"),), None, 1)})
+    assert model.visible_keys() == ["late", "first", "early"]
+
+
 def test_sorting_descending_reads_the_ascending_view_backwards() -> None:
     model = loaded({"A": 2, "B": 1, "C": 2, "D": 3})
     assert model.sort_by("int").reordered
