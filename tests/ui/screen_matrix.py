@@ -40,7 +40,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from rich.color import ColorSystem
@@ -434,12 +434,33 @@ async def prepare(pilot: Pilot[Any]) -> dict[str, tuple[str, str]]:
 
 # --- the session's runs --------------------------------------------------------------------
 
+T = TypeVar("T")
+
 _RUNS: dict[tuple[str, tuple[int, int], str], Run] = {}
 
 
 def taken(group: str, size: tuple[int, int], colours: str) -> Run | None:
     """The run, if this session has taken it already."""
     return _RUNS.get((group, size, colours))
+
+
+def in_own_loop(make: Callable[[], Awaitable[T]]) -> T:
+    """Run `make()` on an event loop of its own (in the calling thread), then close that
+    loop without waiting on what is left: now and then a database connection cancelled
+    at the app's exit leaves a task waiting on a SQLite thread that has gone, and a loop
+    close that gathers it (pytest-asyncio's) would wait for ever. Leftovers get 5 s."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(make())
+    finally:
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()
+        if left:
+            loop.run_until_complete(asyncio.wait(left, timeout=5))
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 async def shots(
@@ -460,18 +481,22 @@ async def shots(
     else:
         monkeypatch.delenv("NO_COLOR", raising=False)
     await asyncio.to_thread(fill_history, db)
-    app = fixed_app(GROUPS[group].operator, operators=OPERATORS, four_eyes=FOUR_EYES)
-    assert app.no_color is (colours == "nocolor")
-    taken: dict[str, Shot] = {}
 
-    async with app.run_test(size=size) as pilot:
-        amounts = await prepare(pilot)
+    async def take() -> tuple[dict[str, Shot], dict[str, tuple[str, str]]]:
+        app = fixed_app(GROUPS[group].operator, operators=OPERATORS, four_eyes=FOUR_EYES)
+        assert app.no_color is (colours == "nocolor")
+        taken: dict[str, Shot] = {}
+        async with app.run_test(size=size) as pilot:
+            amounts = await prepare(pilot)
 
-        async def shoot(name: str) -> None:
-            await settle(pilot)
-            taken[name] = Shot(screen_lines(app), screen_svg(app, colours))
+            async def shoot(name: str) -> None:
+                await settle(pilot)
+                taken[name] = Shot(screen_lines(app), screen_svg(app, colours))
 
-        await GROUPS[group].visit(pilot, shoot)
+            await GROUPS[group].visit(pilot, shoot)
+        return taken, amounts
+
+    taken, amounts = await asyncio.to_thread(in_own_loop, take)
     assert tuple(taken) == GROUPS[group].screens
     _RUNS[key] = Run(taken, amounts)
     return _RUNS[key]
